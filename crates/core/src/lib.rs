@@ -1,0 +1,15 @@
+//! tubewatch's domain core: validated identifiers, the ways users write YouTube references,
+//! time slots, the tracking schedule policy and clocks. Pure logic: no I/O, no crate of ours.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod ids;
+pub mod reference;
+pub mod schedule;
+pub mod slot;
+
+pub use clock::{AcceleratedClock, Clock, ClockError, ManualClock, SystemClock};
+pub use ids::{ChannelId, Email, Handle, IdError, UserId, VideoId};
+pub use reference::{ChannelRef, RefError, YoutubeRef};
+pub use schedule::{PolicyError, Resolution, SchedulePolicy, next_channel_check};
+pub use slot::Slot;
