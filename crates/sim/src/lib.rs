@@ -1,1 +1,5 @@
+//! tubewatch's YouTube simulator.
 #![forbid(unsafe_code)]
+
+pub mod rng;
+pub mod world;
