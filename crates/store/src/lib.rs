@@ -1,1 +1,152 @@
+//! tubewatch storage. The `Store` trait speaks domain types; the SQLite (embedded default) and
+//! PostgreSQL (scaled-out) backends own their SQL and their migrations, kept in step and proved
+//! equal by one conformance suite (`tests/conformance.rs`).
 #![forbid(unsafe_code)]
+
+mod model;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use tubewatch_core::{ChannelId, Email, UserId, VideoId};
+
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The lease expired and the target was claimed again; the result must be dropped.
+    #[error("lease on target {0} is no longer held")]
+    LeaseLost(TargetId),
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything tubewatch keeps. Every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Applies this backend's embedded migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// A cheap round trip, for health checks.
+    async fn ping(&self) -> Result<()>;
+
+    async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()>;
+    async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>>;
+
+    /// Inserts a video unless it exists; returns whether it was new.
+    async fn insert_video(&self, video: &NewVideo, now: DateTime<Utc>) -> Result<bool>;
+    async fn video(&self, id: &VideoId) -> Result<Option<Video>>;
+    /// A channel's known videos, newest first.
+    async fn channel_videos(&self, id: &ChannelId) -> Result<Vec<Video>>;
+
+    /// Creates the target `(kind, subject)` due at `due`, or returns the existing one unchanged
+    /// (two users tracking one thing share one target).
+    async fn ensure_target(
+        &self,
+        kind: TargetKind,
+        subject: &str,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Target>;
+    async fn target(&self, kind: TargetKind, subject: &str) -> Result<Option<Target>>;
+    /// Atomically leases up to `limit` active targets due at `now` whose lease is free or expired,
+    /// oldest due first. Concurrent callers never receive the same target.
+    async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>>;
+    /// Ends a successful run: reschedules at `next_due_at`, or finishes the target when `None`.
+    async fn complete(&self, lease: &Lease, next_due_at: Option<DateTime<Utc>>) -> Result<()>;
+    /// Records a failed run. `retry_at: Some` keeps the target active and due then; `None` marks it
+    /// failed for good (permanent errors).
+    async fn fail(&self, lease: &Lease, error: &str, now: DateTime<Utc>, retry_at: Option<DateTime<Utc>>)
+    -> Result<()>;
+    /// Gives a lease back without running (graceful shutdown): due again at once, attempt not counted.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
+    /// Active targets whose last run failed, and failed targets, most recent error first.
+    async fn failing_targets(&self, limit: u32) -> Result<Vec<Target>>;
+
+    /// Writes a measurement, the video's new title and thumbnail, its change events and the
+    /// target's next due time in one transaction, only while `lease` is held. A record for an
+    /// already measured slot is kept as it was (idempotent retries).
+    async fn complete_video_check(
+        &self,
+        lease: &Lease,
+        check: &VideoCheck,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+    /// Inserts new videos with their targets, updates the channel and reschedules its target.
+    async fn complete_channel_check(
+        &self,
+        lease: &Lease,
+        check: &ChannelCheck,
+        next_due_at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Inserts a views record; `false` when the slot already had one (which is kept).
+    async fn record_views(&self, record: &ViewsRecord) -> Result<bool>;
+    /// A video's records in slot order.
+    async fn views(&self, video: &VideoId) -> Result<Vec<ViewsRecord>>;
+    async fn record_change(&self, change: &NewChange) -> Result<bool>;
+    /// A video's change events in slot order.
+    async fn changes(&self, video: &VideoId) -> Result<Vec<ChangeEvent>>;
+
+    /// Fails with `Conflict` when the email is taken.
+    async fn create_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
+    async fn set_user_plan(&self, id: UserId, plan: Plan) -> Result<()>;
+
+    /// Returns whether the mapping is new.
+    async fn add_user_channel(&self, user: UserId, channel: &ChannelId, now: DateTime<Utc>) -> Result<bool>;
+    async fn remove_user_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool>;
+    async fn user_channels(&self, user: UserId) -> Result<Vec<ChannelId>>;
+    async fn add_user_video(&self, user: UserId, video: &VideoId, now: DateTime<Utc>) -> Result<bool>;
+    async fn remove_user_video(&self, user: UserId, video: &VideoId) -> Result<bool>;
+    async fn user_videos(&self, user: UserId) -> Result<Vec<UserVideo>>;
+    /// Individually tracked videos added at or after `since` (the monthly limit's count).
+    async fn count_user_videos_since(&self, user: UserId, since: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections kept by the pool.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 10 }
+    }
+}
+
+/// Opens the backend named by the URL's scheme. The only place the dialect is chosen.
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, options).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Turns a stored text column back into a validated domain value.
+fn decode<T, E: std::fmt::Display>(column: &str, parsed: std::result::Result<T, E>) -> Result<T> {
+    parsed.map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}

@@ -1,0 +1,86 @@
+-- tubewatch schema, PostgreSQL dialect. Kept in step with migrations/sqlite
+-- (which stores times as integer milliseconds).
+
+CREATE TABLE channels (
+    id              TEXT PRIMARY KEY,
+    title           TEXT NOT NULL DEFAULT '',
+    handle          TEXT,
+    latest_video_id TEXT,
+    checked_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE videos (
+    id             TEXT PRIMARY KEY,
+    channel_id     TEXT NOT NULL REFERENCES channels(id),
+    published_at TIMESTAMPTZ NOT NULL,
+    is_short       BOOLEAN NOT NULL DEFAULT FALSE,
+    title          TEXT NOT NULL,
+    thumb_sha256   TEXT,
+    thumb_phash    TEXT,
+    thumb_blob_key TEXT,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX videos_channel ON videos (channel_id, published_at);
+
+-- The schedule and the work queue: one row per thing to watch, shared by every user watching it.
+CREATE TABLE targets (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'active',
+    next_due_at TIMESTAMPTZ NOT NULL,
+    lease_owner   TEXT,
+    lease_until TIMESTAMPTZ,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    last_error_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (kind, subject)
+);
+CREATE INDEX targets_due ON targets (next_due_at) WHERE state = 'active';
+
+CREATE TABLE views (
+    video_id    TEXT NOT NULL REFERENCES videos(id),
+    slot        TIMESTAMPTZ NOT NULL,
+    measured_at TIMESTAMPTZ NOT NULL,
+    views       BIGINT NOT NULL,
+    PRIMARY KEY (video_id, slot)
+);
+
+CREATE TABLE changes (
+    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    video_id         TEXT NOT NULL REFERENCES videos(id),
+    kind             TEXT NOT NULL,
+    slot             TIMESTAMPTZ NOT NULL,
+    detected_at TIMESTAMPTZ NOT NULL,
+    before_title     TEXT,
+    after_title      TEXT,
+    before_thumb_key TEXT,
+    after_thumb_key  TEXT,
+    UNIQUE (video_id, kind, slot)
+);
+
+CREATE TABLE users (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    plan          TEXT NOT NULL DEFAULT 'free',
+    is_admin      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE user_channels (
+    user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    channel_id TEXT NOT NULL REFERENCES channels(id),
+    added_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, channel_id)
+);
+
+-- added_at counts against the monthly video limit.
+CREATE TABLE user_videos (
+    user_id  BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    added_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, video_id)
+);

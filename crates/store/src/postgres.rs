@@ -1,0 +1,630 @@
+//! The scaled-out backend: PostgreSQL with a connection pool, shared by any number of web and
+//! worker processes. Claims use `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's
+//! rows instead of waiting on them, and never share a target.
+
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgPool, Postgres, Row, Transaction};
+use tracing::instrument;
+use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
+
+use crate::{
+    ChangeEvent, Channel, ChannelCheck, Lease, NewChange, NewChannel, NewUser, NewVideo, Plan, QueueStats, Result,
+    Store, StoreError, StoreOptions, Target, TargetKind, ThumbState, User, UserVideo, Video, VideoCheck, ViewsRecord,
+    decode,
+};
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        Self::connect_in_schema(url, options, None).await
+    }
+
+    /// Connects with `search_path` set to `schema`, creating the schema if needed: several
+    /// tubewatch instances (or tests) can share one database, each in its own schema.
+    pub async fn connect_in_schema(url: &str, options: &StoreOptions, schema: Option<&str>) -> Result<Self> {
+        let mut connect = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                return Err(StoreError::UnsupportedUrl(format!("schema name {schema:?}")));
+            }
+            let mut conn = sqlx::PgConnection::connect_with(&connect).await?;
+            // The name was checked above to be a plain lower-case identifier.
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+                .execute(&mut conn)
+                .await?;
+            conn.close().await?;
+            connect = connect.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(StdDuration::from_secs(30))
+            .connect_with(connect)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+fn target_from_row(row: &PgRow) -> Result<Target> {
+    Ok(Target {
+        id: row.try_get("id")?,
+        kind: decode("targets.kind", row.try_get::<String, _>("kind")?.parse())?,
+        subject: row.try_get("subject")?,
+        state: decode("targets.state", row.try_get::<String, _>("state")?.parse())?,
+        next_due_at: row.try_get("next_due_at")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_until: row.try_get("lease_until")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        last_error_at: row.try_get("last_error_at")?,
+    })
+}
+
+fn video_from_row(row: &PgRow) -> Result<Video> {
+    let sha256: Option<String> = row.try_get("thumb_sha256")?;
+    let phash: Option<String> = row.try_get("thumb_phash")?;
+    let thumb = match (sha256, phash) {
+        (Some(sha256), Some(phash)) => Some(ThumbState { sha256, phash, blob_key: row.try_get("thumb_blob_key")? }),
+        _ => None,
+    };
+    Ok(Video {
+        id: decode("videos.id", VideoId::parse(row.try_get("id")?))?,
+        channel_id: decode("videos.channel_id", ChannelId::parse(row.try_get("channel_id")?))?,
+        published_at: row.try_get("published_at")?,
+        is_short: row.try_get("is_short")?,
+        title: row.try_get("title")?,
+        thumb,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from_row(row: &PgRow) -> Result<User> {
+    Ok(User {
+        id: UserId(row.try_get("id")?),
+        email: decode("users.email", Email::parse(row.try_get("email")?))?,
+        password_hash: row.try_get("password_hash")?,
+        plan: decode("users.plan", row.try_get::<String, _>("plan")?.parse::<Plan>())?,
+        is_admin: row.try_get("is_admin")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn views_from_row(row: &PgRow) -> Result<ViewsRecord> {
+    Ok(ViewsRecord {
+        video_id: decode("views.video_id", VideoId::parse(row.try_get("video_id")?))?,
+        slot: Slot::from_aligned(row.try_get("slot")?),
+        measured_at: row.try_get("measured_at")?,
+        views: row.try_get("views")?,
+    })
+}
+
+fn change_from_row(row: &PgRow) -> Result<ChangeEvent> {
+    Ok(ChangeEvent {
+        id: row.try_get("id")?,
+        change: NewChange {
+            video_id: decode("changes.video_id", VideoId::parse(row.try_get("video_id")?))?,
+            kind: decode("changes.kind", row.try_get::<String, _>("kind")?.parse())?,
+            slot: Slot::from_aligned(row.try_get("slot")?),
+            detected_at: row.try_get("detected_at")?,
+            before_title: row.try_get("before_title")?,
+            after_title: row.try_get("after_title")?,
+            before_thumb_key: row.try_get("before_thumb_key")?,
+            after_thumb_key: row.try_get("after_thumb_key")?,
+        },
+    })
+}
+
+/// Checks that `lease` is still the target's current lease, inside the caller's transaction.
+async fn hold(tx: &mut Transaction<'_, Postgres>, lease: &Lease) -> Result<()> {
+    let held = sqlx::query("SELECT 1 FROM targets WHERE id = $1 AND lease_owner = $2 AND lease_until = $3")
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(lease.until)
+        .fetch_optional(&mut **tx)
+        .await?;
+    held.map(|_| ()).ok_or(StoreError::LeaseLost(lease.target_id))
+}
+
+async fn reschedule(tx: &mut Transaction<'_, Postgres>, lease: &Lease, next: Option<DateTime<Utc>>) -> Result<()> {
+    sqlx::query(
+        "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
+         lease_until = NULL, attempts = 0, last_error = NULL, last_error_at = NULL WHERE id = $3",
+    )
+    .bind(if next.is_some() { "active" } else { "finished" })
+    .bind(next)
+    .bind(lease.target_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_views(tx: &mut Transaction<'_, Postgres>, r: &ViewsRecord) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO views (video_id, slot, measured_at, views) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (video_id, slot) DO NOTHING",
+    )
+    .bind(r.video_id.as_str())
+    .bind(r.slot.start())
+    .bind(r.measured_at)
+    .bind(r.views)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_change(tx: &mut Transaction<'_, Postgres>, c: &NewChange) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO changes (video_id, kind, slot, detected_at, before_title, after_title, before_thumb_key, \
+         after_thumb_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (video_id, kind, slot) DO NOTHING",
+    )
+    .bind(c.video_id.as_str())
+    .bind(c.kind.as_str())
+    .bind(c.slot.start())
+    .bind(c.detected_at)
+    .bind(&c.before_title)
+    .bind(&c.after_title)
+    .bind(&c.before_thumb_key)
+    .bind(&c.after_thumb_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_video(tx: &mut Transaction<'_, Postgres>, v: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO videos (id, channel_id, published_at, is_short, title, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(v.id.as_str())
+    .bind(v.channel_id.as_str())
+    .bind(v.published_at)
+    .bind(v.is_short)
+    .bind(&v.title)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn ensure_target(
+    tx: &mut Transaction<'_, Postgres>,
+    kind: TargetKind,
+    subject: &str,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Target> {
+    sqlx::query(
+        "INSERT INTO targets (kind, subject, next_due_at, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (kind, subject) DO NOTHING",
+    )
+    .bind(kind.as_str())
+    .bind(subject)
+    .bind(due)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query("SELECT * FROM targets WHERE kind = $1 AND subject = $2")
+        .bind(kind.as_str())
+        .bind(subject)
+        .fetch_one(&mut **tx)
+        .await?;
+    target_from_row(&row)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(channel_id = %channel.id))]
+    async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO channels (id, title, handle, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE \
+             SET title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE channels.title END, \
+             handle = COALESCE(excluded.handle, channels.handle)",
+        )
+        .bind(channel.id.as_str())
+        .bind(&channel.title)
+        .bind(&channel.handle)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>> {
+        let row =
+            sqlx::query("SELECT * FROM channels WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
+        row.map(|row| {
+            Ok(Channel {
+                id: decode("channels.id", ChannelId::parse(row.try_get("id")?))?,
+                title: row.try_get("title")?,
+                handle: row.try_get("handle")?,
+                latest_video_id: row
+                    .try_get::<Option<String>, _>("latest_video_id")?
+                    .map(|v| decode("channels.latest_video_id", VideoId::parse(&v)))
+                    .transpose()?,
+                checked_at: row.try_get("checked_at")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all, fields(video_id = %video.id))]
+    async fn insert_video(&self, video: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = insert_video(&mut tx, video, now).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn video(&self, id: &VideoId) -> Result<Option<Video>> {
+        let row =
+            sqlx::query("SELECT * FROM videos WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(video_from_row).transpose()
+    }
+
+    async fn channel_videos(&self, id: &ChannelId) -> Result<Vec<Video>> {
+        let rows = sqlx::query("SELECT * FROM videos WHERE channel_id = $1 ORDER BY published_at DESC, id")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(video_from_row).collect()
+    }
+
+    #[instrument(skip_all, fields(kind = %kind, subject))]
+    async fn ensure_target(
+        &self,
+        kind: TargetKind,
+        subject: &str,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Target> {
+        let mut tx = self.pool.begin().await?;
+        let target = ensure_target(&mut tx, kind, subject, due, now).await?;
+        tx.commit().await?;
+        Ok(target)
+    }
+
+    async fn target(&self, kind: TargetKind, subject: &str) -> Result<Option<Target>> {
+        let row = sqlx::query("SELECT * FROM targets WHERE kind = $1 AND subject = $2")
+            .bind(kind.as_str())
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(target_from_row).transpose()
+    }
+
+    #[instrument(skip_all, fields(owner, limit))]
+    async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
+        let rows = sqlx::query(
+            "WITH due AS ( \
+               SELECT id FROM targets WHERE state = 'active' AND next_due_at <= $3 \
+               AND (lease_until IS NULL OR lease_until < $4) ORDER BY next_due_at, id LIMIT $5 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE targets t SET lease_owner = $1, lease_until = $2, attempts = t.attempts + 1 \
+             FROM due WHERE t.id = due.id RETURNING t.*",
+        )
+        .bind(owner)
+        .bind(now + lease_for)
+        .bind(now)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut targets = rows.iter().map(target_from_row).collect::<Result<Vec<_>>>()?;
+        targets.sort_by_key(|t| (t.next_due_at, t.id));
+        Ok(targets)
+    }
+
+    async fn complete(&self, lease: &Lease, next_due_at: Option<DateTime<Utc>>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        hold(&mut tx, lease).await?;
+        reschedule(&mut tx, lease, next_due_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        lease: &Lease,
+        error: &str,
+        now: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
+             lease_until = NULL, last_error = $3, last_error_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+        )
+        .bind(if retry_at.is_some() { "active" } else { "failed" })
+        .bind(retry_at)
+        .bind(error)
+        .bind(now)
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(lease.until)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(lease.target_id));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE targets SET lease_owner = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) \
+             WHERE id = $1 AND lease_owner = $2 AND lease_until = $3",
+        )
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(lease.until)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(lease.target_id));
+        }
+        Ok(())
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats> {
+        let row = sqlx::query(
+            "SELECT \
+               COUNT(*) FILTER (WHERE state = 'active') AS active, \
+               COUNT(*) FILTER (WHERE state = 'active' AND next_due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)) AS due, \
+               COUNT(*) FILTER (WHERE state = 'active' AND lease_until >= $1) AS leased, \
+               COUNT(*) FILTER (WHERE state = 'failed') AS failed, \
+               COUNT(*) FILTER (WHERE state = 'finished') AS finished, \
+               COUNT(*) FILTER (WHERE state = 'active' AND last_error IS NOT NULL) AS erroring, \
+               MIN(next_due_at) FILTER (WHERE state = 'active' AND next_due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)) AS oldest \
+             FROM targets",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |c: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
+        Ok(QueueStats {
+            active: count("active")?,
+            due: count("due")?,
+            leased: count("leased")?,
+            failed: count("failed")?,
+            finished: count("finished")?,
+            erroring: count("erroring")?,
+            oldest_due_at: row.try_get("oldest")?,
+        })
+    }
+
+    async fn failing_targets(&self, limit: u32) -> Result<Vec<Target>> {
+        let rows = sqlx::query(
+            "SELECT * FROM targets WHERE last_error IS NOT NULL AND state <> 'finished' \
+             ORDER BY last_error_at DESC, id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(target_from_row).collect()
+    }
+
+    #[instrument(skip_all, fields(video_id = %check.record.video_id, slot = %check.record.slot))]
+    async fn complete_video_check(
+        &self,
+        lease: &Lease,
+        check: &VideoCheck,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        hold(&mut tx, lease).await?;
+        insert_views(&mut tx, &check.record).await?;
+        for change in &check.changes {
+            insert_change(&mut tx, change).await?;
+        }
+        let thumb = check.thumb.as_ref();
+        sqlx::query(
+            "UPDATE videos SET title = $1, thumb_sha256 = COALESCE($2, thumb_sha256), \
+             thumb_phash = COALESCE($3, thumb_phash), thumb_blob_key = COALESCE($4, thumb_blob_key) WHERE id = $5",
+        )
+        .bind(&check.title)
+        .bind(thumb.map(|t| &t.sha256))
+        .bind(thumb.map(|t| &t.phash))
+        .bind(thumb.and_then(|t| t.blob_key.as_ref()))
+        .bind(check.record.video_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        reschedule(&mut tx, lease, next_due_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(channel_id = %check.channel_id, new_videos = check.new_videos.len()))]
+    async fn complete_channel_check(
+        &self,
+        lease: &Lease,
+        check: &ChannelCheck,
+        next_due_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        hold(&mut tx, lease).await?;
+        for (video, first_due) in &check.new_videos {
+            insert_video(&mut tx, video, check.checked_at).await?;
+            ensure_target(&mut tx, TargetKind::Video, video.id.as_str(), *first_due, check.checked_at).await?;
+        }
+        sqlx::query(
+            "UPDATE channels SET checked_at = $1, latest_video_id = COALESCE($2, latest_video_id) WHERE id = $3",
+        )
+        .bind(check.checked_at)
+        .bind(check.latest_video_id.as_ref().map(VideoId::as_str))
+        .bind(check.channel_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        reschedule(&mut tx, lease, Some(next_due_at)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_views(&self, record: &ViewsRecord) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = insert_views(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn views(&self, video: &VideoId) -> Result<Vec<ViewsRecord>> {
+        let rows = sqlx::query("SELECT * FROM views WHERE video_id = $1 ORDER BY slot")
+            .bind(video.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(views_from_row).collect()
+    }
+
+    async fn record_change(&self, change: &NewChange) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = insert_change(&mut tx, change).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn changes(&self, video: &VideoId) -> Result<Vec<ChangeEvent>> {
+        let rows = sqlx::query("SELECT * FROM changes WHERE video_id = $1 ORDER BY slot, id")
+            .bind(video.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(change_from_row).collect()
+    }
+
+    async fn create_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User> {
+        let row = sqlx::query(
+            "INSERT INTO users (email, password_hash, plan, is_admin, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        )
+        .bind(user.email.as_str())
+        .bind(&user.password_hash)
+        .bind(user.plan.as_str())
+        .bind(user.is_admin)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) { StoreError::Conflict(format!("email {} is taken", user.email)) } else { e.into() }
+        })?;
+        user_from_row(&row)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id.0).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        let row =
+            sqlx::query("SELECT * FROM users WHERE email = $1").bind(email.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_user_plan(&self, id: UserId, plan: Plan) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET plan = $1 WHERE id = $2")
+            .bind(plan.as_str())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        Ok(())
+    }
+
+    async fn add_user_channel(&self, user: UserId, channel: &ChannelId, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO user_channels (user_id, channel_id, added_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, channel_id) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(channel.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_user_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM user_channels WHERE user_id = $1 AND channel_id = $2")
+            .bind(user.0)
+            .bind(channel.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn user_channels(&self, user: UserId) -> Result<Vec<ChannelId>> {
+        let rows = sqlx::query("SELECT channel_id FROM user_channels WHERE user_id = $1 ORDER BY added_at, channel_id")
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| decode("user_channels.channel_id", ChannelId::parse(r.try_get("channel_id")?))).collect()
+    }
+
+    async fn add_user_video(&self, user: UserId, video: &VideoId, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO user_videos (user_id, video_id, added_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, video_id) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(video.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_user_video(&self, user: UserId, video: &VideoId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM user_videos WHERE user_id = $1 AND video_id = $2")
+            .bind(user.0)
+            .bind(video.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn user_videos(&self, user: UserId) -> Result<Vec<UserVideo>> {
+        let rows =
+            sqlx::query("SELECT video_id, added_at FROM user_videos WHERE user_id = $1 ORDER BY added_at, video_id")
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserVideo {
+                    video_id: decode("user_videos.video_id", VideoId::parse(r.try_get("video_id")?))?,
+                    added_at: r.try_get("added_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_user_videos_since(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_videos WHERE user_id = $1 AND added_at >= $2")
+            .bind(user.0)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,637 @@
+//! The embedded default: one SQLite file in WAL mode. Times are stored as integer milliseconds.
+//! Claims rely on SQLite's single writer: one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`
+//! is atomic, so concurrent claimers never share a target.
+
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use tracing::instrument;
+use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
+
+use crate::{
+    ChangeEvent, Channel, ChannelCheck, Lease, NewChange, NewChannel, NewUser, NewVideo, Plan, QueueStats, Result,
+    Store, StoreError, StoreOptions, Target, TargetKind, ThumbState, User, UserVideo, Video, VideoCheck, ViewsRecord,
+    decode,
+};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(column: &str, v: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v).ok_or_else(|| StoreError::Corrupt(format!("{column}: time {v} out of range")))
+}
+
+fn at_opt(column: &str, v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    v.map(|v| at(column, v)).transpose()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file of a `sqlite://PATH` URL, and its folder.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(StdDuration::from_secs(30))
+            .foreign_keys(true);
+        if let Some(dir) = connect.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(format!("{}: {e}", dir.display()).into()))
+            })?;
+        }
+        let pool =
+            SqlitePoolOptions::new().max_connections(options.max_connections.max(1)).connect_with(connect).await?;
+        Ok(Self { pool })
+    }
+
+    /// Write transactions take the write lock up front: a deferred transaction that reads and then
+    /// writes fails at once with SQLITE_BUSY under WAL instead of waiting for `busy_timeout`.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn target_from_row(row: &SqliteRow) -> Result<Target> {
+    Ok(Target {
+        id: row.try_get("id")?,
+        kind: decode("targets.kind", row.try_get::<String, _>("kind")?.parse())?,
+        subject: row.try_get("subject")?,
+        state: decode("targets.state", row.try_get::<String, _>("state")?.parse())?,
+        next_due_at: at("next_due_at", row.try_get("next_due_at")?)?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_until: at_opt("lease_until", row.try_get("lease_until")?)?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        last_error_at: at_opt("last_error_at", row.try_get("last_error_at")?)?,
+    })
+}
+
+fn video_from_row(row: &SqliteRow) -> Result<Video> {
+    let sha256: Option<String> = row.try_get("thumb_sha256")?;
+    let phash: Option<String> = row.try_get("thumb_phash")?;
+    let thumb = match (sha256, phash) {
+        (Some(sha256), Some(phash)) => Some(ThumbState { sha256, phash, blob_key: row.try_get("thumb_blob_key")? }),
+        _ => None,
+    };
+    Ok(Video {
+        id: decode("videos.id", VideoId::parse(row.try_get("id")?))?,
+        channel_id: decode("videos.channel_id", ChannelId::parse(row.try_get("channel_id")?))?,
+        published_at: at("published_at", row.try_get("published_at")?)?,
+        is_short: row.try_get("is_short")?,
+        title: row.try_get("title")?,
+        thumb,
+        created_at: at("created_at", row.try_get("created_at")?)?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    Ok(User {
+        id: UserId(row.try_get("id")?),
+        email: decode("users.email", Email::parse(row.try_get("email")?))?,
+        password_hash: row.try_get("password_hash")?,
+        plan: decode("users.plan", row.try_get::<String, _>("plan")?.parse::<Plan>())?,
+        is_admin: row.try_get("is_admin")?,
+        created_at: at("created_at", row.try_get("created_at")?)?,
+    })
+}
+
+fn views_from_row(row: &SqliteRow) -> Result<ViewsRecord> {
+    Ok(ViewsRecord {
+        video_id: decode("views.video_id", VideoId::parse(row.try_get("video_id")?))?,
+        slot: Slot::from_aligned(at("slot", row.try_get("slot")?)?),
+        measured_at: at("measured_at", row.try_get("measured_at")?)?,
+        views: row.try_get("views")?,
+    })
+}
+
+fn change_from_row(row: &SqliteRow) -> Result<ChangeEvent> {
+    Ok(ChangeEvent {
+        id: row.try_get("id")?,
+        change: NewChange {
+            video_id: decode("changes.video_id", VideoId::parse(row.try_get("video_id")?))?,
+            kind: decode("changes.kind", row.try_get::<String, _>("kind")?.parse())?,
+            slot: Slot::from_aligned(at("slot", row.try_get("slot")?)?),
+            detected_at: at("detected_at", row.try_get("detected_at")?)?,
+            before_title: row.try_get("before_title")?,
+            after_title: row.try_get("after_title")?,
+            before_thumb_key: row.try_get("before_thumb_key")?,
+            after_thumb_key: row.try_get("after_thumb_key")?,
+        },
+    })
+}
+
+/// Checks that `lease` is still the target's current lease, inside the caller's transaction.
+async fn hold(tx: &mut Transaction<'_, Sqlite>, lease: &Lease) -> Result<()> {
+    let held = sqlx::query("SELECT 1 FROM targets WHERE id = ? AND lease_owner = ? AND lease_until = ?")
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(ms(lease.until))
+        .fetch_optional(&mut **tx)
+        .await?;
+    held.map(|_| ()).ok_or(StoreError::LeaseLost(lease.target_id))
+}
+
+async fn reschedule(tx: &mut Transaction<'_, Sqlite>, lease: &Lease, next: Option<DateTime<Utc>>) -> Result<()> {
+    sqlx::query(
+        "UPDATE targets SET state = ?, next_due_at = COALESCE(?, next_due_at), lease_owner = NULL, \
+         lease_until = NULL, attempts = 0, last_error = NULL, last_error_at = NULL WHERE id = ?",
+    )
+    .bind(if next.is_some() { "active" } else { "finished" })
+    .bind(next.map(ms))
+    .bind(lease.target_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_views(tx: &mut Transaction<'_, Sqlite>, r: &ViewsRecord) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO views (video_id, slot, measured_at, views) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (video_id, slot) DO NOTHING",
+    )
+    .bind(r.video_id.as_str())
+    .bind(ms(r.slot.start()))
+    .bind(ms(r.measured_at))
+    .bind(r.views)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_change(tx: &mut Transaction<'_, Sqlite>, c: &NewChange) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO changes (video_id, kind, slot, detected_at, before_title, after_title, before_thumb_key, \
+         after_thumb_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (video_id, kind, slot) DO NOTHING",
+    )
+    .bind(c.video_id.as_str())
+    .bind(c.kind.as_str())
+    .bind(ms(c.slot.start()))
+    .bind(ms(c.detected_at))
+    .bind(&c.before_title)
+    .bind(&c.after_title)
+    .bind(&c.before_thumb_key)
+    .bind(&c.after_thumb_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_video(tx: &mut Transaction<'_, Sqlite>, v: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO videos (id, channel_id, published_at, is_short, title, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(v.id.as_str())
+    .bind(v.channel_id.as_str())
+    .bind(ms(v.published_at))
+    .bind(v.is_short)
+    .bind(&v.title)
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn ensure_target(
+    tx: &mut Transaction<'_, Sqlite>,
+    kind: TargetKind,
+    subject: &str,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Target> {
+    sqlx::query(
+        "INSERT INTO targets (kind, subject, next_due_at, created_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (kind, subject) DO NOTHING",
+    )
+    .bind(kind.as_str())
+    .bind(subject)
+    .bind(ms(due))
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query("SELECT * FROM targets WHERE kind = ? AND subject = ?")
+        .bind(kind.as_str())
+        .bind(subject)
+        .fetch_one(&mut **tx)
+        .await?;
+    target_from_row(&row)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(channel_id = %channel.id))]
+    async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO channels (id, title, handle, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE \
+             SET title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE channels.title END, \
+             handle = COALESCE(excluded.handle, channels.handle)",
+        )
+        .bind(channel.id.as_str())
+        .bind(&channel.title)
+        .bind(&channel.handle)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>> {
+        let row =
+            sqlx::query("SELECT * FROM channels WHERE id = ?").bind(id.as_str()).fetch_optional(&self.pool).await?;
+        row.map(|row| {
+            Ok(Channel {
+                id: decode("channels.id", ChannelId::parse(row.try_get("id")?))?,
+                title: row.try_get("title")?,
+                handle: row.try_get("handle")?,
+                latest_video_id: row
+                    .try_get::<Option<String>, _>("latest_video_id")?
+                    .map(|v| decode("channels.latest_video_id", VideoId::parse(&v)))
+                    .transpose()?,
+                checked_at: at_opt("checked_at", row.try_get("checked_at")?)?,
+                created_at: at("created_at", row.try_get("created_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all, fields(video_id = %video.id))]
+    async fn insert_video(&self, video: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let inserted = insert_video(&mut tx, video, now).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn video(&self, id: &VideoId) -> Result<Option<Video>> {
+        let row = sqlx::query("SELECT * FROM videos WHERE id = ?").bind(id.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(video_from_row).transpose()
+    }
+
+    async fn channel_videos(&self, id: &ChannelId) -> Result<Vec<Video>> {
+        let rows = sqlx::query("SELECT * FROM videos WHERE channel_id = ? ORDER BY published_at DESC, id")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(video_from_row).collect()
+    }
+
+    #[instrument(skip_all, fields(kind = %kind, subject))]
+    async fn ensure_target(
+        &self,
+        kind: TargetKind,
+        subject: &str,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Target> {
+        let mut tx = self.begin().await?;
+        let target = ensure_target(&mut tx, kind, subject, due, now).await?;
+        tx.commit().await?;
+        Ok(target)
+    }
+
+    async fn target(&self, kind: TargetKind, subject: &str) -> Result<Option<Target>> {
+        let row = sqlx::query("SELECT * FROM targets WHERE kind = ? AND subject = ?")
+            .bind(kind.as_str())
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(target_from_row).transpose()
+    }
+
+    #[instrument(skip_all, fields(owner, limit))]
+    async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
+        let rows = sqlx::query(
+            "UPDATE targets SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM targets WHERE state = 'active' AND next_due_at <= ? \
+               AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_due_at, id LIMIT ?) \
+             RETURNING *",
+        )
+        .bind(owner)
+        .bind(ms(now + lease_for))
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut targets = rows.iter().map(target_from_row).collect::<Result<Vec<_>>>()?;
+        targets.sort_by_key(|t| (t.next_due_at, t.id));
+        Ok(targets)
+    }
+
+    async fn complete(&self, lease: &Lease, next_due_at: Option<DateTime<Utc>>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        hold(&mut tx, lease).await?;
+        reschedule(&mut tx, lease, next_due_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        lease: &Lease,
+        error: &str,
+        now: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE targets SET state = ?, next_due_at = COALESCE(?, next_due_at), lease_owner = NULL, \
+             lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ? AND lease_owner = ? AND lease_until = ?",
+        )
+        .bind(if retry_at.is_some() { "active" } else { "failed" })
+        .bind(retry_at.map(ms))
+        .bind(error)
+        .bind(ms(now))
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(ms(lease.until))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(lease.target_id));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE targets SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) \
+             WHERE id = ? AND lease_owner = ? AND lease_until = ?",
+        )
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(ms(lease.until))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(lease.target_id));
+        }
+        Ok(())
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats> {
+        let row = sqlx::query(
+            "SELECT \
+               COUNT(*) FILTER (WHERE state = 'active') AS active, \
+               COUNT(*) FILTER (WHERE state = 'active' AND next_due_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)) AS due, \
+               COUNT(*) FILTER (WHERE state = 'active' AND lease_until >= ?1) AS leased, \
+               COUNT(*) FILTER (WHERE state = 'failed') AS failed, \
+               COUNT(*) FILTER (WHERE state = 'finished') AS finished, \
+               COUNT(*) FILTER (WHERE state = 'active' AND last_error IS NOT NULL) AS erroring, \
+               MIN(next_due_at) FILTER (WHERE state = 'active' AND next_due_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)) AS oldest \
+             FROM targets",
+        )
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |c: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
+        Ok(QueueStats {
+            active: count("active")?,
+            due: count("due")?,
+            leased: count("leased")?,
+            failed: count("failed")?,
+            finished: count("finished")?,
+            erroring: count("erroring")?,
+            oldest_due_at: at_opt("oldest", row.try_get("oldest")?)?,
+        })
+    }
+
+    async fn failing_targets(&self, limit: u32) -> Result<Vec<Target>> {
+        let rows = sqlx::query(
+            "SELECT * FROM targets WHERE last_error IS NOT NULL AND state <> 'finished' \
+             ORDER BY last_error_at DESC, id LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(target_from_row).collect()
+    }
+
+    #[instrument(skip_all, fields(video_id = %check.record.video_id, slot = %check.record.slot))]
+    async fn complete_video_check(
+        &self,
+        lease: &Lease,
+        check: &VideoCheck,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        hold(&mut tx, lease).await?;
+        insert_views(&mut tx, &check.record).await?;
+        for change in &check.changes {
+            insert_change(&mut tx, change).await?;
+        }
+        let thumb = check.thumb.as_ref();
+        sqlx::query(
+            "UPDATE videos SET title = ?, thumb_sha256 = COALESCE(?, thumb_sha256), \
+             thumb_phash = COALESCE(?, thumb_phash), thumb_blob_key = COALESCE(?, thumb_blob_key) WHERE id = ?",
+        )
+        .bind(&check.title)
+        .bind(thumb.map(|t| &t.sha256))
+        .bind(thumb.map(|t| &t.phash))
+        .bind(thumb.and_then(|t| t.blob_key.as_ref()))
+        .bind(check.record.video_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        reschedule(&mut tx, lease, next_due_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(channel_id = %check.channel_id, new_videos = check.new_videos.len()))]
+    async fn complete_channel_check(
+        &self,
+        lease: &Lease,
+        check: &ChannelCheck,
+        next_due_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        hold(&mut tx, lease).await?;
+        for (video, first_due) in &check.new_videos {
+            insert_video(&mut tx, video, check.checked_at).await?;
+            ensure_target(&mut tx, TargetKind::Video, video.id.as_str(), *first_due, check.checked_at).await?;
+        }
+        sqlx::query("UPDATE channels SET checked_at = ?, latest_video_id = COALESCE(?, latest_video_id) WHERE id = ?")
+            .bind(ms(check.checked_at))
+            .bind(check.latest_video_id.as_ref().map(VideoId::as_str))
+            .bind(check.channel_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        reschedule(&mut tx, lease, Some(next_due_at)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_views(&self, record: &ViewsRecord) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let inserted = insert_views(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn views(&self, video: &VideoId) -> Result<Vec<ViewsRecord>> {
+        let rows = sqlx::query("SELECT * FROM views WHERE video_id = ? ORDER BY slot")
+            .bind(video.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(views_from_row).collect()
+    }
+
+    async fn record_change(&self, change: &NewChange) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let inserted = insert_change(&mut tx, change).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn changes(&self, video: &VideoId) -> Result<Vec<ChangeEvent>> {
+        let rows = sqlx::query("SELECT * FROM changes WHERE video_id = ? ORDER BY slot, id")
+            .bind(video.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(change_from_row).collect()
+    }
+
+    async fn create_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User> {
+        let row = sqlx::query(
+            "INSERT INTO users (email, password_hash, plan, is_admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(user.email.as_str())
+        .bind(&user.password_hash)
+        .bind(user.plan.as_str())
+        .bind(user.is_admin)
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("email {} is taken", user.email))
+            } else {
+                e.into()
+            }
+        })?;
+        user_from_row(&row)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id.0).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        let row =
+            sqlx::query("SELECT * FROM users WHERE email = ?").bind(email.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_user_plan(&self, id: UserId, plan: Plan) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET plan = ? WHERE id = ?")
+            .bind(plan.as_str())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        Ok(())
+    }
+
+    async fn add_user_channel(&self, user: UserId, channel: &ChannelId, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO user_channels (user_id, channel_id, added_at) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id, channel_id) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(channel.as_str())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_user_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM user_channels WHERE user_id = ? AND channel_id = ?")
+            .bind(user.0)
+            .bind(channel.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn user_channels(&self, user: UserId) -> Result<Vec<ChannelId>> {
+        let rows = sqlx::query("SELECT channel_id FROM user_channels WHERE user_id = ? ORDER BY added_at, channel_id")
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| decode("user_channels.channel_id", ChannelId::parse(r.try_get("channel_id")?))).collect()
+    }
+
+    async fn add_user_video(&self, user: UserId, video: &VideoId, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO user_videos (user_id, video_id, added_at) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id, video_id) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(video.as_str())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_user_video(&self, user: UserId, video: &VideoId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM user_videos WHERE user_id = ? AND video_id = ?")
+            .bind(user.0)
+            .bind(video.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn user_videos(&self, user: UserId) -> Result<Vec<UserVideo>> {
+        let rows =
+            sqlx::query("SELECT video_id, added_at FROM user_videos WHERE user_id = ? ORDER BY added_at, video_id")
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserVideo {
+                    video_id: decode("user_videos.video_id", VideoId::parse(r.try_get("video_id")?))?,
+                    added_at: at("added_at", r.try_get("added_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_user_videos_since(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_videos WHERE user_id = ? AND added_at >= ?")
+            .bind(user.0)
+            .bind(ms(since))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

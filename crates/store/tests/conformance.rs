@@ -1,0 +1,510 @@
+//! One conformance suite for every backend: each test runs on SQLite always, and on PostgreSQL
+//! when `TUBEWATCH_TEST_POSTGRES_URL` is set (CI sets it), each in its own database or schema.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Connection;
+use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
+use tubewatch_store::*;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("test time")
+}
+
+fn channel_id(n: u32) -> ChannelId {
+    ChannelId::parse(&format!("UC{n:022}")).expect("channel id")
+}
+
+fn video_id(n: u32) -> VideoId {
+    VideoId::parse(&format!("v{n:010}")).expect("video id")
+}
+
+fn new_video(n: u32, channel: &ChannelId, published: DateTime<Utc>) -> NewVideo {
+    NewVideo {
+        id: video_id(n),
+        channel_id: channel.clone(),
+        published_at: published,
+        is_short: n % 2 == 0,
+        title: format!("Video {n}"),
+    }
+}
+
+async fn with_channel(store: &dyn Store, n: u32) -> ChannelId {
+    let id = channel_id(n);
+    store
+        .upsert_channel(
+            &NewChannel { id: id.clone(), title: format!("Channel {n}"), handle: None },
+            t("2026-01-01T00:00:00Z"),
+        )
+        .await
+        .expect("channel");
+    id
+}
+
+#[derive(Debug)]
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("nested/tubewatch.db").display());
+        let store = connect(&url, &StoreOptions::default()).await.expect("open sqlite");
+        store.migrate().await.expect("migrate sqlite");
+        Self { store, cleanup: None, _dir: Some(dir) }
+    }
+
+    async fn postgres() -> Option<Self> {
+        let url = std::env::var("TUBEWATCH_TEST_POSTGRES_URL").ok()?;
+        static N: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "tw_test_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            Utc::now().timestamp_micros()
+        );
+        let store = PgStore::connect_in_schema(&url, &StoreOptions { max_connections: 12 }, Some(&schema))
+            .await
+            .expect("connect postgres");
+        store.migrate().await.expect("migrate postgres");
+        Some(Self { store: Arc::new(store), cleanup: Some((url, schema)), _dir: None })
+    }
+
+    async fn finish(self) {
+        if let Some((url, schema)) = self.cleanup {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect for cleanup");
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut conn)
+                .await
+                .expect("drop schema");
+        }
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let backend = super::Backend::sqlite().await;
+                    super::$name(backend.store.clone()).await;
+                    backend.finish().await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(backend) = super::Backend::postgres().await else {
+                        eprintln!("skipped: set TUBEWATCH_TEST_POSTGRES_URL to run the PostgreSQL conformance suite");
+                        return;
+                    };
+                    super::$name(backend.store.clone()).await;
+                    backend.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    channels_and_videos,
+    targets_are_shared_and_leased,
+    expired_leases_are_reclaimed_and_old_leases_refused,
+    failures_retry_or_end,
+    views_are_idempotent,
+    video_check_is_atomic_and_lease_bound,
+    channel_check_adds_videos_and_targets,
+    users_and_mappings,
+    concurrent_claimers_process_every_target_once,
+    scripted_scenario_matches_the_reference,
+);
+
+async fn channels_and_videos(store: Arc<dyn Store>) {
+    let now = t("2026-03-01T12:00:00Z");
+    let ch = channel_id(1);
+    store
+        .upsert_channel(&NewChannel { id: ch.clone(), title: "First".into(), handle: Some("@first".into()) }, now)
+        .await
+        .unwrap();
+    // An upsert with less information keeps what was known.
+    store.upsert_channel(&NewChannel { id: ch.clone(), title: String::new(), handle: None }, now).await.unwrap();
+    let got = store.channel(&ch).await.unwrap().unwrap();
+    assert_eq!((got.title.as_str(), got.handle.as_deref(), got.created_at), ("First", Some("@first"), now));
+    assert_eq!(got.latest_video_id, None);
+    assert!(store.channel(&channel_id(2)).await.unwrap().is_none());
+
+    assert!(store.insert_video(&new_video(1, &ch, t("2026-02-01T00:00:00Z")), now).await.unwrap());
+    assert!(store.insert_video(&new_video(2, &ch, t("2026-02-03T00:00:00Z")), now).await.unwrap());
+    let mut changed = new_video(1, &ch, t("2026-02-01T00:00:00Z"));
+    changed.title = "Other".into();
+    assert!(!store.insert_video(&changed, now).await.unwrap(), "second insert is a no-op");
+    let v1 = store.video(&video_id(1)).await.unwrap().unwrap();
+    assert_eq!(v1.title, "Video 1");
+    assert_eq!(v1.thumb, None);
+    assert!(!v1.is_short);
+    let listed: Vec<_> = store.channel_videos(&ch).await.unwrap().into_iter().map(|v| v.id).collect();
+    assert_eq!(listed, vec![video_id(2), video_id(1)], "newest first");
+    assert!(store.video(&video_id(9)).await.unwrap().is_none());
+    // A video cannot reference an unknown channel.
+    assert!(store.insert_video(&new_video(3, &channel_id(77), now), now).await.is_err());
+}
+
+async fn targets_are_shared_and_leased(store: Arc<dyn Store>) {
+    let due = t("2026-03-01T10:00:00Z");
+    let a = store.ensure_target(TargetKind::Video, "abc", due, due).await.unwrap();
+    let b = store.ensure_target(TargetKind::Video, "abc", due + Duration::hours(5), due).await.unwrap();
+    assert_eq!(a, b, "one target per subject, first schedule kept");
+    assert_eq!(a.state, TargetState::Active);
+    let other_kind = store.ensure_target(TargetKind::Channel, "abc", due, due).await.unwrap();
+    assert_ne!(other_kind.id, a.id);
+
+    assert!(
+        store.claim_due("w1", due - Duration::seconds(1), Duration::minutes(5), 10).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    let claimed = store.claim_due("w1", due, Duration::minutes(5), 1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].lease_owner.as_deref(), Some("w1"));
+    assert_eq!(claimed[0].attempts, 1);
+    let rest = store.claim_due("w2", due, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(rest.len(), 1, "the leased one is skipped");
+    assert_ne!(rest[0].id, claimed[0].id);
+
+    let stats = store.queue_stats(due).await.unwrap();
+    assert_eq!((stats.active, stats.due, stats.leased), (2, 0, 2));
+
+    let lease = claimed[0].lease().unwrap();
+    store.complete(&lease, Some(due + Duration::hours(1))).await.unwrap();
+    let after = store.target(claimed[0].kind, &claimed[0].subject).await.unwrap().unwrap();
+    assert_eq!((after.next_due_at, after.attempts, after.lease_owner), (due + Duration::hours(1), 0, None));
+    // Completing twice is refused: the lease is gone.
+    assert!(matches!(store.complete(&lease, None).await, Err(StoreError::LeaseLost(_))));
+
+    // Finishing ends the schedule.
+    store.complete(&rest[0].lease().unwrap(), None).await.unwrap();
+    let finished = store.target(rest[0].kind, &rest[0].subject).await.unwrap().unwrap();
+    assert_eq!(finished.state, TargetState::Finished);
+    assert!(
+        store
+            .claim_due("w3", due + Duration::days(9), Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.id != finished.id)
+    );
+    let stats = store.queue_stats(due + Duration::days(9)).await.unwrap();
+    assert_eq!((stats.finished, stats.active), (1, 1));
+}
+
+async fn expired_leases_are_reclaimed_and_old_leases_refused(store: Arc<dyn Store>) {
+    let due = t("2026-03-01T10:00:00Z");
+    store.ensure_target(TargetKind::Video, "dead-worker", due, due).await.unwrap();
+    let first = store.claim_due("dies", due, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // Before expiry nobody else gets it; after, another worker does.
+    assert!(store.claim_due("w2", due + Duration::minutes(4), Duration::minutes(5), 10).await.unwrap().is_empty());
+    let stats = store.queue_stats(due + Duration::minutes(6)).await.unwrap();
+    assert_eq!((stats.due, stats.oldest_due_at), (1, Some(due)));
+    let second = store.claim_due("w2", due + Duration::minutes(6), Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempts, 2);
+    let stale = first[0].lease().unwrap();
+    assert!(matches!(store.complete(&stale, Some(due + Duration::hours(1))).await, Err(StoreError::LeaseLost(_))));
+    assert!(matches!(store.fail(&stale, "late", due, None).await, Err(StoreError::LeaseLost(_))));
+    assert!(matches!(store.release(&stale).await, Err(StoreError::LeaseLost(_))));
+    store.complete(&second[0].lease().unwrap(), Some(due + Duration::hours(1))).await.unwrap();
+    assert_eq!(
+        store.target(TargetKind::Video, "dead-worker").await.unwrap().unwrap().next_due_at,
+        due + Duration::hours(1)
+    );
+}
+
+async fn failures_retry_or_end(store: Arc<dyn Store>) {
+    let due = t("2026-03-01T10:00:00Z");
+    store.ensure_target(TargetKind::Video, "flaky", due, due).await.unwrap();
+    store.ensure_target(TargetKind::Video, "deleted", due, due).await.unwrap();
+    store.ensure_target(TargetKind::Video, "shutdown", due, due).await.unwrap();
+    let claimed = store.claim_due("w", due, Duration::minutes(5), 10).await.unwrap();
+    let by = |s: &str| claimed.iter().find(|t| t.subject == s).unwrap().lease().unwrap();
+
+    store.fail(&by("flaky"), "http 503", due + Duration::seconds(3), Some(due + Duration::seconds(30))).await.unwrap();
+    store.fail(&by("deleted"), "video unavailable", due + Duration::seconds(3), None).await.unwrap();
+    store.release(&by("shutdown")).await.unwrap();
+
+    let flaky = store.target(TargetKind::Video, "flaky").await.unwrap().unwrap();
+    assert_eq!((flaky.state, flaky.next_due_at, flaky.attempts), (TargetState::Active, due + Duration::seconds(30), 1));
+    assert_eq!(flaky.last_error.as_deref(), Some("http 503"));
+    assert_eq!(flaky.last_error_at, Some(due + Duration::seconds(3)));
+    let deleted = store.target(TargetKind::Video, "deleted").await.unwrap().unwrap();
+    assert_eq!(deleted.state, TargetState::Failed);
+    let released = store.target(TargetKind::Video, "shutdown").await.unwrap().unwrap();
+    assert_eq!((released.attempts, released.lease_owner, released.next_due_at), (0, None, due));
+
+    let failing = store.failing_targets(10).await.unwrap();
+    let names: HashSet<_> = failing.iter().map(|t| t.subject.as_str()).collect();
+    assert_eq!(names, HashSet::from(["flaky", "deleted"]));
+    let stats = store.queue_stats(due + Duration::minutes(1)).await.unwrap();
+    assert_eq!((stats.active, stats.due, stats.failed, stats.erroring), (2, 2, 1, 1));
+
+    // The retry succeeds: the error is cleared.
+    let again = store.claim_due("w", due + Duration::minutes(1), Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(again.len(), 2);
+    let flaky = again.iter().find(|t| t.subject == "flaky").unwrap();
+    assert_eq!(flaky.attempts, 2);
+    store.complete(&flaky.lease().unwrap(), Some(due + Duration::hours(1))).await.unwrap();
+    let flaky = store.target(TargetKind::Video, "flaky").await.unwrap().unwrap();
+    assert_eq!((flaky.last_error, flaky.attempts), (None, 0));
+}
+
+async fn views_are_idempotent(store: Arc<dyn Store>) {
+    let ch = with_channel(&*store, 1).await;
+    let published = t("2026-03-01T10:00:00Z");
+    store.insert_video(&new_video(1, &ch, published), published).await.unwrap();
+    let record = |h: i64, views: i64| ViewsRecord {
+        video_id: video_id(1),
+        slot: Slot::hour_of(published + Duration::hours(h)),
+        measured_at: published + Duration::hours(h) + Duration::seconds(42),
+        views,
+    };
+    assert!(store.record_views(&record(1, 100)).await.unwrap());
+    assert!(store.record_views(&record(0, 10)).await.unwrap());
+    assert!(!store.record_views(&record(1, 999)).await.unwrap(), "a retry of a slot is a no-op");
+    let series = store.views(&video_id(1)).await.unwrap();
+    assert_eq!(series, vec![record(0, 10), record(1, 100)]);
+    assert!(store.views(&video_id(2)).await.unwrap().is_empty());
+}
+
+async fn video_check_is_atomic_and_lease_bound(store: Arc<dyn Store>) {
+    let ch = with_channel(&*store, 1).await;
+    let published = t("2026-03-01T10:00:00Z");
+    store.insert_video(&new_video(1, &ch, published), published).await.unwrap();
+    store.ensure_target(TargetKind::Video, video_id(1).as_str(), published, published).await.unwrap();
+    let now = published + Duration::hours(2) + Duration::seconds(5);
+    let slot = Slot::hour_of(now);
+    let claimed = store.claim_due("w", now, Duration::minutes(5), 10).await.unwrap();
+    let lease = claimed[0].lease().unwrap();
+    let check = VideoCheck {
+        record: ViewsRecord { video_id: video_id(1), slot, measured_at: now, views: 1234 },
+        title: "New title".into(),
+        thumb: Some(ThumbState { sha256: "aa".into(), phash: "p1".into(), blob_key: Some("thumbs/v1/aa.jpg".into()) }),
+        changes: vec![NewChange {
+            video_id: video_id(1),
+            kind: ChangeKind::Title,
+            slot,
+            detected_at: now,
+            before_title: Some("Video 1".into()),
+            after_title: Some("New title".into()),
+            before_thumb_key: None,
+            after_thumb_key: None,
+        }],
+    };
+    let next = slot.start() + Duration::hours(1);
+
+    // A stale lease writes nothing at all.
+    let stale = Lease { until: lease.until - Duration::seconds(1), ..lease.clone() };
+    assert!(matches!(store.complete_video_check(&stale, &check, Some(next)).await, Err(StoreError::LeaseLost(_))));
+    assert!(store.views(&video_id(1)).await.unwrap().is_empty());
+    assert!(store.changes(&video_id(1)).await.unwrap().is_empty());
+    assert_eq!(store.video(&video_id(1)).await.unwrap().unwrap().title, "Video 1");
+
+    store.complete_video_check(&lease, &check, Some(next)).await.unwrap();
+    assert_eq!(store.views(&video_id(1)).await.unwrap(), vec![check.record.clone()]);
+    let changes = store.changes(&video_id(1)).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].change, check.changes[0]);
+    let video = store.video(&video_id(1)).await.unwrap().unwrap();
+    assert_eq!((video.title.as_str(), video.thumb.as_ref()), ("New title", check.thumb.as_ref()));
+    let target = store.target(TargetKind::Video, video_id(1).as_str()).await.unwrap().unwrap();
+    assert_eq!((target.next_due_at, target.lease_owner), (next, None));
+
+    // A retry of the same slot (say, the worker died after committing) duplicates nothing.
+    let again = store.claim_due("w2", next, Duration::minutes(5), 10).await.unwrap();
+    store.complete_video_check(&again[0].lease().unwrap(), &check, Some(next + Duration::hours(1))).await.unwrap();
+    assert_eq!(store.views(&video_id(1)).await.unwrap().len(), 1);
+    assert_eq!(store.changes(&video_id(1)).await.unwrap().len(), 1);
+
+    // The last slot finishes the target; a check without a thumbnail keeps the stored one.
+    let last = store.claim_due("w3", next + Duration::hours(1), Duration::minutes(5), 10).await.unwrap();
+    let no_thumb = VideoCheck { thumb: None, changes: vec![], ..check.clone() };
+    store.complete_video_check(&last[0].lease().unwrap(), &no_thumb, None).await.unwrap();
+    assert_eq!(
+        store.target(TargetKind::Video, video_id(1).as_str()).await.unwrap().unwrap().state,
+        TargetState::Finished
+    );
+    assert_eq!(store.video(&video_id(1)).await.unwrap().unwrap().thumb, check.thumb);
+}
+
+async fn channel_check_adds_videos_and_targets(store: Arc<dyn Store>) {
+    let ch = with_channel(&*store, 1).await;
+    let now = t("2026-03-01T09:55:00Z");
+    store.ensure_target(TargetKind::Channel, ch.as_str(), now, now).await.unwrap();
+    let claimed = store.claim_due("w", now, Duration::minutes(5), 10).await.unwrap();
+    let check = ChannelCheck {
+        channel_id: ch.clone(),
+        checked_at: now,
+        latest_video_id: Some(video_id(2)),
+        new_videos: vec![
+            (new_video(2, &ch, t("2026-03-01T09:30:00Z")), t("2026-03-01T09:00:00Z")),
+            (new_video(1, &ch, t("2026-02-20T09:30:00Z")), t("2026-03-01T00:00:00Z")),
+        ],
+    };
+    store.complete_channel_check(&claimed[0].lease().unwrap(), &check, now + Duration::hours(1)).await.unwrap();
+    let channel = store.channel(&ch).await.unwrap().unwrap();
+    assert_eq!((channel.latest_video_id, channel.checked_at), (Some(video_id(2)), Some(now)));
+    let target = store.target(TargetKind::Video, video_id(2).as_str()).await.unwrap().unwrap();
+    assert_eq!(target.next_due_at, t("2026-03-01T09:00:00Z"));
+    assert_eq!(store.channel_videos(&ch).await.unwrap().len(), 2);
+    let due = store.claim_due("w", now, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|t| t.subject.clone()).collect::<Vec<_>>(),
+        vec![video_id(1).to_string(), video_id(2).to_string()]
+    );
+    let ch_target = store.target(TargetKind::Channel, ch.as_str()).await.unwrap().unwrap();
+    assert_eq!(ch_target.next_due_at, now + Duration::hours(1));
+}
+
+async fn users_and_mappings(store: Arc<dyn Store>) {
+    let now = t("2026-03-10T12:00:00Z");
+    let email = Email::parse("ann@example.com").unwrap();
+    let ann = store
+        .create_user(
+            &NewUser {
+                email: email.clone(),
+                password_hash: "$argon2id$v=19$…".into(),
+                plan: Plan::Free,
+                is_admin: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!((ann.email.clone(), ann.plan, ann.is_admin, ann.created_at), (email.clone(), Plan::Free, false, now));
+    let dup = NewUser { email: email.clone(), password_hash: "x".into(), plan: Plan::Premium, is_admin: true };
+    assert!(matches!(store.create_user(&dup, now).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.user_by_email(&email).await.unwrap().unwrap().id, ann.id);
+    assert_eq!(store.user(ann.id).await.unwrap().unwrap().email, email);
+    assert!(store.user(UserId(424242)).await.unwrap().is_none());
+    store.set_user_plan(ann.id, Plan::Premium).await.unwrap();
+    assert_eq!(store.user(ann.id).await.unwrap().unwrap().plan, Plan::Premium);
+    assert!(matches!(store.set_user_plan(UserId(424242), Plan::Free).await, Err(StoreError::NotFound(_))));
+
+    let ch = with_channel(&*store, 1).await;
+    assert!(store.add_user_channel(ann.id, &ch, now).await.unwrap());
+    assert!(!store.add_user_channel(ann.id, &ch, now).await.unwrap());
+    assert_eq!(store.user_channels(ann.id).await.unwrap(), vec![ch.clone()]);
+    assert!(store.remove_user_channel(ann.id, &ch).await.unwrap());
+    assert!(!store.remove_user_channel(ann.id, &ch).await.unwrap());
+    assert!(store.user_channels(ann.id).await.unwrap().is_empty());
+
+    for n in 1..=3 {
+        store.insert_video(&new_video(n, &ch, now), now).await.unwrap();
+    }
+    let last_month = t("2026-02-27T00:00:00Z");
+    assert!(store.add_user_video(ann.id, &video_id(1), last_month).await.unwrap());
+    assert!(store.add_user_video(ann.id, &video_id(2), now).await.unwrap());
+    assert!(store.add_user_video(ann.id, &video_id(3), now).await.unwrap());
+    assert!(!store.add_user_video(ann.id, &video_id(3), now).await.unwrap());
+    assert_eq!(store.count_user_videos_since(ann.id, t("2026-03-01T00:00:00Z")).await.unwrap(), 2);
+    let listed: Vec<_> =
+        store.user_videos(ann.id).await.unwrap().into_iter().map(|v| (v.video_id, v.added_at)).collect();
+    assert_eq!(listed, vec![(video_id(1), last_month), (video_id(2), now), (video_id(3), now)]);
+    assert!(store.remove_user_video(ann.id, &video_id(2)).await.unwrap());
+    assert_eq!(store.count_user_videos_since(ann.id, t("2026-03-01T00:00:00Z")).await.unwrap(), 1);
+    // Another user's mappings are their own.
+    let bob = store
+        .create_user(
+            &NewUser {
+                email: Email::parse("bob@example.com").unwrap(),
+                password_hash: "h".into(),
+                plan: Plan::Free,
+                is_admin: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(store.user_videos(bob.id).await.unwrap().is_empty());
+}
+
+/// 8 claimers race over 10,000 due targets: each is processed exactly once, none is lost.
+async fn concurrent_claimers_process_every_target_once(store: Arc<dyn Store>) {
+    const TARGETS: u32 = 10_000;
+    let due = t("2026-03-01T10:00:00Z");
+    let mut creators = Vec::new();
+    for part in 0..4u32 {
+        let store = store.clone();
+        creators.push(tokio::spawn(async move {
+            for n in (part..TARGETS).step_by(4) {
+                store.ensure_target(TargetKind::Video, &format!("t{n:05}"), due, due).await.unwrap();
+            }
+        }));
+    }
+    for c in creators {
+        c.await.unwrap();
+    }
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let owner = format!("worker-{w}");
+            let mut done = Vec::new();
+            loop {
+                let batch = store.claim_due(&owner, due, Duration::minutes(10), 50).await.unwrap();
+                if batch.is_empty() {
+                    return done;
+                }
+                for target in batch {
+                    store.complete(&target.lease().unwrap(), Some(due + Duration::hours(1))).await.unwrap();
+                    done.push(target.subject);
+                }
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for w in workers {
+        for subject in w.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(subject.clone()), "{subject} processed twice");
+        }
+    }
+    assert_eq!(total, TARGETS as usize);
+    let stats = store.queue_stats(due).await.unwrap();
+    assert_eq!((stats.active, stats.due, stats.leased), (u64::from(TARGETS), 0, 0));
+}
+
+/// A fixed script whose every read is compared with a reference rendering: both backends must
+/// produce exactly these results.
+async fn scripted_scenario_matches_the_reference(store: Arc<dyn Store>) {
+    let ch = with_channel(&*store, 5).await;
+    let published = t("2026-04-01T08:20:00Z");
+    store.insert_video(&new_video(7, &ch, published), published).await.unwrap();
+    for h in 0..3 {
+        let slot = Slot::hour_of(published + Duration::hours(h));
+        let rec = ViewsRecord {
+            video_id: video_id(7),
+            slot,
+            measured_at: slot.start() + Duration::milliseconds(1500),
+            views: 10 * h,
+        };
+        store.record_views(&rec).await.unwrap();
+    }
+    let rendered = format!("{:?}", store.views(&video_id(7)).await.unwrap());
+    let reference = "[ViewsRecord { video_id: VideoId(\"v0000000007\"), slot: Slot(2026-04-01T08:00:00Z), measured_at: 2026-04-01T08:00:01.500Z, views: 0 }, \
+ViewsRecord { video_id: VideoId(\"v0000000007\"), slot: Slot(2026-04-01T09:00:00Z), measured_at: 2026-04-01T09:00:01.500Z, views: 10 }, \
+ViewsRecord { video_id: VideoId(\"v0000000007\"), slot: Slot(2026-04-01T10:00:00Z), measured_at: 2026-04-01T10:00:01.500Z, views: 20 }]";
+    assert_eq!(rendered, reference);
+    let target = store.ensure_target(TargetKind::Video, "v0000000007", published, published).await.unwrap();
+    let rendered =
+        format!("{:?}", (target.kind, target.state, target.next_due_at, target.attempts, target.lease_owner));
+    assert_eq!(rendered, "(Video, Active, 2026-04-01T08:20:00Z, 0, None)");
+}
