@@ -1,0 +1,6 @@
+//! `cargo bench -p tubewatch-youtube`: prints parse-speed figures (see `tubewatch_youtube::bench`).
+
+fn main() {
+    let report = tubewatch_youtube::bench::bench_parse();
+    print!("{report}");
+}
