@@ -52,6 +52,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Inserts a video unless it exists; returns whether it was new.
     async fn insert_video(&self, video: &NewVideo, now: DateTime<Utc>) -> Result<bool>;
     async fn video(&self, id: &VideoId) -> Result<Option<Video>>;
+    /// Which of `ids` are already known.
+    async fn existing_videos(&self, ids: &[VideoId]) -> Result<Vec<VideoId>>;
     /// A channel's known videos, newest first.
     async fn channel_videos(&self, id: &ChannelId) -> Result<Vec<Video>>;
 
@@ -74,6 +76,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// failed for good (permanent errors).
     async fn fail(&self, lease: &Lease, error: &str, now: DateTime<Utc>, retry_at: Option<DateTime<Utc>>)
     -> Result<()>;
+    /// Gives up on the current slot after repeated transient failures: the error is recorded,
+    /// attempts reset, and the target moves on to `next_due_at` (`None`: finished).
+    async fn skip_slot(
+        &self,
+        lease: &Lease,
+        error: &str,
+        now: DateTime<Utc>,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
     /// Gives a lease back without running (graceful shutdown): due again at once, attempt not counted.
     async fn release(&self, lease: &Lease) -> Result<()>;
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;

@@ -284,6 +284,15 @@ impl Store for PgStore {
         row.as_ref().map(video_from_row).transpose()
     }
 
+    async fn existing_videos(&self, ids: &[VideoId]) -> Result<Vec<VideoId>> {
+        let ids: Vec<&str> = ids.iter().map(VideoId::as_str).collect();
+        let found: Vec<String> = sqlx::query_scalar("SELECT id FROM videos WHERE id = ANY($1) ORDER BY id")
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(|id| decode("videos.id", VideoId::parse(id))).collect()
+    }
+
     async fn channel_videos(&self, id: &ChannelId) -> Result<Vec<Video>> {
         let rows = sqlx::query("SELECT * FROM videos WHERE channel_id = $1 ORDER BY published_at DESC, id")
             .bind(id.as_str())
@@ -358,6 +367,33 @@ impl Store for PgStore {
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
         .bind(retry_at)
+        .bind(error)
+        .bind(now)
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(lease.until)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(lease.target_id));
+        }
+        Ok(())
+    }
+
+    async fn skip_slot(
+        &self,
+        lease: &Lease,
+        error: &str,
+        now: DateTime<Utc>,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
+             lease_until = NULL, attempts = 0, last_error = $3, last_error_at = $4 \
+             WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+        )
+        .bind(if next_due_at.is_some() { "active" } else { "finished" })
+        .bind(next_due_at)
         .bind(error)
         .bind(now)
         .bind(lease.target_id)

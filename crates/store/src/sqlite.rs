@@ -291,6 +291,23 @@ impl Store for SqliteStore {
         row.as_ref().map(video_from_row).transpose()
     }
 
+    async fn existing_videos(&self, ids: &[VideoId]) -> Result<Vec<VideoId>> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            // Only placeholders are interpolated; the ids are bound.
+            let sql = format!("SELECT id FROM videos WHERE id IN ({marks}) ORDER BY id");
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for id in query.fetch_all(&self.pool).await? {
+                found.push(decode("videos.id", VideoId::parse(&id))?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn channel_videos(&self, id: &ChannelId) -> Result<Vec<Video>> {
         let rows = sqlx::query("SELECT * FROM videos WHERE channel_id = ? ORDER BY published_at DESC, id")
             .bind(id.as_str())
@@ -363,6 +380,33 @@ impl Store for SqliteStore {
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
         .bind(retry_at.map(ms))
+        .bind(error)
+        .bind(ms(now))
+        .bind(lease.target_id)
+        .bind(&lease.owner)
+        .bind(ms(lease.until))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(lease.target_id));
+        }
+        Ok(())
+    }
+
+    async fn skip_slot(
+        &self,
+        lease: &Lease,
+        error: &str,
+        now: DateTime<Utc>,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE targets SET state = ?, next_due_at = COALESCE(?, next_due_at), lease_owner = NULL, \
+             lease_until = NULL, attempts = 0, last_error = ?, last_error_at = ? \
+             WHERE id = ? AND lease_owner = ? AND lease_until = ?",
+        )
+        .bind(if next_due_at.is_some() { "active" } else { "finished" })
+        .bind(next_due_at.map(ms))
         .bind(error)
         .bind(ms(now))
         .bind(lease.target_id)

@@ -154,6 +154,9 @@ async fn channels_and_videos(store: Arc<dyn Store>) {
     let listed: Vec<_> = store.channel_videos(&ch).await.unwrap().into_iter().map(|v| v.id).collect();
     assert_eq!(listed, vec![video_id(2), video_id(1)], "newest first");
     assert!(store.video(&video_id(9)).await.unwrap().is_none());
+    let known = store.existing_videos(&[video_id(9), video_id(2), video_id(1)]).await.unwrap();
+    assert_eq!(known, vec![video_id(1), video_id(2)]);
+    assert!(store.existing_videos(&[]).await.unwrap().is_empty());
     // A video cannot reference an unknown channel.
     assert!(store.insert_video(&new_video(3, &channel_id(77), now), now).await.is_err());
 }
@@ -239,6 +242,20 @@ async fn failures_retry_or_end(store: Arc<dyn Store>) {
     store.fail(&by("flaky"), "http 503", due + Duration::seconds(3), Some(due + Duration::seconds(30))).await.unwrap();
     store.fail(&by("deleted"), "video unavailable", due + Duration::seconds(3), None).await.unwrap();
     store.release(&by("shutdown")).await.unwrap();
+    store.ensure_target(TargetKind::Video, "gave-up", due - Duration::minutes(1), due).await.unwrap();
+    let gave_up = store.claim_due("w", due, Duration::minutes(5), 1).await.unwrap();
+    assert_eq!(gave_up[0].subject, "gave-up", "oldest due first");
+    store.skip_slot(&gave_up[0].lease().unwrap(), "bot check", due, Some(due + Duration::hours(1))).await.unwrap();
+    let skipped = store.target(TargetKind::Video, "gave-up").await.unwrap().unwrap();
+    assert_eq!(
+        (skipped.attempts, skipped.next_due_at, skipped.state),
+        (0, due + Duration::hours(1), TargetState::Active)
+    );
+    assert_eq!(skipped.last_error.as_deref(), Some("bot check"));
+    assert!(matches!(
+        store.skip_slot(&gave_up[0].lease().unwrap(), "x", due, None).await,
+        Err(StoreError::LeaseLost(_))
+    ));
 
     let flaky = store.target(TargetKind::Video, "flaky").await.unwrap().unwrap();
     assert_eq!((flaky.state, flaky.next_due_at, flaky.attempts), (TargetState::Active, due + Duration::seconds(30), 1));
@@ -251,9 +268,9 @@ async fn failures_retry_or_end(store: Arc<dyn Store>) {
 
     let failing = store.failing_targets(10).await.unwrap();
     let names: HashSet<_> = failing.iter().map(|t| t.subject.as_str()).collect();
-    assert_eq!(names, HashSet::from(["flaky", "deleted"]));
+    assert_eq!(names, HashSet::from(["flaky", "deleted", "gave-up"]));
     let stats = store.queue_stats(due + Duration::minutes(1)).await.unwrap();
-    assert_eq!((stats.active, stats.due, stats.failed, stats.erroring), (2, 2, 1, 1));
+    assert_eq!((stats.active, stats.due, stats.failed, stats.erroring), (3, 2, 1, 2));
 
     // The retry succeeds: the error is cleared.
     let again = store.claim_due("w", due + Duration::minutes(1), Duration::minutes(5), 10).await.unwrap();

@@ -1,0 +1,35 @@
+//! tubewatch's HTTP edge (axum): health and, as they land, the JSON API and the web pages.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use serde_json::json;
+use tubewatch_core::Clock;
+use tubewatch_store::Store;
+
+/// What every handler may use. Cloned per request (cheap: `Arc`s).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new().route("/healthz", get(healthz)).with_state(state)
+}
+
+/// 200 when the store answers, 503 otherwise; never reveals more than that.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "now": state.clock.now() }))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        }
+    }
+}

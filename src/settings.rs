@@ -1,0 +1,316 @@
+//! One typed `Settings`: defaults → optional TOML file (`--config`) → `TUBEWATCH_*` environment →
+//! command-line flags. Passed down explicitly, never global. Secrets are redacted in `Debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use tubewatch_core::{AcceleratedClock, Clock, Resolution, SchedulePolicy, SystemClock};
+use url::Url;
+
+/// A secret value: deserialised like a string, never printed.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://PATH` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Where the web UI, API and `/healthz` listen.
+    pub listen: SocketAddr,
+    /// Local folder for archived thumbnails (the embedded default blob store).
+    pub blob_dir: PathBuf,
+    pub youtube: YoutubeSettings,
+    /// `system`, or an accelerated clock `VIRT0@WALL0xSPEED` shared with the simulator.
+    pub clock: String,
+    pub tracking: TrackingSettings,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct YoutubeSettings {
+    /// One base URL standing in for every YouTube and Google host (how the service is pointed at
+    /// the simulator). Unset: the real hosts.
+    pub base_url: Option<String>,
+    /// A Data API key: when set, views are read with `videos.list` in batches of 50.
+    pub api_key: Option<Secret>,
+    /// Concurrent requests per host.
+    pub concurrency_per_host: usize,
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackingSettings {
+    /// Minutes between measurements in a video's first days (60 = hourly; down to 2).
+    pub resolution_minutes: u32,
+    /// Days of fine (hourly) tracking after publish.
+    pub fine_days: u32,
+    /// Days after publish when tracking stops (daily after `fine_days`).
+    pub track_days: u32,
+    /// Channel feeds are read this many minutes before each hour.
+    pub channel_check_offset_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Targets claimed per batch.
+    pub batch_size: u32,
+    /// Checks in flight at once per worker.
+    pub concurrency: usize,
+    /// How long a claim is held before another worker may take it over.
+    pub lease_seconds: u32,
+    /// Attempts within a slot before the slot is given up (and the error recorded).
+    pub max_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./tubewatch-data/tubewatch.db".into(),
+            database_max_connections: 10,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            blob_dir: PathBuf::from("./tubewatch-data/blobs"),
+            youtube: YoutubeSettings::default(),
+            clock: "system".into(),
+            tracking: TrackingSettings::default(),
+            worker: WorkerSettings::default(),
+        }
+    }
+}
+
+impl Default for YoutubeSettings {
+    fn default() -> Self {
+        Self { base_url: None, api_key: None, concurrency_per_host: 64, timeout_seconds: 20 }
+    }
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        Self { resolution_minutes: 60, fine_days: 7, track_days: 60, channel_check_offset_minutes: 5 }
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { batch_size: 200, concurrency: 128, lease_seconds: 300, max_attempts: 5 }
+    }
+}
+
+/// Flags shared by every command that touches the service's state. Each has a `TUBEWATCH_…`
+/// variable; a flag beats the variable, which beats the config file, which beats the default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "TUBEWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "TUBEWATCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, global = true, env = "TUBEWATCH_LISTEN")]
+    pub listen: Option<String>,
+    /// Folder for archived thumbnails.
+    #[arg(long, global = true, env = "TUBEWATCH_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// One base URL for every YouTube/Google host (e.g. the simulator's).
+    #[arg(long, global = true, env = "TUBEWATCH_YOUTUBE_BASE_URL")]
+    pub youtube_base_url: Option<String>,
+    /// YouTube Data API key.
+    #[arg(long, global = true, env = "TUBEWATCH_YOUTUBE_API_KEY", hide_env_values = true)]
+    pub youtube_api_key: Option<String>,
+    /// `system` or an accelerated clock `VIRT0@WALL0xSPEED`.
+    #[arg(long, global = true, env = "TUBEWATCH_CLOCK")]
+    pub clock: Option<String>,
+}
+
+/// A setting that cannot be used, named so the user knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{setting}`: {message}")]
+pub struct SettingsError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+fn invalid(setting: &'static str, message: impl fmt::Display) -> SettingsError {
+    SettingsError { setting, message: message.to_string() }
+}
+
+impl Settings {
+    /// Builds the settings from every layer and validates them.
+    pub fn load(args: &SettingsArgs) -> Result<Self, SettingsError> {
+        let mut settings = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        if let Some(v) = &args.database_url {
+            settings.database_url = v.clone();
+        }
+        if let Some(v) = &args.listen {
+            settings.listen = v.parse().map_err(|e| invalid("listen", format!("{v:?} is not an address: {e}")))?;
+        }
+        if let Some(v) = &args.blob_dir {
+            settings.blob_dir = v.clone();
+        }
+        if let Some(v) = &args.youtube_base_url {
+            settings.youtube.base_url = Some(v.clone());
+        }
+        if let Some(v) = &args.youtube_api_key {
+            settings.youtube.api_key = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = &args.clock {
+            settings.clock = v.clone();
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| invalid("config", format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| invalid("config", format!("{}: {e}", path.display())))
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let db = &self.database_url;
+        let scheme_ok = db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://");
+        if !scheme_ok {
+            return Err(invalid("database_url", format!("{db:?} must start with sqlite:// or postgres://")));
+        }
+        if self.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        if let Some(base) = &self.youtube.base_url {
+            let url = Url::parse(base).map_err(|e| invalid("youtube.base_url", format!("{base:?}: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid("youtube.base_url", format!("{base:?} must be an http(s) URL with a host")));
+            }
+        }
+        if self.youtube.concurrency_per_host == 0 || self.youtube.timeout_seconds == 0 {
+            return Err(invalid("youtube", "concurrency_per_host and timeout_seconds must be at least 1"));
+        }
+        self.clock()?;
+        self.schedule_policy()?;
+        if self.tracking.channel_check_offset_minutes >= 60 {
+            return Err(invalid("tracking.channel_check_offset_minutes", "must be under 60"));
+        }
+        let w = &self.worker;
+        if w.batch_size == 0 || w.concurrency == 0 || w.lease_seconds < 10 || w.max_attempts == 0 {
+            return Err(invalid(
+                "worker",
+                "batch_size, concurrency and max_attempts must be at least 1 and lease_seconds at least 10",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn clock(&self) -> Result<Arc<dyn Clock>, SettingsError> {
+        match self.clock.trim() {
+            "system" => Ok(Arc::new(SystemClock)),
+            other => Ok(Arc::new(AcceleratedClock::parse(other).map_err(|e| invalid("clock", e))?)),
+        }
+    }
+
+    pub fn schedule_policy(&self) -> Result<SchedulePolicy, SettingsError> {
+        let t = &self.tracking;
+        let resolution =
+            Resolution::minutes(t.resolution_minutes).map_err(|e| invalid("tracking.resolution_minutes", e))?;
+        SchedulePolicy::new(resolution, t.fine_days, t.track_days).map_err(|e| invalid("tracking", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(args: SettingsArgs) -> Result<Settings, String> {
+        Settings::load(&args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = load(SettingsArgs::default()).unwrap();
+        assert_eq!(s.database_url, "sqlite://./tubewatch-data/tubewatch.db");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.schedule_policy().unwrap(), SchedulePolicy::default());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://file@db/tw\"\nlisten = \"0.0.0.0:9000\"\n[youtube]\napi_key = \"k-123\"\n[worker]\nbatch_size = 7\n",
+        )
+        .unwrap();
+        let from_file = load(SettingsArgs { config: Some(file.clone()), ..Default::default() }).unwrap();
+        assert_eq!(from_file.database_url, "postgres://file@db/tw");
+        assert_eq!(from_file.worker.batch_size, 7);
+        assert_eq!(from_file.worker.concurrency, WorkerSettings::default().concurrency);
+        let flag = load(SettingsArgs {
+            config: Some(file),
+            database_url: Some("sqlite://x.db".into()),
+            youtube_base_url: Some("http://127.0.0.1:9999".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((flag.database_url.as_str(), flag.listen.port()), ("sqlite://x.db", 9000));
+        assert_eq!(flag.youtube.base_url.as_deref(), Some("http://127.0.0.1:9999"));
+        // Secrets never show in Debug output.
+        let debug = format!("{flag:?}");
+        assert!(!debug.contains("k-123") && debug.contains("[redacted]"), "{debug}");
+    }
+
+    #[test]
+    fn bad_settings_name_the_setting() {
+        let cases = [
+            (SettingsArgs { database_url: Some("mysql://x".into()), ..Default::default() }, "database_url"),
+            (SettingsArgs { listen: Some("localhost".into()), ..Default::default() }, "listen"),
+            (SettingsArgs { youtube_base_url: Some("ftp://x".into()), ..Default::default() }, "youtube.base_url"),
+            (SettingsArgs { youtube_base_url: Some("not a url".into()), ..Default::default() }, "youtube.base_url"),
+            (SettingsArgs { clock: Some("fast".into()), ..Default::default() }, "clock"),
+            (SettingsArgs { config: Some("/nonexistent/tw.toml".into()), ..Default::default() }, "config"),
+        ];
+        for (args, setting) in cases {
+            let err = load(args).unwrap_err();
+            assert!(err.starts_with(&format!("invalid setting `{setting}`")), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (body, setting) in [
+            ("unknown_key = 1", "config"),
+            ("[tracking]\nresolution_minutes = 7", "tracking.resolution_minutes"),
+            ("[tracking]\nfine_days = 90", "tracking"),
+            ("[worker]\nlease_seconds = 1", "worker"),
+            ("database_max_connections = 0", "database_max_connections"),
+        ] {
+            let file = dir.path().join("bad.toml");
+            std::fs::write(&file, body).unwrap();
+            let err = load(SettingsArgs { config: Some(file), ..Default::default() }).unwrap_err();
+            assert!(err.starts_with(&format!("invalid setting `{setting}`")), "{body}: {err}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The `tubewatch` binary as a user runs it: migrate, serve and `/healthz`, clear errors.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tubewatch() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tubewatch"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("TUBEWATCH_")) {
+        cmd.env_remove(key);
+    }
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn migrate_then_serve(database_url: &str) {
+    let out = tubewatch().args(["migrate", "--database-url", database_url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+
+    let port = free_port();
+    let mut child = tubewatch()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("TUBEWATCH_DATABASE_URL", database_url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Ok(body) = http_get(port, "/healthz") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "serve did not answer /healthz");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+}
+
+/// A minimal HTTP/1.1 GET over a socket, so this test needs no HTTP client crate.
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn migrate_and_serve_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate_then_serve(&format!("sqlite://{}/data/tw.db", dir.path().display()));
+}
+
+#[test]
+fn migrate_and_serve_on_postgres() {
+    let Ok(url) = std::env::var("TUBEWATCH_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set TUBEWATCH_TEST_POSTGRES_URL to run against PostgreSQL");
+        return;
+    };
+    migrate_then_serve(&url);
+}
+
+#[test]
+fn bad_configuration_is_named() {
+    for (args, want) in [
+        (vec!["migrate", "--database-url", "mysql://x"], "invalid setting `database_url`"),
+        (vec!["serve", "--listen", "nowhere"], "invalid setting `listen`"),
+        (vec!["serve", "--youtube-base-url", "gopher://x"], "invalid setting `youtube.base_url`"),
+        (vec!["serve", "--clock", "fast"], "invalid setting `clock`"),
+        (vec!["serve", "--config", "/nonexistent.toml"], "invalid setting `config`"),
+    ] {
+        let out = tubewatch().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let out = tubewatch().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tubewatch "));
+    let out = tubewatch().args(["serve", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--database-url"));
+}
