@@ -13,6 +13,12 @@ pub trait Clock: Send + Sync + Debug {
     fn wall_span(&self, virtual_span: Duration) -> std::time::Duration {
         virtual_span.to_std().unwrap_or_default()
     }
+
+    /// How much of this clock's time passes in `wall` of real time (leases are wall-time
+    /// guarantees, so they are converted with this).
+    fn virtual_span(&self, wall: std::time::Duration) -> Duration {
+        Duration::from_std(wall).unwrap_or(Duration::MAX)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -117,6 +123,10 @@ impl Clock for AcceleratedClock {
     fn wall_span(&self, virtual_span: Duration) -> std::time::Duration {
         virtual_span.to_std().unwrap_or_default().div_f64(self.speed)
     }
+
+    fn virtual_span(&self, wall: std::time::Duration) -> Duration {
+        Duration::from_std(wall.mul_f64(self.speed)).unwrap_or(Duration::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +146,7 @@ mod tests {
         assert_eq!(a.at_wall(t("2026-11-27T06:00:01Z")), t("2026-01-01T01:00:00Z"));
         assert_eq!(b.at_wall(t("2026-11-27T06:00:10Z")), t("2026-01-01T10:00:00Z"));
         assert_eq!(a.wall_span(Duration::hours(2)), std::time::Duration::from_secs(2));
+        assert_eq!(a.virtual_span(std::time::Duration::from_secs(3)), Duration::hours(3));
     }
 
     #[test]
