@@ -1,5 +1,31 @@
-//! tubewatch's YouTube simulator.
+//! tubewatch's YouTube simulator: a deterministic world (channels, videos, views, thumbnails,
+//! titles) served over YouTube's and Google's real HTTP formats on one base URL, with ground
+//! truth, an injectable clock and fault injection.
+//!
+//! In-process use (tests, demo):
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let (config, clock) = tubewatch_sim::SimConfig::for_tests(7, 50);
+//! let running = tubewatch_sim::Simulator::start(config, "127.0.0.1:0".parse()?).await?;
+//! let feed = format!("{}/feeds/videos.xml?channel_id={}", running.base_url, running.sim.channels()[0].id);
+//! clock.advance(chrono::Duration::hours(1));
+//! # let _ = feed; Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
+mod api;
+mod control;
+pub mod faults;
+pub mod pages;
 pub mod rng;
+mod routes;
+mod sim;
+pub mod thumbs;
 pub mod world;
+
+pub use faults::{Endpoint, Fault, FaultConfig, FaultSpec};
+pub use sim::{OAuthConfig, RunningSim, SimClock, SimConfig, SimError, Simulator};
+pub use world::{
+    ChangeSource, ChangeTruth, Channel, MultiplierOverride, VariantKind, VideoTruth, WorldParams, thumbnail_variant_id,
+    title_variant_id,
+};

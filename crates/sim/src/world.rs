@@ -228,6 +228,35 @@ pub struct ChangeTruth {
     pub title: Option<String>,
 }
 
+/// A video's truth at an instant, as the control API and the in-process accessors report it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoTruth {
+    pub id: VideoId,
+    pub channel_id: ChannelId,
+    pub is_short: bool,
+    pub published: DateTime<Utc>,
+    pub length_seconds: u32,
+    /// Log-normal quality factor (median 1).
+    pub quality: f64,
+    /// `Some(factor)` when the video is a true breakout (5–20× the channel's typical views).
+    pub breakout: Option<f64>,
+    /// Total views at multiplier 1 (before the slow long tail).
+    pub expected_total_views: f64,
+    pub tau_hours: f64,
+    pub has_maxres: bool,
+    /// The instant the live fields below describe.
+    pub at: DateTime<Utc>,
+    pub views: u64,
+    pub likes: u64,
+    pub title: String,
+    pub thumbnail_variant: String,
+    pub title_variant: String,
+    pub thumbnail_multiplier: f64,
+    pub title_multiplier: f64,
+    pub changes: Vec<ChangeTruth>,
+    pub overrides: Vec<MultiplierOverride>,
+}
+
 /// The live state of a video at an instant, as the endpoints serve it.
 #[derive(Debug, Clone)]
 pub struct LiveState {
@@ -269,17 +298,34 @@ pub struct World {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "Curious", "Atomic", "Quiet", "Golden", "Rusty", "Hidden", "Electric", "Lazy", "Brave", "Tiny", "Cosmic",
-    "Urban", "Wild", "Honest", "Broken", "Sunny", "Midnight", "Clever", "Analog", "Daily",
+    "Curious", "Atomic", "Quiet", "Golden", "Rusty", "Hidden", "Electric", "Lazy", "Brave", "Tiny", "Cosmic", "Urban",
+    "Wild", "Honest", "Broken", "Sunny", "Midnight", "Clever", "Analog", "Daily",
 ];
 const NOUNS: &[&str] = &[
-    "Kitchen", "Garage", "Science", "Garden", "Pixel", "Workshop", "Travels", "Gaming", "Money", "History",
-    "Fitness", "Robots", "Cats", "Music", "Coffee", "Engines", "Physics", "Drawing", "Bikes", "Finance",
+    "Kitchen", "Garage", "Science", "Garden", "Pixel", "Workshop", "Travels", "Gaming", "Money", "History", "Fitness",
+    "Robots", "Cats", "Music", "Coffee", "Engines", "Physics", "Drawing", "Bikes", "Finance",
 ];
 const TOPICS: &[&str] = &[
-    "sourdough", "black holes", "a 1987 pickup", "tiny houses", "budget PCs", "octopuses", "the stock market",
-    "Roman roads", "espresso", "solar panels", "chess openings", "vintage synths", "marathons", "bonsai",
-    "quantum computers", "street food", "3D printers", "volcanoes", "retro consoles", "knife sharpening",
+    "sourdough",
+    "black holes",
+    "a 1987 pickup",
+    "tiny houses",
+    "budget PCs",
+    "octopuses",
+    "the stock market",
+    "Roman roads",
+    "espresso",
+    "solar panels",
+    "chess openings",
+    "vintage synths",
+    "marathons",
+    "bonsai",
+    "quantum computers",
+    "street food",
+    "3D printers",
+    "volcanoes",
+    "retro consoles",
+    "knife sharpening",
 ];
 const CATEGORIES: &[&str] =
     &["Education", "Entertainment", "Science & Technology", "Gaming", "Howto & Style", "People & Blogs"];
@@ -375,10 +421,7 @@ impl World {
                 typical_long_views: subscribers as f64 * rng::log_uniform(ch("reach-long"), 0.01, 0.15),
                 typical_short_views: subscribers as f64 * rng::log_uniform(ch("reach-short"), 0.03, 0.6),
                 like_ratio: rng::uniform(ch("likes"), 0.015, 0.06),
-                phase_hours: [
-                    rng::unit(ch("phase-long")) * long_every,
-                    rng::unit(ch("phase-short")) * shorts_every,
-                ],
+                phase_hours: [rng::unit(ch("phase-long")) * long_every, rng::unit(ch("phase-short")) * shorts_every],
                 diurnal,
             });
             by_id.insert(id.to_string(), index);
@@ -568,7 +611,10 @@ impl World {
     /// The title of a creator variant (`c0` is the original).
     fn creator_title(&self, key: &VideoKey, variant: &str) -> String {
         let n: u64 = variant.strip_prefix('c').and_then(|n| n.parse().ok()).unwrap_or(0);
-        make_title(hash(self.params.seed, &[tag("title"), u64::from(key.channel), key.stream.bit(), u64::from(key.index), n]))
+        make_title(hash(
+            self.params.seed,
+            &[tag("title"), u64::from(key.channel), key.stream.bit(), u64::from(key.index), n],
+        ))
     }
 
     /// A variant's multiplier when no override applies: the original is the reference (1.0);
@@ -581,9 +627,10 @@ impl World {
         };
         let h = match variant {
             "c0" => return 1.0,
-            v if v.starts_with('c') => {
-                hash(self.params.seed, &[kind_tag, u64::from(key.channel), key.stream.bit(), u64::from(key.index), tag(v)])
-            }
+            v if v.starts_with('c') => hash(
+                self.params.seed,
+                &[kind_tag, u64::from(key.channel), key.stream.bit(), u64::from(key.index), tag(v)],
+            ),
             v => hash(self.params.seed, &[kind_tag, tag(v)]),
         };
         rng::log_normal(h, 0.3).clamp(0.4, 2.5)
@@ -591,7 +638,11 @@ impl World {
 
     /// Every presentation change of a video, creator-made and API-made, in time order (ties:
     /// creator first), each with the variant it replaced.
-    fn change_events(&self, video: &Video, muts: &Mutations) -> Vec<(DateTime<Utc>, VariantKind, ChangeSource, String, Option<String>)> {
+    fn change_events(
+        &self,
+        video: &Video,
+        muts: &Mutations,
+    ) -> Vec<(DateTime<Utc>, VariantKind, ChangeSource, String, Option<String>)> {
         let mut events: Vec<_> = video
             .creator_changes
             .iter()
@@ -621,7 +672,14 @@ impl World {
             .unwrap_or_else(|| ("c0".to_owned(), None))
     }
 
-    fn multiplier_at(&self, video: &Video, muts: &Mutations, kind: VariantKind, variant: &str, t: DateTime<Utc>) -> f64 {
+    fn multiplier_at(
+        &self,
+        video: &Video,
+        muts: &Mutations,
+        kind: VariantKind,
+        variant: &str,
+        t: DateTime<Utc>,
+    ) -> f64 {
         muts.overrides
             .get(&video.key)
             .and_then(|list| list.iter().rev().find(|o| o.kind == kind && o.variant == variant && o.at <= t))
@@ -754,7 +812,10 @@ impl World {
                 previous_multiplier: self.multiplier_at(video, muts, e.1, &previous, e.0),
                 previous_variant: previous,
                 variant: e.3.clone(),
-                title: e.4.clone().or_else(|| (e.1 == VariantKind::Title).then(|| self.creator_title(&video.key, &e.3))),
+                title: e
+                    .4
+                    .clone()
+                    .or_else(|| (e.1 == VariantKind::Title).then(|| self.creator_title(&video.key, &e.3))),
             });
         }
         out
@@ -816,6 +877,38 @@ impl World {
             variant: variant.to_owned(),
             multiplier,
         });
+    }
+
+    /// The look of a generated (creator) thumbnail variant: one picture per video and variant.
+    pub fn thumbnail_look(&self, video: &Video, variant: &str) -> u64 {
+        video.key.h(self.params.seed, &format!("look-{variant}"))
+    }
+
+    /// Everything the truth API says about a video at `at`.
+    pub fn video_truth(&self, video: &Video, muts: &Mutations, at: DateTime<Utc>) -> VideoTruth {
+        let live = self.live_state(video, muts, at);
+        VideoTruth {
+            id: video.id.clone(),
+            channel_id: self.channel_id_of(video),
+            is_short: video.is_short,
+            published: video.published,
+            length_seconds: video.length_seconds,
+            quality: video.quality,
+            breakout: video.breakout,
+            expected_total_views: video.expected_total,
+            tau_hours: video.tau_hours,
+            has_maxres: video.has_maxres,
+            at,
+            views: live.views,
+            likes: live.likes,
+            title: live.title,
+            thumbnail_variant: live.thumbnail_variant,
+            title_variant: live.title_variant,
+            thumbnail_multiplier: live.thumbnail_multiplier,
+            title_multiplier: live.title_multiplier,
+            changes: self.changes_of(video, muts, at),
+            overrides: self.overrides_of(video, muts),
+        }
     }
 
     /// Text of the live title variant, for the truth of creator titles.
@@ -899,7 +992,8 @@ mod tests {
     fn the_world_has_the_design_scale() {
         let w = world(2000);
         let now = w.params.epoch;
-        let live: u64 = w.channels().iter().map(|c| w.videos_between(c, now - Duration::days(60), now).len() as u64).sum();
+        let live: u64 =
+            w.channels().iter().map(|c| w.videos_between(c, now - Duration::days(60), now).len() as u64).sum();
         // ~9 live videos per channel → ~90,000 at 10,000 channels.
         let per_channel = live as f64 / 2000.0;
         assert!((5.0..20.0).contains(&per_channel), "{per_channel} live videos per channel");
