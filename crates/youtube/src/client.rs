@@ -317,9 +317,8 @@ impl YoutubeClient {
         let text_header = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let content_type = text_header(header::CONTENT_TYPE);
         let location = text_header(header::LOCATION);
-        let retry_after = text_header(header::RETRY_AFTER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after =
+            text_header(header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
@@ -466,13 +465,7 @@ impl YoutubeClient {
         let spec = RequestSpec::new(reqwest::Method::GET, url);
         self.execute(spec, |raw| {
             let hashes = classify_thumbnail_response(raw.status, raw.content_type.as_deref(), &raw.body)?;
-            Ok(Thumbnail {
-                video_id: video.clone(),
-                size,
-                bytes: raw.body,
-                content_type: raw.content_type,
-                hashes,
-            })
+            Ok(Thumbnail { video_id: video.clone(), size, bytes: raw.body, content_type: raw.content_type, hashes })
         })
         .await
     }
@@ -504,8 +497,7 @@ impl YoutubeClient {
 /// Classifications that hold whatever was asked: consent redirects, 429, 5xx.
 fn pre_classify(raw: &RawResponse) -> Option<YoutubeError> {
     if (300..400).contains(&raw.status) {
-        let to_consent =
-            raw.location.as_deref().and_then(|l| Url::parse(l).ok()).is_some_and(|u| is_consent_host(&u));
+        let to_consent = raw.location.as_deref().and_then(|l| Url::parse(l).ok()).is_some_and(|u| is_consent_host(&u));
         return Some(if to_consent || raw.location.as_deref().is_some_and(|l| l.contains("consent.")) {
             YoutubeError::Consent
         } else {
@@ -513,7 +505,10 @@ fn pre_classify(raw: &RawResponse) -> Option<YoutubeError> {
         });
     }
     if raw.status == 429 {
-        return Some(YoutubeError::RateLimited { detail: "HTTP 429 Too Many Requests".into(), retry_after: raw.retry_after });
+        return Some(YoutubeError::RateLimited {
+            detail: "HTTP 429 Too Many Requests".into(),
+            retry_after: raw.retry_after,
+        });
     }
     if raw.status >= 500 {
         return Some(YoutubeError::Http { status: Some(raw.status), message: "server error".into() });

@@ -256,7 +256,9 @@ impl YoutubeClient {
                 url.query_pairs_mut().append_pair("key", key);
                 Ok(RequestSpec::new(method, url))
             }
-            ApiAuth::Bearer(token) => RequestSpec::new(method, url).header(header::AUTHORIZATION, &format!("Bearer {token}")),
+            ApiAuth::Bearer(token) => {
+                RequestSpec::new(method, url).header(header::AUTHORIZATION, &format!("Bearer {token}"))
+            }
         }
     }
 
@@ -319,7 +321,11 @@ impl YoutubeClient {
         };
         crate::thumbnail::hash_image_bytes(image)?;
         let mut spec = self
-            .api_request(reqwest::Method::POST, "/upload/youtube/v3/thumbnails/set", &ApiAuth::Bearer(access_token.into()))?
+            .api_request(
+                reqwest::Method::POST,
+                "/upload/youtube/v3/thumbnails/set",
+                &ApiAuth::Bearer(access_token.into()),
+            )?
             .header(header::CONTENT_TYPE, content_type)?;
         spec.url.query_pairs_mut().append_pair("videoId", video.as_str()).append_pair("uploadType", "media");
         spec.body = Some(image.to_vec());
@@ -338,7 +344,8 @@ impl YoutubeClient {
         self.execute(spec, |raw| {
             ok_or_google_error(&raw)?;
             let list: ListResponse = serde_json::from_slice(&raw.body).map_err(|e| json_error("videos.list", &e))?;
-            let item = list.items.into_iter().next().ok_or_else(|| YoutubeError::not_found(format!("video {video}")))?;
+            let item =
+                list.items.into_iter().next().ok_or_else(|| YoutubeError::not_found(format!("video {video}")))?;
             match item.get("snippet") {
                 Some(serde_json::Value::Object(map)) => Ok(map.clone()),
                 _ => Err(YoutubeError::malformed("videos.list item without a snippet")),
@@ -368,7 +375,8 @@ impl YoutubeClient {
         spec.url.query_pairs_mut().append_pair("part", "snippet");
         self.execute(spec, |raw| {
             ok_or_google_error(&raw)?;
-            let value: serde_json::Value = serde_json::from_slice(&raw.body).map_err(|e| json_error("videos.update", &e))?;
+            let value: serde_json::Value =
+                serde_json::from_slice(&raw.body).map_err(|e| json_error("videos.update", &e))?;
             match value.get("snippet") {
                 Some(serde_json::Value::Object(map)) => Ok(map.clone()),
                 _ => Err(YoutubeError::malformed("videos.update response without a snippet")),

@@ -244,10 +244,8 @@ fn on_attributes(
     entry: Option<&mut EntryDraft>,
     depth: usize,
 ) -> Result<(), YoutubeError> {
-    let interesting = matches!(
-        (ns, local),
-        (Ns::Atom, b"link") | (Ns::Media, b"thumbnail") | (Ns::Media, b"statistics")
-    );
+    let interesting =
+        matches!((ns, local), (Ns::Atom, b"link") | (Ns::Media, b"thumbnail") | (Ns::Media, b"statistics"));
     if !interesting {
         return Ok(());
     }
@@ -263,17 +261,12 @@ fn on_attributes(
         }
         Ok(None)
     };
+    // Only `rel="alternate"` links matter (an entry link without `rel` is alternate by Atom's rules).
+    let rel = if local == b"link" { attr(b"rel")? } else { None };
+    let alternate = rel.as_deref() == Some("alternate");
     match (ns, local, entry) {
-        (Ns::Atom, b"link", Some(e)) if depth == 2 => {
-            if attr(b"rel")?.as_deref().is_none_or(|r| r == "alternate") {
-                e.link = attr(b"href")?;
-            }
-        }
-        (Ns::Atom, b"link", None) if depth == 1 => {
-            if attr(b"rel")?.as_deref() == Some("alternate") {
-                feed.alternate_link = attr(b"href")?;
-            }
-        }
+        (Ns::Atom, b"link", Some(e)) if depth == 2 && (alternate || rel.is_none()) => e.link = attr(b"href")?,
+        (Ns::Atom, b"link", None) if depth == 1 && alternate => feed.alternate_link = attr(b"href")?,
         (Ns::Media, b"thumbnail", Some(e)) => e.thumbnail_url = attr(b"url")?,
         (Ns::Media, b"statistics", Some(e)) => e.views = attr(b"views")?,
         _ => {}
@@ -300,8 +293,9 @@ fn feed_channel_id(feed: &FeedDraft) -> Option<ChannelId> {
 
 fn finish_entry(draft: EntryDraft, feed_channel: Option<&ChannelId>, index: usize) -> Result<FeedEntry, YoutubeError> {
     let bad = |what: String| YoutubeError::malformed(format!("feed entry {index}: {what}"));
-    let raw_video =
-        draft.video_id.or_else(|| draft.atom_id.as_deref().and_then(|id| id.strip_prefix("yt:video:")).map(str::to_owned));
+    let raw_video = draft
+        .video_id
+        .or_else(|| draft.atom_id.as_deref().and_then(|id| id.strip_prefix("yt:video:")).map(str::to_owned));
     let video_id = match raw_video {
         Some(v) => VideoId::parse(&v).map_err(|e| bad(e.to_string()))?,
         None => return Err(bad("no video id".into())),

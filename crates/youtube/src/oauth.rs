@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
-    RevocationErrorResponseType, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
 };
 use serde::Serialize;
 
@@ -21,7 +21,7 @@ use crate::client::{YoutubeClient, endpoint};
 /// The scope that covers `thumbnails.set` and `videos.update`.
 pub const SCOPE_YOUTUBE_FORCE_SSL: &str = "https://www.googleapis.com/auth/youtube.force-ssl";
 
-type GoogleOAuth = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+type GoogleOAuth = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// The app's OAuth registration.
 #[derive(Clone)]
@@ -85,6 +85,7 @@ impl fmt::Debug for TokenSet {
 pub struct OAuthClient {
     inner: GoogleOAuth,
     http: reqwest::Client,
+    revoke_url: url::Url,
     scopes: Vec<String>,
 }
 
@@ -107,14 +108,15 @@ impl YoutubeClient {
         let mut inner = BasicClient::new(ClientId::new(config.client_id.clone()))
             .set_auth_uri(AuthUrl::from_url(auth))
             .set_token_uri(TokenUrl::from_url(token))
-            .set_revocation_url(RevocationUrl::from_url(revoke))
-            .set_redirect_uri(RedirectUrl::new(config.redirect_uri.clone()).map_err(|e| config_error("redirect_uri", e))?)
+            .set_redirect_uri(
+                RedirectUrl::new(config.redirect_uri.clone()).map_err(|e| config_error("redirect_uri", e))?,
+            )
             // Google documents client credentials in the form body.
             .set_auth_type(AuthType::RequestBody);
         if let Some(secret) = &config.client_secret {
             inner = inner.set_client_secret(ClientSecret::new(secret.clone()));
         }
-        Ok(OAuthClient { inner, http: self.http.clone(), scopes: config.scopes.clone() })
+        Ok(OAuthClient { inner, http: self.http.clone(), revoke_url: revoke, scopes: config.scopes.clone() })
     }
 }
 
@@ -135,7 +137,8 @@ async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpRespons
 fn token_error(e: RequestTokenError<reqwest::Error, oauth2::basic::BasicErrorResponse>) -> YoutubeError {
     match e {
         RequestTokenError::ServerResponse(err) => {
-            let detail = format!("{}{}", err.error(), err.error_description().map(|d| format!(": {d}")).unwrap_or_default());
+            let detail =
+                format!("{}{}", err.error(), err.error_description().map(|d| format!(": {d}")).unwrap_or_default());
             match err.error() {
                 // A revoked or expired refresh token (7 days for apps in "Testing"): reconnect.
                 BasicErrorResponseType::InvalidGrant
@@ -145,9 +148,13 @@ fn token_error(e: RequestTokenError<reqwest::Error, oauth2::basic::BasicErrorRes
             }
         }
         RequestTokenError::Request(e) if e.is_timeout() => YoutubeError::Timeout("OAuth token endpoint".into()),
-        RequestTokenError::Request(e) => YoutubeError::Http { status: None, message: format!("OAuth token endpoint: {e}") },
+        RequestTokenError::Request(e) => {
+            YoutubeError::Http { status: None, message: format!("OAuth token endpoint: {e}") }
+        }
         RequestTokenError::Parse(e, _) => YoutubeError::malformed(format!("OAuth token response: {e}")),
-        RequestTokenError::Other(s) => YoutubeError::Http { status: None, message: format!("OAuth token endpoint: {s}") },
+        RequestTokenError::Other(s) => {
+            YoutubeError::Http { status: None, message: format!("OAuth token endpoint: {s}") }
+        }
     }
 }
 
@@ -174,7 +181,11 @@ impl OAuthClient {
             .add_extra_param("access_type", "offline")
             .add_extra_param("prompt", "consent")
             .url();
-        AuthorizationRequest { url: url.to_string(), state: state.secret().clone(), pkce_verifier: verifier.secret().clone() }
+        AuthorizationRequest {
+            url: url.to_string(),
+            state: state.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        }
     }
 
     /// Exchanges the callback's `code` (with the PKCE verifier kept from [`Self::authorize_url`]).
@@ -206,21 +217,32 @@ impl OAuthClient {
 
     /// Revokes a refresh token (and with it the grant). A token Google no longer knows counts as
     /// revoked, so disconnecting twice is not an error.
+    ///
+    /// Sent directly rather than through `oauth2`: that crate insists on an HTTPS revocation URL
+    /// (RFC 7009), which would rule out the simulator on plain HTTP, and Google's revoke is a
+    /// one-field form POST.
     pub async fn revoke(&self, refresh_token: &str) -> Result<(), YoutubeError> {
-        let http = self.http.clone();
-        let adapter = move |req: HttpRequest| send(http.clone(), req);
-        let token = StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_owned()));
-        let request = self.inner.revoke_token(token).map_err(|e| config_error("revocation URL", e))?;
-        match request.request_async(&adapter).await {
-            Ok(()) => Ok(()),
-            Err(RequestTokenError::ServerResponse(err)) => match err.error() {
-                RevocationErrorResponseType::Basic(BasicErrorResponseType::Extension(e)) if e == "invalid_token" => Ok(()),
-                other => Err(YoutubeError::Http { status: Some(400), message: format!("OAuth revoke: {other}") }),
-            },
-            Err(RequestTokenError::Request(e)) => {
-                Err(YoutubeError::Http { status: None, message: format!("OAuth revoke endpoint: {e}") })
-            }
-            Err(e) => Err(YoutubeError::Http { status: None, message: format!("OAuth revoke: {e}") }),
+        let response =
+            self.http.post(self.revoke_url.clone()).form(&[("token", refresh_token)]).send().await.map_err(|e| {
+                if e.is_timeout() {
+                    YoutubeError::Timeout("OAuth revoke endpoint".into())
+                } else {
+                    YoutubeError::Http { status: None, message: format!("OAuth revoke endpoint: {e}") }
+                }
+            })?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        let error = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(serde_json::Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        match (status, error.as_str()) {
+            (400, "invalid_token") => Ok(()),
+            (429, _) => Err(YoutubeError::RateLimited { detail: "OAuth revoke".into(), retry_after: None }),
+            _ => Err(YoutubeError::Http { status: Some(status), message: format!("OAuth revoke failed: {error}") }),
         }
     }
 }

@@ -96,7 +96,7 @@ impl PerceptualHash {
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() % 2 != 0 || s.is_empty() {
+        if !s.len().is_multiple_of(2) || s.is_empty() {
             return None;
         }
         let bytes: Option<Vec<u8>> =
@@ -157,8 +157,8 @@ pub struct ThumbnailHashes {
 /// Decodes an image and hashes it. Bytes that are not a JPEG or PNG are `InvalidImage`; a JPEG
 /// whose end marker is missing is reported as truncated (retryable).
 pub fn hash_image_bytes(bytes: &[u8]) -> Result<ThumbnailHashes, YoutubeError> {
-    let format = image::guess_format(bytes)
-        .map_err(|_| YoutubeError::InvalidImage("not a JPEG or PNG image".into()))?;
+    let format =
+        image::guess_format(bytes).map_err(|_| YoutubeError::InvalidImage("not a JPEG or PNG image".into()))?;
     let is_jpeg = format == image::ImageFormat::Jpeg;
     if is_jpeg && !bytes.ends_with(&[0xFF, 0xD9]) && !bytes.ends_with(&[0xFF, 0xD9, 0x0A]) {
         return Err(YoutubeError::truncated("JPEG without its end marker"));

@@ -1,6 +1,7 @@
 //! Property tests: every parser of outside data gets arbitrary bytes and mutated real-shaped
 //! samples and must return (Ok or a classified error) without panicking. Deterministic (a fixed
 //! seed) so a failure reproduces; raise `TUBEWATCH_FUZZ_ROUNDS` for a longer run.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::path::PathBuf;
 
@@ -35,8 +36,25 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 const INTERESTING: &[&[u8]] = &[
-    b"{", b"}", b"\"", b"<", b">", b"</entry>", b"<entry>", b"&amp;", b"&#0;", b"&bogus;", b"};", b"\\u", b"\xff\xfe",
-    b"ytInitialPlayerResponse = {", b"]]>", b"<![CDATA[", b"\0", b"\"viewCount\":\"-1\"", b"99999999999999999999999",
+    b"{",
+    b"}",
+    b"\"",
+    b"<",
+    b">",
+    b"</entry>",
+    b"<entry>",
+    b"&amp;",
+    b"&#0;",
+    b"&bogus;",
+    b"};",
+    b"\\u",
+    b"\xff\xfe",
+    b"ytInitialPlayerResponse = {",
+    b"]]>",
+    b"<![CDATA[",
+    b"\0",
+    b"\"viewCount\":\"-1\"",
+    b"99999999999999999999999",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
@@ -107,9 +125,12 @@ fn watch_page_parser_never_panics() {
 #[test]
 fn player_parser_never_panics() {
     let id = VideoId::parse("AAAAAAAAAA1").unwrap();
-    run(&["player_ok.json", "player_bot_check.json", "player_unavailable.json", "player_microformat_views.json"], |b| {
-        let _ = parse_player_response(b, Some(&id));
-    });
+    run(
+        &["player_ok.json", "player_bot_check.json", "player_unavailable.json", "player_microformat_views.json"],
+        |b| {
+            let _ = parse_player_response(b, Some(&id));
+        },
+    );
 }
 
 #[test]

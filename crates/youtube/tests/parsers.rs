@@ -1,6 +1,7 @@
 //! Parser tests: hand-made samples in `tests/fixtures/` (every classification), and the real
 //! recorded YouTube responses in `shared/fixtures/youtube/` with their exact values (skipped
 //! with a note when that folder is absent).
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::path::PathBuf;
 
@@ -212,7 +213,10 @@ fn every_watch_page_failure_is_classified() {
     assert_eq!(kind(parse_watch_page(&fixture("watch_consent.html"), Some(&want))), ErrorKind::Consent);
     assert_eq!(kind(parse_watch_page(&fixture("watch_captcha.html"), Some(&want))), ErrorKind::BotCheck);
     assert_eq!(kind(parse_watch_page(&fixture("watch_ok.html"), Some(&vid("ZZZZZZZZZZ9")))), ErrorKind::WrongVideo);
-    assert_eq!(kind(parse_watch_page(b"<!DOCTYPE html><html><body>hi</body></html>", Some(&want))), ErrorKind::Malformed);
+    assert_eq!(
+        kind(parse_watch_page(b"<!DOCTYPE html><html><body>hi</body></html>", Some(&want))),
+        ErrorKind::Malformed
+    );
     // A player response embedded in a page, then wrapped in each failure body.
     for (name, expected) in [
         ("player_bot_check.json", ErrorKind::BotCheck),

@@ -1,11 +1,11 @@
 //! Perceptual and content hashing on real images generated here: a re-encode is the same
 //! picture, a different picture is not, and the bytes' SHA-256 tells every re-encode apart.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageEncoder, Rgb, RgbImage};
 use tubewatch_youtube::{
-    ErrorKind, PerceptualHash, SAME_PICTURE_MAX_DISTANCE, ThumbnailSize, classify_thumbnail_response,
-    hash_image_bytes,
+    ErrorKind, PerceptualHash, SAME_PICTURE_MAX_DISTANCE, ThumbnailSize, classify_thumbnail_response, hash_image_bytes,
 };
 
 /// A thumbnail-like picture: a diagonal gradient with a bright disc and a dark bar, placed by
