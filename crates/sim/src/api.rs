@@ -705,6 +705,7 @@ pub(crate) async fn revoke(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -50,12 +50,12 @@ fn sim_error(e: SimError) -> Response {
     error(code, e)
 }
 
-fn time_param(q: &HashMap<String, String>, name: &str, default: DateTime<Utc>) -> Result<DateTime<Utc>, Response> {
+fn time_param(q: &HashMap<String, String>, name: &str, default: DateTime<Utc>) -> Result<DateTime<Utc>, Box<Response>> {
     match q.get(name) {
         None => Ok(default),
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map(|t| t.to_utc())
-            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("{name}: not an RFC 3339 time ({e})"))),
+            .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("{name}: not an RFC 3339 time ({e})")))),
     }
 }
 
@@ -104,7 +104,7 @@ async fn channel_videos(
     let now = s.now();
     let (since, until) = match (time_param(&q, "since", DateTime::<Utc>::MIN_UTC), time_param(&q, "until", now)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return *e,
     };
     match sim(&s).channel_videos(&id, since, until) {
         Ok(videos) => json_response(StatusCode::OK, &json!({"channel_id": id, "videos": videos})),
@@ -116,7 +116,7 @@ async fn channel_videos(
 async fn video(State(s): State<Shared>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
     let at = match time_param(&q, "at", s.now()) {
         Ok(t) => t,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     match sim(&s).video_at(&id, at) {
         Ok(v) => json_response(StatusCode::OK, &json!(v)),
@@ -136,7 +136,7 @@ async fn views_series(
     };
     let (from, to) = match (time_param(&q, "from", video.published), time_param(&q, "to", now)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return *e,
     };
     let step = q.get("step_secs").and_then(|v| v.parse::<i64>().ok()).unwrap_or(3600).max(1);
     if (to - from).num_seconds() / step > 10_000 {
@@ -157,7 +157,7 @@ async fn breakouts(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
     let now = s.now();
     let (since, until) = match (time_param(&q, "since", now - Duration::days(60)), time_param(&q, "until", now)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return *e,
     };
     json_response(StatusCode::OK, &json!({"videos": sim(&s).breakouts(since, until)}))
 }
@@ -167,7 +167,7 @@ async fn changes(State(s): State<Shared>, Query(q): Query<HashMap<String, String
     let now = s.now();
     let (since, until) = match (time_param(&q, "since", now - Duration::days(60)), time_param(&q, "until", now)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return *e,
     };
     match sim(&s).changes(since, until, q.get("channel_id").map(String::as_str)) {
         Ok(c) => json_response(StatusCode::OK, &json!({"changes": c})),

@@ -68,7 +68,7 @@ pub fn feed(world: &World, base: &str, channel: &Channel, entries: &[VideoView<'
         ));
         out.push_str(&format!(
             "  <media:group>\n   <media:title>{vt}</media:title>\n   <media:content url=\"{base}/v/{id}?version=3\" type=\"application/x-shockwave-flash\" width=\"640\" height=\"390\"/>\n   <media:thumbnail url=\"{base}/vi/{id}/hqdefault.jpg\" width=\"480\" height=\"360\"/>\n   <media:description>{}</media:description>\n   <media:community>\n    <media:starRating count=\"{}\" average=\"5.00\" min=\"1\" max=\"5\"/>\n    <media:statistics views=\"{}\"/>\n   </media:community>\n  </media:group>\n </entry>\n",
-            escape(&description(world, e)),
+            escape(description(world, e)),
             e.live.likes,
             e.live.views,
         ));
@@ -215,7 +215,7 @@ impl Padding {
         );
         let mut i = 0u64;
         while head.len() < head_target {
-            head.push_str(&format!("\"flag_{}\":{},", rng::encode_id11(rng::hash(seed, &[1, i])), i % 7 == 0));
+            head.push_str(&format!("\"flag_{}\":{},", rng::encode_id11(rng::hash(seed, &[1, i])), i.is_multiple_of(7)));
             i += 1;
         }
         head.push_str("\"end\":true}});</script>\n");

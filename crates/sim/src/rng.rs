@@ -119,6 +119,7 @@ pub fn unpermute(key: u64, v: u64) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

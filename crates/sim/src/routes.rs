@@ -189,7 +189,7 @@ async fn watch(
     let id = q.get("v").cloned().unwrap_or_default();
     if fault == Some(Fault::Consent) {
         let target = format!("{}/watch?v={id}", sim.base());
-        let location = url::form_urlencoded::Serializer::new(format!("{}/m?", sim.base()))
+        let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("continue", &target)
             .append_pair("gl", "GB")
             .append_pair("m", "0")
@@ -197,6 +197,7 @@ async fn watch(
             .append_pair("hl", "en")
             .append_pair("src", "1")
             .finish();
+        let location = format!("{}/m?{query}", sim.base());
         return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
     }
     let (player, live) = player_for(&sim, &id, fault);

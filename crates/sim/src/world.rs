@@ -177,6 +177,10 @@ pub struct Video {
     pub keywords: Vec<String>,
 }
 
+/// One presentation change: when, which kind, who made it, the new variant, and (for titles)
+/// the new text.
+type Event = (DateTime<Utc>, VariantKind, ChangeSource, String, Option<String>);
+
 /// A change made through the Data API.
 #[derive(Debug, Clone)]
 struct ApiChange {
@@ -638,11 +642,7 @@ impl World {
 
     /// Every presentation change of a video, creator-made and API-made, in time order (ties:
     /// creator first), each with the variant it replaced.
-    fn change_events(
-        &self,
-        video: &Video,
-        muts: &Mutations,
-    ) -> Vec<(DateTime<Utc>, VariantKind, ChangeSource, String, Option<String>)> {
+    fn change_events(&self, video: &Video, muts: &Mutations) -> Vec<Event> {
         let mut events: Vec<_> = video
             .creator_changes
             .iter()
@@ -659,11 +659,7 @@ impl World {
         events
     }
 
-    fn live_variant(
-        events: &[(DateTime<Utc>, VariantKind, ChangeSource, String, Option<String>)],
-        kind: VariantKind,
-        t: DateTime<Utc>,
-    ) -> (String, Option<String>) {
+    fn live_variant(events: &[Event], kind: VariantKind, t: DateTime<Utc>) -> (String, Option<String>) {
         events
             .iter()
             .rev()
@@ -687,13 +683,7 @@ impl World {
             .unwrap_or_else(|| self.default_multiplier(&video.key, kind, variant))
     }
 
-    fn combined_multiplier(
-        &self,
-        video: &Video,
-        muts: &Mutations,
-        events: &[(DateTime<Utc>, VariantKind, ChangeSource, String, Option<String>)],
-        t: DateTime<Utc>,
-    ) -> f64 {
+    fn combined_multiplier(&self, video: &Video, muts: &Mutations, events: &[Event], t: DateTime<Utc>) -> f64 {
         let (thumb, _) = Self::live_variant(events, VariantKind::Thumbnail, t);
         let (title, _) = Self::live_variant(events, VariantKind::Title, t);
         self.multiplier_at(video, muts, VariantKind::Thumbnail, &thumb, t)
@@ -936,6 +926,7 @@ pub fn pacific_offset(t: DateTime<Utc>) -> FixedOffset {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
