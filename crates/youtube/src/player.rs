@@ -202,7 +202,7 @@ fn meta_interaction_count(body: &[u8]) -> Option<u64> {
     std::str::from_utf8(&tag[c..c + len]).ok()?.trim().parse().ok()
 }
 
-fn error_screen_text(screen: &serde_json::Value) -> String {
+fn error_screen_text(screen: &serde_json::Value, already: &str) -> String {
     // The error screen nests text in several renderer shapes; collect every string under
     // `reason`/`subreason` keys, whatever the renderer.
     fn walk(v: &serde_json::Value, inside: bool, out: &mut Vec<String>) {
@@ -225,6 +225,8 @@ fn error_screen_text(screen: &serde_json::Value) -> String {
     }
     let mut out = Vec::new();
     walk(screen, false, &mut out);
+    // The screen usually repeats `playabilityStatus.reason`; keep only what it adds.
+    out.retain(|s| !s.trim().is_empty() && !already.contains(s.trim()));
     out.join(" ")
 }
 
@@ -251,7 +253,7 @@ fn extract(
     let reason = {
         let mut r = playability.reason.clone().unwrap_or_default();
         if let Some(screen) = &playability.error_screen {
-            let extra = error_screen_text(screen);
+            let extra = error_screen_text(screen, &r);
             if !extra.is_empty() {
                 r = if r.is_empty() { extra } else { format!("{r} {extra}") };
             }
