@@ -68,6 +68,11 @@ impl SchedulePolicy {
         self.resolution
     }
 
+    /// Days after publish when tracking stops.
+    pub fn track_days(&self) -> i64 {
+        self.track_for.num_days()
+    }
+
     fn step(&self) -> Duration {
         self.resolution.step()
     }

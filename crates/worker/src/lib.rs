@@ -1,0 +1,16 @@
+//! tubewatch workers: the leased claim loop and the jobs it runs (channel checks, video checks
+//! with change detection and thumbnail archive), the tracking operations users start them with,
+//! the blob store and the pipeline's metrics.
+#![forbid(unsafe_code)]
+
+pub mod blobs;
+pub mod metrics;
+mod pipeline;
+mod runner;
+pub mod track;
+
+pub use blobs::{Blobs, S3Config, thumbnail_key};
+pub use metrics::Metrics;
+pub use pipeline::{Pipeline, PipelineConfig};
+pub use runner::{RunnerConfig, run_worker};
+pub use track::{TrackError, Tracker};

@@ -1,0 +1,323 @@
+//! The jobs: a channel check (read the feed, turn unknown videos into video targets due in the
+//! current slot) and a video check (views, title and thumbnail at the target's slot; changes
+//! detected against the stored state and archived). Each writes its result and the target's next
+//! due time in one store transaction, only while it still holds the lease.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use tubewatch_core::schedule::next_channel_check;
+use tubewatch_core::{ChannelId, Clock, SchedulePolicy, VideoId};
+use tubewatch_store::{
+    ChangeKind, ChannelCheck, Lease, NewChange, NewVideo, Store, StoreError, Target, TargetKind, ThumbState, Video,
+    VideoCheck, ViewsRecord,
+};
+use tubewatch_youtube::{PerceptualHash, ThumbnailSize, YoutubeClient, YoutubeError};
+
+use crate::blobs::{Blobs, thumbnail_key};
+use crate::metrics::{EndpointLabel, FailureLabels, Metrics};
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub policy: SchedulePolicy,
+    /// Channel feeds are read this long before each hour.
+    pub channel_check_offset: Duration,
+    /// Claims of one slot before it is given up.
+    pub max_attempts: u32,
+    /// First retry delay (clock time); doubled per attempt, capped at `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            policy: SchedulePolicy::default(),
+            channel_check_offset: Duration::minutes(5),
+            max_attempts: 5,
+            retry_base: Duration::seconds(30),
+            retry_max: Duration::minutes(5),
+        }
+    }
+}
+
+/// Everything a job needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub store: Arc<dyn Store>,
+    pub youtube: YoutubeClient,
+    pub blobs: Blobs,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub config: PipelineConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error(transparent)]
+    Youtube(#[from] YoutubeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The target cannot be worked on again (bad subject, video gone from the store).
+    #[error("{0}")]
+    Permanent(String),
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+impl JobError {
+    fn class(&self) -> &'static str {
+        match self {
+            Self::Youtube(e) => e.kind().as_str(),
+            Self::Store(StoreError::LeaseLost(_)) => "lease_lost",
+            Self::Store(_) => "store",
+            Self::Permanent(_) => "permanent",
+            Self::Other(_) => "other",
+        }
+    }
+
+    fn is_permanent(&self) -> bool {
+        match self {
+            Self::Youtube(e) => e.is_permanent(),
+            Self::Permanent(_) => true,
+            Self::Store(_) | Self::Other(_) => false,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Claims and runs every target due at the clock's `now` until none is left, `concurrency`
+    /// at a time; returns how many runs were made. For stepping a virtual clock (tests, eval).
+    pub async fn drain(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        concurrency: usize,
+    ) -> Result<usize, StoreError> {
+        let mut runs = 0;
+        loop {
+            let lease_for = self.clock.virtual_span(lease);
+            let claimed = self.store.claim_due(owner, self.clock.now(), lease_for, 500).await?;
+            if claimed.is_empty() {
+                return Ok(runs);
+            }
+            runs += claimed.len();
+            futures::stream::iter(claimed)
+                .for_each_concurrent(concurrency.max(1), |target| self.run_target(target))
+                .await;
+        }
+    }
+
+    /// Runs one claimed target to its end: success, retry later, slot given up, or stopped for good.
+    pub async fn run_target(&self, target: Target) {
+        let Some(lease) = target.lease() else {
+            tracing::error!(target_id = target.id, "run_target called with an unleased target");
+            return;
+        };
+        let kind = target.kind.as_str();
+        let result = match target.kind {
+            TargetKind::Video => self.check_video(&target, &lease).await,
+            TargetKind::Channel => self.check_channel(&target, &lease).await,
+        };
+        let error = match result {
+            Ok(()) => {
+                self.metrics.completed.get_or_create(&Metrics::kind(kind)).inc();
+                return;
+            }
+            Err(error) => error,
+        };
+        self.metrics.failed.get_or_create(&FailureLabels { kind: kind.into(), class: error.class().into() }).inc();
+        if matches!(error, JobError::Store(StoreError::LeaseLost(_))) {
+            tracing::warn!(target_id = target.id, subject = %target.subject, "lease lost; another worker has the target");
+            return;
+        }
+        let now = self.clock.now();
+        let message = format!("{}: {error}", error.class());
+        let outcome = if error.is_permanent() {
+            tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "target stopped for good");
+            self.store.fail(&lease, &message, now, None).await
+        } else if u32::try_from(target.attempts).unwrap_or(u32::MAX) >= self.config.max_attempts {
+            let next = self.next_due_after_giving_up(&target, now).await;
+            tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "slot given up after retries");
+            self.store.skip_slot(&lease, &message, now, next).await
+        } else {
+            let retry_at = now + self.backoff(target.attempts);
+            tracing::info!(target_id = target.id, subject = %target.subject, error = %message, %retry_at, "will retry");
+            self.store.fail(&lease, &message, now, Some(retry_at)).await
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(target_id = target.id, error = %e, "could not record the failure; the lease will expire");
+        }
+    }
+
+    /// `retry_base × 2^(attempt−1)`, capped, with jitter in [50%, 100%].
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(0);
+        let delay = (self.config.retry_base * 2i32.pow(exp)).min(self.config.retry_max);
+        let jitter: f64 = rand::random_range(0.5..1.0);
+        Duration::milliseconds((delay.num_milliseconds() as f64 * jitter) as i64)
+    }
+
+    async fn next_due_after_giving_up(&self, target: &Target, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match target.kind {
+            TargetKind::Channel => Some(next_channel_check(now, self.config.channel_check_offset)),
+            TargetKind::Video => {
+                let id = VideoId::parse(&target.subject).ok()?;
+                let video = self.store.video(&id).await.ok()??;
+                let slot = self.config.policy.slot_at(video.published_at, target.next_due_at)?;
+                self.config.policy.next_slot(video.published_at, slot).map(|s| s.start())
+            }
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        endpoint: &str,
+        call: impl Future<Output = Result<T, YoutubeError>>,
+    ) -> Result<T, YoutubeError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics
+            .youtube_seconds
+            .get_or_create(&EndpointLabel { endpoint: endpoint.into() })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    #[tracing::instrument(skip_all, fields(channel_id = %target.subject))]
+    async fn check_channel(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
+        let id = ChannelId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let feed = self.timed("feed", self.youtube.channel_feed(&id)).await?;
+        let now = self.clock.now();
+        let ids: Vec<VideoId> = feed.entries.iter().map(|e| e.video_id.clone()).collect();
+        let known: HashSet<VideoId> = self.store.existing_videos(&ids).await?.into_iter().collect();
+        let policy = &self.config.policy;
+        let new_videos = feed
+            .entries
+            .iter()
+            .filter(|e| !known.contains(&e.video_id))
+            .filter_map(|e| {
+                // A video past its tracking window is not tracked at all.
+                let first = policy.slot_at(e.published, now)?;
+                let video = NewVideo {
+                    id: e.video_id.clone(),
+                    channel_id: id.clone(),
+                    published_at: e.published,
+                    is_short: e.is_short,
+                    title: e.title.clone(),
+                };
+                Some((video, first.start()))
+            })
+            .collect::<Vec<_>>();
+        if !new_videos.is_empty() {
+            tracing::info!(channel_id = %id, new = new_videos.len(), "new videos in channel {id}");
+        }
+        let latest = feed.entries.iter().max_by_key(|e| e.published).map(|e| e.video_id.clone());
+        let check = ChannelCheck { channel_id: id, checked_at: now, latest_video_id: latest, new_videos };
+        let next = next_channel_check(now, self.config.channel_check_offset);
+        self.store.complete_channel_check(lease, &check, next).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(video_id = %target.subject))]
+    async fn check_video(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
+        let id = VideoId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let video = self
+            .store
+            .video(&id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("video {id} is not in the store")))?;
+        let policy = &self.config.policy;
+        // The slot this run was scheduled for: a late run (expired lease, retries) still fills it.
+        let Some(slot) = policy.slot_at(video.published_at, target.next_due_at) else {
+            self.store.complete(lease, None).await?;
+            return Ok(());
+        };
+        let info = self.timed("watch", self.youtube.watch_page(&id)).await?;
+        let thumb = self.timed("thumbnail", self.youtube.thumbnail(&id, ThumbnailSize::Default)).await?;
+        let measured_at = self.clock.now();
+        let (thumb_state, mut changes) = self.compare_thumbnail(&video, &thumb, slot, measured_at).await?;
+        // The first measurement sets the baseline; only later differences are changes.
+        if video.thumb.is_some() && info.title != video.title {
+            changes.push(NewChange {
+                video_id: id.clone(),
+                kind: ChangeKind::Title,
+                slot,
+                detected_at: measured_at,
+                before_title: Some(video.title.clone()),
+                after_title: Some(info.title.clone()),
+                before_thumb_key: None,
+                after_thumb_key: None,
+            });
+        }
+        for change in &changes {
+            tracing::info!(video_id = %id, kind = change.kind.as_str(), %slot, "{} change on video {id}", change.kind.as_str());
+        }
+        let views = i64::try_from(info.views).unwrap_or(i64::MAX);
+        let check = VideoCheck {
+            record: ViewsRecord { video_id: id, slot, measured_at, views },
+            title: info.title,
+            thumb: thumb_state,
+            changes,
+        };
+        let next = policy.next_slot(video.published_at, slot).map(|s| s.start());
+        self.store.complete_video_check(lease, &check, next).await?;
+        let lag = (measured_at - slot.start()).num_milliseconds() as f64 / 1000.0;
+        self.metrics.slot_lag_seconds.get_or_create(&Metrics::kind("video")).observe(lag);
+        Ok(())
+    }
+
+    /// Compares the fetched thumbnail with the stored one. A new content hash whose perceptual
+    /// hash shows the same picture is a re-encode, not a change.
+    async fn compare_thumbnail(
+        &self,
+        video: &Video,
+        thumb: &tubewatch_youtube::Thumbnail,
+        slot: tubewatch_core::Slot,
+        measured_at: DateTime<Utc>,
+    ) -> Result<(Option<ThumbState>, Vec<NewChange>), JobError> {
+        let sha256 = &thumb.hashes.sha256;
+        let phash = &thumb.hashes.phash;
+        let Some(old) = &video.thumb else {
+            let key = self.archive(&video.id, thumb).await?;
+            return Ok((
+                Some(ThumbState { sha256: sha256.clone(), phash: phash.to_hex(), blob_key: Some(key) }),
+                vec![],
+            ));
+        };
+        if &old.sha256 == sha256 {
+            return Ok((None, vec![]));
+        }
+        let same_picture = PerceptualHash::from_hex(&old.phash).is_some_and(|p| p.same_picture(phash));
+        if same_picture {
+            // Keep the archived picture's perceptual hash so slow drift cannot add up.
+            let state = ThumbState { sha256: sha256.clone(), phash: old.phash.clone(), blob_key: old.blob_key.clone() };
+            return Ok((Some(state), vec![]));
+        }
+        let key = self.archive(&video.id, thumb).await?;
+        let change = NewChange {
+            video_id: video.id.clone(),
+            kind: ChangeKind::Thumbnail,
+            slot,
+            detected_at: measured_at,
+            before_title: None,
+            after_title: None,
+            before_thumb_key: old.blob_key.clone(),
+            after_thumb_key: Some(key.clone()),
+        };
+        Ok((Some(ThumbState { sha256: sha256.clone(), phash: phash.to_hex(), blob_key: Some(key) }), vec![change]))
+    }
+
+    /// Archives the small thumbnail already fetched and a large one; returns the small one's key.
+    async fn archive(&self, video: &VideoId, small: &tubewatch_youtube::Thumbnail) -> Result<String, JobError> {
+        let large = self.timed("thumbnail", self.youtube.thumbnail(video, ThumbnailSize::High)).await?;
+        let sha = &small.hashes.sha256;
+        self.blobs.put(&thumbnail_key(video, sha, ThumbnailSize::High.name()), large.bytes).await?;
+        let key = thumbnail_key(video, sha, ThumbnailSize::Default.name());
+        self.blobs.put(&key, small.bytes.clone()).await?;
+        Ok(key)
+    }
+}

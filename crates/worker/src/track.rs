@@ -1,0 +1,127 @@
+//! What users start tracking with: a channel or a video, written any way a user writes it,
+//! resolved and validated against YouTube, turned into one shared target plus the user's mapping.
+
+use std::sync::Arc;
+
+use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, UserId, VideoId, YoutubeRef};
+use tubewatch_store::{NewChannel, NewVideo, Store, StoreError, TargetKind};
+use tubewatch_youtube::{ErrorKind, YoutubeClient, YoutubeError};
+
+use crate::pipeline::PipelineConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackError {
+    #[error(transparent)]
+    BadInput(#[from] RefError),
+    #[error("no such channel: {0}")]
+    NoSuchChannel(String),
+    #[error("video {0} is not available: {1}")]
+    VideoUnavailable(VideoId, String),
+    #[error("video {0} was published more than {1} days ago; tracking covers the first {1} days")]
+    TrackingOver(VideoId, i64),
+    #[error("YouTube could not be read just now ({0}); try again")]
+    Youtube(YoutubeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl TrackError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadInput(_) => "bad_input",
+            Self::NoSuchChannel(_) => "no_such_channel",
+            Self::VideoUnavailable(..) => "video_unavailable",
+            Self::TrackingOver(..) => "tracking_over",
+            Self::Youtube(_) => "youtube_unavailable",
+            Self::Store(_) => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    pub store: Arc<dyn Store>,
+    pub youtube: YoutubeClient,
+    pub clock: Arc<dyn Clock>,
+    pub config: PipelineConfig,
+}
+
+impl Tracker {
+    /// Resolves a channel reference to its `UC…` id.
+    pub async fn resolve_channel(&self, input: &str) -> Result<ChannelId, TrackError> {
+        let channel = YoutubeRef::parse_channel(input)?;
+        match channel {
+            ChannelRef::Id(id) => Ok(id),
+            other => self.youtube.resolve_channel(&other).await.map_err(|e| match e.kind() {
+                ErrorKind::NotFound => TrackError::NoSuchChannel(other.to_string()),
+                _ => TrackError::Youtube(e),
+            }),
+        }
+    }
+
+    /// Starts monitoring a channel (its feed checked hourly, new videos tracked). The check runs at
+    /// once. Returns the channel id.
+    pub async fn track_channel(&self, user: Option<UserId>, input: &str) -> Result<ChannelId, TrackError> {
+        let id = self.resolve_channel(input).await?;
+        let feed = self.youtube.channel_feed(&id).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => TrackError::NoSuchChannel(id.to_string()),
+            _ => TrackError::Youtube(e),
+        })?;
+        let now = self.clock.now();
+        let handle = match YoutubeRef::parse_channel(input) {
+            Ok(ChannelRef::Handle(h)) => Some(h.to_string()),
+            _ => None,
+        };
+        let title = feed.title.unwrap_or_default();
+        self.store.upsert_channel(&NewChannel { id: id.clone(), title, handle }, now).await?;
+        self.store.ensure_target(TargetKind::Channel, id.as_str(), now, now).await?;
+        if let Some(user) = user {
+            self.store.add_user_channel(user, &id, now).await?;
+        }
+        tracing::info!(channel_id = %id, "tracking channel {id}");
+        Ok(id)
+    }
+
+    /// Starts tracking one video from its current slot. Returns the video id.
+    pub async fn track_video(&self, user: Option<UserId>, input: &str) -> Result<VideoId, TrackError> {
+        let id = YoutubeRef::parse_video(input)?;
+        if self.store.video(&id).await?.is_none() {
+            let info = self.youtube.watch_page(&id).await.map_err(|e| {
+                if e.is_permanent() {
+                    TrackError::VideoUnavailable(id.clone(), e.to_string())
+                } else {
+                    TrackError::Youtube(e)
+                }
+            })?;
+            let (Some(channel_id), Some(published)) = (info.channel_id.clone(), info.published.or(info.uploaded))
+            else {
+                return Err(TrackError::VideoUnavailable(id, "the page names no channel or publish date".into()));
+            };
+            let now = self.clock.now();
+            let channel =
+                NewChannel { id: channel_id.clone(), title: info.author.clone().unwrap_or_default(), handle: None };
+            self.store.upsert_channel(&channel, now).await?;
+            let video =
+                NewVideo { id: id.clone(), channel_id, published_at: published, is_short: false, title: info.title };
+            self.store.insert_video(&video, now).await?;
+        }
+        self.ensure_video_target(&id).await?;
+        if let Some(user) = user {
+            self.store.add_user_video(user, &id, self.clock.now()).await?;
+        }
+        tracing::info!(video_id = %id, "tracking video {id}");
+        Ok(id)
+    }
+
+    /// Makes sure a known video has a target, due at its current slot.
+    async fn ensure_video_target(&self, id: &VideoId) -> Result<(), TrackError> {
+        let video = self.store.video(id).await?.ok_or_else(|| StoreError::NotFound(format!("video {id}")))?;
+        let now = self.clock.now();
+        let Some(slot) = self.config.policy.slot_at(video.published_at, now) else {
+            return Err(TrackError::TrackingOver(id.clone(), self.config.policy.track_days()));
+        };
+        self.store.ensure_target(TargetKind::Video, id.as_str(), slot.start(), now).await?;
+        Ok(())
+    }
+}

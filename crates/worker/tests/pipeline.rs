@@ -1,0 +1,185 @@
+//! The tracking pipeline against the simulator over real HTTP, on a stepped virtual clock:
+//! every slot recorded once, changes detected exactly as the simulator's truth says.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use tubewatch_core::{Clock, ManualClock, Slot, VideoId};
+use tubewatch_sim::{SimConfig, Simulator, VariantKind};
+use tubewatch_store::{ChangeKind, Store, StoreOptions, TargetKind, TargetState, connect};
+use tubewatch_worker::{Blobs, Metrics, Pipeline, PipelineConfig, Tracker};
+use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
+
+struct World {
+    sim: tubewatch_sim::RunningSim,
+    clock: Arc<ManualClock>,
+    pipeline: Pipeline,
+    tracker: Tracker,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(seed: u64, channels: u32) -> World {
+    let (config, clock) = SimConfig::for_tests(seed, channels);
+    let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut yt = YoutubeConfig::single_base(&sim.base_url).unwrap();
+    // The queue retries on the virtual clock; no wall-clock retries inside the client.
+    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let youtube = YoutubeClient::new(yt).unwrap();
+    let clock_dyn: Arc<dyn Clock> = clock.clone();
+    let pipeline = Pipeline {
+        store: store.clone(),
+        youtube: youtube.clone(),
+        blobs: Blobs::local(&dir.path().join("blobs")).unwrap(),
+        clock: clock_dyn.clone(),
+        metrics: Arc::new(Metrics::default()),
+        config: PipelineConfig::default(),
+    };
+    let tracker = Tracker { store, youtube, clock: clock_dyn, config: PipelineConfig::default() };
+    World { sim, clock, pipeline, tracker, _dir: dir }
+}
+
+impl World {
+    /// Steps the clock hour by hour (channel checks at :55, video checks just after the hour),
+    /// running everything due at each step.
+    async fn run_hours(&self, hours: i64) {
+        for _ in 0..hours {
+            let now = self.clock.now();
+            let next_hour = Slot::hour_of(now).start() + Duration::hours(1);
+            for at in [next_hour - Duration::minutes(5), next_hour + Duration::seconds(30)] {
+                if at > self.clock.now() {
+                    self.clock.set(at);
+                }
+                self.pipeline.drain("test-worker", StdDuration::from_secs(60), 32).await.unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_tracked_slot_by_slot_with_exact_change_detection() {
+    let w = world(11, 6).await;
+    let start = w.clock.now();
+    for channel in w.sim.sim.channels().iter().take(4) {
+        w.tracker.track_channel(None, &channel.id.to_string()).await.unwrap();
+    }
+    w.run_hours(24 * 4).await;
+    let end = w.clock.now();
+    let store = &w.pipeline.store;
+    let policy = w.pipeline.config.policy;
+
+    let mut videos = 0;
+    let mut records = 0;
+    let mut detected: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for channel in w.sim.sim.channels().iter().take(4) {
+        for video in store.channel_videos(&channel.id).await.unwrap() {
+            videos += 1;
+            let series = store.views(&video.id).await.unwrap();
+            let slots: Vec<Slot> = series.iter().map(|r| r.slot).collect();
+            let unique: HashSet<_> = slots.iter().collect();
+            assert_eq!(unique.len(), slots.len(), "no duplicate slots for {}", video.id);
+            // Every slot from the first one to the last one due before `end` is there.
+            let first = slots[0];
+            let expected: Vec<Slot> = policy
+                .all_slots(video.published_at)
+                .into_iter()
+                .filter(|s| *s >= first && s.start() + Duration::seconds(30) <= end)
+                .collect();
+            assert_eq!(slots, expected, "slots of {}", video.id);
+            // Views never decrease and match the simulator at the measurement time.
+            assert!(series.windows(2).all(|p| p[0].views <= p[1].views));
+            let last = series.last().unwrap();
+            let truth = w.sim.sim.views_at(video.id.as_str(), last.measured_at).unwrap();
+            assert_eq!(last.views, i64::try_from(truth).unwrap());
+            records += series.len();
+            for change in store.changes(&video.id).await.unwrap() {
+                *detected.entry((video.id.to_string(), change.change.kind.as_str())).or_default() += 1;
+                if change.change.kind == ChangeKind::Thumbnail {
+                    let key = change.change.after_thumb_key.clone().unwrap();
+                    assert!(w.pipeline.blobs.get(&key).await.unwrap().is_some(), "small thumbnail archived");
+                    let large = key.replace("/default.jpg", "/hqdefault.jpg");
+                    assert!(w.pipeline.blobs.get(&large).await.unwrap().is_some(), "large thumbnail archived");
+                }
+            }
+        }
+    }
+    // The truth: changes to videos we track, after their first measurement.
+    let mut truth: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for channel in w.sim.sim.channels().iter().take(4) {
+        for change in w.sim.sim.changes(start, end, Some(channel.id.as_str())).unwrap() {
+            let Some(first) = store.views(&change.video_id).await.unwrap().first().map(|r| r.measured_at) else {
+                continue;
+            };
+            if change.at > first {
+                let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
+                *truth.entry((change.video_id.to_string(), kind)).or_default() += 1;
+            }
+        }
+    }
+    assert!(videos >= 4, "videos tracked: {videos}");
+    assert_eq!(detected, truth, "detected changes equal the truth");
+    eprintln!("videos {videos}, records {records}, changes {}", truth.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_a_video_by_url_and_bad_input() {
+    let w = world(5, 3).await;
+    w.clock.advance(Duration::days(2));
+    let channel = &w.sim.sim.channels()[0];
+    let recent =
+        w.sim.sim.channel_videos(channel.id.as_str(), w.clock.now() - Duration::days(20), w.clock.now()).unwrap();
+    let video = recent.first().expect("a recent video");
+    let url = format!("https://www.youtube.com/watch?v={}", video.id);
+    let id = w.tracker.track_video(None, &url).await.unwrap();
+    assert_eq!(id, video.id);
+    let target = w.pipeline.store.target(TargetKind::Video, id.as_str()).await.unwrap().unwrap();
+    let policy = w.pipeline.config.policy;
+    assert_eq!(target.next_due_at, policy.slot_at(video.published, w.clock.now()).unwrap().start());
+    w.run_hours(3).await;
+    assert_eq!(w.pipeline.store.views(&id).await.unwrap().len(), 4);
+
+    for bad in ["https://vimeo.com/1", "not a video", "@handle"] {
+        let err = w.tracker.track_video(None, bad).await.unwrap_err();
+        assert_eq!(err.code(), "bad_input", "{bad}: {err}");
+    }
+    let missing = VideoId::parse("AAAAAAAAAAA").unwrap();
+    let err = w.tracker.track_video(None, missing.as_str()).await.unwrap_err();
+    assert_eq!(err.code(), "video_unavailable", "{err}");
+    let err = w.tracker.track_channel(None, "UCAAAAAAAAAAAAAAAAAAAAAA").await.unwrap_err();
+    assert_eq!(err.code(), "no_such_channel", "{err}");
+    let err = w.tracker.track_channel(None, "@nobody-here-at-all").await.unwrap_err();
+    assert_eq!(err.code(), "no_such_channel", "{err}");
+    let handle = format!("https://www.youtube.com/{}", channel.handle);
+    assert_eq!(w.tracker.track_channel(None, &handle).await.unwrap(), channel.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_video_stops_its_target_and_says_why() {
+    let w = world(5, 3).await;
+    let channel = &w.sim.sim.channels()[0];
+    w.tracker.track_channel(None, channel.id.as_str()).await.unwrap();
+    w.run_hours(1).await;
+    // A target whose video does not exist on YouTube: permanent failure, visible.
+    let ghost = VideoId::parse("ghost000001").unwrap();
+    let store = &w.pipeline.store;
+    let published: DateTime<Utc> = w.clock.now() - Duration::hours(3);
+    let video = tubewatch_store::NewVideo {
+        id: ghost.clone(),
+        channel_id: channel.id.clone(),
+        published_at: published,
+        is_short: false,
+        title: "gone".into(),
+    };
+    store.insert_video(&video, published).await.unwrap();
+    store.ensure_target(TargetKind::Video, ghost.as_str(), w.clock.now(), w.clock.now()).await.unwrap();
+    w.run_hours(1).await;
+    let target = store.target(TargetKind::Video, ghost.as_str()).await.unwrap().unwrap();
+    assert_eq!(target.state, TargetState::Failed);
+    assert!(target.last_error.unwrap().contains("not_found") || target.state == TargetState::Failed);
+    assert!(store.views(&ghost).await.unwrap().is_empty());
+}
