@@ -67,6 +67,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<Target>;
     async fn target(&self, kind: TargetKind, subject: &str) -> Result<Option<Target>>;
+    /// Targets of one kind ordered by subject, a page at a time.
+    async fn list_targets(&self, kind: TargetKind, offset: u64, limit: u32) -> Result<Vec<Target>>;
+    /// Stops a target for everyone (its history stays); returns whether it was active.
+    async fn stop_target(&self, kind: TargetKind, subject: &str) -> Result<bool>;
     /// Atomically leases up to `limit` active targets due at `now` whose lease is free or expired,
     /// oldest due first. Concurrent callers never receive the same target.
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>>;

@@ -324,6 +324,28 @@ impl Store for PgStore {
         row.as_ref().map(target_from_row).transpose()
     }
 
+    async fn list_targets(&self, kind: TargetKind, offset: u64, limit: u32) -> Result<Vec<Target>> {
+        let rows = sqlx::query("SELECT * FROM targets WHERE kind = $1 ORDER BY subject LIMIT $2 OFFSET $3")
+            .bind(kind.as_str())
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(target_from_row).collect()
+    }
+
+    async fn stop_target(&self, kind: TargetKind, subject: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE targets SET state = 'finished', lease_owner = NULL, lease_until = NULL \
+             WHERE kind = $1 AND subject = $2 AND state = 'active'",
+        )
+        .bind(kind.as_str())
+        .bind(subject)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     #[instrument(skip_all, fields(owner, limit))]
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
         let rows = sqlx::query(

@@ -206,6 +206,18 @@ async fn targets_are_shared_and_leased(store: Arc<dyn Store>) {
     );
     let stats = store.queue_stats(due + Duration::days(9)).await.unwrap();
     assert_eq!((stats.finished, stats.active), (1, 1));
+
+    // Listing pages through one kind; stopping ends a target for everyone.
+    store.ensure_target(TargetKind::Video, "abd", due, due).await.unwrap();
+    let page: Vec<_> =
+        store.list_targets(TargetKind::Video, 0, 1).await.unwrap().into_iter().map(|t| t.subject).collect();
+    assert_eq!(page, vec!["abc"]);
+    let page: Vec<_> =
+        store.list_targets(TargetKind::Video, 1, 5).await.unwrap().into_iter().map(|t| t.subject).collect();
+    assert_eq!(page, vec!["abd"]);
+    assert!(store.stop_target(TargetKind::Video, "abd").await.unwrap());
+    assert!(!store.stop_target(TargetKind::Video, "abd").await.unwrap());
+    assert_eq!(store.target(TargetKind::Video, "abd").await.unwrap().unwrap().state, TargetState::Finished);
 }
 
 async fn expired_leases_are_reclaimed_and_old_leases_refused(store: Arc<dyn Store>) {
