@@ -356,3 +356,16 @@ fn recorded_reader_rejects_raw_bodies() {
     assert!(parse_recorded(&fixture("feed_small.xml")).is_none());
     assert!(parse_recorded(&fixture("player_ok.json")).is_none());
 }
+
+#[test]
+fn benchmark_inputs_are_realistic_and_parse() {
+    use tubewatch_youtube::bench::{BENCH_VIDEO_ID, synthetic_feed, synthetic_watch_page};
+    let page = synthetic_watch_page(1_000_000);
+    assert!((900_000..1_400_000).contains(&page.len()), "page is {} bytes", page.len());
+    let info = parse_watch_page(page.as_bytes(), Some(&vid(BENCH_VIDEO_ID))).unwrap();
+    assert_eq!(info.title, "Benchmarks {are}; fun};");
+    assert_eq!(info.views, 1_234_567);
+    let feed = parse_feed(synthetic_feed(15).as_bytes()).unwrap();
+    assert_eq!(feed.entries.len(), 15);
+    assert_eq!(feed.entries.iter().filter(|e| e.is_short).count(), 8);
+}
