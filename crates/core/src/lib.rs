@@ -2,11 +2,14 @@
 //! time slots, the tracking schedule policy and clocks. Pure logic: no I/O, no crate of ours.
 #![forbid(unsafe_code)]
 
+pub mod abtest;
 pub mod clock;
 pub mod ids;
+pub mod outliers;
 pub mod reference;
 pub mod schedule;
 pub mod slot;
+mod stats;
 
 pub use clock::{AcceleratedClock, Clock, ClockError, ManualClock, SystemClock};
 pub use ids::{ChannelId, Email, Handle, IdError, UserId, VideoId};

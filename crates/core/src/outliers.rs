@@ -1,0 +1,1081 @@
+//! Weekly outliers (pure): a channel's "typical band" of views by age, kept as a bounded snapshot
+//! updated incrementally each week; channel outliers judged against that band; thumbnail/title
+//! outliers judged against the video's own trajectory before the change; and the naive
+//! "views ÷ channel median ≥ 2×" baseline for comparison.
+//!
+//! # Typical band
+//! Each of the channel's last `max_videos` (default 20) videos, long-form and Shorts kept apart,
+//! is reduced to its cumulative views on a fixed age grid: every hour to 7 days, then every day to
+//! 60 days (221 points, the tracking schedule's own resolution). Between two measurements the
+//! value is interpolated linearly in log(views) against log(age) (cumulative views grow roughly
+//! like a power of age, so this follows the curve better than a straight line across a day); the
+//! first hour is interpolated linearly from (0, 0) when the first measurement is within 2 hours of
+//! publish. At each grid age the band is the empirical median and the P25–P75 (configurable)
+//! quantiles over the videos that have reached that age.
+//!
+//! The snapshot keeps exactly that state: per video its grid values, its last measurement (so the
+//! next week's first point interpolates from it), nothing more: at most 20 × 221 numbers per
+//! stream. A weekly update extends the curves with the week's measurements, adds new videos and
+//! drops the oldest beyond 20, so the incremental snapshot equals one computed from the full
+//! history in one go (tested), provided each week's measurements are newer than the last one
+//! already applied for that video (older ones are ignored, as they were already accounted for).
+//!
+//! # Channel outlier
+//! A video is judged at the latest grid age it has reached: with fewer than `min_videos` other
+//! videos at that age there is no judgement (`NotEnoughHistory`). Otherwise score = views ÷ band
+//! median, and it is an outlier when views > upper bound × (1 + margin). The video itself is left
+//! out of its own band.
+//!
+//! # Thumbnail/title outlier
+//! For a video with exactly one change (changes closer than the flip-flop window are one event)
+//! in the judged period, hourly view increments before the change are fitted with a log-linear
+//! count model (variance `μ + κμ²`: Poisson plus multiplicative hourly noise), `log rate = a + b·log(age) + c·age + Σ Fourier(hour of day)` (a gamma
+//! shape: covers power-law and exponential decay; the Fourier terms remove the day/night rhythm,
+//! so a change made at night does not look like a lift at dawn). The model is extrapolated over
+//! the post-change window (48 h by default, whole days so the rhythm averages out) and the lift
+//! is observed ÷ predicted − 1. Its interval combines the prediction's uncertainty (delta method on
+//! the fitted coefficients, larger of model-based and robust covariance) and the observed sum's
+//! over-dispersed Poisson noise, with a t critical value. Flagged when the interval excludes 0 and
+//! the lift reaches `min_lift` (20 %). Assumes the decay shape continues unchanged across the
+//! change apart from the change's own multiplicative effect.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::abtest::diurnal_terms;
+use crate::ids::VideoId;
+use crate::stats::{self, Design};
+
+/// One measurement of a video's cumulative views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewsPoint {
+    pub at: DateTime<Utc>,
+    pub views: i64,
+}
+
+/// Views gained between two consecutive measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Interval {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub views: f64,
+}
+
+/// Consecutive increments of a cumulative series (sorted by time; repeated instants keep the
+/// first). YouTube sometimes corrects counts downwards; an increment is measured from the highest
+/// count seen so far, so a correction is never counted twice.
+pub(crate) fn increments(points: &[ViewsPoint]) -> Vec<Interval> {
+    let mut sorted: Vec<ViewsPoint> = points.to_vec();
+    sorted.sort_by_key(|p| p.at);
+    sorted.dedup_by_key(|p| p.at);
+    let mut out = Vec::with_capacity(sorted.len());
+    let Some(first) = sorted.first() else { return out };
+    let mut high = first.views;
+    for w in sorted.windows(2) {
+        let gained = (w[1].views - high).max(0);
+        high = high.max(w[1].views);
+        out.push(Interval { start: w[0].at, end: w[1].at, views: gained as f64 });
+    }
+    out
+}
+
+/// A video's measured series and what the outlier rules need to know about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoViews {
+    pub video_id: VideoId,
+    pub published: DateTime<Utc>,
+    pub is_short: bool,
+    pub points: Vec<ViewsPoint>,
+}
+
+/// Points of the age grid: hourly for 7 days (168), then daily to day 60 (53).
+pub const GRID_LEN: usize = 221;
+const HOURLY_POINTS: usize = 168;
+/// Within this of publish, the first measurement is interpolated from (0, 0).
+const ORIGIN_ANCHOR_SECS: i64 = 2 * 3600;
+
+/// Age (seconds since publish) of grid point `i`.
+fn grid_secs(i: usize) -> i64 {
+    let i = i as i64;
+    if i < HOURLY_POINTS as i64 { (i + 1) * 3600 } else { (i - HOURLY_POINTS as i64 + 8) * 86_400 }
+}
+
+/// Age (hours since publish) of grid point `i`.
+pub fn grid_age_hours(i: usize) -> f64 {
+    grid_secs(i) as f64 / 3600.0
+}
+
+/// A measurement as (age in whole seconds, views): integers, so stored state round-trips exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgeViews {
+    pub age_secs: i64,
+    pub views: i64,
+}
+
+/// Views at age `g` between two measurements: exact at the ends, log–log inside (linear from the
+/// origin or through non-positive counts, where logarithms do not apply).
+fn interpolate(a: AgeViews, b: AgeViews, g: i64) -> i64 {
+    if g == b.age_secs {
+        return b.views;
+    }
+    if g == a.age_secs {
+        return a.views;
+    }
+    let v = if a.age_secs <= 0 || a.views < 1 || b.views < 1 {
+        let f = (g - a.age_secs) as f64 / (b.age_secs - a.age_secs) as f64;
+        a.views as f64 + f * (b.views - a.views) as f64
+    } else {
+        let (la, lb, lg) = ((a.age_secs as f64).ln(), (b.age_secs as f64).ln(), (g as f64).ln());
+        let (va, vb) = ((a.views as f64).ln(), (b.views as f64).ln());
+        (va + (vb - va) * (lg - la) / (lb - la)).exp()
+    };
+    v.round() as i64
+}
+
+fn age_views(published: DateTime<Utc>, points: &[ViewsPoint]) -> Vec<AgeViews> {
+    let mut out: Vec<AgeViews> = points
+        .iter()
+        .map(|p| AgeViews { age_secs: (p.at - published).num_seconds(), views: p.views })
+        .filter(|p| p.age_secs > 0)
+        .collect();
+    out.sort_by_key(|p| p.age_secs);
+    out.dedup_by_key(|p| p.age_secs);
+    out
+}
+
+/// One video's cumulative views on the age grid: `values[i]` is grid point `first_index + i`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoCurve {
+    pub video_id: VideoId,
+    pub published: DateTime<Utc>,
+    pub first_index: u16,
+    pub values: Vec<i64>,
+    /// The last measurement applied, where the next one's interpolation starts.
+    pub last: Option<AgeViews>,
+}
+
+impl VideoCurve {
+    fn new(video_id: VideoId, published: DateTime<Utc>) -> Self {
+        Self { video_id, published, first_index: 0, values: Vec::new(), last: None }
+    }
+
+    fn value_at(&self, i: usize) -> Option<i64> {
+        i.checked_sub(usize::from(self.first_index)).and_then(|j| self.values.get(j)).copied()
+    }
+
+    /// Applies measurements newer than the last one applied (incremental path).
+    fn extend(&mut self, points: &[AgeViews]) {
+        for &p in points {
+            let prev = match self.last {
+                Some(last) if p.age_secs <= last.age_secs => continue,
+                Some(last) => Some(last),
+                None if p.age_secs <= ORIGIN_ANCHOR_SECS => Some(AgeViews { age_secs: 0, views: 0 }),
+                None => {
+                    let first = (0..GRID_LEN).find(|&i| grid_secs(i) >= p.age_secs).unwrap_or(GRID_LEN);
+                    self.first_index = u16::try_from(first).unwrap_or(u16::MAX);
+                    None
+                }
+            };
+            let mut next = usize::from(self.first_index) + self.values.len();
+            while next < GRID_LEN && grid_secs(next) <= p.age_secs {
+                let g = grid_secs(next);
+                let v = match prev {
+                    Some(a) => interpolate(a, p, g),
+                    None => p.views, // only reached when g == p.age_secs
+                };
+                self.values.push(v);
+                next += 1;
+            }
+            self.last = Some(p);
+        }
+    }
+
+    /// Computes the curve from a video's whole history at once (the reference path): each grid
+    /// point from its bracketing measurements.
+    fn from_history(video: &VideoViews) -> Self {
+        let points = age_views(video.published, &video.points);
+        let mut curve = Self::new(video.video_id.clone(), video.published);
+        let anchored = points.first().is_some_and(|p| p.age_secs <= ORIGIN_ANCHOR_SECS);
+        let mut values: Vec<Option<i64>> = Vec::with_capacity(GRID_LEN);
+        for i in 0..GRID_LEN {
+            let g = grid_secs(i);
+            let after = points.partition_point(|p| p.age_secs < g);
+            let value = match (after.checked_sub(1).map(|j| points[j]), points.get(after)) {
+                (_, Some(b)) if b.age_secs == g => Some(b.views),
+                (Some(a), Some(b)) => Some(interpolate(a, *b, g)),
+                (None, Some(b)) if anchored => Some(interpolate(AgeViews { age_secs: 0, views: 0 }, *b, g)),
+                _ => None,
+            };
+            values.push(value);
+        }
+        if let Some(first) = values.iter().position(Option::is_some) {
+            curve.first_index = u16::try_from(first).unwrap_or(u16::MAX);
+            curve.values = values[first..].iter().map_while(|v| *v).collect();
+        }
+        curve.last = points.last().copied();
+        curve
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutlierError {
+    #[error("band settings need 1 ≤ min_videos ≤ max_videos ≤ 50 and 0 < lower < 0.5 < upper < 1, got {0}")]
+    BandConfig(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BandConfig {
+    /// How many of the channel's latest videos (per stream) make the band.
+    pub max_videos: usize,
+    /// Fewer videos than this at an age: no band there, no judgement.
+    pub min_videos: usize,
+    pub lower_quantile: f64,
+    pub upper_quantile: f64,
+}
+
+impl Default for BandConfig {
+    fn default() -> Self {
+        Self { max_videos: 20, min_videos: 5, lower_quantile: 0.25, upper_quantile: 0.75 }
+    }
+}
+
+impl BandConfig {
+    fn validate(&self) -> Result<(), OutlierError> {
+        let ok = self.min_videos >= 1
+            && self.min_videos <= self.max_videos
+            && self.max_videos <= 50
+            && self.lower_quantile > 0.0
+            && self.lower_quantile < 0.5
+            && self.upper_quantile > 0.5
+            && self.upper_quantile < 1.0;
+        if ok { Ok(()) } else { Err(OutlierError::BandConfig(format!("{self:?}"))) }
+    }
+}
+
+/// The band at one grid age.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BandPoint {
+    pub age_hours: f64,
+    pub low: f64,
+    pub median: f64,
+    pub high: f64,
+    pub videos: usize,
+}
+
+/// The typical band of one stream (long-form or Shorts), at the grid ages with enough videos.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypicalBand {
+    pub is_short: bool,
+    pub points: Vec<BandPoint>,
+}
+
+/// A channel's typical-views state: bounded (≤ `max_videos` curves of ≤ 221 values per stream),
+/// serialisable, updated weekly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelBandSnapshot {
+    pub config: BandConfig,
+    pub long: Vec<VideoCurve>,
+    pub shorts: Vec<VideoCurve>,
+}
+
+impl ChannelBandSnapshot {
+    pub fn new(config: BandConfig) -> Result<Self, OutlierError> {
+        config.validate()?;
+        Ok(Self { config, long: Vec::new(), shorts: Vec::new() })
+    }
+
+    /// The snapshot computed from a channel's whole history in one go (the reference the
+    /// incremental path must equal; also how a channel's first snapshot can be made).
+    pub fn from_history(config: BandConfig, videos: &[VideoViews]) -> Result<Self, OutlierError> {
+        let mut snap = Self::new(config)?;
+        for is_short in [false, true] {
+            let mut chosen: Vec<&VideoViews> = Vec::new();
+            for v in videos.iter().filter(|v| v.is_short == is_short) {
+                // A video delivered in several pieces is one video; its pieces are merged below.
+                if !chosen.iter().any(|c| c.video_id == v.video_id) {
+                    chosen.push(v);
+                }
+            }
+            chosen.sort_by(|a, b| b.published.cmp(&a.published).then_with(|| a.video_id.cmp(&b.video_id)));
+            chosen.truncate(config.max_videos);
+            let curves = chosen
+                .iter()
+                .map(|v| {
+                    // A video may come in several pieces: merge them in the order given.
+                    let mut merged = VideoViews { points: Vec::new(), ..(*v).clone() };
+                    for piece in videos.iter().filter(|p| p.video_id == v.video_id) {
+                        merged.points.extend_from_slice(&piece.points);
+                    }
+                    VideoCurve::from_history(&merged)
+                })
+                .collect();
+            *snap.stream_mut(is_short) = curves;
+        }
+        Ok(snap)
+    }
+
+    fn stream_mut(&mut self, is_short: bool) -> &mut Vec<VideoCurve> {
+        if is_short { &mut self.shorts } else { &mut self.long }
+    }
+
+    pub fn stream(&self, is_short: bool) -> &[VideoCurve] {
+        if is_short { &self.shorts } else { &self.long }
+    }
+
+    /// The weekly update: applies the week's measurements (new videos and new points of known
+    /// ones), then keeps only the latest `max_videos` videos per stream.
+    pub fn update(&mut self, week: &[VideoViews]) {
+        let max = self.config.max_videos;
+        for v in week {
+            let stream = self.stream_mut(v.is_short);
+            let index = match stream.iter().position(|c| c.video_id == v.video_id) {
+                Some(i) => i,
+                None => {
+                    stream.push(VideoCurve::new(v.video_id.clone(), v.published));
+                    stream.len() - 1
+                }
+            };
+            stream[index].extend(&age_views(v.published, &v.points));
+        }
+        for is_short in [false, true] {
+            let stream = self.stream_mut(is_short);
+            stream.sort_by(|a, b| b.published.cmp(&a.published).then_with(|| a.video_id.cmp(&b.video_id)));
+            stream.truncate(max);
+        }
+    }
+
+    /// Sorted values at grid point `i` of one stream, leaving out `exclude`.
+    fn values_at(&self, is_short: bool, i: usize, exclude: Option<&VideoId>) -> Vec<f64> {
+        let mut values: Vec<f64> = self
+            .stream(is_short)
+            .iter()
+            .filter(|c| Some(&c.video_id) != exclude)
+            .filter_map(|c| c.value_at(i))
+            .map(|v| v as f64)
+            .collect();
+        values.sort_by(f64::total_cmp);
+        values
+    }
+
+    fn band_point(&self, is_short: bool, i: usize, exclude: Option<&VideoId>) -> (usize, Option<BandPoint>) {
+        let values = self.values_at(is_short, i, exclude);
+        let q = |p| stats::quantile_sorted(&values, p);
+        let point = match (q(self.config.lower_quantile), q(0.5), q(self.config.upper_quantile)) {
+            (Some(low), Some(median), Some(high)) if values.len() >= self.config.min_videos => {
+                Some(BandPoint { age_hours: grid_age_hours(i), low, median, high, videos: values.len() })
+            }
+            _ => None,
+        };
+        (values.len(), point)
+    }
+
+    /// The band of one stream at every grid age that has at least `min_videos` videos.
+    pub fn band(&self, is_short: bool) -> TypicalBand {
+        TypicalBand { is_short, points: (0..GRID_LEN).filter_map(|i| self.band_point(is_short, i, None).1).collect() }
+    }
+}
+
+/// Settings of the channel-outlier rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelOutlierConfig {
+    /// An outlier's views exceed the band's upper bound × (1 + margin).
+    pub margin: f64,
+}
+
+impl Default for ChannelOutlierConfig {
+    fn default() -> Self {
+        Self { margin: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelScore {
+    /// The grid age the video was judged at (its latest one reached).
+    pub age_hours: f64,
+    pub views: i64,
+    pub low: f64,
+    pub median: f64,
+    pub high: f64,
+    /// views ÷ band median.
+    pub score: f64,
+    pub outlier: bool,
+    /// e.g. "4.2× this channel's typical views at 3 days".
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "judgement", rename_all = "snake_case")]
+pub enum ChannelJudgement {
+    /// Not yet measured at the first grid age (1 hour).
+    NotMeasuredYet,
+    /// Too few of the channel's videos reached this age: no judgement.
+    NotEnoughHistory {
+        age_hours: f64,
+        videos: usize,
+        needed: usize,
+    },
+    Judged(ChannelScore),
+}
+
+/// "3 hours", "2 days": how a judged age reads in a sentence.
+fn describe_age(hours: f64) -> String {
+    if hours < 48.0 {
+        let h = hours.round() as i64;
+        if h == 1 { "1 hour".to_owned() } else { format!("{h} hours") }
+    } else {
+        format!("{} days", (hours / 24.0).round() as i64)
+    }
+}
+
+/// Judges a video against its channel's band at the latest grid age it has reached.
+pub fn judge_channel_outlier(
+    snapshot: &ChannelBandSnapshot,
+    video: &VideoViews,
+    config: &ChannelOutlierConfig,
+) -> ChannelJudgement {
+    let curve = VideoCurve::from_history(video);
+    let Some(last) = curve.values.len().checked_sub(1) else { return ChannelJudgement::NotMeasuredYet };
+    let i = usize::from(curve.first_index) + last;
+    let views = curve.values[last];
+    let (videos, band) = snapshot.band_point(video.is_short, i, Some(&video.video_id));
+    let Some(band) = band else {
+        return ChannelJudgement::NotEnoughHistory {
+            age_hours: grid_age_hours(i),
+            videos,
+            needed: snapshot.config.min_videos,
+        };
+    };
+    let score = views as f64 / band.median.max(1.0);
+    let outlier = views as f64 > band.high * (1.0 + config.margin);
+    let kind = if video.is_short { "Shorts views" } else { "views" };
+    let explanation = format!("{score:.1}× this channel's typical {kind} at {}", describe_age(band.age_hours));
+    ChannelJudgement::Judged(ChannelScore {
+        age_hours: band.age_hours,
+        views,
+        low: band.low,
+        median: band.median,
+        high: band.high,
+        score,
+        outlier,
+        explanation,
+    })
+}
+
+/// The naive baseline's threshold: "views ÷ channel median ≥ 2×".
+pub const NAIVE_OUTLIER_THRESHOLD: f64 = 2.0;
+
+/// The naive baseline outlier finders use: a video's views ÷ the median current views of the
+/// channel's videos, whatever their ages. `None` when the channel has no videos.
+pub fn naive_outlier_score(views: i64, channel_views: &[i64]) -> Option<f64> {
+    let mut all: Vec<f64> = channel_views.iter().map(|&v| v as f64).collect();
+    all.sort_by(f64::total_cmp);
+    stats::quantile_sorted(&all, 0.5).map(|m| views as f64 / m.max(1.0))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Thumbnail,
+    Title,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeEvent {
+    pub at: DateTime<Utc>,
+    pub kind: ChangeKind,
+}
+
+/// Settings of the thumbnail/title-outlier rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChangeOutlierConfig {
+    /// Changes closer together than this are one event (quick flip-flops).
+    pub flip_flop_minutes: i64,
+    /// Least hours of measurements before the change for a trend.
+    pub min_hours_before: f64,
+    /// The trend uses at most this many hours before the change.
+    pub max_hours_before: f64,
+    /// The window after the change that is compared (whole days average the day/night rhythm).
+    pub hours_after: f64,
+    /// Least hours of measurements after the change for a judgement.
+    pub min_hours_after: f64,
+    /// Smallest lift flagged (0.2 = 20 %).
+    pub min_lift: f64,
+    pub confidence: f64,
+    pub diurnal_harmonics: usize,
+    pub decay: DecayShape,
+}
+
+/// The shape of the trend fitted before a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecayShape {
+    /// `log rate = a + c·age`: tight predictions, assumes exponential decay.
+    Exponential,
+    /// `log rate = a + b·log(age) + c·age`: also follows power-law decay, at the price of wider
+    /// intervals when extrapolated.
+    Gamma,
+}
+
+impl Default for ChangeOutlierConfig {
+    fn default() -> Self {
+        Self {
+            flip_flop_minutes: 180,
+            min_hours_before: 24.0,
+            max_hours_before: 72.0,
+            hours_after: 48.0,
+            min_hours_after: 24.0,
+            min_lift: 0.2,
+            // 99 %: extrapolating a trend is the weak point (a long tail flattening the decay reads
+            // as a small lift), so only clear lifts are flagged.
+            confidence: 0.99,
+            diurnal_harmonics: 2,
+            decay: DecayShape::Exponential,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Several distinct changes in the period: their effects cannot be told apart.
+    SeveralChanges {
+        count: usize,
+    },
+    NotEnoughDataBefore {
+        hours: f64,
+    },
+    NotEnoughDataAfter {
+        hours: f64,
+    },
+    /// The trend could not be fitted (e.g. no views at all before the change).
+    NoTrend {
+        why: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeLift {
+    /// When the (grouped) change started and ended.
+    pub changed_at: DateTime<Utc>,
+    pub settled_at: DateTime<Utc>,
+    pub kinds: Vec<ChangeKind>,
+    pub observed_views: f64,
+    pub predicted_views: f64,
+    pub hours_compared: f64,
+    /// observed ÷ predicted − 1, and its interval.
+    pub lift: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub significant: bool,
+    /// Significant and at least `min_lift`: reported as an outlier.
+    pub flagged: bool,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "judgement", rename_all = "snake_case")]
+pub enum ChangeJudgement {
+    NoChange,
+    Skipped(SkipReason),
+    Judged(ChangeLift),
+}
+
+/// Groups time-ordered changes closer than `window` into events: (first, last, kinds).
+fn group_changes(changes: &[ChangeEvent], window: Duration) -> Vec<(DateTime<Utc>, DateTime<Utc>, Vec<ChangeKind>)> {
+    let mut sorted = changes.to_vec();
+    sorted.sort_by_key(|c| c.at);
+    let mut groups: Vec<(DateTime<Utc>, DateTime<Utc>, Vec<ChangeKind>)> = Vec::new();
+    for c in sorted {
+        match groups.last_mut() {
+            Some(g) if c.at - g.1 <= window => {
+                g.1 = c.at;
+                if !g.2.contains(&c.kind) {
+                    g.2.push(c.kind);
+                    g.2.sort();
+                }
+            }
+            _ => groups.push((c.at, c.at, vec![c.kind])),
+        }
+    }
+    groups
+}
+
+fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (b - a).num_milliseconds() as f64 / 3_600_000.0
+}
+
+/// Judges the change (if exactly one) whose start falls in `[from, to)`. `changes` may hold the
+/// video's whole change history: earlier changes bound the trend window, later ones the window
+/// after.
+pub fn judge_change(
+    video: &VideoViews,
+    changes: &[ChangeEvent],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    config: &ChangeOutlierConfig,
+) -> ChangeJudgement {
+    let groups = group_changes(changes, Duration::minutes(config.flip_flop_minutes));
+    let in_period: Vec<usize> = (0..groups.len()).filter(|&i| groups[i].0 >= from && groups[i].0 < to).collect();
+    let index = match in_period.as_slice() {
+        [] => return ChangeJudgement::NoChange,
+        [one] => *one,
+        several => return ChangeJudgement::Skipped(SkipReason::SeveralChanges { count: several.len() }),
+    };
+    let (changed_at, settled_at, kinds) = groups[index].clone();
+    let earliest = [
+        Some(video.published + Duration::hours(1)),
+        index.checked_sub(1).map(|i| groups[i].1),
+        Some(changed_at - Duration::seconds((config.max_hours_before * 3600.0) as i64)),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(video.published);
+    let mut after_end = settled_at + Duration::seconds((config.hours_after * 3600.0) as i64);
+    if let Some(next) = groups.get(index + 1) {
+        after_end = after_end.min(next.0);
+    }
+    let intervals = increments(&video.points);
+    let before: Vec<Interval> =
+        intervals.iter().copied().filter(|iv| iv.start >= earliest && iv.end <= changed_at).collect();
+    let after: Vec<Interval> =
+        intervals.iter().copied().filter(|iv| iv.start >= settled_at && iv.end <= after_end).collect();
+    let span = |ivs: &[Interval]| ivs.iter().map(|iv| hours_between(iv.start, iv.end)).sum::<f64>();
+    let (hours_before, hours_after) = (span(&before), span(&after));
+    if hours_before < config.min_hours_before {
+        return ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { hours: hours_before });
+    }
+    if hours_after < config.min_hours_after {
+        return ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { hours: hours_after });
+    }
+
+    // Fewer harmonics when the trend has less than two days to learn the rhythm from.
+    let harmonics = if hours_before < 48.0 { config.diurnal_harmonics.min(1) } else { config.diurnal_harmonics };
+    let mid = |iv: &Interval| iv.start + (iv.end - iv.start) / 2;
+    let age = |iv: &Interval| hours_between(video.published, mid(iv)).max(0.5);
+    let centre_log = before.iter().map(|iv| age(iv).ln()).sum::<f64>() / before.len() as f64;
+    let centre = before.iter().map(age).sum::<f64>() / before.len() as f64;
+    let shape_cols = match config.decay {
+        DecayShape::Exponential => 2,
+        DecayShape::Gamma => 3,
+    };
+    let row_of = |iv: &Interval| {
+        let a = age(iv);
+        let mut row = vec![1.0, (a - centre) / 24.0];
+        if config.decay == DecayShape::Gamma {
+            row.push(a.ln() - centre_log);
+        }
+        diurnal_terms(iv.start, iv.end, harmonics, &mut row);
+        row
+    };
+    let mut design = Design::new(shape_cols + 2 * harmonics);
+    for iv in &before {
+        design.push_row(&row_of(iv));
+    }
+    let y: Vec<f64> = before.iter().map(|iv| iv.views).collect();
+    let offset: Vec<f64> = before.iter().map(|iv| hours_between(iv.start, iv.end).ln()).collect();
+    let fit = match stats::fit_counts(&design, &y, &offset) {
+        Ok(fit) => fit,
+        Err(e) => return ChangeJudgement::Skipped(SkipReason::NoTrend { why: e.to_string() }),
+    };
+
+    let p = fit.p();
+    let mut predicted = 0.0;
+    let mut predicted_parts = Vec::with_capacity(after.len());
+    let mut gradient = vec![0.0; p];
+    for iv in &after {
+        let row = row_of(iv);
+        let eta: f64 = row.iter().zip(&fit.coef).map(|(x, b)| x * b).sum();
+        let mu = hours_between(iv.start, iv.end) * eta.exp();
+        predicted += mu;
+        predicted_parts.push(mu);
+        gradient.iter_mut().zip(&row).for_each(|(g, x)| *g += mu * x);
+    }
+    gradient.iter_mut().for_each(|g| *g /= predicted);
+    let observed: f64 = after.iter().map(|iv| iv.views).sum();
+    let log_ratio = (observed.max(0.5) / predicted).ln();
+    // The observed sum's own noise: each interval's expected views (the prediction scaled by the
+    // lift) with the fitted variance function, times the dispersion.
+    let scale = observed.max(0.5) / predicted;
+    let observed_var: f64 = predicted_parts.iter().map(|m| m * scale * (1.0 + fit.kappa * m * scale)).sum::<f64>()
+        * fit.dispersion
+        / observed.max(1.0).powi(2);
+    let se = (fit.conservative_var(&gradient) + observed_var).sqrt();
+    let crit = stats::t_quantile(1.0 - (1.0 - config.confidence) / 2.0, fit.df_resid as f64);
+    let lift = observed / predicted - 1.0;
+    let ci_low = (log_ratio - crit * se).exp() - 1.0;
+    let ci_high = (log_ratio + crit * se).exp() - 1.0;
+    let significant = ci_low > 0.0 || ci_high < 0.0;
+    let flagged = ci_low > 0.0 && lift >= config.min_lift;
+    let what = match kinds.as_slice() {
+        [ChangeKind::Thumbnail] => "thumbnail change",
+        [ChangeKind::Title] => "title change",
+        _ => "thumbnail and title change",
+    };
+    let direction = if lift >= 0.0 { "above" } else { "below" };
+    let explanation = format!(
+        "{:.0}% {direction} what its own trend predicted in the {} after the {what} ({:.0}% CI {:+.0}% to {:+.0}%)",
+        lift.abs() * 100.0,
+        describe_age(hours_after),
+        config.confidence * 100.0,
+        ci_low * 100.0,
+        ci_high * 100.0
+    );
+    ChangeJudgement::Judged(ChangeLift {
+        changed_at,
+        settled_at,
+        kinds,
+        observed_views: observed,
+        predicted_views: predicted,
+        hours_compared: hours_after,
+        lift,
+        ci_low,
+        ci_high,
+        significant,
+        flagged,
+        explanation,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use crate::stats::SplitMix;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn vid(n: u64) -> VideoId {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let s: String = (0..11).map(|i| char::from(ALPHABET[((n >> (6 * i)) & 63) as usize])).collect();
+        VideoId::parse(&s).unwrap()
+    }
+
+    /// A world-like synthetic channel: videos with log-normal quality, exponential decay with a
+    /// day/night rhythm and hour-to-hour noise, measured on the tracking schedule (hourly to 7
+    /// days, daily to 60) up to `now`.
+    struct Gen {
+        rng: SplitMix,
+    }
+
+    impl Gen {
+        fn normal(&mut self) -> f64 {
+            self.rng.normal()
+        }
+
+        /// Cumulative views at every tracking slot up to `now`, with an optional multiplier from
+        /// `change` on.
+        fn series(
+            &mut self,
+            published: DateTime<Utc>,
+            total: f64,
+            tau_hours: f64,
+            now: DateTime<Utc>,
+            change: Option<(DateTime<Utc>, f64)>,
+        ) -> Vec<ViewsPoint> {
+            let mut points = Vec::new();
+            let mut views = 0.0;
+            let mut at = published;
+            let end = now.min(published + Duration::days(60));
+            // Hourly pieces (a constant noise per hour), measured at hourly then daily slots.
+            while at < end {
+                let next = (at + Duration::hours(1)).min(end);
+                let a0 = hours_between(published, at);
+                let a1 = hours_between(published, next);
+                let shape = (-a0 / tau_hours).exp() - (-a1 / tau_hours).exp() + 0.0015 / 24.0 * (a1 - a0);
+                let hour = f64::from(chrono::Timelike::hour(&at));
+                let diurnal = 1.0 + 0.55 * (std::f64::consts::TAU * (hour - 20.0) / 24.0).cos();
+                let mult = change.map_or(1.0, |(c, m)| if at >= c { m } else { 1.0 });
+                views += total * shape * diurnal * (0.3 * self.normal()).exp() * mult;
+                at = next;
+                let age = at - published;
+                let on_schedule = if age <= Duration::days(7) { true } else { age.num_seconds() % 86_400 == 0 };
+                if on_schedule || at == end {
+                    points.push(ViewsPoint { at, views: views.floor() as i64 });
+                }
+            }
+            points
+        }
+    }
+
+    fn channel(seed: u64, videos: usize, now: DateTime<Utc>, typical: f64) -> Vec<VideoViews> {
+        let mut g = Gen { rng: SplitMix::new(seed) };
+        (0..videos)
+            .map(|i| {
+                let published = now - Duration::hours(30 + 41 * i as i64);
+                let total = typical * (0.5 * g.normal()).exp();
+                let tau = 40.0 * (0.3 * g.normal()).exp();
+                VideoViews {
+                    video_id: vid(seed * 1000 + i as u64),
+                    published,
+                    is_short: i % 5 == 4,
+                    points: g.series(published, total, tau, now, None),
+                }
+            })
+            .collect()
+    }
+
+    /// Splits full histories into weekly deliveries (each video's points of that week).
+    fn weekly(videos: &[VideoViews], start: DateTime<Utc>, weeks: i64) -> Vec<Vec<VideoViews>> {
+        (0..weeks)
+            .map(|w| {
+                let (a, b) = (start + Duration::weeks(w), start + Duration::weeks(w + 1));
+                videos
+                    .iter()
+                    .filter(|v| v.published < b)
+                    .map(|v| VideoViews {
+                        points: v.points.iter().copied().filter(|p| p.at >= a && p.at < b).collect(),
+                        ..v.clone()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grid_follows_the_tracking_schedule() {
+        assert_eq!(grid_age_hours(0), 1.0);
+        assert_eq!(grid_age_hours(167), 168.0);
+        assert_eq!(grid_age_hours(168), 192.0);
+        assert_eq!(grid_age_hours(GRID_LEN - 1), 1440.0);
+    }
+
+    #[test]
+    fn interpolation_is_exact_at_measurements_and_log_log_between() {
+        let a = AgeViews { age_secs: 7 * 86_400, views: 10_000 };
+        let b = AgeViews { age_secs: 28 * 86_400, views: 40_000 };
+        // Views ∝ age: the log–log line passes through the geometric middle exactly.
+        assert_eq!(interpolate(a, b, 14 * 86_400), 20_000);
+        assert_eq!(interpolate(a, b, a.age_secs), 10_000);
+        assert_eq!(interpolate(a, b, b.age_secs), 40_000);
+        // From the origin: linear.
+        assert_eq!(interpolate(AgeViews { age_secs: 0, views: 0 }, AgeViews { age_secs: 7200, views: 100 }, 3600), 50);
+    }
+
+    #[test]
+    fn weekly_updates_equal_full_recomputation() {
+        // Property over deterministic random channels: any number of weekly deliveries yields the
+        // snapshot (and band) of one computation over the same data.
+        for seed in 1..=12 {
+            let start = t("2026-01-05T00:00:00Z");
+            let weeks = 3 + (seed % 8) as i64;
+            let now = start + Duration::weeks(weeks);
+            let history = channel(seed, 14 + (seed as usize * 3) % 25, now, 5_000.0 * seed as f64);
+            // Only videos published since `start` are delivered (the channel was added then).
+            let history: Vec<VideoViews> = history
+                .into_iter()
+                .filter(|v| v.published >= start)
+                .map(|v| VideoViews { points: v.points.iter().copied().filter(|p| p.at < now).collect(), ..v })
+                .collect();
+            let config = BandConfig { max_videos: 10 + (seed as usize % 11), ..BandConfig::default() };
+            let mut incremental = ChannelBandSnapshot::new(config).unwrap();
+            for week in weekly(&history, start, weeks) {
+                incremental.update(&week);
+            }
+            let full = ChannelBandSnapshot::from_history(config, &history).unwrap();
+            assert_eq!(incremental, full, "seed {seed}");
+            assert_eq!(incremental.band(false), full.band(false));
+            assert!(incremental.long.len() <= config.max_videos && incremental.shorts.len() <= config.max_videos);
+            assert!(!full.band(false).points.is_empty(), "seed {seed}: a band exists");
+        }
+    }
+
+    #[test]
+    fn band_tracks_the_middle_of_the_channel() {
+        let now = t("2026-06-01T00:00:00Z");
+        let history = channel(99, 40, now, 100_000.0);
+        let snap = ChannelBandSnapshot::from_history(BandConfig::default(), &history).unwrap();
+        let band = snap.band(false);
+        // At 7 days the typical long video has ~1 − e^(−168/40) ≈ 98.5 % of its 100k total.
+        let week = band.points.iter().find(|p| p.age_hours == 168.0).unwrap();
+        assert!(week.low < week.median && week.median < week.high);
+        assert!((50_000.0..200_000.0).contains(&week.median), "{week:?}");
+        // Cumulative views: over ages where the same videos count, the band only rises.
+        assert!(
+            band.points
+                .windows(2)
+                .filter(|w| w[0].videos == w[1].videos)
+                .all(|w| w[0].median <= w[1].median && w[0].high <= w[1].high)
+        );
+        assert_eq!(band.points.iter().map(|p| p.videos).max(), Some(20));
+    }
+
+    #[test]
+    fn snapshot_size_is_bounded() {
+        // 40 videos with millions of views: the snapshot keeps 20 per stream, ≤ 221 values each.
+        let now = t("2026-09-01T00:00:00Z");
+        let history = channel(5, 60, now, 5_000_000.0);
+        let mut snap = ChannelBandSnapshot::new(BandConfig::default()).unwrap();
+        for week in weekly(&history, now - Duration::weeks(40), 40) {
+            snap.update(&week);
+        }
+        assert_eq!(snap.long.len(), 20);
+        assert!(snap.long.iter().all(|c| c.values.len() <= GRID_LEN));
+        assert!(snap.long.iter().any(|c| c.values.iter().any(|&v| v > 1_000_000)));
+        let json = serde_json::to_string(&snap).unwrap();
+        println!(
+            "snapshot: {} long + {} shorts videos, {} bytes of JSON",
+            snap.long.len(),
+            snap.shorts.len(),
+            json.len()
+        );
+        // 20 + 20 videos × 221 values of ≤ 8 digits, plus ids and times: well under 100 KiB.
+        assert!(json.len() < 100 * 1024, "{} bytes", json.len());
+        let back: ChannelBandSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snap);
+    }
+
+    #[test]
+    fn channel_outliers_are_scored_against_the_band() {
+        let now = t("2026-06-01T00:00:00Z");
+        let history = channel(7, 30, now, 50_000.0);
+        let snap = ChannelBandSnapshot::from_history(BandConfig::default(), &history).unwrap();
+        let mut g = Gen { rng: SplitMix::new(70) };
+        let published = now - Duration::hours(72);
+        let breakout = VideoViews {
+            video_id: vid(123_456),
+            published,
+            is_short: false,
+            points: g.series(published, 50_000.0 * 8.0, 40.0, now, None),
+        };
+        let ChannelJudgement::Judged(score) = judge_channel_outlier(&snap, &breakout, &ChannelOutlierConfig::default())
+        else {
+            panic!("judged")
+        };
+        assert!(score.outlier && score.score > 4.0, "{score:?}");
+        assert_eq!(score.age_hours, 72.0);
+        assert!(score.explanation.ends_with("× this channel's typical views at 3 days"), "{}", score.explanation);
+
+        let ordinary = VideoViews { points: g.series(published, 50_000.0, 40.0, now, None), ..breakout.clone() };
+        let ChannelJudgement::Judged(score) = judge_channel_outlier(&snap, &ordinary, &ChannelOutlierConfig::default())
+        else {
+            panic!("judged")
+        };
+        assert!(!score.outlier && (0.3..3.0).contains(&score.score), "{score:?}");
+
+        // A channel with four videos (two of them past 3 days): no judgement, and it says so.
+        let young = ChannelBandSnapshot::from_history(BandConfig::default(), &history[..4]).unwrap();
+        assert_eq!(
+            judge_channel_outlier(&young, &breakout, &ChannelOutlierConfig::default()),
+            ChannelJudgement::NotEnoughHistory { age_hours: 72.0, videos: 2, needed: 5 }
+        );
+        let unmeasured = VideoViews { points: Vec::new(), ..breakout };
+        assert_eq!(
+            judge_channel_outlier(&snap, &unmeasured, &ChannelOutlierConfig::default()),
+            ChannelJudgement::NotMeasuredYet
+        );
+    }
+
+    #[test]
+    fn naive_baseline_ignores_age() {
+        assert_eq!(naive_outlier_score(300, &[100, 50, 200]), Some(3.0));
+        assert_eq!(naive_outlier_score(300, &[]), None);
+    }
+
+    fn changed_video(g: &mut Gen, at_hours: i64, mult: f64, published: DateTime<Utc>) -> (VideoViews, ChangeEvent) {
+        let now = published + Duration::days(10);
+        let change = published + Duration::hours(at_hours) + Duration::minutes(17);
+        let tau = 40.0 * (0.3 * g.normal()).exp();
+        let video = VideoViews {
+            video_id: vid(42),
+            published,
+            is_short: false,
+            points: g.series(published, 200_000.0, tau, now, Some((change, mult))),
+        };
+        (video, ChangeEvent { at: change, kind: ChangeKind::Thumbnail })
+    }
+
+    #[test]
+    fn change_lift_is_measured_against_the_video_own_trend() {
+        let published = t("2026-03-01T14:00:00Z");
+        let mut g = Gen { rng: SplitMix::new(3) };
+        let (video, change) = changed_video(&mut g, 60, 2.0, published);
+        let (from, to) = (change.at - Duration::days(3), change.at + Duration::days(3));
+        let ChangeJudgement::Judged(lift) = judge_change(&video, &[change], from, to, &ChangeOutlierConfig::default())
+        else {
+            panic!("judged")
+        };
+        assert!(lift.flagged && lift.ci_low < 1.0 && 1.0 < lift.ci_high, "{lift:?}");
+        assert!(
+            lift.explanation
+                .contains("above what its own trend predicted in the 47 hours after the thumbnail change (99% CI"),
+            "{}",
+            lift.explanation
+        );
+        // Rates over many videos with the default settings; the changes at 41 h and 140 h are
+        // made at night (03:17 UTC, the rhythm's trough is 08:00) and must not read as lifts.
+        let config = ChangeOutlierConfig::default();
+        for (mult, at, bound) in [(1.0, 60, 5), (1.0, 41, 5), (1.0, 140, 6), (1.5, 140, 70), (2.0, 60, 90)] {
+            let flagged = flag_rate(&mut g, &config, mult, at, 100);
+            println!("change ×{mult} at {at} h after publish: flagged {flagged} of 100");
+            if mult == 1.0 {
+                assert!(flagged <= bound, "false flags: {flagged}");
+            } else {
+                assert!(flagged >= bound, "×{mult}: flagged {flagged}");
+            }
+        }
+    }
+
+    fn flag_rate(g: &mut Gen, config: &ChangeOutlierConfig, mult: f64, at: i64, runs: usize) -> usize {
+        let published = t("2026-03-01T14:00:00Z");
+        let mut flagged = 0;
+        for _ in 0..runs {
+            let (video, change) = changed_video(g, at, mult, published);
+            let week = (change.at - Duration::days(1), change.at + Duration::days(1));
+            match judge_change(&video, &[change], week.0, week.1, config) {
+                ChangeJudgement::Judged(l) => flagged += usize::from(l.flagged),
+                other => panic!("not judged: {other:?}"),
+            }
+        }
+        flagged
+    }
+
+    /// Flag rates of both trend shapes over more videos (prints a table).
+    /// `cargo test -p tubewatch-core --release -- --ignored --nocapture measure_`
+    #[test]
+    #[ignore = "a measurement"]
+    fn measure_change_flag_rates() {
+        let mut g = Gen { rng: SplitMix::new(31) };
+        for decay in [DecayShape::Exponential, DecayShape::Gamma] {
+            let config = ChangeOutlierConfig { decay, ..ChangeOutlierConfig::default() };
+            for at in [30, 60, 100, 140] {
+                let row: Vec<String> = [1.0, 1.2, 1.35, 1.5, 2.0]
+                    .iter()
+                    .map(|&m| format!("×{m}: {:>3}", flag_rate(&mut g, &config, m, at, 400)))
+                    .collect();
+                println!("{decay:?} change at {at:>3} h: flagged of 400 — {}", row.join("  "));
+            }
+        }
+    }
+
+    #[test]
+    fn several_changes_are_skipped_and_flip_flops_grouped() {
+        let published = t("2026-03-01T14:00:00Z");
+        let mut g = Gen { rng: SplitMix::new(4) };
+        let (video, change) = changed_video(&mut g, 60, 1.0, published);
+        let (from, to) = (change.at - Duration::days(3), change.at + Duration::days(3));
+        let config = ChangeOutlierConfig::default();
+        let back = ChangeEvent { at: change.at + Duration::minutes(40), kind: ChangeKind::Title };
+        let ChangeJudgement::Judged(lift) = judge_change(&video, &[change, back], from, to, &config) else {
+            panic!("a flip-flop is one event")
+        };
+        assert_eq!(lift.kinds, vec![ChangeKind::Thumbnail, ChangeKind::Title]);
+        assert_eq!(lift.settled_at, back.at);
+        let later = ChangeEvent { at: change.at + Duration::hours(30), kind: ChangeKind::Title };
+        assert_eq!(
+            judge_change(&video, &[change, later], from, to, &config),
+            ChangeJudgement::Skipped(SkipReason::SeveralChanges { count: 2 })
+        );
+        assert_eq!(judge_change(&video, &[], from, to, &config), ChangeJudgement::NoChange);
+        let early = ChangeEvent { at: published + Duration::hours(5), kind: ChangeKind::Thumbnail };
+        assert!(matches!(
+            judge_change(&video, &[early], published, to, &config),
+            ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. })
+        ));
+    }
+}
