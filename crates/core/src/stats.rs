@@ -1,8 +1,8 @@
 //! The few numerical routines the analytics need, written here rather than pulled in from a large
 //! statistics crate: the normal distribution (CDF and quantile), Student's t quantile, dense
 //! symmetric linear algebra (Cholesky), a log-linear count regression (variance `μ + κμ²`, κ by
-//! moments) fitted by IRLS with both model-based and robust HC3 sandwich covariances, empirical quantiles, and a small seeded
-//! random generator for deterministic Monte Carlo.
+//! moments) fitted by IRLS with both model-based and robust HC3 sandwich covariances, empirical
+//! quantiles, and a small seeded random generator for deterministic Monte Carlo.
 //!
 //! Accuracy: the normal CDF is good to ~1.2e-7 (relative), the quantile to ~1.2e-9, the t
 //! quantile (a four-term Cornish–Fisher expansion) to ~1e-3 for 5+ degrees of freedom and far
