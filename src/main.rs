@@ -1,14 +1,23 @@
 //! The `tubewatch` command: wires settings, store, workers, the web edge and the simulator.
 #![forbid(unsafe_code)]
 
+mod app;
+mod bench;
+mod commands;
+mod demo;
+mod eval;
+mod inspect;
 mod settings;
+mod sim_cmd;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use settings::{Settings, SettingsArgs};
-use tubewatch_store::{Store, StoreOptions};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, redact_url, shutdown_signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,17 +41,61 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum Role {
+    /// Web edge and workers in one process (the all-in-one set-up).
+    #[default]
+    All,
+    /// Web edge only; run `tubewatch worker` processes beside it.
+    Web,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply the database migrations and exit.
     Migrate,
-    /// Run the service: web UI, JSON API, health and metrics.
-    Serve,
+    /// Run the service: web edge (/healthz, /metrics) and, with --role all, the workers.
+    Serve {
+        #[arg(long, value_enum, default_value_t = Role::All)]
+        role: Role,
+    },
+    /// Run a worker: claim due targets and check them, until Ctrl-C or SIGTERM.
+    Worker,
+    /// Start tracking a channel or a video.
+    Track(commands::TrackArgs),
+    /// Stop tracking a channel or a video (for one user with --user, else for everyone).
+    Untrack(commands::TrackArgs),
+    /// List what is tracked (for one user with --user).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// A video's views series with its thumbnail and title changes.
+    Views(commands::ViewsArgs),
+    /// The work queue in words: due, late, failing targets.
+    Status,
+    /// See tubewatch work: the simulator and the full service on an accelerated clock.
+    Demo(demo::DemoArgs),
+    /// Run the YouTube simulator as its own process.
+    Sim(sim_cmd::SimArgs),
+    /// Parse a feed, watch page, player response or thumbnail and say what it holds.
+    Inspect(inspect::InspectArgs),
+    /// Measure the pipeline against the simulator's ground truth.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, command: &Command) {
+    // Commands that print their own progress only log warnings unless RUST_LOG says otherwise.
+    let default = match command {
+        Command::Demo(_) | Command::Eval(_) | Command::Bench(_) => "warn",
+        _ => "info,sqlx=warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
@@ -53,7 +106,7 @@ fn init_logging(format: LogFormat) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, &cli.command);
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -64,64 +117,73 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Commands that do not use the service's state need no valid settings.
+    match cli.command {
+        Command::Sim(args) => return sim_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Inspect(args) => return inspect::run(args).await,
+        Command::Bench(bench::BenchCommand::Parse) => return bench::parse().map(|()| ExitCode::SUCCESS),
+        _ => {}
+    }
     let settings = Settings::load(&cli.settings)?;
     match cli.command {
         Command::Migrate => {
-            open_store(&settings).await?;
+            app::open_store(&settings).await?;
             println!("migrations applied to {}", redact_url(&settings.database_url));
         }
-        Command::Serve => serve(&settings).await?,
+        Command::Serve { role } => serve(&settings, role).await?,
+        Command::Worker => {
+            let app = App::open(&settings).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            app.run_worker(shutdown).await?;
+        }
+        Command::Track(args) => commands::track(&App::open(&settings).await?, args).await?,
+        Command::Untrack(args) => commands::untrack(&App::open(&settings).await?, args).await?,
+        Command::List { user } => commands::list(&App::open(&settings).await?, user).await?,
+        Command::Views(args) => commands::views(&App::open(&settings).await?, args).await?,
+        Command::Status => commands::status(&App::open(&settings).await?).await?,
+        Command::Demo(args) => demo::run(args, settings).await?,
+        Command::Eval(cmd) => return eval::run(cmd, settings).await,
+        Command::Bench(cmd) => bench::run(cmd, settings).await?,
+        Command::Sim(_) | Command::Inspect(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the store named by the settings and applies its migrations.
-async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    let options = StoreOptions { max_connections: settings.database_max_connections };
-    let store = tubewatch_store::connect(&settings.database_url, &options)
-        .await
-        .with_context(|| format!("opening database {}", redact_url(&settings.database_url)))?;
-    store.migrate().await.context("applying migrations")?;
-    Ok(store)
+async fn stop_on_signal(token: CancellationToken) {
+    shutdown_signal().await;
+    token.cancel();
 }
 
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
-    let clock = settings.clock()?;
-    let app = tubewatch_web::router(tubewatch_web::AppState { store, clock });
+async fn serve(settings: &Settings, role: Role) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let shutdown = CancellationToken::new();
+    let worker = match role {
+        Role::All => {
+            let app = app.clone();
+            let token = shutdown.clone();
+            Some(tokio::spawn(async move { app.run_worker(token).await }))
+        }
+        Role::Web => None,
+    };
+    let web = tubewatch_web::router(tubewatch_web::AppState {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        metrics: app.metrics.clone(),
+    });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "tubewatch serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!(listen = %listener.local_addr()?, "tubewatch serving on http://{}", listener.local_addr()?);
+    let token = shutdown.clone();
+    axum::serve(listener, web)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            token.cancel();
+        })
+        .await?;
+    if let Some(worker) = worker {
+        worker.await??;
+    }
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
-}
-
-/// A database URL without its password, for messages.
-fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => raw.to_owned(),
-    }
 }

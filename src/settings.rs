@@ -218,10 +218,10 @@ impl Settings {
             return Err(invalid("tracking.channel_check_offset_minutes", "must be under 60"));
         }
         let w = &self.worker;
-        if w.batch_size == 0 || w.concurrency == 0 || w.lease_seconds < 10 || w.max_attempts == 0 {
+        if w.batch_size == 0 || w.concurrency == 0 || w.lease_seconds == 0 || w.max_attempts == 0 {
             return Err(invalid(
                 "worker",
-                "batch_size, concurrency and max_attempts must be at least 1 and lease_seconds at least 10",
+                "batch_size, concurrency, lease_seconds and max_attempts must be at least 1",
             ));
         }
         Ok(())
@@ -304,7 +304,7 @@ mod tests {
             ("unknown_key = 1", "config"),
             ("[tracking]\nresolution_minutes = 7", "tracking.resolution_minutes"),
             ("[tracking]\nfine_days = 90", "tracking"),
-            ("[worker]\nlease_seconds = 1", "worker"),
+            ("[worker]\nlease_seconds = 0", "worker"),
             ("database_max_connections = 0", "database_max_connections"),
         ] {
             let file = dir.path().join("bad.toml");

@@ -1,5 +1,7 @@
 //! The `tubewatch` binary as a user runs it: migrate, serve and `/healthz`, clear errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,8 @@
 //! One conformance suite for every backend: each test runs on SQLite always, and on PostgreSQL
 //! when `TUBEWATCH_TEST_POSTGRES_URL` is set (CI sets it), each in its own database or schema.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,7 +29,7 @@ fn new_video(n: u32, channel: &ChannelId, published: DateTime<Utc>) -> NewVideo 
         id: video_id(n),
         channel_id: channel.clone(),
         published_at: published,
-        is_short: n % 2 == 0,
+        is_short: n.is_multiple_of(2),
         title: format!("Video {n}"),
     }
 }

@@ -265,8 +265,11 @@ impl Pipeline {
         };
         let next = policy.next_slot(video.published_at, slot).map(|s| s.start());
         self.store.complete_video_check(lease, &check, next).await?;
-        let lag = (measured_at - slot.start()).num_milliseconds() as f64 / 1000.0;
-        self.metrics.slot_lag_seconds.get_or_create(&Metrics::kind("video")).observe(lag);
+        // A new video's first slot is due when the video is found, not at the slot's start.
+        if video.thumb.is_some() {
+            let lag = (measured_at - slot.start()).num_milliseconds() as f64 / 1000.0;
+            self.metrics.slot_lag_seconds.get_or_create(&Metrics::kind("video")).observe(lag);
+        }
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The tracking pipeline against the simulator over real HTTP, on a stepped virtual clock:
 //! every slot recorded once, changes detected exactly as the simulator's truth says.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;

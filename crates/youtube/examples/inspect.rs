@@ -2,6 +2,8 @@
 //! this crate until the binary wires it in: `cargo run -p tubewatch-youtube --example inspect --
 //! feed FILE`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../../../src/inspect.rs"]
 mod inspect;
 

@@ -1,0 +1,142 @@
+//! Builds the service's parts from the settings: the store (backend chosen here, once, from the
+//! URL), the clock, the YouTube client, the blob store, the pipeline and its metrics.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tubewatch_core::Clock;
+use tubewatch_store::{Store, StoreOptions};
+use tubewatch_worker::{Blobs, Metrics, Pipeline, PipelineConfig, RunnerConfig, Tracker};
+use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub youtube: YoutubeClient,
+    pub blobs: Blobs,
+    pub metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// Opens everything and applies the migrations.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let store = open_store(settings).await?;
+        let clock = settings.clock()?;
+        let youtube = YoutubeClient::new(youtube_config(settings)?).context("building the YouTube client")?;
+        let blobs = Blobs::local(&settings.blob_dir)?;
+        Ok(Self { settings: settings.clone(), store, clock, youtube, blobs, metrics: Arc::new(Metrics::default()) })
+    }
+
+    pub fn pipeline_config(&self) -> anyhow::Result<PipelineConfig> {
+        let t = &self.settings.tracking;
+        Ok(PipelineConfig {
+            policy: self.settings.schedule_policy()?,
+            channel_check_offset: chrono::Duration::minutes(i64::from(t.channel_check_offset_minutes)),
+            max_attempts: self.settings.worker.max_attempts,
+            ..PipelineConfig::default()
+        })
+    }
+
+    pub fn pipeline(&self) -> anyhow::Result<Pipeline> {
+        Ok(Pipeline {
+            store: self.store.clone(),
+            youtube: self.youtube.clone(),
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            config: self.pipeline_config()?,
+        })
+    }
+
+    pub fn tracker(&self) -> anyhow::Result<Tracker> {
+        Ok(Tracker {
+            store: self.store.clone(),
+            youtube: self.youtube.clone(),
+            clock: self.clock.clone(),
+            config: self.pipeline_config()?,
+        })
+    }
+
+    pub fn runner_config(&self) -> RunnerConfig {
+        let w = &self.settings.worker;
+        let owner = format!("{}-{}", hostname(), std::process::id());
+        RunnerConfig {
+            batch_size: w.batch_size,
+            concurrency: w.concurrency,
+            lease: StdDuration::from_secs(u64::from(w.lease_seconds)),
+            ..RunnerConfig::new(owner)
+        }
+    }
+
+    /// Runs the claim loop until `shutdown`.
+    pub async fn run_worker(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tubewatch_worker::run_worker(self.pipeline()?, self.runner_config(), shutdown).await;
+        Ok(())
+    }
+}
+
+/// Opens the store named by the settings and applies its migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let options = StoreOptions { max_connections: settings.database_max_connections };
+    let store = tubewatch_store::connect(&settings.database_url, &options)
+        .await
+        .with_context(|| format!("opening database {}", redact_url(&settings.database_url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+fn youtube_config(settings: &Settings) -> anyhow::Result<YoutubeConfig> {
+    let y = &settings.youtube;
+    let mut config = match &y.base_url {
+        Some(base) => YoutubeConfig::single_base(base).with_context(|| format!("youtube base URL {base:?}"))?,
+        None => YoutubeConfig::default(),
+    };
+    config.api_key = y.api_key.as_ref().map(|k| k.expose().to_owned());
+    config.max_concurrent_per_host = y.concurrency_per_host;
+    config.request_timeout = StdDuration::from_secs(y.timeout_seconds);
+    if settings.clock.trim() != "system" {
+        // On an accelerated clock a wall-clock back-off would make slots late; the queue retries
+        // on the clock instead.
+        config.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    }
+    Ok(config)
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".into())
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

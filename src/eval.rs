@@ -1,0 +1,213 @@
+//! `tubewatch eval tracking`: runs the pipeline against the simulator for some virtual days,
+//! with real `tubewatch worker` processes (optionally killed with SIGKILL and restarted), and
+//! compares what was stored with the simulator's truth.
+
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::Context;
+use chrono::Duration;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use tubewatch_core::Clock;
+use tubewatch_sim::{FaultConfig, FaultSpec};
+
+use crate::demo::{Harness, HarnessOptions, TrackingReport, tracking_report};
+use crate::settings::Settings;
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Tracking: missing slots, duplicates, change detection and lag against the truth.
+    Tracking(TrackingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrackingArgs {
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Channels tracked.
+    #[arg(long, default_value_t = 50)]
+    pub channels: u32,
+    /// Virtual days.
+    #[arg(long, default_value_t = 60)]
+    pub days: u32,
+    /// Virtual seconds per real second.
+    #[arg(long, default_value_t = 7200.0)]
+    pub speed: f64,
+    /// Worker processes.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Turn on the simulator's faults (5xx, 429, timeouts, truncated bodies, bot checks, wrong
+    /// video, feed outages) at a few percent.
+    #[arg(long)]
+    pub faults: bool,
+    /// Kill one worker with SIGKILL every this many real seconds, and start a new one.
+    #[arg(long)]
+    pub kill_worker_every: Option<f64>,
+    /// Lease held by a worker, in real seconds (a killed worker's targets wait this long).
+    #[arg(long, default_value_t = 2)]
+    pub lease_seconds: u32,
+    /// Watch page size served by the simulator.
+    #[arg(long, default_value_t = 100_000)]
+    pub page_bytes: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct EvalReport {
+    seed: u64,
+    virtual_days: u32,
+    wall_seconds: f64,
+    workers: usize,
+    faults: bool,
+    workers_killed: usize,
+    #[serde(flatten)]
+    tracking: TrackingReport,
+}
+
+fn fault_config() -> FaultConfig {
+    let spec = FaultSpec {
+        rate_429: 0.01,
+        rate_500: 0.01,
+        rate_503: 0.01,
+        rate_hang: 0.005,
+        rate_truncate: 0.01,
+        rate_bot_check: 0.02,
+        rate_consent: 0.005,
+        rate_wrong_video: 0.005,
+        rate_outage: 0.01,
+        ..FaultSpec::default()
+    };
+    FaultConfig { default: spec, hang_secs: 5, ..FaultConfig::default() }
+}
+
+pub async fn run(cmd: EvalCommand, settings: Settings) -> anyhow::Result<ExitCode> {
+    match cmd {
+        EvalCommand::Tracking(args) => tracking(args, settings).await,
+    }
+}
+
+struct Workers {
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
+    children: Vec<Child>,
+}
+
+impl Workers {
+    fn spawn(&self) -> anyhow::Result<Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        Command::new(std::env::current_exe()?)
+            .args(["--config", &self.config.display().to_string(), "worker"])
+            .env_remove("TUBEWATCH_DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting a worker process")
+    }
+
+    fn stop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    settings.worker.lease_seconds = args.lease_seconds;
+    settings.youtube.timeout_seconds = 1;
+    let opts = HarnessOptions {
+        seed: args.seed,
+        world_channels: args.channels.max(100) * 2,
+        speed: args.speed,
+        page_bytes: args.page_bytes,
+        faults: if args.faults { fault_config() } else { FaultConfig::default() },
+        data_dir: dir.path().to_path_buf(),
+    };
+    let h = Harness::start(settings, opts).await?;
+    let config = dir.path().join("tubewatch.toml");
+    std::fs::write(&config, toml::to_string(&h.settings)?)?;
+    let channels = {
+        let mut ids: Vec<_> = h.sim.sim.channels().iter().take(args.channels as usize).map(|c| c.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let tracker = h.app.tracker()?;
+    for id in &channels {
+        // A feed outage may hit the first read: try again, as a user would.
+        let mut tries = 0;
+        while let Err(e) = tracker.track_channel(None, id.as_str()).await {
+            tries += 1;
+            anyhow::ensure!(tries < 20, "tracking {id}: {e}");
+        }
+    }
+    let mut workers = Workers { config, log: dir.path().join("workers.log"), children: Vec::new() };
+    for _ in 0..args.workers.max(1) {
+        let child = workers.spawn()?;
+        workers.children.push(child);
+    }
+    let end = h.start + Duration::days(i64::from(args.days));
+    let wall = Instant::now();
+    let mut killed = 0;
+    let mut next_kill = args.kill_worker_every.map(|s| Instant::now() + StdDuration::from_secs_f64(s));
+    while h.clock.now() < end {
+        if let (Some(at), Some(every)) = (next_kill, args.kill_worker_every)
+            && Instant::now() >= at
+        {
+            let i = killed % workers.children.len();
+            workers.children[i].kill()?; // SIGKILL: no chance to finish or release anything
+            workers.children[i].wait()?;
+            workers.children[i] = workers.spawn()?;
+            killed += 1;
+            next_kill = Some(Instant::now() + StdDuration::from_secs_f64(every));
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    let finished_at = h.clock.now();
+    workers.stop();
+    let pipeline = h.app.pipeline_config()?;
+    let report = EvalReport {
+        seed: args.seed,
+        virtual_days: args.days,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        workers: args.workers,
+        faults: args.faults,
+        workers_killed: killed,
+        tracking: tracking_report(
+            &*h.app.store,
+            &h.sim.sim,
+            &pipeline.policy,
+            pipeline.channel_check_offset,
+            &channels,
+            h.start,
+            finished_at,
+        )
+        .await?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let t = &report.tracking;
+        println!(
+            "{} videos on {} channels over {} virtual days ({:.0} s)",
+            t.videos_tracked, t.channels, args.days, report.wall_seconds
+        );
+        println!(
+            "slots: {} expected, {} recorded, {} missing, {} duplicates",
+            t.slots_expected, t.slots_recorded, t.slots_missing, t.duplicate_records
+        );
+        println!("thumbnail changes: {} true, {} detected", t.thumbnail_changes_true, t.thumbnail_changes_detected);
+        println!("title changes: {} true, {} detected", t.title_changes_true, t.title_changes_detected);
+        println!(
+            "false positives {}, false negatives {}, p95 lag {:.0} s",
+            t.false_positives, t.false_negatives, t.p95_lag_seconds
+        );
+    }
+    let t = &report.tracking;
+    let exact = t.slots_missing == 0 && t.duplicate_records == 0 && t.false_positives == 0 && t.false_negatives == 0;
+    Ok(if exact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
