@@ -67,18 +67,23 @@ pub async fn track(app: &App, args: TrackArgs) -> anyhow::Result<()> {
 /// With `--user`, removes that user's mapping; without, stops the target for everyone.
 pub async fn untrack(app: &App, args: TrackArgs) -> anyhow::Result<()> {
     let user = user_id(&*app.store, args.user.as_deref()).await?;
-    let (kind, subject) = match &args.what {
-        TrackWhat::Channel { input } => (TargetKind::Channel, app.tracker()?.resolve_channel(input).await?.to_string()),
-        TrackWhat::Video { input } => (TargetKind::Video, YoutubeRef::parse_video(input)?.to_string()),
-    };
-    let changed = match (user, kind) {
-        (Some(user), TargetKind::Channel) => {
-            app.store.remove_user_channel(user, &tubewatch_core::ChannelId::parse(&subject)?).await?
+    let (kind, subject, changed) = match &args.what {
+        TrackWhat::Channel { input } => {
+            let id = app.tracker()?.resolve_channel(input).await?;
+            let changed = match user {
+                Some(user) => app.store.remove_user_channel(user, &id).await?,
+                None => app.store.stop_target(TargetKind::Channel, id.as_str()).await?,
+            };
+            (TargetKind::Channel, id.to_string(), changed)
         }
-        (Some(user), TargetKind::Video) => {
-            app.store.remove_user_video(user, &tubewatch_core::VideoId::parse(&subject)?).await?
+        TrackWhat::Video { input } => {
+            let id = YoutubeRef::parse_video(input)?;
+            let changed = match user {
+                Some(user) => app.store.remove_user_video(user, &id).await?,
+                None => app.store.stop_target(TargetKind::Video, id.as_str()).await?,
+            };
+            (TargetKind::Video, id.to_string(), changed)
         }
-        (None, kind) => app.store.stop_target(kind, &subject).await?,
     };
     if !changed {
         bail!("{kind} {subject} was not being tracked");

@@ -3,7 +3,10 @@
 //! equal by one conformance suite (`tests/conformance.rs`).
 #![forbid(unsafe_code)]
 
+mod abtests;
+mod accounts;
 mod model;
+mod outliers;
 mod postgres;
 mod sqlite;
 
@@ -13,7 +16,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use tubewatch_core::{ChannelId, Email, UserId, VideoId};
 
+pub use abtests::*;
+pub use accounts::*;
 pub use model::*;
+pub use outliers::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -38,9 +44,11 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Everything tubewatch keeps. Every method is one transaction.
+/// Everything tubewatch keeps. Every method is one transaction. The tracking core is declared
+/// here; accounts, outliers and A/B tests have traits of their own (one file each, with their
+/// SQL in `sqlite/` and `postgres/`), all required of a `Store`.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: AccountStore + OutlierStore + AbTestStore + Send + Sync + std::fmt::Debug {
     /// Applies this backend's embedded migrations.
     async fn migrate(&self) -> Result<()>;
     /// A cheap round trip, for health checks.

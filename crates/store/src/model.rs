@@ -55,19 +55,32 @@ pub struct Video {
     pub created_at: DateTime<Utc>,
 }
 
-/// What a target watches. Stored as text; later issues add A/B steps, weekly outliers, digests.
+/// What a target is: the schedule and queue hold every kind of recurring job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
+    /// A channel's feed, read hourly (subject: channel id).
     Channel,
+    /// A video's measurements (subject: video id).
     Video,
+    /// A channel's weekly outlier run (subject: channel id).
+    Outliers,
+    /// A user's weekly digest (subject: user id).
+    Digest,
+    /// An A/B test's next step, a swap or the wrap-up (subject: test id).
+    AbTest,
 }
 
 impl TargetKind {
+    pub const ALL: [TargetKind; 5] = [Self::Channel, Self::Video, Self::Outliers, Self::Digest, Self::AbTest];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Channel => "channel",
             Self::Video => "video",
+            Self::Outliers => "outliers",
+            Self::Digest => "digest",
+            Self::AbTest => "abtest",
         }
     }
 }
@@ -81,11 +94,7 @@ impl fmt::Display for TargetKind {
 impl FromStr for TargetKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "channel" => Ok(Self::Channel),
-            "video" => Ok(Self::Video),
-            other => Err(format!("unknown target kind {other:?}")),
-        }
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown target kind {s:?}"))
     }
 }
 

@@ -3,119 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use chrono::{DateTime, Duration, Utc};
-use sqlx::Connection;
-use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
+use chrono::Duration;
+use common::*;
+use tubewatch_core::{Email, Slot, UserId};
 use tubewatch_store::*;
-
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().expect("test time")
-}
-
-fn channel_id(n: u32) -> ChannelId {
-    ChannelId::parse(&format!("UC{n:022}")).expect("channel id")
-}
-
-fn video_id(n: u32) -> VideoId {
-    VideoId::parse(&format!("v{n:010}")).expect("video id")
-}
-
-fn new_video(n: u32, channel: &ChannelId, published: DateTime<Utc>) -> NewVideo {
-    NewVideo {
-        id: video_id(n),
-        channel_id: channel.clone(),
-        published_at: published,
-        is_short: n.is_multiple_of(2),
-        title: format!("Video {n}"),
-    }
-}
-
-async fn with_channel(store: &dyn Store, n: u32) -> ChannelId {
-    let id = channel_id(n);
-    store
-        .upsert_channel(
-            &NewChannel { id: id.clone(), title: format!("Channel {n}"), handle: None },
-            t("2026-01-01T00:00:00Z"),
-        )
-        .await
-        .expect("channel");
-    id
-}
-
-#[derive(Debug)]
-pub struct Backend {
-    pub store: Arc<dyn Store>,
-    cleanup: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Backend {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("nested/tubewatch.db").display());
-        let store = connect(&url, &StoreOptions::default()).await.expect("open sqlite");
-        store.migrate().await.expect("migrate sqlite");
-        Self { store, cleanup: None, _dir: Some(dir) }
-    }
-
-    async fn postgres() -> Option<Self> {
-        let url = std::env::var("TUBEWATCH_TEST_POSTGRES_URL").ok()?;
-        static N: AtomicU32 = AtomicU32::new(0);
-        let schema = format!(
-            "tw_test_{}_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst),
-            Utc::now().timestamp_micros()
-        );
-        let store = PgStore::connect_in_schema(&url, &StoreOptions { max_connections: 12 }, Some(&schema))
-            .await
-            .expect("connect postgres");
-        store.migrate().await.expect("migrate postgres");
-        Some(Self { store: Arc::new(store), cleanup: Some((url, schema)), _dir: None })
-    }
-
-    async fn finish(self) {
-        if let Some((url, schema)) = self.cleanup {
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect for cleanup");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut conn)
-                .await
-                .expect("drop schema");
-        }
-    }
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let backend = super::Backend::sqlite().await;
-                    super::$name(backend.store.clone()).await;
-                    backend.finish().await;
-                }
-            )*
-        }
-        mod postgres_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(backend) = super::Backend::postgres().await else {
-                        eprintln!("skipped: set TUBEWATCH_TEST_POSTGRES_URL to run the PostgreSQL conformance suite");
-                        return;
-                    };
-                    super::$name(backend.store.clone()).await;
-                    backend.finish().await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     channels_and_videos,

@@ -3,8 +3,11 @@
 //! the blob store and the pipeline's metrics.
 #![forbid(unsafe_code)]
 
+mod abtest_job;
 pub mod blobs;
+mod digest_job;
 pub mod metrics;
+mod outliers_job;
 mod pipeline;
 mod runner;
 pub mod track;

@@ -56,7 +56,7 @@ pub struct Pipeline {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum JobError {
+pub(crate) enum JobError {
     #[error(transparent)]
     Youtube(#[from] YoutubeError),
     #[error(transparent)]
@@ -121,6 +121,9 @@ impl Pipeline {
         let result = match target.kind {
             TargetKind::Video => self.check_video(&target, &lease).await,
             TargetKind::Channel => self.check_channel(&target, &lease).await,
+            TargetKind::Outliers => self.run_outliers(&target, &lease).await,
+            TargetKind::Digest => self.run_digest(&target, &lease).await,
+            TargetKind::AbTest => self.run_abtest_step(&target, &lease).await,
         };
         let error = match result {
             Ok(()) => {
@@ -164,6 +167,7 @@ impl Pipeline {
     async fn next_due_after_giving_up(&self, target: &Target, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match target.kind {
             TargetKind::Channel => Some(next_channel_check(now, self.config.channel_check_offset)),
+            TargetKind::Outliers | TargetKind::Digest | TargetKind::AbTest => Some(now + Duration::hours(1)),
             TargetKind::Video => {
                 let id = VideoId::parse(&target.subject).ok()?;
                 let video = self.store.video(&id).await.ok()??;

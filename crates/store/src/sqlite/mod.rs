@@ -1,14 +1,18 @@
-//! The scaled-out backend: PostgreSQL with a connection pool, shared by any number of web and
-//! worker processes. Claims use `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's
-//! rows instead of waiting on them, and never share a target.
+//! The embedded default: one SQLite file in WAL mode. Times are stored as integer milliseconds.
+//! Claims rely on SQLite's single writer: one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`
+//! is atomic, so concurrent claimers never share a target.
+
+mod abtests;
+mod accounts;
+mod outliers;
 
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgPool, Postgres, Row, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tracing::instrument;
 use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
 
@@ -19,56 +23,64 @@ use crate::{
 };
 
 #[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
+pub struct SqliteStore {
+    pool: SqlitePool,
 }
 
-impl PgStore {
-    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
-        Self::connect_in_schema(url, options, None).await
-    }
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
 
-    /// Connects with `search_path` set to `schema`, creating the schema if needed: several
-    /// tubewatch instances (or tests) can share one database, each in its own schema.
-    pub async fn connect_in_schema(url: &str, options: &StoreOptions, schema: Option<&str>) -> Result<Self> {
-        let mut connect = PgConnectOptions::from_str(url)?;
-        if let Some(schema) = schema {
-            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-                return Err(StoreError::UnsupportedUrl(format!("schema name {schema:?}")));
-            }
-            let mut conn = sqlx::PgConnection::connect_with(&connect).await?;
-            // The name was checked above to be a plain lower-case identifier.
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-                .execute(&mut conn)
-                .await?;
-            conn.close().await?;
-            connect = connect.options([("search_path", schema)]);
+fn at(column: &str, v: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v).ok_or_else(|| StoreError::Corrupt(format!("{column}: time {v} out of range")))
+}
+
+fn at_opt(column: &str, v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    v.map(|v| at(column, v)).transpose()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file of a `sqlite://PATH` URL, and its folder.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(StdDuration::from_secs(30))
+            .foreign_keys(true);
+        if let Some(dir) = connect.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(format!("{}: {e}", dir.display()).into()))
+            })?;
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(StdDuration::from_secs(30))
-            .connect_with(connect)
-            .await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(options.max_connections.max(1)).connect_with(connect).await?;
         Ok(Self { pool })
     }
+
+    /// Write transactions take the write lock up front: a deferred transaction that reads and then
+    /// writes fails at once with SQLITE_BUSY under WAL instead of waiting for `busy_timeout`.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
-fn target_from_row(row: &PgRow) -> Result<Target> {
+fn target_from_row(row: &SqliteRow) -> Result<Target> {
     Ok(Target {
         id: row.try_get("id")?,
         kind: decode("targets.kind", row.try_get::<String, _>("kind")?.parse())?,
         subject: row.try_get("subject")?,
         state: decode("targets.state", row.try_get::<String, _>("state")?.parse())?,
-        next_due_at: row.try_get("next_due_at")?,
+        next_due_at: at("next_due_at", row.try_get("next_due_at")?)?,
         lease_owner: row.try_get("lease_owner")?,
-        lease_until: row.try_get("lease_until")?,
+        lease_until: at_opt("lease_until", row.try_get("lease_until")?)?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
-        last_error_at: row.try_get("last_error_at")?,
+        last_error_at: at_opt("last_error_at", row.try_get("last_error_at")?)?,
     })
 }
 
-fn video_from_row(row: &PgRow) -> Result<Video> {
+fn video_from_row(row: &SqliteRow) -> Result<Video> {
     let sha256: Option<String> = row.try_get("thumb_sha256")?;
     let phash: Option<String> = row.try_get("thumb_phash")?;
     let thumb = match (sha256, phash) {
@@ -78,42 +90,42 @@ fn video_from_row(row: &PgRow) -> Result<Video> {
     Ok(Video {
         id: decode("videos.id", VideoId::parse(row.try_get("id")?))?,
         channel_id: decode("videos.channel_id", ChannelId::parse(row.try_get("channel_id")?))?,
-        published_at: row.try_get("published_at")?,
+        published_at: at("published_at", row.try_get("published_at")?)?,
         is_short: row.try_get("is_short")?,
         title: row.try_get("title")?,
         thumb,
-        created_at: row.try_get("created_at")?,
+        created_at: at("created_at", row.try_get("created_at")?)?,
     })
 }
 
-fn user_from_row(row: &PgRow) -> Result<User> {
+fn user_from_row(row: &SqliteRow) -> Result<User> {
     Ok(User {
         id: UserId(row.try_get("id")?),
         email: decode("users.email", Email::parse(row.try_get("email")?))?,
         password_hash: row.try_get("password_hash")?,
         plan: decode("users.plan", row.try_get::<String, _>("plan")?.parse::<Plan>())?,
         is_admin: row.try_get("is_admin")?,
-        created_at: row.try_get("created_at")?,
+        created_at: at("created_at", row.try_get("created_at")?)?,
     })
 }
 
-fn views_from_row(row: &PgRow) -> Result<ViewsRecord> {
+fn views_from_row(row: &SqliteRow) -> Result<ViewsRecord> {
     Ok(ViewsRecord {
         video_id: decode("views.video_id", VideoId::parse(row.try_get("video_id")?))?,
-        slot: Slot::from_aligned(row.try_get("slot")?),
-        measured_at: row.try_get("measured_at")?,
+        slot: Slot::from_aligned(at("slot", row.try_get("slot")?)?),
+        measured_at: at("measured_at", row.try_get("measured_at")?)?,
         views: row.try_get("views")?,
     })
 }
 
-fn change_from_row(row: &PgRow) -> Result<ChangeEvent> {
+fn change_from_row(row: &SqliteRow) -> Result<ChangeEvent> {
     Ok(ChangeEvent {
         id: row.try_get("id")?,
         change: NewChange {
             video_id: decode("changes.video_id", VideoId::parse(row.try_get("video_id")?))?,
             kind: decode("changes.kind", row.try_get::<String, _>("kind")?.parse())?,
-            slot: Slot::from_aligned(row.try_get("slot")?),
-            detected_at: row.try_get("detected_at")?,
+            slot: Slot::from_aligned(at("slot", row.try_get("slot")?)?),
+            detected_at: at("detected_at", row.try_get("detected_at")?)?,
             before_title: row.try_get("before_title")?,
             after_title: row.try_get("after_title")?,
             before_thumb_key: row.try_get("before_thumb_key")?,
@@ -123,52 +135,52 @@ fn change_from_row(row: &PgRow) -> Result<ChangeEvent> {
 }
 
 /// Checks that `lease` is still the target's current lease, inside the caller's transaction.
-async fn hold(tx: &mut Transaction<'_, Postgres>, lease: &Lease) -> Result<()> {
-    let held = sqlx::query("SELECT 1 FROM targets WHERE id = $1 AND lease_owner = $2 AND lease_until = $3")
+async fn hold(tx: &mut Transaction<'_, Sqlite>, lease: &Lease) -> Result<()> {
+    let held = sqlx::query("SELECT 1 FROM targets WHERE id = ? AND lease_owner = ? AND lease_until = ?")
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ms(lease.until))
         .fetch_optional(&mut **tx)
         .await?;
     held.map(|_| ()).ok_or(StoreError::LeaseLost(lease.target_id))
 }
 
-async fn reschedule(tx: &mut Transaction<'_, Postgres>, lease: &Lease, next: Option<DateTime<Utc>>) -> Result<()> {
+async fn reschedule(tx: &mut Transaction<'_, Sqlite>, lease: &Lease, next: Option<DateTime<Utc>>) -> Result<()> {
     sqlx::query(
-        "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
-         lease_until = NULL, attempts = 0, last_error = NULL, last_error_at = NULL WHERE id = $3",
+        "UPDATE targets SET state = ?, next_due_at = COALESCE(?, next_due_at), lease_owner = NULL, \
+         lease_until = NULL, attempts = 0, last_error = NULL, last_error_at = NULL WHERE id = ?",
     )
     .bind(if next.is_some() { "active" } else { "finished" })
-    .bind(next)
+    .bind(next.map(ms))
     .bind(lease.target_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-async fn insert_views(tx: &mut Transaction<'_, Postgres>, r: &ViewsRecord) -> Result<bool> {
+async fn insert_views(tx: &mut Transaction<'_, Sqlite>, r: &ViewsRecord) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO views (video_id, slot, measured_at, views) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO views (video_id, slot, measured_at, views) VALUES (?, ?, ?, ?) \
          ON CONFLICT (video_id, slot) DO NOTHING",
     )
     .bind(r.video_id.as_str())
-    .bind(r.slot.start())
-    .bind(r.measured_at)
+    .bind(ms(r.slot.start()))
+    .bind(ms(r.measured_at))
     .bind(r.views)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-async fn insert_change(tx: &mut Transaction<'_, Postgres>, c: &NewChange) -> Result<bool> {
+async fn insert_change(tx: &mut Transaction<'_, Sqlite>, c: &NewChange) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO changes (video_id, kind, slot, detected_at, before_title, after_title, before_thumb_key, \
-         after_thumb_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (video_id, kind, slot) DO NOTHING",
+         after_thumb_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (video_id, kind, slot) DO NOTHING",
     )
     .bind(c.video_id.as_str())
     .bind(c.kind.as_str())
-    .bind(c.slot.start())
-    .bind(c.detected_at)
+    .bind(ms(c.slot.start()))
+    .bind(ms(c.detected_at))
     .bind(&c.before_title)
     .bind(&c.after_title)
     .bind(&c.before_thumb_key)
@@ -178,40 +190,40 @@ async fn insert_change(tx: &mut Transaction<'_, Postgres>, c: &NewChange) -> Res
     Ok(done.rows_affected() == 1)
 }
 
-async fn insert_video(tx: &mut Transaction<'_, Postgres>, v: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
+async fn insert_video(tx: &mut Transaction<'_, Sqlite>, v: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO videos (id, channel_id, published_at, is_short, title, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO videos (id, channel_id, published_at, is_short, title, created_at) VALUES (?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(v.id.as_str())
     .bind(v.channel_id.as_str())
-    .bind(v.published_at)
+    .bind(ms(v.published_at))
     .bind(v.is_short)
     .bind(&v.title)
-    .bind(now)
+    .bind(ms(now))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 async fn ensure_target(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Transaction<'_, Sqlite>,
     kind: TargetKind,
     subject: &str,
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Target> {
     sqlx::query(
-        "INSERT INTO targets (kind, subject, next_due_at, created_at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO targets (kind, subject, next_due_at, created_at) VALUES (?, ?, ?, ?) \
          ON CONFLICT (kind, subject) DO NOTHING",
     )
     .bind(kind.as_str())
     .bind(subject)
-    .bind(due)
-    .bind(now)
+    .bind(ms(due))
+    .bind(ms(now))
     .execute(&mut **tx)
     .await?;
-    let row = sqlx::query("SELECT * FROM targets WHERE kind = $1 AND subject = $2")
+    let row = sqlx::query("SELECT * FROM targets WHERE kind = ? AND subject = ?")
         .bind(kind.as_str())
         .bind(subject)
         .fetch_one(&mut **tx)
@@ -224,9 +236,9 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
         Ok(())
     }
 
@@ -238,14 +250,14 @@ impl Store for PgStore {
     #[instrument(skip_all, fields(channel_id = %channel.id))]
     async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO channels (id, title, handle, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE \
+            "INSERT INTO channels (id, title, handle, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE \
              SET title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE channels.title END, \
              handle = COALESCE(excluded.handle, channels.handle)",
         )
         .bind(channel.id.as_str())
         .bind(&channel.title)
         .bind(&channel.handle)
-        .bind(now)
+        .bind(ms(now))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -253,7 +265,7 @@ impl Store for PgStore {
 
     async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>> {
         let row =
-            sqlx::query("SELECT * FROM channels WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT * FROM channels WHERE id = ?").bind(id.as_str()).fetch_optional(&self.pool).await?;
         row.map(|row| {
             Ok(Channel {
                 id: decode("channels.id", ChannelId::parse(row.try_get("id")?))?,
@@ -263,8 +275,8 @@ impl Store for PgStore {
                     .try_get::<Option<String>, _>("latest_video_id")?
                     .map(|v| decode("channels.latest_video_id", VideoId::parse(&v)))
                     .transpose()?,
-                checked_at: row.try_get("checked_at")?,
-                created_at: row.try_get("created_at")?,
+                checked_at: at_opt("checked_at", row.try_get("checked_at")?)?,
+                created_at: at("created_at", row.try_get("created_at")?)?,
             })
         })
         .transpose()
@@ -272,29 +284,36 @@ impl Store for PgStore {
 
     #[instrument(skip_all, fields(video_id = %video.id))]
     async fn insert_video(&self, video: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = insert_video(&mut tx, video, now).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
     async fn video(&self, id: &VideoId) -> Result<Option<Video>> {
-        let row =
-            sqlx::query("SELECT * FROM videos WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM videos WHERE id = ?").bind(id.as_str()).fetch_optional(&self.pool).await?;
         row.as_ref().map(video_from_row).transpose()
     }
 
     async fn existing_videos(&self, ids: &[VideoId]) -> Result<Vec<VideoId>> {
-        let ids: Vec<&str> = ids.iter().map(VideoId::as_str).collect();
-        let found: Vec<String> = sqlx::query_scalar("SELECT id FROM videos WHERE id = ANY($1) ORDER BY id")
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(|id| decode("videos.id", VideoId::parse(id))).collect()
+        let mut found = Vec::new();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            // Only placeholders are interpolated; the ids are bound.
+            let sql = format!("SELECT id FROM videos WHERE id IN ({marks}) ORDER BY id");
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for id in query.fetch_all(&self.pool).await? {
+                found.push(decode("videos.id", VideoId::parse(&id))?);
+            }
+        }
+        Ok(found)
     }
 
     async fn channel_videos(&self, id: &ChannelId) -> Result<Vec<Video>> {
-        let rows = sqlx::query("SELECT * FROM videos WHERE channel_id = $1 ORDER BY published_at DESC, id")
+        let rows = sqlx::query("SELECT * FROM videos WHERE channel_id = ? ORDER BY published_at DESC, id")
             .bind(id.as_str())
             .fetch_all(&self.pool)
             .await?;
@@ -309,14 +328,14 @@ impl Store for PgStore {
         due: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Target> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let target = ensure_target(&mut tx, kind, subject, due, now).await?;
         tx.commit().await?;
         Ok(target)
     }
 
     async fn target(&self, kind: TargetKind, subject: &str) -> Result<Option<Target>> {
-        let row = sqlx::query("SELECT * FROM targets WHERE kind = $1 AND subject = $2")
+        let row = sqlx::query("SELECT * FROM targets WHERE kind = ? AND subject = ?")
             .bind(kind.as_str())
             .bind(subject)
             .fetch_optional(&self.pool)
@@ -325,7 +344,7 @@ impl Store for PgStore {
     }
 
     async fn list_targets(&self, kind: TargetKind, offset: u64, limit: u32) -> Result<Vec<Target>> {
-        let rows = sqlx::query("SELECT * FROM targets WHERE kind = $1 ORDER BY subject LIMIT $2 OFFSET $3")
+        let rows = sqlx::query("SELECT * FROM targets WHERE kind = ? ORDER BY subject LIMIT ? OFFSET ?")
             .bind(kind.as_str())
             .bind(i64::from(limit))
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
@@ -337,7 +356,7 @@ impl Store for PgStore {
     async fn stop_target(&self, kind: TargetKind, subject: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE targets SET state = 'finished', lease_owner = NULL, lease_until = NULL \
-             WHERE kind = $1 AND subject = $2 AND state = 'active'",
+             WHERE kind = ? AND subject = ? AND state = 'active'",
         )
         .bind(kind.as_str())
         .bind(subject)
@@ -349,17 +368,15 @@ impl Store for PgStore {
     #[instrument(skip_all, fields(owner, limit))]
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
         let rows = sqlx::query(
-            "WITH due AS ( \
-               SELECT id FROM targets WHERE state = 'active' AND next_due_at <= $3 \
-               AND (lease_until IS NULL OR lease_until < $4) ORDER BY next_due_at, id LIMIT $5 \
-               FOR UPDATE SKIP LOCKED) \
-             UPDATE targets t SET lease_owner = $1, lease_until = $2, attempts = t.attempts + 1 \
-             FROM due WHERE t.id = due.id RETURNING t.*",
+            "UPDATE targets SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM targets WHERE state = 'active' AND next_due_at <= ? \
+               AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_due_at, id LIMIT ?) \
+             RETURNING *",
         )
         .bind(owner)
-        .bind(now + lease_for)
-        .bind(now)
-        .bind(now)
+        .bind(ms(now + lease_for))
+        .bind(ms(now))
+        .bind(ms(now))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -369,7 +386,7 @@ impl Store for PgStore {
     }
 
     async fn complete(&self, lease: &Lease, next_due_at: Option<DateTime<Utc>>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         reschedule(&mut tx, lease, next_due_at).await?;
         tx.commit().await?;
@@ -384,16 +401,16 @@ impl Store for PgStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
-             lease_until = NULL, last_error = $3, last_error_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+            "UPDATE targets SET state = ?, next_due_at = COALESCE(?, next_due_at), lease_owner = NULL, \
+             lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ? AND lease_owner = ? AND lease_until = ?",
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
-        .bind(retry_at)
+        .bind(retry_at.map(ms))
         .bind(error)
-        .bind(now)
+        .bind(ms(now))
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ms(lease.until))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -410,17 +427,17 @@ impl Store for PgStore {
         next_due_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
-             lease_until = NULL, attempts = 0, last_error = $3, last_error_at = $4 \
-             WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+            "UPDATE targets SET state = ?, next_due_at = COALESCE(?, next_due_at), lease_owner = NULL, \
+             lease_until = NULL, attempts = 0, last_error = ?, last_error_at = ? \
+             WHERE id = ? AND lease_owner = ? AND lease_until = ?",
         )
         .bind(if next_due_at.is_some() { "active" } else { "finished" })
-        .bind(next_due_at)
+        .bind(next_due_at.map(ms))
         .bind(error)
-        .bind(now)
+        .bind(ms(now))
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ms(lease.until))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -431,12 +448,12 @@ impl Store for PgStore {
 
     async fn release(&self, lease: &Lease) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET lease_owner = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) \
-             WHERE id = $1 AND lease_owner = $2 AND lease_until = $3",
+            "UPDATE targets SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) \
+             WHERE id = ? AND lease_owner = ? AND lease_until = ?",
         )
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ms(lease.until))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -449,15 +466,15 @@ impl Store for PgStore {
         let row = sqlx::query(
             "SELECT \
                COUNT(*) FILTER (WHERE state = 'active') AS active, \
-               COUNT(*) FILTER (WHERE state = 'active' AND next_due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)) AS due, \
-               COUNT(*) FILTER (WHERE state = 'active' AND lease_until >= $1) AS leased, \
+               COUNT(*) FILTER (WHERE state = 'active' AND next_due_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)) AS due, \
+               COUNT(*) FILTER (WHERE state = 'active' AND lease_until >= ?1) AS leased, \
                COUNT(*) FILTER (WHERE state = 'failed') AS failed, \
                COUNT(*) FILTER (WHERE state = 'finished') AS finished, \
                COUNT(*) FILTER (WHERE state = 'active' AND last_error IS NOT NULL) AS erroring, \
-               MIN(next_due_at) FILTER (WHERE state = 'active' AND next_due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)) AS oldest \
+               MIN(next_due_at) FILTER (WHERE state = 'active' AND next_due_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)) AS oldest \
              FROM targets",
         )
-        .bind(now)
+        .bind(ms(now))
         .fetch_one(&self.pool)
         .await?;
         let count = |c: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
@@ -468,14 +485,14 @@ impl Store for PgStore {
             failed: count("failed")?,
             finished: count("finished")?,
             erroring: count("erroring")?,
-            oldest_due_at: row.try_get("oldest")?,
+            oldest_due_at: at_opt("oldest", row.try_get("oldest")?)?,
         })
     }
 
     async fn failing_targets(&self, limit: u32) -> Result<Vec<Target>> {
         let rows = sqlx::query(
             "SELECT * FROM targets WHERE last_error IS NOT NULL AND state <> 'finished' \
-             ORDER BY last_error_at DESC, id LIMIT $1",
+             ORDER BY last_error_at DESC, id LIMIT ?",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -490,7 +507,7 @@ impl Store for PgStore {
         check: &VideoCheck,
         next_due_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         insert_views(&mut tx, &check.record).await?;
         for change in &check.changes {
@@ -498,8 +515,8 @@ impl Store for PgStore {
         }
         let thumb = check.thumb.as_ref();
         sqlx::query(
-            "UPDATE videos SET title = $1, thumb_sha256 = COALESCE($2, thumb_sha256), \
-             thumb_phash = COALESCE($3, thumb_phash), thumb_blob_key = COALESCE($4, thumb_blob_key) WHERE id = $5",
+            "UPDATE videos SET title = ?, thumb_sha256 = COALESCE(?, thumb_sha256), \
+             thumb_phash = COALESCE(?, thumb_phash), thumb_blob_key = COALESCE(?, thumb_blob_key) WHERE id = ?",
         )
         .bind(&check.title)
         .bind(thumb.map(|t| &t.sha256))
@@ -520,34 +537,32 @@ impl Store for PgStore {
         check: &ChannelCheck,
         next_due_at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         for (video, first_due) in &check.new_videos {
             insert_video(&mut tx, video, check.checked_at).await?;
             ensure_target(&mut tx, TargetKind::Video, video.id.as_str(), *first_due, check.checked_at).await?;
         }
-        sqlx::query(
-            "UPDATE channels SET checked_at = $1, latest_video_id = COALESCE($2, latest_video_id) WHERE id = $3",
-        )
-        .bind(check.checked_at)
-        .bind(check.latest_video_id.as_ref().map(VideoId::as_str))
-        .bind(check.channel_id.as_str())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE channels SET checked_at = ?, latest_video_id = COALESCE(?, latest_video_id) WHERE id = ?")
+            .bind(ms(check.checked_at))
+            .bind(check.latest_video_id.as_ref().map(VideoId::as_str))
+            .bind(check.channel_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         reschedule(&mut tx, lease, Some(next_due_at)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn record_views(&self, record: &ViewsRecord) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = insert_views(&mut tx, record).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
     async fn views(&self, video: &VideoId) -> Result<Vec<ViewsRecord>> {
-        let rows = sqlx::query("SELECT * FROM views WHERE video_id = $1 ORDER BY slot")
+        let rows = sqlx::query("SELECT * FROM views WHERE video_id = ? ORDER BY slot")
             .bind(video.as_str())
             .fetch_all(&self.pool)
             .await?;
@@ -555,14 +570,14 @@ impl Store for PgStore {
     }
 
     async fn record_change(&self, change: &NewChange) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = insert_change(&mut tx, change).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
     async fn changes(&self, video: &VideoId) -> Result<Vec<ChangeEvent>> {
-        let rows = sqlx::query("SELECT * FROM changes WHERE video_id = $1 ORDER BY slot, id")
+        let rows = sqlx::query("SELECT * FROM changes WHERE video_id = ? ORDER BY slot, id")
             .bind(video.as_str())
             .fetch_all(&self.pool)
             .await?;
@@ -571,34 +586,38 @@ impl Store for PgStore {
 
     async fn create_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User> {
         let row = sqlx::query(
-            "INSERT INTO users (email, password_hash, plan, is_admin, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            "INSERT INTO users (email, password_hash, plan, is_admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(user.email.as_str())
         .bind(&user.password_hash)
         .bind(user.plan.as_str())
         .bind(user.is_admin)
-        .bind(now)
+        .bind(ms(now))
         .fetch_one(&self.pool)
         .await
         .map_err(|e| {
-            if is_unique_violation(&e) { StoreError::Conflict(format!("email {} is taken", user.email)) } else { e.into() }
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("email {} is taken", user.email))
+            } else {
+                e.into()
+            }
         })?;
         user_from_row(&row)
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id.0).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id.0).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let row =
-            sqlx::query("SELECT * FROM users WHERE email = $1").bind(email.as_str()).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT * FROM users WHERE email = ?").bind(email.as_str()).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     async fn set_user_plan(&self, id: UserId, plan: Plan) -> Result<()> {
-        let done = sqlx::query("UPDATE users SET plan = $1 WHERE id = $2")
+        let done = sqlx::query("UPDATE users SET plan = ? WHERE id = ?")
             .bind(plan.as_str())
             .bind(id.0)
             .execute(&self.pool)
@@ -611,19 +630,19 @@ impl Store for PgStore {
 
     async fn add_user_channel(&self, user: UserId, channel: &ChannelId, now: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO user_channels (user_id, channel_id, added_at) VALUES ($1, $2, $3) \
+            "INSERT INTO user_channels (user_id, channel_id, added_at) VALUES (?, ?, ?) \
              ON CONFLICT (user_id, channel_id) DO NOTHING",
         )
         .bind(user.0)
         .bind(channel.as_str())
-        .bind(now)
+        .bind(ms(now))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn remove_user_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM user_channels WHERE user_id = $1 AND channel_id = $2")
+        let done = sqlx::query("DELETE FROM user_channels WHERE user_id = ? AND channel_id = ?")
             .bind(user.0)
             .bind(channel.as_str())
             .execute(&self.pool)
@@ -632,7 +651,7 @@ impl Store for PgStore {
     }
 
     async fn user_channels(&self, user: UserId) -> Result<Vec<ChannelId>> {
-        let rows = sqlx::query("SELECT channel_id FROM user_channels WHERE user_id = $1 ORDER BY added_at, channel_id")
+        let rows = sqlx::query("SELECT channel_id FROM user_channels WHERE user_id = ? ORDER BY added_at, channel_id")
             .bind(user.0)
             .fetch_all(&self.pool)
             .await?;
@@ -641,19 +660,19 @@ impl Store for PgStore {
 
     async fn add_user_video(&self, user: UserId, video: &VideoId, now: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO user_videos (user_id, video_id, added_at) VALUES ($1, $2, $3) \
+            "INSERT INTO user_videos (user_id, video_id, added_at) VALUES (?, ?, ?) \
              ON CONFLICT (user_id, video_id) DO NOTHING",
         )
         .bind(user.0)
         .bind(video.as_str())
-        .bind(now)
+        .bind(ms(now))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn remove_user_video(&self, user: UserId, video: &VideoId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM user_videos WHERE user_id = $1 AND video_id = $2")
+        let done = sqlx::query("DELETE FROM user_videos WHERE user_id = ? AND video_id = ?")
             .bind(user.0)
             .bind(video.as_str())
             .execute(&self.pool)
@@ -663,7 +682,7 @@ impl Store for PgStore {
 
     async fn user_videos(&self, user: UserId) -> Result<Vec<UserVideo>> {
         let rows =
-            sqlx::query("SELECT video_id, added_at FROM user_videos WHERE user_id = $1 ORDER BY added_at, video_id")
+            sqlx::query("SELECT video_id, added_at FROM user_videos WHERE user_id = ? ORDER BY added_at, video_id")
                 .bind(user.0)
                 .fetch_all(&self.pool)
                 .await?;
@@ -671,16 +690,16 @@ impl Store for PgStore {
             .map(|r| {
                 Ok(UserVideo {
                     video_id: decode("user_videos.video_id", VideoId::parse(r.try_get("video_id")?))?,
-                    added_at: r.try_get("added_at")?,
+                    added_at: at("added_at", r.try_get("added_at")?)?,
                 })
             })
             .collect()
     }
 
     async fn count_user_videos_since(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_videos WHERE user_id = $1 AND added_at >= $2")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_videos WHERE user_id = ? AND added_at >= ?")
             .bind(user.0)
-            .bind(since)
+            .bind(ms(since))
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))

@@ -1,0 +1,11 @@
+//! A/B test steps (swaps and wrap-up).
+
+use tubewatch_store::{Lease, Target};
+
+use crate::pipeline::{JobError, Pipeline};
+
+impl Pipeline {
+    pub(crate) async fn run_abtest_step(&self, target: &Target, _lease: &Lease) -> Result<(), JobError> {
+        Err(JobError::Permanent(format!("{} targets are not handled by this version", target.kind)))
+    }
+}

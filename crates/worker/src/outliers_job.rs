@@ -1,0 +1,11 @@
+//! Weekly outlier runs per channel.
+
+use tubewatch_store::{Lease, Target};
+
+use crate::pipeline::{JobError, Pipeline};
+
+impl Pipeline {
+    pub(crate) async fn run_outliers(&self, target: &Target, _lease: &Lease) -> Result<(), JobError> {
+        Err(JobError::Permanent(format!("{} targets are not handled by this version", target.kind)))
+    }
+}
