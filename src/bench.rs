@@ -1,7 +1,23 @@
-//! Benchmarks that print figures: `bench parse` (parsers) and `bench burst` (one hourly slot at
-//! the design's scale against the simulator).
+//! Benchmarks that print figures: `bench parse` (the parsers) and `bench burst` (one hourly slot
+//! at the design's full scale against a simulator running as its own process).
 
-use clap::Subcommand;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Duration, Utc};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tubewatch_core::{AcceleratedClock, Clock, Resolution, SchedulePolicy, Slot};
+use tubewatch_sim::WorldParams;
+use tubewatch_sim::world::World;
+use tubewatch_store::{NewChannel, NewVideo, Store, TargetKind};
+use tubewatch_worker::{Blobs, Metrics, Pipeline, PipelineConfig, RunnerConfig};
+use tubewatch_youtube::{YoutubeClient, YoutubeConfig};
 
 use crate::settings::Settings;
 
@@ -9,6 +25,73 @@ use crate::settings::Settings;
 pub enum BenchCommand {
     /// Watch-page extraction on a 1 MB page and feed parsing.
     Parse,
+    /// One hourly burst at full scale: every channel feed and every video checked at once.
+    Burst(BurstArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BurstArgs {
+    /// Monitored channels (their feeds are read in the burst).
+    #[arg(long, default_value_t = 10_000)]
+    pub channels: u32,
+    /// Videos measured in the burst.
+    #[arg(long, default_value_t = 90_000)]
+    pub videos: u32,
+    /// Median latency the simulator adds to every request (uniform on 0..2×median).
+    #[arg(long, default_value_t = 200)]
+    pub latency_ms: u64,
+    /// Watch page size served by the simulator.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub page_bytes: usize,
+    /// Checks in flight at once.
+    #[arg(long, default_value_t = 512)]
+    pub concurrency: usize,
+    /// Port for the simulator process.
+    #[arg(long, default_value_t = 18_090)]
+    pub sim_port: u16,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Real time plus an offset that can jump ahead: the bench's "hour" starts when it says so.
+#[derive(Debug, Default)]
+struct OffsetClock(Mutex<Duration>);
+
+impl OffsetClock {
+    fn jump_to(&self, virtual_now: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = virtual_now - Utc::now();
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Round {
+    /// First round: every video's baseline (thumbnail archived); second: the steady state.
+    round: &'static str,
+    checks: u64,
+    seconds_after_the_hour: f64,
+    checks_per_second: f64,
+    cpu_seconds: f64,
+    failed_checks: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct BurstReport {
+    channels: u32,
+    videos: u32,
+    median_latency_ms: u64,
+    page_bytes: usize,
+    concurrency: usize,
+    database: String,
+    setup_seconds: f64,
+    rounds: Vec<Round>,
+    peak_rss_mib: f64,
+    bytes_per_views_record: f64,
 }
 
 pub fn parse() -> anyhow::Result<()> {
@@ -17,8 +100,202 @@ pub fn parse() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(cmd: BenchCommand, _settings: Settings) -> anyhow::Result<()> {
+pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Parse => parse(),
+        BenchCommand::Burst(args) => burst(args, settings).await,
     }
+}
+
+/// CPU seconds (user + system) of this process so far, from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size of this process in MiB, from `/proc/self/status`.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+struct SimProcess(Child);
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sqlite = settings.database_url == Settings::default().database_url;
+    if sqlite {
+        settings.database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    }
+    let setup = Instant::now();
+    // The hour of the burst: a month into the simulated world.
+    let hour = WorldParams::default().epoch + Duration::days(30) + Duration::hours(12);
+    let sim_clock = AcceleratedClock::starting_now(hour - Duration::seconds(2), 1.0)?;
+    let sim = SimProcess(
+        Command::new(std::env::current_exe()?)
+            .args(["sim", "--channels", &args.channels.to_string(), "--clock", &sim_clock.to_string()])
+            .args(["--listen", &format!("127.0.0.1:{}", args.sim_port), "--page-bytes", &args.page_bytes.to_string()])
+            .args(["--latency-ms", &format!("0-{}", args.latency_ms * 2)])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the simulator process")?,
+    );
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", args.sim_port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("the simulator did not start on port {}", args.sim_port);
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+
+    let store = crate::app::open_store(&settings).await?;
+    let world = World::new(WorldParams { channels: args.channels, ..WorldParams::default() });
+    // Every video hourly (the seed's burst): fine tracking stretched over the whole 60 days.
+    let policy = SchedulePolicy::new(Resolution::HOURLY, 59, 60)?;
+    let videos = populate(&*store, &world, &policy, args.videos, hour).await?;
+    let clock = Arc::new(OffsetClock::default());
+    let mut youtube = YoutubeConfig::single_base(&format!("http://127.0.0.1:{}", args.sim_port))?;
+    youtube.max_concurrent_per_host = args.concurrency;
+    let pipeline = Pipeline {
+        store: store.clone(),
+        youtube: YoutubeClient::new(youtube)?,
+        blobs: Blobs::local(&dir.path().join("blobs"))?,
+        clock: clock.clone(),
+        metrics: Arc::new(Metrics::default()),
+        config: PipelineConfig { policy, ..PipelineConfig::default() },
+    };
+    let setup_seconds = setup.elapsed().as_secs_f64();
+    let db = dir.path().join("bench.db");
+    let mut rounds = Vec::new();
+    let mut bytes_per_record = f64::NAN;
+    for (round, at) in [("baseline", hour), ("steady", hour + Duration::hours(1))] {
+        let size_before = file_size(&db) + file_size(&db.with_extension("db-wal"));
+        let done_before = runs(&pipeline.metrics);
+        clock.jump_to(at - Duration::milliseconds(500));
+        let cpu = cpu_seconds();
+        let shutdown = CancellationToken::new();
+        let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
+        let worker = tokio::spawn(tubewatch_worker::run_worker(pipeline.clone(), runner, shutdown.clone()));
+        // Done when nothing is due or leased any more.
+        let finished = loop {
+            tokio::time::sleep(StdDuration::from_millis(200)).await;
+            let now = clock.now();
+            let stats = store.queue_stats(now).await?;
+            if now > at && stats.due == 0 && stats.leased == 0 {
+                break now;
+            }
+        };
+        shutdown.cancel();
+        worker.await?;
+        let seconds = (finished - at).num_milliseconds() as f64 / 1000.0;
+        let (claimed, completed) = runs(&pipeline.metrics);
+        let checks = claimed - done_before.0;
+        let failed = checks.saturating_sub(completed - done_before.1);
+        rounds.push(Round {
+            round,
+            checks,
+            seconds_after_the_hour: seconds,
+            checks_per_second: checks as f64 / seconds.max(0.001),
+            cpu_seconds: cpu_seconds() - cpu,
+            failed_checks: failed,
+        });
+        if round == "steady" && sqlite {
+            let size_after = file_size(&db) + file_size(&db.with_extension("db-wal"));
+            bytes_per_record = size_after.saturating_sub(size_before) as f64 / videos.max(1) as f64;
+        }
+    }
+    drop(sim);
+    let report = BurstReport {
+        channels: args.channels,
+        videos: u32::try_from(videos).unwrap_or(u32::MAX),
+        median_latency_ms: args.latency_ms,
+        page_bytes: args.page_bytes,
+        concurrency: args.concurrency,
+        database: if sqlite { "sqlite".into() } else { crate::app::redact_url(&settings.database_url) },
+        setup_seconds,
+        rounds,
+        peak_rss_mib: peak_rss_mib(),
+        bytes_per_views_record: bytes_per_record,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for r in &report.rounds {
+            println!(
+                "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s, {} failed",
+                r.round, r.checks, r.seconds_after_the_hour, r.checks_per_second, r.cpu_seconds, r.failed_checks
+            );
+        }
+        println!("peak RSS {:.0} MiB; {:.0} bytes per views record", report.peak_rss_mib, report.bytes_per_views_record);
+    }
+    Ok(())
+}
+
+/// Claimed and completed runs so far (a claimed run that did not complete failed).
+fn runs(metrics: &Metrics) -> (u64, u64) {
+    [TargetKind::Channel, TargetKind::Video].iter().fold((0, 0), |(claimed, completed), kind| {
+        let label = Metrics::kind(kind.as_str());
+        (claimed + metrics.claimed.get_or_create(&label).get(), completed + metrics.completed.get_or_create(&label).get())
+    })
+}
+
+/// Stores every channel with a target and up to `videos` recent videos (round-robin over the
+/// channels, newest first), all due at `hour`. Returns how many videos were stored.
+async fn populate(
+    store: &dyn Store,
+    world: &World,
+    policy: &SchedulePolicy,
+    videos: u32,
+    hour: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let now = hour - Duration::hours(1);
+    let mut per_channel: Vec<Vec<tubewatch_sim::world::Video>> =
+        world.channels().iter().map(|c| world.videos_between(c, hour - Duration::days(59), now)).collect();
+    for (channel, _) in world.channels().iter().zip(&per_channel) {
+        let new = NewChannel { id: channel.id.clone(), title: channel.title.clone(), handle: None };
+        store.upsert_channel(&new, now).await?;
+        store.ensure_target(TargetKind::Channel, channel.id.as_str(), hour, now).await?;
+    }
+    let mut stored = 0u64;
+    let mut round = 0;
+    while stored < u64::from(videos) && per_channel.iter().any(|v| v.len() > round) {
+        for (channel, list) in world.channels().iter().zip(per_channel.iter_mut()) {
+            let Some(video) = list.get(round) else { continue };
+            if stored >= u64::from(videos) || policy.slot_at(video.published, hour).is_none() {
+                continue;
+            }
+            let new = NewVideo {
+                id: video.id.clone(),
+                channel_id: channel.id.clone(),
+                published_at: video.published,
+                is_short: video.is_short,
+                title: format!("video {}", video.id),
+            };
+            store.insert_video(&new, now).await?;
+            let due = policy.slot_at(video.published, hour).map_or(hour, Slot::start);
+            store.ensure_target(TargetKind::Video, video.id.as_str(), due.max(hour), now).await?;
+            stored += 1;
+        }
+        round += 1;
+    }
+    per_channel.clear();
+    Ok(stored)
 }
