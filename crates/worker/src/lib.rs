@@ -6,6 +6,7 @@
 mod abtest_job;
 pub mod blobs;
 mod digest_job;
+pub mod mail;
 pub mod metrics;
 mod outliers_job;
 mod pipeline;
@@ -13,6 +14,7 @@ mod runner;
 pub mod track;
 
 pub use blobs::{Blobs, S3Config, thumbnail_key};
+pub use mail::{Delivery, InlineImage, Mail, MailConfig, Mailer, SmtpConfig, SmtpServer, SmtpTls};
 pub use metrics::Metrics;
 pub use pipeline::{Pipeline, PipelineConfig};
 pub use runner::{RunnerConfig, run_worker};
