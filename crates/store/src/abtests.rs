@@ -1,6 +1,263 @@
-//! A/B tests: YouTube account connections (tokens encrypted by the caller), tests, variants, schedule, swaps.
+//! A/B tests: YouTube account connections (tokens sealed by the caller: the store only ever sees
+//! ciphertext and the id of the key that sealed it), tests with their variants, the schedule
+//! fixed at creation with each swap's actual time and outcome, the hourly views measured during
+//! a test, and the quota it used.
+
+use std::fmt;
+use std::str::FromStr;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tubewatch_core::{ChannelId, UserId, VideoId};
+
+use crate::Result;
+
+pub type AbTestId = i64;
+
+/// A token sealed with an AEAD: `sealed` is the nonce followed by the ciphertext, `key_id` names
+/// the key that sealed it so that keys can rotate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedToken {
+    pub key_id: String,
+    pub sealed: Vec<u8>,
+}
+
+impl fmt::Debug for SealedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedToken").field("key_id", &self.key_id).field("len", &self.sealed.len()).finish()
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok(Self::$variant),)*
+                    other => Err(format!(concat!("unknown ", stringify!($name), " {:?}"), other)),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// `Revoked`: Google refused the refresh token (revoked by the user, or expired); the user
+    /// must connect again.
+    ConnectionState { Active = "active", Revoked = "revoked" }
+);
+
+text_enum!(
+    /// What a test rotates.
+    AbTestKind { Thumbnail = "thumbnail", Title = "title", Both = "both" }
+);
+
+text_enum!(
+    /// `Paused`: the test cannot go on for now (grant revoked); `Failed`: a permanent error
+    /// (video gone, not allowed to edit it).
+    AbTestState { Running = "running", Paused = "paused", Finished = "finished", Stopped = "stopped", Failed = "failed" }
+);
+
+text_enum!(
+    /// What the wrap-up leaves live: the winner (the original when there is none), or the original.
+    FinalAction { ApplyWinner = "apply_winner", RestoreOriginal = "restore_original" }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewYoutubeConnection {
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+    pub scopes: String,
+    pub refresh: SealedToken,
+    pub access: Option<SealedToken>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YoutubeConnection {
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+    pub scopes: String,
+    pub refresh: SealedToken,
+    pub access: Option<SealedToken>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub state: ConnectionState,
+    pub state_reason: Option<String>,
+    pub connected_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One variant: a thumbnail (its normalised upload in the blob store, and the perceptual hash of
+/// its small version, to recognise it live), a title, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbVariant {
+    pub thumb_blob_key: Option<String>,
+    pub thumb_phash: Option<String>,
+    pub title: Option<String>,
+}
+
+/// One rotation period of the stored schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbTestPeriod {
+    pub index: i32,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub variant: i32,
+    /// When the swap that starts the period was made (`None`: not yet, or it failed).
+    pub swapped_at: Option<DateTime<Utc>>,
+    /// `ok`, `unchanged` (the variant was already live), or the failure.
+    pub outcome: Option<String>,
+    /// The analysis leaves the period out (failed or late swap).
+    pub excluded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAbTest {
+    pub user_id: UserId,
+    pub video_id: VideoId,
+    pub kind: AbTestKind,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub rotation_minutes: i32,
+    pub final_action: FinalAction,
+    pub original_title: Option<String>,
+    pub original_thumb_key: Option<String>,
+    pub original_thumb_phash: Option<String>,
+    /// The power estimate shown at creation (JSON).
+    pub power_json: String,
+    pub variants: Vec<AbVariant>,
+    pub periods: Vec<AbTestPeriod>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbTest {
+    pub id: AbTestId,
+    pub user_id: UserId,
+    pub video_id: VideoId,
+    pub kind: AbTestKind,
+    pub state: AbTestState,
+    pub state_reason: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub rotation_minutes: i32,
+    pub final_action: FinalAction,
+    pub original_title: Option<String>,
+    pub original_thumb_key: Option<String>,
+    pub original_thumb_phash: Option<String>,
+    pub power_json: String,
+    /// The analysis and the wrap-up's outcome (JSON), once finished.
+    pub result_json: Option<String>,
+    /// Data API units spent on this test's writes.
+    pub quota_used: i64,
+    /// Set when the video's thumbnail or title was changed outside tubewatch during the test.
+    pub outside_change: Option<String>,
+    pub outside_change_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When the result was sent to the user (`None`: not yet).
+    pub notified_at: Option<DateTime<Utc>>,
+}
+
+/// A test with its variants and schedule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbTestDetail {
+    pub test: AbTest,
+    pub variants: Vec<AbVariant>,
+    pub periods: Vec<AbTestPeriod>,
+}
+
+/// One hourly measurement during a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AbViews {
+    pub slot: DateTime<Utc>,
+    pub measured_at: DateTime<Utc>,
+    pub views: i64,
+}
+
+/// What a swap did to its period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapRecord {
+    pub period: i32,
+    pub swapped_at: Option<DateTime<Utc>>,
+    pub outcome: String,
+    pub excluded: bool,
+    /// Data API units spent (added to the test's total).
+    pub quota_units: i64,
+}
 
 #[async_trait]
-pub trait AbTestStore: Send + Sync {}
+pub trait AbTestStore: Send + Sync {
+    /// Connects (or reconnects) the user's YouTube account; a reconnect replaces the tokens and
+    /// makes the connection active again.
+    async fn upsert_youtube_connection(&self, connection: &NewYoutubeConnection, now: DateTime<Utc>) -> Result<()>;
+    async fn youtube_connection(&self, user: UserId) -> Result<Option<YoutubeConnection>>;
+    /// Replaces the access token (and the refresh token when `refresh` is given, e.g. resealed
+    /// with the current key). `NotFound` without a connection.
+    async fn update_youtube_tokens(
+        &self,
+        user: UserId,
+        refresh: Option<&SealedToken>,
+        access: Option<(&SealedToken, DateTime<Utc>)>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Marks the connection revoked (its access token dropped) and pauses the user's running
+    /// tests with `reason`; returns how many tests were paused.
+    async fn revoke_youtube_connection(&self, user: UserId, reason: &str, now: DateTime<Utc>) -> Result<u64>;
+    /// Forgets the connection (disconnect); returns whether there was one.
+    async fn remove_youtube_connection(&self, user: UserId) -> Result<bool>;
+
+    /// Stores a test, its variants and its schedule in one transaction, in state `Running`.
+    async fn create_abtest(&self, test: &NewAbTest, now: DateTime<Utc>) -> Result<AbTest>;
+    async fn abtest(&self, id: AbTestId) -> Result<Option<AbTestDetail>>;
+    /// A user's tests, newest first.
+    async fn user_abtests(&self, user: UserId) -> Result<Vec<AbTest>>;
+    /// Records a swap's outcome on its period and adds its quota units to the test.
+    async fn record_abtest_swap(&self, id: AbTestId, swap: &SwapRecord) -> Result<()>;
+    /// Adds Data API units spent outside swaps (wrap-up, verification).
+    async fn add_abtest_quota(&self, id: AbTestId, units: i64) -> Result<()>;
+    /// Inserts an hourly measurement; `false` when the slot already had one (kept as it was).
+    async fn record_abtest_views(&self, id: AbTestId, views: &AbViews) -> Result<bool>;
+    /// The test's measurements in slot order.
+    async fn abtest_views(&self, id: AbTestId) -> Result<Vec<AbViews>>;
+    /// Sets the state (`Paused`, `Stopped`, `Failed`, or `Running` again) with a reason.
+    async fn set_abtest_state(
+        &self,
+        id: AbTestId,
+        state: AbTestState,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Flags the first change made outside tubewatch; later flags keep the first one.
+    async fn flag_abtest_outside_change(&self, id: AbTestId, detail: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Stores the result and ends the test in `state` (`Finished` or `Stopped`).
+    async fn finish_abtest(
+        &self,
+        id: AbTestId,
+        state: AbTestState,
+        result_json: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Ended tests with a result not yet sent to their user, oldest first: what the result
+    /// mailer picks up.
+    async fn abtests_to_notify(&self, limit: u32) -> Result<Vec<AbTest>>;
+    async fn mark_abtest_notified(&self, id: AbTestId, now: DateTime<Utc>) -> Result<()>;
+}

@@ -1,9 +1,417 @@
-//! AbTestStore on SQLite.
+//! AbTestStore on SQLite (times as integer milliseconds).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use tracing::instrument;
+use tubewatch_core::{ChannelId, UserId, VideoId};
 
-use super::SqliteStore;
-use crate::AbTestStore;
+use super::{SqliteStore, at, at_opt, ms};
+use crate::{
+    AbTest, AbTestDetail, AbTestId, AbTestPeriod, AbTestState, AbTestStore, AbVariant, AbViews, NewAbTest,
+    NewYoutubeConnection, Result, SealedToken, StoreError, SwapRecord, YoutubeConnection, decode,
+};
+
+fn connection_from_row(row: &SqliteRow) -> Result<YoutubeConnection> {
+    let access_key: Option<String> = row.try_get("access_key_id")?;
+    let access_sealed: Option<Vec<u8>> = row.try_get("access_sealed")?;
+    Ok(YoutubeConnection {
+        user_id: UserId(row.try_get("user_id")?),
+        channel_id: decode("youtube_connections.channel_id", ChannelId::parse(row.try_get("channel_id")?))?,
+        scopes: row.try_get("scopes")?,
+        refresh: SealedToken { key_id: row.try_get("refresh_key_id")?, sealed: row.try_get("refresh_sealed")? },
+        access: access_key.zip(access_sealed).map(|(key_id, sealed)| SealedToken { key_id, sealed }),
+        access_expires_at: at_opt("access_expires_at", row.try_get("access_expires_at")?)?,
+        state: decode("youtube_connections.state", row.try_get::<String, _>("state")?.parse())?,
+        state_reason: row.try_get("state_reason")?,
+        connected_at: at("connected_at", row.try_get("connected_at")?)?,
+        updated_at: at("updated_at", row.try_get("updated_at")?)?,
+    })
+}
+
+fn test_from_row(row: &SqliteRow) -> Result<AbTest> {
+    Ok(AbTest {
+        id: row.try_get("id")?,
+        user_id: UserId(row.try_get("user_id")?),
+        video_id: decode("abtests.video_id", VideoId::parse(row.try_get("video_id")?))?,
+        kind: decode("abtests.kind", row.try_get::<String, _>("kind")?.parse())?,
+        state: decode("abtests.state", row.try_get::<String, _>("state")?.parse())?,
+        state_reason: row.try_get("state_reason")?,
+        starts_at: at("starts_at", row.try_get("starts_at")?)?,
+        ends_at: at("ends_at", row.try_get("ends_at")?)?,
+        rotation_minutes: row.try_get("rotation_minutes")?,
+        final_action: decode("abtests.final_action", row.try_get::<String, _>("final_action")?.parse())?,
+        original_title: row.try_get("original_title")?,
+        original_thumb_key: row.try_get("original_thumb_key")?,
+        original_thumb_phash: row.try_get("original_thumb_phash")?,
+        power_json: row.try_get("power_json")?,
+        result_json: row.try_get("result_json")?,
+        quota_used: row.try_get("quota_used")?,
+        outside_change: row.try_get("outside_change")?,
+        outside_change_at: at_opt("outside_change_at", row.try_get("outside_change_at")?)?,
+        created_at: at("created_at", row.try_get("created_at")?)?,
+        finished_at: at_opt("finished_at", row.try_get("finished_at")?)?,
+        notified_at: at_opt("notified_at", row.try_get("notified_at")?)?,
+    })
+}
+
+fn period_from_row(row: &SqliteRow) -> Result<AbTestPeriod> {
+    Ok(AbTestPeriod {
+        index: row.try_get("idx")?,
+        start: at("starts_at", row.try_get("starts_at")?)?,
+        end: at("ends_at", row.try_get("ends_at")?)?,
+        variant: row.try_get("variant")?,
+        swapped_at: at_opt("swapped_at", row.try_get("swapped_at")?)?,
+        outcome: row.try_get("outcome")?,
+        excluded: row.try_get("excluded")?,
+    })
+}
+
+fn not_found(what: &str, id: impl std::fmt::Display) -> StoreError {
+    StoreError::NotFound(format!("{what} {id}"))
+}
 
 #[async_trait]
-impl AbTestStore for SqliteStore {}
+impl AbTestStore for SqliteStore {
+    #[instrument(skip_all, fields(user_id = connection.user_id.0))]
+    async fn upsert_youtube_connection(&self, connection: &NewYoutubeConnection, now: DateTime<Utc>) -> Result<()> {
+        let c = connection;
+        sqlx::query(
+            "INSERT INTO youtube_connections (user_id, channel_id, scopes, refresh_key_id, refresh_sealed, \
+             access_key_id, access_sealed, access_expires_at, state, state_reason, connected_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET channel_id = excluded.channel_id, scopes = excluded.scopes, \
+             refresh_key_id = excluded.refresh_key_id, refresh_sealed = excluded.refresh_sealed, \
+             access_key_id = excluded.access_key_id, access_sealed = excluded.access_sealed, \
+             access_expires_at = excluded.access_expires_at, state = 'active', state_reason = NULL, \
+             connected_at = excluded.connected_at, updated_at = excluded.updated_at",
+        )
+        .bind(c.user_id.0)
+        .bind(c.channel_id.as_str())
+        .bind(&c.scopes)
+        .bind(&c.refresh.key_id)
+        .bind(&c.refresh.sealed)
+        .bind(c.access.as_ref().map(|a| a.key_id.clone()))
+        .bind(c.access.as_ref().map(|a| a.sealed.clone()))
+        .bind(c.access_expires_at.map(ms))
+        .bind(ms(now))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn youtube_connection(&self, user: UserId) -> Result<Option<YoutubeConnection>> {
+        let row = sqlx::query("SELECT * FROM youtube_connections WHERE user_id = ?")
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(connection_from_row).transpose()
+    }
+
+    #[instrument(skip_all, fields(user_id = user.0))]
+    async fn update_youtube_tokens(
+        &self,
+        user: UserId,
+        refresh: Option<&SealedToken>,
+        access: Option<(&SealedToken, DateTime<Utc>)>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE youtube_connections SET refresh_key_id = COALESCE(?, refresh_key_id), \
+             refresh_sealed = COALESCE(?, refresh_sealed), access_key_id = ?, access_sealed = ?, \
+             access_expires_at = ?, updated_at = ? WHERE user_id = ?",
+        )
+        .bind(refresh.map(|r| r.key_id.clone()))
+        .bind(refresh.map(|r| r.sealed.clone()))
+        .bind(access.map(|(a, _)| a.key_id.clone()))
+        .bind(access.map(|(a, _)| a.sealed.clone()))
+        .bind(access.map(|(_, e)| ms(e)))
+        .bind(ms(now))
+        .bind(user.0)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("YouTube connection of user", user.0));
+        }
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = user.0))]
+    async fn revoke_youtube_connection(&self, user: UserId, reason: &str, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE youtube_connections SET state = 'revoked', state_reason = ?, access_key_id = NULL, \
+             access_sealed = NULL, access_expires_at = NULL, updated_at = ? WHERE user_id = ?",
+        )
+        .bind(reason)
+        .bind(ms(now))
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("YouTube connection of user", user.0));
+        }
+        let paused = sqlx::query(
+            "UPDATE abtests SET state = 'paused', state_reason = ? WHERE user_id = ? AND state = 'running'",
+        )
+        .bind(reason)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(paused)
+    }
+
+    async fn remove_youtube_connection(&self, user: UserId) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM youtube_connections WHERE user_id = ?").bind(user.0).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[instrument(skip_all, fields(video_id = %test.video_id))]
+    async fn create_abtest(&self, test: &NewAbTest, now: DateTime<Utc>) -> Result<AbTest> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO abtests (user_id, video_id, kind, state, starts_at, ends_at, rotation_minutes, \
+             final_action, original_title, original_thumb_key, original_thumb_phash, power_json, created_at) \
+             VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(test.user_id.0)
+        .bind(test.video_id.as_str())
+        .bind(test.kind.as_str())
+        .bind(ms(test.starts_at))
+        .bind(ms(test.ends_at))
+        .bind(test.rotation_minutes)
+        .bind(test.final_action.as_str())
+        .bind(&test.original_title)
+        .bind(&test.original_thumb_key)
+        .bind(&test.original_thumb_phash)
+        .bind(&test.power_json)
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let created = test_from_row(&row)?;
+        for (i, v) in test.variants.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO abtest_variants (test_id, idx, thumb_blob_key, thumb_phash, title) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(created.id)
+            .bind(i as i32)
+            .bind(&v.thumb_blob_key)
+            .bind(&v.thumb_phash)
+            .bind(&v.title)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for p in &test.periods {
+            sqlx::query(
+                "INSERT INTO abtest_periods (test_id, idx, starts_at, ends_at, variant, swapped_at, outcome, excluded) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(created.id)
+            .bind(p.index)
+            .bind(ms(p.start))
+            .bind(ms(p.end))
+            .bind(p.variant)
+            .bind(p.swapped_at.map(ms))
+            .bind(&p.outcome)
+            .bind(p.excluded)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn abtest(&self, id: AbTestId) -> Result<Option<AbTestDetail>> {
+        let Some(row) = sqlx::query("SELECT * FROM abtests WHERE id = ?").bind(id).fetch_optional(&self.pool).await?
+        else {
+            return Ok(None);
+        };
+        let test = test_from_row(&row)?;
+        let variants = sqlx::query("SELECT * FROM abtest_variants WHERE test_id = ? ORDER BY idx")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(AbVariant {
+                    thumb_blob_key: r.try_get("thumb_blob_key")?,
+                    thumb_phash: r.try_get("thumb_phash")?,
+                    title: r.try_get("title")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let periods = sqlx::query("SELECT * FROM abtest_periods WHERE test_id = ? ORDER BY idx")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(period_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(AbTestDetail { test, variants, periods }))
+    }
+
+    async fn user_abtests(&self, user: UserId) -> Result<Vec<AbTest>> {
+        sqlx::query("SELECT * FROM abtests WHERE user_id = ? ORDER BY created_at DESC, id DESC")
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(test_from_row)
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(test_id = id, period = swap.period))]
+    async fn record_abtest_swap(&self, id: AbTestId, swap: &SwapRecord) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE abtest_periods SET swapped_at = ?, outcome = ?, excluded = ? WHERE test_id = ? AND idx = ?",
+        )
+        .bind(swap.swapped_at.map(ms))
+        .bind(&swap.outcome)
+        .bind(swap.excluded)
+        .bind(id)
+        .bind(swap.period)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("period of A/B test", format!("{id}/{}", swap.period)));
+        }
+        sqlx::query("UPDATE abtests SET quota_used = quota_used + ? WHERE id = ?")
+            .bind(swap.quota_units)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_abtest_quota(&self, id: AbTestId, units: i64) -> Result<()> {
+        let done = sqlx::query("UPDATE abtests SET quota_used = quota_used + ? WHERE id = ?")
+            .bind(units)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("A/B test", id));
+        }
+        Ok(())
+    }
+
+    async fn record_abtest_views(&self, id: AbTestId, views: &AbViews) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO abtest_views (test_id, slot, measured_at, views) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (test_id, slot) DO NOTHING",
+        )
+        .bind(id)
+        .bind(ms(views.slot))
+        .bind(ms(views.measured_at))
+        .bind(views.views)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn abtest_views(&self, id: AbTestId) -> Result<Vec<AbViews>> {
+        sqlx::query("SELECT slot, measured_at, views FROM abtest_views WHERE test_id = ? ORDER BY slot")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(AbViews {
+                    slot: at("slot", r.try_get("slot")?)?,
+                    measured_at: at("measured_at", r.try_get("measured_at")?)?,
+                    views: r.try_get("views")?,
+                })
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(test_id = id, state = state.as_str()))]
+    async fn set_abtest_state(
+        &self,
+        id: AbTestId,
+        state: AbTestState,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let ended = matches!(state, AbTestState::Finished | AbTestState::Stopped | AbTestState::Failed);
+        let done = sqlx::query(
+            "UPDATE abtests SET state = ?, state_reason = ?, finished_at = CASE WHEN ? THEN ? ELSE finished_at END \
+             WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(reason)
+        .bind(ended)
+        .bind(ms(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("A/B test", id));
+        }
+        Ok(())
+    }
+
+    async fn flag_abtest_outside_change(&self, id: AbTestId, detail: &str, at: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE abtests SET outside_change = ?, outside_change_at = ? WHERE id = ? AND outside_change IS NULL",
+        )
+        .bind(detail)
+        .bind(ms(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[instrument(skip_all, fields(test_id = id))]
+    async fn finish_abtest(
+        &self,
+        id: AbTestId,
+        state: AbTestState,
+        result_json: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE abtests SET state = ?, state_reason = NULL, result_json = ?, finished_at = ? WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(result_json)
+        .bind(ms(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("A/B test", id));
+        }
+        Ok(())
+    }
+
+    async fn abtests_to_notify(&self, limit: u32) -> Result<Vec<AbTest>> {
+        sqlx::query(
+            "SELECT * FROM abtests WHERE result_json IS NOT NULL AND notified_at IS NULL \
+             ORDER BY finished_at, id LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(test_from_row)
+        .collect()
+    }
+
+    async fn mark_abtest_notified(&self, id: AbTestId, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE abtests SET notified_at = ? WHERE id = ?")
+            .bind(ms(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
