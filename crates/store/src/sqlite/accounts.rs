@@ -1,9 +1,472 @@
-//! AccountStore on SQLite.
+//! AccountStore on SQLite. Limited adds rely on `BEGIN IMMEDIATE` (`SqliteStore::begin`): the
+//! write lock is taken before the count, so two adds for one user are serialised and the second
+//! sees the first's row.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use tracing::instrument;
+use tubewatch_core::{ChannelId, UserId, VideoId};
 
-use super::SqliteStore;
-use crate::AccountStore;
+use super::{SqliteStore, at, at_opt, ms, user_from_row};
+use crate::{
+    AccountStore, ApiToken, AuditEntry, BillingAccount, BillingEvent, LimitOutcome, Plan, Result, Session, StoreError,
+    User,
+};
+
+/// A token's `last_used_at` is refreshed at most this often, so that bearer reads do not all
+/// take SQLite's write lock.
+const LAST_USED_GRANULARITY: Duration = Duration::seconds(60);
+
+fn token_from_row(row: &SqliteRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        user_id: UserId(row.try_get("user_id")?),
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_at: at("created_at", row.try_get("created_at")?)?,
+        last_used_at: at_opt("last_used_at", row.try_get("last_used_at")?)?,
+        revoked_at: at_opt("revoked_at", row.try_get("revoked_at")?)?,
+    })
+}
+
+async fn audit(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: UserId,
+    actor: Option<UserId>,
+    action: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_log (user_id, actor_id, action, detail, at) VALUES (?, ?, ?, ?, ?)")
+        .bind(user.0)
+        .bind(actor.map(|a| a.0))
+        .bind(action)
+        .bind(detail)
+        .bind(ms(now))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn count(tx: &mut Transaction<'_, Sqlite>, sql: &'static str, user: UserId, since: Option<i64>) -> Result<u64> {
+    let mut query = sqlx::query_scalar::<_, i64>(sql).bind(user.0);
+    if let Some(since) = since {
+        query = query.bind(since);
+    }
+    Ok(u64::try_from(query.fetch_one(&mut **tx).await?).unwrap_or(0))
+}
 
 #[async_trait]
-impl AccountStore for SqliteStore {}
+impl AccountStore for SqliteStore {
+    async fn create_session(
+        &self,
+        user: UserId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(token_hash)
+            .bind(user.0)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>> {
+        let row = sqlx::query(
+            "SELECT u.*, s.created_at AS session_created_at, s.expires_at AS session_expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let user = user_from_row(&row)?;
+            let session = Session {
+                user_id: user.id,
+                created_at: at("session_created_at", row.try_get("session_created_at")?)?,
+                expires_at: at("session_expires_at", row.try_get("session_expires_at")?)?,
+            };
+            Ok((session, user))
+        })
+        .transpose()
+    }
+
+    async fn revoke_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query("UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {user}")));
+        }
+        sqlx::query("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND token_hash <> ?")
+            .bind(ms(now))
+            .bind(user.0)
+            .bind(keep_session.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?;
+        audit(&mut tx, user, Some(user), "password_changed", "other sessions revoked", now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    async fn create_api_token(
+        &self,
+        user: UserId,
+        name: &str,
+        token_hash: &str,
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApiToken> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?) \
+             RETURNING *",
+        )
+        .bind(user.0)
+        .bind(name)
+        .bind(token_hash)
+        .bind(prefix)
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let token = token_from_row(&row)?;
+        audit(&mut tx, user, Some(user), "token_created", &format!("token {} ({name})", token.id), now).await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    async fn api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC")
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    #[instrument(skip_all, fields(user_id = %user, token_id))]
+    async fn revoke_api_token(&self, user: UserId, token_id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL")
+                .bind(ms(now))
+                .bind(token_id)
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?;
+        let revoked = done.rows_affected() == 1;
+        if revoked {
+            audit(&mut tx, user, Some(user), "token_revoked", &format!("token {token_id}"), now).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn api_token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(ApiToken, User)>> {
+        let Some(row) = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut token = token_from_row(&row)?;
+        if token.last_used_at.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                .bind(ms(now))
+                .bind(token.id)
+                .execute(&self.pool)
+                .await?;
+            token.last_used_at = Some(now);
+        }
+        let user =
+            sqlx::query("SELECT * FROM users WHERE id = ?").bind(token.user_id.0).fetch_optional(&self.pool).await?;
+        user.map(|row| Ok((token, user_from_row(&row)?))).transpose()
+    }
+
+    async fn record_login_failure(&self, keys: &[&str], now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for key in keys {
+            sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES (?, ?)")
+                .bind(key)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn login_failures_since(&self, key: &str, since: DateTime<Utc>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE key = ? AND failed_at >= ?")
+            .bind(key)
+            .bind(ms(since))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn clear_login_failures(&self, key: &str, forget_before: DateTime<Utc>) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = ? OR failed_at < ?")
+            .bind(key)
+            .bind(ms(forget_before))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %user, channel_id = %channel))]
+    async fn add_user_channel_within_limit(
+        &self,
+        user: UserId,
+        channel: &ChannelId,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<LimitOutcome> {
+        let mut tx = self.begin().await?;
+        let present = sqlx::query("SELECT 1 FROM user_channels WHERE user_id = ? AND channel_id = ?")
+            .bind(user.0)
+            .bind(channel.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if present.is_some() {
+            return Ok(LimitOutcome::AlreadyTracked);
+        }
+        if let Some(limit) = limit {
+            let used = count(&mut tx, "SELECT COUNT(*) FROM user_channels WHERE user_id = ?", user, None).await?;
+            if used >= u64::from(limit) {
+                return Ok(LimitOutcome::LimitReached { limit, used });
+            }
+        }
+        sqlx::query("INSERT INTO user_channels (user_id, channel_id, added_at) VALUES (?, ?, ?)")
+            .bind(user.0)
+            .bind(channel.as_str())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(LimitOutcome::Added { charged: true })
+    }
+
+    #[instrument(skip_all, fields(user_id = %user, video_id = %video))]
+    async fn add_user_video_within_limit(
+        &self,
+        user: UserId,
+        video: &VideoId,
+        monthly_limit: Option<u32>,
+        month_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LimitOutcome> {
+        let mut tx = self.begin().await?;
+        let present = sqlx::query("SELECT 1 FROM user_videos WHERE user_id = ? AND video_id = ?")
+            .bind(user.0)
+            .bind(video.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if present.is_some() {
+            return Ok(LimitOutcome::AlreadyTracked);
+        }
+        let free = sqlx::query(
+            "SELECT 1 FROM videos v JOIN user_channels uc ON uc.channel_id = v.channel_id AND uc.user_id = ? \
+             WHERE v.id = ? \
+             UNION ALL SELECT 1 FROM video_credits WHERE user_id = ? AND video_id = ? AND charged_at >= ?",
+        )
+        .bind(user.0)
+        .bind(video.as_str())
+        .bind(user.0)
+        .bind(video.as_str())
+        .bind(ms(month_start))
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if !free {
+            if let Some(limit) = monthly_limit {
+                let used = count(
+                    &mut tx,
+                    "SELECT COUNT(*) FROM video_credits WHERE user_id = ? AND charged_at >= ?",
+                    user,
+                    Some(ms(month_start)),
+                )
+                .await?;
+                if used >= u64::from(limit) {
+                    return Ok(LimitOutcome::LimitReached { limit, used });
+                }
+            }
+            sqlx::query("INSERT INTO video_credits (user_id, video_id, charged_at) VALUES (?, ?, ?)")
+                .bind(user.0)
+                .bind(video.as_str())
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO user_videos (user_id, video_id, added_at) VALUES (?, ?, ?)")
+            .bind(user.0)
+            .bind(video.as_str())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(LimitOutcome::Added { charged: !free })
+    }
+
+    async fn video_credits_used(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM video_credits WHERE user_id = ? AND charged_at >= ?")
+            .bind(user.0)
+            .bind(ms(since))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn user_can_see_video(&self, user: UserId, video: &VideoId) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM user_videos WHERE user_id = ? AND video_id = ? \
+             UNION ALL SELECT 1 FROM videos v JOIN user_channels uc ON uc.channel_id = v.channel_id \
+             WHERE uc.user_id = ? AND v.id = ?",
+        )
+        .bind(user.0)
+        .bind(video.as_str())
+        .bind(user.0)
+        .bind(video.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn user_tracks_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM user_channels WHERE user_id = ? AND channel_id = ?")
+            .bind(user.0)
+            .bind(channel.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    #[instrument(skip_all, fields(user_id = %user, plan = plan.as_str()))]
+    async fn change_plan(
+        &self,
+        user: UserId,
+        plan: Plan,
+        actor: Option<UserId>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT plan FROM users WHERE id = ?").bind(user.0).fetch_optional(&mut *tx).await?;
+        let before = before.ok_or_else(|| StoreError::NotFound(format!("user {user}")))?;
+        sqlx::query("UPDATE users SET plan = ? WHERE id = ?")
+            .bind(plan.as_str())
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        let detail = format!("{before} -> {}: {reason}", plan.as_str());
+        audit(&mut tx, user, actor, "plan_changed", &detail, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn billing_account(&self, user: UserId) -> Result<BillingAccount> {
+        let row = sqlx::query("SELECT stripe_customer_id, stripe_subscription_id FROM users WHERE id = ?")
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {user}")))?;
+        Ok(BillingAccount {
+            customer_id: row.try_get("stripe_customer_id")?,
+            subscription_id: row.try_get("stripe_subscription_id")?,
+        })
+    }
+
+    async fn user_by_stripe_customer(&self, customer_id: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE stripe_customer_id = ?")
+            .bind(customer_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    #[instrument(skip_all, fields(event_id = %event.event_id, user_id = %event.user_id))]
+    async fn apply_billing_event(&self, event: &BillingEvent, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO stripe_events (id, kind, received_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&event.event_id)
+        .bind(&event.kind)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        if fresh.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let before: Option<String> = sqlx::query_scalar("SELECT plan FROM users WHERE id = ?")
+            .bind(event.user_id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let before = before.ok_or_else(|| StoreError::NotFound(format!("user {}", event.user_id)))?;
+        sqlx::query(
+            "UPDATE users SET stripe_customer_id = COALESCE(?, stripe_customer_id), \
+             stripe_subscription_id = COALESCE(?, stripe_subscription_id), plan = COALESCE(?, plan) WHERE id = ?",
+        )
+        .bind(&event.customer_id)
+        .bind(&event.subscription_id)
+        .bind(event.plan.map(Plan::as_str))
+        .bind(event.user_id.0)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(plan) = event.plan.filter(|p| p.as_str() != before) {
+            let detail = format!("{before} -> {}: stripe {} {}", plan.as_str(), event.kind, event.event_id);
+            audit(&mut tx, event.user_id, None, "plan_changed", &detail, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn audit_log(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?")
+            .bind(user.0)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    user_id: UserId(r.try_get("user_id")?),
+                    actor_id: r.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
+                    action: r.try_get("action")?,
+                    detail: r.try_get("detail")?,
+                    at: at("at", r.try_get("at")?)?,
+                })
+            })
+            .collect()
+    }
+}
