@@ -1,11 +1,175 @@
-//! Weekly digests per user.
+//! The weekly digest of one user: ONE email with every outlier of the week from the channels and
+//! videos the user monitors (never one per channel), each with its archived thumbnail, its figure
+//! and a one-line reason; HTML and plain text; an unsubscribe link.
+//!
+//! The digest waits (up to `DIGEST_WAIT`) until the week's outlier run of each of the user's
+//! channels is done, so a backlog does not send a partial digest. Sending is recorded per
+//! (user, week): a retry after the record never sends again. The one gap left is a crash between
+//! the SMTP hand-off and the record, which sends that digest twice (at least once, never lost);
+//! the outbox is immune, as its file is named by user and week.
 
-use tubewatch_store::{Lease, Target};
+use askama::Template;
+use chrono::Duration;
+use tubewatch_core::UserId;
+use tubewatch_store::{DigestSent, Lease, Outlier, OutlierKind, Target, TargetKind, TargetState};
 
+use crate::mail::{InlineImage, Mail};
+use crate::outliers_job::OutliersConfig;
 use crate::pipeline::{JobError, Pipeline};
 
+/// How long a digest waits for late outlier runs before it goes out with what there is.
+const DIGEST_WAIT: Duration = Duration::hours(24);
+/// How often a waiting digest looks again.
+const DIGEST_RECHECK: Duration = Duration::minutes(30);
+
+#[derive(Debug)]
+struct DigestItem {
+    title: String,
+    url: String,
+    /// "4.2×" or "+63%".
+    figure: String,
+    kind: &'static str,
+    reason: String,
+    image_cid: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "digest.html")]
+struct DigestHtml<'a> {
+    subject: &'a str,
+    heading: &'a str,
+    items: &'a [DigestItem],
+    unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "digest.txt")]
+struct DigestText<'a> {
+    heading: &'a str,
+    items: &'a [DigestItem],
+    unsubscribe_url: &'a str,
+}
+
+fn figure(outlier: &Outlier) -> String {
+    match (outlier.outlier.kind, outlier.outlier.lift) {
+        (OutlierKind::Channel, _) | (_, None) => format!("{:.1}×", outlier.outlier.score),
+        (_, Some(lift)) => format!("{:+.0}%", lift * 100.0),
+    }
+}
+
+fn kind_label(kind: OutlierKind) -> &'static str {
+    match kind {
+        OutlierKind::Channel => "channel outlier",
+        OutlierKind::Thumbnail => "after a thumbnail change",
+        OutlierKind::Title => "after a title change",
+    }
+}
+
 impl Pipeline {
-    pub(crate) async fn run_digest(&self, target: &Target, _lease: &Lease) -> Result<(), JobError> {
-        Err(JobError::Permanent(format!("{} targets are not handled by this version", target.kind)))
+    #[tracing::instrument(skip_all, fields(user_id = %target.subject))]
+    pub(crate) async fn run_digest(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
+        let user_id = target
+            .subject
+            .parse::<i64>()
+            .map(UserId)
+            .map_err(|e| JobError::Permanent(format!("digest subject {:?}: {e}", target.subject)))?;
+        let config = &self.config.outliers;
+        let now = self.clock.now();
+        let run = config.run_at_or_before(target.next_due_at);
+        let week = OutliersConfig::week_label(run);
+        let next = config.next_run_after(now) + config.digest_delay;
+        let Some(user) = self.store.user(user_id).await? else {
+            return Err(JobError::Permanent(format!("user {user_id} no longer exists")));
+        };
+        if self.store.digest_sent(user_id, &week).await?.is_some() {
+            self.store.complete(lease, Some(next)).await?;
+            return Ok(());
+        }
+        // Wait for this week's run of every channel the user sees.
+        if now < run + config.digest_delay + DIGEST_WAIT {
+            for channel in self.store.user_outlier_channels(user_id).await? {
+                let pending = self
+                    .store
+                    .target(TargetKind::Outliers, channel.as_str())
+                    .await?
+                    .is_some_and(|t| t.state == TargetState::Active && t.next_due_at <= run);
+                if pending {
+                    tracing::info!(user_id = %user_id, channel_id = %channel, "digest waits for channel {channel}");
+                    self.store.complete(lease, Some(now + DIGEST_RECHECK)).await?;
+                    return Ok(());
+                }
+            }
+        }
+        let outliers = self.store.user_week_outliers(user_id, &week).await?;
+        if outliers.is_empty() {
+            tracing::info!(user_id = %user_id, %week, "no outliers for user {user_id} in {week}");
+            self.store.complete(lease, Some(next)).await?;
+            return Ok(());
+        }
+        let mail = self.digest_mail(&user.email.to_string(), user_id, &week, &outliers).await?;
+        let delivery = self.config.mailer.send(&mail).await?;
+        let sent = DigestSent {
+            user_id,
+            week: week.clone(),
+            outliers: i32::try_from(outliers.len()).unwrap_or(i32::MAX),
+            delivery: self.config.mailer.delivery_kind().to_owned(),
+            sent_at: self.clock.now(),
+        };
+        self.store.complete_digest(lease, &sent, next).await?;
+        tracing::info!(user_id = %user_id, %week, outliers = outliers.len(), ?delivery, "digest sent to user {user_id}");
+        Ok(())
+    }
+
+    async fn digest_mail(&self, to: &str, user: UserId, week: &str, outliers: &[Outlier]) -> Result<Mail, JobError> {
+        let mut items = Vec::with_capacity(outliers.len());
+        let mut images = Vec::new();
+        for (i, o) in outliers.iter().enumerate() {
+            let mut image_cid = None;
+            if let Some(key) = &o.outlier.thumb_key {
+                // A missing archive only loses the picture, not the digest.
+                match self.blobs.get(key).await {
+                    Ok(Some(bytes)) => {
+                        let cid = format!("thumb-{i}-{}", o.outlier.video_id);
+                        images.push(InlineImage {
+                            content_id: cid.clone(),
+                            content_type: "image/jpeg".into(),
+                            bytes: bytes.to_vec(),
+                        });
+                        image_cid = Some(cid);
+                    }
+                    Ok(None) => tracing::warn!(key = %key, "archived thumbnail {key} is missing"),
+                    Err(e) => tracing::warn!(key = %key, error = %e, "archived thumbnail {key} unreadable"),
+                }
+            }
+            items.push(DigestItem {
+                title: o.video_title.clone(),
+                url: format!("https://www.youtube.com/watch?v={}", o.outlier.video_id),
+                figure: figure(o),
+                kind: kind_label(o.outlier.kind),
+                reason: o.outlier.explanation.clone(),
+                image_cid,
+            });
+        }
+        let n = outliers.len();
+        let subject = format!("tubewatch: {n} outlier{} in week {week}", if n == 1 { "" } else { "s" });
+        let heading = format!("Your outliers of week {week}");
+        let unsubscribe_url =
+            format!("{}/settings/digest?unsubscribe=1", self.config.outliers.public_url.trim_end_matches('/'));
+        let html =
+            DigestHtml { subject: &subject, heading: &heading, items: &items, unsubscribe_url: &unsubscribe_url }
+                .render()
+                .map_err(|e| anyhow::anyhow!("rendering the digest: {e}"))?;
+        let text = DigestText { heading: &heading, items: &items, unsubscribe_url: &unsubscribe_url }
+            .render()
+            .map_err(|e| anyhow::anyhow!("rendering the digest: {e}"))?;
+        Ok(Mail {
+            key: format!("digest-{}-{week}", user.0),
+            to: to.to_owned(),
+            subject,
+            text,
+            html,
+            images,
+            unsubscribe_url: Some(unsubscribe_url),
+        })
     }
 }

@@ -154,6 +154,17 @@ impl Mailer {
         Ok(Self { from, transport })
     }
 
+    /// The embedded default: `MailConfig::default()`, an outbox folder.
+    pub fn default_outbox() -> Self {
+        let config = MailConfig::default();
+        // The default address is a constant that parses; the fallback only keeps this infallible.
+        let from = config
+            .from
+            .parse()
+            .unwrap_or_else(|_| Mailbox::new(None, lettre::Address::new_dangerous("tubewatch", "localhost")));
+        Self { from, transport: Transport::Outbox(config.outbox_dir) }
+    }
+
     /// A mailer writing to `dir` (tests, demo).
     pub fn outbox(from: &str, dir: &Path) -> anyhow::Result<Self> {
         Self::new(&MailConfig { from: from.to_owned(), smtp: None, outbox_dir: dir.to_path_buf() })

@@ -1,11 +1,308 @@
-//! Weekly outlier runs per channel.
+//! The weekly outlier run of one channel: update the channel's typical-band snapshot with the
+//! measurements since the last run (incrementally, as the seed asks), judge channel outliers and
+//! thumbnail/title outliers with core's rules, write the findings and reschedule a week later,
+//! all in one transaction under the lease; then make sure every user who watches the channel has
+//! a digest target due after the runs.
+//!
+//! A run is identified by its scheduled time `R` (the target's `next_due_at`), not by when it
+//! happens to execute, so a retried or late run judges the same week with the same data cut-off
+//! and the `(video, kind, week)` uniqueness makes it idempotent.
 
-use tubewatch_store::{Lease, Target};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
+use tubewatch_core::ChannelId;
+use tubewatch_core::outliers::{
+    BandConfig, ChangeEvent as CoreChange, ChangeJudgement, ChangeKind as CoreKind, ChangeOutlierConfig,
+    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, VideoViews, ViewsPoint, judge_change,
+    judge_channel_outlier,
+};
+use tubewatch_store::{
+    BandSnapshotRecord, ChangeKind, Lease, NewOutlier, OutlierKind, Target, TargetKind, VideoSeries,
+};
 
 use crate::pipeline::{JobError, Pipeline};
 
+/// When the weekly runs happen and what they judge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutliersConfig {
+    /// Day and hour (UTC) of the weekly run.
+    pub weekday: Weekday,
+    pub hour: u32,
+    /// Digests are due this long after the runs.
+    pub digest_delay: Duration,
+    /// A video is judged against its channel once, at the first run where it is at least this old
+    /// (early counts mostly measure how fast a video starts, not how far it goes).
+    pub judge_at_hours: i64,
+    pub band: BandConfig,
+    pub channel: ChannelOutlierConfig,
+    pub change: ChangeOutlierConfig,
+    /// The service's public base URL, for links in mail (unsubscribe).
+    pub public_url: String,
+}
+
+impl Default for OutliersConfig {
+    fn default() -> Self {
+        Self {
+            weekday: Weekday::Mon,
+            hour: 2,
+            digest_delay: Duration::hours(3),
+            judge_at_hours: 72,
+            band: BandConfig::default(),
+            channel: ChannelOutlierConfig::default(),
+            change: ChangeOutlierConfig::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl OutliersConfig {
+    /// The first weekly run time strictly after `t`.
+    pub fn next_run_after(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let run = self.run_at_or_before(t) + Duration::weeks(1);
+        if run > t { run } else { run + Duration::weeks(1) }
+    }
+
+    /// The latest weekly run time at or before `t`.
+    pub fn run_at_or_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let hour = NaiveTime::from_hms_opt(self.hour.min(23), 0, 0).unwrap_or_default();
+        let back = (7 + t.weekday().num_days_from_monday() - self.weekday.num_days_from_monday()) % 7;
+        let candidate = (t.date_naive() - Duration::days(i64::from(back))).and_time(hour).and_utc();
+        if candidate <= t { candidate } else { candidate - Duration::weeks(1) }
+    }
+
+    /// The label of the week a run at `run` reports: the ISO week of the day before it, e.g.
+    /// `2026-W10` for a Monday run reporting the week that just ended.
+    pub fn week_label(run: DateTime<Utc>) -> String {
+        let week = (run - Duration::days(1)).iso_week();
+        format!("{}-W{:02}", week.year(), week.week())
+    }
+
+    /// The window whose changes a run at `run` judges: a week, ending `hours_after` before the
+    /// run so that every judged change has its whole comparison window measured.
+    pub fn change_window(&self, run: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let lag = Duration::seconds((self.change.hours_after * 3600.0) as i64);
+        (run - Duration::weeks(1) - lag, run - lag)
+    }
+}
+
+/// A stored video as core's outlier rules see it, with measurements up to `until`.
+pub fn video_views(series: &VideoSeries, until: DateTime<Utc>) -> VideoViews {
+    VideoViews {
+        video_id: series.video.id.clone(),
+        published: series.video.published_at,
+        is_short: series.video.is_short,
+        points: series
+            .views
+            .iter()
+            .filter(|r| r.measured_at <= until)
+            .map(|r| ViewsPoint { at: r.measured_at, views: r.views })
+            .collect(),
+    }
+}
+
+/// The video's detected changes as core events. A change is seen at a measurement but was made
+/// since the one before; when those are close, the pair is given as a quick flip-flop so the
+/// interval holding the change counts neither as "before" nor as "after".
+pub fn change_events(series: &VideoSeries, config: &ChangeOutlierConfig) -> Vec<CoreChange> {
+    let mut out = Vec::new();
+    for change in &series.changes {
+        let kind = match change.change.kind {
+            ChangeKind::Thumbnail => CoreKind::Thumbnail,
+            ChangeKind::Title => CoreKind::Title,
+        };
+        let seen = change.change.detected_at;
+        let previous = series.views.iter().map(|r| r.measured_at).filter(|&at| at < seen).max();
+        match previous {
+            Some(prev) if (seen - prev).num_minutes() <= config.flip_flop_minutes => {
+                out.push(CoreChange { at: prev, kind });
+                out.push(CoreChange { at: seen, kind });
+            }
+            Some(prev) => out.push(CoreChange { at: prev, kind }),
+            None => out.push(CoreChange { at: seen, kind }),
+        }
+    }
+    out
+}
+
+/// Everything one run decides, before it is written (also what `eval outliers` inspects).
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub snapshot: ChannelBandSnapshot,
+    pub outliers: Vec<NewOutlier>,
+}
+
+/// Judges one channel's week, given its stored snapshot (if any) and the series of its videos of
+/// the last 60 days and more. Pure apart from the inputs: the same inputs give the same outcome.
+pub fn judge_week(
+    config: &OutliersConfig,
+    channel: &ChannelId,
+    previous: Option<(ChannelBandSnapshot, DateTime<Utc>)>,
+    series: &[VideoSeries],
+    run: DateTime<Utc>,
+) -> Result<RunOutcome, tubewatch_core::outliers::OutlierError> {
+    let week = OutliersConfig::week_label(run);
+    let snapshot = match previous {
+        // The week's delivery: every point measured since the last applied one.
+        Some((mut snapshot, through)) => {
+            let delivery: Vec<VideoViews> = series
+                .iter()
+                .map(|s| {
+                    let mut v = video_views(s, run);
+                    v.points.retain(|p| p.at > through);
+                    v
+                })
+                .filter(|v| !v.points.is_empty())
+                .collect();
+            snapshot.update(&delivery);
+            snapshot
+        }
+        None => {
+            let all: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
+            ChannelBandSnapshot::from_history(config.band, &all)?
+        }
+    };
+    let mut outliers = Vec::new();
+    let judge_age = Duration::hours(config.judge_at_hours);
+    for s in series {
+        let age = run - s.video.published_at;
+        let thumb_key = s.video.thumb.as_ref().and_then(|t| t.blob_key.clone());
+        if age >= judge_age && age < judge_age + Duration::weeks(1) {
+            let views = video_views(s, run);
+            if let ChannelJudgement::Judged(score) = judge_channel_outlier(&snapshot, &views, &config.channel)
+                && score.outlier
+            {
+                outliers.push(NewOutlier {
+                    video_id: s.video.id.clone(),
+                    channel_id: channel.clone(),
+                    kind: OutlierKind::Channel,
+                    week: week.clone(),
+                    score: score.score,
+                    lift: None,
+                    ci_low: None,
+                    ci_high: None,
+                    age_hours: Some(score.age_hours),
+                    views: score.views,
+                    changed_at: None,
+                    thumb_key: thumb_key.clone(),
+                    explanation: score.explanation,
+                    found_at: run,
+                });
+            }
+        }
+        if s.changes.is_empty() {
+            continue;
+        }
+        let (from, to) = config.change_window(run);
+        let events = change_events(s, &config.change);
+        let views = video_views(s, run);
+        if let ChangeJudgement::Judged(lift) = judge_change(&views, &events, from, to, &config.change)
+            && lift.flagged
+        {
+            let kind =
+                if lift.kinds.contains(&CoreKind::Thumbnail) { OutlierKind::Thumbnail } else { OutlierKind::Title };
+            // The thumbnail the change put up, where it was one.
+            let changed_thumb = s
+                .changes
+                .iter()
+                .filter(|c| c.change.kind == ChangeKind::Thumbnail && c.change.detected_at >= lift.changed_at)
+                .find_map(|c| c.change.after_thumb_key.clone());
+            outliers.push(NewOutlier {
+                video_id: s.video.id.clone(),
+                channel_id: channel.clone(),
+                kind,
+                week: week.clone(),
+                score: 1.0 + lift.lift,
+                lift: Some(lift.lift),
+                ci_low: Some(lift.ci_low),
+                ci_high: Some(lift.ci_high),
+                age_hours: None,
+                views: views.points.last().map_or(0, |p| p.views),
+                changed_at: Some(lift.changed_at),
+                thumb_key: changed_thumb.or(thumb_key),
+                explanation: lift.explanation,
+                found_at: run,
+            });
+        }
+    }
+    Ok(RunOutcome { snapshot, outliers })
+}
+
+/// How far back a run reads: the band's videos are at most 60 days old when they leave the
+/// tracking window, and a few more weeks keep the latest `max_videos` of slow channels.
+const SERIES_LOOKBACK_DAYS: i64 = 120;
+
 impl Pipeline {
-    pub(crate) async fn run_outliers(&self, target: &Target, _lease: &Lease) -> Result<(), JobError> {
-        Err(JobError::Permanent(format!("{} targets are not handled by this version", target.kind)))
+    #[tracing::instrument(skip_all, fields(channel_id = %target.subject))]
+    pub(crate) async fn run_outliers(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
+        let channel = ChannelId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let config = &self.config.outliers;
+        let run = target.next_due_at;
+        let stored = self.store.band_snapshot(&channel).await?;
+        let previous = match &stored {
+            Some(record) => {
+                let snapshot: ChannelBandSnapshot = serde_json::from_str(&record.snapshot_json)
+                    .map_err(|e| anyhow::anyhow!("band snapshot of channel {channel} is unreadable: {e}"))?;
+                // A snapshot already past this run (a retried run after it was written) is used
+                // as it is: the update ignores measurements it has already applied.
+                Some((snapshot, record.applied_through))
+            }
+            None => None,
+        };
+        let series = self.store.channel_series(&channel, run - Duration::days(SERIES_LOOKBACK_DAYS)).await?;
+        let outcome = judge_week(config, &channel, previous, &series, run)
+            .map_err(|e| JobError::Permanent(format!("outlier settings: {e}")))?;
+        let through = stored.as_ref().map_or(run, |r| r.applied_through.max(run));
+        let record = BandSnapshotRecord {
+            channel_id: channel.clone(),
+            snapshot_json: serde_json::to_string(&outcome.snapshot)
+                .map_err(|e| anyhow::anyhow!("serialising the band snapshot of {channel}: {e}"))?,
+            applied_through: through,
+            updated_at: self.clock.now(),
+        };
+        let now = self.clock.now();
+        let mut next = run + Duration::weeks(1);
+        while next <= now {
+            next += Duration::weeks(1);
+        }
+        let new = self.store.complete_outlier_run(lease, &record, &outcome.outliers, next).await?;
+        tracing::info!(
+            channel_id = %channel,
+            week = %OutliersConfig::week_label(run),
+            found = outcome.outliers.len(),
+            new,
+            "weekly outliers of channel {channel}"
+        );
+        // Everyone who sees this channel's outliers gets a digest after the runs.
+        let digest_due = run + config.digest_delay;
+        for user in self.store.channel_watchers(&channel).await? {
+            self.store.ensure_target(TargetKind::Digest, &user.0.to_string(), digest_due, now).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn weekly_times_and_labels() {
+        let c = OutliersConfig::default(); // Monday 02:00 UTC
+        // 2026-03-09 is a Monday.
+        assert_eq!(c.run_at_or_before(t("2026-03-09T02:00:00Z")), t("2026-03-09T02:00:00Z"));
+        assert_eq!(c.run_at_or_before(t("2026-03-09T01:59:00Z")), t("2026-03-02T02:00:00Z"));
+        assert_eq!(c.run_at_or_before(t("2026-03-12T15:00:00Z")), t("2026-03-09T02:00:00Z"));
+        assert_eq!(c.next_run_after(t("2026-03-09T02:00:00Z")), t("2026-03-16T02:00:00Z"));
+        assert_eq!(c.next_run_after(t("2026-03-08T23:00:00Z")), t("2026-03-09T02:00:00Z"));
+        assert_eq!(OutliersConfig::week_label(t("2026-03-09T02:00:00Z")), "2026-W10");
+        assert_eq!(OutliersConfig::week_label(t("2026-01-05T02:00:00Z")), "2026-W01");
+        let friday = OutliersConfig { weekday: Weekday::Fri, hour: 18, ..c.clone() };
+        assert_eq!(friday.next_run_after(t("2026-03-09T02:00:00Z")), t("2026-03-13T18:00:00Z"));
+        let (from, to) = c.change_window(t("2026-03-09T02:00:00Z"));
+        assert_eq!((from, to), (t("2026-02-28T02:00:00Z"), t("2026-03-07T02:00:00Z")));
     }
 }

@@ -30,6 +30,10 @@ pub struct PipelineConfig {
     /// First retry delay (clock time); doubled per attempt, capped at `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// Weekly outlier runs and digests.
+    pub outliers: crate::outliers_job::OutliersConfig,
+    /// Where digests (and other mail) go.
+    pub mailer: crate::mail::Mailer,
 }
 
 impl Default for PipelineConfig {
@@ -40,6 +44,8 @@ impl Default for PipelineConfig {
             max_attempts: 5,
             retry_base: Duration::seconds(30),
             retry_max: Duration::minutes(5),
+            outliers: crate::outliers_job::OutliersConfig::default(),
+            mailer: crate::mail::Mailer::default_outbox(),
         }
     }
 }

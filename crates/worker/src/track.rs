@@ -76,6 +76,7 @@ impl Tracker {
         let title = feed.title.unwrap_or_default();
         self.store.upsert_channel(&NewChannel { id: id.clone(), title, handle }, now).await?;
         self.store.ensure_target(TargetKind::Channel, id.as_str(), now, now).await?;
+        self.ensure_outliers_target(&id).await?;
         if let Some(user) = user {
             self.store.add_user_channel(user, &id, now).await?;
         }
@@ -107,11 +108,23 @@ impl Tracker {
             self.store.insert_video(&video, now).await?;
         }
         self.ensure_video_target(&id).await?;
+        // The video's thumbnail/title outliers come from its channel's weekly run.
+        if let Some(video) = self.store.video(&id).await? {
+            self.ensure_outliers_target(&video.channel_id).await?;
+        }
         if let Some(user) = user {
             self.store.add_user_video(user, &id, self.clock.now()).await?;
         }
         tracing::info!(video_id = %id, "tracking video {id}");
         Ok(id)
+    }
+
+    /// Makes sure the channel has its weekly outlier run, due at the next weekly run time.
+    async fn ensure_outliers_target(&self, channel: &ChannelId) -> Result<(), TrackError> {
+        let now = self.clock.now();
+        let due = self.config.outliers.next_run_after(now);
+        self.store.ensure_target(TargetKind::Outliers, channel.as_str(), due, now).await?;
+        Ok(())
     }
 
     /// Makes sure a known video has a target, due at its current slot.

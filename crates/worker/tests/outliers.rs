@@ -1,0 +1,370 @@
+//! Weekly outliers and digests end to end through the leased queue: three channels, two users
+//! monitoring overlapping channels (and one individually tracked video), a week's outlier runs,
+//! then ONE digest per user listing exactly their outliers — read back from a real SMTP server
+//! started here (a small sink speaking SMTP over TCP) and from the outbox. Re-running the week
+//! (outlier runs and digests) adds nothing and sends nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tubewatch_core::{ChannelId, Clock, Email, ManualClock, Slot, UserId, VideoId};
+use tubewatch_store::{
+    ChangeKind, NewChange, NewChannel, NewUser, NewVideo, OutlierKind, Plan, Store, StoreOptions, TargetKind,
+    ThumbState, VideoCheck, ViewsRecord, connect,
+};
+use tubewatch_worker::{Blobs, Mailer, Metrics, Pipeline, PipelineConfig, SmtpConfig, SmtpServer, SmtpTls};
+use tubewatch_youtube::{YoutubeClient, YoutubeConfig};
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// The Monday 02:00 UTC run of week 2026-W10.
+fn run_time() -> DateTime<Utc> {
+    t("2026-03-09T02:00:00Z")
+}
+
+fn channel(n: u32) -> ChannelId {
+    ChannelId::parse(&format!("UC{n:022}")).unwrap()
+}
+
+fn video(c: u32, i: u32) -> VideoId {
+    VideoId::parse(&format!("v{c:03}x{i:06}")).unwrap()
+}
+
+/// A small SMTP server: accepts every message and keeps its DATA.
+async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read);
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let command = line.trim_end().to_ascii_uppercase();
+                    let reply: &[u8] = if command.starts_with("EHLO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if command == "DATA" {
+                        write.write_all(b"354 go on\r\n").await.unwrap();
+                        let mut data = String::new();
+                        loop {
+                            line.clear();
+                            lines.read_line(&mut line).await.unwrap();
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&line);
+                        }
+                        sink.lock().unwrap().push(data);
+                        b"250 queued\r\n"
+                    } else if command == "QUIT" {
+                        write.write_all(b"221 bye\r\n").await.unwrap();
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+/// The readable text of a MIME message: every base64 part decoded, quoted-printable soft breaks
+/// joined and `=3D` read as `=` (enough to find ids, links and sentences).
+fn readable(message: &str) -> String {
+    let mut out = message.replace("=\r\n", "").replace("=3D", "=");
+    for part in message.split("Content-Transfer-Encoding: base64\r\n").skip(1) {
+        let body: String =
+            part.split("\r\n\r\n").nth(1).unwrap_or("").lines().take_while(|l| !l.starts_with("--")).collect();
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body.trim()) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    out
+}
+
+/// Deterministic hourly noise in [0.8, 1.25].
+fn noise(seed: u64, hour: i64) -> f64 {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (hour as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 29;
+    0.8 * (1.25f64 / 0.8).powf((x % 10_000) as f64 / 10_000.0)
+}
+
+struct World {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    blobs: Blobs,
+    ada: UserId,
+    bob: UserId,
+    _dir: tempfile::TempDir,
+}
+
+/// Channel c has 14 videos, one every 2 days; video 2 of every channel is a breakout (×8, judged
+/// at 4 days), and video 3 of channel 3 doubled its view rate after a thumbnail change at 60 h.
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let blobs = Blobs::local(&dir.path().join("blobs")).unwrap();
+    let run = run_time();
+    let setup = run - Duration::days(40);
+    for c in 1..=3 {
+        let ch = channel(c);
+        store
+            .upsert_channel(&NewChannel { id: ch.clone(), title: format!("Channel {c}"), handle: None }, setup)
+            .await
+            .unwrap();
+        store.ensure_target(TargetKind::Outliers, ch.as_str(), run, setup).await.unwrap();
+        for i in 0..14u32 {
+            let id = video(c, i);
+            let published =
+                if i == 2 { run - Duration::hours(96) } else { run - Duration::hours(30 + 48 * i64::from(i)) };
+            store
+                .insert_video(
+                    &NewVideo {
+                        id: id.clone(),
+                        channel_id: ch.clone(),
+                        published_at: published,
+                        is_short: false,
+                        title: format!("Video {c}-{i}"),
+                    },
+                    setup,
+                )
+                .await
+                .unwrap();
+            let key = format!("thumbnails/{id}/first/default.jpg");
+            blobs.put(&key, format!("jpeg-of-{id}").into_bytes()).await.unwrap();
+            let total = 10_000.0 * (0.85 + 0.3 * f64::from(i % 5) / 4.0) * if i == 2 { 8.0 } else { 1.0 };
+            let change_at = (c == 3 && i == 3).then(|| published + Duration::hours(60) + Duration::minutes(17));
+            let mut views = 0.0;
+            let mut first = true;
+            let mut h = 1;
+            while published + Duration::hours(h) <= run && h <= 24 * 30 {
+                let at = published + Duration::hours(h);
+                let rate = (-(h as f64 - 0.5) / 40.0).exp() / 40.0;
+                let diurnal = 1.0 + 0.4 * (std::f64::consts::TAU * f64::from(chrono::Timelike::hour(&at)) / 24.0).cos();
+                let lift = if change_at.is_some_and(|c| at > c) { 2.0 } else { 1.0 };
+                views += total * rate * diurnal * noise(u64::from(c * 100 + i), h) * lift;
+                let on_schedule = h <= 24 * 7 || h % 24 == 0;
+                if on_schedule {
+                    let slot = Slot::hour_of(at);
+                    let record = ViewsRecord {
+                        video_id: id.clone(),
+                        slot,
+                        measured_at: at + Duration::seconds(30),
+                        views: views as i64,
+                    };
+                    let mut changes = Vec::new();
+                    if let Some(change) = change_at
+                        && at > change
+                        && at - Duration::hours(1) <= change
+                    {
+                        let after = format!("thumbnails/{id}/second/default.jpg");
+                        blobs.put(&after, b"jpeg-of-the-new-thumbnail".to_vec()).await.unwrap();
+                        changes.push(NewChange {
+                            video_id: id.clone(),
+                            kind: ChangeKind::Thumbnail,
+                            slot,
+                            detected_at: at + Duration::seconds(30),
+                            before_title: None,
+                            after_title: None,
+                            before_thumb_key: Some(key.clone()),
+                            after_thumb_key: Some(after),
+                        });
+                    }
+                    if first {
+                        // The first measurement sets the archived thumbnail, as a video check does.
+                        first = false;
+                        store.ensure_target(TargetKind::Video, id.as_str(), at, setup).await.unwrap();
+                        let claimed = store.claim_due("setup", at, Duration::minutes(5), 10).await.unwrap();
+                        let lease = claimed.iter().find(|t| t.subject == id.as_str()).unwrap().lease().unwrap();
+                        let thumb =
+                            ThumbState { sha256: "first".into(), phash: "00".into(), blob_key: Some(key.clone()) };
+                        let check =
+                            VideoCheck { record, title: format!("Video {c}-{i}"), thumb: Some(thumb), changes: vec![] };
+                        store.complete_video_check(&lease, &check, None).await.unwrap();
+                    } else {
+                        store.record_views(&record).await.unwrap();
+                    }
+                    for change in &changes {
+                        store.record_change(change).await.unwrap();
+                    }
+                }
+                h += 1;
+            }
+        }
+    }
+    let user = |name: &str| NewUser {
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        plan: Plan::Free,
+        is_admin: false,
+    };
+    let ada = store.create_user(&user("ada"), setup).await.unwrap().id;
+    let bob = store.create_user(&user("bob"), setup).await.unwrap().id;
+    // Ada: channels 1 and 2. Bob: channels 2 and 3, and video 2 of channel 1 on its own.
+    store.add_user_channel(ada, &channel(1), setup).await.unwrap();
+    store.add_user_channel(ada, &channel(2), setup).await.unwrap();
+    store.add_user_channel(bob, &channel(2), setup).await.unwrap();
+    store.add_user_channel(bob, &channel(3), setup).await.unwrap();
+    store.add_user_video(bob, &video(1, 2), setup).await.unwrap();
+    let clock = Arc::new(ManualClock::new(run - Duration::minutes(1)));
+    World { store, clock, blobs, ada, bob, _dir: dir }
+}
+
+fn pipeline(w: &World, mailer: Mailer) -> Pipeline {
+    let clock: Arc<dyn Clock> = w.clock.clone();
+    Pipeline {
+        store: w.store.clone(),
+        // No job here reads YouTube.
+        youtube: YoutubeClient::new(YoutubeConfig::single_base("http://127.0.0.1:9").unwrap()).unwrap(),
+        blobs: w.blobs.clone(),
+        clock,
+        metrics: Arc::new(Metrics::default()),
+        config: PipelineConfig { mailer, ..PipelineConfig::default() },
+    }
+}
+
+/// Video ids named in a digest's text, in the order listed.
+fn listed(text: &str) -> BTreeSet<String> {
+    text.split("watch?v=").skip(1).map(|s| s.chars().take(11).collect()).collect()
+}
+
+async fn run_week(w: &World, p: &Pipeline) {
+    // The outlier runs, then (3 h later) the digests.
+    w.clock.set(run_time());
+    p.drain("test", StdDuration::from_secs(60), 4).await.unwrap();
+    w.clock.set(run_time() + Duration::hours(3));
+    p.drain("test", StdDuration::from_secs(60), 4).await.unwrap();
+}
+
+/// Sets every outlier and digest target back to this week, as a retry after a lost lease would.
+async fn rerun_week(w: &World, p: &Pipeline) {
+    w.clock.set(run_time() + Duration::weeks(1) + Duration::hours(3));
+    let claimed = w.store.claim_due("rerun", w.clock.now(), Duration::minutes(5), 100).await.unwrap();
+    for target in claimed {
+        let back = match target.kind {
+            TargetKind::Outliers => run_time(),
+            TargetKind::Digest => run_time() + Duration::hours(3),
+            _ => continue,
+        };
+        w.store.fail(&target.lease().unwrap(), "simulated crash", w.clock.now(), Some(back)).await.unwrap();
+    }
+    w.clock.set(run_time() + Duration::hours(3));
+    p.drain("test", StdDuration::from_secs(60), 4).await.unwrap();
+}
+
+fn expected() -> (BTreeSet<String>, BTreeSet<String>) {
+    let ada = [video(1, 2), video(2, 2)].iter().map(ToString::to_string).collect();
+    let bob = [video(1, 2), video(2, 2), video(3, 2), video(3, 3)].iter().map(ToString::to_string).collect();
+    (ada, bob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_digest_per_user_over_smtp_with_exactly_their_outliers() {
+    let w = world().await;
+    let (port, got) = smtp_sink().await;
+    let smtp = SmtpConfig {
+        server: SmtpServer::Host { host: "127.0.0.1".into(), port, tls: SmtpTls::None },
+        username: None,
+        password: None,
+    };
+    let mailer = Mailer::new(&tubewatch_worker::MailConfig {
+        from: "tubewatch <digest@tubewatch.test>".into(),
+        smtp: Some(smtp),
+        outbox_dir: w._dir.path().join("unused-outbox"),
+    })
+    .unwrap();
+    let p = pipeline(&w, mailer);
+    run_week(&w, &p).await;
+
+    let found = w.store.week_outliers("2026-W10").await.unwrap();
+    let kinds: BTreeSet<(String, OutlierKind)> =
+        found.iter().map(|o| (o.outlier.video_id.to_string(), o.outlier.kind)).collect();
+    let want: BTreeSet<(String, OutlierKind)> = [
+        (video(1, 2), OutlierKind::Channel),
+        (video(2, 2), OutlierKind::Channel),
+        (video(3, 2), OutlierKind::Channel),
+        (video(3, 3), OutlierKind::Thumbnail),
+    ]
+    .into_iter()
+    .map(|(v, k)| (v.to_string(), k))
+    .collect();
+    assert_eq!(kinds, want, "{found:#?}");
+    let thumb = found.iter().find(|o| o.outlier.kind == OutlierKind::Thumbnail).unwrap();
+    assert!(thumb.outlier.lift.unwrap() > 0.5, "{thumb:?}");
+    assert_eq!(
+        thumb.outlier.thumb_key.as_deref(),
+        Some(format!("thumbnails/{}/second/default.jpg", video(3, 3)).as_str())
+    );
+
+    let messages = got.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2, "one digest per user");
+    let (ada, bob) = expected();
+    for message in &messages {
+        let text = readable(message);
+        assert!(text.contains("List-Unsubscribe: <") && text.contains("Unsubscribe"), "{text}");
+        assert!(text.contains("multipart/alternative") && text.contains("image/jpeg"), "{text}");
+        // Every listed outlier appears in both the plain text and the HTML part.
+        let ids = listed(&text);
+        if text.contains("To: ada@example.com") {
+            assert_eq!(ids, ada, "{text}");
+            assert!(text.contains("this channel's typical views at 4 days"), "{text}");
+        } else {
+            assert!(text.contains("To: bob@example.com"), "{text}");
+            assert_eq!(ids, bob, "{text}");
+            assert!(text.contains("after the thumbnail change"), "{text}");
+        }
+    }
+    assert!(w.store.digest_sent(w.ada, "2026-W10").await.unwrap().is_some());
+    assert_eq!(w.store.digest_sent(w.bob, "2026-W10").await.unwrap().unwrap().outliers, 4);
+
+    // Re-running the week finds the same outliers and sends nothing more.
+    rerun_week(&w, &p).await;
+    assert_eq!(w.store.week_outliers("2026-W10").await.unwrap().len(), found.len());
+    assert_eq!(got.lock().unwrap().len(), 2, "a retried digest never sends twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digests_land_in_the_outbox_without_smtp() {
+    let w = world().await;
+    let outbox = w._dir.path().join("outbox");
+    let p = pipeline(&w, Mailer::outbox("digest@tubewatch.test", &outbox).unwrap());
+    run_week(&w, &p).await;
+    let mut files: Vec<String> =
+        std::fs::read_dir(&outbox).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, vec![format!("digest-{}-2026-W10.eml", w.ada.0), format!("digest-{}-2026-W10.eml", w.bob.0)]);
+    let (ada, bob) = expected();
+    let read = |user: UserId| {
+        readable(&std::fs::read_to_string(outbox.join(format!("digest-{}-2026-W10.eml", user.0))).unwrap())
+    };
+    assert_eq!(listed(&read(w.ada)), ada);
+    assert_eq!(listed(&read(w.bob)), bob);
+    // The thumbnail of each outlier is embedded.
+    assert!(read(w.bob).contains(&format!("Content-ID: <thumb-0-{}>", video(1, 2))));
+    rerun_week(&w, &p).await;
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2);
+}
