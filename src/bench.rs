@@ -111,7 +111,8 @@ pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
 fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
     // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -244,7 +245,10 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
                 r.round, r.checks, r.seconds_after_the_hour, r.checks_per_second, r.cpu_seconds, r.failed_checks
             );
         }
-        println!("peak RSS {:.0} MiB; {:.0} bytes per views record", report.peak_rss_mib, report.bytes_per_views_record);
+        println!(
+            "peak RSS {:.0} MiB; {:.0} bytes per views record",
+            report.peak_rss_mib, report.bytes_per_views_record
+        );
     }
     Ok(())
 }
@@ -253,7 +257,10 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
 fn runs(metrics: &Metrics) -> (u64, u64) {
     [TargetKind::Channel, TargetKind::Video].iter().fold((0, 0), |(claimed, completed), kind| {
         let label = Metrics::kind(kind.as_str());
-        (claimed + metrics.claimed.get_or_create(&label).get(), completed + metrics.completed.get_or_create(&label).get())
+        (
+            claimed + metrics.claimed.get_or_create(&label).get(),
+            completed + metrics.completed.get_or_create(&label).get(),
+        )
     })
 }
 

@@ -12,7 +12,6 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use tubewatch_core::schedule::next_channel_check;
 use tubewatch_core::{AcceleratedClock, ChannelId, Clock, SchedulePolicy, Slot};
 use tubewatch_sim::{RunningSim, SimClock, SimConfig, Simulator, VariantKind, WorldParams};
 use tubewatch_store::{ChangeKind, Store};
@@ -132,16 +131,18 @@ pub struct TrackingReport {
     pub false_negatives: usize,
     pub p95_lag_seconds: f64,
     pub max_lag_seconds: f64,
+    /// Up to ten missing `video@slot`, for a look at why.
+    pub missing_examples: Vec<String>,
 }
 
 /// Compares the store with the truth for the tracked channels over `[start, end]`. A slot is
-/// expected from the first channel check that could see the video until an hour before `end`.
+/// expected from the video's first slot (its publish slot, or tracking's start) until an hour
+/// before `end`.
 /// Lag is measured on every record but a video's first.
 pub async fn tracking_report(
     store: &dyn Store,
     sim: &Simulator,
     policy: &SchedulePolicy,
-    channel_check_offset: Duration,
     channels: &[ChannelId],
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -156,12 +157,9 @@ pub async fn tracking_report(
         for video in store.channel_videos(channel).await? {
             report.videos_tracked += 1;
             let records = store.views(&video.id).await?;
-            let first_check = if video.published_at <= start {
-                start
-            } else {
-                next_channel_check(video.published_at - Duration::nanoseconds(1), channel_check_offset)
-            };
-            let Some(first) = policy.slot_at(video.published_at, first_check) else { continue };
+            // Videos already out when tracking began start at that slot; later ones at the slot
+            // of their publish time.
+            let Some(first) = policy.slot_at(video.published_at, video.published_at.max(start)) else { continue };
             let expected: Vec<Slot> = policy
                 .all_slots(video.published_at)
                 .into_iter()
@@ -171,6 +169,11 @@ pub async fn tracking_report(
             report.duplicate_records += records.len() - recorded.len();
             report.slots_expected += expected.len();
             let hits = expected.iter().filter(|s| recorded.contains(s)).count();
+            for slot in
+                expected.iter().filter(|s| !recorded.contains(s)).take(10 - report.missing_examples.len().min(10))
+            {
+                report.missing_examples.push(format!("{}@{slot}", video.id));
+            }
             report.slots_recorded += hits;
             report.slots_missing += expected.len() - hits;
             // A video's first measurement is due when the video is found, not at its slot's start.
@@ -266,16 +269,7 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     let policy = app.pipeline_config()?;
-    let report = tracking_report(
-        &*app.store,
-        &h.sim.sim,
-        &policy.policy,
-        policy.channel_check_offset,
-        &channels,
-        h.start,
-        h.clock.now(),
-    )
-    .await?;
+    let report = tracking_report(&*app.store, &h.sim.sim, &policy.policy, &channels, h.start, h.clock.now()).await?;
     println!("\nafter {} virtual days ({:.0} s):", args.days, wall.elapsed().as_secs_f64());
     println!("  videos tracked:        {}", report.videos_tracked);
     println!(

@@ -44,8 +44,9 @@ pub struct TrackingArgs {
     /// Kill one worker with SIGKILL every this many real seconds, and start a new one.
     #[arg(long)]
     pub kill_worker_every: Option<f64>,
-    /// Lease held by a worker, in real seconds (a killed worker's targets wait this long).
-    #[arg(long, default_value_t = 2)]
+    /// Lease held by a worker, in real seconds (a killed worker's targets wait this long); above
+    /// the longest check (three requests of at most one second each here).
+    #[arg(long, default_value_t = 5)]
     pub lease_seconds: u32,
     /// Watch page size served by the simulator.
     #[arg(long, default_value_t = 100_000)]
@@ -65,6 +66,8 @@ struct EvalReport {
     workers_killed: usize,
     #[serde(flatten)]
     tracking: TrackingReport,
+    /// The last errors of targets that failed most recently.
+    recent_errors: Vec<String>,
 }
 
 fn fault_config() -> FaultConfig {
@@ -167,7 +170,19 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
         }
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
-    let finished_at = h.clock.now();
+    // Let the workers catch up with everything due up to an hour before the end (a slow machine
+    // may lag), then stop them.
+    let horizon = h.clock.now() - Duration::hours(1);
+    let catch_up = Instant::now() + StdDuration::from_secs(120);
+    while Instant::now() < catch_up {
+        let stats = h.app.store.queue_stats(h.clock.now()).await?;
+        if stats.oldest_due_at.is_none_or(|t| t > horizon) {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    tokio::time::sleep(StdDuration::from_secs(1)).await;
+    let finished_at = horizon + Duration::hours(1);
     workers.stop();
     let pipeline = h.app.pipeline_config()?;
     let report = EvalReport {
@@ -177,16 +192,15 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
         workers: args.workers,
         faults: args.faults,
         workers_killed: killed,
-        tracking: tracking_report(
-            &*h.app.store,
-            &h.sim.sim,
-            &pipeline.policy,
-            pipeline.channel_check_offset,
-            &channels,
-            h.start,
-            finished_at,
-        )
-        .await?,
+        tracking: tracking_report(&*h.app.store, &h.sim.sim, &pipeline.policy, &channels, h.start, finished_at).await?,
+        recent_errors: h
+            .app
+            .store
+            .failing_targets(10)
+            .await?
+            .into_iter()
+            .map(|t| format!("{} {}: {}", t.kind, t.subject, t.last_error.unwrap_or_default()))
+            .collect(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

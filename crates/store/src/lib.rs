@@ -79,13 +79,15 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + Send + Sync + std::
     async fn list_targets(&self, kind: TargetKind, offset: u64, limit: u32) -> Result<Vec<Target>>;
     /// Stops a target for everyone (its history stays); returns whether it was active.
     async fn stop_target(&self, kind: TargetKind, subject: &str) -> Result<bool>;
-    /// Atomically leases up to `limit` active targets due at `now` whose lease is free or expired,
-    /// oldest due first. Concurrent callers never receive the same target.
+    /// Atomically leases up to `limit` active targets due at `now` whose lease is free or expired
+    /// (a failed run waiting for its retry time holds a lease owned by nobody), oldest due first.
+    /// Concurrent callers never receive the same target.
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>>;
     /// Ends a successful run: reschedules at `next_due_at`, or finishes the target when `None`.
     async fn complete(&self, lease: &Lease, next_due_at: Option<DateTime<Utc>>) -> Result<()>;
-    /// Records a failed run. `retry_at: Some` keeps the target active and due then; `None` marks it
-    /// failed for good (permanent errors).
+    /// Records a failed run. `retry_at: Some` keeps the target active and its due time (so the
+    /// retry still fills the slot it was scheduled for) but lets nobody claim it before
+    /// `retry_at`; `None` marks it failed for good (permanent errors).
     async fn fail(&self, lease: &Lease, error: &str, now: DateTime<Utc>, retry_at: Option<DateTime<Utc>>)
     -> Result<()>;
     /// Gives up on the current slot after repeated transient failures: the error is recorded,

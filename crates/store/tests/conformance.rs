@@ -168,7 +168,13 @@ async fn failures_retry_or_end(store: Arc<dyn Store>) {
     ));
 
     let flaky = store.target(TargetKind::Video, "flaky").await.unwrap().unwrap();
-    assert_eq!((flaky.state, flaky.next_due_at, flaky.attempts), (TargetState::Active, due + Duration::seconds(30), 1));
+    assert_eq!((flaky.state, flaky.next_due_at, flaky.attempts), (TargetState::Active, due, 1));
+    assert_eq!((flaky.lease_owner, flaky.lease_until), (None, Some(due + Duration::seconds(30))));
+    let early = store.claim_due("w", due + Duration::seconds(29), Duration::minutes(5), 10).await.unwrap();
+    assert!(early.iter().all(|t| t.subject != "flaky"), "no retry before its time");
+    for target in early {
+        store.release(&target.lease().unwrap()).await.unwrap();
+    }
     assert_eq!(flaky.last_error.as_deref(), Some("http 503"));
     assert_eq!(flaky.last_error_at, Some(due + Duration::seconds(3)));
     let deleted = store.target(TargetKind::Video, "deleted").await.unwrap().unwrap();

@@ -145,11 +145,17 @@ impl Pipeline {
         }
         let now = self.clock.now();
         let message = format!("{}: {error}", error.class());
-        let outcome = if error.is_permanent() {
+        // YouTube answers a valid channel's feed with 404 now and then: a channel that was read
+        // before is retried like any transient failure, never dropped on one 404.
+        let feed_hiccup = target.kind == TargetKind::Channel
+            && matches!(&error, JobError::Youtube(e) if e.kind() == tubewatch_youtube::ErrorKind::NotFound);
+        let next = self.next_due_after_giving_up(&target, now).await;
+        let exhausted = u32::try_from(target.attempts).unwrap_or(u32::MAX) >= self.config.max_attempts;
+        let outcome = if error.is_permanent() && !feed_hiccup {
             tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "target stopped for good");
             self.store.fail(&lease, &message, now, None).await
-        } else if u32::try_from(target.attempts).unwrap_or(u32::MAX) >= self.config.max_attempts {
-            let next = self.next_due_after_giving_up(&target, now).await;
+        } else if exhausted && next.is_none_or(|next| now >= next) {
+            // Retries went on until the next slot came due: this slot is given up, the error kept.
             tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "slot given up after retries");
             self.store.skip_slot(&lease, &message, now, next).await
         } else {
@@ -202,6 +208,9 @@ impl Pipeline {
         let id = ChannelId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
         let feed = self.timed("feed", self.youtube.channel_feed(&id)).await?;
         let now = self.clock.now();
+        // A video published since the last check starts at the slot of its publish time (filled
+        // late if this check is late); on a channel's first check, at the slot tracking began in.
+        let last_check = self.store.channel(&id).await?.and_then(|c| c.checked_at).unwrap_or(target.next_due_at);
         let ids: Vec<VideoId> = feed.entries.iter().map(|e| e.video_id.clone()).collect();
         let known: HashSet<VideoId> = self.store.existing_videos(&ids).await?.into_iter().collect();
         let policy = &self.config.policy;
@@ -211,7 +220,7 @@ impl Pipeline {
             .filter(|e| !known.contains(&e.video_id))
             .filter_map(|e| {
                 // A video past its tracking window is not tracked at all.
-                let first = policy.slot_at(e.published, now)?;
+                let first = policy.slot_at(e.published, e.published.max(last_check.min(now)))?;
                 let video = NewVideo {
                     id: e.video_id.clone(),
                     channel_id: id.clone(),

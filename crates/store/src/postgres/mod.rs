@@ -388,8 +388,8 @@ impl Store for PgStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
-             lease_until = NULL, last_error = $3, last_error_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
+            "UPDATE targets SET state = $1, lease_owner = NULL, lease_until = $2, last_error = $3, last_error_at = $4 \
+             WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
         .bind(retry_at)
@@ -454,7 +454,7 @@ impl Store for PgStore {
             "SELECT \
                COUNT(*) FILTER (WHERE state = 'active') AS active, \
                COUNT(*) FILTER (WHERE state = 'active' AND next_due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)) AS due, \
-               COUNT(*) FILTER (WHERE state = 'active' AND lease_until >= $1) AS leased, \
+               COUNT(*) FILTER (WHERE state = 'active' AND lease_owner IS NOT NULL AND lease_until >= $1) AS leased, \
                COUNT(*) FILTER (WHERE state = 'failed') AS failed, \
                COUNT(*) FILTER (WHERE state = 'finished') AS finished, \
                COUNT(*) FILTER (WHERE state = 'active' AND last_error IS NOT NULL) AS erroring, \

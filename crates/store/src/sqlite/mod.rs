@@ -401,8 +401,8 @@ impl Store for SqliteStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET state = ?, next_due_at = COALESCE(?, next_due_at), lease_owner = NULL, \
-             lease_until = NULL, last_error = ?, last_error_at = ? WHERE id = ? AND lease_owner = ? AND lease_until = ?",
+            "UPDATE targets SET state = ?, lease_owner = NULL, lease_until = ?, last_error = ?, last_error_at = ? \
+             WHERE id = ? AND lease_owner = ? AND lease_until = ?",
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
         .bind(retry_at.map(ms))
@@ -467,7 +467,7 @@ impl Store for SqliteStore {
             "SELECT \
                COUNT(*) FILTER (WHERE state = 'active') AS active, \
                COUNT(*) FILTER (WHERE state = 'active' AND next_due_at <= ?1 AND (lease_until IS NULL OR lease_until < ?1)) AS due, \
-               COUNT(*) FILTER (WHERE state = 'active' AND lease_until >= ?1) AS leased, \
+               COUNT(*) FILTER (WHERE state = 'active' AND lease_owner IS NOT NULL AND lease_until >= ?1) AS leased, \
                COUNT(*) FILTER (WHERE state = 'failed') AS failed, \
                COUNT(*) FILTER (WHERE state = 'finished') AS finished, \
                COUNT(*) FILTER (WHERE state = 'active' AND last_error IS NOT NULL) AS erroring, \
