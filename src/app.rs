@@ -63,6 +63,18 @@ impl App {
         })
     }
 
+    /// The web edge's state: store, clock, metrics, tracker, blobs and the web configuration.
+    pub fn web_state(&self) -> anyhow::Result<tubewatch_web::AppState> {
+        Ok(tubewatch_web::AppState {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            tracker: self.tracker()?,
+            blobs: self.blobs.clone(),
+            config: Arc::new(self.settings.web_config()?),
+        })
+    }
+
     pub fn runner_config(&self) -> RunnerConfig {
         let w = &self.settings.worker;
         let owner = format!("{}-{}", hostname(), std::process::id());

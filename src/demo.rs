@@ -230,15 +230,13 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
     };
     let url = format!("http://{}", listener.local_addr()?);
-    let web = tubewatch_web::router(tubewatch_web::AppState {
-        store: app.store.clone(),
-        clock: app.clock.clone(),
-        metrics: app.metrics.clone(),
-    });
+    let web = tubewatch_web::router(app.web_state()?);
     let shutdown = CancellationToken::new();
     let web_token = shutdown.clone();
     let web_task = tokio::spawn(async move {
-        axum::serve(listener, web).with_graceful_shutdown(async move { web_token.cancelled().await }).await
+        axum::serve(listener, web.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(async move { web_token.cancelled().await })
+            .await
     });
     let worker_app = app.clone();
     let worker_token = shutdown.clone();

@@ -166,17 +166,14 @@ async fn serve(settings: &Settings, role: Role) -> anyhow::Result<()> {
         }
         Role::Web => None,
     };
-    let web = tubewatch_web::router(tubewatch_web::AppState {
-        store: app.store.clone(),
-        clock: app.clock.clone(),
-        metrics: app.metrics.clone(),
-    });
+    let web = tubewatch_web::router(app.web_state()?);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "tubewatch serving on http://{}", listener.local_addr()?);
     let token = shutdown.clone();
-    axum::serve(listener, web)
+    // Connect info gives log-in throttling the client's address.
+    axum::serve(listener, web.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             token.cancel();

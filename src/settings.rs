@@ -47,6 +47,8 @@ pub struct Settings {
     pub clock: String,
     pub tracking: TrackingSettings,
     pub worker: WorkerSettings,
+    pub accounts: AccountsSettings,
+    pub billing: BillingSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +101,8 @@ impl Default for Settings {
             clock: "system".into(),
             tracking: TrackingSettings::default(),
             worker: WorkerSettings::default(),
+            accounts: AccountsSettings::default(),
+            billing: BillingSettings::default(),
         }
     }
 }
@@ -146,6 +150,12 @@ pub struct SettingsArgs {
     /// `system` or an accelerated clock `VIRT0@WALL0xSPEED`.
     #[arg(long, global = true, env = "TUBEWATCH_CLOCK")]
     pub clock: Option<String>,
+    /// Stripe secret API key (enables billing with the `[billing]` settings).
+    #[arg(long, global = true, env = "TUBEWATCH_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe webhook signing secret (`whsec_…`).
+    #[arg(long, global = true, env = "TUBEWATCH_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
 }
 
 /// A setting that cannot be used, named so the user knows what to fix.
@@ -184,6 +194,12 @@ impl Settings {
         }
         if let Some(v) = &args.clock {
             settings.clock = v.clone();
+        }
+        if let Some(v) = &args.stripe_secret_key {
+            settings.billing.stripe_secret_key = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = &args.stripe_webhook_secret {
+            settings.billing.stripe_webhook_secret = Some(Secret::new(v.clone()));
         }
         settings.validate()?;
         Ok(settings)
@@ -224,6 +240,7 @@ impl Settings {
                 "batch_size, concurrency, lease_seconds and max_attempts must be at least 1",
             ));
         }
+        self.web_config()?;
         Ok(())
     }
 
@@ -242,6 +259,114 @@ impl Settings {
     }
 }
 
+/// Accounts, sessions, log-in throttling and plans (`[accounts]`, `[accounts.plans.free]`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsSettings {
+    /// Mark cookies `Secure` and send HSTS: set when users reach the service over HTTPS.
+    pub cookie_secure: bool,
+    pub session_days: u32,
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_window_minutes: u32,
+    pub signups_per_ip: u32,
+    /// Largest request body accepted, in KiB.
+    pub max_body_kib: u32,
+    /// Limits per plan; a limit is a number or "unlimited". Admins are unlimited.
+    pub plans: tubewatch_web::config::Plans,
+}
+
+/// Stripe billing (`[billing]`). Off unless `stripe_secret_key` is set; then the webhook secret,
+/// the premium price and the public URL are required too. Without it, plans are changed with
+/// `tubewatch user plan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingSettings {
+    pub stripe_secret_key: Option<Secret>,
+    pub stripe_webhook_secret: Option<Secret>,
+    /// The premium plan's recurring price (`price_…`).
+    pub stripe_premium_price_id: Option<String>,
+    pub stripe_base_url: String,
+    /// The service's public base URL, where Checkout returns users.
+    pub public_url: Option<String>,
+    pub webhook_tolerance_seconds: u32,
+}
+
+impl Default for AccountsSettings {
+    fn default() -> Self {
+        let web = tubewatch_web::config::AccountsConfig::default();
+        Self {
+            cookie_secure: web.cookie_secure,
+            session_days: web.session_days,
+            login_max_failures_per_account: web.login_max_failures_per_account,
+            login_max_failures_per_ip: web.login_max_failures_per_ip,
+            login_window_minutes: web.login_window_minutes,
+            signups_per_ip: web.signups_per_ip,
+            max_body_kib: u32::try_from(web.max_body_bytes / 1024).unwrap_or(64),
+            plans: web.plans,
+        }
+    }
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_premium_price_id: None,
+            stripe_base_url: "https://api.stripe.com".into(),
+            public_url: None,
+            webhook_tolerance_seconds: 300,
+        }
+    }
+}
+
+impl Settings {
+    /// What the web edge needs: account policy, plans and (when configured) Stripe.
+    pub fn web_config(&self) -> Result<tubewatch_web::WebConfig, SettingsError> {
+        let a = &self.accounts;
+        if a.session_days == 0 || a.login_window_minutes == 0 || a.max_body_kib == 0 {
+            return Err(invalid("accounts", "session_days, login_window_minutes and max_body_kib must be at least 1"));
+        }
+        if a.login_max_failures_per_account == 0 || a.login_max_failures_per_ip == 0 || a.signups_per_ip == 0 {
+            return Err(invalid("accounts", "login and sign-up limits must be at least 1"));
+        }
+        let accounts = tubewatch_web::config::AccountsConfig {
+            plans: a.plans.clone(),
+            cookie_secure: a.cookie_secure,
+            session_days: a.session_days,
+            login_max_failures_per_account: a.login_max_failures_per_account,
+            login_max_failures_per_ip: a.login_max_failures_per_ip,
+            login_window_minutes: a.login_window_minutes,
+            signups_per_ip: a.signups_per_ip,
+            max_body_bytes: a.max_body_kib as usize * 1024,
+        };
+        let b = &self.billing;
+        let Some(key) = &b.stripe_secret_key else {
+            return Ok(tubewatch_web::WebConfig { accounts, stripe: None });
+        };
+        let missing = |name: &str| invalid("billing", format!("{name} is required when stripe_secret_key is set"));
+        let webhook_secret = b.stripe_webhook_secret.as_ref().ok_or_else(|| missing("stripe_webhook_secret"))?;
+        let price = b.stripe_premium_price_id.clone().ok_or_else(|| missing("stripe_premium_price_id"))?;
+        let public_url = b.public_url.clone().ok_or_else(|| missing("public_url"))?;
+        for (name, value) in [("stripe_base_url", &b.stripe_base_url), ("public_url", &public_url)] {
+            let url = Url::parse(value).map_err(|e| invalid("billing", format!("{name} {value:?}: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid("billing", format!("{name} {value:?} must be an http(s) URL")));
+            }
+        }
+        let stripe = tubewatch_web::config::StripeConfig {
+            base_url: b.stripe_base_url.clone(),
+            secret_key: key.expose().to_owned(),
+            webhook_secret: webhook_secret.expose().to_owned(),
+            premium_price_id: price,
+            public_url,
+            tolerance_seconds: i64::from(b.webhook_tolerance_seconds.max(1)),
+        };
+        Ok(tubewatch_web::WebConfig { accounts, stripe: Some(stripe) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +381,31 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://./tubewatch-data/tubewatch.db");
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.schedule_policy().unwrap(), SchedulePolicy::default());
+        let web = s.web_config().unwrap();
+        assert_eq!(web.accounts.plans.free.channels, tubewatch_web::config::Limit::AtMost(3));
+        assert!(web.stripe.is_none());
+    }
+
+    #[test]
+    fn plans_and_stripe_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        std::fs::write(
+            &file,
+            "[accounts]\ncookie_secure = true\n[accounts.plans.free]\nchannels = 1\nvideos_per_month = \"unlimited\"\n\
+             ab_tests = false\n[billing]\nstripe_secret_key = \"sk_test_9\"\nstripe_webhook_secret = \"whsec_9\"\n\
+             stripe_premium_price_id = \"price_9\"\npublic_url = \"https://tw.example\"\n",
+        )
+        .unwrap();
+        let s = load(SettingsArgs { config: Some(file), ..Default::default() }).unwrap();
+        let web = s.web_config().unwrap();
+        assert!(web.accounts.cookie_secure);
+        assert_eq!(web.accounts.plans.free.videos_per_month.get(), None);
+        assert_eq!(web.accounts.plans.premium, tubewatch_web::config::Plans::default().premium);
+        let stripe = web.stripe.unwrap();
+        assert_eq!((stripe.secret_key.as_str(), stripe.base_url.as_str()), ("sk_test_9", "https://api.stripe.com"));
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("sk_test_9") && !debug.contains("whsec_9"), "{debug}");
     }
 
     #[test]
@@ -306,6 +456,9 @@ mod tests {
             ("[tracking]\nfine_days = 90", "tracking"),
             ("[worker]\nlease_seconds = 0", "worker"),
             ("database_max_connections = 0", "database_max_connections"),
+            ("[accounts]\nsession_days = 0", "accounts"),
+            ("[accounts.plans.free]\nchannels = \"many\"", "config"),
+            ("[billing]\nstripe_secret_key = \"sk_test_1\"", "billing"),
         ] {
             let file = dir.path().join("bad.toml");
             std::fs::write(&file, body).unwrap();

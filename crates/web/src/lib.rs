@@ -1,32 +1,117 @@
-//! tubewatch's HTTP edge (axum): health, Prometheus metrics and, as they land, the JSON API and
-//! the web pages.
+//! tubewatch's HTTP edge (axum): health, Prometheus metrics, accounts and the JSON API under
+//! `/api/v1` (documented by the OpenAPI document at `/api/v1/openapi.json`), and Stripe billing.
+//!
+//! Every route is registered through `utoipa_axum`'s `OpenApiRouter` (`routes!`), so a route
+//! cannot be served without being documented; a test checks the document against the router.
+//! Modules: `auth` (who is calling, CSRF), `error` (the one error type), `config` (plans,
+//! limits, Stripe), `api` (handlers), `billing` (Stripe checkout and webhooks).
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
+pub mod api;
+pub mod auth;
+pub mod billing;
+pub mod config;
+pub mod error;
+
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json};
-use axum::routing::get;
+use serde::de::DeserializeOwned;
 use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tubewatch_core::Clock;
 use tubewatch_store::Store;
-use tubewatch_worker::Metrics;
+use tubewatch_worker::{Blobs, Metrics, Tracker};
+use utoipa::OpenApi;
 
-/// What every handler may use. Cloned per request (cheap: `Arc`s).
+use crate::api::SecurityAddon;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use crate::config::WebConfig;
+pub use crate::error::{ApiError, ErrorBody};
+
+/// What every handler may use. Cloned per request (cheap: `Arc`s and handles).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// Resolves and validates what users ask to track (any URL form) and creates the targets.
+    pub tracker: Tracker,
+    /// Archived thumbnails, served only through an authorised route.
+    pub blobs: Blobs,
+    pub config: Arc<WebConfig>,
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tubewatch API", description = "Hourly YouTube views, thumbnail and title changes, plans and billing."),
+    components(schemas(ErrorBody)),
+    modifiers(&SecurityAddon),
+)]
+struct ApiDoc;
+
+/// Every documented route. The only way routes are added: what is registered here is what the
+/// OpenAPI document lists.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .merge(api::routes())
+        .merge(billing::routes())
+}
+
+/// The OpenAPI 3 document, generated from the handlers' annotations.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| documented_routes().split_for_parts().1)
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3 document")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi().clone())
+}
+
+/// The whole HTTP edge: every route, the OpenAPI document, security headers, body limits.
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(state)
+    let (router, _) = documented_routes().split_for_parts();
+    let secure = state.config.accounts.cookie_secure;
+    let max_body = state.config.accounts.max_body_bytes;
+    let mut app = router
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .layer(header_layer(header::CACHE_CONTROL, "no-store"));
+    if secure {
+        app = app.layer(header_layer(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"));
+    }
+    app
 }
 
-/// 200 when the store answers, 503 otherwise; never reveals more than that.
+/// Sets a header unless the handler set its own (e.g. thumbnails' `Cache-Control`).
+fn header_layer(name: header::HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// Liveness and store reachability.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The store answers"), (status = 503, description = "The store does not answer")))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "now": state.clock.now() }))),
@@ -39,14 +124,53 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text exposition; queue gauges are read from the store at scrape time, so they are
 /// true for the whole fleet, not only this process's workers.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "OpenMetrics text")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let now = state.clock.now();
     match state.store.queue_stats(now).await {
         Ok(stats) => state.metrics.set_queue(&stats, now),
         Err(e) => tracing::error!(error = %e, "metrics: queue stats unavailable"),
     }
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+}
+
+/// `Json<T>` whose rejections (bad JSON, wrong fields, body too large) are `ApiError`s with the
+/// usual error body.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_input",
+    };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+/// `Query<T>` with `ApiError` rejections.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e: QueryRejection| ApiError::bad_request("bad_input", e.body_text()))
+    }
 }

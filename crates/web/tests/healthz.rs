@@ -2,27 +2,37 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use tubewatch_core::SystemClock;
-use tubewatch_store::{StoreOptions, connect};
-use tubewatch_web::{AppState, router};
-use tubewatch_worker::Metrics;
+use common::{Client, Options, spawn_app};
 
 #[tokio::test]
 async fn healthz_answers_when_the_store_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(AppState { store, clock: Arc::new(SystemClock), metrics: Arc::new(Metrics::default()) });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let resp = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["status"], "ok");
-    assert_eq!(reqwest::get(format!("http://{addr}/nope")).await.unwrap().status(), 404);
-    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    let app = spawn_app(Options::default()).await;
+    let client = Client::anonymous(&app);
+    let reply = client.get("/healthz").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["status"], "ok");
+    let missing = client.get("/nope").await;
+    assert_eq!((missing.status.as_u16(), missing.code()), (404, "not_found"));
+    let metrics = String::from_utf8(client.get("/metrics").await.bytes).unwrap();
     assert!(metrics.contains("tubewatch_queue_due 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers() {
+    let app = spawn_app(Options::default()).await;
+    let reply = Client::anonymous(&app).get("/api/v1/me").await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (401, "unauthenticated"));
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+    ] {
+        assert_eq!(reply.headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+    }
+    assert!(reply.headers.get("content-security-policy").is_some());
+    // HSTS only when cookies are marked Secure (served over HTTPS).
+    assert!(reply.headers.get("strict-transport-security").is_none());
 }

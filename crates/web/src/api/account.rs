@@ -1,0 +1,366 @@
+//! Accounts over the API: sign-up, log-in (throttled per account and per client address),
+//! log-out, the caller's account and usage, password change, and API tokens.
+//!
+//! Log-in never says whether an email is registered: an unknown email and a wrong password get
+//! the same answer after the same argon2 work.
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tubewatch_core::Email;
+use tubewatch_store::{ApiToken, NewUser, Plan, StoreError, User};
+use utoipa::ToSchema;
+
+use super::Usage;
+use crate::auth::{self, AuthMethod, CSRF_COOKIE, CurrentUser, SESSION_COOKIE};
+use crate::error::{ApiError, ErrorBody};
+use crate::{ApiJson, AppState};
+
+/// The client's address (from the connection), for per-address throttling.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(auth::client_ip(&parts.extensions)))
+    }
+}
+
+impl ClientIp {
+    fn key(&self, purpose: &str) -> String {
+        match self.0 {
+            Some(ip) => format!("{purpose}:ip:{ip}"),
+            None => format!("{purpose}:ip:unknown"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+    pub plan: String,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.0,
+            email: u.email.to_string(),
+            plan: u.plan.as_str().to_owned(),
+            is_admin: u.is_admin,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// A new session: the session cookie is set on the response; `csrf_token` must be sent back in
+/// `X-CSRF-Token` on state-changing requests made with the cookie.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub user: UserView,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    pub user: UserView,
+    pub usage: Usage,
+}
+
+fn throttled(window_minutes: u32) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many attempts; wait a few minutes and try again",
+    );
+    e.retry_after = Some(u64::from(window_minutes) * 60);
+    e
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong email or password")
+}
+
+/// Opens a session for `user` and answers with its cookies.
+async fn start_session(state: &AppState, user: &User, status: StatusCode) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let accounts = &state.config.accounts;
+    let expires_at = now + Duration::days(i64::from(accounts.session_days));
+    let token = auth::random_secret();
+    state.store.create_session(user.id, &auth::hash_token(&token), now, expires_at).await?;
+    let csrf = auth::csrf_token(&token);
+    let max_age = cookie::time::Duration::days(i64::from(accounts.session_days));
+    let session_cookie = cookie::Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .secure(accounts.cookie_secure)
+        .same_site(cookie::SameSite::Lax)
+        .max_age(max_age)
+        .build();
+    let csrf_cookie = cookie::Cookie::build((CSRF_COOKIE, csrf.clone()))
+        .path("/")
+        .secure(accounts.cookie_secure)
+        .same_site(cookie::SameSite::Lax)
+        .max_age(max_age)
+        .build();
+    let body = SessionView { user: user.into(), csrf_token: csrf, expires_at };
+    let mut response = (status, Json(body)).into_response();
+    for c in [session_cookie, csrf_cookie] {
+        let value = HeaderValue::from_str(&c.to_string()).map_err(ApiError::internal)?;
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// Creates an account on the free plan and logs it in.
+#[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 201, description = "Account created; session cookie set", body = SessionView),
+        (status = 400, description = "Invalid email or weak password", body = ErrorBody),
+        (status = 409, description = "The email cannot be used", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address", body = ErrorBody)))]
+pub async fn signup(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let accounts = &state.config.accounts;
+    let now = state.clock.now();
+    let window_start = now - Duration::minutes(i64::from(accounts.login_window_minutes));
+    let ip_key = ip.key("signup");
+    if state.store.login_failures_since(&ip_key, window_start).await? >= u64::from(accounts.signups_per_ip) {
+        return Err(throttled(accounts.login_window_minutes));
+    }
+    let email =
+        Email::parse(&body.email).map_err(|_| ApiError::bad_request("bad_email", "not a valid email address"))?;
+    auth::validate_password(&body.password)?;
+    // Every attempt counts against the address, so sign-up cannot be used to probe many emails.
+    state.store.record_login_failure(&[&ip_key], now).await?;
+    let password_hash = auth::hash_password(body.password).await?;
+    let new = NewUser { email, password_hash, plan: Plan::Free, is_admin: false };
+    let user = match state.store.create_user(&new, now).await {
+        Ok(user) => user,
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "email_unavailable",
+                "this email cannot be used; log in instead",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user_id = %user.id, "account created for user {}", user.id);
+    start_session(&state, &user, StatusCode::CREATED).await
+}
+
+/// Logs in with email and password; sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in; session cookie set", body = SessionView),
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this account or address", body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let accounts = &state.config.accounts;
+    let now = state.clock.now();
+    let window_start = now - Duration::minutes(i64::from(accounts.login_window_minutes));
+    let email = Email::parse(&body.email).ok();
+    let account_key = format!("login:acct:{}", email.as_ref().map_or("invalid", |e| e.as_str()));
+    let ip_key = ip.key("login");
+    let account_failures = state.store.login_failures_since(&account_key, window_start).await?;
+    let ip_failures = state.store.login_failures_since(&ip_key, window_start).await?;
+    if account_failures >= u64::from(accounts.login_max_failures_per_account)
+        || ip_failures >= u64::from(accounts.login_max_failures_per_ip)
+    {
+        tracing::warn!(ip = ?ip.0, "log-in throttled");
+        return Err(throttled(accounts.login_window_minutes));
+    }
+    let user = match &email {
+        Some(email) => state.store.user_by_email(email).await?,
+        None => None,
+    };
+    let password = if body.password.chars().count() > auth::MAX_PASSWORD_CHARS { String::new() } else { body.password };
+    let valid = auth::verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    match user.filter(|_| valid) {
+        Some(user) => {
+            state.store.clear_login_failures(&account_key, window_start).await?;
+            tracing::info!(user_id = %user.id, "user {} logged in", user.id);
+            start_session(&state, &user, StatusCode::OK).await
+        }
+        None => {
+            state.store.record_login_failure(&[&account_key, &ip_key], now).await?;
+            Err(invalid_credentials())
+        }
+    }
+}
+
+/// Ends the current session (server-side) and clears the cookies. With an API token it does
+/// nothing: revoke the token instead.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Logged out"), (status = 401, description = "Not logged in", body = ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, caller: CurrentUser) -> Result<Response, ApiError> {
+    if let AuthMethod::Session { token_hash } = &caller.via {
+        state.store.revoke_session(token_hash, state.clock.now()).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        let gone = cookie::Cookie::build((name, "")).path("/").max_age(cookie::time::Duration::ZERO).build();
+        let value = HeaderValue::from_str(&gone.to_string()).map_err(ApiError::internal)?;
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// The caller's account, plan and usage against its limits.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, caller: CurrentUser) -> Result<Json<MeView>, ApiError> {
+    Ok(Json(MeView { user: (&caller.user).into(), usage: Usage::of(&state, &caller.user).await? }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the password; every other session of the user is revoked.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", request_body = PasswordChange,
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, description = "Weak new password", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Wrong current password", body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    auth::validate_password(&body.new_password)?;
+    if !auth::verify_password(body.current_password, Some(caller.user.password_hash.clone())).await {
+        return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
+    }
+    let hash = auth::hash_password(body.new_password).await?;
+    let keep = match &caller.via {
+        AuthMethod::Session { token_hash } => Some(token_hash.as_str()),
+        AuthMethod::ApiToken { .. } => None,
+    };
+    state.store.change_password(caller.user.id, &hash, keep, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    /// The token's first characters.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiToken> for TokenView {
+    fn from(t: ApiToken) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewToken {
+    /// A label, 1–100 characters.
+    pub name: String,
+}
+
+/// A new token: `token` is shown this once and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenView,
+}
+
+/// The caller's API tokens (never their values).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)))]
+pub async fn list_tokens(State(state): State<AppState>, caller: CurrentUser) -> Result<Json<TokenList>, ApiError> {
+    let items = state.store.api_tokens(caller.user.id).await?.into_iter().map(TokenView::from).collect();
+    Ok(Json(TokenList { items }))
+}
+
+/// Creates an API token for `Authorization: Bearer`.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewToken,
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("bad_input", "name must be 1 to 100 printable characters"));
+    }
+    let token = auth::new_api_token();
+    let prefix: String = token.chars().take(auth::TOKEN_PREFIX.len() + 6).collect();
+    let stored = state
+        .store
+        .create_api_token(caller.user.id, name, &auth::hash_token(&token), &prefix, state.clock.now())
+        .await?;
+    tracing::info!(user_id = %caller.user.id, token_id = stored.id, "API token {} created", stored.id);
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, info: stored.into() })))
+}
+
+/// Revokes one of the caller's tokens at once.
+#[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "accounts",
+    params(("token_id" = i64, Path, description = "The token's id")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such live token of the caller's", body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(token_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let token_id: i64 = token_id.parse().map_err(|_| ApiError::not_found("token"))?;
+    if state.store.revoke_api_token(caller.user.id, token_id, state.clock.now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("token"))
+    }
+}

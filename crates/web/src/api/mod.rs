@@ -1,0 +1,152 @@
+//! The JSON API under `/api/v1`: accounts and tokens (`account`), tracking and reading what a user
+//! tracks (`tracking`). Shared here: the pieces every handler uses (usage against limits,
+//! pagination, the OpenAPI security schemes).
+
+pub mod account;
+pub mod tracking;
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use tubewatch_store::User;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account::signup))
+        .routes(routes!(account::login))
+        .routes(routes!(account::logout))
+        .routes(routes!(account::me))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::list_tokens, account::create_token))
+        .routes(routes!(account::revoke_token))
+        .routes(routes!(tracking::list_channels, tracking::track_channel))
+        .routes(routes!(tracking::untrack_channel))
+        .routes(routes!(tracking::channel_videos))
+        .routes(routes!(tracking::list_videos, tracking::track_video))
+        .routes(routes!(tracking::untrack_video))
+        .routes(routes!(tracking::video_series))
+        .routes(routes!(tracking::thumbnail))
+}
+
+/// Declares the two ways to authenticate in the OpenAPI document.
+pub(crate) struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("tw_…").build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "Session cookie from log-in; state changes also need the X-CSRF-Token header",
+            ))),
+        );
+    }
+}
+
+/// The first instant of `now`'s calendar month (UTC): monthly video credits count from here.
+pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now)
+}
+
+/// Use of one limit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Allowance {
+    pub used: u64,
+    /// `null`: unlimited.
+    pub limit: Option<u32>,
+}
+
+/// A user's plan and how much of it is used.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub plan: String,
+    pub is_admin: bool,
+    /// Monitored channels.
+    pub channels: Allowance,
+    /// Individually tracked videos charged this calendar month (videos of monitored channels
+    /// are free).
+    pub videos_this_month: Allowance,
+    pub ab_tests: bool,
+}
+
+impl Usage {
+    pub async fn of(state: &AppState, user: &User) -> Result<Self, ApiError> {
+        let limits = state.config.accounts.plans.for_user(user);
+        let channels = state.store.user_channels(user.id).await?.len() as u64;
+        let videos = state.store.video_credits_used(user.id, month_start(state.clock.now())).await?;
+        Ok(Self {
+            plan: user.plan.as_str().to_owned(),
+            is_admin: user.is_admin,
+            channels: Allowance { used: channels, limit: limits.channels.get() },
+            videos_this_month: Allowance { used: videos, limit: limits.videos_per_month.get() },
+            ab_tests: limits.ab_tests,
+        })
+    }
+}
+
+/// A refused add: 402 when the premium plan would allow it, 403 when no plan would.
+pub fn limit_reached(state: &AppState, caller: &CurrentUser, what: Resource, limit: u32, used: u64) -> ApiError {
+    let premium = &state.config.accounts.plans.premium;
+    let premium_limit = match what {
+        Resource::Channels => premium.channels,
+        Resource::Videos => premium.videos_per_month,
+    };
+    let upgrade_helps = !caller.user.is_admin
+        && caller.user.plan == tubewatch_store::Plan::Free
+        && premium_limit.get().is_none_or(|p| p > limit);
+    let (code, message) = match what {
+        Resource::Channels => ("channel_limit_reached", format!("your plan monitors at most {limit} channels")),
+        Resource::Videos => {
+            ("video_limit_reached", format!("your plan tracks at most {limit} individual videos a month"))
+        }
+    };
+    let status =
+        if upgrade_helps { axum::http::StatusCode::PAYMENT_REQUIRED } else { axum::http::StatusCode::FORBIDDEN };
+    ApiError::new(status, code, message).with("limit", limit).with("used", used).with("plan", caller.user.plan.as_str())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Resource {
+    Channels,
+    Videos,
+}
+
+/// Offset pagination.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items to skip (default 0).
+    pub offset: Option<u64>,
+    /// Items to return (default 50, at most 200).
+    pub limit: Option<u32>,
+}
+
+impl PageQuery {
+    pub const DEFAULT: u32 = 50;
+    pub const MAX: u32 = 200;
+
+    /// Cuts one page out of `items`; returns it with the offset of the next page, if any.
+    pub fn page<T>(&self, items: Vec<T>) -> Result<(Vec<T>, Option<u64>), ApiError> {
+        let limit = self.limit.unwrap_or(Self::DEFAULT);
+        if limit == 0 || limit > Self::MAX {
+            return Err(ApiError::bad_request("bad_input", format!("limit must be between 1 and {}", Self::MAX)));
+        }
+        let offset = usize::try_from(self.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let total = items.len();
+        let page: Vec<T> = items.into_iter().skip(offset).take(limit as usize).collect();
+        let end = offset.saturating_add(page.len());
+        Ok((page, (end < total).then_some(end as u64)))
+    }
+}

@@ -1,0 +1,427 @@
+//! Tracking over the API: start and stop tracking channels and videos (any URL form, resolved and
+//! validated by the worker's `Tracker`), list them with usage against the plan's limits, read a
+//! video's series and a channel's videos, and fetch archived thumbnails.
+//!
+//! Access control: a user reads only what the mapping tables say they track (a video directly or
+//! through a monitored channel). Anything else answers 404, exactly like something that does not
+//! exist, so the API reveals nothing about other users. Limits are enforced by the store in the
+//! transaction that adds the mapping; the check made here first only avoids creating targets for
+//! requests that are bound to be refused.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tubewatch_core::{ChannelId, VideoId, YoutubeRef};
+use tubewatch_store::{ChangeEvent, LimitOutcome, TargetKind, Video};
+use tubewatch_worker::thumbnail_key;
+use utoipa::ToSchema;
+
+use super::{PageQuery, Resource, Usage, limit_reached, month_start};
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::{ApiJson, ApiQuery, AppState};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TrackRequest {
+    /// A channel or video in any form users write it: a URL, `@handle`, `UC…` id or video id.
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelView {
+    pub id: String,
+    pub title: String,
+    pub handle: Option<String>,
+    pub checked_at: Option<DateTime<Utc>>,
+    /// `active`, `finished` or `failed` (e.g. the channel is gone).
+    pub tracking: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoView {
+    pub id: String,
+    pub channel_id: String,
+    pub title: String,
+    pub published_at: DateTime<Utc>,
+    pub is_short: bool,
+    /// The current thumbnail, when archived (an authorised URL of this API).
+    pub thumbnail_url: Option<String>,
+    pub tracking: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelList {
+    pub items: Vec<ChannelView>,
+    pub next_offset: Option<u64>,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoList {
+    pub items: Vec<VideoView>,
+    pub next_offset: Option<u64>,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelVideos {
+    pub items: Vec<VideoView>,
+    pub next_offset: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackedChannel {
+    pub channel: ChannelView,
+    /// Whether this used one of the plan's channel slots (false when already tracked).
+    pub charged: bool,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackedVideo {
+    pub video: VideoView,
+    /// Whether this used one of the month's video credits (false for a video of a monitored
+    /// channel, or one already tracked or charged this month).
+    pub charged: bool,
+    pub usage: Usage,
+}
+
+/// One measurement, ready for a chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesPoint {
+    /// The slot the measurement belongs to (aligned, e.g. the hour).
+    pub slot: DateTime<Utc>,
+    pub measured_at: DateTime<Utc>,
+    pub views: i64,
+}
+
+/// A detected thumbnail or title change, to mark on the chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeMark {
+    /// `thumbnail` or `title`.
+    pub kind: String,
+    pub slot: DateTime<Utc>,
+    pub detected_at: DateTime<Utc>,
+    pub before_title: Option<String>,
+    pub after_title: Option<String>,
+    pub before_thumbnail_url: Option<String>,
+    pub after_thumbnail_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Series {
+    pub video: VideoView,
+    pub points: Vec<SeriesPoint>,
+    pub changes: Vec<ChangeMark>,
+}
+
+/// The API URL of an archived blob `thumbnails/VIDEO/SHA/SIZE.jpg`.
+fn thumbnail_url(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("thumbnails/")?.strip_suffix(".jpg")?;
+    let mut parts = rest.split('/');
+    let (video, sha, size) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next().is_none().then(|| format!("/api/v1/videos/{video}/thumbnails/{sha}/{size}"))
+}
+
+async fn video_view(state: &AppState, v: &Video) -> Result<VideoView, ApiError> {
+    let target = state.store.target(TargetKind::Video, v.id.as_str()).await?;
+    Ok(VideoView {
+        id: v.id.to_string(),
+        channel_id: v.channel_id.to_string(),
+        title: v.title.clone(),
+        published_at: v.published_at,
+        is_short: v.is_short,
+        thumbnail_url: v.thumb.as_ref().and_then(|t| t.blob_key.as_deref()).and_then(thumbnail_url),
+        tracking: target.map(|t| t.state.as_str().to_owned()),
+    })
+}
+
+async fn channel_view(state: &AppState, id: &ChannelId) -> Result<ChannelView, ApiError> {
+    let channel = state.store.channel(id).await?.ok_or_else(|| ApiError::not_found("channel"))?;
+    let target = state.store.target(TargetKind::Channel, id.as_str()).await?;
+    Ok(ChannelView {
+        id: channel.id.to_string(),
+        title: channel.title,
+        handle: channel.handle,
+        checked_at: channel.checked_at,
+        tracking: target.map(|t| t.state.as_str().to_owned()),
+    })
+}
+
+/// Parses a path id; a malformed one is simply not found.
+fn channel_param(raw: &str) -> Result<ChannelId, ApiError> {
+    ChannelId::parse(raw).map_err(|_| ApiError::not_found("channel"))
+}
+
+fn video_param(raw: &str) -> Result<VideoId, ApiError> {
+    VideoId::parse(raw).map_err(|_| ApiError::not_found("video"))
+}
+
+/// The video, if the caller may see it.
+async fn visible_video(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<Video, ApiError> {
+    let id = video_param(raw)?;
+    if !state.store.user_can_see_video(caller.user.id, &id).await? {
+        return Err(ApiError::not_found("video"));
+    }
+    state.store.video(&id).await?.ok_or_else(|| ApiError::not_found("video"))
+}
+
+/// The channels the caller monitors, with usage against the plan.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "tracking", params(PageQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = ChannelList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list_channels(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<ChannelList>, ApiError> {
+    let (ids, next_offset) = page.page(state.store.user_channels(caller.user.id).await?)?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in &ids {
+        items.push(channel_view(&state, id).await?);
+    }
+    Ok(Json(ChannelList { items, next_offset, usage: Usage::of(&state, &caller.user).await? }))
+}
+
+/// Starts monitoring a channel (its feed read hourly; its new videos tracked at no credit).
+#[utoipa::path(post, path = "/api/v1/channels", tag = "tracking", request_body = TrackRequest,
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Now monitored", body = TrackedChannel),
+        (status = 200, description = "Already monitored", body = TrackedChannel),
+        (status = 401, body = ErrorBody),
+        (status = 402, description = "`channel_limit_reached`: the free plan's limit; premium allows more", body = ErrorBody),
+        (status = 403, description = "`channel_limit_reached` on a plan with no higher tier", body = ErrorBody),
+        (status = 422, description = "Not a channel, or no such channel", body = ErrorBody),
+        (status = 503, description = "YouTube could not be read", body = ErrorBody)))]
+pub async fn track_channel(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(body): ApiJson<TrackRequest>,
+) -> Result<Response, ApiError> {
+    let user = caller.user.id;
+    let limit = caller.limits(&state).channels.get();
+    let id = state.tracker.resolve_channel(&body.url).await?;
+    if !state.store.user_tracks_channel(user, &id).await?
+        && let Some(limit) = limit
+    {
+        let used = state.store.user_channels(user).await?.len() as u64;
+        if used >= u64::from(limit) {
+            return Err(limit_reached(&state, &caller, Resource::Channels, limit, used));
+        }
+    }
+    let id = state.tracker.track_channel(None, id.as_str()).await?;
+    let outcome = state.store.add_user_channel_within_limit(user, &id, limit, state.clock.now()).await?;
+    let (status, charged) = match outcome {
+        LimitOutcome::Added { charged } => (StatusCode::CREATED, charged),
+        LimitOutcome::AlreadyTracked => (StatusCode::OK, false),
+        LimitOutcome::LimitReached { limit, used } => {
+            return Err(limit_reached(&state, &caller, Resource::Channels, limit, used));
+        }
+    };
+    tracing::info!(user_id = %user, channel_id = %id, "user {user} monitors channel {id}");
+    let body = TrackedChannel {
+        channel: channel_view(&state, &id).await?,
+        charged,
+        usage: Usage::of(&state, &caller.user).await?,
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// Stops monitoring a channel for the caller (others who monitor it are unaffected).
+#[utoipa::path(delete, path = "/api/v1/channels/{channel_id}", tag = "tracking",
+    params(("channel_id" = String, Path, description = "The channel's UC… id")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "No longer monitored"), (status = 401, body = ErrorBody),
+        (status = 404, description = "The caller does not monitor it", body = ErrorBody)))]
+pub async fn untrack_channel(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(channel_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = channel_param(&channel_id)?;
+    if state.store.remove_user_channel(caller.user.id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("channel"))
+    }
+}
+
+/// A monitored channel's known videos, newest first.
+#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/videos", tag = "tracking",
+    params(("channel_id" = String, Path, description = "The channel's UC… id"), PageQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = ChannelVideos), (status = 401, body = ErrorBody),
+        (status = 404, description = "The caller does not monitor it", body = ErrorBody)))]
+pub async fn channel_videos(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(channel_id): Path<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<ChannelVideos>, ApiError> {
+    let id = channel_param(&channel_id)?;
+    if !state.store.user_tracks_channel(caller.user.id, &id).await? {
+        return Err(ApiError::not_found("channel"));
+    }
+    let (videos, next_offset) = page.page(state.store.channel_videos(&id).await?)?;
+    let mut items = Vec::with_capacity(videos.len());
+    for v in &videos {
+        items.push(video_view(&state, v).await?);
+    }
+    Ok(Json(ChannelVideos { items, next_offset }))
+}
+
+/// The videos the caller tracks individually, with usage against the plan.
+#[utoipa::path(get, path = "/api/v1/videos", tag = "tracking", params(PageQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = VideoList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list_videos(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<VideoList>, ApiError> {
+    let (mapped, next_offset) = page.page(state.store.user_videos(caller.user.id).await?)?;
+    let mut items = Vec::with_capacity(mapped.len());
+    for m in &mapped {
+        if let Some(v) = state.store.video(&m.video_id).await? {
+            items.push(video_view(&state, &v).await?);
+        }
+    }
+    Ok(Json(VideoList { items, next_offset, usage: Usage::of(&state, &caller.user).await? }))
+}
+
+/// Starts tracking one video (hourly for 7 days after publish, then daily until day 60).
+#[utoipa::path(post, path = "/api/v1/videos", tag = "tracking", request_body = TrackRequest,
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Now tracked", body = TrackedVideo),
+        (status = 200, description = "Already tracked", body = TrackedVideo),
+        (status = 401, body = ErrorBody),
+        (status = 402, description = "`video_limit_reached`: the free plan's monthly limit", body = ErrorBody),
+        (status = 403, description = "`video_limit_reached` on a plan with no higher tier", body = ErrorBody),
+        (status = 422, description = "Not a video, unavailable, or past its tracking window", body = ErrorBody),
+        (status = 503, description = "YouTube could not be read", body = ErrorBody)))]
+pub async fn track_video(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(body): ApiJson<TrackRequest>,
+) -> Result<Response, ApiError> {
+    let user = caller.user.id;
+    let limit = caller.limits(&state).videos_per_month.get();
+    let now = state.clock.now();
+    let month = month_start(now);
+    let id = YoutubeRef::parse_video(&body.url).map_err(|e| ApiError::from(tubewatch_worker::TrackError::from(e)))?;
+    // A video unknown to the store can be neither free nor already charged: refuse it before
+    // creating its target when the month's credits are gone.
+    if let Some(limit) = limit
+        && state.store.video(&id).await?.is_none()
+    {
+        let used = state.store.video_credits_used(user, month).await?;
+        if used >= u64::from(limit) {
+            return Err(limit_reached(&state, &caller, Resource::Videos, limit, used));
+        }
+    }
+    let id = state.tracker.track_video(None, id.as_str()).await?;
+    let outcome = state.store.add_user_video_within_limit(user, &id, limit, month, now).await?;
+    let (status, charged) = match outcome {
+        LimitOutcome::Added { charged } => (StatusCode::CREATED, charged),
+        LimitOutcome::AlreadyTracked => (StatusCode::OK, false),
+        LimitOutcome::LimitReached { limit, used } => {
+            return Err(limit_reached(&state, &caller, Resource::Videos, limit, used));
+        }
+    };
+    tracing::info!(user_id = %user, video_id = %id, charged, "user {user} tracks video {id}");
+    let video = state.store.video(&id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    let body = TrackedVideo {
+        video: video_view(&state, &video).await?,
+        charged,
+        usage: Usage::of(&state, &caller.user).await?,
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// Stops tracking a video for the caller. The month's credit is not refunded.
+#[utoipa::path(delete, path = "/api/v1/videos/{video_id}", tag = "tracking",
+    params(("video_id" = String, Path, description = "The video's id")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "No longer tracked"), (status = 401, body = ErrorBody),
+        (status = 404, description = "The caller does not track it individually", body = ErrorBody)))]
+pub async fn untrack_video(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(video_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = video_param(&video_id)?;
+    if state.store.remove_user_video(caller.user.id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("video"))
+    }
+}
+
+fn change_mark(c: ChangeEvent) -> ChangeMark {
+    let c = c.change;
+    ChangeMark {
+        kind: c.kind.as_str().to_owned(),
+        slot: c.slot.start(),
+        detected_at: c.detected_at,
+        before_title: c.before_title,
+        after_title: c.after_title,
+        before_thumbnail_url: c.before_thumb_key.as_deref().and_then(thumbnail_url),
+        after_thumbnail_url: c.after_thumb_key.as_deref().and_then(thumbnail_url),
+    }
+}
+
+/// A video's views series and its thumbnail and title changes, ready for a chart.
+#[utoipa::path(get, path = "/api/v1/videos/{video_id}/series", tag = "tracking",
+    params(("video_id" = String, Path, description = "The video's id")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = Series), (status = 401, body = ErrorBody),
+        (status = 404, description = "The caller does not track it", body = ErrorBody)))]
+pub async fn video_series(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(video_id): Path<String>,
+) -> Result<Json<Series>, ApiError> {
+    let video = visible_video(&state, &caller, &video_id).await?;
+    let points = state
+        .store
+        .views(&video.id)
+        .await?
+        .into_iter()
+        .map(|r| SeriesPoint { slot: r.slot.start(), measured_at: r.measured_at, views: r.views })
+        .collect();
+    let changes = state.store.changes(&video.id).await?.into_iter().map(change_mark).collect();
+    Ok(Json(Series { video: video_view(&state, &video).await?, points, changes }))
+}
+
+/// An archived thumbnail of a video the caller tracks.
+#[utoipa::path(get, path = "/api/v1/videos/{video_id}/thumbnails/{sha}/{size}", tag = "tracking",
+    params(
+        ("video_id" = String, Path, description = "The video's id"),
+        ("sha" = String, Path, description = "SHA-256 (hex) of the small thumbnail version"),
+        ("size" = String, Path, description = "`default`, `hqdefault`, …")),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "JPEG bytes", content_type = "image/jpeg"), (status = 401, body = ErrorBody),
+        (status = 404, description = "Not tracked by the caller, or not archived", body = ErrorBody)))]
+pub async fn thumbnail(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path((video_id, sha, size)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let video = visible_video(&state, &caller, &video_id).await?;
+    let sha_ok = (16..=128).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit());
+    let size_ok = (1..=16).contains(&size.len()) && size.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !sha_ok || !size_ok {
+        return Err(ApiError::not_found("thumbnail"));
+    }
+    let bytes = state.blobs.get(&thumbnail_key(&video.id, &sha, &size)).await?;
+    let bytes = bytes.ok_or_else(|| ApiError::not_found("thumbnail"))?;
+    // Archived thumbnails are content-addressed, hence immutable; `private` keeps shared caches
+    // from serving them to other users.
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400, immutable")], bytes)
+        .into_response())
+}

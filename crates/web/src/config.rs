@@ -1,0 +1,201 @@
+//! What the web edge is configured with: plans and their limits, session and cookie policy, login
+//! throttling, and Stripe. The binary builds this from its `Settings`; tests build it directly.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tubewatch_store::{Plan, User};
+
+/// A count limit: a number, or `"unlimited"` in configuration files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "LimitRepr", into = "LimitRepr")]
+pub enum Limit {
+    Unlimited,
+    AtMost(u32),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum LimitRepr {
+    Count(u32),
+    Word(String),
+}
+
+impl TryFrom<LimitRepr> for Limit {
+    type Error = String;
+    fn try_from(r: LimitRepr) -> Result<Self, String> {
+        match r {
+            LimitRepr::Count(n) => Ok(Self::AtMost(n)),
+            LimitRepr::Word(w) if w == "unlimited" => Ok(Self::Unlimited),
+            LimitRepr::Word(w) => Err(format!("{w:?} is not a limit (a number or \"unlimited\")")),
+        }
+    }
+}
+
+impl From<Limit> for LimitRepr {
+    fn from(l: Limit) -> Self {
+        match l {
+            Limit::Unlimited => Self::Word("unlimited".into()),
+            Limit::AtMost(n) => Self::Count(n),
+        }
+    }
+}
+
+impl Limit {
+    /// `None` for unlimited, as the store takes it.
+    pub fn get(self) -> Option<u32> {
+        match self {
+            Self::Unlimited => None,
+            Self::AtMost(n) => Some(n),
+        }
+    }
+}
+
+/// What one plan allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    /// Channels monitored at once.
+    pub channels: Limit,
+    /// Individually tracked videos added per calendar month (UTC). Videos of monitored channels
+    /// cost nothing.
+    pub videos_per_month: Limit,
+    /// Whether A/B tests may be created.
+    pub ab_tests: bool,
+}
+
+impl PlanLimits {
+    pub const UNLIMITED: Self = Self { channels: Limit::Unlimited, videos_per_month: Limit::Unlimited, ab_tests: true };
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Plans {
+    pub free: PlanLimits,
+    pub premium: PlanLimits,
+}
+
+impl Default for Plans {
+    fn default() -> Self {
+        Self {
+            free: PlanLimits { channels: Limit::AtMost(3), videos_per_month: Limit::AtMost(10), ab_tests: false },
+            premium: PlanLimits { channels: Limit::AtMost(100), videos_per_month: Limit::Unlimited, ab_tests: true },
+        }
+    }
+}
+
+impl Plans {
+    /// The limits that apply to `user`: admins are unlimited whatever their plan.
+    pub fn for_user(&self, user: &User) -> &PlanLimits {
+        if user.is_admin {
+            return &PlanLimits::UNLIMITED;
+        }
+        match user.plan {
+            Plan::Free => &self.free,
+            Plan::Premium => &self.premium,
+        }
+    }
+}
+
+/// Account policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountsConfig {
+    pub plans: Plans,
+    /// Mark cookies `Secure` (set when the service is reached over HTTPS).
+    pub cookie_secure: bool,
+    pub session_days: u32,
+    /// Failed log-ins per account within the window before log-in is refused.
+    pub login_max_failures_per_account: u32,
+    /// Failed log-ins per client address within the window before log-in is refused.
+    pub login_max_failures_per_ip: u32,
+    pub login_window_minutes: u32,
+    /// Sign-ups per client address within the window.
+    pub signups_per_ip: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            plans: Plans::default(),
+            cookie_secure: false,
+            session_days: 30,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_ip: 50,
+            login_window_minutes: 15,
+            signups_per_ip: 20,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Stripe, when billing is on.
+#[derive(Clone, PartialEq)]
+pub struct StripeConfig {
+    /// `https://api.stripe.com` in production; a local stand-in in tests.
+    pub base_url: String,
+    pub secret_key: String,
+    pub webhook_secret: String,
+    /// The recurring price of the premium plan (`price_…`).
+    pub premium_price_id: String,
+    /// Where Checkout sends the user back (`{public_url}/billing/success` …).
+    pub public_url: String,
+    /// How old a webhook signature's timestamp may be.
+    pub tolerance_seconds: i64,
+}
+
+impl fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("base_url", &self.base_url)
+            .field("secret_key", &"[redacted]")
+            .field("webhook_secret", &"[redacted]")
+            .field("premium_price_id", &self.premium_price_id)
+            .field("public_url", &self.public_url)
+            .field("tolerance_seconds", &self.tolerance_seconds)
+            .finish()
+    }
+}
+
+/// Everything the web edge is configured with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebConfig {
+    pub accounts: AccountsConfig,
+    /// `None`: billing is off and plans are changed by an admin (`tubewatch user plan`).
+    pub stripe: Option<StripeConfig>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn limits_read_numbers_and_unlimited() {
+        let plans: Plans = serde_json::from_str(
+            r#"{"free":{"channels":1,"videos_per_month":"unlimited","ab_tests":false},
+                "premium":{"channels":"unlimited","videos_per_month":5,"ab_tests":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(plans.free.channels, Limit::AtMost(1));
+        assert_eq!(plans.free.videos_per_month.get(), None);
+        assert_eq!(plans.premium.videos_per_month.get(), Some(5));
+        assert!(serde_json::from_str::<Limit>(r#""lots""#).is_err());
+        assert_eq!(serde_json::to_string(&Limit::Unlimited).unwrap(), r#""unlimited""#);
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let stripe = StripeConfig {
+            base_url: "http://x".into(),
+            secret_key: "sk_test_123".into(),
+            webhook_secret: "whsec_456".into(),
+            premium_price_id: "price_1".into(),
+            public_url: "http://x".into(),
+            tolerance_seconds: 300,
+        };
+        let debug = format!("{stripe:?}");
+        assert!(!debug.contains("sk_test_123") && !debug.contains("whsec_456"), "{debug}");
+    }
+}

@@ -1,0 +1,168 @@
+//! The web tests' harness: the real server on 127.0.0.1:0 with connect info, a real SQLite store
+//! in a temporary folder, the real YouTube simulator over HTTP on a manual clock, and small
+//! clients that log in by cookie (with the CSRF header) or by bearer token.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tubewatch_core::{Clock, ManualClock};
+use tubewatch_sim::{RunningSim, SimConfig, Simulator};
+use tubewatch_store::{Store, StoreOptions, connect};
+use tubewatch_web::config::{AccountsConfig, StripeConfig};
+use tubewatch_web::{AppState, WebConfig, router};
+use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker};
+use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ManualClock>,
+    pub sim: RunningSim,
+    pub blobs: Blobs,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Options {
+    pub accounts: AccountsConfig,
+    pub stripe: Option<StripeConfig>,
+    pub channels: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { accounts: AccountsConfig::default(), stripe: None, channels: 8 }
+    }
+}
+
+pub async fn spawn_app(options: Options) -> TestApp {
+    let (config, clock) = SimConfig::for_tests(7, options.channels);
+    let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut yt = YoutubeConfig::single_base(&sim.base_url).unwrap();
+    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let youtube = YoutubeClient::new(yt).unwrap();
+    let clock_dyn: Arc<dyn Clock> = clock.clone();
+    let blobs = Blobs::local(&dir.path().join("blobs")).unwrap();
+    let tracker =
+        Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config: PipelineConfig::default() };
+    let state = AppState {
+        store: store.clone(),
+        clock: clock_dyn,
+        metrics: Arc::new(Metrics::default()),
+        tracker,
+        blobs: blobs.clone(),
+        config: Arc::new(WebConfig { accounts: options.accounts, stripe: options.stripe }),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    TestApp { base: format!("http://{addr}"), store, clock, sim, blobs, dir }
+}
+
+/// How a client authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Anonymous,
+    /// Session cookie with the CSRF header.
+    Cookie {
+        session: String,
+        csrf: String,
+    },
+    Bearer(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub auth: Auth,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub bytes: Vec<u8>,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Client {
+    pub fn anonymous(app: &TestApp) -> Self {
+        Self { base: app.base.clone(), http: reqwest::Client::new(), auth: Auth::Anonymous }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.auth {
+            Auth::Anonymous => {}
+            Auth::Cookie { session, csrf } => {
+                req = req.header("cookie", format!("tw_session={session}")).header("x-csrf-token", csrf);
+            }
+            Auth::Bearer(token) => req = req.bearer_auth(token),
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap().to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body, bytes }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Signs up and returns a cookie-authenticated client.
+    pub async fn signup(app: &TestApp, email: &str) -> Self {
+        let anon = Self::anonymous(app);
+        let reply = anon.post("/api/v1/auth/signup", json!({ "email": email, "password": PASSWORD })).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        Self::from_session_reply(app, &reply)
+    }
+
+    pub fn from_session_reply(app: &TestApp, reply: &Reply) -> Self {
+        let session = reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("tw_session="))
+            .and_then(|c| c.split(';').next())
+            .expect("session cookie")
+            .to_owned();
+        let csrf = reply.body["csrf_token"].as_str().expect("csrf token").to_owned();
+        Self { base: app.base.clone(), http: reqwest::Client::new(), auth: Auth::Cookie { session, csrf } }
+    }
+
+    /// A bearer client for the same user, from a new API token.
+    pub async fn bearer(&self) -> Self {
+        let reply = self.post("/api/v1/tokens", json!({ "name": "test" })).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let token = reply.body["token"].as_str().unwrap().to_owned();
+        Self { base: self.base.clone(), http: reqwest::Client::new(), auth: Auth::Bearer(token) }
+    }
+}
