@@ -134,6 +134,8 @@ pub struct AbTestPeriod {
 pub struct NewAbTest {
     pub user_id: UserId,
     pub video_id: VideoId,
+    /// When the video was published (the analysis models its decay with age).
+    pub video_published_at: DateTime<Utc>,
     pub kind: AbTestKind,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -153,6 +155,8 @@ pub struct AbTest {
     pub id: AbTestId,
     pub user_id: UserId,
     pub video_id: VideoId,
+    /// When the video was published (the analysis models its decay with age).
+    pub video_published_at: DateTime<Utc>,
     pub kind: AbTestKind,
     pub state: AbTestState,
     pub state_reason: Option<String>,

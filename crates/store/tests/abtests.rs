@@ -40,6 +40,7 @@ fn new_test(user: UserId, n: u32, start: chrono::DateTime<chrono::Utc>) -> NewAb
     NewAbTest {
         user_id: user,
         video_id: video_id(n),
+        video_published_at: start - Duration::days(3),
         kind: AbTestKind::Both,
         starts_at: start,
         ends_at: start + Duration::hours(48),
@@ -136,6 +137,7 @@ async fn tests_keep_schedule_swaps_views_and_results(store: Arc<dyn Store>) {
     assert_eq!(detail.variants, new.variants);
     assert_eq!(detail.periods, new.periods);
     assert_eq!(detail.test.original_title.as_deref(), Some("Original"));
+    assert_eq!(detail.test.video_published_at, start - Duration::days(3));
     assert_eq!(detail.test.power_json, new.power_json);
     assert!(store.abtest(created.id + 1000).await.unwrap().is_none());
     let listed: Vec<_> = store.user_abtests(ann).await.unwrap().into_iter().map(|t| t.id).collect();

@@ -3,7 +3,8 @@
 //! the blob store and the pipeline's metrics.
 #![forbid(unsafe_code)]
 
-mod abtest_job;
+pub mod abtest;
+pub mod abtest_job;
 pub mod blobs;
 mod digest_job;
 pub mod mail;
@@ -11,6 +12,7 @@ pub mod metrics;
 pub mod outliers_job;
 mod pipeline;
 mod runner;
+pub mod token_crypto;
 pub mod track;
 
 pub use blobs::{Blobs, S3Config, thumbnail_key};

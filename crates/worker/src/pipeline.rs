@@ -23,6 +23,8 @@ use crate::metrics::{EndpointLabel, FailureLabels, Metrics};
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub policy: SchedulePolicy,
+    /// A/B tests' OAuth app, token keys and analysis settings (`None`: A/B tests are off).
+    pub abtests: Option<crate::abtest::AbTestServices>,
     /// Channel feeds are read this long before each hour.
     pub channel_check_offset: Duration,
     /// Claims of one slot before it is given up.
@@ -40,6 +42,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             policy: SchedulePolicy::default(),
+            abtests: None,
             channel_check_offset: Duration::minutes(5),
             max_attempts: 5,
             retry_base: Duration::seconds(30),

@@ -22,6 +22,7 @@ CREATE TABLE abtests (
     id                   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id              BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     video_id             TEXT NOT NULL,
+    video_published_at   TIMESTAMPTZ NOT NULL,
     kind                 TEXT NOT NULL,
     state                TEXT NOT NULL,
     state_reason         TEXT,

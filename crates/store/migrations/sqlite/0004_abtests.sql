@@ -22,6 +22,7 @@ CREATE TABLE abtests (
     id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id              INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     video_id             TEXT NOT NULL,
+    video_published_at   INTEGER NOT NULL,
     kind                 TEXT NOT NULL,
     state                TEXT NOT NULL,
     state_reason         TEXT,

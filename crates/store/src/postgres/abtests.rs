@@ -35,6 +35,7 @@ fn test_from_row(row: &PgRow) -> Result<AbTest> {
         id: row.try_get("id")?,
         user_id: UserId(row.try_get("user_id")?),
         video_id: decode("abtests.video_id", VideoId::parse(row.try_get("video_id")?))?,
+        video_published_at: row.try_get("video_published_at")?,
         kind: decode("abtests.kind", row.try_get::<String, _>("kind")?.parse())?,
         state: decode("abtests.state", row.try_get::<String, _>("state")?.parse())?,
         state_reason: row.try_get("state_reason")?,
@@ -175,12 +176,13 @@ impl AbTestStore for PgStore {
     async fn create_abtest(&self, test: &NewAbTest, now: DateTime<Utc>) -> Result<AbTest> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO abtests (user_id, video_id, kind, state, starts_at, ends_at, rotation_minutes, \
+            "INSERT INTO abtests (user_id, video_id, video_published_at, kind, state, starts_at, ends_at, rotation_minutes, \
              final_action, original_title, original_thumb_key, original_thumb_phash, power_json, created_at) \
-             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
         )
         .bind(test.user_id.0)
         .bind(test.video_id.as_str())
+        .bind(test.video_published_at)
         .bind(test.kind.as_str())
         .bind(test.starts_at)
         .bind(test.ends_at)

@@ -35,6 +35,7 @@ fn test_from_row(row: &SqliteRow) -> Result<AbTest> {
         id: row.try_get("id")?,
         user_id: UserId(row.try_get("user_id")?),
         video_id: decode("abtests.video_id", VideoId::parse(row.try_get("video_id")?))?,
+        video_published_at: at("video_published_at", row.try_get("video_published_at")?)?,
         kind: decode("abtests.kind", row.try_get::<String, _>("kind")?.parse())?,
         state: decode("abtests.state", row.try_get::<String, _>("state")?.parse())?,
         state_reason: row.try_get("state_reason")?,
@@ -175,12 +176,13 @@ impl AbTestStore for SqliteStore {
     async fn create_abtest(&self, test: &NewAbTest, now: DateTime<Utc>) -> Result<AbTest> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO abtests (user_id, video_id, kind, state, starts_at, ends_at, rotation_minutes, \
+            "INSERT INTO abtests (user_id, video_id, video_published_at, kind, state, starts_at, ends_at, rotation_minutes, \
              final_action, original_title, original_thumb_key, original_thumb_phash, power_json, created_at) \
-             VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(test.user_id.0)
         .bind(test.video_id.as_str())
+        .bind(ms(test.video_published_at))
         .bind(test.kind.as_str())
         .bind(ms(test.starts_at))
         .bind(ms(test.ends_at))
