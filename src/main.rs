@@ -9,6 +9,7 @@ mod eval;
 mod inspect;
 mod settings;
 mod sim_cmd;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -86,6 +87,9 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Accounts: create users (`user add EMAIL --admin`), change plans (`user plan EMAIL premium`).
+    #[command(subcommand)]
+    User(user_cmd::UserCommand),
 }
 
 fn init_logging(format: LogFormat, command: &Command) {
@@ -145,6 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args, settings).await?,
         Command::Eval(cmd) => return eval::run(cmd, settings).await,
         Command::Bench(cmd) => bench::run(cmd, settings).await?,
+        Command::User(cmd) => user_cmd::run(cmd, &App::open(&settings).await?).await?,
         Command::Sim(_) | Command::Inspect(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
