@@ -41,7 +41,9 @@ fn parse_plan(s: &str) -> Result<Plan, String> {
 fn read_password(force_stdin: bool) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() && !force_stdin {
-        bail!("pipe the password on standard input, e.g. `printf %s \"$PW\" | tubewatch user add EMAIL --password-stdin`");
+        bail!(
+            "pipe the password on standard input, e.g. `printf %s \"$PW\" | tubewatch user add EMAIL --password-stdin`"
+        );
     }
     let mut line = String::new();
     stdin.lock().read_line(&mut line).context("reading the password from standard input")?;
@@ -71,7 +73,8 @@ pub async fn run(cmd: UserCommand, app: &App) -> anyhow::Result<()> {
         }
         UserCommand::Plan { email, plan } => {
             let parsed = Email::parse(&email).with_context(|| format!("{email:?} is not an email address"))?;
-            let user = app.store.user_by_email(&parsed).await?.with_context(|| format!("no user with email {email}"))?;
+            let user =
+                app.store.user_by_email(&parsed).await?.with_context(|| format!("no user with email {email}"))?;
             app.store.change_plan(user.id, plan, None, "tubewatch user plan", app.clock.now()).await?;
             println!("{} is now on the {} plan (was {})", user.email, plan.as_str(), user.plan.as_str());
         }
