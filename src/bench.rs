@@ -43,8 +43,8 @@ pub struct BurstArgs {
     /// Watch page size served by the simulator.
     #[arg(long, default_value_t = 1_000_000)]
     pub page_bytes: usize,
-    /// Checks in flight at once.
-    #[arg(long, default_value_t = 512)]
+    /// Checks in flight at once (each holds a watch page in memory while it is parsed).
+    #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
     /// Port for the simulator process.
     #[arg(long, default_value_t = 18_090)]
@@ -78,6 +78,7 @@ struct Round {
     checks_per_second: f64,
     cpu_seconds: f64,
     failed_checks: u64,
+    peak_rss_mib: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,7 +91,6 @@ struct BurstReport {
     database: String,
     setup_seconds: f64,
     rounds: Vec<Round>,
-    peak_rss_mib: f64,
     bytes_per_views_record: f64,
 }
 
@@ -115,6 +115,11 @@ fn cpu_seconds() -> f64 {
         stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Starts a new peak-RSS measurement (Linux: writing 5 to `clear_refs` resets `VmHWM`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Peak resident set size of this process in MiB, from `/proc/self/status`.
@@ -152,7 +157,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     let sim = SimProcess(
         Command::new(std::env::current_exe()?)
             .args(["sim", "--channels", &args.channels.to_string(), "--clock", &sim_clock.to_string()])
-            .args(["--listen", &format!("127.0.0.1:{}", args.sim_port), "--page-bytes", &args.page_bytes.to_string()])
+            .args(["--bind", &format!("127.0.0.1:{}", args.sim_port), "--page-bytes", &args.page_bytes.to_string()])
             .args(["--latency-ms", &format!("0-{}", args.latency_ms * 2)])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -191,6 +196,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         let size_before = file_size(&db) + file_size(&db.with_extension("db-wal"));
         let done_before = runs(&pipeline.metrics);
         clock.jump_to(at - Duration::milliseconds(500));
+        reset_peak_rss();
         let cpu = cpu_seconds();
         let shutdown = CancellationToken::new();
         let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
@@ -217,6 +223,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
             checks_per_second: checks as f64 / seconds.max(0.001),
             cpu_seconds: cpu_seconds() - cpu,
             failed_checks: failed,
+            peak_rss_mib: peak_rss_mib(),
         });
         if round == "steady" && sqlite {
             let size_after = file_size(&db) + file_size(&db.with_extension("db-wal"));
@@ -233,7 +240,6 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         database: if sqlite { "sqlite".into() } else { crate::app::redact_url(&settings.database_url) },
         setup_seconds,
         rounds,
-        peak_rss_mib: peak_rss_mib(),
         bytes_per_views_record: bytes_per_record,
     };
     if args.json {
@@ -241,14 +247,17 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     } else {
         for r in &report.rounds {
             println!(
-                "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s, {} failed",
-                r.round, r.checks, r.seconds_after_the_hour, r.checks_per_second, r.cpu_seconds, r.failed_checks
+                "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s, peak RSS {:.0} MiB, {} failed",
+                r.round,
+                r.checks,
+                r.seconds_after_the_hour,
+                r.checks_per_second,
+                r.cpu_seconds,
+                r.peak_rss_mib,
+                r.failed_checks
             );
         }
-        println!(
-            "peak RSS {:.0} MiB; {:.0} bytes per views record",
-            report.peak_rss_mib, report.bytes_per_views_record
-        );
+        println!("{:.0} bytes per views record", report.bytes_per_views_record);
     }
     Ok(())
 }

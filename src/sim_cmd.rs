@@ -17,9 +17,9 @@ pub struct SimArgs {
     /// Number of channels in the world (10,000 is the design's scale).
     #[arg(long, default_value_t = 10_000)]
     pub channels: u32,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8090", env = "TUBEWATCH_SIM_LISTEN")]
-    pub listen: SocketAddr,
+    /// Address the simulator listens on (`--listen` is the service's own address).
+    #[arg(long, default_value = "127.0.0.1:8090", env = "TUBEWATCH_SIM_BIND")]
+    pub bind: SocketAddr,
     /// Virtual seconds per wall second (3600: an hour per second).
     #[arg(long, default_value_t = 3600.0)]
     pub speed: f64,
@@ -109,7 +109,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     config.page_bytes = args.page_bytes;
     config.public_base = args.public_base.clone();
     config.faults = faults(&args)?;
-    let running = Simulator::start(config, args.listen).await?;
+    let running = Simulator::start(config, args.bind).await?;
     let base = args.public_base.clone().unwrap_or_else(|| running.base_url.clone());
     println!("tubewatch simulator: seed {}, {} channels", args.seed, running.sim.channels().len());
     println!(

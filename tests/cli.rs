@@ -113,3 +113,27 @@ fn eval_tracking_loses_nothing_under_faults_and_kills() {
     }
     assert_eq!(report["slots_expected"], report["slots_recorded"]);
 }
+
+/// `tubewatch sim` as its own process serves YouTube's formats on the address it is given.
+#[test]
+fn sim_runs_as_its_own_process() {
+    let port = free_port();
+    let mut child = tubewatch()
+        .args(["sim", "--channels", "5", "--bind", &format!("127.0.0.1:{port}"), "--page-bytes", "20000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let channels = loop {
+        if let Ok(body) = http_get(port, "/_sim/channels?limit=1") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "sim did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(channels.starts_with("HTTP/1.1 200"), "{channels}");
+    assert!(channels.contains("\"id\":\"UC"), "{channels}");
+}
