@@ -47,9 +47,47 @@ pub struct Settings {
     pub clock: String,
     pub tracking: TrackingSettings,
     pub worker: WorkerSettings,
-    pub abtests: AbTestSettings,
     pub accounts: AccountsSettings,
     pub billing: BillingSettings,
+    pub outliers: OutlierSettings,
+    pub mail: MailSettings,
+}
+
+/// The weekly outlier runs (per channel) and the digests sent after them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutlierSettings {
+    /// Day of the weekly run (UTC): mon, tue, …, sun.
+    pub weekday: String,
+    /// Hour of the weekly run (UTC, 0–23).
+    pub hour: u32,
+    /// Digests go out this many hours after the runs.
+    pub digest_delay_hours: u32,
+    /// A video is judged against its channel once, at the first run where it is this many hours old.
+    pub judge_at_hours: u32,
+    /// A channel outlier's views exceed the band's upper bound × (1 + margin).
+    pub margin: f64,
+    /// Smallest thumbnail/title lift flagged (0.2 = 20 %).
+    pub min_lift: f64,
+}
+
+/// Outgoing mail. Without `smtp_url` or `smtp_host`, mail is written to `outbox_dir` as `.eml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// `smtp://host:25`, `smtp://host:587?tls=required` or `smtps://user:pass@host:465`.
+    pub smtp_url: Option<Secret>,
+    /// Or the server spelled out: host, port and TLS (`none`, `starttls`, `implicit`).
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    /// `Name <address>` the mail comes from.
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    /// The service's address as users reach it, for links in mail (unsubscribe).
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,9 +140,40 @@ impl Default for Settings {
             clock: "system".into(),
             tracking: TrackingSettings::default(),
             worker: WorkerSettings::default(),
-            abtests: AbTestSettings::default(),
             accounts: AccountsSettings::default(),
             billing: BillingSettings::default(),
+            outliers: OutlierSettings::default(),
+            mail: MailSettings::default(),
+        }
+    }
+}
+
+impl Default for OutlierSettings {
+    fn default() -> Self {
+        let c = tubewatch_worker::OutliersConfig::default();
+        Self {
+            weekday: "mon".into(),
+            hour: c.hour,
+            digest_delay_hours: u32::try_from(c.digest_delay.num_hours()).unwrap_or(3),
+            judge_at_hours: u32::try_from(c.judge_at_hours).unwrap_or(72),
+            margin: c.channel.margin,
+            min_lift: c.change.min_lift,
+        }
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            from: "tubewatch <tubewatch@localhost>".into(),
+            outbox_dir: PathBuf::from("./tubewatch-data/outbox"),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -166,72 +235,6 @@ pub struct SettingsArgs {
 pub struct SettingsError {
     pub setting: &'static str,
     pub message: String,
-}
-
-/// A/B tests: the Google OAuth app users connect their YouTube accounts through, and the keys
-/// that seal their tokens at rest. A/B tests are off until `google_client_id` is set.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AbTestSettings {
-    pub google_client_id: Option<String>,
-    pub google_client_secret: Option<Secret>,
-    /// Where Google sends users back: `https://HOST/oauth/google/callback`.
-    pub redirect_url: Option<String>,
-    /// Id of the key that seals new tokens; it must be one of `token_keys`.
-    pub current_key_id: Option<String>,
-    /// Token keys by id, each 32 random bytes as 64 hex digits. Keep a retired key until the
-    /// tokens sealed with it have been resealed (each is, at its next refresh).
-    pub token_keys: std::collections::BTreeMap<String, Secret>,
-}
-
-impl AbTestSettings {
-    /// The keyring the configured keys make.
-    pub fn keyring(&self) -> Result<tubewatch_worker::token_crypto::TokenKeyring, SettingsError> {
-        let current = self.current_key_id.as_deref().ok_or_else(|| invalid("abtests.current_key_id", "is required"))?;
-        let keys: Vec<(String, String)> =
-            self.token_keys.iter().map(|(id, key)| (id.clone(), key.expose().to_owned())).collect();
-        tubewatch_worker::token_crypto::TokenKeyring::from_hex(current, &keys)
-            .map_err(|e| invalid("abtests.token_keys", e))
-    }
-
-    fn validate(&self) -> Result<(), SettingsError> {
-        let Some(client_id) = &self.google_client_id else { return Ok(()) };
-        if client_id.trim().is_empty() {
-            return Err(invalid("abtests.google_client_id", "must not be empty"));
-        }
-        let redirect = self.redirect_url.as_deref().ok_or_else(|| invalid("abtests.redirect_url", "is required"))?;
-        let url = Url::parse(redirect).map_err(|e| invalid("abtests.redirect_url", format!("{redirect:?}: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(invalid("abtests.redirect_url", format!("{redirect:?} must be an http(s) URL with a host")));
-        }
-        self.keyring().map(|_| ())
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod abtest_settings_tests {
-    use super::*;
-
-    #[test]
-    fn abtests_need_a_redirect_url_and_a_current_key_and_keep_secrets_out_of_debug() {
-        let key = "ab".repeat(32);
-        let mut s = Settings::default();
-        assert!(s.validate().is_ok(), "off by default");
-        s.abtests.google_client_id = Some("client.apps.googleusercontent.com".into());
-        s.abtests.google_client_secret = Some(Secret::new("very-secret"));
-        assert_eq!(s.validate().unwrap_err().setting, "abtests.redirect_url");
-        s.abtests.redirect_url = Some("https://tubewatch.example/oauth/google/callback".into());
-        assert_eq!(s.validate().unwrap_err().setting, "abtests.current_key_id");
-        s.abtests.current_key_id = Some("2026".into());
-        s.abtests.token_keys.insert("2026".into(), Secret::new("not hex"));
-        assert_eq!(s.validate().unwrap_err().setting, "abtests.token_keys");
-        s.abtests.token_keys.insert("2026".into(), Secret::new(key.clone()));
-        s.validate().unwrap();
-        assert_eq!(s.abtests.keyring().unwrap().current_key_id(), "2026");
-        let shown = format!("{s:?}");
-        assert!(!shown.contains(&key) && !shown.contains("very-secret"));
-    }
 }
 
 fn invalid(setting: &'static str, message: impl fmt::Display) -> SettingsError {
@@ -309,8 +312,82 @@ impl Settings {
             ));
         }
         self.web_config()?;
-        self.abtests.validate()?;
+        self.outliers_weekday()?;
+        let o = &self.outliers;
+        if o.hour > 23 {
+            return Err(invalid("outliers.hour", "must be 0–23"));
+        }
+        if !(o.margin.is_finite() && o.margin >= 0.0) {
+            return Err(invalid("outliers.margin", "must be a number ≥ 0"));
+        }
+        if !(o.min_lift.is_finite() && o.min_lift > 0.0) {
+            return Err(invalid("outliers.min_lift", "must be a number > 0"));
+        }
+        if o.judge_at_hours == 0 || o.judge_at_hours > 24 * 50 {
+            return Err(invalid("outliers.judge_at_hours", "must be 1–1200"));
+        }
+        self.mail_config()?;
         Ok(())
+    }
+
+    fn outliers_weekday(&self) -> Result<chrono::Weekday, SettingsError> {
+        let day = &self.outliers.weekday;
+        day.parse::<chrono::Weekday>().map_err(|_| invalid("outliers.weekday", format!("{day:?} is not a weekday")))
+    }
+
+    /// The weekly outlier runs' settings, as the pipeline takes them.
+    pub fn outliers_config(&self) -> tubewatch_worker::OutliersConfig {
+        let o = &self.outliers;
+        let mut c = tubewatch_worker::OutliersConfig::default();
+        c.weekday = self.outliers_weekday().unwrap_or(c.weekday);
+        c.hour = o.hour.min(23);
+        c.digest_delay = chrono::Duration::hours(i64::from(o.digest_delay_hours));
+        c.judge_at_hours = i64::from(o.judge_at_hours);
+        c.channel.margin = o.margin;
+        c.change.min_lift = o.min_lift;
+        c.public_url = self.mail.public_url.clone();
+        c
+    }
+
+    /// Where mail goes: SMTP when a server is set, otherwise the outbox folder.
+    pub fn mail_config(&self) -> Result<tubewatch_worker::MailConfig, SettingsError> {
+        use tubewatch_worker::{SmtpConfig, SmtpServer, SmtpTls};
+        let m = &self.mail;
+        let server = match (&m.smtp_url, &m.smtp_host) {
+            (Some(_), Some(_)) => return Err(invalid("mail", "set smtp_url or smtp_host, not both")),
+            (Some(url), None) => {
+                let parsed = Url::parse(url.expose()).map_err(|e| invalid("mail.smtp_url", e))?;
+                if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+                    return Err(invalid("mail.smtp_url", "must be smtp://HOST… or smtps://HOST…"));
+                }
+                Some(SmtpServer::Url(url.expose().to_owned()))
+            }
+            (None, Some(host)) => {
+                let tls = match m.smtp_tls.as_str() {
+                    "none" => SmtpTls::None,
+                    "starttls" => SmtpTls::Starttls,
+                    "implicit" => SmtpTls::Implicit,
+                    other => return Err(invalid("mail.smtp_tls", format!("{other:?}: none, starttls or implicit"))),
+                };
+                if host.is_empty() || m.smtp_port == 0 {
+                    return Err(invalid("mail.smtp_host", "host and port must be set"));
+                }
+                Some(SmtpServer::Host { host: host.clone(), port: m.smtp_port, tls })
+            }
+            (None, None) => None,
+        };
+        let smtp = server.map(|server| SmtpConfig {
+            server,
+            username: m.smtp_username.clone(),
+            password: m.smtp_password.as_ref().map(|p| p.expose().to_owned()),
+        });
+        let config = tubewatch_worker::MailConfig { from: m.from.clone(), smtp, outbox_dir: m.outbox_dir.clone() };
+        tubewatch_worker::Mailer::new(&config).map_err(|e| invalid("mail.from", format!("{e:#}")))?;
+        let public = Url::parse(&m.public_url).map_err(|e| invalid("mail.public_url", e))?;
+        if !matches!(public.scheme(), "http" | "https") {
+            return Err(invalid("mail.public_url", "must be an http(s) URL"));
+        }
+        Ok(config)
     }
 
     pub fn clock(&self) -> Result<Arc<dyn Clock>, SettingsError> {
@@ -528,6 +605,12 @@ mod tests {
             ("[accounts]\nsession_days = 0", "accounts"),
             ("[accounts.plans.free]\nchannels = \"many\"", "config"),
             ("[billing]\nstripe_secret_key = \"sk_test_1\"", "billing"),
+            ("[outliers]\nweekday = \"someday\"", "outliers.weekday"),
+            ("[outliers]\nhour = 24", "outliers.hour"),
+            ("[outliers]\nmargin = -1.0", "outliers.margin"),
+            ("[mail]\nsmtp_url = \"http://mail\"", "mail.smtp_url"),
+            ("[mail]\nsmtp_host = \"mail\"\nsmtp_tls = \"maybe\"", "mail.smtp_tls"),
+            ("[mail]\nfrom = \"not an address\"", "mail.from"),
         ] {
             let file = dir.path().join("bad.toml");
             std::fs::write(&file, body).unwrap();

@@ -1,0 +1,311 @@
+//! `tubewatch eval outliers`: tracks simulated channels for some weeks with the real pipeline
+//! (in process, over the simulator's HTTP, on a stepped manual clock), lets the weekly outlier
+//! runs happen, and compares their findings with the simulator's truth, side by side with the
+//! naive baseline "views ÷ channel median of all videos ≥ 2×" on the same data.
+//!
+//! Truth. Channel outliers: the simulator's breakout videos (5–20× the channel's typical views),
+//! among the videos a weekly run judged (those reaching the judging age during the run). Thumbnail
+//! and title outliers: creator changes, in a run's change window, on videos tracked before the
+//! change, whose new ÷ old multiplier is at least 1 + the lift threshold. The naive baseline flags
+//! the same candidates when, at the run, the video's views ÷ the median current views of all the
+//! channel's tracked videos is ≥ 2.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use clap::Args;
+use serde::Serialize;
+use tubewatch_core::outliers::naive_outlier_score;
+use tubewatch_core::{Clock, Slot, VideoId};
+use tubewatch_sim::{ChangeSource, SimConfig, Simulator, VariantKind};
+use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
+use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
+use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Args)]
+pub struct OutliersArgs {
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Channels tracked (the first N of the simulated world).
+    #[arg(long, default_value_t = 100)]
+    pub channels: u32,
+    /// Weeks of tracking (one weekly run per week).
+    #[arg(long, default_value_t = 8)]
+    pub weeks: u32,
+    /// Override the channel-outlier margin of the settings.
+    #[arg(long)]
+    pub margin: Option<f64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Score {
+    pub flagged: usize,
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+}
+
+impl Score {
+    fn of(flagged: &BTreeSet<String>, truth: &BTreeSet<String>) -> Self {
+        let tp = flagged.intersection(truth).count();
+        let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+        Self {
+            flagged: flagged.len(),
+            true_positives: tp,
+            false_positives: flagged.len() - tp,
+            false_negatives: truth.len() - tp,
+            precision: ratio(tp, flagged.len()),
+            recall: ratio(tp, truth.len()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    /// Candidates the weekly runs judged.
+    pub candidates: usize,
+    /// Of which truly outliers.
+    pub truth: usize,
+    pub ours: Score,
+    pub naive: Score,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutliersReport {
+    pub seed: u64,
+    pub channels: u32,
+    pub weeks: u32,
+    pub margin: f64,
+    pub videos_tracked: usize,
+    pub wall_seconds: f64,
+    pub channel_outliers: Comparison,
+    pub change_outliers: Comparison,
+}
+
+pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitCode> {
+    let wall = std::time::Instant::now();
+    let (mut sim_config, clock) = SimConfig::for_tests(args.seed, args.channels.max(1));
+    sim_config.page_bytes = 8 * 1024;
+    let sim = Simulator::start(sim_config, "127.0.0.1:0".parse()?).await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> =
+        tubewatch_store::connect(&format!("sqlite://{}", dir.path().join("tw.db").display()), &StoreOptions::default())
+            .await?;
+    store.migrate().await?;
+    let mut yt = YoutubeConfig::single_base(&sim.base_url)?;
+    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let youtube = YoutubeClient::new(yt)?;
+    let mut outliers = settings.outliers_config();
+    if let Some(margin) = args.margin {
+        outliers.channel.margin = margin;
+    }
+    let config = PipelineConfig {
+        policy: settings.schedule_policy()?,
+        outliers: outliers.clone(),
+        mailer: Mailer::outbox("eval@tubewatch.test", &dir.path().join("outbox"))?,
+        ..PipelineConfig::default()
+    };
+    let clock_dyn: Arc<dyn Clock> = clock.clone();
+    let pipeline = Pipeline {
+        store: store.clone(),
+        youtube: youtube.clone(),
+        blobs: Blobs::local(&dir.path().join("blobs"))?,
+        clock: clock_dyn.clone(),
+        metrics: Arc::new(Metrics::default()),
+        config: config.clone(),
+    };
+    let tracker = Tracker { store: store.clone(), youtube, clock: clock_dyn, config };
+    let start = clock.now();
+    let channels: Vec<_> = sim.sim.channels().iter().take(args.channels as usize).map(|c| c.id.clone()).collect();
+    for id in &channels {
+        tracker.track_channel(None, id.as_str()).await.with_context(|| format!("tracking {id}"))?;
+    }
+    // Every weekly run in the period, and the series as each run saw them (for the baseline).
+    let end =
+        start + Duration::weeks(i64::from(args.weeks)) + Duration::hours(outliers.hour.into()) + Duration::hours(1);
+    let mut runs: Vec<DateTime<Utc>> = Vec::new();
+    let mut next_run = outliers.next_run_after(start - Duration::seconds(1));
+    let mut naive_channel = BTreeSet::new();
+    let mut naive_change = BTreeSet::new();
+    let mut channel_candidates = BTreeSet::new();
+    let mut change_candidates: BTreeMap<(String, &'static str), bool> = BTreeMap::new();
+    while clock.now() < end {
+        let next_hour = Slot::hour_of(clock.now()).start() + Duration::hours(1);
+        for at in [next_hour - Duration::minutes(5), next_hour + Duration::seconds(30)] {
+            if at > clock.now() {
+                clock.set(at);
+            }
+            if clock.now() >= next_run {
+                // The baseline sees the same data the run does, just before it.
+                for id in &channels {
+                    let series = store.channel_series(id, next_run - Duration::days(120)).await?;
+                    naive_for_run(&outliers, &series, next_run, &mut channel_candidates, &mut naive_channel);
+                    changes_for_run(&sim.sim, &outliers, &series, next_run, &mut change_candidates, &mut naive_change)?;
+                }
+                runs.push(next_run);
+                next_run += Duration::weeks(1);
+            }
+            pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
+        }
+    }
+    // Our findings over all runs.
+    let mut ours_channel = BTreeSet::new();
+    let mut ours_change = BTreeSet::new();
+    for run in &runs {
+        for o in store.week_outliers(&OutliersConfig::week_label(*run)).await? {
+            let id = o.outlier.video_id.to_string();
+            match o.outlier.kind {
+                OutlierKind::Channel => {
+                    ours_channel.insert(id);
+                }
+                OutlierKind::Thumbnail => {
+                    ours_change.insert(format!("{id}/thumbnail"));
+                }
+                OutlierKind::Title => {
+                    ours_change.insert(format!("{id}/title"));
+                }
+            }
+        }
+    }
+    let mut truth_channel = BTreeSet::new();
+    for id in &channel_candidates {
+        if sim.sim.video(id).map(|v| v.breakout.is_some()).unwrap_or(false) {
+            truth_channel.insert(id.clone());
+        }
+    }
+    let truth_change: BTreeSet<String> =
+        change_candidates.iter().filter(|(_, t)| **t).map(|((id, kind), _)| format!("{id}/{kind}")).collect();
+    let mut videos_tracked = 0;
+    for id in &channels {
+        videos_tracked += store.channel_videos(id).await?.len();
+    }
+    let report = OutliersReport {
+        seed: args.seed,
+        channels: args.channels,
+        weeks: args.weeks,
+        margin: outliers.channel.margin,
+        videos_tracked,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        channel_outliers: Comparison {
+            candidates: channel_candidates.len(),
+            truth: truth_channel.len(),
+            // Findings outside the candidates cannot happen (same rule); intersect to be safe.
+            ours: Score::of(&ours_channel.intersection(&channel_candidates).cloned().collect(), &truth_channel),
+            naive: Score::of(&naive_channel, &truth_channel),
+        },
+        change_outliers: Comparison {
+            candidates: change_candidates.len(),
+            truth: truth_change.len(),
+            ours: Score::of(&ours_change, &truth_change),
+            naive: Score::of(&naive_change, &truth_change),
+        },
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let show = |name: &str, c: &Comparison| {
+            let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+            println!(
+                "{name}: {} candidates, {} true | ours precision {} recall {} ({} flagged) | naive precision {} recall {} ({} flagged)",
+                c.candidates,
+                c.truth,
+                f(c.ours.precision),
+                f(c.ours.recall),
+                c.ours.flagged,
+                f(c.naive.precision),
+                f(c.naive.recall),
+                c.naive.flagged
+            );
+        };
+        println!(
+            "seed {}, {} channels, {} weeks, {} videos tracked ({:.0} s)",
+            report.seed, report.channels, report.weeks, report.videos_tracked, report.wall_seconds
+        );
+        show("channel outliers", &report.channel_outliers);
+        show("thumbnail/title outliers", &report.change_outliers);
+    }
+    sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn latest_views(s: &VideoSeries, until: DateTime<Utc>) -> Option<i64> {
+    s.views.iter().filter(|r| r.measured_at <= until).map(|r| r.views).max()
+}
+
+fn channel_views(series: &[VideoSeries], run: DateTime<Utc>) -> Vec<i64> {
+    series.iter().filter_map(|s| latest_views(s, run)).collect()
+}
+
+/// The videos a run judges against their channel, and the naive verdict on each.
+fn naive_for_run(
+    config: &OutliersConfig,
+    series: &[VideoSeries],
+    run: DateTime<Utc>,
+    candidates: &mut BTreeSet<String>,
+    naive: &mut BTreeSet<String>,
+) {
+    let all = channel_views(series, run);
+    let judge = Duration::hours(config.judge_at_hours);
+    for s in series {
+        let age = run - s.video.published_at;
+        // Only videos measured from their first hours can be judged at an age.
+        let first = s.views.first().map(|r| r.measured_at - s.video.published_at);
+        if age < judge || age >= judge + Duration::weeks(1) || first.is_none_or(|f| f > Duration::hours(2)) {
+            continue;
+        }
+        let id = s.video.id.to_string();
+        candidates.insert(id.clone());
+        if let Some(views) = latest_views(s, run)
+            && naive_outlier_score(views, &all).is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD)
+        {
+            naive.insert(id);
+        }
+    }
+}
+
+/// The creator changes a run judges (tracked before the change, in its window), whether each is
+/// truly an outlier, and the naive verdict on the changed video.
+fn changes_for_run(
+    sim: &Simulator,
+    config: &OutliersConfig,
+    series: &[VideoSeries],
+    run: DateTime<Utc>,
+    candidates: &mut BTreeMap<(String, &'static str), bool>,
+    naive: &mut BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let all = channel_views(series, run);
+    let (from, to) = config.change_window(run);
+    let threshold = 1.0 + config.change.min_lift;
+    let Some(first) = series.first() else { return Ok(()) };
+    let by_id: BTreeMap<VideoId, &VideoSeries> = series.iter().map(|s| (s.video.id.clone(), s)).collect();
+    for change in sim.changes(from, to, Some(first.video.channel_id.as_str()))? {
+        if change.source != ChangeSource::Creator || change.at >= to {
+            continue;
+        }
+        let Some(s) = by_id.get(&change.video_id) else { continue };
+        if s.views.first().is_none_or(|r| r.measured_at >= change.at) {
+            continue;
+        }
+        let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
+        let truly = change.multiplier / change.previous_multiplier >= threshold;
+        let id = change.video_id.to_string();
+        candidates.insert((id.clone(), kind), truly);
+        if let Some(views) = latest_views(s, run)
+            && naive_outlier_score(views, &all).is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD)
+        {
+            naive.insert(format!("{id}/{kind}"));
+        }
+    }
+    Ok(())
+}
