@@ -6,6 +6,7 @@ mod bench;
 mod commands;
 mod demo;
 mod eval;
+mod eval_abtest;
 mod inspect;
 mod settings;
 mod sim_cmd;

@@ -13,7 +13,7 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use serde::Serialize;
 use tubewatch_core::abtest::{
     AbError, AnalysisConfig, ExpectedTraffic, MAX_VARIANTS, MIN_VARIANTS, PowerEstimate, ScheduleRequest,
-    balanced_schedule, power_estimate,
+    balanced_schedule, naive_daily_schedule, power_estimate,
 };
 use tubewatch_core::{ChannelId, Clock, Slot, UserId, VideoId};
 use tubewatch_store::{
@@ -139,6 +139,17 @@ impl AbTestError {
     }
 }
 
+/// How variants take turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RotationDesign {
+    /// Every variant the same hours of the day and days of the week, in random balanced order.
+    #[default]
+    Balanced,
+    /// One variant a day, in turn: what common tools do. For comparison (`tubewatch eval
+    /// abtest`); the decay-adjusted analysis cannot separate a variant from its day under it.
+    DailyAlternation,
+}
+
 /// A new test as the user asks for it.
 #[derive(Debug, Clone)]
 pub struct CreateAbTest {
@@ -152,6 +163,7 @@ pub struct CreateAbTest {
     pub final_action: FinalAction,
     /// Seed of the schedule's randomisation; `None`: random.
     pub seed: Option<u64>,
+    pub design: RotationDesign,
 }
 
 impl CreateAbTest {
@@ -165,6 +177,7 @@ impl CreateAbTest {
             rotation: Duration::hours(12),
             final_action: FinalAction::ApplyWinner,
             seed: None,
+            design: RotationDesign::Balanced,
         }
     }
 }
@@ -459,7 +472,11 @@ impl AbTests {
             rotation: request.rotation,
             seed: request.seed.unwrap_or_else(rand::random),
         };
-        let periods = balanced_schedule(&schedule).map_err(|e| AbTestError::BadInput(e.to_string()))?;
+        let periods = match request.design {
+            RotationDesign::Balanced => balanced_schedule(&schedule),
+            RotationDesign::DailyAlternation => naive_daily_schedule(variants_n, start, request.duration),
+        }
+        .map_err(|e| AbTestError::BadInput(e.to_string()))?;
         let power = self.power(&video, published, now, &periods, variants_n).await?;
         let new = NewAbTest {
             user_id: user,
