@@ -87,7 +87,10 @@ impl Harness {
         config.faults = opts.faults;
         let sim = Simulator::start(config, "127.0.0.1:0".parse()?).await?;
         let mut settings = base;
-        settings.database_url = format!("sqlite://{}", opts.data_dir.join("tubewatch.db").display());
+        // A fresh SQLite file unless a database was named explicitly (e.g. PostgreSQL).
+        if settings.database_url == Settings::default().database_url {
+            settings.database_url = format!("sqlite://{}", opts.data_dir.join("tubewatch.db").display());
+        }
         settings.blob_dir = opts.data_dir.join("blobs");
         settings.youtube.base_url = Some(sim.base_url.clone());
         settings.clock = clock.to_string();
@@ -154,12 +157,16 @@ pub async fn tracking_report(
     let horizon = end - Duration::hours(1);
     for channel in channels {
         let true_changes = sim.changes(start, end, Some(channel.as_str()))?;
+        // Channels are tracked one after another: each from its own start.
+        let tracked_at = store.channel(channel).await?.map_or(start, |c| c.created_at.max(start));
         for video in store.channel_videos(channel).await? {
             report.videos_tracked += 1;
             let records = store.views(&video.id).await?;
-            // Videos already out when tracking began start at that slot; later ones at the slot
-            // of their publish time.
-            let Some(first) = policy.slot_at(video.published_at, video.published_at.max(start)) else { continue };
+            // Videos already out when their channel was tracked start at that slot; later ones
+            // at the slot of their publish time.
+            let Some(first) = policy.slot_at(video.published_at, video.published_at.max(tracked_at)) else {
+                continue;
+            };
             let expected: Vec<Slot> = policy
                 .all_slots(video.published_at)
                 .into_iter()

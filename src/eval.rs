@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use tubewatch_core::Clock;
 use tubewatch_sim::{FaultConfig, FaultSpec};
+use tubewatch_store::{Store, TargetKind, TargetState};
 
 use crate::demo::{Harness, HarnessOptions, TrackingReport, tracking_report};
 use crate::settings::Settings;
@@ -39,6 +40,9 @@ pub struct TrackingArgs {
     /// Worker processes.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Also run a `tubewatch serve` process (web edge and workers) sharing the work.
+    #[arg(long)]
+    pub with_serve: bool,
     /// Turn on the simulator's faults (5xx, 429, timeouts, truncated bodies, bot checks, wrong
     /// video, feed outages) at a few percent.
     #[arg(long)]
@@ -50,6 +54,9 @@ pub struct TrackingArgs {
     /// the longest check (three requests of at most one second each here).
     #[arg(long, default_value_t = 5)]
     pub lease_seconds: u32,
+    /// Request timeout in real seconds (a hung request costs this much clock time × speed).
+    #[arg(long, default_value_t = 1)]
+    pub timeout_seconds: u64,
     /// Watch page size served by the simulator.
     #[arg(long, default_value_t = 100_000)]
     pub page_bytes: usize,
@@ -102,10 +109,13 @@ struct Workers {
 }
 
 impl Workers {
-    fn spawn(&self) -> anyhow::Result<Child> {
+    /// Starts `tubewatch worker`, or with `serve` a `tubewatch serve` (web edge and workers).
+    fn spawn(&self, serve: bool) -> anyhow::Result<Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let command: &[&str] = if serve { &["--listen", "127.0.0.1:0", "serve"] } else { &["worker"] };
         Command::new(std::env::current_exe()?)
-            .args(["--config", &self.config.display().to_string(), "worker"])
+            .args(["--config", &self.config.display().to_string()])
+            .args(command)
             .env_remove("TUBEWATCH_DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -122,10 +132,27 @@ impl Workers {
     }
 }
 
+/// Active channel and video targets still due at or before `horizon`, leased or not.
+async fn pending_before(store: &dyn Store, horizon: chrono::DateTime<chrono::Utc>) -> anyhow::Result<usize> {
+    let mut pending = 0;
+    for kind in [TargetKind::Channel, TargetKind::Video] {
+        let mut offset = 0;
+        loop {
+            let page = store.list_targets(kind, offset, 1000).await?;
+            pending += page.iter().filter(|t| t.state == TargetState::Active && t.next_due_at <= horizon).count();
+            if page.len() < 1000 {
+                break;
+            }
+            offset += 1000;
+        }
+    }
+    Ok(pending)
+}
+
 async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     settings.worker.lease_seconds = args.lease_seconds;
-    settings.youtube.timeout_seconds = 1;
+    settings.youtube.timeout_seconds = args.timeout_seconds;
     let opts = HarnessOptions {
         seed: args.seed,
         world_channels: args.channels.max(100) * 2,
@@ -153,7 +180,11 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
     }
     let mut workers = Workers { config, log: dir.path().join("workers.log"), children: Vec::new() };
     for _ in 0..args.workers.max(1) {
-        let child = workers.spawn()?;
+        let child = workers.spawn(false)?;
+        workers.children.push(child);
+    }
+    if args.with_serve {
+        let child = workers.spawn(true)?;
         workers.children.push(child);
     }
     let end = h.start + Duration::days(i64::from(args.days));
@@ -167,24 +198,19 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
             let i = killed % workers.children.len();
             workers.children[i].kill()?; // SIGKILL: no chance to finish or release anything
             workers.children[i].wait()?;
-            workers.children[i] = workers.spawn()?;
+            workers.children[i] = workers.spawn(args.with_serve && i == args.workers.max(1))?;
             killed += 1;
             next_kill = Some(Instant::now() + StdDuration::from_secs_f64(every));
         }
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
-    // Let the workers catch up with everything due up to an hour before the end (a slow machine
-    // may lag), then stop them.
+    // Let the workers catch up with every channel and video check due up to an hour before the
+    // end (a slow machine lags; a killed worker's leases must expire first), then stop them.
     let horizon = h.clock.now() - Duration::hours(1);
-    let catch_up = Instant::now() + StdDuration::from_secs(120);
-    while Instant::now() < catch_up {
-        let stats = h.app.store.queue_stats(h.clock.now()).await?;
-        if stats.oldest_due_at.is_none_or(|t| t > horizon) {
-            break;
-        }
+    let catch_up = Instant::now() + StdDuration::from_secs(180);
+    while Instant::now() < catch_up && pending_before(&*h.app.store, horizon).await? > 0 {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
-    tokio::time::sleep(StdDuration::from_secs(1)).await;
     let finished_at = horizon + Duration::hours(1);
     workers.stop();
     let pipeline = h.app.pipeline_config()?;
@@ -225,6 +251,12 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
         );
     }
     let t = &report.tracking;
+    if t.slots_missing > 0 {
+        // Show what the worker processes said.
+        let log = std::fs::read_to_string(&workers.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        eprintln!("worker log (last lines, newest first):\n{}", tail.join("\n"));
+    }
     let exact = t.slots_missing == 0 && t.duplicate_records == 0 && t.false_positives == 0 && t.false_negatives == 0;
     Ok(if exact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

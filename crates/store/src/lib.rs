@@ -99,7 +99,7 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + Send + Sync + std::
         now: DateTime<Utc>,
         next_due_at: Option<DateTime<Utc>>,
     ) -> Result<()>;
-    /// Gives a lease back without running (graceful shutdown): due again at once, attempt not counted.
+    /// Gives a lease back without running (graceful shutdown): due again at once.
     async fn release(&self, lease: &Lease) -> Result<()>;
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
     /// Active targets whose last run failed, and failed targets, most recent error first.

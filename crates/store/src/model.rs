@@ -141,7 +141,8 @@ pub struct Target {
     pub next_due_at: DateTime<Utc>,
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
-    /// Claims since the last success; drives backoff.
+    /// Failed runs since the last success (a claim lost to a dead worker is not one); drives
+    /// backoff and when a slot is given up.
     pub attempts: i32,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,

@@ -153,7 +153,9 @@ impl Pipeline {
         let feed_hiccup = target.kind == TargetKind::Channel
             && matches!(&error, JobError::Youtube(e) if e.kind() == tubewatch_youtube::ErrorKind::NotFound);
         let next = self.next_due_after_giving_up(&target, now).await;
-        let exhausted = u32::try_from(target.attempts).unwrap_or(u32::MAX) >= self.config.max_attempts;
+        // `attempts` counts earlier failures of this slot; this one makes one more.
+        let failures = target.attempts.saturating_add(1);
+        let exhausted = u32::try_from(failures).unwrap_or(u32::MAX) >= self.config.max_attempts;
         let outcome = if error.is_permanent() && !feed_hiccup {
             tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "target stopped for good");
             self.store.fail(&lease, &message, now, None).await
@@ -162,7 +164,7 @@ impl Pipeline {
             tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "slot given up after retries");
             self.store.skip_slot(&lease, &message, now, next).await
         } else {
-            let retry_at = now + self.backoff(target.attempts);
+            let retry_at = now + self.backoff(failures);
             tracing::info!(target_id = target.id, subject = %target.subject, error = %message, %retry_at, "will retry");
             self.store.fail(&lease, &message, now, Some(retry_at)).await
         };
@@ -171,9 +173,9 @@ impl Pipeline {
         }
     }
 
-    /// `retry_base × 2^(attempt−1)`, capped, with jitter in [50%, 100%].
-    fn backoff(&self, attempts: i32) -> Duration {
-        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(0);
+    /// `retry_base × 2^(failures−1)`, capped, with jitter in [50%, 100%].
+    fn backoff(&self, failures: i32) -> Duration {
+        let exp = u32::try_from(failures.saturating_sub(1).clamp(0, 16)).unwrap_or(0);
         let delay = (self.config.retry_base * 2i32.pow(exp)).min(self.config.retry_max);
         let jitter: f64 = rand::random_range(0.5..1.0);
         Duration::milliseconds((delay.num_milliseconds() as f64 * jitter) as i64)

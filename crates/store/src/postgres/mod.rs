@@ -357,7 +357,7 @@ impl Store for PgStore {
                SELECT id FROM targets WHERE state = 'active' AND next_due_at <= $3 \
                AND (lease_until IS NULL OR lease_until < $4) ORDER BY next_due_at, id LIMIT $5 \
                FOR UPDATE SKIP LOCKED) \
-             UPDATE targets t SET lease_owner = $1, lease_until = $2, attempts = t.attempts + 1 \
+             UPDATE targets t SET lease_owner = $1, lease_until = $2 \
              FROM due WHERE t.id = due.id RETURNING t.*",
         )
         .bind(owner)
@@ -388,7 +388,8 @@ impl Store for PgStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET state = $1, lease_owner = NULL, lease_until = $2, last_error = $3, last_error_at = $4 \
+            "UPDATE targets SET state = $1, lease_owner = NULL, lease_until = $2, attempts = attempts + 1, \
+             last_error = $3, last_error_at = $4 \
              WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
@@ -435,7 +436,7 @@ impl Store for PgStore {
 
     async fn release(&self, lease: &Lease) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET lease_owner = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) \
+            "UPDATE targets SET lease_owner = NULL, lease_until = NULL \
              WHERE id = $1 AND lease_owner = $2 AND lease_until = $3",
         )
         .bind(lease.target_id)

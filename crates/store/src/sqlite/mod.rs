@@ -368,7 +368,7 @@ impl Store for SqliteStore {
     #[instrument(skip_all, fields(owner, limit))]
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
         let rows = sqlx::query(
-            "UPDATE targets SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id IN ( \
+            "UPDATE targets SET lease_owner = ?, lease_until = ? WHERE id IN ( \
                SELECT id FROM targets WHERE state = 'active' AND next_due_at <= ? \
                AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_due_at, id LIMIT ?) \
              RETURNING *",
@@ -401,7 +401,8 @@ impl Store for SqliteStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET state = ?, lease_owner = NULL, lease_until = ?, last_error = ?, last_error_at = ? \
+            "UPDATE targets SET state = ?, lease_owner = NULL, lease_until = ?, attempts = attempts + 1, \
+             last_error = ?, last_error_at = ? \
              WHERE id = ? AND lease_owner = ? AND lease_until = ?",
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
@@ -448,7 +449,7 @@ impl Store for SqliteStore {
 
     async fn release(&self, lease: &Lease) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE targets SET lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) \
+            "UPDATE targets SET lease_owner = NULL, lease_until = NULL \
              WHERE id = ? AND lease_owner = ? AND lease_until = ?",
         )
         .bind(lease.target_id)
