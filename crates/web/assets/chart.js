@@ -26,6 +26,7 @@
   // Keeps change times inside the x range even when a change precedes the first point.
   var xMin = Math.min.apply(null, xs.concat(changes.map(function (c) { return c.x; })));
   var xMax = Math.max.apply(null, xs.concat(changes.map(function (c) { return c.x; })));
+  if (xMax - xMin < 3600) { xMin -= 1800; xMax += 1800; } // a single measurement still gets an axis
 
   var tip = document.createElement("div");
   tip.className = "change-tip";

@@ -18,6 +18,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use common::*;
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
 use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
 use serde_json::json;
 use tubewatch_core::{Clock, Slot};
@@ -186,8 +187,10 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     assert_eq!(chart["markers"].as_u64().unwrap() as usize, detected.len(), "one marker per detected change");
     assert!(chart["legend"].as_str().unwrap().contains("Views"), "{chart}");
 
-    // Hovering (focusing) the marker shows the change's before and after thumbnails and titles.
-    js(&browser, "document.querySelector('#chart .change-thumbnail').focus(); return null;").await;
+    // Hovering the marker (a real pointer move) shows the change's before and after thumbnails.
+    let marker = browser.find(Locator::Css("#chart .change-thumbnail")).await.unwrap();
+    let hover = PointerAction::MoveToElement { element: marker, duration: None, x: 0.0, y: 0.0 };
+    browser.perform_actions(MouseActions::new("mouse".into()).then(hover)).await.unwrap();
     let tip = js(
         &browser,
         "const tip = document.getElementById('change-tip');
@@ -210,6 +213,25 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     .await;
     assert!(!loaded.as_array().unwrap().is_empty() && loaded.as_array().unwrap().iter().all(|l| l == true), "{loaded}");
     std::fs::write(screenshots_dir().join("video.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    // On a phone-sized window the page and its chart fit the width (no sideways scrolling).
+    let video_url = browser.current_url().await.unwrap();
+    browser.set_window_size(390, 844).await.unwrap();
+    browser.goto(video_url.as_str()).await.unwrap();
+    browser.wait().for_element(Locator::Css("#chart[data-ready=true] canvas")).await.unwrap();
+    let fit = js(
+        &browser,
+        "return { page: document.documentElement.scrollWidth, viewport: window.innerWidth,
+                  chart: document.querySelector('#chart .u-wrap').getBoundingClientRect().right,
+                  markers: document.querySelectorAll('#chart .change-marker').length };",
+    )
+    .await;
+    let viewport = fit["viewport"].as_f64().unwrap();
+    assert!(fit["page"].as_f64().unwrap() <= viewport && fit["chart"].as_f64().unwrap() <= viewport, "{fit}");
+    assert_eq!(fit["markers"].as_u64().unwrap() as usize, detected.len(), "{fit}");
+    std::fs::write(screenshots_dir().join("video-phone.png"), browser.screenshot().await.unwrap()).unwrap();
+    browser.set_window_size(1200, 1000).await.unwrap();
+    browser.goto(video_url.as_str()).await.unwrap();
 
     // The CSV download, fetched as the browser would (same session).
     let csv = browser

@@ -25,7 +25,9 @@ pub fn compact_number(n: i64) -> String {
         a if a >= 1e3 => (a / 1e3, "K"),
         a => return format!("{sign}{a}"),
     };
-    let text = if value < 10.0 { format!("{value:.1}") } else { format!("{value:.0}") };
+    // Halves round away from zero, as the browser's `Intl.NumberFormat` does in the chart.
+    let text =
+        if value < 10.0 { format!("{:.1}", (value * 10.0).round() / 10.0) } else { format!("{:.0}", value.round()) };
     format!("{sign}{}{suffix}", text.strip_suffix(".0").unwrap_or(&text))
 }
 
