@@ -16,6 +16,7 @@ use common::*;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tubewatch_core::{Clock, Slot};
+use tubewatch_sim::{Endpoint, FaultConfig, FaultSpec};
 use tubewatch_worker::{Metrics, Pipeline, PipelineConfig};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
@@ -253,6 +254,16 @@ async fn tracked_videos_are_shown_to_their_owner_only() {
         assert_eq!(page.body, missing.body, "bob GET {path} looks like a missing video");
         assert!(!page.body.contains(&video.title));
     }
+    // A channel whose feed keeps failing is listed under "Needs attention" (for its owner only).
+    assert!(!dashboard.body.contains("Needs attention"));
+    let failing = FaultSpec { rate_500: 1.0, ..FaultSpec::default() };
+    app.sim.sim.set_faults(FaultConfig { endpoints: [(Endpoint::Feed, failing)].into(), ..FaultConfig::default() });
+    run_hours(&app, 2).await;
+    let attention = alice.get("/dashboard").await;
+    let section = attention.body.split("Needs attention").nth(1).expect("a Needs attention section");
+    assert!(section.split("</section>").next().unwrap().contains(&format!("Channel {}", channel.title)), "{section}");
+    app.sim.sim.set_faults(FaultConfig::default());
+
     let bob_dashboard = bob.get("/dashboard").await;
     assert!(bob_dashboard.body.contains("No videos yet — add a channel"));
     assert!(!bob_dashboard.body.contains(&channel.title) && !bob_dashboard.body.contains(video.id.as_str()));
