@@ -39,10 +39,27 @@ impl App {
             policy: self.settings.schedule_policy()?,
             channel_check_offset: chrono::Duration::minutes(i64::from(t.channel_check_offset_minutes)),
             max_attempts: self.settings.worker.max_attempts,
+            abtests: self.abtest_services()?,
             outliers: self.settings.outliers_config(),
             mailer: tubewatch_worker::Mailer::new(&self.settings.mail_config()?)?,
             ..PipelineConfig::default()
         })
+    }
+
+    /// The A/B test services when an OAuth app is configured (`None`: A/B tests are off).
+    pub fn abtest_services(&self) -> anyhow::Result<Option<tubewatch_worker::abtest::AbTestServices>> {
+        let s = &self.settings.abtests;
+        let Some(client_id) = &s.google_client_id else { return Ok(None) };
+        let oauth = self
+            .youtube
+            .oauth(&tubewatch_youtube::OAuthConfig {
+                client_id: client_id.clone(),
+                client_secret: s.google_client_secret.as_ref().map(|x| x.expose().to_owned()),
+                redirect_uri: s.redirect_url.clone().unwrap_or_default(),
+                scopes: vec![tubewatch_youtube::SCOPE_YOUTUBE_FORCE_SSL.to_owned()],
+            })
+            .context("configuring the Google OAuth client")?;
+        Ok(Some(tubewatch_worker::abtest::AbTestServices::new(oauth, s.keyring()?)))
     }
 
     pub fn pipeline(&self) -> anyhow::Result<Pipeline> {

@@ -20,6 +20,8 @@ use crate::settings::Settings;
 pub enum EvalCommand {
     /// Tracking: missing slots, duplicates, change detection and lag against the truth.
     Tracking(TrackingArgs),
+    /// A/B tests: correct verdicts and false winners per true lift, ours and the naive method.
+    Abtest(crate::eval_abtest::AbtestArgs),
     /// Weekly outliers: precision and recall against the truth, ours and the naive baseline.
     Outliers(crate::eval_outliers::OutliersArgs),
 }
@@ -98,6 +100,7 @@ fn fault_config() -> FaultConfig {
 pub async fn run(cmd: EvalCommand, settings: Settings) -> anyhow::Result<ExitCode> {
     match cmd {
         EvalCommand::Tracking(args) => tracking(args, settings).await,
+        EvalCommand::Abtest(args) => crate::eval_abtest::run(args, settings).await,
         EvalCommand::Outliers(args) => crate::eval_outliers::run(args, settings).await,
     }
 }

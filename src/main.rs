@@ -6,6 +6,7 @@ mod bench;
 mod commands;
 mod demo;
 mod eval;
+mod eval_abtest;
 mod eval_outliers;
 mod inspect;
 mod settings;

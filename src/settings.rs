@@ -47,6 +47,7 @@ pub struct Settings {
     pub clock: String,
     pub tracking: TrackingSettings,
     pub worker: WorkerSettings,
+    pub abtests: AbTestSettings,
     pub accounts: AccountsSettings,
     pub billing: BillingSettings,
     pub outliers: OutlierSettings,
@@ -140,6 +141,7 @@ impl Default for Settings {
             clock: "system".into(),
             tracking: TrackingSettings::default(),
             worker: WorkerSettings::default(),
+            abtests: AbTestSettings::default(),
             accounts: AccountsSettings::default(),
             billing: BillingSettings::default(),
             outliers: OutlierSettings::default(),
@@ -237,6 +239,72 @@ pub struct SettingsError {
     pub message: String,
 }
 
+/// A/B tests: the Google OAuth app users connect their YouTube accounts through, and the keys
+/// that seal their tokens at rest. A/B tests are off until `google_client_id` is set.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbTestSettings {
+    pub google_client_id: Option<String>,
+    pub google_client_secret: Option<Secret>,
+    /// Where Google sends users back: `https://HOST/oauth/google/callback`.
+    pub redirect_url: Option<String>,
+    /// Id of the key that seals new tokens; it must be one of `token_keys`.
+    pub current_key_id: Option<String>,
+    /// Token keys by id, each 32 random bytes as 64 hex digits. Keep a retired key until the
+    /// tokens sealed with it have been resealed (each is, at its next refresh).
+    pub token_keys: std::collections::BTreeMap<String, Secret>,
+}
+
+impl AbTestSettings {
+    /// The keyring the configured keys make.
+    pub fn keyring(&self) -> Result<tubewatch_worker::token_crypto::TokenKeyring, SettingsError> {
+        let current = self.current_key_id.as_deref().ok_or_else(|| invalid("abtests.current_key_id", "is required"))?;
+        let keys: Vec<(String, String)> =
+            self.token_keys.iter().map(|(id, key)| (id.clone(), key.expose().to_owned())).collect();
+        tubewatch_worker::token_crypto::TokenKeyring::from_hex(current, &keys)
+            .map_err(|e| invalid("abtests.token_keys", e))
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let Some(client_id) = &self.google_client_id else { return Ok(()) };
+        if client_id.trim().is_empty() {
+            return Err(invalid("abtests.google_client_id", "must not be empty"));
+        }
+        let redirect = self.redirect_url.as_deref().ok_or_else(|| invalid("abtests.redirect_url", "is required"))?;
+        let url = Url::parse(redirect).map_err(|e| invalid("abtests.redirect_url", format!("{redirect:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("abtests.redirect_url", format!("{redirect:?} must be an http(s) URL with a host")));
+        }
+        self.keyring().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod abtest_settings_tests {
+    use super::*;
+
+    #[test]
+    fn abtests_need_a_redirect_url_and_a_current_key_and_keep_secrets_out_of_debug() {
+        let key = "ab".repeat(32);
+        let mut s = Settings::default();
+        assert!(s.validate().is_ok(), "off by default");
+        s.abtests.google_client_id = Some("client.apps.googleusercontent.com".into());
+        s.abtests.google_client_secret = Some(Secret::new("very-secret"));
+        assert_eq!(s.validate().unwrap_err().setting, "abtests.redirect_url");
+        s.abtests.redirect_url = Some("https://tubewatch.example/oauth/google/callback".into());
+        assert_eq!(s.validate().unwrap_err().setting, "abtests.current_key_id");
+        s.abtests.current_key_id = Some("2026".into());
+        s.abtests.token_keys.insert("2026".into(), Secret::new("not hex"));
+        assert_eq!(s.validate().unwrap_err().setting, "abtests.token_keys");
+        s.abtests.token_keys.insert("2026".into(), Secret::new(key.clone()));
+        s.validate().unwrap();
+        assert_eq!(s.abtests.keyring().unwrap().current_key_id(), "2026");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(&key) && !shown.contains("very-secret"));
+    }
+}
+
 fn invalid(setting: &'static str, message: impl fmt::Display) -> SettingsError {
     SettingsError { setting, message: message.to_string() }
 }
@@ -312,6 +380,7 @@ impl Settings {
             ));
         }
         self.web_config()?;
+        self.abtests.validate()?;
         self.outliers_weekday()?;
         let o = &self.outliers;
         if o.hour > 23 {

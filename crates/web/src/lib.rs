@@ -12,6 +12,7 @@ pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod error;
+pub mod pages;
 
 use std::sync::{Arc, OnceLock};
 
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     let secure = state.config.accounts.cookie_secure;
     let max_body = state.config.accounts.max_body_bytes;
     let mut app = router
+        .merge(pages::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))

@@ -80,6 +80,13 @@ impl From<AbTestError> for JobError {
     }
 }
 
+/// YouTube refused the request itself (permanent errors, or a 4xx other than timeouts and rate
+/// limits, such as a title it no longer accepts): repeating it cannot help.
+fn refused(e: &YoutubeError) -> bool {
+    e.is_permanent()
+        || matches!(e, YoutubeError::Http { status: Some(s), .. } if (400..500).contains(s) && *s != 408 && *s != 429)
+}
+
 fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     Slot::hour_of(now).start() + Duration::hours(1)
 }
@@ -188,7 +195,7 @@ impl Pipeline {
                 self.store.complete(lease, Some(next_hour(now))).await?;
                 return Ok(());
             }
-            Err(AbTestError::Youtube(e)) if e.is_permanent() => {
+            Err(AbTestError::Youtube(e)) if refused(&e) => {
                 let reason = format!("YouTube refused the swap for good: {e}");
                 tracing::warn!(test_id = id, %reason, "A/B test {id} failed");
                 self.store.set_abtest_state(id, AbTestState::Failed, Some(&reason), now).await?;
@@ -292,7 +299,7 @@ impl Pipeline {
                 excluded: true,
                 quota_units: units,
             },
-            Err(AbTestError::Youtube(e)) if !e.is_permanent() => SwapRecord {
+            Err(AbTestError::Youtube(e)) if !refused(e) => SwapRecord {
                 period: period.index,
                 swapped_at: None,
                 outcome: format!("retry: {e}"),
@@ -398,7 +405,7 @@ impl Pipeline {
                 false,
                 "not checked".into(),
             ),
-            Err(AbTestError::Youtube(e)) if e.is_permanent() => {
+            Err(AbTestError::Youtube(e)) if refused(&e) => {
                 (format!("{applied_name} could not be put live: {e}"), false, "not checked".into())
             }
             // Transient failure or quota: the pipeline retries the wrap-up later.

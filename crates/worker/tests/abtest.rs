@@ -437,3 +437,34 @@ fn bomb_png(w: u32, h: u32) -> Vec<u8> {
     png[29..33].copy_from_slice(&(!crc).to_be_bytes());
     png
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_stopped_early_wraps_up_within_the_hour_and_restores_the_original() {
+    let w = world(25, 10_000).await;
+    let ann = w.user("ann").await;
+    let bob = w.user("bob").await;
+    w.connect(ann, &w.owned).await;
+    let video = w.video_of(&w.owned);
+    let mut request = CreateAbTest::new(video.clone());
+    request.titles = vec!["A title for the stop test".into(), "B title for the stop test".into()];
+    let created = w.ab.create(ann, request).await.unwrap();
+    let id = created.test.id;
+    let original = created.test.original_title.clone().unwrap();
+    w.run_hours(14).await;
+    assert!(matches!(w.ab.stop(bob, id).await, Err(AbTestError::NoSuchTest(_))), "only the owner may stop it");
+    w.ab.stop(ann, id).await.unwrap();
+    w.run_hours(1).await;
+    let d = w.detail(id).await;
+    assert_eq!(d.test.state, AbTestState::Stopped);
+    let result: serde_json::Value = serde_json::from_str(d.test.result_json.as_ref().unwrap()).unwrap();
+    assert_eq!((result["stopped_early"].as_bool(), result["verified"].as_bool()), (Some(true), Some(true)), "{result}");
+    assert_eq!(w.sim.sim.video(video.as_str()).unwrap().title, original);
+    assert!(
+        d.periods.iter().filter(|p| p.start > w.clock.now()).all(|p| p.swapped_at.is_none()),
+        "no swap after the stop"
+    );
+    assert!(matches!(w.ab.stop(ann, id).await, Err(AbTestError::AlreadyEnded)));
+    let runs_before = w.detail(id).await.test.quota_used;
+    w.run_hours(24).await;
+    assert_eq!(w.detail(id).await.test.quota_used, runs_before, "a stopped test makes no more calls");
+}

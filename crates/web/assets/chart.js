@@ -1,0 +1,116 @@
+// The video page's chart: cumulative views over time (uPlot), with a marker at every thumbnail or
+// title change. Hovering the chart shows the exact figures in the legend; hovering or focusing a
+// marker shows the change's before/after thumbnails and titles (the server-rendered card).
+(function () {
+  "use strict";
+  var dataEl = document.getElementById("series-data");
+  var host = document.getElementById("chart");
+  if (!dataEl || !host || typeof uPlot === "undefined") return;
+  var series = JSON.parse(dataEl.textContent);
+  if (!series.points.length) return;
+
+  var compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+  var exact = new Intl.NumberFormat(undefined);
+  var when = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  var secs = function (iso) { return Date.parse(iso) / 1000; };
+
+  var xs = series.points.map(function (p) { return secs(p.slot); });
+  var views = series.points.map(function (p) { return p.views; });
+  var perHour = series.points.map(function (p, i) {
+    if (i === 0) return null;
+    var hours = (xs[i] - xs[i - 1]) / 3600;
+    return hours > 0 ? Math.round((p.views - series.points[i - 1].views) / hours) : null;
+  });
+  var changes = series.changes.map(function (c, i) { return { x: secs(c.slot), index: i, kind: c.kind }; });
+
+  // Keeps change times inside the x range even when a change precedes the first point.
+  var xMin = Math.min.apply(null, xs.concat(changes.map(function (c) { return c.x; })));
+  var xMax = Math.max.apply(null, xs.concat(changes.map(function (c) { return c.x; })));
+  if (xMax - xMin < 3600) { xMin -= 1800; xMax += 1800; } // a single measurement still gets an axis
+
+  var tip = document.createElement("div");
+  tip.className = "change-tip";
+  tip.setAttribute("role", "tooltip");
+  tip.id = "change-tip";
+  tip.hidden = true;
+
+  function showTip(marker, change) {
+    var card = document.getElementById("change-" + change.index);
+    tip.innerHTML = "";
+    if (card) tip.appendChild(card.cloneNode(true)).removeAttribute("id");
+    tip.hidden = false;
+    var left = Math.max(0, Math.min(marker.offsetLeft - 120, host.clientWidth - tip.offsetWidth));
+    tip.style.left = left + "px";
+  }
+  function hideTip() { tip.hidden = true; }
+
+  function placeMarkers(u) {
+    u.over.querySelectorAll(".change-marker").forEach(function (m) {
+      var change = changes[+m.dataset.change];
+      m.style.left = u.valToPos(change.x, "x") + "px";
+    });
+  }
+
+  function addMarkers(u) {
+    changes.forEach(function (change, i) {
+      var m = document.createElement("button");
+      m.type = "button";
+      m.className = "change-marker change-" + change.kind;
+      m.dataset.change = i;
+      m.setAttribute("aria-describedby", "change-tip");
+      m.setAttribute("aria-label", (change.kind === "thumbnail" ? "Thumbnail" : "Title") + " changed " +
+        when.format(new Date(change.x * 1000)));
+      m.textContent = change.kind === "thumbnail" ? "T" : "A";
+      m.addEventListener("mouseenter", function () { showTip(m, change); });
+      m.addEventListener("focus", function () { showTip(m, change); });
+      m.addEventListener("mouseleave", hideTip);
+      m.addEventListener("blur", hideTip);
+      u.over.appendChild(m);
+    });
+    placeMarkers(u);
+  }
+
+  // Dashed vertical lines under the markers.
+  function drawLines(u) {
+    var ctx = u.ctx;
+    ctx.save();
+    ctx.setLineDash([4, 4]);
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    changes.forEach(function (change) {
+      var x = Math.round(u.valToPos(change.x, "x", true));
+      ctx.strokeStyle = change.kind === "thumbnail" ? "#c2410c" : "#6d28d9";
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+    });
+    ctx.restore();
+  }
+
+  function width() { return Math.max(280, host.clientWidth); }
+  function height() { return window.innerWidth < 600 ? 240 : 320; }
+
+  var opts = {
+    width: width(),
+    height: height(),
+    scales: { x: { time: true, range: function () { return [xMin, xMax]; } } },
+    series: [
+      { value: function (u, v) { return v == null ? "—" : when.format(new Date(v * 1000)); } },
+      { label: "Views", stroke: "#2563eb", width: 2, fill: "rgba(37,99,235,0.08)",
+        value: function (u, v) { return v == null ? "—" : exact.format(v); } },
+      { label: "Views per hour", stroke: "#16a34a", width: 1, scale: "rate", show: false,
+        value: function (u, v) { return v == null ? "—" : exact.format(v); } },
+    ],
+    axes: [
+      {},
+      { values: function (u, ticks) { return ticks.map(function (t) { return compact.format(t); }); }, size: 60 },
+      { scale: "rate", side: 1, grid: { show: false }, size: 60,
+        values: function (u, ticks) { return ticks.map(function (t) { return compact.format(t); }); } },
+    ],
+    hooks: { draw: [drawLines], ready: [addMarkers], setSize: [placeMarkers] },
+  };
+  var plot = new uPlot(opts, [xs, views, perHour], host);
+  host.appendChild(tip);
+  host.dataset.ready = "true";
+  window.addEventListener("resize", function () { plot.setSize({ width: width(), height: height() }); });
+})();

@@ -1,0 +1,288 @@
+//! The server-rendered web UI (askama templates in `crates/web/templates/`): sign-up, log-in and
+//! log-out, the dashboard, the add-a-channel-or-video form, the video page with its chart, and the
+//! video series as CSV or JSON downloads. Static assets (the vendored uPlot chart library, the
+//! page script and style) are compiled into the binary and served from `/assets/`.
+//!
+//! Pages are HTML, not API: they are merged into the router outside the OpenAPI document. They
+//! reuse the JSON API's handlers and the `CurrentUser` extractor, so access rules are the API's:
+//! a page for a visitor without a session redirects to `/login`, and a video the caller does not
+//! track answers 404 exactly like one that does not exist. HTML forms cannot send the
+//! `X-CSRF-Token` header, so every form carries the session's CSRF token in a hidden field, and
+//! `form_user` hands it to the same check the API uses.
+
+mod assets;
+mod export;
+mod views;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::ApiJson;
+use crate::AppState;
+use crate::api::account::{self, ClientIp, Credentials};
+use crate::api::tracking::{self, TrackRequest};
+use crate::auth::{self, CSRF_HEADER, CurrentUser, SESSION_COOKIE};
+use crate::error::ApiError;
+
+pub use views::{compact_number, exact_number};
+
+/// Every page and asset route. Merged into the router by `crate::router`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signup", get(signup_page).post(signup_submit))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout_submit))
+        .route("/dashboard", get(views::dashboard))
+        .route("/track", get(track_page).post(track_submit))
+        .route("/videos/{video_id}", get(views::video_page))
+        .route("/videos/{video_id}/series.csv", get(export::series_csv))
+        .route("/videos/{video_id}/series.json", get(export::series_json))
+        .route("/assets/{name}", get(assets::asset))
+}
+
+/// A signed-in page visitor. Without a session (or with an expired one) the request is answered
+/// with a redirect to `/login`, never with the API's JSON error.
+#[derive(Debug, Clone)]
+pub struct PageUser {
+    pub caller: CurrentUser,
+    /// The session's CSRF token, echoed by the page's forms (empty under a bearer token).
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(Some(caller)) => Ok(Self { caller, csrf: csrf_of(&parts.headers) }),
+            Ok(None) => Err(to_login()),
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(to_login()),
+            Err(e) => Err(error_page(&e)),
+        }
+    }
+}
+
+fn csrf_of(headers: &HeaderMap) -> String {
+    auth::cookie(headers, SESSION_COOKIE).map(|s| auth::csrf_token(&s)).unwrap_or_default()
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+/// The caller of a form submission: the API's `CurrentUser` check (session or bearer, CSRF for
+/// cookie sessions) with the CSRF token taken from the form's hidden field.
+async fn form_user(state: &AppState, headers: &HeaderMap, csrf_field: &str) -> Result<PageUser, Response> {
+    let mut request =
+        Request::builder().method(Method::POST).body(()).map_err(|e| error_page(&ApiError::internal(e)))?;
+    *request.headers_mut() = headers.clone();
+    if let Ok(value) = HeaderValue::from_str(csrf_field) {
+        request.headers_mut().insert(CSRF_HEADER, value);
+    }
+    let (mut parts, ()) = request.into_parts();
+    match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await {
+        Ok(caller) => Ok(PageUser { caller, csrf: csrf_of(headers) }),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(to_login()),
+        Err(e) => Err(error_page(&e)),
+    }
+}
+
+/// Renders a template; a rendering failure is ours and logged.
+fn render(template: &impl askama::Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => error_page(&ApiError::internal(e)),
+    }
+}
+
+fn render_with(status: StatusCode, template: &impl askama::Template) -> Response {
+    let mut response = render(template);
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    title: &'a str,
+    message: &'a str,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+/// An HTML error page with the error's status; its message is the API's (never internals).
+pub(crate) fn error_page(e: &ApiError) -> Response {
+    let title = e.status.canonical_reason().unwrap_or("Error");
+    let message =
+        if e.status == StatusCode::NOT_FOUND { "There is nothing here, or it is not yours." } else { &e.message };
+    let template = ErrorTemplate { title, message, signed_in: false, csrf: "" };
+    match askama::Template::render(&template) {
+        Ok(html) => (e.status, Html(html)).into_response(),
+        Err(_) => (e.status, title.to_owned()).into_response(),
+    }
+}
+
+/// The dashboard, which sends visitors without a session on to `/login`.
+async fn home() -> Redirect {
+    Redirect::to("/dashboard")
+}
+
+#[derive(askama::Template)]
+#[template(path = "auth.html")]
+struct AuthTemplate<'a> {
+    /// `signup` or `login`.
+    mode: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CredentialsForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn auth_page(mode: &str, email: &str, error: Option<&str>, status: StatusCode) -> Response {
+    render_with(status, &AuthTemplate { mode, email, error, signed_in: false, csrf: "" })
+}
+
+async fn signup_page() -> Response {
+    auth_page("signup", "", None, StatusCode::OK)
+}
+
+async fn login_page() -> Response {
+    auth_page("login", "", None, StatusCode::OK)
+}
+
+/// Turns the API's session answer into a redirect that keeps its cookies.
+fn redirect_keeping_cookies(api_response: &Response, to: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    for value in api_response.headers().get_all(header::SET_COOKIE) {
+        response.headers_mut().append(header::SET_COOKIE, value.clone());
+    }
+    response
+}
+
+async fn signup_submit(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    axum::Form(form): axum::Form<CredentialsForm>,
+) -> Response {
+    let email = form.email.clone();
+    let credentials = Credentials { email: form.email, password: form.password };
+    match account::signup(State(state), ip, ApiJson(credentials)).await {
+        Ok(response) => redirect_keeping_cookies(&response, "/dashboard"),
+        Err(e) if e.status.is_server_error() => error_page(&e),
+        Err(e) => auth_page("signup", &email, Some(&e.message), e.status),
+    }
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    axum::Form(form): axum::Form<CredentialsForm>,
+) -> Response {
+    let email = form.email.clone();
+    let credentials = Credentials { email: form.email, password: form.password };
+    match account::login(State(state), ip, ApiJson(credentials)).await {
+        Ok(response) => redirect_keeping_cookies(&response, "/dashboard"),
+        Err(e) if e.status.is_server_error() => error_page(&e),
+        Err(e) => auth_page("login", &email, Some(&e.message), e.status),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn logout_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match account::logout(State(state), user.caller).await {
+        Ok(response) => redirect_keeping_cookies(&response, "/login"),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "track.html")]
+struct TrackTemplate<'a> {
+    url: &'a str,
+    kind: &'a str,
+    error: Option<&'a str>,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TrackForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    url: String,
+    /// `channel` or `video`.
+    #[serde(default)]
+    kind: String,
+}
+
+async fn track_page(user: PageUser) -> Response {
+    render(&TrackTemplate { url: "", kind: "channel", error: None, signed_in: true, csrf: &user.csrf })
+}
+
+async fn track_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<TrackForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let kind = if form.kind == "video" { "video" } else { "channel" };
+    let request = TrackRequest { url: form.url.trim().to_owned() };
+    let outcome = if kind == "video" {
+        tracking::track_video(State(state), user.caller.clone(), ApiJson(request)).await
+    } else {
+        tracking::track_channel(State(state), user.caller.clone(), ApiJson(request)).await
+    };
+    match outcome {
+        Ok(_) => Redirect::to("/dashboard").into_response(),
+        Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
+        Err(e) => {
+            let template =
+                TrackTemplate { url: &form.url, kind, error: Some(&e.message), signed_in: true, csrf: &user.csrf };
+            render_with(e.status, &template)
+        }
+    }
+}
+
+/// The API's series of a visible video (points and change marks).
+pub(crate) async fn series_of(
+    state: &AppState,
+    caller: &CurrentUser,
+    video_id: &str,
+) -> Result<tracking::Series, ApiError> {
+    let axum::Json(series) =
+        tracking::video_series(State(state.clone()), caller.clone(), Path(video_id.to_owned())).await?;
+    Ok(series)
+}

@@ -1,0 +1,266 @@
+//! The web UI in a real headless Chromium (Debian's `chromium` + `chromium-driver`, driven over
+//! WebDriver by fantoccini) against the real server on loopback, the simulator and the tracking
+//! pipeline on a stepped virtual clock: sign up, add a channel, let tracking run until the
+//! simulator's creator changes a tracked video's thumbnail, open that video's page, check the
+//! chart and its change marker with before/after thumbnails, download the CSV. Screenshots of
+//! the dashboard and the video page are saved under `target/screenshots/`.
+//!
+//! Without Chromium this test fails (it does not skip) unless `TUBEWATCH_SKIP_BROWSER_TESTS=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use common::*;
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
+use serde_json::json;
+use tubewatch_core::{Clock, Slot};
+use tubewatch_sim::VariantKind;
+use tubewatch_worker::{Metrics, Pipeline, PipelineConfig};
+use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn screenshots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// chromedriver on a free loopback port, killed when dropped.
+struct Driver {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{url}/status")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Driver { _child: child, url };
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer on {url}");
+}
+
+async fn open_browser(driver: &Driver) -> WebDriver {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                     "--disable-sync", "--window-size=1200,1000"],
+        }),
+    );
+    ClientBuilder::rustls().unwrap().capabilities(caps).connect(&driver.url).await.expect("a Chromium session")
+}
+
+/// Steps the virtual clock hour by hour until `until`, running every due check (as the worker
+/// would, at :55 for channel feeds and just after the hour for videos).
+async fn run_until(app: &TestApp, until: chrono::DateTime<chrono::Utc>) {
+    let mut yt = YoutubeConfig::single_base(&app.sim.base_url).unwrap();
+    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let clock: Arc<dyn Clock> = app.clock.clone();
+    let pipeline = Pipeline {
+        store: app.store.clone(),
+        youtube: YoutubeClient::new(yt).unwrap(),
+        blobs: app.blobs.clone(),
+        clock,
+        metrics: Arc::new(Metrics::default()),
+        config: PipelineConfig::default(),
+    };
+    while app.clock.now() < until {
+        let next_hour = Slot::hour_of(app.clock.now()).start() + Duration::hours(1);
+        for at in [next_hour - Duration::minutes(5), next_hour + Duration::seconds(30)] {
+            if at > app.clock.now() {
+                app.clock.set(at);
+            }
+            pipeline.drain("ui-browser-test", StdDuration::from_secs(60), 32).await.unwrap();
+        }
+    }
+}
+
+async fn js(browser: &WebDriver, script: &str) -> serde_json::Value {
+    browser.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
+    if std::env::var("TUBEWATCH_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("TUBEWATCH_SKIP_BROWSER_TESTS=1: the real-browser test is skipped");
+        return;
+    }
+    for binary in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            std::path::Path::new(binary).exists(),
+            "{binary} is missing: install Debian's chromium and chromium-driver \
+             (apt-get install -y chromium chromium-driver; .ci/run does it), \
+             or set TUBEWATCH_SKIP_BROWSER_TESTS=1 to skip this test"
+        );
+    }
+    let app = spawn_app(Options { channels: 8, ..Options::default() }).await;
+    // The simulator's truth: the first creator thumbnail change a few hours ahead, on a video
+    // published long enough before it to be found by an hourly feed read and measured first.
+    let now = app.clock.now();
+    let change = app
+        .sim
+        .sim
+        .changes(now + Duration::hours(3), now + Duration::days(7), None)
+        .unwrap()
+        .into_iter()
+        .find(|c| {
+            c.kind == VariantKind::Thumbnail
+                && app
+                    .sim
+                    .sim
+                    .video_at(c.video_id.as_str(), c.at)
+                    .is_ok_and(|v| v.published < c.at - Duration::hours(4))
+        })
+        .expect("the simulated world has a thumbnail change within a week");
+    let channel = app.sim.sim.channels().iter().find(|c| c.id == change.channel_id).unwrap().clone();
+
+    let driver = start_driver().await;
+    let browser = open_browser(&driver).await;
+    let base = &app.base;
+
+    // Sign up through the form.
+    browser.goto(&format!("{base}/signup")).await.unwrap();
+    browser.find(Locator::Css("#email")).await.unwrap().send_keys("carol@example.com").await.unwrap();
+    browser.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css(".empty")).await.unwrap();
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("No videos yet — add a channel"), "empty dashboard: {text}");
+
+    // Add the channel by its URL.
+    browser.find(Locator::LinkText("Add a channel")).await.unwrap().click().await.unwrap();
+    let url = format!("https://www.youtube.com/channel/{}", channel.id);
+    browser.wait().for_element(Locator::Css("#url")).await.unwrap().send_keys(&url).await.unwrap();
+    browser.find(Locator::Css("main button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("section.channel")).await.unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/dashboard");
+
+    // Let tracking run past the change.
+    run_until(&app, change.at + Duration::hours(3)).await;
+    let detected = app.store.changes(&change.video_id).await.unwrap();
+    assert!(!detected.is_empty(), "the pipeline detected the thumbnail change of {}", change.video_id);
+    let points = app.store.views(&change.video_id).await.unwrap().len();
+    eprintln!("{} change(s) detected on {} at {}; {points} measurements", detected.len(), change.video_id, change.at);
+
+    browser.refresh().await.unwrap();
+    let dashboard = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(dashboard.contains(&channel.title), "dashboard lists the channel: {dashboard}");
+    assert!(dashboard.contains("1 of 3"), "channel usage against the plan: {dashboard}");
+    std::fs::write(screenshots_dir().join("dashboard.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    // The video page: chart, marker, before/after thumbnails.
+    browser.find(Locator::Css(&format!("a[href='/videos/{}']", change.video_id))).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("#chart[data-ready=true] canvas")).await.unwrap();
+    let chart = js(
+        &browser,
+        "const c = document.querySelector('#chart canvas');
+         return { width: c.width, height: c.height, markers: document.querySelectorAll('#chart .change-marker').length,
+                  legend: document.querySelector('#chart .u-legend').textContent };",
+    )
+    .await;
+    assert!(chart["width"].as_u64().unwrap() > 200 && chart["height"].as_u64().unwrap() > 100, "{chart}");
+    assert_eq!(chart["markers"].as_u64().unwrap() as usize, detected.len(), "one marker per detected change");
+    assert!(chart["legend"].as_str().unwrap().contains("Views"), "{chart}");
+
+    // Hovering the marker (a real pointer move) shows the change's before and after thumbnails.
+    let marker = browser.find(Locator::Css("#chart .change-thumbnail")).await.unwrap();
+    let hover = PointerAction::MoveToElement { element: marker, duration: None, x: 0.0, y: 0.0 };
+    browser.perform_actions(MouseActions::new("mouse".into()).then(hover)).await.unwrap();
+    let tip = js(
+        &browser,
+        "const tip = document.getElementById('change-tip');
+         return { hidden: tip.hidden, text: tip.textContent,
+                  images: [...tip.querySelectorAll('img')].map(i => i.getAttribute('src')) };",
+    )
+    .await;
+    assert_eq!(tip["hidden"], false, "{tip}");
+    assert!(tip["text"].as_str().unwrap().contains("Thumbnail changed"), "{tip}");
+    let images = tip["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2, "before and after thumbnails: {tip}");
+    for src in images {
+        assert!(src.as_str().unwrap().starts_with(&format!("/api/v1/videos/{}/thumbnails/", change.video_id)));
+    }
+    // The archived thumbnails really load (the authorised route answers the browser's session).
+    let loaded = js(
+        &browser,
+        "return [...document.querySelectorAll('.changes img')].map(i => i.complete && i.naturalWidth > 0);",
+    )
+    .await;
+    assert!(!loaded.as_array().unwrap().is_empty() && loaded.as_array().unwrap().iter().all(|l| l == true), "{loaded}");
+    std::fs::write(screenshots_dir().join("video.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    // On a phone-sized window the page and its chart fit the width (no sideways scrolling).
+    let video_url = browser.current_url().await.unwrap();
+    browser.set_window_size(390, 844).await.unwrap();
+    browser.goto(video_url.as_str()).await.unwrap();
+    browser.wait().for_element(Locator::Css("#chart[data-ready=true] canvas")).await.unwrap();
+    let fit = js(
+        &browser,
+        "return { page: document.documentElement.scrollWidth, viewport: window.innerWidth,
+                  chart: document.querySelector('#chart .u-wrap').getBoundingClientRect().right,
+                  markers: document.querySelectorAll('#chart .change-marker').length };",
+    )
+    .await;
+    let viewport = fit["viewport"].as_f64().unwrap();
+    assert!(fit["page"].as_f64().unwrap() <= viewport && fit["chart"].as_f64().unwrap() <= viewport, "{fit}");
+    assert_eq!(fit["markers"].as_u64().unwrap() as usize, detected.len(), "{fit}");
+    std::fs::write(screenshots_dir().join("video-phone.png"), browser.screenshot().await.unwrap()).unwrap();
+    browser.set_window_size(1200, 1000).await.unwrap();
+    browser.goto(video_url.as_str()).await.unwrap();
+
+    // The CSV download, fetched as the browser would (same session).
+    let csv = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const link = [...document.querySelectorAll('a[download]')].find(a => a.textContent === 'CSV');
+             fetch(link.href).then(r => r.text().then(t => done({ status: r.status,
+                 disposition: r.headers.get('content-disposition'), text: t })));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(csv["status"], 200, "{csv}");
+    assert!(csv["disposition"].as_str().unwrap().contains(".csv"), "{csv}");
+    let text = csv["text"].as_str().unwrap();
+    assert!(text.starts_with("slot,measured_at,views\n"), "{text}");
+    assert_eq!(text.lines().count(), points + 1, "one row per measurement");
+
+    // Another user gets a 404 for the same page.
+    browser.find(Locator::Css("button.link")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("#email")).await.unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/login");
+    browser.goto(&format!("{base}/signup")).await.unwrap();
+    browser.find(Locator::Css("#email")).await.unwrap().send_keys("dave@example.com").await.unwrap();
+    browser.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css(".empty")).await.unwrap();
+    browser.goto(&format!("{base}/videos/{}", change.video_id)).await.unwrap();
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("Not Found") && text.contains("not yours"), "{text}");
+    browser.close().await.unwrap();
+}
