@@ -12,9 +12,10 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tubewatch_core::Email;
 use tubewatch_core::{AcceleratedClock, ChannelId, Clock, SchedulePolicy, Slot};
 use tubewatch_sim::{RunningSim, SimClock, SimConfig, Simulator, VariantKind, WorldParams};
-use tubewatch_store::{ChangeKind, Store};
+use tubewatch_store::{ChangeKind, NewUser, Plan, Store};
 
 use crate::app::App;
 use crate::settings::Settings;
@@ -45,6 +46,7 @@ pub struct DemoArgs {
 }
 
 const MARKER: &str = ".tubewatch-demo";
+const DEMO_EMAIL: &str = "demo@tubewatch.local";
 
 /// Empties a folder this command made before; refuses any other non-empty folder.
 fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
@@ -252,9 +254,19 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     println!("tubewatch demo: simulator at {}, service at {url}", h.sim.base_url);
     println!("clock: {} (one virtual day every {:.1} s)", h.clock, 86_400.0 / args.speed);
     let channels = h.busiest_channels(args.channels, args.days);
+    // A premium demo user owns the tracked channels, so the web UI has something to show.
+    let password = tubewatch_web::auth::random_secret();
+    let password_hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || tubewatch_web::auth::hash_password_blocking(&password))
+            .await?
+            .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?
+    };
+    let user = NewUser { email: Email::parse(DEMO_EMAIL)?, password_hash, plan: Plan::Premium, is_admin: false };
+    let user = app.store.create_user(&user, app.clock.now()).await?;
     let tracker = app.tracker()?;
     for id in &channels {
-        tracker.track_channel(None, id.as_str()).await?;
+        tracker.track_channel(Some(user.id), id.as_str()).await?;
     }
     println!("tracking {} simulated channels for {} virtual days\n", channels.len(), args.days);
 
@@ -296,6 +308,7 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             h.settings.database_url
         );
     }
+    println!("\nWeb UI: {url}/login   as {DEMO_EMAIL} with password {password}");
     println!("Data: {}   Health: {url}/healthz   Metrics: {url}/metrics", args.data_dir.display());
     if args.keep_running {
         println!("\nserving at {url}; Ctrl-C to stop");

@@ -152,15 +152,21 @@ impl Pipeline {
         // before is retried like any transient failure, never dropped on one 404.
         let feed_hiccup = target.kind == TargetKind::Channel
             && matches!(&error, JobError::Youtube(e) if e.kind() == tubewatch_youtube::ErrorKind::NotFound);
-        let next = self.next_due_after_giving_up(&target, now).await;
         // `attempts` counts earlier failures of this slot; this one makes one more.
         let failures = target.attempts.saturating_add(1);
         let exhausted = u32::try_from(failures).unwrap_or(u32::MAX) >= self.config.max_attempts;
-        let outcome = if error.is_permanent() && !feed_hiccup {
+        // Retries go on until the next slot comes due; then this slot is given up, the error kept.
+        let permanent = error.is_permanent() && !feed_hiccup;
+        let give_up = if exhausted && !permanent {
+            let next = self.next_due_after_giving_up(&target, now).await;
+            next.is_none_or(|next| now >= next).then_some(next)
+        } else {
+            None
+        };
+        let outcome = if permanent {
             tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "target stopped for good");
             self.store.fail(&lease, &message, now, None).await
-        } else if exhausted && next.is_none_or(|next| now >= next) {
-            // Retries went on until the next slot came due: this slot is given up, the error kept.
+        } else if let Some(next) = give_up {
             tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "slot given up after retries");
             self.store.skip_slot(&lease, &message, now, next).await
         } else {
