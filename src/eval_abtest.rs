@@ -143,7 +143,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn picture(look: u64) -> anyhow::Result<Vec<u8>> {
     let img = image::RgbImage::from_fn(320, 180, |x, y| {
         let band = ((u64::from(x / 40) + u64::from(y / 45) + look) % 5) as u8;
-        image::Rgb([(look.wrapping_mul(37) as u8).wrapping_add(band * 45), (x / 2) as u8, 255 - (y / 2) as u8 ^ band])
+        image::Rgb([(look.wrapping_mul(37) as u8).wrapping_add(band * 45), (x / 2) as u8, (255 - (y / 2) as u8) ^ band])
     });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)?;
@@ -211,7 +211,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     let mut planned = Vec::with_capacity(args.tests);
     for (i, (channel, video)) in videos.iter().enumerate() {
         let effect = EFFECTS[i % EFFECTS.len()];
-        let method = if (i / EFFECTS.len()) % 2 == 0 { Method::Ours } else { Method::Naive };
+        let method = if (i / EFFECTS.len()).is_multiple_of(2) { Method::Ours } else { Method::Naive };
         let best = (i / (EFFECTS.len() * 2)) % 2;
         let user = store
             .create_user(
@@ -240,7 +240,12 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
             let key = variant.thumb_blob_key.as_deref().context("thumbnail variant")?;
             let bytes = ab.blobs.get(key).await?.context("variant blob")?;
             let multiplier = if v == best { 1.0 + effect } else { 1.0 };
-            sim.sim.set_multiplier(video.as_str(), VariantKind::Thumbnail, &thumbnail_variant_id(&bytes), multiplier)?;
+            sim.sim.set_multiplier(
+                video.as_str(),
+                VariantKind::Thumbnail,
+                &thumbnail_variant_id(&bytes),
+                multiplier,
+            )?;
         }
         planned.push(Planned { test_id: created.test.id, effect, best, method });
     }
@@ -284,7 +289,9 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                 let verdict: Option<Verdict> = serde_json::from_value(result["analysis"]["verdict"].clone()).ok();
                 score(cells.entry(key).or_default(), p.effect, p.best, verdict);
                 score(raw_on_balanced.entry(key.0).or_default(), p.effect, p.best, naive_verdict);
-                mde.entry(key.0).or_default().push(power["estimate"]["min_detectable_lift"].as_f64().unwrap_or(f64::NAN));
+                mde.entry(key.0)
+                    .or_default()
+                    .push(power["estimate"]["min_detectable_lift"].as_f64().unwrap_or(f64::NAN));
                 noise.push(result["analysis"]["extra_noise_cv"].as_f64().unwrap_or(f64::NAN));
             }
             Method::Naive => score(cells.entry(key).or_default(), p.effect, p.best, naive_verdict),
@@ -334,7 +341,9 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
             report.swaps_failed,
             report.wall_seconds
         );
-        println!("true lift | ours: correct / false winner (n) | naive daily + raw views: correct / false winner (n) | raw views on our schedule | median MDE");
+        println!(
+            "true lift | ours: correct / false winner (n) | naive daily + raw views: correct / false winner (n) | raw views on our schedule | median MDE"
+        );
         for r in &report.by_effect {
             println!(
                 "{:>8.0}% | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% | {:>5.1}%",
