@@ -194,7 +194,7 @@ impl Default for TrackingSettings {
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { batch_size: 200, concurrency: 128, lease_seconds: 300, max_attempts: 5 }
+        Self { batch_size: 200, concurrency: 128, lease_seconds: 300, max_attempts: 8 }
     }
 }
 

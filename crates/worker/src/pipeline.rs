@@ -44,7 +44,7 @@ impl Default for PipelineConfig {
             policy: SchedulePolicy::default(),
             abtests: None,
             channel_check_offset: Duration::minutes(5),
-            max_attempts: 5,
+            max_attempts: 8,
             retry_base: Duration::seconds(30),
             retry_max: Duration::minutes(5),
             outliers: crate::outliers_job::OutliersConfig::default(),
