@@ -82,7 +82,8 @@ impl App {
         })
     }
 
-    /// The web edge's state: store, clock, metrics, tracker, blobs and the web configuration.
+    /// The web edge's state: store, clock, metrics, tracker, blobs, the web configuration and the
+    /// A/B test engine (when `[abtests]` is configured).
     pub fn web_state(&self) -> anyhow::Result<tubewatch_web::AppState> {
         Ok(tubewatch_web::AppState {
             store: self.store.clone(),
@@ -91,6 +92,15 @@ impl App {
             tracker: self.tracker()?,
             blobs: self.blobs.clone(),
             config: Arc::new(self.settings.web_config()?),
+            abtests: self.abtest_services()?.map(|services| {
+                tubewatch_web::api::abtests::AbTestsWeb::new(tubewatch_worker::abtest::AbTests {
+                    store: self.store.clone(),
+                    youtube: self.youtube.clone(),
+                    blobs: self.blobs.clone(),
+                    clock: self.clock.clone(),
+                    services,
+                })
+            }),
         })
     }
 

@@ -48,6 +48,8 @@ pub struct AppState {
     /// Archived thumbnails, served only through an authorised route.
     pub blobs: Blobs,
     pub config: Arc<WebConfig>,
+    /// The A/B test engine and pending YouTube connections; `None`: `[abtests]` is not configured.
+    pub abtests: Option<api::abtests::AbTestsWeb>,
 }
 
 #[derive(OpenApi)]

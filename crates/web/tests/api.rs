@@ -379,6 +379,15 @@ async fn authorization_matrix_covers_every_route() {
             format!("/api/v1/videos/{video}/thumbnails/{sha}/default"),
             None,
         ),
+        // A/B tests (not configured here, and Bob is on the free plan: 402 before anything is
+        // read; owners-only access to a test is tested in tests/abtests_api.rs).
+        case(Method::GET, "/oauth/google/start", "/oauth/google/start?channel=UC0000000000000000000000".into(), None),
+        case(Method::GET, "/oauth/google/callback", "/oauth/google/callback?code=c&state=s".into(), None),
+        case(Method::DELETE, "/api/v1/youtube/connection", "/api/v1/youtube/connection".into(), None),
+        case(Method::GET, "/api/v1/abtests", "/api/v1/abtests".into(), None),
+        case(Method::POST, "/api/v1/abtests", "/api/v1/abtests".into(), Some(json!({}))),
+        case(Method::GET, "/api/v1/abtests/{test_id}", "/api/v1/abtests/1".into(), None),
+        case(Method::POST, "/api/v1/abtests/{test_id}/stop", "/api/v1/abtests/1/stop".into(), Some(json!({}))),
         case(Method::POST, "/api/v1/billing/checkout", "/api/v1/billing/checkout".into(), Some(json!({}))),
         // Last: it ends Bob's cookie session.
         case(Method::POST, "/api/v1/auth/logout", "/api/v1/auth/logout".into(), Some(json!({}))),

@@ -2,6 +2,7 @@
 //! tracks (`tracking`). Shared here: the pieces every handler uses (usage against limits,
 //! pagination, the OpenAPI security schemes).
 
+pub mod abtests;
 pub mod account;
 pub mod tracking;
 
@@ -33,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tracking::untrack_video))
         .routes(routes!(tracking::video_series))
         .routes(routes!(tracking::thumbnail))
+        .merge(abtests::routes())
 }
 
 /// Declares the two ways to authenticate in the OpenAPI document.

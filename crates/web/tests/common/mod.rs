@@ -59,6 +59,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
         tracker,
         blobs: blobs.clone(),
         config: Arc::new(WebConfig { accounts: options.accounts, stripe: options.stripe }),
+        abtests: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

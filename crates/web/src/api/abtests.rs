@@ -1,0 +1,463 @@
+//! A/B tests over HTTP: connecting a YouTube account (OAuth 2.0 with PKCE), creating tests from
+//! uploaded thumbnails and/or titles, listing, reading and stopping them. The engine is the
+//! worker's `AbTests`; this module only checks who asks and translates.
+//!
+//! The OAuth `state` and PKCE verifier are kept server-side, in memory, bound to the user and to
+//! the channel being connected, for ten minutes: the callback must come back to the same process
+//! (a single web process, or sticky sessions), otherwise the user simply starts again.
+//!
+//! Access: every route needs a logged-in user on a plan with A/B tests (402 otherwise); when
+//! `[abtests]` is not configured they answer 503 `abtests_not_configured`. A test belongs to its
+//! creator: anyone else gets 404, as for a test that does not exist.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tubewatch_core::{ChannelId, UserId, VideoId};
+use tubewatch_store::{AbTest, AbTestDetail, FinalAction};
+use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::{ApiQuery, AppState};
+
+/// How long a started connection may take to come back through the callback.
+const CONNECT_TTL_MINUTES: i64 = 10;
+/// The create request's body limit: four 2 MB images, titles and form overhead.
+pub const CREATE_BODY_LIMIT: usize = 4 * 2 * 1024 * 1024 + 256 * 1024;
+
+/// The A/B test engine and the connections started but not yet completed.
+#[derive(Debug, Clone)]
+pub struct AbTestsWeb {
+    pub engine: AbTests,
+    pending: Arc<Mutex<HashMap<String, PendingConnect>>>,
+}
+
+#[derive(Debug)]
+struct PendingConnect {
+    user: UserId,
+    channel: ChannelId,
+    verifier: String,
+    started: DateTime<Utc>,
+}
+
+impl AbTestsWeb {
+    pub fn new(engine: AbTests) -> Self {
+        Self { engine, pending: Arc::default() }
+    }
+
+    /// Remembers a started connection; a user has at most one pending (the newest), and expired
+    /// ones are dropped, so the map stays small.
+    fn remember(&self, state: String, pending: PendingConnect) {
+        let mut map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = pending.started;
+        map.retain(|_, p| p.user != pending.user && now - p.started < Duration::minutes(CONNECT_TTL_MINUTES));
+        map.insert(state, pending);
+    }
+
+    /// Takes the pending connection for `state` if it is the caller's and still fresh.
+    fn take(&self, state: &str, user: UserId, now: DateTime<Utc>) -> Option<PendingConnect> {
+        let mut map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.get(state).is_some_and(|p| p.user == user) {
+            map.remove(state).filter(|p| now - p.started < Duration::minutes(CONNECT_TTL_MINUTES))
+        } else {
+            None
+        }
+    }
+}
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(oauth_start))
+        .routes(routes!(oauth_callback))
+        .routes(routes!(disconnect))
+        .routes(routes!(list_abtests))
+        .routes(routes!(get_abtest))
+        .routes(routes!(stop_abtest))
+        .merge(OpenApiRouter::new().routes(routes!(create_abtest)).layer(DefaultBodyLimit::max(CREATE_BODY_LIMIT)))
+}
+
+/// The caller, allowed A/B tests, and the engine (or why not).
+fn engine<'a>(state: &'a AppState, caller: &CurrentUser) -> Result<&'a AbTestsWeb, ApiError> {
+    caller.require_ab_tests(state)?;
+    state.abtests.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "abtests_not_configured",
+            "A/B tests are not configured on this server",
+        )
+    })
+}
+
+impl From<AbTestError> for ApiError {
+    fn from(e: AbTestError) -> Self {
+        let code = e.code();
+        match e {
+            AbTestError::BadInput(_) | AbTestError::BadImage { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+            }
+            AbTestError::NotConnected | AbTestError::Revoked(_) | AbTestError::AlreadyEnded => {
+                Self::new(StatusCode::CONFLICT, code, e.to_string())
+            }
+            AbTestError::NotOwner(..) => Self::new(StatusCode::FORBIDDEN, code, e.to_string()),
+            AbTestError::NoSuchVideo(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string()),
+            AbTestError::NoSuchTest(_) => Self::not_found("A/B test"),
+            AbTestError::QuotaExceeded => Self::new(StatusCode::TOO_MANY_REQUESTS, code, e.to_string()),
+            AbTestError::Youtube(_) => {
+                tracing::warn!(error = %e, "A/B tests: YouTube unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, code, "YouTube could not be reached just now; try again")
+            }
+            AbTestError::Store(inner) => inner.into(),
+            AbTestError::Crypto(_) | AbTestError::Other(_) => Self::internal(e),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// The channel to connect (`UC…`): every test's video must belong to it.
+    pub channel: String,
+}
+
+/// Starts connecting a YouTube account: redirects to Google's consent page.
+#[utoipa::path(get, path = "/oauth/google/start", tag = "abtests", params(StartQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 303, description = "To Google's authorization page"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 503, description = "`abtests_not_configured`", body = ErrorBody)))]
+pub async fn oauth_start(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<StartQuery>,
+) -> Result<Response, ApiError> {
+    let web = engine(&state, &caller)?;
+    let channel = ChannelId::parse(query.channel.trim())
+        .map_err(|e| ApiError::bad_request("bad_input", format!("channel: {e}")))?;
+    let request = web.engine.start_connect();
+    web.remember(
+        request.state.clone(),
+        PendingConnect {
+            user: caller.user.id,
+            channel,
+            verifier: request.pkce_verifier.clone(),
+            started: state.clock.now(),
+        },
+    );
+    Ok(Redirect::to(&request.url).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// Set by Google when the user declined.
+    pub error: Option<String>,
+}
+
+/// Where Google sends the user back: checks `state`, completes the connection, redirects to the
+/// dashboard.
+#[utoipa::path(get, path = "/oauth/google/callback", tag = "abtests", params(CallbackQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 303, description = "Connected: to the dashboard"),
+        (status = 400, description = "`bad_state`, `oauth_declined` or `bad_input`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn oauth_callback(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<CallbackQuery>,
+) -> Result<Response, ApiError> {
+    let web = engine(&state, &caller)?;
+    if let Some(error) = query.error {
+        return Err(ApiError::bad_request("oauth_declined", format!("Google answered: {error}")));
+    }
+    let (Some(code), Some(oauth_state)) = (query.code, query.state) else {
+        return Err(ApiError::bad_request("bad_input", "code and state are required"));
+    };
+    let pending = web
+        .take(&oauth_state, caller.user.id, state.clock.now())
+        .ok_or_else(|| ApiError::bad_request("bad_state", "unknown or expired state: start connecting again"))?;
+    web.engine.finish_connect(caller.user.id, &pending.channel, &code, &pending.verifier).await?;
+    Ok(Redirect::to("/dashboard").into_response())
+}
+
+/// Disconnects the YouTube account: revokes the grant at Google; running tests pause.
+#[utoipa::path(delete, path = "/api/v1/youtube/connection", tag = "abtests",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Disconnected"), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 404, description = "No connection", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn disconnect(caller: CurrentUser, State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    let web = engine(&state, &caller)?;
+    if web.engine.disconnect(caller.user.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("YouTube connection"))
+    }
+}
+
+/// The create form (`multipart/form-data`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateAbTestForm {
+    /// The video (id) on the connected channel.
+    pub video: String,
+    /// 0 or 2–4 JPEG/PNG files (each at most 2 MB), repeated field.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub thumbnail: Vec<Vec<u8>>,
+    /// 0 or 2–4 titles (as many as thumbnails when both), repeated field.
+    pub title: Vec<String>,
+    /// Days (default 14).
+    pub duration_days: Option<u32>,
+    /// Hours between swaps (default 12).
+    pub rotation_hours: Option<u32>,
+    /// `apply_winner` (default) or `restore_original`.
+    pub final_action: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AbTestSummary {
+    pub id: i64,
+    pub video_id: String,
+    /// `thumbnail`, `title` or `both`.
+    pub kind: String,
+    /// `running`, `paused`, `finished`, `stopped` or `failed`.
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub rotation_hours: i32,
+    pub final_action: String,
+    /// Data API units spent.
+    pub quota_used: i64,
+    /// A change made outside tubewatch during the test.
+    pub outside_change: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<&AbTest> for AbTestSummary {
+    fn from(t: &AbTest) -> Self {
+        Self {
+            id: t.id,
+            video_id: t.video_id.to_string(),
+            kind: t.kind.as_str().to_owned(),
+            state: t.state.as_str().to_owned(),
+            state_reason: t.state_reason.clone(),
+            starts_at: t.starts_at,
+            ends_at: t.ends_at,
+            rotation_hours: t.rotation_minutes / 60,
+            final_action: t.final_action.as_str().to_owned(),
+            quota_used: t.quota_used,
+            outside_change: t.outside_change.clone(),
+            created_at: t.created_at,
+            finished_at: t.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantView {
+    pub index: usize,
+    pub title: Option<String>,
+    pub has_thumbnail: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodView {
+    pub index: i32,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub variant: i32,
+    pub swapped_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub excluded: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AbTestView {
+    #[serde(flatten)]
+    pub test: AbTestSummary,
+    pub variants: Vec<VariantView>,
+    /// The rotation schedule, fixed at creation.
+    pub schedule: Vec<PeriodView>,
+    /// The power estimate made at creation.
+    #[schema(value_type = Object)]
+    pub power: serde_json::Value,
+    /// The analysis and the wrap-up's outcome, once finished.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+}
+
+impl From<&AbTestDetail> for AbTestView {
+    fn from(d: &AbTestDetail) -> Self {
+        let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+        Self {
+            test: AbTestSummary::from(&d.test),
+            variants: d
+                .variants
+                .iter()
+                .enumerate()
+                .map(|(index, v)| VariantView {
+                    index,
+                    title: v.title.clone(),
+                    has_thumbnail: v.thumb_blob_key.is_some(),
+                })
+                .collect(),
+            schedule: d
+                .periods
+                .iter()
+                .map(|p| PeriodView {
+                    index: p.index,
+                    start: p.start,
+                    end: p.end,
+                    variant: p.variant,
+                    swapped_at: p.swapped_at,
+                    outcome: p.outcome.clone(),
+                    excluded: p.excluded,
+                })
+                .collect(),
+            power: parse(&d.test.power_json),
+            result: d.test.result_json.as_deref().map(parse),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AbTestList {
+    pub items: Vec<AbTestSummary>,
+}
+
+fn bad_form(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("bad_input", message)
+}
+
+fn small_number(field: &str, text: &str) -> Result<u32, ApiError> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| bad_form(format!("{field}: a positive whole number")))
+}
+
+/// Creates a test on a video of the connected channel.
+#[utoipa::path(post, path = "/api/v1/abtests", tag = "abtests",
+    request_body(content = CreateAbTestForm, content_type = "multipart/form-data"),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 201, body = AbTestView),
+        (status = 400, description = "`bad_input`: malformed form", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, description = "`not_owner`: the video is not on the connected channel", body = ErrorBody),
+        (status = 409, description = "`not_connected` or `connection_revoked`", body = ErrorBody),
+        (status = 413, description = "`body_too_large`", body = ErrorBody),
+        (status = 422, description = "`bad_image`, `bad_input` or `no_such_video`", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn create_abtest(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<AbTestView>), ApiError> {
+    let web = engine(&state, &caller)?;
+    let mut form = form.map_err(|e| ApiError::new(e.status(), "bad_input", e.body_text()))?;
+    let mut video = None;
+    let mut thumbnails = Vec::new();
+    let mut titles = Vec::new();
+    let mut duration_days = 14;
+    let mut rotation_hours = 12;
+    let mut final_action = FinalAction::ApplyWinner;
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_input" };
+        ApiError::new(status, code, e.body_text())
+    };
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "thumbnail" => thumbnails.push(field.bytes().await.map_err(multipart_error)?.to_vec()),
+            "video" | "title" | "duration_days" | "rotation_hours" | "final_action" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                match name.as_str() {
+                    "video" => {
+                        video = Some(VideoId::parse(text.trim()).map_err(|e| bad_form(format!("video: {e}")))?);
+                    }
+                    "title" => titles.push(text),
+                    "duration_days" => duration_days = small_number("duration_days", &text)?,
+                    "rotation_hours" => rotation_hours = small_number("rotation_hours", &text)?,
+                    _ => {
+                        final_action = text
+                            .trim()
+                            .parse()
+                            .map_err(|_| bad_form("final_action: apply_winner or restore_original"))?;
+                    }
+                }
+            }
+            other => return Err(bad_form(format!("unknown field {other:?}"))),
+        }
+    }
+    let video = video.ok_or_else(|| bad_form("video is required"))?;
+    let request = CreateAbTest {
+        thumbnails,
+        titles,
+        duration: Duration::days(i64::from(duration_days)),
+        rotation: Duration::hours(i64::from(rotation_hours)),
+        final_action,
+        ..CreateAbTest::new(video)
+    };
+    let detail = web.engine.create(caller.user.id, request).await?;
+    Ok((StatusCode::CREATED, Json(AbTestView::from(&detail))))
+}
+
+/// The caller's tests, newest first.
+#[utoipa::path(get, path = "/api/v1/abtests", tag = "abtests", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = AbTestList), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn list_abtests(caller: CurrentUser, State(state): State<AppState>) -> Result<Json<AbTestList>, ApiError> {
+    let _ = engine(&state, &caller)?;
+    let tests = state.store.user_abtests(caller.user.id).await?;
+    Ok(Json(AbTestList { items: tests.iter().map(AbTestSummary::from).collect() }))
+}
+
+/// One of the caller's tests: status, schedule, result.
+#[utoipa::path(get, path = "/api/v1/abtests/{test_id}", tag = "abtests", params(("test_id" = i64, Path)),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = AbTestView), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 404, description = "Not the caller's, or no such test", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn get_abtest(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+    Path(test_id): Path<String>,
+) -> Result<Json<AbTestView>, ApiError> {
+    let web = engine(&state, &caller)?;
+    let id = test_id.parse().map_err(|_| ApiError::not_found("A/B test"))?;
+    Ok(Json(AbTestView::from(&web.engine.get(caller.user.id, id).await?)))
+}
+
+/// Stops a test early: it is wrapped up on the data so far within the hour.
+#[utoipa::path(post, path = "/api/v1/abtests/{test_id}/stop", tag = "abtests", params(("test_id" = i64, Path)),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 204, description = "Stopped"), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody),
+        (status = 404, description = "Not the caller's, or no such test", body = ErrorBody),
+        (status = 409, description = "`already_ended`", body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn stop_abtest(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+    Path(test_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let web = engine(&state, &caller)?;
+    let id = test_id.parse().map_err(|_| ApiError::not_found("A/B test"))?;
+    web.engine.stop(caller.user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

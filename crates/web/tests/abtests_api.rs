@@ -1,0 +1,256 @@
+//! A/B tests over the HTTP API, end to end: the real server with the A/B test engine configured,
+//! a real SQLite store and the YouTube simulator (OAuth consent, Data API) over HTTP. A premium
+//! user connects an account through `/oauth/google/start` and the callback (state checked,
+//! bound to the user), creates a test from two uploaded images and reads it back; other users
+//! get 404, free users 402, an unconfigured server 503; bad uploads are refused with a code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::*;
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use tubewatch_core::{ChannelId, Clock, Email, VideoId};
+use tubewatch_sim::{RunningSim, SimConfig, Simulator};
+use tubewatch_store::{Plan, Store, StoreOptions, connect};
+use tubewatch_web::api::abtests::AbTestsWeb;
+use tubewatch_web::{AppState, WebConfig, router};
+use tubewatch_worker::abtest::{AbTestServices, AbTests};
+use tubewatch_worker::token_crypto::TokenKeyring;
+use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker};
+use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
+
+const KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
+const CLIENT_ID: &str = "tubewatch-test";
+
+struct AbApp {
+    app: TestApp,
+    /// The channel the simulated Google account owns.
+    owned: ChannelId,
+}
+
+/// The server with A/B tests configured; its redirect URI points at its own callback.
+async fn spawn_abtests_app() -> AbApp {
+    let (mut config, clock) = SimConfig::for_tests(11, 6);
+    config.oauth.client_id = Some(CLIENT_ID.into());
+    let owned = Simulator::new(config.clone()).channels()[0].id.clone();
+    config.oauth.user_channels = vec![owned.clone()];
+    let sim: RunningSim = Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut yt = YoutubeConfig::single_base(&sim.base_url).unwrap();
+    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let youtube = YoutubeClient::new(yt).unwrap();
+    let oauth = youtube
+        .oauth(&OAuthConfig {
+            client_id: CLIENT_ID.into(),
+            client_secret: None,
+            redirect_uri: format!("{base}/oauth/google/callback"),
+            scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into()],
+        })
+        .unwrap();
+    let keyring = TokenKeyring::from_hex("k1", &[("k1".into(), KEY.into())]).unwrap();
+    let clock_dyn: Arc<dyn Clock> = clock.clone();
+    let blobs = Blobs::local(&dir.path().join("blobs")).unwrap();
+    let engine = AbTests {
+        store: store.clone(),
+        youtube: youtube.clone(),
+        blobs: blobs.clone(),
+        clock: clock_dyn.clone(),
+        services: AbTestServices::new(oauth, keyring),
+    };
+    let tracker =
+        Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config: PipelineConfig::default() };
+    let state = AppState {
+        store: store.clone(),
+        clock: clock_dyn,
+        metrics: Arc::new(Metrics::default()),
+        tracker,
+        blobs: blobs.clone(),
+        config: Arc::new(WebConfig { accounts: Default::default(), stripe: None }),
+        abtests: Some(AbTestsWeb::new(engine)),
+    };
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    AbApp { app: TestApp { base, store, clock, sim, blobs, dir }, owned }
+}
+
+async fn premium(app: &TestApp, email: &str) -> Client {
+    let client = Client::signup(app, email).await;
+    let user = app.store.user_by_email(&Email::parse(email).unwrap()).await.unwrap().unwrap();
+    app.store.change_plan(user.id, Plan::Premium, None, "test", app.clock.now()).await.unwrap();
+    // Redirects are followed by hand: reqwest drops the cookie across hosts.
+    Client { http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(), ..client }
+}
+
+fn location(reply: &Reply) -> String {
+    reply.headers.get("location").expect("a redirect").to_str().unwrap().to_owned()
+}
+
+/// A 1280×720 picture, different per `look`.
+fn picture(look: u8, format: image::ImageFormat) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(1280, 720, |x, y| {
+        let band = ((x / 160 + y / 180 + u32::from(look)) % 4) as u8;
+        image::Rgb([look.wrapping_mul(70).wrapping_add(band * 40), (x / 6) as u8, 255 - (y / 3) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// Posts a multipart form with the client's credentials.
+async fn send_form(client: &Client, path: &str, form: Form) -> Reply {
+    let mut req = client.http.request(Method::POST, format!("{}{path}", client.base)).multipart(form);
+    match &client.auth {
+        Auth::Anonymous => {}
+        Auth::Cookie { session, csrf } => {
+            req = req.header("cookie", format!("tw_session={session}")).header("x-csrf-token", csrf);
+        }
+        Auth::Bearer(token) => req = req.bearer_auth(token),
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Reply { status, headers, body, bytes }
+}
+
+fn form(video: &VideoId, files: Vec<(&'static str, Vec<u8>)>) -> Form {
+    let mut form =
+        Form::new().text("video", video.to_string()).text("duration_days", "14").text("rotation_hours", "12");
+    for (name, bytes) in files {
+        form = form.part("thumbnail", Part::bytes(bytes).file_name(name));
+    }
+    form.text("final_action", "apply_winner")
+}
+
+#[tokio::test]
+async fn connect_create_read_stop_and_disconnect_over_http() {
+    let AbApp { app, owned } = spawn_abtests_app().await;
+    let alice = premium(&app, "alice@example.com").await;
+    let bob = premium(&app, "bob@example.com").await;
+
+    // Connect: start → Google (the simulator consents at once) → callback → dashboard.
+    let start = alice.get(&format!("/oauth/google/start?channel={owned}")).await;
+    assert_eq!(start.status.as_u16(), 303, "{}", start.body);
+    let consent_url = location(&start);
+    assert!(consent_url.contains("code_challenge_method=S256"), "PKCE is used: {consent_url}");
+    let consent = alice.http.get(&consent_url).send().await.unwrap();
+    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(back.path(), "/oauth/google/callback");
+    let callback = format!("{}?{}", back.path(), back.query().unwrap());
+    // Another user cannot complete Alice's connection with her `state`.
+    let stolen = bob.get(&callback).await;
+    assert_eq!((stolen.status.as_u16(), stolen.code()), (400, "bad_state"));
+    let done = alice.get(&callback).await;
+    assert_eq!(done.status.as_u16(), 303, "{}", done.body);
+    assert_eq!(location(&done), "/dashboard");
+    let replay = alice.get(&callback).await;
+    assert_eq!((replay.status.as_u16(), replay.code()), (400, "bad_state"), "a state is used once");
+    let forged = alice.get("/oauth/google/callback?code=x&state=forged").await;
+    assert_eq!(forged.code(), "bad_state");
+
+    // Create a test from a PNG and a JPEG.
+    let now = app.clock.now();
+    let mut videos =
+        app.sim.sim.channel_videos(owned.as_str(), now - Duration::days(60), now - Duration::days(2)).unwrap();
+    videos.sort_by_key(|v| (v.is_short, std::cmp::Reverse(v.views)));
+    let video = videos.first().expect("a video").id.clone();
+    let files = vec![("a.png", picture(1, image::ImageFormat::Png)), ("b.jpg", picture(2, image::ImageFormat::Jpeg))];
+    let created = send_form(&alice, "/api/v1/abtests", form(&video, files)).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+    assert_eq!(created.body["video_id"], video.as_str());
+    assert_eq!((created.body["kind"].as_str(), created.body["state"].as_str()), (Some("thumbnail"), Some("running")));
+    assert_eq!(created.body["variants"].as_array().unwrap().len(), 2);
+    assert_eq!(created.body["rotation_hours"], 12);
+    assert!(!created.body["schedule"].as_array().unwrap().is_empty());
+
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["schedule"], created.body["schedule"]);
+    assert!(read.body["power"].is_object(), "{}", read.body);
+    let list = alice.get("/api/v1/abtests").await;
+    assert_eq!(list.body["items"][0]["id"], id);
+
+    // Nobody else sees or stops it.
+    for reply in [
+        bob.get(&format!("/api/v1/abtests/{id}")).await,
+        bob.post(&format!("/api/v1/abtests/{id}/stop"), serde_json::json!({})).await,
+        alice.get("/api/v1/abtests/999999").await,
+    ] {
+        assert_eq!((reply.status.as_u16(), reply.code()), (404, "not_found"), "{}", reply.body);
+    }
+    assert!(bob.get("/api/v1/abtests").await.body["items"].as_array().unwrap().is_empty());
+    let anon = Client::anonymous(&app);
+    assert_eq!(anon.get("/api/v1/abtests").await.status, 401);
+
+    // Bad uploads.
+    let not_image = send_form(
+        &alice,
+        "/api/v1/abtests",
+        form(&video, vec![("a.png", picture(1, image::ImageFormat::Png)), ("b.gif", b"GIF89a not really".to_vec())]),
+    )
+    .await;
+    assert_eq!((not_image.status.as_u16(), not_image.code()), (422, "bad_image"), "{}", not_image.body);
+    let one =
+        send_form(&alice, "/api/v1/abtests", form(&video, vec![("a.png", picture(1, image::ImageFormat::Png))])).await;
+    assert_eq!((one.status.as_u16(), one.code()), (422, "bad_input"), "{}", one.body);
+    let huge = send_form(
+        &alice,
+        "/api/v1/abtests",
+        form(&video, vec![("a.png", vec![0u8; 5 << 20]), ("b.png", vec![0u8; 5 << 20])]),
+    )
+    .await;
+    assert_eq!((huge.status.as_u16(), huge.code()), (413, "body_too_large"), "{}", huge.body);
+    let unknown = send_form(&alice, "/api/v1/abtests", Form::new().text("colour", "red")).await;
+    assert_eq!((unknown.status.as_u16(), unknown.code()), (400, "bad_input"));
+    let not_connected = send_form(
+        &bob,
+        "/api/v1/abtests",
+        form(
+            &video,
+            vec![("a.png", picture(1, image::ImageFormat::Png)), ("b.png", picture(2, image::ImageFormat::Png))],
+        ),
+    )
+    .await;
+    assert_eq!((not_connected.status.as_u16(), not_connected.code()), (409, "not_connected"));
+
+    // Stop, then disconnect.
+    assert_eq!(alice.post(&format!("/api/v1/abtests/{id}/stop"), serde_json::json!({})).await.status, 204);
+    assert_eq!(alice.get(&format!("/api/v1/abtests/{id}")).await.body["state"], "stopped");
+    let again = alice.post(&format!("/api/v1/abtests/{id}/stop"), serde_json::json!({})).await;
+    assert_eq!((again.status.as_u16(), again.code()), (409, "already_ended"));
+    assert_eq!(alice.delete("/api/v1/youtube/connection").await.status, 204);
+    assert_eq!(alice.delete("/api/v1/youtube/connection").await.status, 404);
+}
+
+#[tokio::test]
+async fn free_users_get_402_and_an_unconfigured_server_503() {
+    let AbApp { app, owned } = spawn_abtests_app().await;
+    let free = Client::signup(&app, "free@example.com").await;
+    for reply in [
+        free.get("/api/v1/abtests").await,
+        free.get(&format!("/oauth/google/start?channel={owned}")).await,
+        free.get("/api/v1/abtests/1").await,
+        free.delete("/api/v1/youtube/connection").await,
+    ] {
+        assert_eq!((reply.status.as_u16(), reply.code()), (402, "plan_feature_unavailable"), "{}", reply.body);
+    }
+
+    let plain = spawn_app(Options::default()).await;
+    let alice = premium(&plain, "alice@example.com").await;
+    for reply in [alice.get("/api/v1/abtests").await, alice.get("/oauth/google/start?channel=x").await] {
+        assert_eq!((reply.status.as_u16(), reply.code()), (503, "abtests_not_configured"), "{}", reply.body);
+    }
+}
