@@ -308,7 +308,8 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             h.settings.database_url
         );
     }
-    println!("\nWeb UI: {url}/login   as {DEMO_EMAIL} with password {password}");
+    let browse = if args.keep_running { "" } else { " (run with --keep-running to browse it)" };
+    println!("\nWeb UI: {url}/login   as {DEMO_EMAIL} with password {password}{browse}");
     println!("Data: {}   Health: {url}/healthz   Metrics: {url}/metrics", args.data_dir.display());
     if args.keep_running {
         println!("\nserving at {url}; Ctrl-C to stop");
