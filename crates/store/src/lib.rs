@@ -34,6 +34,8 @@ pub enum StoreError {
     LeaseLost(TargetId),
     #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    #[error("invalid schema name {0:?}: use lower-case letters, digits and '_'")]
+    InvalidSchema(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -107,8 +107,8 @@ impl Pipeline {
         concurrency: usize,
     ) -> Result<usize, StoreError> {
         let mut runs = 0;
+        let lease_for = self.clock.virtual_span(lease);
         loop {
-            let lease_for = self.clock.virtual_span(lease);
             let claimed = self.store.claim_due(owner, self.clock.now(), lease_for, 500).await?;
             if claimed.is_empty() {
                 return Ok(runs);

@@ -38,7 +38,7 @@ impl PgStore {
         let mut connect = PgConnectOptions::from_str(url)?;
         if let Some(schema) = schema {
             if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-                return Err(StoreError::UnsupportedUrl(format!("schema name {schema:?}")));
+                return Err(StoreError::InvalidSchema(schema.to_owned()));
             }
             let mut conn = sqlx::PgConnection::connect_with(&connect).await?;
             // The name was checked above to be a plain lower-case identifier.
