@@ -9,6 +9,7 @@ mod model;
 mod outliers;
 mod postgres;
 mod sqlite;
+mod ui;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use model::*;
 pub use outliers::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use ui::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,10 +49,10 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything tubewatch keeps. Every method is one transaction. The tracking core is declared
-/// here; accounts, outliers and A/B tests have traits of their own (one file each, with their
+/// here; accounts, outliers, A/B tests and the web UI's reads have traits of their own (one file each, with their
 /// SQL in `sqlite/` and `postgres/`), all required of a `Store`.
 #[async_trait]
-pub trait Store: AccountStore + OutlierStore + AbTestStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sync + std::fmt::Debug {
     /// Applies this backend's embedded migrations.
     async fn migrate(&self) -> Result<()>;
     /// A cheap round trip, for health checks.

@@ -1,6 +1,8 @@
 // The video page's chart: cumulative views over time (uPlot), with a marker at every thumbnail or
 // title change. Hovering the chart shows the exact figures in the legend; hovering or focusing a
 // marker shows the change's before/after thumbnails and titles (the server-rendered card).
+// Behind the views: the channel's typical band at the same age (grey), and the rotation periods
+// of the video's A/B tests shaded by variant.
 (function () {
   "use strict";
   var dataEl = document.getElementById("series-data");
@@ -22,6 +24,9 @@
     return hours > 0 ? Math.round((p.views - series.points[i - 1].views) / hours) : null;
   });
   var changes = series.changes.map(function (c, i) { return { x: secs(c.slot), index: i, kind: c.kind }; });
+  var overlayEl = document.getElementById("overlay-data");
+  var overlay = overlayEl ? JSON.parse(overlayEl.textContent) : { band: [], periods: [] };
+  var variantFill = ["rgba(37,99,235,0.13)", "rgba(234,88,12,0.13)", "rgba(22,163,74,0.13)", "rgba(147,51,234,0.13)"];
 
   // Keeps change times inside the x range even when a change precedes the first point.
   var xMin = Math.min.apply(null, xs.concat(changes.map(function (c) { return c.x; })));
@@ -87,29 +92,61 @@
     ctx.restore();
   }
 
+  // Rotation periods of A/B tests, shaded under the series.
+  function drawPeriods(u) {
+    if (!overlay.periods.length) return;
+    var ctx = u.ctx;
+    var left = u.bbox.left, right = u.bbox.left + u.bbox.width;
+    ctx.save();
+    overlay.periods.forEach(function (p) {
+      var x0 = Math.max(left, u.valToPos(p[0], "x", true));
+      var x1 = Math.min(right, u.valToPos(p[1], "x", true));
+      if (x1 <= x0) return;
+      ctx.fillStyle = variantFill[p[2] % variantFill.length];
+      ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+    });
+    ctx.restore();
+  }
+
   function width() { return Math.max(280, host.clientWidth); }
   function height() { return window.innerWidth < 600 ? 240 : 320; }
+
+  var fmtExact = function (u, v) { return v == null ? "—" : exact.format(Math.round(v)); };
+  var series_ = [
+    { value: function (u, v) { return v == null ? "—" : when.format(new Date(v * 1000)); } },
+    { label: "Views", stroke: "#2563eb", width: 2, spanGaps: true, value: fmtExact },
+    { label: "Views per hour", stroke: "#16a34a", width: 1, scale: "rate", show: false, spanGaps: true, value: fmtExact },
+  ];
+  var data = [xs, views, perHour];
+  var bands = [];
+  if (overlay.band.length) {
+    var col = function (i) { return overlay.band.map(function (p) { return p[i]; }); };
+    data = uPlot.join([data, [col(0), col(1), col(2), col(3)]]);
+    series_.push(
+      { label: "Typical low (P25)", stroke: "#9ca3af", width: 1, spanGaps: true, value: fmtExact },
+      { label: "Typical (median)", stroke: "#6b7280", width: 1, dash: [6, 4], spanGaps: true, value: fmtExact },
+      { label: "Typical high (P75)", stroke: "#9ca3af", width: 1, spanGaps: true, value: fmtExact }
+    );
+    bands.push({ series: [5, 3], fill: "rgba(107,114,128,0.16)" });
+  } else {
+    series_[1].fill = "rgba(37,99,235,0.08)";
+  }
 
   var opts = {
     width: width(),
     height: height(),
     scales: { x: { time: true, range: function () { return [xMin, xMax]; } } },
-    series: [
-      { value: function (u, v) { return v == null ? "—" : when.format(new Date(v * 1000)); } },
-      { label: "Views", stroke: "#2563eb", width: 2, fill: "rgba(37,99,235,0.08)",
-        value: function (u, v) { return v == null ? "—" : exact.format(v); } },
-      { label: "Views per hour", stroke: "#16a34a", width: 1, scale: "rate", show: false,
-        value: function (u, v) { return v == null ? "—" : exact.format(v); } },
-    ],
+    series: series_,
+    bands: bands,
     axes: [
       {},
       { values: function (u, ticks) { return ticks.map(function (t) { return compact.format(t); }); }, size: 60 },
       { scale: "rate", side: 1, grid: { show: false }, size: 60,
         values: function (u, ticks) { return ticks.map(function (t) { return compact.format(t); }); } },
     ],
-    hooks: { draw: [drawLines], ready: [addMarkers], setSize: [placeMarkers] },
+    hooks: { drawClear: [drawPeriods], draw: [drawLines], ready: [addMarkers], setSize: [placeMarkers] },
   };
-  var plot = new uPlot(opts, [xs, views, perHour], host);
+  var plot = new uPlot(opts, data, host);
   host.appendChild(tip);
   host.dataset.ready = "true";
   window.addEventListener("resize", function () { plot.setSize({ width: width(), height: height() }); });

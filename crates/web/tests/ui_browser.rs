@@ -3,13 +3,20 @@
 //! pipeline on a stepped virtual clock: sign up, add a channel, let tracking run until the
 //! simulator's creator changes a tracked video's thumbnail, open that video's page, check the
 //! chart and its change marker with before/after thumbnails, download the CSV. Screenshots of
-//! the dashboard and the video page are saved under `target/screenshots/`.
+//! the dashboard and the video page are saved under `target/screenshots/`. Then, after a weekly
+//! run is stored, the channel page (typical band chart), the outliers page and the account page
+//! (a token created through the form). A second test connects a premium user's YouTube account
+//! through the simulator's Google consent, previews and starts an A/B test with two uploaded
+//! thumbnails, and opens its page and the video's chart with the rotation periods shaded.
+//! Screenshots: dashboard.png, video.png, video-phone.png, channel.png, outliers.png,
+//! account.png, abtest-new.png, abtest.png, video-abtest.png.
 //!
 //! Without Chromium this test fails (it does not skip) unless `TUBEWATCH_SKIP_BROWSER_TESTS=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod ui_common;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -25,6 +32,7 @@ use tubewatch_core::{Clock, Slot};
 use tubewatch_sim::VariantKind;
 use tubewatch_worker::{Metrics, Pipeline, PipelineConfig};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
+use ui_common::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -250,6 +258,37 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     assert!(text.starts_with("slot,measured_at,views\n"), "{text}");
     assert_eq!(text.lines().count(), points + 1, "one row per measurement");
 
+    // After a weekly run: the channel page's band chart, the outliers page, the account page.
+    let run = store_weekly_run(&app, &channel.id, "2026-W10", 2).await;
+    browser.goto(&format!("{base}/channels/{}", channel.id)).await.unwrap();
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains(&channel.title) && text.contains("Videos"), "{text}");
+    if run.band_points > 0 {
+        browser.wait().for_element(Locator::Css("#band-chart-0[data-ready=true] canvas")).await.unwrap();
+        let legend = js(&browser, "return document.querySelector('#band-chart-0 .u-legend').textContent;").await;
+        assert!(legend.as_str().unwrap().contains("Median"), "{legend}");
+    } else {
+        assert!(text.contains("The typical band appears after the first weekly run"), "{text}");
+    }
+    std::fs::write(screenshots_dir().join("channel.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    browser.find(Locator::LinkText("Outliers")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("li.outlier")).await.unwrap();
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains(&run.explanation) && text.contains("3.4×") && text.contains("week 2026-W10"), "{text}");
+    let link = browser.find(Locator::Css("li.outlier h2 a")).await.unwrap().attr("href").await.unwrap();
+    assert_eq!(link.as_deref(), Some(format!("/videos/{}", run.outlier_video).as_str()));
+    std::fs::write(screenshots_dir().join("outliers.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    browser.find(Locator::LinkText("Account")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("#token-name")).await.unwrap().send_keys("my laptop").await.unwrap();
+    browser.find(Locator::Css("#tokens button[type=submit]:not(.small)")).await.unwrap().click().await.unwrap();
+    let token = browser.wait().for_element(Locator::Css("#new-token")).await.unwrap().text().await.unwrap();
+    assert!(token.starts_with("tw_"), "{token}");
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("Plan: free") && text.contains("my laptop") && text.contains("shown this once"), "{text}");
+    std::fs::write(screenshots_dir().join("account.png"), browser.screenshot().await.unwrap()).unwrap();
+
     // Another user gets a 404 for the same page.
     browser.find(Locator::Css("button.link")).await.unwrap().click().await.unwrap();
     browser.wait().for_element(Locator::Css("#email")).await.unwrap();
@@ -262,5 +301,76 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     browser.goto(&format!("{base}/videos/{}", change.video_id)).await.unwrap();
     let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
     assert!(text.contains("Not Found") && text.contains("not yours"), "{text}");
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_premium_user_connects_youtube_and_starts_an_ab_test_in_chromium() {
+    if std::env::var("TUBEWATCH_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("TUBEWATCH_SKIP_BROWSER_TESTS=1: the real-browser test is skipped");
+        return;
+    }
+    let (app, owned) = spawn_ab_app(3).await;
+    let driver = start_driver().await;
+    let browser = open_browser(&driver).await;
+    let base = &app.base;
+    browser.goto(&format!("{base}/signup")).await.unwrap();
+    browser.find(Locator::Css("#email")).await.unwrap().send_keys("erin@example.com").await.unwrap();
+    browser.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css(".empty")).await.unwrap();
+    make_premium(&app, "erin@example.com").await;
+    browser.goto(&format!("{base}/track")).await.unwrap();
+    browser.wait().for_element(Locator::Css("#url")).await.unwrap().send_keys(owned.as_str()).await.unwrap();
+    browser.find(Locator::Css("main button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("section.channel")).await.unwrap();
+    run_until(&app, app.clock.now() + Duration::hours(8)).await;
+
+    // Connect: the account page's form → Google's consent (simulated) → back to the dashboard.
+    browser.goto(&format!("{base}/account")).await.unwrap();
+    browser.find(Locator::Css("#youtube button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("section.usage")).await.unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/dashboard");
+
+    // Plan, preview, upload, start.
+    browser.goto(&format!("{base}/abtests")).await.unwrap();
+    browser.find(Locator::LinkText("New A/B test")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("#plan-video")).await.unwrap();
+    browser.find(Locator::Css("form[method=get][action='/abtests/new'] button")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("#preview")).await.unwrap();
+    let preview = browser.find(Locator::Css("#preview")).await.unwrap().text().await.unwrap();
+    assert!(preview.contains("Hours live") && preview.contains("168"), "{preview}");
+    std::fs::write(screenshots_dir().join("abtest-new.png"), browser.screenshot().await.unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for n in 0..2u8 {
+        let path = dir.path().join(format!("variant-{n}.png"));
+        std::fs::write(&path, picture(n + 1, image::ImageFormat::Png)).unwrap();
+        let input = browser.find(Locator::Css(&format!("#thumb-{n}"))).await.unwrap();
+        input.send_keys(path.to_str().unwrap()).await.unwrap();
+    }
+    browser.find(Locator::Css("form[enctype] button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("table.schedule")).await.unwrap();
+    let path = browser.current_url().await.unwrap().path().to_owned();
+    assert!(path.starts_with("/abtests/"), "{path}");
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("Status: running") && text.contains("Schedule") && text.contains("Stop the test now"), "{text}");
+    let images = js(
+        &browser,
+        "return [...document.querySelectorAll('.variants img')].map(i => i.complete && i.naturalWidth > 0);",
+    )
+    .await;
+    assert_eq!(images, json!([true, true]), "both uploaded thumbnails are shown");
+    std::fs::write(screenshots_dir().join("abtest.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    // The video's chart shades the test's rotation periods once they begin.
+    let video = browser.find(Locator::Css("h1 a")).await.unwrap().attr("href").await.unwrap().unwrap();
+    run_until(&app, app.clock.now() + Duration::hours(30)).await;
+    browser.goto(&format!("{base}{video}")).await.unwrap();
+    browser.wait().for_element(Locator::Css("#chart[data-ready=true] canvas")).await.unwrap();
+    let key = browser.find(Locator::Css(".chart-key")).await.unwrap().text().await.unwrap();
+    assert!(key.contains("A/B test #") && key.contains("A") && key.contains("B"), "{key}");
+    let periods = js(&browser, "return JSON.parse(document.getElementById('overlay-data').textContent).periods.length;").await;
+    assert_eq!(periods, json!(28));
+    std::fs::write(screenshots_dir().join("video-abtest.png"), browser.screenshot().await.unwrap()).unwrap();
     browser.close().await.unwrap();
 }

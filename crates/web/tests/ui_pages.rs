@@ -1,11 +1,14 @@
 //! The web pages over real HTTP (no browser): the real server on 127.0.0.1:0, SQLite, the
 //! simulator, and the tracking pipeline stepped on the virtual clock. Every page redirects a
-//! visitor without a session to `/login`; another user's video is a 404 that reveals nothing;
-//! forms post to the same logic as the API, respect CSRF and show errors inline.
+//! visitor without a session to `/login`; another user's video, channel or A/B test is a 404
+//! that reveals nothing; forms post to the same logic as the API, respect CSRF and show errors
+//! inline. Covered: dashboard (with what changed since the last visit), channel page and its
+//! typical band, outliers, A/B tests (plan, connection, preview, create, status, stop), account.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod ui_common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +22,7 @@ use tubewatch_core::{Clock, Slot};
 use tubewatch_sim::{Endpoint, FaultConfig, FaultSpec};
 use tubewatch_worker::{Metrics, Pipeline, PipelineConfig};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
+use ui_common::*;
 
 /// A browser-like client: keeps the cookies it is given, never follows redirects (so they can be
 /// asserted).
@@ -271,4 +275,317 @@ async fn tracked_videos_are_shown_to_their_owner_only() {
 
 fn html_escape(s: &str) -> String {
     s.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;").replace('"', "&#34;").replace('\'', "&#39;")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_new_page_and_form_needs_a_session() {
+    let app = spawn_app(Options { channels: 1, ..Options::default() }).await;
+    let visitor = Browser::new(&app);
+    let channel = format!("/channels/{}", app.sim.sim.channels()[0].id);
+    for path in
+        [channel.as_str(), "/outliers", "/outliers?week=2026-W10", "/abtests", "/abtests/new", "/abtests/1", "/abtests/1/variants/0", "/account"]
+    {
+        let page = visitor.get(path).await;
+        assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/login"), "GET {path}");
+    }
+    for path in [
+        "/account/tokens",
+        "/account/tokens/1/revoke",
+        "/account/password",
+        "/account/upgrade",
+        "/account/youtube/disconnect",
+        "/abtests/1/stop",
+    ] {
+        let page = visitor.post(path, &[("csrf_token", "x"), ("name", "n")]).await;
+        assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/login"), "POST {path}");
+    }
+    let form = reqwest::multipart::Form::new().text("csrf_token", "x").text("video", "AAAAAAAAAAA");
+    let page = visitor.send(visitor.http.post(format!("{}/abtests/new", app.base)).multipart(form)).await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/login"), "POST /abtests/new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_page_outliers_and_news_are_their_owners_only() {
+    let app = spawn_app(Options { channels: 2, ..Options::default() }).await;
+    let channel = app.sim.sim.channels()[0].clone();
+    let alice = Browser::signup(&app, "alice@example.com").await;
+    let bob = Browser::signup(&app, "bob@example.com").await;
+    let first = alice.get("/dashboard").await;
+    assert!(!first.body.contains("Since your last visit"), "nothing to compare on a first visit");
+    let csrf = Browser::csrf(&first);
+    let added = alice.post("/track", &[("csrf_token", &csrf), ("kind", "channel"), ("url", channel.id.as_str())]).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let path = format!("/channels/{}", channel.id);
+
+    // Before any weekly run: the videos, and the band's empty state.
+    run_hours(&app, 26).await;
+    let videos = app.store.channel_videos(&channel.id).await.unwrap();
+    assert!(!videos.is_empty());
+    let page = alice.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!("<h1>{}", html_escape(&channel.title))), "{}", page.body);
+    for v in videos.iter().take(3) {
+        assert!(page.body.contains(&format!("href=\"/videos/{}\"", v.id)), "video {} is listed", v.id);
+    }
+    let measured = videos.iter().find(|v| !v.is_short).unwrap();
+    let latest = app.store.views(&measured.id).await.unwrap().last().unwrap().views;
+    assert!(page.body.contains(&format!("title=\"{} views\"", tubewatch_web::pages::exact_number(latest))));
+    assert!(page.body.contains("The typical band appears after the first weekly run"));
+    assert!(!page.body.contains("band-data"));
+    let dashboard = alice.get("/dashboard").await;
+    assert!(dashboard.body.contains(&format!("href=\"{path}\"")), "the dashboard links the channel page");
+    assert!(dashboard.body.contains("Since your last visit"), "a second visit a day later has news");
+    let outliers = alice.get("/outliers").await;
+    assert!(outliers.body.contains("No outliers yet") && outliers.body.contains("href=\"/settings/digest\""));
+
+    // After a weekly run: the band chart and the outlier.
+    app.clock.set(app.clock.now() + Duration::minutes(1));
+    let run = store_weekly_run(&app, &channel.id, "2026-W10", 1).await;
+    assert!(run.band_points > 0, "a day of hourly and daily measurements makes a band");
+    let page = alice.get(&path).await;
+    assert!(!page.body.contains("The typical band appears after"));
+    assert!(page.body.contains("id=\"band-chart-0\"") && page.body.contains("id=\"band-data\""));
+    assert!(page.body.contains("/assets/band_chart.js"));
+    let outliers = alice.get("/outliers").await;
+    assert_eq!(outliers.status, 200);
+    assert!(outliers.body.contains("week 2026-W10"), "the latest week is shown");
+    assert!(outliers.body.contains(&html_escape(&run.explanation)), "why it was flagged");
+    assert!(outliers.body.contains("3.4×") && outliers.body.contains(&format!("href=\"/videos/{}\"", run.outlier_video)));
+    assert!(outliers.body.contains("<option value=\"2026-W10\" selected>"));
+    let other_week = alice.get("/outliers?week=2026-W01").await;
+    assert!(other_week.body.contains("No outliers in this week"));
+    let bad_week = alice.get("/outliers?week=last").await;
+    assert!(bad_week.body.contains("role=\"alert\"") && bad_week.body.contains("That is not a week"));
+    // The video page draws the band behind the views.
+    let video_page = alice.get(&format!("/videos/{}", run.outlier_video)).await;
+    assert!(video_page.body.contains("id=\"overlay-data\"") && video_page.body.contains("Typical views of the channel"));
+
+    // A new visit after a pause lists what changed: the outlier found since.
+    app.clock.set(app.clock.now() + Duration::hours(2));
+    let news = alice.get("/dashboard").await;
+    let section = news.body.split("Since your last visit").nth(1).unwrap().split("</section>").next().unwrap();
+    assert!(section.contains("New outliers") && section.contains(&html_escape(&run.explanation)), "{section}");
+    let reload = alice.get("/dashboard").await;
+    assert!(reload.body.contains("New outliers"), "a reload within the visit keeps the news");
+
+    // Bob sees none of it.
+    let missing = bob.get("/channels/UC0000000000000000000000").await;
+    assert_eq!(missing.status, 404);
+    let hidden = bob.get(&path).await;
+    assert_eq!((hidden.status, hidden.body.as_str()), (StatusCode::NOT_FOUND, missing.body.as_str()));
+    assert_eq!(bob.get("/channels/not-a-channel").await.status, 404);
+    let bobs = bob.get("/outliers").await;
+    assert!(bobs.body.contains("No outliers yet") && !bobs.body.contains(&html_escape(&run.explanation)));
+    let bobs = bob.get("/outliers?week=2026-W10").await;
+    assert!(bobs.body.contains("No outliers in this week"));
+    assert!(!bob.get("/dashboard").await.body.contains(&html_escape(&run.explanation)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_page_tokens_password_and_plan() {
+    let app = spawn_app(Options { channels: 1, ..Options::default() }).await;
+    let alice = Browser::signup(&app, "alice@example.com").await;
+    let bob = Browser::signup(&app, "bob@example.com").await;
+    let page = alice.get("/account").await;
+    assert_eq!(page.status, 200);
+    for needle in [
+        "Plan: free",
+        "0 of 3",
+        "premium plan only",
+        "Billing is not set up on this server",
+        "Connecting a YouTube account is part of the premium plan",
+        "No tokens yet.",
+        "href=\"/settings/digest\"",
+        "<label for=\"current_password\">",
+    ] {
+        assert!(page.body.contains(needle), "account page has {needle}");
+    }
+    let csrf = Browser::csrf(&page);
+
+    // Tokens: CSRF, inline errors, shown once, listed, revoked.
+    let forged = alice.post("/account/tokens", &[("csrf_token", &"0".repeat(64)), ("name", "ci")]).await;
+    assert_eq!(forged.status, 403);
+    let empty = alice.post("/account/tokens", &[("csrf_token", &csrf), ("name", "  ")]).await;
+    assert_eq!(empty.status, 400);
+    assert!(empty.body.contains("id=\"token-error\"") && empty.body.contains("1 to 100 printable characters"));
+    let created = alice.post("/account/tokens", &[("csrf_token", &csrf), ("name", "reporting script")]).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let at = created.body.find("id=\"new-token\">").expect("the new token is shown") + 15;
+    let token = created.body[at..].split('<').next().unwrap().to_owned();
+    assert!(token.starts_with("tw_") && token.len() > 20, "{token}");
+    let api = reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(api.status(), 200, "the shown token works");
+    let again = alice.get("/account").await;
+    assert!(!again.body.contains(&token), "shown once only");
+    assert!(again.body.contains("reporting script") && again.body.contains(&format!("{}…", &token[..9])));
+    assert!(!bob.get("/account").await.body.contains("reporting script"), "bob does not see alice's tokens");
+    let id = app.store.api_tokens(app.store.user_by_email(&tubewatch_core::Email::parse("alice@example.com").unwrap())
+        .await.unwrap().unwrap().id).await.unwrap()[0].id;
+    let bob_csrf = Browser::csrf(&bob.get("/account").await);
+    let stolen = bob.post(&format!("/account/tokens/{id}/revoke"), &[("csrf_token", &bob_csrf)]).await;
+    assert_eq!(stolen.status, 404, "bob cannot revoke alice's token");
+    let revoked = alice.post(&format!("/account/tokens/{id}/revoke"), &[("csrf_token", &csrf)]).await;
+    assert_eq!((revoked.status, revoked.location()), (StatusCode::SEE_OTHER, "/account#tokens"));
+    assert!(alice.get("/account").await.body.contains("revoked"));
+    let api = reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(api.status(), 401, "a revoked token no longer works");
+
+    // Password: errors inline, then changed (this session stays).
+    let wrong =
+        alice.post("/account/password", &[("csrf_token", &csrf), ("current_password", "nope nope nope"), ("new_password", "another long passphrase")]).await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("id=\"password-error\"") && wrong.body.contains("the current password is wrong"));
+    let weak = alice.post("/account/password", &[("csrf_token", &csrf), ("current_password", PASSWORD), ("new_password", "short")]).await;
+    assert_eq!(weak.status, 400);
+    let changed = alice
+        .post("/account/password", &[("csrf_token", &csrf), ("current_password", PASSWORD), ("new_password", "another long passphrase")])
+        .await;
+    assert_eq!(changed.status, 200);
+    assert!(changed.body.contains("Password changed"));
+    let visitor = Browser::new(&app);
+    let login = visitor.post("/login", &[("email", "alice@example.com"), ("password", "another long passphrase")]).await;
+    assert_eq!(login.location(), "/dashboard", "the new password logs in");
+
+    // Billing without Stripe: the upgrade form is absent and posting it says why.
+    let upgrade = alice.post("/account/upgrade", &[("csrf_token", &csrf)]).await;
+    assert_eq!(upgrade.status, 404);
+    assert!(upgrade.body.contains("billing is not configured on this server"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ab_tests_need_the_plan_and_a_configured_server() {
+    let app = spawn_app(Options { channels: 1, ..Options::default() }).await;
+    let free = Browser::signup(&app, "free@example.com").await;
+    for path in ["/abtests", "/abtests/new"] {
+        let page = free.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.body.contains("A/B tests are part of the premium plan") && page.body.contains("href=\"/account#billing\""));
+    }
+    let csrf = Browser::csrf(&free.get("/abtests").await);
+    let form = reqwest::multipart::Form::new().text("csrf_token", csrf).text("video", "AAAAAAAAAAA");
+    let refused = free.send(free.http.post(format!("{}/abtests/new", app.base)).multipart(form)).await;
+    assert_eq!(refused.status, 402);
+    assert!(refused.body.contains("role=\"alert\"") && refused.body.contains("A/B tests need the premium plan"));
+
+    let premium = Browser::signup(&app, "premium@example.com").await;
+    make_premium(&app, "premium@example.com").await;
+    let page = premium.get("/abtests").await;
+    assert!(page.body.contains("A/B tests are not configured on this server"));
+    assert!(premium.get("/account").await.body.contains("A/B tests are not configured on this server"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ab_test_is_planned_previewed_created_shown_and_stopped_by_its_owner() {
+    let (app, owned) = spawn_ab_app(3).await;
+    let alice = Browser::signup(&app, "alice@example.com").await;
+    make_premium(&app, "alice@example.com").await;
+    let bob = Browser::signup(&app, "bob@example.com").await;
+    make_premium(&app, "bob@example.com").await;
+    let csrf = Browser::csrf(&alice.get("/dashboard").await);
+    let added = alice.post("/track", &[("csrf_token", &csrf), ("kind", "channel"), ("url", owned.as_str())]).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    run_hours(&app, 2).await;
+
+    let list = alice.get("/abtests").await;
+    assert!(list.body.contains("Connect your YouTube account first") && list.body.contains("href=\"/account#youtube\""));
+    let account = alice.get("/account").await;
+    assert!(account.body.contains("action=\"/oauth/google/start\"") && account.body.contains(&format!("<option value=\"{owned}\">")));
+
+    // Connect through Google's consent (the simulator's), as the browser would follow it.
+    let start = alice.get(&format!("/oauth/google/start?channel={owned}")).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    let consent = alice.http.get(start.location()).send().await.unwrap();
+    let back = url::Url::parse(consent.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let done = alice.get(&format!("{}?{}", back.path(), back.query().unwrap())).await;
+    assert_eq!(done.location(), "/dashboard");
+    assert!(alice.get("/account").await.body.contains("Connected to"));
+
+    // Plan and preview.
+    let form = alice.get("/abtests/new").await;
+    assert_eq!(form.status, 200);
+    let mut video = None;
+    for v in app.store.channel_videos(&owned).await.unwrap() {
+        if !v.is_short && !app.store.views(&v.id).await.unwrap().is_empty() {
+            video = Some(v.id);
+            break;
+        }
+    }
+    let video = video.expect("a measured long-form video on the connected channel");
+    assert!(form.body.contains(&format!("<option value=\"{video}\"")), "the channel's videos can be picked");
+    let bad = alice.get(&format!("/abtests/new?video={video}&variants=9")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Variants: a whole number from 2 to 4"));
+    let preview = alice.get(&format!("/abtests/new?video={video}&variants=2&duration_days=14&rotation_hours=12")).await;
+    assert_eq!(preview.status, 200);
+    assert!(preview.body.contains("The 28 rotation periods"), "14 days of 12-hour periods");
+    let hours_live: Vec<&str> = preview.body.split("<td class=\"num\">168</td>").collect();
+    assert_eq!(hours_live.len(), 3, "each of the 2 variants is live 168 hours");
+    assert!(preview.body.contains("enctype=\"multipart/form-data\"") && preview.body.contains("name=\"thumbnail\""));
+
+    // Create: CSRF, inline errors with the plan kept, then the real thing.
+    let form_with = |csrf: &str, files: usize| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("csrf_token", csrf.to_owned())
+            .text("video", video.to_string())
+            .text("variants", "2")
+            .text("duration_days", "14")
+            .text("rotation_hours", "12");
+        for look in 0..files {
+            let bytes = picture(look as u8 + 1, image::ImageFormat::Png);
+            form = form.part("thumbnail", reqwest::multipart::Part::bytes(bytes).file_name(format!("{look}.png")));
+        }
+        form.text("title", "").text("final_action", "apply_winner")
+    };
+    let post = |b: &Browser, form| b.http.post(format!("{}/abtests/new", app.base)).multipart(form);
+    let forged = alice.send(post(&alice, form_with(&"0".repeat(64), 2))).await;
+    assert_eq!(forged.status, 403);
+    let one = alice.send(post(&alice, form_with(&csrf, 1))).await;
+    assert_eq!(one.status, 422);
+    assert!(one.body.contains("role=\"alert\"") && one.body.contains("a test compares 2 to 4"), "{}", one.body);
+    assert!(one.body.contains(&format!("<option value=\"{video}\" selected>")), "the plan is kept");
+    let created = alice.send(post(&alice, form_with(&csrf, 2))).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let test_path = created.location().to_owned();
+    let id: i64 = test_path.strip_prefix("/abtests/").unwrap().parse().unwrap();
+
+    let page = alice.get(&test_path).await;
+    assert_eq!(page.status, 200);
+    for needle in [
+        "Status: <span class=\"state state-running\">running</span>",
+        "Swaps made</dt><dd>0 of 28",
+        "YouTube quota used",
+        "Planned: ",
+        "action=\"/abtests/",
+        "Stop the test now",
+    ] {
+        assert!(page.body.contains(needle), "test page has {needle}");
+    }
+    assert_eq!(page.body.matches("<tr class=\"phase-").count(), 28, "the whole schedule");
+    let thumb = alice.get(&format!("{test_path}/variants/1")).await;
+    assert_eq!((thumb.status, thumb.headers["content-type"].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
+    let list = alice.get("/abtests").await;
+    assert!(list.body.contains(&format!("href=\"/abtests/{id}\"")));
+    let video_page = alice.get(&format!("/videos/{video}")).await;
+    assert!(video_page.body.contains(&format!("A/B test #{id}</a>")), "the chart's key names the test");
+
+    // Bob sees none of it.
+    let missing = bob.get("/abtests/999999").await;
+    assert_eq!(missing.status, 404);
+    for path in [test_path.clone(), format!("{test_path}/variants/0"), "/abtests/x".to_owned()] {
+        let page = bob.get(&path).await;
+        assert_eq!((page.status, page.body.as_str()), (StatusCode::NOT_FOUND, missing.body.as_str()), "bob GET {path}");
+    }
+    assert!(!bob.get("/abtests").await.body.contains(&format!("/abtests/{id}")));
+    let bob_csrf = Browser::csrf(&bob.get("/abtests").await);
+    let stop = bob.post(&format!("{test_path}/stop"), &[("csrf_token", &bob_csrf)]).await;
+    assert_eq!(stop.status, 404);
+
+    // Alice stops it.
+    let no_csrf = alice.post(&format!("{test_path}/stop"), &[]).await;
+    assert_eq!(no_csrf.status, 403);
+    let stopped = alice.post(&format!("{test_path}/stop"), &[("csrf_token", &csrf)]).await;
+    assert_eq!((stopped.status, stopped.location()), (StatusCode::SEE_OTHER, test_path.as_str()));
+    let page = alice.get(&test_path).await;
+    assert!(page.body.contains("state-stopped") && page.body.contains("stopped early by the user"));
+    assert!(!page.body.contains("Stop the test now"));
 }

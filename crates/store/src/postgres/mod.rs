@@ -5,6 +5,7 @@
 mod abtests;
 mod accounts;
 mod outliers;
+mod ui;
 
 use std::str::FromStr;
 use std::time::Duration as StdDuration;

@@ -119,7 +119,7 @@ pub struct Series {
 }
 
 /// The API URL of an archived blob `thumbnails/VIDEO/SHA/SIZE.jpg`.
-fn thumbnail_url(key: &str) -> Option<String> {
+pub(crate) fn thumbnail_url(key: &str) -> Option<String> {
     let rest = key.strip_prefix("thumbnails/")?.strip_suffix(".jpg")?;
     let mut parts = rest.split('/');
     let (video, sha, size) = (parts.next()?, parts.next()?, parts.next()?);

@@ -17,6 +17,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("uPlot.LICENSE.txt", "text/plain; charset=utf-8", include_str!("../../assets/uPlot.LICENSE")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
     ("chart.js", "text/javascript; charset=utf-8", include_str!("../../assets/chart.js")),
+    ("band_chart.js", "text/javascript; charset=utf-8", include_str!("../../assets/band_chart.js")),
     ("app.css", "text/css; charset=utf-8", include_str!("../../assets/app.css")),
 ];
 

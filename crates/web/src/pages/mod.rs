@@ -1,6 +1,7 @@
 //! The server-rendered web UI (askama templates in `crates/web/templates/`): sign-up, log-in and
-//! log-out, the dashboard, the add-a-channel-or-video form, the video page with its chart, and the
-//! video series as CSV or JSON downloads. Static assets (the vendored uPlot chart library, the
+//! log-out, the dashboard (with what changed since the last visit), the add-a-channel-or-video
+//! form, the channel page with its typical band, the video page with its chart, the video series
+//! as CSV or JSON downloads, the weekly outliers, the A/B test pages and the account page. Static assets (the vendored uPlot chart library, the
 //! page script and style) are compiled into the binary and served from `/assets/`.
 //!
 //! Pages are HTML, not API: they are merged into the router outside the OpenAPI document. They
@@ -10,11 +11,16 @@
 //! `X-CSRF-Token` header, so every form carries the session's CSRF token in a hidden field, and
 //! `form_user` hands it to the same check the API uses.
 
+mod abtests;
+mod account_page;
 mod assets;
+mod channel;
 mod export;
+mod outliers;
 mod views;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
@@ -40,6 +46,24 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout_submit))
         .route("/dashboard", get(views::dashboard))
         .route("/track", get(track_page).post(track_submit))
+        .route("/channels/{channel_id}", get(channel::channel_page))
+        .route("/outliers", get(outliers::outliers_page))
+        .route("/abtests", get(abtests::list_page))
+        .route(
+            "/abtests/new",
+            get(abtests::new_page)
+                .post(abtests::create_submit)
+                .layer(DefaultBodyLimit::max(crate::api::abtests::CREATE_BODY_LIMIT)),
+        )
+        .route("/abtests/{test_id}", get(abtests::detail_page))
+        .route("/abtests/{test_id}/stop", post(abtests::stop_submit))
+        .route("/abtests/{test_id}/variants/{variant}", get(abtests::variant_thumbnail))
+        .route("/account", get(account_page::account_page))
+        .route("/account/tokens", post(account_page::token_create))
+        .route("/account/tokens/{token_id}/revoke", post(account_page::token_revoke))
+        .route("/account/password", post(account_page::password_change))
+        .route("/account/upgrade", post(account_page::upgrade))
+        .route("/account/youtube/disconnect", post(account_page::youtube_disconnect))
         .route("/videos/{video_id}", get(views::video_page))
         .route("/videos/{video_id}/series.csv", get(export::series_csv))
         .route("/videos/{video_id}/series.json", get(export::series_json))

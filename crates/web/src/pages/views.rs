@@ -3,9 +3,12 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use tubewatch_core::ChannelId;
-use tubewatch_store::{TargetKind, TargetState, Video};
+use tubewatch_core::abtest::variant_label;
+use tubewatch_core::outliers::ChannelBandSnapshot;
+use tubewatch_store::{ChangeKind, DashboardVisit, TargetKind, TargetState, Video};
 
 use super::{PageUser, error_page, render, series_of};
 use crate::AppState;
@@ -14,6 +17,11 @@ use crate::error::ApiError;
 
 /// At most this many of a channel's videos are listed on the dashboard (newest first).
 const VIDEOS_PER_CHANNEL: usize = 12;
+/// A dashboard load this long after the previous one starts a new visit: "since your last
+/// visit" then moves on to the previous load; reloads within a visit keep showing the same news.
+const NEW_VISIT_AFTER_MINUTES: i64 = 30;
+/// At most this many items per kind under "since your last visit".
+const NEWS_LIMIT: u32 = 20;
 
 /// `1234` → `1.2K`, `1_250_000` → `1.3M`: short figures for lists; exact ones are in titles.
 pub fn compact_number(n: i64) -> String {
@@ -110,8 +118,56 @@ struct DashboardTemplate {
     channels: Vec<ChannelRow>,
     videos: Vec<VideoRow>,
     failing: Vec<FailingRow>,
+    news: Option<News>,
     signed_in: bool,
     csrf: String,
+}
+
+/// What changed since the user's last visit.
+pub struct News {
+    pub since: TimeView,
+    pub new_videos: Vec<NewsVideo>,
+    pub changes: Vec<NewsChange>,
+    pub outliers: Vec<NewsOutlier>,
+}
+
+impl News {
+    fn is_empty(&self) -> bool {
+        self.new_videos.is_empty() && self.changes.is_empty() && self.outliers.is_empty()
+    }
+}
+
+pub struct NewsVideo {
+    pub id: String,
+    pub title: String,
+    pub channel: String,
+    pub published: TimeView,
+}
+
+pub struct NewsChange {
+    pub video_id: String,
+    pub video_title: String,
+    pub what: String,
+    pub at: TimeView,
+}
+
+pub struct NewsOutlier {
+    pub video_id: String,
+    pub video_title: String,
+    pub explanation: String,
+    pub week: String,
+}
+
+/// The visit this dashboard load belongs to: a new one after a pause, otherwise the current one
+/// (whose window stays put, so a reload does not make the news disappear).
+pub fn next_visit(previous: Option<DashboardVisit>, now: DateTime<Utc>) -> DashboardVisit {
+    match previous {
+        None => DashboardVisit { seen_at: now, since: now },
+        Some(v) if now - v.seen_at >= Duration::minutes(NEW_VISIT_AFTER_MINUTES) => {
+            DashboardVisit { seen_at: now, since: v.seen_at }
+        }
+        Some(v) => DashboardVisit { seen_at: now, since: v.since },
+    }
 }
 
 impl DashboardTemplate {
@@ -156,10 +212,15 @@ pub async fn dashboard(State(state): State<AppState>, user: PageUser) -> Respons
 async fn dashboard_template(state: &AppState, user: PageUser) -> Result<DashboardTemplate, ApiError> {
     let me = &user.caller.user;
     let usage = Usage::of(state, me).await?;
+    let previous = state.store.dashboard_visit(me.id).await?;
+    let visit = next_visit(previous, state.clock.now());
+    state.store.set_dashboard_visit(me.id, &visit).await?;
+    let since = previous.map(|_| visit.since);
     let mut failing_rows = Vec::new();
     let mut channels = Vec::new();
+    let mut new_videos = Vec::new();
     for id in state.store.user_channels(me.id).await? {
-        channels.push(channel_row(state, &id, &mut failing_rows).await?);
+        channels.push(channel_row(state, &id, &mut failing_rows, since, &mut new_videos).await?);
     }
     let mut videos = Vec::new();
     for mapped in state.store.user_videos(me.id).await? {
@@ -180,15 +241,63 @@ async fn dashboard_template(state: &AppState, user: PageUser) -> Result<Dashboar
         channels,
         videos,
         failing: failing_rows,
+        news: match since {
+            Some(since) => Some(news(state, me.id, since, new_videos).await?),
+            None => None,
+        },
         signed_in: true,
         csrf: user.csrf,
     })
+}
+
+async fn news(
+    state: &AppState,
+    user: tubewatch_core::UserId,
+    since: DateTime<Utc>,
+    mut new_videos: Vec<NewsVideo>,
+) -> Result<News, ApiError> {
+    new_videos.sort_by(|a, b| b.published.iso.cmp(&a.published.iso));
+    new_videos.truncate(NEWS_LIMIT as usize);
+    let changes = state
+        .store
+        .user_changes_since(user, since, NEWS_LIMIT)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let what = match (c.event.change.kind, &c.event.change.after_title) {
+                (ChangeKind::Title, Some(after)) => format!("Title changed to “{after}”"),
+                (ChangeKind::Title, None) => "Title changed".to_owned(),
+                (ChangeKind::Thumbnail, _) => "Thumbnail changed".to_owned(),
+            };
+            NewsChange {
+                video_id: c.event.change.video_id.to_string(),
+                video_title: c.video_title,
+                what,
+                at: TimeView::of(c.event.change.detected_at),
+            }
+        })
+        .collect();
+    let outliers = state
+        .store
+        .user_outliers_since(user, since, NEWS_LIMIT)
+        .await?
+        .into_iter()
+        .map(|o| NewsOutlier {
+            video_id: o.outlier.video_id.to_string(),
+            video_title: o.video_title,
+            explanation: o.outlier.explanation,
+            week: o.outlier.week,
+        })
+        .collect();
+    Ok(News { since: TimeView::of(since), new_videos, changes, outliers })
 }
 
 async fn channel_row(
     state: &AppState,
     id: &ChannelId,
     failing_rows: &mut Vec<FailingRow>,
+    since: Option<DateTime<Utc>>,
+    new_videos: &mut Vec<NewsVideo>,
 ) -> Result<ChannelRow, ApiError> {
     let channel = state.store.channel(id).await?;
     let title = channel.as_ref().map_or_else(|| id.to_string(), |c| c.title.clone());
@@ -196,8 +305,20 @@ async fn channel_row(
     if let Some(row) = target.as_ref().and_then(|t| failing("Channel", &title, t)) {
         failing_rows.push(row);
     }
+    let all = state.store.channel_videos(id).await?;
+    if let Some(since) = since {
+        // New to tubewatch and published since: found in the feed since the last visit.
+        for v in all.iter().filter(|v| v.created_at > since && v.published_at > since) {
+            new_videos.push(NewsVideo {
+                id: v.id.to_string(),
+                title: v.title.clone(),
+                channel: title.clone(),
+                published: TimeView::of(v.published_at),
+            });
+        }
+    }
     let mut videos = Vec::new();
-    for video in state.store.channel_videos(id).await?.iter().take(VIDEOS_PER_CHANNEL) {
+    for video in all.iter().take(VIDEOS_PER_CHANNEL) {
         videos.push(video_row(state, video).await?);
     }
     Ok(ChannelRow {
@@ -230,12 +351,79 @@ struct VideoTemplate {
     changes: Vec<ChangeView>,
     /// The series for the chart script, as JSON safe inside `<script type="application/json">`.
     series_json: String,
+    /// The channel's typical band and the video's A/B rotation periods, for the chart script.
+    overlay_json: String,
+    has_band: bool,
+    tests: Vec<TestShading>,
     signed_in: bool,
     csrf: String,
 }
 
+/// What the video chart draws behind the views: the channel's typical band at the video's age,
+/// and the rotation periods of the caller's A/B tests of the video, shaded by variant.
+#[derive(Debug, Default, Serialize)]
+struct Overlay {
+    /// `[unix_seconds, low, median, high]`.
+    band: Vec<[f64; 4]>,
+    /// `[start_seconds, end_seconds, variant]`.
+    periods: Vec<[i64; 3]>,
+}
+
+/// A test shown on the chart, for the legend under it.
+pub struct TestShading {
+    pub id: i64,
+    pub state: String,
+    pub variants: Vec<String>,
+}
+
+async fn overlay(
+    state: &AppState,
+    user: &PageUser,
+    series: &crate::api::tracking::Series,
+) -> Result<(Overlay, Vec<TestShading>), ApiError> {
+    let v = &series.video;
+    let mut overlay = Overlay::default();
+    let last_age_hours = series
+        .points
+        .last()
+        .map_or(0.0, |p| (p.slot - v.published_at).num_seconds() as f64 / 3600.0);
+    if let Ok(channel) = ChannelId::parse(&v.channel_id)
+        && let Some(record) = state.store.band_snapshot(&channel).await?
+    {
+        match serde_json::from_str::<ChannelBandSnapshot>(&record.snapshot_json) {
+            Ok(snapshot) => {
+                let published = v.published_at.timestamp() as f64;
+                overlay.band = snapshot
+                    .band(v.is_short)
+                    .points
+                    .iter()
+                    .filter(|p| p.age_hours <= last_age_hours + 24.0)
+                    .map(|p| [published + p.age_hours * 3600.0, p.low, p.median, p.high])
+                    .collect();
+            }
+            Err(e) => tracing::warn!(channel_id = %channel, error = %e, "unreadable band snapshot of channel {channel}"),
+        }
+    }
+    let mut tests = Vec::new();
+    for test in state.store.user_abtests(user.caller.user.id).await? {
+        if test.video_id.as_str() != v.id {
+            continue;
+        }
+        let Some(detail) = state.store.abtest(test.id).await? else { continue };
+        overlay.periods.extend(
+            detail.periods.iter().map(|p| [p.start.timestamp(), p.end.timestamp(), i64::from(p.variant)]),
+        );
+        tests.push(TestShading {
+            id: test.id,
+            state: test.state.as_str().to_owned(),
+            variants: (0..detail.variants.len()).map(variant_label).collect(),
+        });
+    }
+    Ok((overlay, tests))
+}
+
 /// JSON that cannot close the `<script>` element it is embedded in.
-fn script_safe_json(value: &impl serde::Serialize) -> Result<String, ApiError> {
+pub(crate) fn script_safe_json(value: &impl serde::Serialize) -> Result<String, ApiError> {
     let json = serde_json::to_string(value).map_err(ApiError::internal)?;
     Ok(json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026"))
 }
@@ -247,8 +435,11 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
         Ok(series) => series,
         Err(e) => return error_page(&e),
     };
-    let series_json = match script_safe_json(&series) {
-        Ok(json) => json,
+    let (series_json, overlay_json, has_band, tests) = match overlay(&state, &user, &series).await {
+        Ok((overlay, tests)) => match (script_safe_json(&series), script_safe_json(&overlay)) {
+            (Ok(s), Ok(o)) => (s, o, !overlay.band.is_empty(), tests),
+            (Err(e), _) | (_, Err(e)) => return error_page(&e),
+        },
         Err(e) => return error_page(&e),
     };
     let v = &series.video;
@@ -272,6 +463,9 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
             })
             .collect(),
         series_json,
+        overlay_json,
+        has_band,
+        tests,
         signed_in: true,
         csrf: user.csrf,
     };

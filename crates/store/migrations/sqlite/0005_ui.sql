@@ -1,0 +1,13 @@
+-- The web UI, SQLite dialect (times in integer milliseconds). Kept in step with
+-- migrations/postgres/0005_ui.sql.
+
+-- When each user last loaded the dashboard, and where its "since your last visit" window starts.
+CREATE TABLE dashboard_visits (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    seen_at INTEGER NOT NULL,
+    since   INTEGER NOT NULL
+);
+
+-- "What changed since": changes and outliers by the time they were found.
+CREATE INDEX changes_detected ON changes (detected_at);
+CREATE INDEX outliers_found ON outliers (found_at);

@@ -1,0 +1,87 @@
+//! UiStore on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use tracing::instrument;
+use tubewatch_core::UserId;
+
+use super::outliers::{OUTLIER_SELECT, outlier_from_row};
+use super::{SqliteStore, at, change_from_row, ms};
+use crate::{DashboardVisit, Outlier, Result, UiStore, VisibleChange};
+
+/// Videos a user sees: tracked directly or through a monitored channel.
+const VISIBLE_VIDEOS: &str = "SELECT video_id FROM user_videos WHERE user_id = ?1 UNION \
+     SELECT v.id FROM videos v JOIN user_channels uc ON uc.channel_id = v.channel_id WHERE uc.user_id = ?1";
+
+#[async_trait]
+impl UiStore for SqliteStore {
+    #[instrument(skip_all, fields(user_id = user.0))]
+    async fn dashboard_visit(&self, user: UserId) -> Result<Option<DashboardVisit>> {
+        let row = sqlx::query("SELECT seen_at, since FROM dashboard_visits WHERE user_id = ?")
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(DashboardVisit { seen_at: at("seen_at", r.try_get("seen_at")?)?, since: at("since", r.try_get("since")?)? }))
+            .transpose()
+    }
+
+    #[instrument(skip_all, fields(user_id = user.0))]
+    async fn set_dashboard_visit(&self, user: UserId, visit: &DashboardVisit) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dashboard_visits (user_id, seen_at, since) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET seen_at = excluded.seen_at, since = excluded.since",
+        )
+        .bind(user.0)
+        .bind(ms(visit.seen_at))
+        .bind(ms(visit.since))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = user.0))]
+    async fn user_changes_since(&self, user: UserId, since: DateTime<Utc>, limit: u32) -> Result<Vec<VisibleChange>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT c.*, v.title AS video_title FROM changes c JOIN videos v ON v.id = c.video_id \
+             WHERE c.detected_at > ?2 AND c.video_id IN ({VISIBLE_VIDEOS}) \
+             ORDER BY c.detected_at DESC, c.id DESC LIMIT ?3"
+        )))
+        .bind(user.0)
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(VisibleChange { event: change_from_row(r)?, video_title: r.try_get("video_title")? }))
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(user_id = user.0))]
+    async fn user_outliers_since(&self, user: UserId, since: DateTime<Utc>, limit: u32) -> Result<Vec<Outlier>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{OUTLIER_SELECT} WHERE o.found_at > ?2 AND (o.channel_id IN (SELECT channel_id FROM user_channels \
+             WHERE user_id = ?1) OR o.video_id IN (SELECT video_id FROM user_videos WHERE user_id = ?1)) \
+             ORDER BY o.found_at DESC, o.id DESC LIMIT ?3"
+        )))
+        .bind(user.0)
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outlier_from_row).collect()
+    }
+
+    #[instrument(skip_all, fields(user_id = user.0))]
+    async fn user_outlier_weeks(&self, user: UserId, limit: u32) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT week FROM outliers WHERE channel_id IN (SELECT channel_id FROM user_channels \
+             WHERE user_id = ?1) OR video_id IN (SELECT video_id FROM user_videos WHERE user_id = ?1) \
+             ORDER BY week DESC LIMIT ?2",
+        )
+        .bind(user.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,767 @@
+//! A/B test pages: the caller's tests, the create form with a preview of the balanced schedule
+//! and the power estimate (core's `balanced_schedule`, `exposure` and `power_estimate`, before
+//! anything is uploaded), one test's live status and result, and the stop button. Creating and
+//! stopping call the worker's `AbTests` engine exactly as `POST /api/v1/abtests` does.
+//!
+//! A/B tests need the premium plan, a server with `[abtests]` configured and a connected YouTube
+//! account: each page says which is missing and links to where it is fixed. A test is its
+//! creator's: anyone else gets the same 404 as for a test that does not exist.
+
+use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use tubewatch_core::abtest::{
+    AbAnalysis, ExpectedTraffic, ScheduleRequest, Verdict, balanced_schedule, exposure, power_estimate, variant_label,
+};
+use tubewatch_core::{Slot, VideoId};
+use tubewatch_store::{AbTestDetail, AbTestState, FinalAction, ViewsRecord};
+use tubewatch_worker::abtest::CreateAbTest;
+
+use super::views::{TimeView, compact_number, exact_number};
+use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
+use crate::api::abtests::AbTestsWeb;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::{ApiQuery, AppState};
+
+/// Why A/B tests are not available to the caller, if they are not.
+pub enum Access<'a> {
+    Ready(&'a AbTestsWeb),
+    NeedsPremium,
+    NotConfigured,
+}
+
+pub fn access<'a>(state: &'a AppState, caller: &CurrentUser) -> Access<'a> {
+    if caller.require_ab_tests(state).is_err() {
+        Access::NeedsPremium
+    } else {
+        state.abtests.as_ref().map_or(Access::NotConfigured, Access::Ready)
+    }
+}
+
+/// What the page shows instead of the feature: `premium` or `not_configured`.
+fn blocked(access: &Access<'_>) -> Option<&'static str> {
+    match access {
+        Access::Ready(_) => None,
+        Access::NeedsPremium => Some("premium"),
+        Access::NotConfigured => Some("not_configured"),
+    }
+}
+
+pub struct TestRow {
+    pub id: i64,
+    pub video_id: String,
+    pub video_title: String,
+    pub kind: String,
+    pub state: String,
+    pub starts: TimeView,
+    pub ends: TimeView,
+    pub quota_used: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "abtests.html")]
+struct ListTemplate {
+    blocked: Option<&'static str>,
+    connected: bool,
+    tests: Vec<TestRow>,
+    signed_in: bool,
+    csrf: String,
+}
+
+async fn video_title(state: &AppState, id: &VideoId) -> Result<String, ApiError> {
+    Ok(state.store.video(id).await?.map_or_else(|| id.to_string(), |v| v.title))
+}
+
+/// The caller's A/B tests, newest first.
+#[tracing::instrument(skip_all, fields(user_id = %user.caller.user.id))]
+pub async fn list_page(State(state): State<AppState>, user: PageUser) -> Response {
+    let me = user.caller.user.id;
+    let gate = access(&state, &user.caller);
+    let result: Result<ListTemplate, ApiError> = async {
+        let mut tests = Vec::new();
+        for t in state.store.user_abtests(me).await? {
+            tests.push(TestRow {
+                id: t.id,
+                video_id: t.video_id.to_string(),
+                video_title: video_title(&state, &t.video_id).await?,
+                kind: t.kind.as_str().to_owned(),
+                state: t.state.as_str().to_owned(),
+                starts: TimeView::of(t.starts_at),
+                ends: TimeView::of(t.ends_at),
+                quota_used: t.quota_used,
+            });
+        }
+        let connected = state.store.youtube_connection(me).await?.is_some();
+        Ok(ListTemplate { blocked: blocked(&gate), connected, tests, signed_in: true, csrf: user.csrf.clone() })
+    }
+    .await;
+    match result {
+        Ok(template) => render(&template),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// The plan of a test being prepared: what the preview is computed from.
+#[derive(Debug, Default, Deserialize)]
+pub struct PlanQuery {
+    video: Option<String>,
+    variants: Option<String>,
+    duration_days: Option<String>,
+    rotation_hours: Option<String>,
+}
+
+/// A validated plan (defaults: 2 variants, 14 days, a swap every 12 hours).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub video: Option<String>,
+    pub variants: usize,
+    pub duration_days: u32,
+    pub rotation_hours: u32,
+}
+
+fn number(field: &str, text: Option<&str>, default: u32, range: std::ops::RangeInclusive<u32>) -> Result<u32, String> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(default),
+        Some(t) => t
+            .parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| format!("{field}: a whole number from {} to {}", range.start(), range.end())),
+    }
+}
+
+impl Plan {
+    fn parse(q: &PlanQuery) -> Result<Self, String> {
+        Ok(Self {
+            video: q.video.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned),
+            variants: number("Variants", q.variants.as_deref(), 2, 2..=4)? as usize,
+            duration_days: number("Duration", q.duration_days.as_deref(), 14, 1..=90)?,
+            rotation_hours: number("Rotation", q.rotation_hours.as_deref(), 12, 1..=168)?,
+        })
+    }
+}
+
+/// The views per hour the test can expect, from the video's tracked series: the rate over the
+/// last day (at least 6 hours of it), decaying with the half-life the day before suggests.
+/// `None` without enough recent measurements.
+pub fn expected_traffic(series: &[ViewsRecord], now: DateTime<Utc>) -> Option<ExpectedTraffic> {
+    let rate_between = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let inside: Vec<_> = series.iter().filter(|r| r.measured_at >= from && r.measured_at <= to).collect();
+        let (first, last) = (inside.first()?, inside.last()?);
+        let hours = (last.measured_at - first.measured_at).num_seconds() as f64 / 3600.0;
+        (hours >= 6.0).then(|| (last.views - first.views).max(0) as f64 / hours)
+    };
+    let rate = rate_between(now - Duration::hours(24), now).filter(|r| *r > 0.0)?;
+    let before = rate_between(now - Duration::hours(48), now - Duration::hours(24));
+    let half_life = before.filter(|b| *b > rate).map(|b| 24.0 / (b / rate).log2());
+    Some(ExpectedTraffic {
+        views_per_hour: rate,
+        half_life_hours: half_life,
+        floor_views_per_hour: if half_life.is_some() { rate * 0.1 } else { rate },
+        noise_cv: 0.3,
+        diurnal_amplitude: 0.5,
+    })
+}
+
+pub struct PeriodPreview {
+    pub variant: String,
+    pub start: TimeView,
+    pub end: TimeView,
+}
+
+pub struct ExposureRow {
+    pub variant: String,
+    pub total_hours: String,
+    /// Hours in each quarter of the UTC day: 00–06, 06–12, 12–18, 18–24.
+    pub quarters: [String; 4],
+}
+
+pub struct Preview {
+    pub periods: Vec<PeriodPreview>,
+    pub exposure: Vec<ExposureRow>,
+    pub power_summary: Option<String>,
+    pub views_per_hour: Option<String>,
+}
+
+pub struct VideoChoice {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "abtest_new.html")]
+struct NewTemplate {
+    blocked: Option<&'static str>,
+    connected_channel: Option<(String, String)>,
+    videos: Vec<VideoChoice>,
+    plan: Plan,
+    preview: Option<Preview>,
+    error: Option<String>,
+    signed_in: bool,
+    csrf: String,
+}
+
+impl NewTemplate {
+    fn selected(&self, id: &str) -> bool {
+        self.plan.video.as_deref() == Some(id)
+    }
+
+    /// The variants' indexes and letters, for the upload fields.
+    fn labels(&self) -> Vec<(usize, String)> {
+        (0..self.plan.variants).map(|n| (n, variant_label(n))).collect()
+    }
+}
+
+/// The form's page: the plan, its preview when a video is chosen, and the upload form.
+async fn new_template(
+    state: &AppState,
+    user: &PageUser,
+    plan: Plan,
+    error: Option<String>,
+) -> Result<NewTemplate, ApiError> {
+    let me = user.caller.user.id;
+    let gate = access(state, &user.caller);
+    let mut template = NewTemplate {
+        blocked: blocked(&gate),
+        connected_channel: None,
+        videos: Vec::new(),
+        plan,
+        preview: None,
+        error,
+        signed_in: true,
+        csrf: user.csrf.clone(),
+    };
+    let Access::Ready(web) = gate else { return Ok(template) };
+    let Some(conn) = state.store.youtube_connection(me).await? else { return Ok(template) };
+    let channel_title =
+        state.store.channel(&conn.channel_id).await?.map_or_else(|| conn.channel_id.to_string(), |c| c.title);
+    template.connected_channel = Some((conn.channel_id.to_string(), channel_title));
+    // The caller's videos on the connected channel: through the channel, or tracked one by one.
+    let mut videos = Vec::new();
+    if state.store.user_tracks_channel(me, &conn.channel_id).await? {
+        videos.extend(state.store.channel_videos(&conn.channel_id).await?);
+    }
+    for mapped in state.store.user_videos(me).await? {
+        if let Some(v) = state.store.video(&mapped.video_id).await?
+            && v.channel_id == conn.channel_id
+            && !videos.iter().any(|known| known.id == v.id)
+        {
+            videos.push(v);
+        }
+    }
+    template.videos = videos.iter().map(|v| VideoChoice { id: v.id.to_string(), title: v.title.clone() }).collect();
+    let chosen = template.plan.video.as_deref().and_then(|id| videos.iter().find(|v| v.id.as_str() == id));
+    if let Some(video) = chosen {
+        match preview(state, web, &template.plan, video).await {
+            Ok(p) => template.preview = Some(p),
+            Err(message) => template.error = template.error.take().or(Some(message)),
+        }
+    }
+    Ok(template)
+}
+
+async fn preview(
+    state: &AppState,
+    web: &AbTestsWeb,
+    plan: &Plan,
+    video: &tubewatch_store::Video,
+) -> Result<Preview, String> {
+    let now = state.clock.now();
+    let request = ScheduleRequest {
+        variants: plan.variants,
+        start: Slot::hour_of(now).start() + Duration::hours(1),
+        duration: Duration::days(i64::from(plan.duration_days)),
+        rotation: Duration::hours(i64::from(plan.rotation_hours)),
+        seed: rand::random(),
+    };
+    let periods = balanced_schedule(&request).map_err(|e| e.to_string())?;
+    let series = state.store.views(&video.id).await.map_err(|e| ApiError::from(e).message)?;
+    let traffic = expected_traffic(&series, now);
+    let power_summary = match &traffic {
+        Some(t) => Some(
+            power_estimate(&periods, plan.variants, video.published_at, t, &web.engine.services.analysis)
+                .map_err(|e| e.to_string())?
+                .summary,
+        ),
+        None => None,
+    };
+    let exposed = exposure(&periods, plan.variants);
+    let exposure = (0..plan.variants)
+        .map(|v| {
+            let hours = &exposed.by_hour_of_day[v];
+            let quarter = |q: usize| format!("{:.0}", hours[q * 6..q * 6 + 6].iter().sum::<f64>());
+            ExposureRow {
+                variant: variant_label(v),
+                total_hours: format!("{:.0}", exposed.total_hours[v]),
+                quarters: [quarter(0), quarter(1), quarter(2), quarter(3)],
+            }
+        })
+        .collect();
+    Ok(Preview {
+        periods: periods
+            .iter()
+            .map(|p| PeriodPreview { variant: variant_label(p.variant), start: TimeView::of(p.start), end: TimeView::of(p.end) })
+            .collect(),
+        exposure,
+        power_summary,
+        views_per_hour: traffic.map(|t| exact_number(t.views_per_hour.round() as i64)),
+    })
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user.caller.user.id))]
+pub async fn new_page(State(state): State<AppState>, user: PageUser, ApiQuery(query): ApiQuery<PlanQuery>) -> Response {
+    let (plan, error) = match Plan::parse(&query) {
+        Ok(plan) => (plan, None),
+        Err(message) => (Plan::parse(&PlanQuery::default()).unwrap_or_else(|_| unreachable_plan()), Some(message)),
+    };
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    match new_template(&state, &user, plan, error).await {
+        Ok(template) => render_with(status, &template),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// The defaults, which always parse.
+fn unreachable_plan() -> Plan {
+    Plan { video: None, variants: 2, duration_days: 14, rotation_hours: 12 }
+}
+
+/// The create form, as posted (multipart: files and text).
+#[derive(Debug, Default)]
+struct CreateForm {
+    csrf_token: String,
+    plan: PlanQuery,
+    thumbnails: Vec<Vec<u8>>,
+    titles: Vec<String>,
+    final_action: Option<String>,
+}
+
+async fn read_form(mut form: Multipart) -> Result<CreateForm, String> {
+    let mut out = CreateForm::default();
+    while let Some(field) = form.next_field().await.map_err(|e| e.body_text())? {
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "thumbnail" {
+            let bytes: Bytes = field.bytes().await.map_err(|e| e.body_text())?;
+            // A file input left empty still sends an empty part.
+            if !bytes.is_empty() {
+                out.thumbnails.push(bytes.to_vec());
+            }
+            continue;
+        }
+        let text = field.text().await.map_err(|e| e.body_text())?;
+        match name.as_str() {
+            "csrf_token" => out.csrf_token = text,
+            "video" => out.plan.video = Some(text),
+            "variants" => out.plan.variants = Some(text),
+            "duration_days" => out.plan.duration_days = Some(text),
+            "rotation_hours" => out.plan.rotation_hours = Some(text),
+            "final_action" => out.final_action = Some(text),
+            "title" if !text.trim().is_empty() => out.titles.push(text),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the test through the engine (as `POST /api/v1/abtests` does) and opens its page;
+/// errors are shown on the form with the plan kept (files must be chosen again).
+pub async fn create_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let form = match form {
+        Ok(form) => read_form(form).await,
+        Err(e) => Err(e.body_text()),
+    };
+    let form = match form {
+        Ok(form) => form,
+        Err(message) => return error_page(&ApiError::bad_request("bad_input", message)),
+    };
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let plan = Plan::parse(&form.plan);
+    let outcome = match (&plan, access(&state, &user.caller)) {
+        (Err(message), _) => Err(ApiError::bad_request("bad_input", message.clone())),
+        (_, Access::NeedsPremium) => Err(user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan"))),
+        (_, Access::NotConfigured) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "abtests_not_configured",
+            "A/B tests are not configured on this server",
+        )),
+        (Ok(plan), Access::Ready(web)) => create(web, &user, plan, form.thumbnails, form.titles, form.final_action).await,
+    };
+    match outcome {
+        Ok(id) => Redirect::to(&format!("/abtests/{id}")).into_response(),
+        Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
+        Err(e) => {
+            let plan = plan.unwrap_or_else(|_| unreachable_plan());
+            match new_template(&state, &user, plan, Some(e.message.clone())).await {
+                Ok(template) => render_with(e.status, &template),
+                Err(e) => error_page(&e),
+            }
+        }
+    }
+}
+
+async fn create(
+    web: &AbTestsWeb,
+    user: &PageUser,
+    plan: &Plan,
+    thumbnails: Vec<Vec<u8>>,
+    titles: Vec<String>,
+    final_action: Option<String>,
+) -> Result<i64, ApiError> {
+    let video = plan.video.as_deref().ok_or_else(|| ApiError::bad_request("bad_input", "choose a video"))?;
+    let video = VideoId::parse(video).map_err(|e| ApiError::bad_request("bad_input", format!("video: {e}")))?;
+    let final_action = match final_action.as_deref().map(str::trim) {
+        None | Some("") => FinalAction::ApplyWinner,
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::bad_request("bad_input", "final action: apply_winner or restore_original"))?,
+    };
+    let request = CreateAbTest {
+        thumbnails,
+        titles,
+        duration: Duration::days(i64::from(plan.duration_days)),
+        rotation: Duration::hours(i64::from(plan.rotation_hours)),
+        final_action,
+        ..CreateAbTest::new(video)
+    };
+    let detail = web.engine.create(user.caller.user.id, request).await?;
+    Ok(detail.test.id)
+}
+
+/// The caller's test, or the same 404 as a missing one.
+async fn own_test(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<AbTestDetail, ApiError> {
+    let id: i64 = raw.parse().map_err(|_| ApiError::not_found("A/B test"))?;
+    state
+        .store
+        .abtest(id)
+        .await?
+        .filter(|d| d.test.user_id == caller.user.id)
+        .ok_or_else(|| ApiError::not_found("A/B test"))
+}
+
+pub struct VariantView {
+    pub index: usize,
+    pub label: String,
+    pub title: Option<String>,
+    pub has_thumbnail: bool,
+}
+
+pub struct PeriodRow {
+    pub index: i32,
+    pub variant: String,
+    pub variant_index: i32,
+    pub start: TimeView,
+    pub end: TimeView,
+    pub swapped: Option<TimeView>,
+    pub outcome: String,
+    /// `planned`, `live` or `done`.
+    pub phase: &'static str,
+    pub excluded: bool,
+}
+
+pub struct EffectRow {
+    pub label: String,
+    pub vs_a: String,
+    pub interval: String,
+    pub prob_best: String,
+    pub naive_views: String,
+    pub naive_rate: String,
+}
+
+pub struct ResultView {
+    pub verdict: String,
+    pub summary: String,
+    pub effects: Vec<EffectRow>,
+    pub naive_winner: String,
+    pub hours_used: String,
+    pub analysis_error: Option<String>,
+    pub applied: String,
+    pub verified: bool,
+    pub verification: String,
+}
+
+/// The wrap-up's stored result, as far as the page shows it.
+#[derive(Debug, Deserialize)]
+struct StoredResult {
+    #[serde(default)]
+    analysis: Option<AbAnalysis>,
+    #[serde(default)]
+    analysis_error: Option<String>,
+    #[serde(default)]
+    applied: String,
+    #[serde(default)]
+    verified: bool,
+    #[serde(default)]
+    verification: String,
+}
+
+fn percent_vs_a(ratio: f64) -> String {
+    let p = ((ratio - 1.0) * 100.0).round();
+    if p > 0.0 { format!("+{p:.0} %") } else { format!("{p:.0} %") }
+}
+
+fn result_view(json: &str) -> Option<ResultView> {
+    let stored: StoredResult = match serde_json::from_str(json) {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable A/B test result");
+            return None;
+        }
+    };
+    let (verdict, summary, effects, naive_winner, hours_used) = match &stored.analysis {
+        Some(a) => {
+            let verdict = match a.verdict {
+                Verdict::Winner { variant } => format!("Winner: variant {}", variant_label(variant)),
+                Verdict::PerformedSame => "The variants performed the same".to_owned(),
+                Verdict::Inconclusive => "Inconclusive".to_owned(),
+            };
+            let effects = a
+                .effects
+                .iter()
+                .map(|e| {
+                    let views = a.naive.views.get(e.variant).copied().unwrap_or(0.0);
+                    let hours = a.naive.hours.get(e.variant).copied().unwrap_or(0.0);
+                    EffectRow {
+                        label: variant_label(e.variant),
+                        vs_a: if e.variant == 0 { "reference".to_owned() } else { percent_vs_a(e.ratio_to_a) },
+                        interval: if e.variant == 0 {
+                            "—".to_owned()
+                        } else {
+                            format!("{} to {}", percent_vs_a(e.ci_low), percent_vs_a(e.ci_high))
+                        },
+                        prob_best: format!("{:.0} %", e.prob_best * 100.0),
+                        naive_views: exact_number(views.round() as i64),
+                        naive_rate: if hours > 0.0 { compact_number((views / hours).round() as i64) } else { "—".into() },
+                    }
+                })
+                .collect();
+            let naive_winner = a.naive.winner.map_or_else(|| "a tie".to_owned(), |v| format!("variant {}", variant_label(v)));
+            (verdict, a.summary.clone(), effects, naive_winner, format!("{:.0}", a.hours_used))
+        }
+        None => ("No analysis".to_owned(), String::new(), Vec::new(), "—".to_owned(), "0".to_owned()),
+    };
+    Some(ResultView {
+        verdict,
+        summary,
+        effects,
+        naive_winner,
+        hours_used,
+        analysis_error: stored.analysis_error,
+        applied: stored.applied,
+        verified: stored.verified,
+        verification: stored.verification,
+    })
+}
+
+#[derive(askama::Template)]
+#[template(path = "abtest.html")]
+struct DetailTemplate {
+    id: i64,
+    video_id: String,
+    video_title: String,
+    kind: String,
+    state: String,
+    state_reason: Option<String>,
+    starts: TimeView,
+    ends: TimeView,
+    rotation_hours: i32,
+    final_action: &'static str,
+    quota_used: String,
+    outside_change: Option<String>,
+    variants: Vec<VariantView>,
+    periods: Vec<PeriodRow>,
+    live_variant: Option<String>,
+    next_swap: Option<TimeView>,
+    swaps_done: usize,
+    power_summary: Option<String>,
+    result: Option<ResultView>,
+    can_stop: bool,
+    error: Option<String>,
+    signed_in: bool,
+    csrf: String,
+}
+
+async fn detail_template(
+    state: &AppState,
+    user: &PageUser,
+    raw: &str,
+    error: Option<String>,
+) -> Result<DetailTemplate, ApiError> {
+    let d = own_test(state, &user.caller, raw).await?;
+    let t = &d.test;
+    let now = state.clock.now();
+    let label = |v: i32| variant_label(usize::try_from(v).unwrap_or(0));
+    let periods: Vec<PeriodRow> = d
+        .periods
+        .iter()
+        .map(|p| PeriodRow {
+            index: p.index + 1,
+            variant: label(p.variant),
+            variant_index: p.variant,
+            start: TimeView::of(p.start),
+            end: TimeView::of(p.end),
+            swapped: p.swapped_at.map(TimeView::of),
+            outcome: p.outcome.clone().unwrap_or_default(),
+            phase: if p.start > now {
+                "planned"
+            } else if p.end > now {
+                "live"
+            } else {
+                "done"
+            },
+            excluded: p.excluded,
+        })
+        .collect();
+    let running = matches!(t.state, AbTestState::Running | AbTestState::Paused);
+    let live_variant = d.periods.iter().find(|p| running && p.start <= now && now < p.end).map(|p| label(p.variant));
+    let next_swap = d.periods.iter().find(|p| running && p.start > now).map(|p| TimeView::of(p.start));
+    let power: serde_json::Value = serde_json::from_str(&t.power_json).unwrap_or_default();
+    Ok(DetailTemplate {
+        id: t.id,
+        video_id: t.video_id.to_string(),
+        video_title: video_title(state, &t.video_id).await?,
+        kind: t.kind.as_str().to_owned(),
+        state: t.state.as_str().to_owned(),
+        state_reason: t.state_reason.clone(),
+        starts: TimeView::of(t.starts_at),
+        ends: TimeView::of(t.ends_at),
+        rotation_hours: t.rotation_minutes / 60,
+        final_action: match t.final_action {
+            FinalAction::ApplyWinner => "apply the winner (the original when there is none)",
+            FinalAction::RestoreOriginal => "restore the original",
+        },
+        quota_used: exact_number(t.quota_used),
+        outside_change: t.outside_change.clone(),
+        variants: d
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(index, v)| VariantView {
+                index,
+                label: variant_label(index),
+                title: v.title.clone(),
+                has_thumbnail: v.thumb_blob_key.is_some(),
+            })
+            .collect(),
+        swaps_done: d.periods.iter().filter(|p| p.swapped_at.is_some()).count(),
+        periods,
+        live_variant,
+        next_swap,
+        power_summary: power["estimate"]["summary"].as_str().map(str::to_owned),
+        result: t.result_json.as_deref().and_then(result_view),
+        can_stop: running && state.abtests.is_some(),
+        error,
+        signed_in: true,
+        csrf: user.csrf.clone(),
+    })
+}
+
+#[tracing::instrument(skip_all, fields(test_id = %test_id))]
+pub async fn detail_page(State(state): State<AppState>, user: PageUser, Path(test_id): Path<String>) -> Response {
+    match detail_template(&state, &user, &test_id, None).await {
+        Ok(template) => render(&template),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Stops the test early through the engine; its wrap-up runs within the hour.
+#[tracing::instrument(skip_all, fields(test_id = %test_id))]
+pub async fn stop_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(test_id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let detail = match own_test(&state, &user.caller, &test_id).await {
+        Ok(detail) => detail,
+        Err(e) => return error_page(&e),
+    };
+    let outcome = match access(&state, &user.caller) {
+        Access::Ready(web) => web.engine.stop(user.caller.user.id, detail.test.id).await.map_err(ApiError::from),
+        Access::NeedsPremium => user.caller.require_ab_tests(&state),
+        Access::NotConfigured => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "abtests_not_configured",
+            "A/B tests are not configured on this server",
+        )),
+    };
+    match outcome {
+        Ok(()) => Redirect::to(&format!("/abtests/{}", detail.test.id)).into_response(),
+        Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
+        Err(e) => match detail_template(&state, &user, &test_id, Some(e.message.clone())).await {
+            Ok(template) => render_with(e.status, &template),
+            Err(e) => error_page(&e),
+        },
+    }
+}
+
+/// A variant's uploaded thumbnail (as normalised for YouTube), for its owner only.
+pub async fn variant_thumbnail(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path((test_id, variant)): Path<(String, String)>,
+) -> Response {
+    let result: Result<Response, ApiError> = async {
+        let detail = own_test(&state, &user.caller, &test_id).await?;
+        let index: usize = variant.parse().map_err(|_| ApiError::not_found("variant"))?;
+        let key = detail
+            .variants
+            .get(index)
+            .and_then(|v| v.thumb_blob_key.clone())
+            .ok_or_else(|| ApiError::not_found("variant"))?;
+        let bytes = state.blobs.get(&key).await?.ok_or_else(|| ApiError::not_found("variant"))?;
+        Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], bytes)
+            .into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| error_page(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn plans_parse_with_defaults_and_limits() {
+        let plan = Plan::parse(&PlanQuery::default()).unwrap();
+        assert_eq!((plan.variants, plan.duration_days, plan.rotation_hours), (2, 14, 12));
+        let q = PlanQuery { variants: Some("5".into()), ..PlanQuery::default() };
+        assert!(Plan::parse(&q).unwrap_err().contains("Variants"));
+        let q = PlanQuery { rotation_hours: Some("x".into()), ..PlanQuery::default() };
+        assert!(Plan::parse(&q).unwrap_err().contains("Rotation"));
+    }
+
+    #[test]
+    fn traffic_comes_from_the_last_day_of_measurements() {
+        let now: DateTime<Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
+        let video = VideoId::parse("AAAAAAAAAAA").unwrap();
+        let record = |hours_ago: i64, views: i64| ViewsRecord {
+            video_id: video.clone(),
+            slot: Slot::hour_of(now - Duration::hours(hours_ago)),
+            measured_at: now - Duration::hours(hours_ago),
+            views,
+        };
+        assert!(expected_traffic(&[record(3, 100), record(1, 200)], now).is_none(), "under 6 hours");
+        // 2,400 views over the last 24 h, 4,800 the day before: 100 an hour, halving daily.
+        let series = [record(48, 0), record(24, 4_800), record(0, 7_200)];
+        let t = expected_traffic(&series, now).unwrap();
+        assert!((t.views_per_hour - 100.0).abs() < 1e-9, "{t:?}");
+        assert!((t.half_life_hours.unwrap() - 24.0).abs() < 1e-9, "{t:?}");
+    }
+}

@@ -1,0 +1,264 @@
+//! The account page: plan and usage against its limits, billing (Stripe checkout), API tokens
+//! (created — shown once —, listed, revoked), the YouTube connection used by A/B tests, and the
+//! password. Every form posts to a small handler here that calls the JSON API's own handler, so
+//! the rules (limits, CSRF, validation, audit) are the API's; errors are shown inline.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::views::{AllowanceView, TimeView};
+use super::{CsrfForm, PageUser, error_page, form_user, render_with};
+use crate::api::account::{self, NewToken, PasswordChange};
+use crate::api::{Usage, abtests};
+use crate::error::ApiError;
+use crate::{ApiJson, AppState, billing};
+
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created: TimeView,
+    pub last_used: Option<TimeView>,
+    pub revoked: Option<TimeView>,
+}
+
+pub struct ConnectionView {
+    pub channel_id: String,
+    pub channel_title: String,
+    pub active: bool,
+    pub reason: Option<String>,
+    pub connected: TimeView,
+}
+
+/// Which form an error or notice belongs to, so it is shown beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Billing,
+    Tokens,
+    Youtube,
+    Password,
+}
+
+#[derive(askama::Template)]
+#[template(path = "account.html")]
+struct AccountTemplate {
+    email: String,
+    plan: String,
+    is_admin: bool,
+    channels_usage: AllowanceView,
+    videos_usage: AllowanceView,
+    ab_tests: bool,
+    billing_enabled: bool,
+    tokens: Vec<TokenRow>,
+    /// A token just created: shown this once.
+    new_token: Option<(String, String)>,
+    youtube: Option<ConnectionView>,
+    abtests_configured: bool,
+    /// The caller's monitored channels, to pick the one to connect.
+    channels: Vec<(String, String)>,
+    error: Option<(Section, String)>,
+    notice: Option<(Section, String)>,
+    signed_in: bool,
+    csrf: String,
+}
+
+impl AccountTemplate {
+    fn error_for(&self, section: Section) -> Option<&str> {
+        self.error.as_ref().filter(|(s, _)| *s == section).map(|(_, m)| m.as_str())
+    }
+
+    fn notice_for(&self, section: Section) -> Option<&str> {
+        self.notice.as_ref().filter(|(s, _)| *s == section).map(|(_, m)| m.as_str())
+    }
+}
+
+async fn load(state: &AppState, user: &PageUser) -> Result<AccountTemplate, ApiError> {
+    let me = &user.caller.user;
+    let usage = Usage::of(state, me).await?;
+    let tokens = state
+        .store
+        .api_tokens(me.id)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            created: TimeView::of(t.created_at),
+            last_used: t.last_used_at.map(TimeView::of),
+            revoked: t.revoked_at.map(TimeView::of),
+        })
+        .collect();
+    let youtube = match state.store.youtube_connection(me.id).await? {
+        Some(c) => {
+            let title = state.store.channel(&c.channel_id).await?.map_or_else(|| c.channel_id.to_string(), |ch| ch.title);
+            Some(ConnectionView {
+                channel_id: c.channel_id.to_string(),
+                channel_title: title,
+                active: c.state == tubewatch_store::ConnectionState::Active,
+                reason: c.state_reason,
+                connected: TimeView::of(c.connected_at),
+            })
+        }
+        None => None,
+    };
+    let mut channels = Vec::new();
+    for id in state.store.user_channels(me.id).await? {
+        let title = state.store.channel(&id).await?.map_or_else(|| id.to_string(), |c| c.title);
+        channels.push((id.to_string(), title));
+    }
+    Ok(AccountTemplate {
+        email: me.email.to_string(),
+        plan: usage.plan.clone(),
+        is_admin: usage.is_admin,
+        channels_usage: (&usage.channels).into(),
+        videos_usage: (&usage.videos_this_month).into(),
+        ab_tests: usage.ab_tests,
+        billing_enabled: state.config.stripe.is_some(),
+        tokens,
+        new_token: None,
+        youtube,
+        abtests_configured: state.abtests.is_some(),
+        channels,
+        error: None,
+        notice: None,
+        signed_in: true,
+        csrf: user.csrf.clone(),
+    })
+}
+
+/// The page, with an optional error or notice beside one of its forms.
+async fn page(
+    state: &AppState,
+    user: &PageUser,
+    status: StatusCode,
+    edit: impl FnOnce(&mut AccountTemplate),
+) -> Response {
+    match load(state, user).await {
+        Ok(mut template) => {
+            edit(&mut template);
+            render_with(status, &template)
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+/// The page again with the API's error beside the form that failed; server failures are error
+/// pages.
+async fn failed(state: &AppState, user: &PageUser, section: Section, e: ApiError) -> Response {
+    if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE && e.status != StatusCode::BAD_GATEWAY
+    {
+        return error_page(&e);
+    }
+    page(state, user, e.status, |t| t.error = Some((section, e.message))).await
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user.caller.user.id))]
+pub async fn account_page(State(state): State<AppState>, user: PageUser) -> Response {
+    page(&state, &user, StatusCode::OK, |_| {}).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Creates a token and shows it once, on this response only.
+pub async fn token_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<TokenForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match account::create_token(State(state.clone()), user.caller.clone(), ApiJson(NewToken { name: form.name })).await
+    {
+        Ok((_, axum::Json(created))) => {
+            page(&state, &user, StatusCode::CREATED, |t| t.new_token = Some((created.info.name, created.token))).await
+        }
+        Err(e) => failed(&state, &user, Section::Tokens, e).await,
+    }
+}
+
+pub async fn token_revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token_id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match account::revoke_token(State(state.clone()), user.caller.clone(), Path(token_id)).await {
+        Ok(_) => Redirect::to("/account#tokens").into_response(),
+        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(&e),
+        Err(e) => failed(&state, &user, Section::Tokens, e).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+pub async fn password_change(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<PasswordForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let change = PasswordChange { current_password: form.current_password, new_password: form.new_password };
+    match account::change_password(State(state.clone()), user.caller.clone(), ApiJson(change)).await {
+        Ok(_) => {
+            let notice = "Password changed. Your other sessions were logged out.".to_owned();
+            page(&state, &user, StatusCode::OK, |t| t.notice = Some((Section::Password, notice))).await
+        }
+        Err(e) => failed(&state, &user, Section::Password, e).await,
+    }
+}
+
+/// Starts a Stripe Checkout and sends the browser there.
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, axum::Form(form): axum::Form<CsrfForm>) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match billing::checkout(State(state.clone()), user.caller.clone()).await {
+        Ok(axum::Json(checkout)) => Redirect::to(&checkout.url).into_response(),
+        Err(e) => failed(&state, &user, Section::Billing, e).await,
+    }
+}
+
+pub async fn youtube_disconnect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match abtests::disconnect(user.caller.clone(), State(state.clone())).await {
+        Ok(_) => {
+            let notice = "YouTube account disconnected; running A/B tests are paused.".to_owned();
+            page(&state, &user, StatusCode::OK, |t| t.notice = Some((Section::Youtube, notice))).await
+        }
+        Err(e) => failed(&state, &user, Section::Youtube, e).await,
+    }
+}

@@ -1,0 +1,150 @@
+//! The outliers page: the caller's outliers of one ISO week (the latest week that has any, or the
+//! one picked in the week selector), each with its thumbnail, its figure and the stored sentence
+//! saying why it was flagged. Only outliers of channels the caller monitors and videos they track
+//! are listed (the store's `user_week_outliers`).
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use tubewatch_core::ChannelId;
+use tubewatch_store::{Outlier, OutlierKind};
+
+use super::views::{compact_number, exact_number};
+use super::{PageUser, error_page, render};
+use crate::AppState;
+use crate::api::tracking::thumbnail_url;
+use crate::error::ApiError;
+use crate::ApiQuery;
+
+/// Weeks offered in the selector.
+const WEEKS_LISTED: u32 = 26;
+
+#[derive(Debug, Deserialize)]
+pub struct WeekQuery {
+    week: Option<String>,
+}
+
+/// `2026-W03`: four digits, `-W`, two digits.
+pub fn is_iso_week(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 8
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && &b[4..6] == b"-W"
+        && b[6..].iter().all(u8::is_ascii_digit)
+}
+
+pub struct OutlierView {
+    pub kind: &'static str,
+    pub kind_class: &'static str,
+    pub video_id: String,
+    pub video_title: String,
+    pub channel_id: String,
+    pub channel_title: String,
+    pub thumbnail_url: Option<String>,
+    /// The headline figure: `4.2×` or `+35 %`.
+    pub figure: String,
+    /// What the figure means, in words.
+    pub figure_note: String,
+    pub explanation: String,
+    pub views: (String, String),
+}
+
+impl OutlierView {
+    fn of(o: &Outlier, channel_title: &str) -> Self {
+        let n = &o.outlier;
+        let (kind, kind_class) = match n.kind {
+            OutlierKind::Channel => ("Above the channel's typical views", "channel"),
+            OutlierKind::Thumbnail => ("Jump after a thumbnail change", "thumbnail"),
+            OutlierKind::Title => ("Jump after a title change", "title"),
+        };
+        let (figure, figure_note) = match (n.kind, n.lift) {
+            (OutlierKind::Channel, _) | (_, None) => {
+                (format!("{:.1}×", n.score), "views ÷ the channel's median at the same age".to_owned())
+            }
+            (_, Some(lift)) => {
+                let interval = match (n.ci_low, n.ci_high) {
+                    (Some(lo), Some(hi)) => format!(" (99 % interval {} to {})", percent(lo), percent(hi)),
+                    _ => String::new(),
+                };
+                (percent(lift), format!("views after the change vs. the video's own trend{interval}"))
+            }
+        };
+        Self {
+            kind,
+            kind_class,
+            video_id: n.video_id.to_string(),
+            video_title: o.video_title.clone(),
+            channel_id: n.channel_id.to_string(),
+            channel_title: channel_title.to_owned(),
+            thumbnail_url: n.thumb_key.as_deref().and_then(thumbnail_url),
+            figure,
+            figure_note,
+            explanation: n.explanation.clone(),
+            views: (compact_number(n.views), exact_number(n.views)),
+        }
+    }
+}
+
+/// `0.35` → `+35 %`.
+fn percent(x: f64) -> String {
+    let p = (x * 100.0).round();
+    if p > 0.0 { format!("+{p:.0} %") } else { format!("{p:.0} %") }
+}
+
+#[derive(askama::Template)]
+#[template(path = "outliers.html")]
+struct OutliersTemplate {
+    weeks: Vec<String>,
+    week: Option<String>,
+    outliers: Vec<OutlierView>,
+    /// The selector asked for a week that is not a week.
+    bad_week: bool,
+    signed_in: bool,
+    csrf: String,
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user.caller.user.id))]
+pub async fn outliers_page(State(state): State<AppState>, user: PageUser, query: ApiQuery<WeekQuery>) -> Response {
+    match outliers_template(&state, user, query.0).await {
+        Ok(template) => render(&template),
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn outliers_template(state: &AppState, user: PageUser, query: WeekQuery) -> Result<OutliersTemplate, ApiError> {
+    let me = user.caller.user.id;
+    let weeks = state.store.user_outlier_weeks(me, WEEKS_LISTED).await?;
+    let asked = query.week.filter(|w| !w.is_empty());
+    let bad_week = asked.as_deref().is_some_and(|w| !is_iso_week(w));
+    let week = asked.filter(|w| is_iso_week(w)).or_else(|| weeks.first().cloned());
+    let mut outliers = Vec::new();
+    if let Some(week) = &week {
+        let mut titles: HashMap<ChannelId, String> = HashMap::new();
+        for o in state.store.user_week_outliers(me, week).await? {
+            let channel = &o.outlier.channel_id;
+            if !titles.contains_key(channel) {
+                let title = state.store.channel(channel).await?.map_or_else(|| channel.to_string(), |c| c.title);
+                titles.insert(channel.clone(), title);
+            }
+            outliers.push(OutlierView::of(&o, &titles[channel]));
+        }
+    }
+    Ok(OutliersTemplate { weeks, week, outliers, bad_week, signed_in: true, csrf: user.csrf })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_and_percentages() {
+        assert!(is_iso_week("2026-W03"));
+        for bad in ["2026-03", "2026-W3", "x026-W03", "2026-W033", ""] {
+            assert!(!is_iso_week(bad), "{bad}");
+        }
+        assert_eq!(percent(0.354), "+35 %");
+        assert_eq!(percent(-0.1), "-10 %");
+    }
+}
