@@ -107,8 +107,12 @@ async fn users_see_their_changes_and_outliers_since_a_time(store: Arc<dyn Store>
         store.ensure_target(TargetKind::Outliers, ch.as_str(), found, found).await.unwrap();
         let claimed = store.claim_due("w", found, Duration::minutes(5), 10).await.unwrap();
         let lease = claimed.into_iter().find(|t| t.subject == ch.as_str()).unwrap().lease().unwrap();
-        let snapshot =
-            BandSnapshotRecord { channel_id: ch.clone(), snapshot_json: "{}".into(), applied_through: found, updated_at: found };
+        let snapshot = BandSnapshotRecord {
+            channel_id: ch.clone(),
+            snapshot_json: "{}".into(),
+            applied_through: found,
+            updated_at: found,
+        };
         let found_list: Vec<NewOutlier> = videos.iter().map(|&n| outlier(&video_id(n), ch, week, found)).collect();
         store.complete_outlier_run(&lease, &snapshot, &found_list, found + Duration::weeks(1)).await.unwrap();
     }

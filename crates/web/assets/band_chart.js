@@ -45,7 +45,13 @@
       bands: [{ series: [3, 1], fill: "rgba(107,114,128,0.18)" }],
       axes: [
         { label: "Age (days)", values: function (u, ticks) { return ticks.map(function (t) { return +t.toFixed(1); }); } },
-        { size: 60, values: function (u, ticks) { return ticks.map(function (t) { return compact.format(t); }); } },
+        // Only powers of ten are labelled: the log scale's minor ticks would overlap.
+        { size: 60, values: function (u, ticks) {
+          return ticks.map(function (t) {
+            var l = Math.log10(t);
+            return Math.abs(l - Math.round(l)) < 1e-9 ? compact.format(t) : "";
+          });
+        } },
       ],
     }, data, host);
     host.dataset.ready = "true";

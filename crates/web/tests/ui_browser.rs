@@ -328,8 +328,12 @@ async fn a_premium_user_connects_youtube_and_starts_an_ab_test_in_chromium() {
 
     // Connect: the account page's form → Google's consent (simulated) → back to the dashboard.
     browser.goto(&format!("{base}/account")).await.unwrap();
-    browser.find(Locator::Css("#youtube button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css("section.usage")).await.unwrap();
+    browser.find(Locator::Css("#youtube .connect-list a")).await.unwrap().click().await.unwrap();
+    if browser.wait().for_element(Locator::Css("section.usage")).await.is_err() {
+        let url = browser.current_url().await.unwrap();
+        let source = browser.source().await.unwrap();
+        panic!("connecting did not come back to the dashboard: {url}\n{}", &source[..source.len().min(2000)]);
+    }
     assert_eq!(browser.current_url().await.unwrap().path(), "/dashboard");
 
     // Plan, preview, upload, start.
@@ -353,7 +357,10 @@ async fn a_premium_user_connects_youtube_and_starts_an_ab_test_in_chromium() {
     let path = browser.current_url().await.unwrap().path().to_owned();
     assert!(path.starts_with("/abtests/"), "{path}");
     let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
-    assert!(text.contains("Status: running") && text.contains("Schedule") && text.contains("Stop the test now"), "{text}");
+    assert!(
+        text.contains("Status: running") && text.contains("Schedule") && text.contains("Stop the test now"),
+        "{text}"
+    );
     let images = js(
         &browser,
         "return [...document.querySelectorAll('.variants img')].map(i => i.complete && i.naturalWidth > 0);",
@@ -369,7 +376,8 @@ async fn a_premium_user_connects_youtube_and_starts_an_ab_test_in_chromium() {
     browser.wait().for_element(Locator::Css("#chart[data-ready=true] canvas")).await.unwrap();
     let key = browser.find(Locator::Css(".chart-key")).await.unwrap().text().await.unwrap();
     assert!(key.contains("A/B test #") && key.contains("A") && key.contains("B"), "{key}");
-    let periods = js(&browser, "return JSON.parse(document.getElementById('overlay-data').textContent).periods.length;").await;
+    let periods =
+        js(&browser, "return JSON.parse(document.getElementById('overlay-data').textContent).periods.length;").await;
     assert_eq!(periods, json!(28));
     std::fs::write(screenshots_dir().join("video-abtest.png"), browser.screenshot().await.unwrap()).unwrap();
     browser.close().await.unwrap();

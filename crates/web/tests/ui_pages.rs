@@ -282,9 +282,16 @@ async fn every_new_page_and_form_needs_a_session() {
     let app = spawn_app(Options { channels: 1, ..Options::default() }).await;
     let visitor = Browser::new(&app);
     let channel = format!("/channels/{}", app.sim.sim.channels()[0].id);
-    for path in
-        [channel.as_str(), "/outliers", "/outliers?week=2026-W10", "/abtests", "/abtests/new", "/abtests/1", "/abtests/1/variants/0", "/account"]
-    {
+    for path in [
+        channel.as_str(),
+        "/outliers",
+        "/outliers?week=2026-W10",
+        "/abtests",
+        "/abtests/new",
+        "/abtests/1",
+        "/abtests/1/variants/0",
+        "/account",
+    ] {
         let page = visitor.get(path).await;
         assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/login"), "GET {path}");
     }
@@ -350,7 +357,9 @@ async fn channel_page_outliers_and_news_are_their_owners_only() {
     assert_eq!(outliers.status, 200);
     assert!(outliers.body.contains("week 2026-W10"), "the latest week is shown");
     assert!(outliers.body.contains(&html_escape(&run.explanation)), "why it was flagged");
-    assert!(outliers.body.contains("3.4×") && outliers.body.contains(&format!("href=\"/videos/{}\"", run.outlier_video)));
+    assert!(
+        outliers.body.contains("3.4×") && outliers.body.contains(&format!("href=\"/videos/{}\"", run.outlier_video))
+    );
     assert!(outliers.body.contains("<option value=\"2026-W10\" selected>"));
     let other_week = alice.get("/outliers?week=2026-W01").await;
     assert!(other_week.body.contains("No outliers in this week"));
@@ -358,7 +367,9 @@ async fn channel_page_outliers_and_news_are_their_owners_only() {
     assert!(bad_week.body.contains("role=\"alert\"") && bad_week.body.contains("That is not a week"));
     // The video page draws the band behind the views.
     let video_page = alice.get(&format!("/videos/{}", run.outlier_video)).await;
-    assert!(video_page.body.contains("id=\"overlay-data\"") && video_page.body.contains("Typical views of the channel"));
+    assert!(
+        video_page.body.contains("id=\"overlay-data\"") && video_page.body.contains("Typical views of the channel")
+    );
 
     // A new visit after a pause lists what changed: the outlier found since.
     app.clock.set(app.clock.now() + Duration::hours(2));
@@ -419,8 +430,19 @@ async fn account_page_tokens_password_and_plan() {
     assert!(!again.body.contains(&token), "shown once only");
     assert!(again.body.contains("nightly export") && again.body.contains(&format!("{}…", &token[..9])));
     assert!(!bob.get("/account").await.body.contains("nightly export"), "bob does not see alice's tokens");
-    let id = app.store.api_tokens(app.store.user_by_email(&tubewatch_core::Email::parse("alice@example.com").unwrap())
-        .await.unwrap().unwrap().id).await.unwrap()[0].id;
+    let id = app
+        .store
+        .api_tokens(
+            app.store
+                .user_by_email(&tubewatch_core::Email::parse("alice@example.com").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap()[0]
+        .id;
     let bob_csrf = Browser::csrf(&bob.get("/account").await);
     let stolen = bob.post(&format!("/account/tokens/{id}/revoke"), &[("csrf_token", &bob_csrf)]).await;
     assert_eq!(stolen.status, 404, "bob cannot revoke alice's token");
@@ -431,19 +453,33 @@ async fn account_page_tokens_password_and_plan() {
     assert_eq!(api.status(), 401, "a revoked token no longer works");
 
     // Password: errors inline, then changed (this session stays).
-    let wrong =
-        alice.post("/account/password", &[("csrf_token", &csrf), ("current_password", "nope nope nope"), ("new_password", "another long passphrase")]).await;
+    let wrong = alice
+        .post(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current_password", "nope nope nope"),
+                ("new_password", "another long passphrase"),
+            ],
+        )
+        .await;
     assert_eq!(wrong.status, 403);
     assert!(wrong.body.contains("id=\"password-error\"") && wrong.body.contains("the current password is wrong"));
-    let weak = alice.post("/account/password", &[("csrf_token", &csrf), ("current_password", PASSWORD), ("new_password", "short")]).await;
+    let weak = alice
+        .post("/account/password", &[("csrf_token", &csrf), ("current_password", PASSWORD), ("new_password", "short")])
+        .await;
     assert_eq!(weak.status, 400);
     let changed = alice
-        .post("/account/password", &[("csrf_token", &csrf), ("current_password", PASSWORD), ("new_password", "another long passphrase")])
+        .post(
+            "/account/password",
+            &[("csrf_token", &csrf), ("current_password", PASSWORD), ("new_password", "another long passphrase")],
+        )
         .await;
     assert_eq!(changed.status, 200);
     assert!(changed.body.contains("Password changed"));
     let visitor = Browser::new(&app);
-    let login = visitor.post("/login", &[("email", "alice@example.com"), ("password", "another long passphrase")]).await;
+    let login =
+        visitor.post("/login", &[("email", "alice@example.com"), ("password", "another long passphrase")]).await;
     assert_eq!(login.location(), "/dashboard", "the new password logs in");
 
     // Billing without Stripe: the upgrade form is absent and posting it says why.
@@ -459,7 +495,10 @@ async fn ab_tests_need_the_plan_and_a_configured_server() {
     for path in ["/abtests", "/abtests/new"] {
         let page = free.get(path).await;
         assert_eq!(page.status, 200, "{path}");
-        assert!(page.body.contains("A/B tests are part of the premium plan") && page.body.contains("href=\"/account#billing\""));
+        assert!(
+            page.body.contains("A/B tests are part of the premium plan")
+                && page.body.contains("href=\"/account#billing\"")
+        );
     }
     let csrf = Browser::csrf(&free.get("/abtests").await);
     let form = reqwest::multipart::Form::new().text("csrf_token", csrf).text("video", "AAAAAAAAAAA");
@@ -487,9 +526,11 @@ async fn an_ab_test_is_planned_previewed_created_shown_and_stopped_by_its_owner(
     run_hours(&app, 2).await;
 
     let list = alice.get("/abtests").await;
-    assert!(list.body.contains("Connect your YouTube account first") && list.body.contains("href=\"/account#youtube\""));
+    assert!(
+        list.body.contains("Connect your YouTube account first") && list.body.contains("href=\"/account#youtube\"")
+    );
     let account = alice.get("/account").await;
-    assert!(account.body.contains("action=\"/oauth/google/start\"") && account.body.contains(&format!("<option value=\"{owned}\">")));
+    assert!(account.body.contains(&format!("href=\"/oauth/google/start?channel={owned}\"")), "{}", account.body);
 
     // Connect through Google's consent (the simulator's), as the browser would follow it.
     let start = alice.get(&format!("/oauth/google/start?channel={owned}")).await;

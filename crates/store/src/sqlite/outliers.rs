@@ -12,7 +12,8 @@ use tubewatch_core::{ChannelId, UserId, VideoId};
 use super::{SqliteStore, at, at_opt, change_from_row, hold, ms, reschedule, video_from_row, views_from_row};
 use crate::{BandSnapshotRecord, DigestSent, Lease, NewOutlier, Outlier, OutlierStore, Result, VideoSeries, decode};
 
-pub(super) const OUTLIER_SELECT: &str = "SELECT o.*, v.title AS video_title FROM outliers o JOIN videos v ON v.id = o.video_id";
+pub(super) const OUTLIER_SELECT: &str =
+    "SELECT o.*, v.title AS video_title FROM outliers o JOIN videos v ON v.id = o.video_id";
 
 pub(super) fn outlier_from_row(row: &SqliteRow) -> Result<Outlier> {
     Ok(Outlier {

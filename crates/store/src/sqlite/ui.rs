@@ -22,8 +22,13 @@ impl UiStore for SqliteStore {
             .bind(user.0)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(DashboardVisit { seen_at: at("seen_at", r.try_get("seen_at")?)?, since: at("since", r.try_get("since")?)? }))
-            .transpose()
+        row.map(|r| {
+            Ok(DashboardVisit {
+                seen_at: at("seen_at", r.try_get("seen_at")?)?,
+                since: at("since", r.try_get("since")?)?,
+            })
+        })
+        .transpose()
     }
 
     #[instrument(skip_all, fields(user_id = user.0))]

@@ -305,7 +305,11 @@ async fn preview(
     Ok(Preview {
         periods: periods
             .iter()
-            .map(|p| PeriodPreview { variant: variant_label(p.variant), start: TimeView::of(p.start), end: TimeView::of(p.end) })
+            .map(|p| PeriodPreview {
+                variant: variant_label(p.variant),
+                start: TimeView::of(p.start),
+                end: TimeView::of(p.end),
+            })
             .collect(),
         exposure,
         power_summary,
@@ -390,13 +394,17 @@ pub async fn create_submit(
     let plan = Plan::parse(&form.plan);
     let outcome = match (&plan, access(&state, &user.caller)) {
         (Err(message), _) => Err(ApiError::bad_request("bad_input", message.clone())),
-        (_, Access::NeedsPremium) => Err(user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan"))),
+        (_, Access::NeedsPremium) => {
+            Err(user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan")))
+        }
         (_, Access::NotConfigured) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "abtests_not_configured",
             "A/B tests are not configured on this server",
         )),
-        (Ok(plan), Access::Ready(web)) => create(web, &user, plan, form.thumbnails, form.titles, form.final_action).await,
+        (Ok(plan), Access::Ready(web)) => {
+            create(web, &user, plan, form.thumbnails, form.titles, form.final_action).await
+        }
     };
     match outcome {
         Ok(id) => Redirect::to(&format!("/abtests/{id}")).into_response(),
@@ -542,11 +550,16 @@ fn result_view(json: &str) -> Option<ResultView> {
                         },
                         prob_best: format!("{:.0} %", e.prob_best * 100.0),
                         naive_views: exact_number(views.round() as i64),
-                        naive_rate: if hours > 0.0 { compact_number((views / hours).round() as i64) } else { "—".into() },
+                        naive_rate: if hours > 0.0 {
+                            compact_number((views / hours).round() as i64)
+                        } else {
+                            "—".into()
+                        },
                     }
                 })
                 .collect();
-            let naive_winner = a.naive.winner.map_or_else(|| "a tie".to_owned(), |v| format!("variant {}", variant_label(v)));
+            let naive_winner =
+                a.naive.winner.map_or_else(|| "a tie".to_owned(), |v| format!("variant {}", variant_label(v)));
             (verdict, a.summary.clone(), effects, naive_winner, format!("{:.0}", a.hours_used))
         }
         None => ("No analysis".to_owned(), String::new(), Vec::new(), "—".to_owned(), "0".to_owned()),

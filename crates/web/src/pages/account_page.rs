@@ -93,7 +93,8 @@ async fn load(state: &AppState, user: &PageUser) -> Result<AccountTemplate, ApiE
         .collect();
     let youtube = match state.store.youtube_connection(me.id).await? {
         Some(c) => {
-            let title = state.store.channel(&c.channel_id).await?.map_or_else(|| c.channel_id.to_string(), |ch| ch.title);
+            let title =
+                state.store.channel(&c.channel_id).await?.map_or_else(|| c.channel_id.to_string(), |ch| ch.title);
             Some(ConnectionView {
                 channel_id: c.channel_id.to_string(),
                 channel_title: title,
@@ -233,14 +234,30 @@ pub async fn password_change(
     }
 }
 
-/// Starts a Stripe Checkout and sends the browser there.
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, axum::Form(form): axum::Form<CsrfForm>) -> Response {
+#[derive(askama::Template)]
+#[template(path = "checkout.html")]
+struct CheckoutTemplate {
+    url: String,
+    signed_in: bool,
+    csrf: String,
+}
+
+/// Starts a Stripe Checkout and sends the browser there: by a page that goes on at once (and a
+/// link), because the pages' `form-action 'self'` policy forbids a form from redirecting to
+/// another site.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
     let user = match form_user(&state, &headers, &form.csrf_token).await {
         Ok(user) => user,
         Err(response) => return response,
     };
     match billing::checkout(State(state.clone()), user.caller.clone()).await {
-        Ok(axum::Json(checkout)) => Redirect::to(&checkout.url).into_response(),
+        Ok(axum::Json(checkout)) => {
+            super::render(&CheckoutTemplate { url: checkout.url, signed_in: true, csrf: user.csrf })
+        }
         Err(e) => failed(&state, &user, Section::Billing, e).await,
     }
 }

@@ -13,10 +13,10 @@ use tubewatch_store::{Outlier, OutlierKind};
 
 use super::views::{compact_number, exact_number};
 use super::{PageUser, error_page, render};
+use crate::ApiQuery;
 use crate::AppState;
 use crate::api::tracking::thumbnail_url;
 use crate::error::ApiError;
-use crate::ApiQuery;
 
 /// Weeks offered in the selector.
 const WEEKS_LISTED: u32 = 26;
@@ -29,10 +29,7 @@ pub struct WeekQuery {
 /// `2026-W03`: four digits, `-W`, two digits.
 pub fn is_iso_week(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 8
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && &b[4..6] == b"-W"
-        && b[6..].iter().all(u8::is_ascii_digit)
+    b.len() == 8 && b[..4].iter().all(u8::is_ascii_digit) && &b[4..6] == b"-W" && b[6..].iter().all(u8::is_ascii_digit)
 }
 
 pub struct OutlierView {

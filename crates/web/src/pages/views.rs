@@ -383,10 +383,7 @@ async fn overlay(
 ) -> Result<(Overlay, Vec<TestShading>), ApiError> {
     let v = &series.video;
     let mut overlay = Overlay::default();
-    let last_age_hours = series
-        .points
-        .last()
-        .map_or(0.0, |p| (p.slot - v.published_at).num_seconds() as f64 / 3600.0);
+    let last_age_hours = series.points.last().map_or(0.0, |p| (p.slot - v.published_at).num_seconds() as f64 / 3600.0);
     if let Ok(channel) = ChannelId::parse(&v.channel_id)
         && let Some(record) = state.store.band_snapshot(&channel).await?
     {
@@ -401,7 +398,9 @@ async fn overlay(
                     .map(|p| [published + p.age_hours * 3600.0, p.low, p.median, p.high])
                     .collect();
             }
-            Err(e) => tracing::warn!(channel_id = %channel, error = %e, "unreadable band snapshot of channel {channel}"),
+            Err(e) => {
+                tracing::warn!(channel_id = %channel, error = %e, "unreadable band snapshot of channel {channel}")
+            }
         }
     }
     let mut tests = Vec::new();
@@ -410,9 +409,9 @@ async fn overlay(
             continue;
         }
         let Some(detail) = state.store.abtest(test.id).await? else { continue };
-        overlay.periods.extend(
-            detail.periods.iter().map(|p| [p.start.timestamp(), p.end.timestamp(), i64::from(p.variant)]),
-        );
+        overlay
+            .periods
+            .extend(detail.periods.iter().map(|p| [p.start.timestamp(), p.end.timestamp(), i64::from(p.variant)]));
         tests.push(TestShading {
             id: test.id,
             state: test.state.as_str().to_owned(),
