@@ -148,4 +148,17 @@ pub trait OutlierStore: Send + Sync {
     /// Records a sent digest and reschedules the digest target in one transaction, only while
     /// `lease` is held. Returns `false` when that week's digest was already recorded.
     async fn complete_digest(&self, lease: &Lease, sent: &DigestSent, next_due_at: DateTime<Utc>) -> Result<bool>;
+
+    /// Whether the user wants the weekly digest (`true` for a new user). `None`: no such user.
+    async fn digest_enabled(&self, user: UserId) -> Result<Option<bool>>;
+
+    /// Turns the user's weekly digest on or off. Returns `false` when there is no such user.
+    async fn set_digest_enabled(&self, user: UserId, enabled: bool) -> Result<bool>;
+
+    /// Stores the SHA-256 (hex) of an unsubscribe token carried by a digest.
+    async fn add_unsubscribe_token(&self, user: UserId, token_hash: &str, now: DateTime<Utc>) -> Result<()>;
+
+    /// Turns off the digest of the user whose unsubscribe token hashes to `token_hash`; returns
+    /// that user, or `None` for an unknown token (nothing changes).
+    async fn unsubscribe_by_token(&self, token_hash: &str) -> Result<Option<UserId>>;
 }

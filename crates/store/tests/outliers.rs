@@ -16,7 +16,8 @@ use tubewatch_store::*;
 conformance!(
     series_and_snapshots_round_trip,
     outlier_runs_are_idempotent_and_lease_bound,
-    users_see_their_outliers_once
+    users_see_their_outliers_once,
+    digest_settings_and_unsubscribe_tokens
 );
 
 fn outlier(video: &VideoId, channel: &ChannelId, kind: OutlierKind, week: &str, score: f64) -> NewOutlier {
@@ -186,6 +187,8 @@ async fn users_see_their_outliers_once(store: Arc<dyn Store>) {
     }
     let seen = |list: Vec<Outlier>| list.into_iter().map(|o| o.outlier.video_id).collect::<Vec<_>>();
     assert_eq!(seen(store.user_week_outliers(ada, week).await.unwrap()), vec![video_id(1), video_id(2)]);
+    assert_eq!(store.user_outlier_weeks(ada, 10).await.unwrap(), vec![week.to_owned()]);
+    assert!(store.user_outlier_weeks(eve, 10).await.unwrap().is_empty());
     // Bob sees video 2 once although he reaches it two ways, and video 3 but not video 4.
     assert_eq!(seen(store.user_week_outliers(bob, week).await.unwrap()), vec![video_id(2), video_id(3)]);
     assert!(store.user_week_outliers(eve, week).await.unwrap().is_empty());
@@ -210,4 +213,25 @@ async fn users_see_their_outliers_once(store: Arc<dyn Store>) {
     assert_eq!(store.digest_sent(ada, week).await.unwrap(), Some(sent), "the first record stays");
     let err = store.complete_digest(&lease, &again, now).await.unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost(_)), "{err}");
+}
+
+async fn digest_settings_and_unsubscribe_tokens(store: Arc<dyn Store>) {
+    let now = t("2026-03-09T05:00:00Z");
+    let ada = user(&*store, "ada").await;
+    let bob = user(&*store, "bob").await;
+    assert_eq!(store.digest_enabled(ada).await.unwrap(), Some(true), "on for a new user");
+    assert_eq!(store.digest_enabled(UserId(999_999)).await.unwrap(), None);
+    assert!(store.set_digest_enabled(ada, false).await.unwrap());
+    assert_eq!(store.digest_enabled(ada).await.unwrap(), Some(false));
+    assert!(store.set_digest_enabled(ada, true).await.unwrap());
+    assert!(!store.set_digest_enabled(UserId(999_999), false).await.unwrap());
+
+    store.add_unsubscribe_token(bob, "hash-of-bobs-token", now).await.unwrap();
+    assert_eq!(store.unsubscribe_by_token("hash-of-another-token").await.unwrap(), None);
+    assert_eq!(store.digest_enabled(bob).await.unwrap(), Some(true), "an unknown token changes nothing");
+    assert_eq!(store.unsubscribe_by_token("hash-of-bobs-token").await.unwrap(), Some(bob));
+    assert_eq!(store.digest_enabled(bob).await.unwrap(), Some(false));
+    assert_eq!(store.digest_enabled(ada).await.unwrap(), Some(true), "only the token's user");
+    // The link keeps working (a second click is harmless).
+    assert_eq!(store.unsubscribe_by_token("hash-of-bobs-token").await.unwrap(), Some(bob));
 }

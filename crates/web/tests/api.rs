@@ -379,6 +379,7 @@ async fn authorization_matrix_covers_every_route() {
             format!("/api/v1/videos/{video}/thumbnails/{sha}/default"),
             None,
         ),
+        case(Method::GET, "/api/v1/outliers", "/api/v1/outliers".into(), None),
         // A/B tests (not configured here, and Bob is on the free plan: 402 before anything is
         // read; owners-only access to a test is tested in tests/abtests_api.rs).
         case(Method::GET, "/oauth/google/start", "/oauth/google/start?channel=UC0000000000000000000000".into(), None),

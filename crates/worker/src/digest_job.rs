@@ -12,6 +12,7 @@ use askama::Template;
 use chrono::Duration;
 use tubewatch_core::UserId;
 use tubewatch_store::{DigestSent, Lease, Outlier, OutlierKind, Target, TargetKind, TargetState};
+use tubewatch_youtube::sha256_hex;
 
 use crate::mail::{InlineImage, Mail};
 use crate::outliers_job::OutliersConfig;
@@ -81,6 +82,11 @@ impl Pipeline {
         let Some(user) = self.store.user(user_id).await? else {
             return Err(JobError::Permanent(format!("user {user_id} no longer exists")));
         };
+        if self.store.digest_enabled(user_id).await? == Some(false) {
+            tracing::info!(user_id = %user_id, %week, "user {user_id} has unsubscribed from the digest");
+            self.store.complete(lease, Some(next)).await?;
+            return Ok(());
+        }
         if self.store.digest_sent(user_id, &week).await?.is_some() {
             self.store.complete(lease, Some(next)).await?;
             return Ok(());
@@ -153,8 +159,11 @@ impl Pipeline {
         let n = outliers.len();
         let subject = format!("tubewatch: {n} outlier{} in week {week}", if n == 1 { "" } else { "s" });
         let heading = format!("Your outliers of week {week}");
+        // A fresh token per digest; the store keeps only its hash.
+        let token: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
+        self.store.add_unsubscribe_token(user, &sha256_hex(token.as_bytes()), self.clock.now()).await?;
         let unsubscribe_url =
-            format!("{}/settings/digest?unsubscribe=1", self.config.outliers.public_url.trim_end_matches('/'));
+            format!("{}/unsubscribe/digest?token={token}", self.config.outliers.public_url.trim_end_matches('/'));
         let html =
             DigestHtml { subject: &subject, heading: &heading, items: &items, unsubscribe_url: &unsubscribe_url }
                 .render()

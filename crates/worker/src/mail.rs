@@ -184,8 +184,13 @@ impl Mailer {
         let to: Mailbox = mail.to.parse().with_context(|| format!("mail recipient {:?}", mail.to))?;
         let mut builder = Message::builder().from(self.from.clone()).to(to).subject(mail.subject.clone());
         if let Some(url) = &mail.unsubscribe_url {
+            // RFC 8058 one-click: the mail client POSTs `List-Unsubscribe=One-Click` to the URL.
             builder = builder
-                .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{url}>")));
+                .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{url}>")))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
         }
         let mut related = MultiPart::related().singlepart(SinglePart::html(mail.html.clone()));
         for image in &mail.images {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use tubewatch_core::ChannelId;
 use tubewatch_core::outliers::{
     BandConfig, ChangeEvent as CoreChange, ChangeJudgement, ChangeKind as CoreKind, ChangeOutlierConfig,
-    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, VideoViews, ViewsPoint, judge_change,
+    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, HourProfile, VideoViews, ViewsPoint, judge_change,
     judge_channel_outlier,
 };
 use tubewatch_store::{
@@ -123,6 +123,9 @@ pub fn change_events(series: &VideoSeries, config: &ChangeOutlierConfig) -> Vec<
     out
 }
 
+/// How far back a run measures the channel's rhythm of the day.
+const PROFILE_SPAN: Duration = Duration::weeks(4);
+
 /// Everything one run decides, before it is written (also what `eval outliers` inspects).
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -160,6 +163,17 @@ pub fn judge_week(
             ChannelBandSnapshot::from_history(config.band, &all)?
         }
     };
+    // The channel's rhythm of the day, from its hourly measurements of the last four weeks.
+    let profile = HourProfile::measure(
+        &series
+            .iter()
+            .map(|s| {
+                let mut v = video_views(s, run);
+                v.points.retain(|p| p.at > run - PROFILE_SPAN);
+                v
+            })
+            .collect::<Vec<_>>(),
+    );
     let mut outliers = Vec::new();
     let judge_age = Duration::hours(config.judge_at_hours);
     for s in series {
@@ -194,7 +208,7 @@ pub fn judge_week(
         let (from, to) = config.change_window(run);
         let events = change_events(s, &config.change);
         let views = video_views(s, run);
-        if let ChangeJudgement::Judged(lift) = judge_change(&views, &events, from, to, &config.change)
+        if let ChangeJudgement::Judged(lift) = judge_change(&views, &events, from, to, profile.as_ref(), &config.change)
             && lift.flagged
         {
             let kind =

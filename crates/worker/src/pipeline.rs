@@ -15,7 +15,7 @@ use tubewatch_store::{
     ChangeKind, ChannelCheck, Lease, NewChange, NewVideo, Store, StoreError, Target, TargetKind, ThumbState, Video,
     VideoCheck, ViewsRecord,
 };
-use tubewatch_youtube::{PerceptualHash, ThumbnailSize, YoutubeClient, YoutubeError};
+use tubewatch_youtube::{ApiVideo, PerceptualHash, ThumbnailSize, YoutubeClient, YoutubeError};
 
 use crate::blobs::{Blobs, thumbnail_key};
 use crate::metrics::{EndpointLabel, FailureLabels, Metrics};
@@ -266,19 +266,19 @@ impl Pipeline {
             self.store.complete(lease, None).await?;
             return Ok(());
         };
-        let info = self.timed("watch", self.youtube.watch_page(&id)).await?;
+        let (views, title) = self.views_and_title(&id).await?;
         let thumb = self.timed("thumbnail", self.youtube.thumbnail(&id, ThumbnailSize::Default)).await?;
         let measured_at = self.clock.now();
         let (thumb_state, mut changes) = self.compare_thumbnail(&video, &thumb, slot, measured_at).await?;
         // The first measurement sets the baseline; only later differences are changes.
-        if video.thumb.is_some() && info.title != video.title {
+        if video.thumb.is_some() && title != video.title {
             changes.push(NewChange {
                 video_id: id.clone(),
                 kind: ChangeKind::Title,
                 slot,
                 detected_at: measured_at,
                 before_title: Some(video.title.clone()),
-                after_title: Some(info.title.clone()),
+                after_title: Some(title.clone()),
                 before_thumb_key: None,
                 after_thumb_key: None,
             });
@@ -286,10 +286,10 @@ impl Pipeline {
         for change in &changes {
             tracing::info!(video_id = %id, kind = change.kind.as_str(), %slot, "{} change on video {id}", change.kind.as_str());
         }
-        let views = i64::try_from(info.views).unwrap_or(i64::MAX);
+        let views = i64::try_from(views).unwrap_or(i64::MAX);
         let check = VideoCheck {
             record: ViewsRecord { video_id: id, slot, measured_at, views },
-            title: info.title,
+            title,
             thumb: thumb_state,
             changes,
         };
@@ -301,6 +301,32 @@ impl Pipeline {
             self.metrics.slot_lag_seconds.get_or_create(&Metrics::kind("video")).observe(lag);
         }
         Ok(())
+    }
+
+    /// A video's views and title: from the Data API (`videos.list`, batched 50 ids per request)
+    /// when an API key is configured, else from the watch page. When the key's daily quota is
+    /// spent, the watch page stands in until it resets, so tracking never stops for quota.
+    async fn views_and_title(&self, id: &VideoId) -> Result<(u64, String), JobError> {
+        if self.youtube.config().api_key.is_some() {
+            match self.timed("videos.list", self.youtube.video_batched(id)).await {
+                Ok(Some(ApiVideo { views: Some(views), title, .. })) => return Ok((views, title)),
+                // Statistics withheld: the watch page still shows the count.
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(YoutubeError::Unavailable {
+                        status: "NOT_RETURNED".into(),
+                        reason: "videos.list does not return it (deleted, private or never existed)".into(),
+                    }
+                    .into());
+                }
+                Err(e @ YoutubeError::QuotaExceeded(_)) => {
+                    tracing::debug!(video_id = %id, "{e}; reading the watch page instead");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let info = self.timed("watch", self.youtube.watch_page(id)).await?;
+        Ok((info.views, info.title))
     }
 
     /// Compares the fetched thumbnail with the stored one. A new content hash whose perceptual

@@ -367,4 +367,28 @@ async fn digests_land_in_the_outbox_without_smtp() {
     assert!(read(w.bob).contains(&format!("Content-ID: <thumb-0-{}>", video(1, 2))));
     rerun_week(&w, &p).await;
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2);
+
+    // Each digest's unsubscribe link carries a token that turns off its reader's digest only.
+    let ada_mail = read(w.ada);
+    assert!(ada_mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{ada_mail}");
+    let token: String =
+        ada_mail.split("/unsubscribe/digest?token=").nth(1).expect("unsubscribe link").chars().take(64).collect();
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+    let hash = tubewatch_youtube::sha256_hex(token.as_bytes());
+    assert_eq!(w.store.unsubscribe_by_token(&hash).await.unwrap(), Some(w.ada));
+    assert_eq!(w.store.digest_enabled(w.ada).await.unwrap(), Some(false));
+    assert_eq!(w.store.digest_enabled(w.bob).await.unwrap(), Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribed_user_gets_no_digest() {
+    let w = world().await;
+    let outbox = w._dir.path().join("outbox");
+    let p = pipeline(&w, Mailer::outbox("digest@tubewatch.test", &outbox).unwrap());
+    assert!(w.store.set_digest_enabled(w.ada, false).await.unwrap());
+    run_week(&w, &p).await;
+    let files: Vec<String> =
+        std::fs::read_dir(&outbox).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(files, vec![format!("digest-{}-2026-W10.eml", w.bob.0)]);
+    assert!(w.store.digest_sent(w.ada, "2026-W10").await.unwrap().is_none());
 }

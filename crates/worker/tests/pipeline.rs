@@ -23,7 +23,14 @@ struct World {
 }
 
 async fn world(seed: u64, channels: u32) -> World {
-    let (config, clock) = SimConfig::for_tests(seed, channels);
+    world_with(seed, channels, None, |_| {}).await
+}
+
+/// A world whose client reads views through the Data API with `api_key`, on a simulator
+/// adjusted by `adjust`.
+async fn world_with(seed: u64, channels: u32, api_key: Option<&str>, adjust: impl FnOnce(&mut SimConfig)) -> World {
+    let (mut config, clock) = SimConfig::for_tests(seed, channels);
+    adjust(&mut config);
     let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
@@ -32,6 +39,7 @@ async fn world(seed: u64, channels: u32) -> World {
     let mut yt = YoutubeConfig::single_base(&sim.base_url).unwrap();
     // The queue retries on the virtual clock; no wall-clock retries inside the client.
     yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    yt.api_key = api_key.map(str::to_owned);
     let youtube = YoutubeClient::new(yt).unwrap();
     let clock_dyn: Arc<dyn Clock> = clock.clone();
     let pipeline = Pipeline {
@@ -126,6 +134,60 @@ async fn channels_are_tracked_slot_by_slot_with_exact_change_detection() {
     assert!(videos >= 4, "videos tracked: {videos}");
     assert_eq!(detected, truth, "detected changes equal the truth");
     eprintln!("videos {videos}, records {records}, changes {}", truth.len());
+}
+
+/// Requests the simulator served per endpoint (`/_sim/stats`).
+async fn requests(w: &World, endpoint: &str) -> u64 {
+    let body = reqwest::get(format!("{}/_sim/stats", w.sim.base_url)).await.unwrap().text().await.unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    stats["endpoints"][endpoint]["requests"].as_u64().unwrap_or(0)
+}
+
+/// Every record of the tracked channels: (video, views, measured_at); checks each against the
+/// simulator's truth at its measurement time.
+async fn records_match_truth(w: &World, channels: usize) -> usize {
+    let mut records = 0;
+    for channel in w.sim.sim.channels().iter().take(channels) {
+        for video in w.pipeline.store.channel_videos(&channel.id).await.unwrap() {
+            for r in w.pipeline.store.views(&video.id).await.unwrap() {
+                let truth = w.sim.sim.views_at(video.id.as_str(), r.measured_at).unwrap();
+                assert_eq!(r.views, i64::try_from(truth).unwrap(), "{} at {}", video.id, r.measured_at);
+                records += 1;
+            }
+        }
+    }
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_api_key_views_come_from_batched_videos_list() {
+    let w = world_with(11, 6, Some("test-key"), |_| {}).await;
+    for channel in w.sim.sim.channels().iter().take(4) {
+        w.tracker.track_channel(None, &channel.id.to_string()).await.unwrap();
+    }
+    w.run_hours(6).await;
+    let records = records_match_truth(&w, 4).await;
+    let calls = requests(&w, "data_api").await;
+    assert_eq!(requests(&w, "watch").await, 0, "no watch page read");
+    // Videos due in the same step share requests of up to 50 ids.
+    assert!(records > 50 && calls > 0, "records {records}, videos.list calls {calls}");
+    assert!(calls * 5 <= records as u64, "batched: {calls} calls for {records} records");
+    eprintln!("{records} records from {calls} videos.list calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_quota_is_spent_the_watch_page_stands_in() {
+    // Three videos.list calls a day: spent within the first steps.
+    let w = world_with(11, 6, Some("test-key"), |c| c.quota_per_day = 3).await;
+    for channel in w.sim.sim.channels().iter().take(4) {
+        w.tracker.track_channel(None, &channel.id.to_string()).await.unwrap();
+    }
+    w.run_hours(6).await;
+    let records = records_match_truth(&w, 4).await;
+    assert!(records > 50, "records {records}");
+    assert!(requests(&w, "watch").await > 0, "the watch page stood in");
+    let stats = w.pipeline.store.queue_stats(w.clock.now()).await.unwrap();
+    assert_eq!((stats.failed, stats.erroring), (0, 0), "nothing failed for quota: {stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

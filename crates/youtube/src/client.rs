@@ -85,6 +85,8 @@ pub struct YoutubeConfig {
     pub max_body_bytes: usize,
     /// Largest thumbnail accepted for `thumbnails.set` (YouTube documents 2 MB; keep configurable).
     pub max_upload_bytes: usize,
+    /// How long [`YoutubeClient::video_batched`] gathers ids before sending a `videos.list`.
+    pub batch_window: Duration,
 }
 
 impl fmt::Debug for YoutubeConfig {
@@ -105,6 +107,7 @@ impl fmt::Debug for YoutubeConfig {
             .field("innertube_client_version", &self.innertube_client_version)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("batch_window", &self.batch_window)
             .finish()
     }
 }
@@ -130,6 +133,7 @@ impl Default for YoutubeConfig {
             retry: RetryPolicy::default(),
             api_key: None,
             innertube_client_version: "2.20260603.05.00".into(),
+            batch_window: Duration::from_millis(20),
             max_body_bytes: 8 * 1024 * 1024,
             max_upload_bytes: 2 * 1024 * 1024,
         }
@@ -230,6 +234,7 @@ pub struct YoutubeClient {
     pub(crate) http: reqwest::Client,
     pub(crate) config: Arc<YoutubeConfig>,
     gates: Arc<std::sync::Mutex<HashMap<String, Arc<HostGate>>>>,
+    pub(crate) batcher: crate::batch::BatcherSlot,
 }
 
 impl fmt::Debug for YoutubeClient {
@@ -268,11 +273,21 @@ impl YoutubeClient {
             .redirect(redirect)
             .build()
             .map_err(|e| YoutubeError::Http { status: None, message: format!("cannot build the HTTP client: {e}") })?;
-        Ok(Self { http, config: Arc::new(config), gates: Arc::default() })
+        Ok(Self { http, config: Arc::new(config), gates: Arc::default(), batcher: Arc::default() })
     }
 
     pub fn config(&self) -> &YoutubeConfig {
         &self.config
+    }
+
+    /// A clone sharing everything but the `videos.list` batcher (for the batching task itself).
+    pub(crate) fn without_batcher(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            config: self.config.clone(),
+            gates: self.gates.clone(),
+            batcher: Arc::default(),
+        }
     }
 
     fn gate(&self, url: &Url) -> Arc<HostGate> {

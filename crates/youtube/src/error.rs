@@ -54,7 +54,7 @@ impl std::fmt::Display for ErrorKind {
 
 /// Everything that can go wrong talking to YouTube or Google, classified so callers can decide
 /// between "stop tracking", "retry later" and "fix the configuration".
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum YoutubeError {
     /// "Sign in to confirm you're not a bot" or a captcha: YouTube distrusts this client for now.
     #[error("YouTube asked to confirm this is not a bot: {reason}")]

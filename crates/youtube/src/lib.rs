@@ -8,6 +8,7 @@
 //! as data.
 #![forbid(unsafe_code)]
 
+mod batch;
 pub mod bench;
 mod client;
 pub mod data_api;

@@ -240,4 +240,45 @@ impl OutlierStore for PgStore {
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn digest_enabled(&self, user: UserId) -> Result<Option<bool>> {
+        let row: Option<bool> = sqlx::query_scalar("SELECT digest_enabled FROM users WHERE id = $1")
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row)
+    }
+
+    async fn set_digest_enabled(&self, user: UserId, enabled: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET digest_enabled = $1 WHERE id = $2")
+            .bind(enabled)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_unsubscribe_token(&self, user: UserId, token_hash: &str, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("INSERT INTO digest_unsubscribe_tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(user.0)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unsubscribe_by_token(&self, token_hash: &str) -> Result<Option<UserId>> {
+        let mut tx = self.pool.begin().await?;
+        let user: Option<i64> =
+            sqlx::query_scalar("SELECT user_id FROM digest_unsubscribe_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(user) = user {
+            sqlx::query("UPDATE users SET digest_enabled = FALSE WHERE id = $1").bind(user).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(user.map(UserId))
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod abtests;
 pub mod account;
+pub mod outliers;
 pub mod tracking;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tracking::untrack_video))
         .routes(routes!(tracking::video_series))
         .routes(routes!(tracking::thumbnail))
+        .routes(routes!(outliers::list_outliers))
         .merge(abtests::routes())
 }
 

@@ -15,6 +15,7 @@ mod abtests;
 mod account_page;
 mod assets;
 mod channel;
+mod digest;
 mod export;
 mod outliers;
 mod views;
@@ -68,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/videos/{video_id}/series.csv", get(export::series_csv))
         .route("/videos/{video_id}/series.json", get(export::series_json))
         .route("/assets/{name}", get(assets::asset))
+        .merge(digest::routes())
 }
 
 /// A signed-in page visitor. Without a session (or with an expired one) the request is answered

@@ -1,0 +1,120 @@
+//! The weekly digest's settings: `/settings/digest` (signed in: on or off) and the unsubscribe
+//! link every digest carries, `/unsubscribe/digest?token=…`. The link works without logging in
+//! (mail clients' one-click unsubscribe, RFC 8058, POSTs to it): its random token, of which the
+//! store keeps only the hash, is its whole authority and can only turn that user's digest off.
+//! Opening the link (GET) only asks for confirmation, so a mail scanner that follows links
+//! unsubscribes nobody.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::{PageUser, error_page, form_user, render, render_with};
+use crate::AppState;
+use crate::auth::hash_token;
+use crate::error::ApiError;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/settings/digest", get(settings_page).post(settings_submit))
+        .route("/unsubscribe/digest", get(unsubscribe_page).post(unsubscribe_submit))
+}
+
+#[derive(askama::Template)]
+#[template(path = "digest_settings.html")]
+struct SettingsTemplate<'a> {
+    enabled: bool,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+async fn settings_page(State(state): State<AppState>, user: PageUser) -> Response {
+    match state.store.digest_enabled(user.caller.user.id).await {
+        Ok(enabled) => {
+            render(&SettingsTemplate { enabled: enabled.unwrap_or(false), signed_in: true, csrf: &user.csrf })
+        }
+        Err(e) => error_page(&ApiError::from(e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// `on` or `off`.
+    #[serde(default)]
+    digest: String,
+}
+
+async fn settings_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<SettingsForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let enabled = match form.digest.as_str() {
+        "on" => true,
+        "off" => false,
+        other => {
+            return error_page(&ApiError::bad_request(
+                "invalid_setting",
+                format!("digest must be on or off, not {other:?}"),
+            ));
+        }
+    };
+    match state.store.set_digest_enabled(user.caller.user.id, enabled).await {
+        Ok(_) => Redirect::to("/settings/digest").into_response(),
+        Err(e) => error_page(&ApiError::from(e)),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "unsubscribe.html")]
+struct UnsubscribeTemplate<'a> {
+    /// The token to confirm with, or `None` once done.
+    token: Option<&'a str>,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// A token as digests write it: 64 lowercase hex digits.
+fn valid_token(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn invalid_link() -> Response {
+    error_page(&ApiError::bad_request("invalid_link", "This unsubscribe link is not valid."))
+}
+
+async fn unsubscribe_page(Query(query): Query<TokenQuery>) -> Response {
+    if !valid_token(&query.token) {
+        return invalid_link();
+    }
+    render(&UnsubscribeTemplate { token: Some(&query.token), signed_in: false, csrf: "" })
+}
+
+async fn unsubscribe_submit(State(state): State<AppState>, Query(query): Query<TokenQuery>) -> Response {
+    if !valid_token(&query.token) {
+        return invalid_link();
+    }
+    match state.store.unsubscribe_by_token(&hash_token(&query.token)).await {
+        Ok(Some(user)) => {
+            tracing::info!(user_id = %user, "user {user} unsubscribed from the digest");
+            render_with(StatusCode::OK, &UnsubscribeTemplate { token: None, signed_in: false, csrf: "" })
+        }
+        Ok(None) => invalid_link(),
+        Err(e) => error_page(&ApiError::from(e)),
+    }
+}

@@ -1,0 +1,194 @@
+//! The weekly outliers over HTTP: `GET /api/v1/outliers` shows each user exactly the findings of
+//! what they track; the digest settings page; the unsubscribe link every digest carries.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use chrono::Duration;
+use common::{Auth, Client, Options, TestApp, spawn_app};
+use serde_json::json;
+use tubewatch_core::{ChannelId, Clock, UserId, VideoId};
+use tubewatch_store::{BandSnapshotRecord, NewOutlier, NewVideo, OutlierKind, TargetKind};
+
+/// A video of `channel` as the worker's channel check would have recorded it.
+async fn video_of(app: &TestApp, channel: &str) -> VideoId {
+    let now = app.clock.now();
+    let truth = app.sim.sim.channel_videos(channel, now - Duration::days(30), now).unwrap();
+    let id = truth[0].id.clone();
+    let video = NewVideo {
+        id: id.clone(),
+        channel_id: ChannelId::parse(channel).unwrap(),
+        published_at: truth[0].published,
+        is_short: truth[0].is_short,
+        title: format!("video of {channel}"),
+    };
+    app.store.insert_video(&video, now).await.unwrap();
+    id
+}
+
+/// Ends the channel's weekly outlier run as a worker would (claiming its target), with findings.
+async fn weekly_run(app: &TestApp, channel: &str, findings: &[(VideoId, OutlierKind, &str)]) {
+    let target = app.store.target(TargetKind::Outliers, channel).await.unwrap().expect("weekly target");
+    let claimed = app.store.claim_due("test-worker", target.next_due_at, Duration::minutes(5), 1000).await.unwrap();
+    // Everything else claimed on the way is given back at once.
+    for other in claimed.iter().filter(|t| t.id != target.id) {
+        app.store.release(&other.lease().unwrap()).await.unwrap();
+    }
+    let lease = claimed.iter().find(|t| t.id == target.id).and_then(|t| t.lease()).expect("claimed");
+    let channel_id = ChannelId::parse(channel).unwrap();
+    let outliers: Vec<NewOutlier> = findings
+        .iter()
+        .map(|(video, kind, week)| NewOutlier {
+            video_id: video.clone(),
+            channel_id: channel_id.clone(),
+            kind: *kind,
+            week: (*week).to_owned(),
+            score: 4.2,
+            lift: None,
+            ci_low: None,
+            ci_high: None,
+            age_hours: Some(72.0),
+            views: 123_456,
+            changed_at: None,
+            thumb_key: None,
+            explanation: format!("4.2× this channel's typical views at 3 days ({week})"),
+            found_at: target.next_due_at,
+        })
+        .collect();
+    let snapshot = BandSnapshotRecord {
+        channel_id,
+        snapshot_json: "{}".into(),
+        applied_through: target.next_due_at,
+        updated_at: target.next_due_at,
+    };
+    app.store
+        .complete_outlier_run(&lease, &snapshot, &outliers, target.next_due_at + Duration::weeks(1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn each_user_sees_exactly_the_outliers_of_what_they_track() {
+    let app = spawn_app(Options::default()).await;
+    let alice = Client::signup(&app, "alice@example.com").await;
+    let bob = Client::signup(&app, "bob@example.com").await.bearer().await;
+    let channels: Vec<String> = app.sim.sim.channels().iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(alice.post("/api/v1/channels", json!({ "url": channels[0] })).await.status, 201);
+    assert_eq!(bob.post("/api/v1/channels", json!({ "url": channels[1] })).await.status, 201);
+    let (va, vb) = (video_of(&app, &channels[0]).await, video_of(&app, &channels[1]).await);
+    assert_eq!(bob.get("/api/v1/outliers").await.body, json!({ "week": null, "weeks": [], "items": [] }));
+
+    weekly_run(&app, &channels[0], &[(va.clone(), OutlierKind::Channel, "2026-W10")]).await;
+    weekly_run(&app, &channels[0], &[(va.clone(), OutlierKind::Thumbnail, "2026-W11")]).await;
+    weekly_run(&app, &channels[1], &[(vb.clone(), OutlierKind::Channel, "2026-W10")]).await;
+
+    let latest = alice.get("/api/v1/outliers").await;
+    assert_eq!(latest.status, 200, "{}", latest.body);
+    assert_eq!(latest.body["week"], "2026-W11");
+    assert_eq!(latest.body["weeks"], json!(["2026-W11", "2026-W10"]));
+    let items = latest.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!((items[0]["video_id"].as_str(), items[0]["kind"].as_str()), (Some(va.as_str()), Some("thumbnail")));
+    assert_eq!(items[0]["video_title"], format!("video of {}", channels[0]));
+    assert!(items[0]["explanation"].as_str().unwrap().contains("4.2×"));
+
+    let w10 = alice.get("/api/v1/outliers?week=2026-W10").await;
+    let ids: Vec<&str> =
+        w10.body["items"].as_array().unwrap().iter().map(|o| o["video_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [va.as_str()], "only Alice's channel");
+
+    let of_bob = bob.get("/api/v1/outliers").await;
+    assert_eq!(of_bob.body["weeks"], json!(["2026-W10"]));
+    let ids: Vec<&str> =
+        of_bob.body["items"].as_array().unwrap().iter().map(|o| o["video_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [vb.as_str()]);
+    assert!(!String::from_utf8_lossy(&of_bob.bytes).contains(va.as_str()), "nothing of Alice's");
+    assert!(bob.get("/api/v1/outliers?week=2026-W11").await.body["items"].as_array().unwrap().is_empty());
+
+    for bad in ["2026-W54", "W10", "2026-10", "x"] {
+        let reply = alice.get(&format!("/api/v1/outliers?week={bad}")).await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (400, "bad_input"), "{bad}");
+    }
+    assert_eq!(Client::anonymous(&app).get("/api/v1/outliers").await.status, 401);
+}
+
+fn cookie_of(client: &Client) -> (String, String) {
+    match &client.auth {
+        Auth::Cookie { session, csrf } => (format!("tw_session={session}"), csrf.clone()),
+        other => panic!("not a cookie client: {other:?}"),
+    }
+}
+
+async fn user_id(client: &Client) -> UserId {
+    UserId(client.get("/api/v1/me").await.body["user"]["id"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn the_digest_can_be_turned_off_in_settings_and_by_its_unsubscribe_link() {
+    let app = spawn_app(Options::default()).await;
+    let alice = Client::signup(&app, "alice@example.com").await;
+    let bob = Client::signup(&app, "bob@example.com").await;
+    let (alice_id, bob_id) = (user_id(&alice).await, user_id(&bob).await);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let (cookie, csrf) = cookie_of(&alice);
+    let page = |http: &reqwest::Client, cookie: &str| {
+        http.get(format!("{}/settings/digest", app.base)).header("cookie", cookie.to_owned()).send()
+    };
+
+    // Settings: visitors go to the log-in; a user sees and changes their own setting only.
+    let anon = http.get(format!("{}/settings/digest", app.base)).send().await.unwrap();
+    assert_eq!((anon.status().as_u16(), anon.headers()["location"].to_str().unwrap()), (303, "/login"));
+    let on = page(&http, &cookie).await.unwrap().text().await.unwrap();
+    assert!(on.contains("The weekly digest is <strong>on</strong>"), "{on}");
+    let no_csrf = http
+        .post(format!("{}/settings/digest", app.base))
+        .header("cookie", &cookie)
+        .form(&[("digest", "off")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403, "CSRF token required");
+    assert_eq!(app.store.digest_enabled(alice_id).await.unwrap(), Some(true));
+    let off = http
+        .post(format!("{}/settings/digest", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf_token", csrf.as_str()), ("digest", "off")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 303);
+    assert!(page(&http, &cookie).await.unwrap().text().await.unwrap().contains("is <strong>off</strong>"));
+    assert_eq!(app.store.digest_enabled(alice_id).await.unwrap(), Some(false));
+    assert_eq!(app.store.digest_enabled(bob_id).await.unwrap(), Some(true), "Bob's is his own");
+    let bad = http
+        .post(format!("{}/settings/digest", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf_token", csrf.as_str()), ("digest", "maybe")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(app.store.digest_enabled(alice_id).await.unwrap(), Some(false), "unchanged");
+
+    // The unsubscribe link: opening it only asks; the one-click POST unsubscribes without a session.
+    let token = "0123456789abcdef".repeat(4);
+    app.store
+        .add_unsubscribe_token(bob_id, &tubewatch_youtube::sha256_hex(token.as_bytes()), app.clock.now())
+        .await
+        .unwrap();
+    let url = format!("{}/unsubscribe/digest?token={token}", app.base);
+    let confirm = http.get(&url).send().await.unwrap();
+    assert_eq!(confirm.status(), 200);
+    assert!(confirm.text().await.unwrap().contains("Unsubscribe from the weekly digest?"));
+    assert_eq!(app.store.digest_enabled(bob_id).await.unwrap(), Some(true), "a GET changes nothing");
+    for wrong in ["f".repeat(64), "0123".into(), "G".repeat(64)] {
+        let reply = http.post(format!("{}/unsubscribe/digest?token={wrong}", app.base)).send().await.unwrap();
+        assert_eq!(reply.status(), 400, "{wrong}");
+        assert!(reply.text().await.unwrap().contains("This unsubscribe link is not valid."));
+    }
+    assert_eq!(app.store.digest_enabled(bob_id).await.unwrap(), Some(true), "a wrong token changes nothing");
+    let done = http.post(&url).form(&[("List-Unsubscribe", "One-Click")]).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("You will no longer receive the weekly digest"));
+    assert_eq!(app.store.digest_enabled(bob_id).await.unwrap(), Some(false));
+}
