@@ -43,6 +43,17 @@ pub struct AbtestArgs {
     /// Rotation period of our method, in hours.
     #[arg(long, default_value_t = 12)]
     pub rotation_hours: i64,
+    /// Each test is on a channel's latest long-form video published between this many days…
+    #[arg(long, default_value_t = 2)]
+    pub min_age_days: i64,
+    /// …and this many days before the test is created.
+    #[arg(long, default_value_t = 10)]
+    pub max_age_days: i64,
+    /// Hours of the video's views tracked before the test is created (as when the creator
+    /// tracks their channel with tubewatch), from which the power estimate takes the current
+    /// rate and its decay; 0 leaves the estimate to the lifetime average.
+    #[arg(long, default_value_t = 48)]
+    pub tracked_hours: i64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -77,6 +88,9 @@ struct EffectRow {
     raw_views_on_balanced: Cell,
     /// Median of the power estimates' minimum detectable lift shown at creation (our tests).
     median_min_detectable_lift: f64,
+    /// The power estimates' own forecast of `ours.correct_share` for this lift (their mean
+    /// probability of naming the right winner), to set beside what happened; none for A/A.
+    mean_predicted_power: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,9 +101,28 @@ struct Report {
     rotation_hours: i64,
     median_views_per_hour_at_start: f64,
     median_extra_noise_cv: f64,
+    /// The analyses' count-noise φ (1 = Poisson).
+    median_count_dispersion: f64,
+    /// Median views per hour the videos actually drew during the tests.
+    median_views_per_hour_during: f64,
     swaps_failed: usize,
     wall_seconds: f64,
     by_effect: Vec<EffectRow>,
+    /// The same, split by the views per hour the video drew during its test.
+    by_traffic: Vec<TrafficRow>,
+}
+
+/// Views per hour during the test: quiet, typical, busy.
+const TRAFFIC_BUCKETS: [(f64, f64, &str); 3] =
+    [(0.0, 1.0, "under 1"), (1.0, 10.0, "1 to 10"), (10.0, f64::INFINITY, "10 or more")];
+
+#[derive(Debug, Serialize)]
+struct TrafficRow {
+    views_per_hour: &'static str,
+    true_lift: f64,
+    ours: Cell,
+    naive: Cell,
+    mean_predicted_power: Option<f64>,
 }
 
 struct Planned {
@@ -198,8 +231,13 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     let now = clock.now();
     let mut videos: Vec<(tubewatch_core::ChannelId, VideoId)> = Vec::new();
     for channel in sim.sim.channels() {
-        let recent = sim.sim.channel_videos(channel.id.as_str(), now - Duration::days(10), now - Duration::days(2))?;
+        let recent = sim.sim.channel_videos(
+            channel.id.as_str(),
+            now - Duration::days(args.max_age_days),
+            now - Duration::days(args.min_age_days),
+        )?;
         if let Some(v) = recent.iter().filter(|v| !v.is_short).max_by_key(|v| v.published) {
+            track_history(&store, &sim.sim, channel, v, now, args.tracked_hours).await?;
             videos.push((channel.id.clone(), v.id.clone()));
         }
         if videos.len() == args.tests {
@@ -261,7 +299,10 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     let mut cells: BTreeMap<(u64, Method), Cell> = BTreeMap::new();
     let mut raw_on_balanced: HashMap<u64, Cell> = HashMap::new();
     let mut mde: HashMap<u64, Vec<f64>> = HashMap::new();
+    let mut predicted: HashMap<u64, Vec<f64>> = HashMap::new();
     let (mut rates, mut noise, mut swaps_failed) = (Vec::new(), Vec::new(), 0);
+    let (mut dispersion, mut during) = (Vec::new(), Vec::new());
+    let mut by_traffic: BTreeMap<(usize, u64), (Cell, Cell, Vec<f64>)> = BTreeMap::new();
     for p in &planned {
         let detail = store.abtest(p.test_id).await?.context("test")?;
         anyhow::ensure!(
@@ -284,6 +325,14 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         let periods = analysis_periods(&detail.periods, points.last().map_or(detail.test.ends_at, |x| x.at));
         let naive = naive_analysis(&points, detail.test.video_published_at, &periods, detail.variants.len())?;
         let naive_verdict = Some(naive.winner.map_or(Verdict::Inconclusive, |variant| Verdict::Winner { variant }));
+        let rate_during = match (points.first(), points.last()) {
+            (Some(first), Some(last)) if last.at > first.at => {
+                (last.views - first.views) as f64 / ((last.at - first.at).num_seconds() as f64 / 3600.0)
+            }
+            _ => f64::NAN,
+        };
+        during.push(rate_during);
+        let bucket = TRAFFIC_BUCKETS.iter().position(|&(lo, hi, _)| rate_during >= lo && rate_during < hi);
         match p.method {
             Method::Ours => {
                 let verdict: Option<Verdict> = serde_json::from_value(result["analysis"]["verdict"].clone()).ok();
@@ -293,11 +342,42 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                     .or_default()
                     .push(power["estimate"]["min_detectable_lift"].as_f64().unwrap_or(f64::NAN));
                 noise.push(result["analysis"]["extra_noise_cv"].as_f64().unwrap_or(f64::NAN));
+                dispersion.push(result["analysis"]["count_dispersion"].as_f64().unwrap_or(f64::NAN));
+                let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
+                predicted.entry(key.0).or_default().push(predicted_power(p.effect, se));
             }
             Method::Naive => score(cells.entry(key).or_default(), p.effect, p.best, naive_verdict),
         }
         rates.push(power["traffic"]["views_per_hour"].as_f64().unwrap_or(f64::NAN));
+        if let Some(b) = bucket {
+            let entry = by_traffic.entry((b, key.0)).or_default();
+            match p.method {
+                Method::Ours => {
+                    let verdict: Option<Verdict> = serde_json::from_value(result["analysis"]["verdict"].clone()).ok();
+                    score(&mut entry.0, p.effect, p.best, verdict);
+                    let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
+                    entry.2.push(predicted_power(p.effect, se));
+                }
+                Method::Naive => score(&mut entry.1, p.effect, p.best, naive_verdict),
+            }
+        }
     }
+    let by_traffic: Vec<TrafficRow> = by_traffic
+        .into_iter()
+        .map(|((b, k), (mut ours, mut naive, forecasts))| {
+            finish(&mut ours);
+            finish(&mut naive);
+            let lift = k as f64 / 1000.0;
+            TrafficRow {
+                views_per_hour: TRAFFIC_BUCKETS[b].2,
+                true_lift: lift,
+                ours,
+                naive,
+                mean_predicted_power: (lift > 0.0 && !forecasts.is_empty())
+                    .then(|| forecasts.iter().filter(|x| x.is_finite()).sum::<f64>() / forecasts.len() as f64),
+            }
+        })
+        .collect();
     let by_effect = EFFECTS
         .iter()
         .map(|&e| {
@@ -314,6 +394,10 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                 naive,
                 raw_views_on_balanced: raw,
                 median_min_detectable_lift: median(mde.get(&k).cloned().unwrap_or_default()),
+                mean_predicted_power: predicted
+                    .get(&k)
+                    .filter(|_| e > 0.0)
+                    .map(|v| v.iter().filter(|x| x.is_finite()).sum::<f64>() / v.len().max(1) as f64),
             }
         })
         .collect();
@@ -324,29 +408,35 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         rotation_hours: args.rotation_hours,
         median_views_per_hour_at_start: median(rates),
         median_extra_noise_cv: median(noise),
+        median_count_dispersion: median(dispersion),
+        median_views_per_hour_during: median(during),
         swaps_failed,
         wall_seconds: started.elapsed().as_secs_f64(),
         by_effect,
+        by_traffic,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "A/B eval: seed {}, {} tests of {} days, median {:.0} views/h at start, extra noise cv {:.2}, {} failed swaps, {:.0} s",
+            "A/B eval: seed {}, {} tests of {} days, median {:.1} views/h at start (as estimated), {:.1} during; noise cv {:.2}, count φ {:.2}; {} failed swaps; {:.0} s",
             report.seed,
             report.tests,
             report.days,
             report.median_views_per_hour_at_start,
+            report.median_views_per_hour_during,
             report.median_extra_noise_cv,
+            report.median_count_dispersion,
             report.swaps_failed,
             report.wall_seconds
         );
         println!(
-            "true lift | ours: correct / false winner (n) | naive daily + raw views: correct / false winner (n) | raw views on our schedule | median MDE"
+            "true lift | ours: correct / false winner (n) | naive daily + raw views: correct / false winner (n) | raw views on our schedule | median MDE | predicted power"
         );
         for r in &report.by_effect {
+            let forecast = r.mean_predicted_power.map_or_else(|| "-".to_owned(), |p| format!("{:.1}%", p * 100.0));
             println!(
-                "{:>8.0}% | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% | {:>5.1}%",
+                "{:>8.0}% | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% | {:>5.1}% | {forecast}",
                 r.true_lift * 100.0,
                 r.ours.correct_share * 100.0,
                 r.ours.false_winner_share * 100.0,
@@ -359,9 +449,103 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                 r.median_min_detectable_lift * 100.0
             );
         }
+        println!(
+            "views/h during | true lift | ours: correct / false winner (n) | naive: correct / false winner (n) | predicted power"
+        );
+        for r in &report.by_traffic {
+            let forecast = r.mean_predicted_power.map_or_else(|| "-".to_owned(), |p| format!("{:.1}%", p * 100.0));
+            println!(
+                "{:>14} | {:>8.0}% | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% ({:>3}) | {forecast}",
+                r.views_per_hour,
+                r.true_lift * 100.0,
+                r.ours.correct_share * 100.0,
+                r.ours.false_winner_share * 100.0,
+                r.ours.tests,
+                r.naive.correct_share * 100.0,
+                r.naive.false_winner_share * 100.0,
+                r.naive.tests
+            );
+        }
     }
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The power estimate's forecast that a test with this standard error names the truly better
+/// of two variants at `lift` (the Winner rule at α = 5 %, two variants).
+fn predicted_power(lift: f64, standard_error: f64) -> f64 {
+    if !(standard_error.is_finite() && standard_error > 0.0) {
+        return f64::NAN;
+    }
+    let z = (1.0 + lift).ln() / standard_error - 1.959_964;
+    0.5 * libm_erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// The complementary error function (Numerical Recipes' Chebyshev fit, error below 1.2e-7).
+fn libm_erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Records the video's hourly views over the `hours` before `now` from the simulator's truth,
+/// as tubewatch's tracker would have when the creator tracks their channel.
+async fn track_history(
+    store: &Arc<dyn Store>,
+    sim: &Simulator,
+    channel: &tubewatch_sim::Channel,
+    video: &tubewatch_sim::VideoTruth,
+    now: chrono::DateTime<chrono::Utc>,
+    hours: i64,
+) -> anyhow::Result<()> {
+    if hours <= 0 {
+        return Ok(());
+    }
+    store
+        .upsert_channel(
+            &tubewatch_store::NewChannel {
+                id: channel.id.clone(),
+                title: channel.title.clone(),
+                handle: Some(channel.handle.to_string()),
+            },
+            now,
+        )
+        .await?;
+    store
+        .insert_video(
+            &tubewatch_store::NewVideo {
+                id: video.id.clone(),
+                channel_id: channel.id.clone(),
+                published_at: video.published,
+                is_short: video.is_short,
+                title: video.title.clone(),
+            },
+            now,
+        )
+        .await?;
+    for h in (0..=hours).rev() {
+        let at = now - Duration::hours(h) + Duration::seconds(30);
+        if at <= video.published || at > now {
+            continue;
+        }
+        let views = i64::try_from(sim.views_at(video.id.as_str(), at)?).unwrap_or(i64::MAX);
+        let record = tubewatch_store::ViewsRecord {
+            video_id: video.id.clone(),
+            slot: Slot::hour_of(at),
+            measured_at: at,
+            views,
+        };
+        store.record_views(&record).await?;
+    }
+    Ok(())
 }
 
 /// The OAuth dance a browser makes: the simulated user consents at once.

@@ -407,6 +407,171 @@ pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountF
     Ok(CountFit { coef, cov_model, cov_robust, kappa, df_resid: n - p })
 }
 
+/// A variance function `Var y = φ·μ + κ·μ²` whose two coefficients are estimated from the data.
+///
+/// Unlike [`fit_counts`]' `μ + κμ²`, the linear part is not pinned at Poisson's 1: hourly view
+/// increments derived from a platform's counter need not be Poisson (they can be smoother, when
+/// the counter is itself an aggregate, or rougher), and pinning `φ = 1` both misweights the
+/// hours and overstates or understates every variance. `κμ²` is multiplicative hour-to-hour
+/// noise, which dominates busy hours; `φμ` dominates quiet ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct VarianceFn {
+    pub phi: f64,
+    pub kappa: f64,
+}
+
+impl VarianceFn {
+    /// The smallest `φ` accepted: a variance that vanishes with the mean would give quiet hours
+    /// unbounded weight.
+    pub const MIN_PHI: f64 = 0.05;
+
+    pub fn var(&self, mu: f64) -> f64 {
+        self.phi * mu + self.kappa * mu * mu
+    }
+
+    /// The IRLS weight of a log-link observation: `(dμ/dη)² / Var = μ² / Var`.
+    pub fn weight(&self, mu: f64) -> f64 {
+        mu / (self.phi + self.kappa * mu)
+    }
+
+    /// Moment estimates: a least-squares fit of the squared residuals `(y−μ)²`, inflated by
+    /// `n/(n−p)` for the fitted parameters, on `μ` and `μ²`, each weighted by the inverse square
+    /// of the current variance (squared residuals have variance ∝ Var²). `κ ≥ 0`,
+    /// `φ ≥ MIN_PHI`.
+    fn estimate(y: &[f64], mu: &[f64], df: f64, current: VarianceFn) -> VarianceFn {
+        let n = y.len() as f64;
+        let inflate = n / df.max(1.0);
+        let (mut s11, mut s12, mut s22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (&yi, &m) in y.iter().zip(mu) {
+            let v = current.var(m).max(1e-12);
+            let w = 1.0 / (v * v);
+            let r = (yi - m).powi(2) * inflate;
+            s11 += w * m * m;
+            s12 += w * m * m * m;
+            s22 += w * m * m * m * m;
+            b1 += w * m * r;
+            b2 += w * m * m * r;
+        }
+        let det = s11 * s22 - s12 * s12;
+        let (phi, kappa) = if det > 1e-12 * s11 * s22 {
+            ((b1 * s22 - b2 * s12) / det, (b2 * s11 - b1 * s12) / det)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        if phi.is_finite() && kappa.is_finite() && phi >= Self::MIN_PHI && kappa >= 0.0 {
+            return VarianceFn { phi, kappa };
+        }
+        // A bound is active: fix it and solve for the other coefficient alone.
+        let kappa_at_min_phi = ((b2 - Self::MIN_PHI * s12) / s22).max(0.0);
+        let phi_at_zero_kappa = (b1 / s11).max(Self::MIN_PHI);
+        let loss = |f: VarianceFn| {
+            y.iter()
+                .zip(mu)
+                .map(|(&yi, &m)| {
+                    let v = current.var(m).max(1e-12);
+                    ((yi - m).powi(2) * inflate - f.var(m)).powi(2) / (v * v)
+                })
+                .sum::<f64>()
+        };
+        let a = VarianceFn { phi: Self::MIN_PHI, kappa: kappa_at_min_phi };
+        let b = VarianceFn { phi: phi_at_zero_kappa, kappa: 0.0 };
+        if loss(a) <= loss(b) { a } else { b }
+    }
+}
+
+/// A fit of [`fit_counts_flexible`]: the estimates, their model-based and HC3 covariances, and
+/// the estimated variance function.
+#[derive(Debug, Clone)]
+pub(crate) struct FlexibleFit {
+    pub fit: CountFit,
+    pub variance: VarianceFn,
+}
+
+/// Fits `log μᵢ = offsetᵢ + xᵢᵀβ` with `Var yᵢ = φμᵢ + κμᵢ²` by IRLS, re-estimating `(φ, κ)` by
+/// moments between steps (see [`VarianceFn`]). The model-based covariance is
+/// `(XᵀWX)⁻¹` scaled by the Pearson dispersion (floored at 1, so it never narrows what the
+/// estimated variance function implies); the robust one is the HC3 sandwich.
+pub(crate) fn fit_counts_flexible(x: &Design, y: &[f64], offset: &[f64]) -> Result<FlexibleFit, FitError> {
+    let n = x.rows();
+    let p = x.cols;
+    if n < p + 2 {
+        return Err(FitError::TooFewObservations { n, p });
+    }
+    if y.iter().all(|&v| v <= 0.0) {
+        return Err(FitError::NoViews);
+    }
+    let df = (n - p) as f64;
+    let mut eta: Vec<f64> = y.iter().map(|&v| (v + 0.5).ln()).collect();
+    let mut mu: Vec<f64> = eta.iter().map(|e| e.exp()).collect();
+    let mut coef = vec![0.0; p];
+    let mut variance = VarianceFn { phi: 1.0, kappa: 0.0 };
+    let mut converged = false;
+    for iteration in 0..200 {
+        let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
+        let gram = weighted_gram(x, &w);
+        let mut rhs = vec![0.0; p];
+        for i in 0..n {
+            let z = if iteration == 0 { eta[i] - offset[i] } else { eta[i] - offset[i] + (y[i] - mu[i]) / mu[i] };
+            for (r, xa) in rhs.iter_mut().zip(x.row(i)) {
+                *r += w[i] * xa * z;
+            }
+        }
+        let l = cholesky(&gram, p).ok_or(FitError::Collinear)?;
+        let target = cholesky_solve(&l, p, &rhs);
+        let mut step = 1.0;
+        let (new_coef, new_eta, new_mu) = loop {
+            let trial: Vec<f64> = coef.iter().zip(&target).map(|(c, t)| c + step * (t - c)).collect();
+            let trial_eta: Vec<f64> =
+                (0..n).map(|i| offset[i] + x.row(i).iter().zip(&trial).map(|(a, b)| a * b).sum::<f64>()).collect();
+            if trial_eta.iter().all(|e| *e < 700.0) || step < 1e-6 {
+                let trial_mu = trial_eta.iter().map(|e| e.min(700.0).exp().max(1e-300)).collect::<Vec<_>>();
+                break (trial, trial_eta, trial_mu);
+            }
+            step /= 2.0;
+        };
+        let change = new_coef.iter().zip(&coef).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let new_variance = VarianceFn::estimate(y, &new_mu, df, variance);
+        let variance_change = ((new_variance.phi - variance.phi).abs() / variance.phi)
+            .max((new_variance.kappa - variance.kappa).abs() / (variance.kappa + 1e-4));
+        coef = new_coef;
+        eta = new_eta;
+        mu = new_mu;
+        variance = new_variance;
+        if iteration > 0 && change < 1e-9 && variance_change < 1e-6 {
+            converged = true;
+            break;
+        }
+    }
+    if !converged {
+        return Err(FitError::NoConvergence);
+    }
+    let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
+    let l = cholesky(&weighted_gram(x, &w), p).ok_or(FitError::Collinear)?;
+    let bread = cholesky_inverse(&l, p);
+    let mut meat = vec![0.0; p * p];
+    let mut pearson = 0.0;
+    for i in 0..n {
+        let row = x.row(i);
+        let var = variance.var(mu[i]);
+        pearson += (y[i] - mu[i]).powi(2) / var;
+        let h = w[i] * CountFit::var_of(&bread, row);
+        // Score contribution of a log-link observation: xᵢ·(yᵢ−μᵢ)·μᵢ/Var.
+        let u = (y[i] - mu[i]) * mu[i] / var / (1.0 - h.min(0.99));
+        for a in 0..p {
+            for b in 0..p {
+                meat[a * p + b] += u * u * row[a] * row[b];
+            }
+        }
+    }
+    let dispersion = (pearson / df).max(1.0);
+    let cov_model: Vec<f64> = bread.iter().map(|v| v * dispersion).collect();
+    let cov_robust = sandwich(&bread, &meat, p);
+    Ok(FlexibleFit {
+        fit: CountFit { coef, cov_model, cov_robust, dispersion, kappa: variance.kappa, df_resid: n - p },
+        variance,
+    })
+}
+
 /// The expected covariance of [`fit_counts`]' estimates for a planned design, expected means `mu`
 /// and a known `kappa`: `(XᵀWX)⁻¹` with `W = μ/(1+κμ)` (used by the power estimate).
 pub(crate) fn planned_covariance(x: &Design, mu: &[f64], kappa: f64) -> Result<Vec<f64>, FitError> {
@@ -556,6 +721,35 @@ mod tests {
         assert!((fit.coef[0].exp() - 1046.0).abs() < 10.0, "{}", fit.coef[0].exp());
         let se = fit.conservative_var(&[1.0]).sqrt();
         assert!((se - 0.3 / 4000f64.sqrt()).abs() < 0.001, "se {se}");
+    }
+
+    #[test]
+    fn flexible_variance_finds_smoother_than_poisson_counts() {
+        // Counts whose noise is multiplicative (σ = 0.3) with no Poisson part, at quiet and busy
+        // means: the fit must find κ ≈ 0.094 and a φ well below Poisson's 1, where the fixed
+        // `μ + κμ²` of `fit_counts` would overstate the quiet hours' variance.
+        let mut rng = SplitMix::new(9);
+        let mut x = Design::new(2);
+        let mut y = Vec::new();
+        for i in 0..6000 {
+            let busy = i % 2 == 0;
+            x.push_row(&[1.0, f64::from(u8::from(busy))]);
+            let mean = if busy { 400.0 } else { 20.0 };
+            y.push(mean * (0.3 * rng.normal()).exp());
+        }
+        let flex = fit_counts_flexible(&x, &y, &vec![0.0; 6000]).unwrap();
+        assert!((flex.variance.kappa - 0.094).abs() < 0.012, "{:?}", flex.variance);
+        assert!(flex.variance.phi < 0.5, "{:?}", flex.variance);
+        // Exact Poisson-like data keep φ near 1.
+        let mut x = Design::new(1);
+        let mut y = Vec::new();
+        for _ in 0..4000 {
+            x.push_row(&[1.0]);
+            // Poisson(30) by the normal approximation, rounded.
+            y.push((30.0 + 30f64.sqrt() * rng.normal()).round().max(0.0));
+        }
+        let flex = fit_counts_flexible(&x, &y, &vec![0.0; 4000]).unwrap();
+        assert!((flex.variance.phi + 30.0 * flex.variance.kappa - 1.0).abs() < 0.1, "{:?}", flex.variance);
     }
 
     #[test]

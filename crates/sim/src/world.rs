@@ -692,9 +692,13 @@ impl World {
 
     /// Views (as a real number) at `t`: the integral from publish to `t` of
     /// `total × (e^(−age/τ)/τ + λ) × diurnal × noise × multiplier`. Hourly pieces during the
-    /// first two weeks (where hourly tracking looks), daily pieces after (the rhythm averages out
-    /// over a day), split wherever the multiplier changes. Every piece is non-negative and the
-    /// pieces before `t` do not depend on `t`, so the result never decreases as `t` grows.
+    /// first two weeks; after that a whole day at one multiplier is one piece with a daily noise
+    /// factor (cheap for old videos), while the day in progress and any day with a multiplier
+    /// change are spread over their hours with the same day/night rhythm and hour-to-hour noise
+    /// as before, normalised to the same daily total — an older video's audience keeps its
+    /// rhythm, and an A/B test on it sees realistic hourly views. Every piece is non-negative
+    /// and the pieces before `t` do not depend on `t`, so the result never decreases as `t`
+    /// grows.
     fn views_real(&self, video: &Video, muts: &Mutations, t: DateTime<Utc>) -> f64 {
         const LONG_TAIL_PER_HOUR: f64 = 0.0015 / 24.0;
         let p = video.published.timestamp();
@@ -719,47 +723,85 @@ impl World {
             let at = DateTime::from_timestamp(s, 0).unwrap_or(video.published);
             self.combined_multiplier(video, muts, &events, at)
         };
-        let mut multiplier = mult_at(p);
-        let mut next_break = 0usize;
-
         let tau_secs = video.tau_hours * 3600.0;
         let hourly_until = p + 14 * 24 * 3600;
         let noise_key = video.key.h(self.params.seed, "noise");
-        let mut total = 0.0;
+        /// What the integration has reached: views so far, `e^(−(a−p)/τ)` at the current
+        /// instant, the multiplier in force and the next multiplier change.
+        struct Acc {
+            total: f64,
+            decay_a: f64,
+            multiplier: f64,
+            next_break: usize,
+        }
+        let mut acc = Acc { total: 0.0, decay_a: 1.0, multiplier: mult_at(p), next_break: 0 };
         let mut a = p;
-        let mut decay_a = 1.0; // e^(−(a−p)/τ)
+        let decay_at = |x: i64| (-((x - p) as f64) / tau_secs).exp();
+        let hour_weight = |hour: i64| {
+            channel.diurnal[hour.rem_euclid(24) as usize] * rng::log_normal(rng::hash(noise_key, &[hour as u64]), 0.3)
+        };
+        // Integrates `[from, to)` at `factor`, split where the multiplier changes.
+        let integrate = |acc: &mut Acc, from: i64, to: i64, factor: f64| {
+            let mut s = from;
+            while s < to {
+                let mut e = to;
+                if acc.next_break < breaks.len() && breaks[acc.next_break] <= s {
+                    acc.multiplier = mult_at(breaks[acc.next_break]);
+                    acc.next_break += 1;
+                    continue;
+                }
+                if acc.next_break < breaks.len() && breaks[acc.next_break] < e {
+                    e = breaks[acc.next_break];
+                }
+                let decay_e = decay_at(e);
+                let shape = (acc.decay_a - decay_e) + LONG_TAIL_PER_HOUR * (e - s) as f64 / 3600.0;
+                acc.total += video.expected_total * factor * acc.multiplier * shape.max(0.0);
+                acc.decay_a = decay_e;
+                s = e;
+            }
+        };
         while a < end {
             let hourly = a < hourly_until;
             let grid = if hourly { 3600 } else { 86_400 };
-            let seg_end = ((a.div_euclid(grid) + 1) * grid).min(end);
-            let factor = if hourly {
+            let grid_end = (a.div_euclid(grid) + 1) * grid;
+            let seg_end = grid_end.min(end);
+            if hourly {
                 let hour = a.div_euclid(3600);
-                channel.diurnal[hour.rem_euclid(24) as usize]
-                    * rng::log_normal(rng::hash(noise_key, &[hour as u64]), 0.3)
-            } else {
-                rng::log_normal(rng::hash(noise_key, &[tag("day"), a.div_euclid(86_400) as u64]), 0.15)
-            };
-            // Split the piece where the multiplier changes.
-            let mut s = a;
-            while s < seg_end {
-                let mut e = seg_end;
-                if next_break < breaks.len() && breaks[next_break] <= s {
-                    multiplier = mult_at(breaks[next_break]);
-                    next_break += 1;
-                    continue;
-                }
-                if next_break < breaks.len() && breaks[next_break] < e {
-                    e = breaks[next_break];
-                }
-                let decay_e = (-((e - p) as f64) / tau_secs).exp();
-                let shape = (decay_a - decay_e) + LONG_TAIL_PER_HOUR * (e - s) as f64 / 3600.0;
-                total += video.expected_total * factor * multiplier * shape.max(0.0);
-                decay_a = decay_e;
-                s = e;
+                integrate(&mut acc, a, seg_end, hour_weight(hour));
+                a = seg_end;
+                continue;
+            }
+            let day_factor = rng::log_normal(rng::hash(noise_key, &[tag("day"), a.div_euclid(86_400) as u64]), 0.15);
+            let split_inside = breaks.iter().any(|&b| b > a && b < grid_end);
+            if seg_end == grid_end && !split_inside {
+                // A whole day at one multiplier: its total is all that can be seen of it.
+                integrate(&mut acc, a, seg_end, day_factor);
+                a = seg_end;
+                continue;
+            }
+            // Inside a day (or across a multiplier change) views keep the day/night rhythm and
+            // hour-to-hour noise of younger videos: the day's total is spread over its hours by
+            // weights normalised so that the whole day adds up exactly as above.
+            let (mut weighted, mut plain) = (0.0, 0.0);
+            let mut hs = a;
+            while hs < grid_end {
+                let he = (hs.div_euclid(3600) + 1) * 3600;
+                let shape = (decay_at(hs) - decay_at(he)) + LONG_TAIL_PER_HOUR * (he - hs) as f64 / 3600.0;
+                weighted += shape * hour_weight(hs.div_euclid(3600));
+                plain += shape;
+                hs = he;
+            }
+            let mean_weight = if weighted > 0.0 && plain > 0.0 { weighted / plain } else { 1.0 };
+            let mut hs = a;
+            while hs < seg_end {
+                let he = ((hs.div_euclid(3600) + 1) * 3600).min(seg_end);
+                let factor = day_factor * hour_weight(hs.div_euclid(3600)) / mean_weight;
+                integrate(&mut acc, hs, he, factor);
+                hs = he;
             }
             a = seg_end;
         }
-        total
+        acc.total
     }
 
     /// The video's live state at `t`: integer views, title and variants.
@@ -929,6 +971,7 @@ pub fn pacific_offset(t: DateTime<Utc>) -> FixedOffset {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use chrono::DurationRound;
 
     fn world(channels: u32) -> World {
         World::new(WorldParams { seed: 42, channels, ..WorldParams::default() })
@@ -967,6 +1010,32 @@ mod tests {
             }
         }
         assert!(checked > 1000);
+    }
+
+    #[test]
+    fn older_videos_keep_their_hourly_rhythm_and_noise() {
+        // Past day 14 a whole day is one cheap piece, but within the day views still follow the
+        // day/night rhythm with hour-to-hour noise, and the day adds up to the same total.
+        let w = world(300);
+        let muts = Mutations::default();
+        let now = w.params.epoch;
+        let mut checked = 0;
+        for ch in w.channels() {
+            for v in w.newest_videos(ch, now, 3).into_iter().filter(|v| !v.is_short) {
+                let day = (v.published + Duration::days(20)).duration_trunc(Duration::days(1)).unwrap();
+                let at = |h: i64| w.views_real(&v, &muts, day + Duration::hours(h));
+                if at(24) - at(0) < 24.0 * 20.0 {
+                    continue;
+                }
+                let hourly: Vec<f64> = (0..24).map(|h| at(h + 1) - at(h)).collect();
+                let mean = hourly.iter().sum::<f64>() / 24.0;
+                let cv = (hourly.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 23.0).sqrt() / mean;
+                assert!(cv > 0.2, "{}: hourly views of day 20 too smooth (cv {cv:.3})", v.id);
+                assert!(hourly.iter().all(|x| *x > 0.0));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 3, "only {checked} busy videos");
     }
 
     #[test]

@@ -235,6 +235,85 @@ async fn connect_create_read_stop_and_disconnect_over_http() {
     assert_eq!(alice.delete("/api/v1/youtube/connection").await.status, 404);
 }
 
+/// The OAuth dance for `client`: start → Google (the simulator consents at once) → callback.
+async fn connect_account(client: &Client, channel: &ChannelId) {
+    let start = client.get(&format!("/oauth/google/start?channel={channel}")).await;
+    assert_eq!(start.status.as_u16(), 303, "{}", start.body);
+    let consent = client.http.get(location(&start)).send().await.unwrap();
+    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+    let done = client.get(&format!("{}?{}", back.path(), back.query().unwrap())).await;
+    assert_eq!(done.status.as_u16(), 303, "{}", done.body);
+}
+
+#[tokio::test]
+async fn connection_status_shows_the_channel_and_a_revoked_grant_without_tokens() {
+    let AbApp { app, owned } = spawn_abtests_app().await;
+    let alice = premium(&app, "alice@example.com").await;
+    let none = alice.get("/api/v1/youtube/connection").await;
+    assert_eq!((none.status.as_u16(), none.code()), (404, "not_found"));
+
+    connect_account(&alice, &owned).await;
+    let status = alice.get("/api/v1/youtube/connection").await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.body["channel_id"], owned.as_str());
+    assert_eq!(status.body["state"], "active");
+    assert!(status.body["state_reason"].is_null());
+    assert_eq!(status.body["connected_at"], serde_json::json!(app.clock.now()));
+    assert!(status.body["scopes"].as_array().unwrap().iter().any(|s| s == SCOPE_YOUTUBE_FORCE_SSL));
+    assert_eq!(status.body["paused_tests"], serde_json::json!([]));
+
+    // A test, then Google refuses the grant: the status says so and lists the paused test.
+    let now = app.clock.now();
+    let mut videos =
+        app.sim.sim.channel_videos(owned.as_str(), now - Duration::days(60), now - Duration::days(2)).unwrap();
+    videos.sort_by_key(|v| (v.is_short, std::cmp::Reverse(v.views)));
+    let video = videos.first().expect("a video").id.clone();
+    let files = vec![("a.png", picture(1, image::ImageFormat::Png)), ("b.png", picture(2, image::ImageFormat::Png))];
+    let created = send_form(&alice, "/api/v1/abtests", form(&video, files)).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let user = app.store.user_by_email(&Email::parse("alice@example.com").unwrap()).await.unwrap().unwrap();
+    let paused = app.store.revoke_youtube_connection(user.id, "Google answered invalid_grant", now).await.unwrap();
+    assert_eq!(paused, 1);
+    let status = alice.get("/api/v1/youtube/connection").await;
+    assert_eq!(status.body["state"], "revoked", "{}", status.body);
+    assert_eq!(status.body["state_reason"], "Google answered invalid_grant");
+    assert_eq!(status.body["paused_tests"][0]["id"], created.body["id"]);
+    assert_eq!(status.body["paused_tests"][0]["video_id"], video.as_str());
+    // Never a token, sealed or not: exactly these fields.
+    let fields: Vec<&str> = status.body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        fields.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        ["channel_id", "connected_at", "paused_tests", "scopes", "state", "state_reason", "updated_at"].into(),
+        "{}",
+        status.body
+    );
+    assert!(!String::from_utf8_lossy(&status.bytes).contains("token"));
+
+    // Someone else sees only their own (absent) connection.
+    let bob = premium(&app, "bob@example.com").await;
+    assert_eq!(bob.get("/api/v1/youtube/connection").await.status, 404);
+}
+
+#[tokio::test]
+async fn connection_starts_are_rate_limited_per_user() {
+    let AbApp { app, owned } = spawn_abtests_app().await;
+    let alice = premium(&app, "alice@example.com").await;
+    let bob = premium(&app, "bob@example.com").await;
+    let start = format!("/oauth/google/start?channel={owned}");
+    for i in 0..5 {
+        assert_eq!(alice.get(&start).await.status.as_u16(), 303, "start {i}");
+    }
+    let refused = alice.get(&start).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (429, "too_many_attempts"), "{}", refused.body);
+    assert_eq!(refused.headers["retry-after"].to_str().unwrap(), "600");
+    assert!(refused.headers.get("location").is_none(), "no consent URL minted");
+    // Per user: Bob is not held back by Alice.
+    assert_eq!(bob.get(&start).await.status.as_u16(), 303);
+    // The window slides: ten minutes later Alice may start again.
+    app.clock.advance(Duration::minutes(10) + Duration::seconds(1));
+    assert_eq!(alice.get(&start).await.status.as_u16(), 303);
+}
+
 #[tokio::test]
 async fn free_users_get_402_and_an_unconfigured_server_503() {
     let AbApp { app, owned } = spawn_abtests_app().await;
@@ -244,6 +323,7 @@ async fn free_users_get_402_and_an_unconfigured_server_503() {
         free.get(&format!("/oauth/google/start?channel={owned}")).await,
         free.get("/api/v1/abtests/1").await,
         free.delete("/api/v1/youtube/connection").await,
+        free.get("/api/v1/youtube/connection").await,
     ] {
         assert_eq!((reply.status.as_u16(), reply.code()), (402, "plan_feature_unavailable"), "{}", reply.body);
     }

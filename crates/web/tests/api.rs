@@ -384,6 +384,7 @@ async fn authorization_matrix_covers_every_route() {
         // read; owners-only access to a test is tested in tests/abtests_api.rs).
         case(Method::GET, "/oauth/google/start", "/oauth/google/start?channel=UC0000000000000000000000".into(), None),
         case(Method::GET, "/oauth/google/callback", "/oauth/google/callback?code=c&state=s".into(), None),
+        case(Method::GET, "/api/v1/youtube/connection", "/api/v1/youtube/connection".into(), None),
         case(Method::DELETE, "/api/v1/youtube/connection", "/api/v1/youtube/connection".into(), None),
         case(Method::GET, "/api/v1/abtests", "/api/v1/abtests".into(), None),
         case(Method::POST, "/api/v1/abtests", "/api/v1/abtests".into(), Some(json!({}))),

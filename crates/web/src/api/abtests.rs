@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_core::{ChannelId, UserId, VideoId};
-use tubewatch_store::{AbTest, AbTestDetail, FinalAction};
+use tubewatch_store::{AbTest, AbTestDetail, AbTestState, FinalAction};
 use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +33,10 @@ use crate::{ApiQuery, AppState};
 
 /// How long a started connection may take to come back through the callback.
 const CONNECT_TTL_MINUTES: i64 = 10;
+/// Connection starts a user may make per window: each one mints a `state` and a PKCE verifier
+/// kept in memory, so a script must not be able to mint them without bound.
+const CONNECT_STARTS_PER_WINDOW: u64 = 5;
+const CONNECT_START_WINDOW_MINUTES: i64 = 10;
 /// The create request's body limit: four 2 MB images, titles and form overhead.
 pub const CREATE_BODY_LIMIT: usize = 4 * 2 * 1024 * 1024 + 256 * 1024;
 
@@ -80,7 +84,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(oauth_start))
         .routes(routes!(oauth_callback))
-        .routes(routes!(disconnect))
+        .routes(routes!(connection_status, disconnect))
         .routes(routes!(list_abtests))
         .routes(routes!(get_abtest))
         .routes(routes!(stop_abtest))
@@ -130,11 +134,13 @@ pub struct StartQuery {
     pub channel: String,
 }
 
-/// Starts connecting a YouTube account: redirects to Google's consent page.
+/// Starts connecting a YouTube account: redirects to Google's consent page. At most five starts
+/// per user in ten minutes (429 `too_many_attempts` with `Retry-After` beyond).
 #[utoipa::path(get, path = "/oauth/google/start", tag = "abtests", params(StartQuery),
     security(("session" = []), ("bearer" = [])),
     responses((status = 303, description = "To Google's authorization page"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many starts in ten minutes", body = ErrorBody),
         (status = 503, description = "`abtests_not_configured`", body = ErrorBody)))]
 pub async fn oauth_start(
     caller: CurrentUser,
@@ -144,15 +150,25 @@ pub async fn oauth_start(
     let web = engine(&state, &caller)?;
     let channel = ChannelId::parse(query.channel.trim())
         .map_err(|e| ApiError::bad_request("bad_input", format!("channel: {e}")))?;
+    // Counted in the store's attempt book (as sign-ups are), so every web process shares it.
+    let now = state.clock.now();
+    let key = format!("oauth-start:user:{}", caller.user.id);
+    let window = Duration::minutes(CONNECT_START_WINDOW_MINUTES);
+    if state.store.login_failures_since(&key, now - window).await? >= CONNECT_STARTS_PER_WINDOW {
+        tracing::warn!(user_id = %caller.user.id, "OAuth connection starts throttled for user {}", caller.user.id);
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many connection attempts; wait a few minutes and try again",
+        );
+        e.retry_after = u64::try_from(window.num_seconds()).ok();
+        return Err(e);
+    }
+    state.store.record_login_failure(&[&key], now).await?;
     let request = web.engine.start_connect();
     web.remember(
         request.state.clone(),
-        PendingConnect {
-            user: caller.user.id,
-            channel,
-            verifier: request.pkce_verifier.clone(),
-            started: state.clock.now(),
-        },
+        PendingConnect { user: caller.user.id, channel, verifier: request.pkce_verifier.clone(), started: now },
     );
     Ok(Redirect::to(&request.url).into_response())
 }
@@ -190,6 +206,66 @@ pub async fn oauth_callback(
         .ok_or_else(|| ApiError::bad_request("bad_state", "unknown or expired state: start connecting again"))?;
     web.engine.finish_connect(caller.user.id, &pending.channel, &code, &pending.verifier).await?;
     Ok(Redirect::to("/dashboard").into_response())
+}
+
+/// The connected YouTube account as the user may see it (never its tokens).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionView {
+    /// The channel every test's video must belong to.
+    pub channel_id: String,
+    pub connected_at: DateTime<Utc>,
+    /// `active`, or `revoked` when Google no longer accepts the grant (revoked by the user at
+    /// Google, or a refresh refused): tests pause until the account is connected again.
+    pub state: String,
+    /// Why the grant stopped working.
+    pub state_reason: Option<String>,
+    pub scopes: Vec<String>,
+    pub updated_at: DateTime<Utc>,
+    /// The caller's tests paused for now, with the reason each was paused.
+    pub paused_tests: Vec<PausedTestView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PausedTestView {
+    pub id: i64,
+    pub video_id: String,
+    pub reason: Option<String>,
+}
+
+/// The connected YouTube account: channel, since when, and whether the grant still works (and
+/// why not), with the tests it paused.
+#[utoipa::path(get, path = "/api/v1/youtube/connection", tag = "abtests",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = ConnectionView), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 404, description = "No connection", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn connection_status(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let _ = engine(&state, &caller)?;
+    let conn = state
+        .store
+        .youtube_connection(caller.user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("YouTube connection"))?;
+    let paused_tests = state
+        .store
+        .user_abtests(caller.user.id)
+        .await?
+        .iter()
+        .filter(|t| t.state == AbTestState::Paused)
+        .map(|t| PausedTestView { id: t.id, video_id: t.video_id.to_string(), reason: t.state_reason.clone() })
+        .collect();
+    Ok(Json(ConnectionView {
+        channel_id: conn.channel_id.to_string(),
+        connected_at: conn.connected_at,
+        state: conn.state.as_str().to_owned(),
+        state_reason: conn.state_reason,
+        scopes: conn.scopes.split_whitespace().map(str::to_owned).collect(),
+        updated_at: conn.updated_at,
+        paused_tests,
+    }))
 }
 
 /// Disconnects the YouTube account: revokes the grant at Google; running tests pause.
