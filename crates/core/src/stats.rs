@@ -566,10 +566,7 @@ pub(crate) fn fit_counts_flexible(x: &Design, y: &[f64], offset: &[f64]) -> Resu
     let dispersion = (pearson / df).max(1.0);
     let cov_model: Vec<f64> = bread.iter().map(|v| v * dispersion).collect();
     let cov_robust = sandwich(&bread, &meat, p);
-    Ok(FlexibleFit {
-        fit: CountFit { coef, cov_model, cov_robust, dispersion, kappa: variance.kappa, df_resid: n - p },
-        variance,
-    })
+    Ok(FlexibleFit { fit: CountFit { coef, cov_model, cov_robust, kappa: variance.kappa, df_resid: n - p }, variance })
 }
 
 /// The expected covariance of [`fit_counts`]' estimates for a planned design, expected means `mu`
