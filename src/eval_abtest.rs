@@ -14,7 +14,7 @@ use anyhow::Context;
 use chrono::Duration;
 use clap::Args;
 use serde::Serialize;
-use tubewatch_core::abtest::{Verdict, naive_analysis};
+use tubewatch_core::abtest::{Verdict, detection_probability, naive_analysis};
 use tubewatch_core::outliers::ViewsPoint;
 use tubewatch_core::{Clock, Email, Slot, UserId, VideoId};
 use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
@@ -344,7 +344,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                 noise.push(result["analysis"]["extra_noise_cv"].as_f64().unwrap_or(f64::NAN));
                 dispersion.push(result["analysis"]["count_dispersion"].as_f64().unwrap_or(f64::NAN));
                 let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
-                predicted.entry(key.0).or_default().push(predicted_power(p.effect, se));
+                predicted.entry(key.0).or_default().push(detection_probability(p.effect, se));
             }
             Method::Naive => score(cells.entry(key).or_default(), p.effect, p.best, naive_verdict),
         }
@@ -356,7 +356,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                     let verdict: Option<Verdict> = serde_json::from_value(result["analysis"]["verdict"].clone()).ok();
                     score(&mut entry.0, p.effect, p.best, verdict);
                     let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
-                    entry.2.push(predicted_power(p.effect, se));
+                    entry.2.push(detection_probability(p.effect, se));
                 }
                 Method::Naive => score(&mut entry.1, p.effect, p.best, naive_verdict),
             }
@@ -469,31 +469,6 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     }
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The power estimate's forecast that a test with this standard error names the truly better
-/// of two variants at `lift` (the Winner rule at α = 5 %, two variants).
-fn predicted_power(lift: f64, standard_error: f64) -> f64 {
-    if !(standard_error.is_finite() && standard_error > 0.0) {
-        return f64::NAN;
-    }
-    let z = (1.0 + lift).ln() / standard_error - 1.959_964;
-    0.5 * libm_erfc(-z / std::f64::consts::SQRT_2)
-}
-
-/// The complementary error function (Numerical Recipes' Chebyshev fit, error below 1.2e-7).
-fn libm_erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * poly.exp();
-    if x >= 0.0 { r } else { 2.0 - r }
 }
 
 /// Records the video's hourly views over the `hours` before `now` from the simulator's truth,

@@ -516,6 +516,15 @@ pub struct PowerEstimate {
     pub summary: String,
 }
 
+/// The chance that the Winner rule (two variants, α = 5 %) names the truly better variant when
+/// it is `lift` better and the log-ratio's standard error is `standard_error` (NaN without one).
+pub fn detection_probability(lift: f64, standard_error: f64) -> f64 {
+    if !(standard_error.is_finite() && standard_error > 0.0) {
+        return f64::NAN;
+    }
+    stats::normal_cdf((1.0 + lift).ln() / standard_error - stats::normal_quantile(0.975))
+}
+
 /// The minimum detectable effect of the planned test: the covariance the analysis will have,
 /// computed from the schedule and the expected traffic, for the
 /// Winner rule's critical value and the configured power.
@@ -887,6 +896,16 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn detection_probability_is_the_bound_of_the_readme() {
+        // 14 days at 30 % hourly noise: SE 2·0.3/√336; a 10 % lift is named ≈ 83 % of the time.
+        let se = 2.0 * 0.3 / 336f64.sqrt();
+        assert!((detection_probability(0.10, se) - 0.83).abs() < 0.01, "{}", detection_probability(0.10, se));
+        assert!((detection_probability(0.0, 1.0) - 0.025).abs() < 1e-3, "no lift: the one-sided α");
+        assert!(detection_probability(0.5, 0.05) > 0.999);
+        assert!(detection_probability(0.1, 0.0).is_nan());
     }
 
     /// Test-only generator (the simulator's kind of data, built here so core stays dependency-free).

@@ -7,12 +7,12 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::{PageUser, error_page, form_user, render, render_with};
+use super::{PageUser, error_page, form_user, render};
 use crate::AppState;
 use crate::auth::hash_token;
 use crate::error::ApiError;
@@ -112,7 +112,7 @@ async fn unsubscribe_submit(State(state): State<AppState>, Query(query): Query<T
     match state.store.unsubscribe_by_token(&hash_token(&query.token)).await {
         Ok(Some(user)) => {
             tracing::info!(user_id = %user, "user {user} unsubscribed from the digest");
-            render_with(StatusCode::OK, &UnsubscribeTemplate { token: None, signed_in: false, csrf: "" })
+            render(&UnsubscribeTemplate { token: None, signed_in: false, csrf: "" })
         }
         Ok(None) => invalid_link(),
         Err(e) => error_page(&ApiError::from(e)),
