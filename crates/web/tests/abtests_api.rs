@@ -7,104 +7,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod ui_common;
 
 use chrono::Duration;
 use common::*;
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use tubewatch_core::{ChannelId, Clock, Email, VideoId};
-use tubewatch_sim::{RunningSim, SimConfig, Simulator};
-use tubewatch_store::{Plan, Store, StoreOptions, connect};
-use tubewatch_web::api::abtests::AbTestsWeb;
-use tubewatch_web::{AppState, WebConfig, router};
-use tubewatch_worker::abtest::{AbTestServices, AbTests};
-use tubewatch_worker::token_crypto::TokenKeyring;
-use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker};
-use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
-
-const KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
-const CLIENT_ID: &str = "tubewatch-test";
-
-struct AbApp {
-    app: TestApp,
-    /// The channel the simulated Google account owns.
-    owned: ChannelId,
-}
-
-/// The server with A/B tests configured; its redirect URI points at its own callback.
-async fn spawn_abtests_app() -> AbApp {
-    let (mut config, clock) = SimConfig::for_tests(11, 6);
-    config.oauth.client_id = Some(CLIENT_ID.into());
-    let owned = Simulator::new(config.clone()).channels()[0].id.clone();
-    config.oauth.user_channels = vec![owned.clone()];
-    let sim: RunningSim = Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut yt = YoutubeConfig::single_base(&sim.base_url).unwrap();
-    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    let youtube = YoutubeClient::new(yt).unwrap();
-    let oauth = youtube
-        .oauth(&OAuthConfig {
-            client_id: CLIENT_ID.into(),
-            client_secret: None,
-            redirect_uri: format!("{base}/oauth/google/callback"),
-            scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into()],
-        })
-        .unwrap();
-    let keyring = TokenKeyring::from_hex("k1", &[("k1".into(), KEY.into())]).unwrap();
-    let clock_dyn: Arc<dyn Clock> = clock.clone();
-    let blobs = Blobs::local(&dir.path().join("blobs")).unwrap();
-    let engine = AbTests {
-        store: store.clone(),
-        youtube: youtube.clone(),
-        blobs: blobs.clone(),
-        clock: clock_dyn.clone(),
-        services: AbTestServices::new(oauth, keyring),
-    };
-    let tracker =
-        Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config: PipelineConfig::default() };
-    let state = AppState {
-        store: store.clone(),
-        clock: clock_dyn,
-        metrics: Arc::new(Metrics::default()),
-        tracker,
-        blobs: blobs.clone(),
-        config: Arc::new(WebConfig { accounts: Default::default(), stripe: None }),
-        abtests: Some(AbTestsWeb::new(engine)),
-    };
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    AbApp { app: TestApp { base, store, clock, sim, blobs, dir }, owned }
-}
+use tubewatch_youtube::SCOPE_YOUTUBE_FORCE_SSL;
+use ui_common::{make_premium, picture, spawn_ab_app};
 
 async fn premium(app: &TestApp, email: &str) -> Client {
     let client = Client::signup(app, email).await;
-    let user = app.store.user_by_email(&Email::parse(email).unwrap()).await.unwrap().unwrap();
-    app.store.change_plan(user.id, Plan::Premium, None, "test", app.clock.now()).await.unwrap();
+    make_premium(app, email).await;
     // Redirects are followed by hand: reqwest drops the cookie across hosts.
     Client { http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(), ..client }
 }
 
 fn location(reply: &Reply) -> String {
     reply.headers.get("location").expect("a redirect").to_str().unwrap().to_owned()
-}
-
-/// A 1280×720 picture, different per `look`.
-fn picture(look: u8, format: image::ImageFormat) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(1280, 720, |x, y| {
-        let band = ((x / 160 + y / 180 + u32::from(look)) % 4) as u8;
-        image::Rgb([look.wrapping_mul(70).wrapping_add(band * 40), (x / 6) as u8, 255 - (y / 3) as u8])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, format).unwrap();
-    out.into_inner()
 }
 
 /// Posts a multipart form with the client's credentials.
@@ -136,7 +57,7 @@ fn form(video: &VideoId, files: Vec<(&'static str, Vec<u8>)>) -> Form {
 
 #[tokio::test]
 async fn connect_create_read_stop_and_disconnect_over_http() {
-    let AbApp { app, owned } = spawn_abtests_app().await;
+    let (app, owned) = spawn_ab_app(6).await;
     let alice = premium(&app, "alice@example.com").await;
     let bob = premium(&app, "bob@example.com").await;
 
@@ -247,7 +168,7 @@ async fn connect_account(client: &Client, channel: &ChannelId) {
 
 #[tokio::test]
 async fn connection_status_shows_the_channel_and_a_revoked_grant_without_tokens() {
-    let AbApp { app, owned } = spawn_abtests_app().await;
+    let (app, owned) = spawn_ab_app(6).await;
     let alice = premium(&app, "alice@example.com").await;
     let none = alice.get("/api/v1/youtube/connection").await;
     assert_eq!((none.status.as_u16(), none.code()), (404, "not_found"));
@@ -296,7 +217,7 @@ async fn connection_status_shows_the_channel_and_a_revoked_grant_without_tokens(
 
 #[tokio::test]
 async fn connection_starts_are_rate_limited_per_user() {
-    let AbApp { app, owned } = spawn_abtests_app().await;
+    let (app, owned) = spawn_ab_app(6).await;
     let alice = premium(&app, "alice@example.com").await;
     let bob = premium(&app, "bob@example.com").await;
     let start = format!("/oauth/google/start?channel={owned}");
@@ -316,7 +237,7 @@ async fn connection_starts_are_rate_limited_per_user() {
 
 #[tokio::test]
 async fn free_users_get_402_and_an_unconfigured_server_503() {
-    let AbApp { app, owned } = spawn_abtests_app().await;
+    let (app, owned) = spawn_ab_app(6).await;
     let free = Client::signup(&app, "free@example.com").await;
     for reply in [
         free.get("/api/v1/abtests").await,

@@ -143,72 +143,57 @@ pub fn judge_week(
     run: DateTime<Utc>,
 ) -> Result<RunOutcome, tubewatch_core::outliers::OutlierError> {
     let week = OutliersConfig::week_label(run);
+    // Every video's measurements up to the run, read once.
+    let all: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
+    let since = |t: DateTime<Utc>| -> Vec<VideoViews> {
+        all.iter()
+            .map(|v| VideoViews { points: v.points.iter().filter(|p| p.at > t).copied().collect(), ..v.clone() })
+            .filter(|v| !v.points.is_empty())
+            .collect()
+    };
     let snapshot = match previous {
         // The week's delivery: every point measured since the last applied one.
         Some((mut snapshot, through)) => {
-            let delivery: Vec<VideoViews> = series
-                .iter()
-                .map(|s| {
-                    let mut v = video_views(s, run);
-                    v.points.retain(|p| p.at > through);
-                    v
-                })
-                .filter(|v| !v.points.is_empty())
-                .collect();
-            snapshot.update(&delivery);
+            snapshot.update(&since(through));
             snapshot
         }
-        None => {
-            let all: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
-            ChannelBandSnapshot::from_history(config.band, &all)?
-        }
+        None => ChannelBandSnapshot::from_history(config.band, &all)?,
     };
     // The channel's rhythm of the day, from its hourly measurements of the last four weeks.
-    let profile = HourProfile::measure(
-        &series
-            .iter()
-            .map(|s| {
-                let mut v = video_views(s, run);
-                v.points.retain(|p| p.at > run - PROFILE_SPAN);
-                v
-            })
-            .collect::<Vec<_>>(),
-    );
+    let profile = HourProfile::measure(&since(run - PROFILE_SPAN));
     let mut outliers = Vec::new();
     let judge_age = Duration::hours(config.judge_at_hours);
-    for s in series {
+    for (s, views) in series.iter().zip(&all) {
         let age = run - s.video.published_at;
         let thumb_key = s.video.thumb.as_ref().and_then(|t| t.blob_key.clone());
-        if age >= judge_age && age < judge_age + Duration::weeks(1) {
-            let views = video_views(s, run);
-            if let ChannelJudgement::Judged(score) = judge_channel_outlier(&snapshot, &views, &config.channel)
-                && score.outlier
-            {
-                outliers.push(NewOutlier {
-                    video_id: s.video.id.clone(),
-                    channel_id: channel.clone(),
-                    kind: OutlierKind::Channel,
-                    week: week.clone(),
-                    score: score.score,
-                    lift: None,
-                    ci_low: None,
-                    ci_high: None,
-                    age_hours: Some(score.age_hours),
-                    views: score.views,
-                    changed_at: None,
-                    thumb_key: thumb_key.clone(),
-                    explanation: score.explanation,
-                    found_at: run,
-                });
-            }
+        if age >= judge_age
+            && age < judge_age + Duration::weeks(1)
+            && let ChannelJudgement::Judged(score) = judge_channel_outlier(&snapshot, views, &config.channel)
+            && score.outlier
+        {
+            outliers.push(NewOutlier {
+                video_id: s.video.id.clone(),
+                channel_id: channel.clone(),
+                kind: OutlierKind::Channel,
+                week: week.clone(),
+                score: score.score,
+                lift: None,
+                ci_low: None,
+                ci_high: None,
+                age_hours: Some(score.age_hours),
+                views: score.views,
+                changed_at: None,
+                thumb_key: thumb_key.clone(),
+                explanation: score.explanation,
+                found_at: run,
+            });
         }
         if s.changes.is_empty() {
             continue;
         }
         let (from, to) = config.change_window(run);
         let events = change_events(s, &config.change);
-        let views = video_views(s, run);
-        if let ChangeJudgement::Judged(lift) = judge_change(&views, &events, from, to, profile.as_ref(), &config.change)
+        if let ChangeJudgement::Judged(lift) = judge_change(views, &events, from, to, profile.as_ref(), &config.change)
             && lift.flagged
         {
             let kind =

@@ -1,4 +1,4 @@
-//! What the two web UI test files share beyond `common`: the server with the A/B test engine
+//! What the web UI and A/B API test files share beyond `common`: the server with the A/B test engine
 //! configured against the simulator's Google, premium users, test pictures, and a channel's
 //! typical band and an outlier stored the way the weekly run stores them (a band computed by core
 //! from the channel's real measured series, written with `complete_outlier_run` under the
