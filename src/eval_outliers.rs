@@ -3,12 +3,12 @@
 //! runs happen, and compares their findings with the simulator's truth, side by side with the
 //! naive baseline "views ÷ channel median of all videos ≥ 2×" on the same data.
 //!
-//! Truth. Channel outliers: the simulator's breakout videos (5–20× the channel's typical views),
-//! among the videos a weekly run judged (those reaching the judging age during the run). Thumbnail
-//! and title outliers: creator changes, in a run's change window, on videos tracked before the
-//! change, whose new ÷ old multiplier is at least 1 + the lift threshold. The naive baseline flags
-//! the same candidates when, at the run, the video's views ÷ the median current views of all the
-//! channel's tracked videos is ≥ 2.
+//! Truth. Channel outliers: the simulator's breakout videos (5–20× the views the video would
+//! otherwise get), among the videos a weekly run judged (those reaching the judging age during
+//! the run). Thumbnail and title outliers: creator changes, in a run's change window, on videos
+//! tracked before the change, whose new ÷ old multiplier is at least 1 + the lift threshold. The
+//! naive baseline flags the same candidates when, at the run, the video's views ÷ the median
+//! current views of all the channel's tracked videos is ≥ 2.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -19,10 +19,13 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use serde::Serialize;
-use tubewatch_core::outliers::naive_outlier_score;
+use tubewatch_core::outliers::{
+    ChannelBandSnapshot, ChannelJudgement, VideoViews, judge_channel_outlier, naive_outlier_score,
+};
 use tubewatch_core::{Clock, Slot, VideoId};
 use tubewatch_sim::{ChangeSource, SimConfig, Simulator, VariantKind};
 use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
+use tubewatch_worker::outliers_job::video_views;
 use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
@@ -90,7 +93,21 @@ pub struct OutliersReport {
     pub videos_tracked: usize,
     pub wall_seconds: f64,
     pub channel_outliers: Comparison,
+    /// Channel candidates the rule could not judge (too few of the channel's videos at that
+    /// age), and the true outliers among them (counted as missed).
+    pub channel_not_judged: usize,
+    pub channel_truth_not_judged: usize,
     pub change_outliers: Comparison,
+    pub change_recall_by_true_lift: Vec<LiftBucket>,
+}
+
+/// True thumbnail/title outliers with a true lift in `[from, to)`, and how many we found.
+#[derive(Debug, Serialize)]
+pub struct LiftBucket {
+    pub from: f64,
+    pub to: Option<f64>,
+    pub truth: usize,
+    pub found: usize,
 }
 
 pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitCode> {
@@ -139,7 +156,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     let mut naive_channel = BTreeSet::new();
     let mut naive_change = BTreeSet::new();
     let mut channel_candidates = BTreeSet::new();
-    let mut change_candidates: BTreeMap<(String, &'static str), bool> = BTreeMap::new();
+    let mut not_judged = BTreeSet::new();
+    let mut change_candidates: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
     while clock.now() < end {
         let next_hour = Slot::hour_of(clock.now()).start() + Duration::hours(1);
         for at in [next_hour - Duration::minutes(5), next_hour + Duration::seconds(30)] {
@@ -150,7 +168,14 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
                 // The baseline sees the same data the run does, just before it.
                 for id in &channels {
                     let series = store.channel_series(id, next_run - Duration::days(120)).await?;
-                    naive_for_run(&outliers, &series, next_run, &mut channel_candidates, &mut naive_channel);
+                    naive_for_run(
+                        &outliers,
+                        &series,
+                        next_run,
+                        &mut channel_candidates,
+                        &mut not_judged,
+                        &mut naive_channel,
+                    )?;
                     changes_for_run(&sim.sim, &outliers, &series, next_run, &mut change_candidates, &mut naive_change)?;
                 }
                 runs.push(next_run);
@@ -184,8 +209,24 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             truth_channel.insert(id.clone());
         }
     }
-    let truth_change: BTreeSet<String> =
-        change_candidates.iter().filter(|(_, t)| **t).map(|((id, kind), _)| format!("{id}/{kind}")).collect();
+    let truth_change: BTreeSet<String> = change_candidates
+        .iter()
+        .filter(|(_, lift)| **lift >= outliers.change.min_lift)
+        .map(|((id, kind), _)| format!("{id}/{kind}"))
+        .collect();
+    // Recall by true lift: how much of the miss is small lifts.
+    let change_recall_by_true_lift = [(outliers.change.min_lift, 0.35), (0.35, 0.5), (0.5, f64::INFINITY)]
+        .into_iter()
+        .map(|(from, to)| {
+            let truth: BTreeSet<String> = change_candidates
+                .iter()
+                .filter(|(_, lift)| (from..to).contains(*lift))
+                .map(|((id, kind), _)| format!("{id}/{kind}"))
+                .collect();
+            let found = truth.intersection(&ours_change).count();
+            LiftBucket { from, to: to.is_finite().then_some(to), truth: truth.len(), found }
+        })
+        .collect();
     let mut videos_tracked = 0;
     for id in &channels {
         videos_tracked += store.channel_videos(id).await?.len();
@@ -204,12 +245,15 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours_channel.intersection(&channel_candidates).cloned().collect(), &truth_channel),
             naive: Score::of(&naive_channel, &truth_channel),
         },
+        channel_not_judged: not_judged.len(),
+        channel_truth_not_judged: not_judged.intersection(&truth_channel).count(),
         change_outliers: Comparison {
             candidates: change_candidates.len(),
             truth: truth_change.len(),
             ours: Score::of(&ours_change, &truth_change),
             naive: Score::of(&naive_change, &truth_change),
         },
+        change_recall_by_true_lift,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -233,7 +277,15 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             report.seed, report.channels, report.weeks, report.videos_tracked, report.wall_seconds
         );
         show("channel outliers", &report.channel_outliers);
+        println!(
+            "  not judged (too little history): {} candidates, {} of them true",
+            report.channel_not_judged, report.channel_truth_not_judged
+        );
         show("thumbnail/title outliers", &report.change_outliers);
+        for b in &report.change_recall_by_true_lift {
+            let to = b.to.map_or("∞".to_owned(), |to| format!("{:.0} %", to * 100.0));
+            println!("  true lift {:.0} %–{to}: found {} of {}", b.from * 100.0, b.found, b.truth);
+        }
     }
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -247,17 +299,21 @@ fn channel_views(series: &[VideoSeries], run: DateTime<Utc>) -> Vec<i64> {
     series.iter().filter_map(|s| latest_views(s, run)).collect()
 }
 
-/// The videos a run judges against their channel, and the naive verdict on each.
+/// The videos a run judges against their channel, those the rule cannot judge (its band computed
+/// in one go, which equals the job's incremental one), and the naive verdict on each.
 fn naive_for_run(
     config: &OutliersConfig,
     series: &[VideoSeries],
     run: DateTime<Utc>,
     candidates: &mut BTreeSet<String>,
+    not_judged: &mut BTreeSet<String>,
     naive: &mut BTreeSet<String>,
-) {
+) -> anyhow::Result<()> {
     let all = channel_views(series, run);
+    let videos: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
+    let band = ChannelBandSnapshot::from_history(config.band, &videos)?;
     let judge = Duration::hours(config.judge_at_hours);
-    for s in series {
+    for (s, views) in series.iter().zip(&videos) {
         let age = run - s.video.published_at;
         // Only videos measured from their first hours can be judged at an age.
         let first = s.views.first().map(|r| r.measured_at - s.video.published_at);
@@ -266,27 +322,30 @@ fn naive_for_run(
         }
         let id = s.video.id.to_string();
         candidates.insert(id.clone());
+        if !matches!(judge_channel_outlier(&band, views, &config.channel), ChannelJudgement::Judged(_)) {
+            not_judged.insert(id.clone());
+        }
         if let Some(views) = latest_views(s, run)
             && naive_outlier_score(views, &all).is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD)
         {
             naive.insert(id);
         }
     }
+    Ok(())
 }
 
 /// The creator changes a run judges (tracked before the change, in its window), whether each is
-/// truly an outlier, and the naive verdict on the changed video.
+/// true lift (new ÷ old multiplier − 1), and the naive verdict on the changed video.
 fn changes_for_run(
     sim: &Simulator,
     config: &OutliersConfig,
     series: &[VideoSeries],
     run: DateTime<Utc>,
-    candidates: &mut BTreeMap<(String, &'static str), bool>,
+    candidates: &mut BTreeMap<(String, &'static str), f64>,
     naive: &mut BTreeSet<String>,
 ) -> anyhow::Result<()> {
     let all = channel_views(series, run);
     let (from, to) = config.change_window(run);
-    let threshold = 1.0 + config.change.min_lift;
     let Some(first) = series.first() else { return Ok(()) };
     let by_id: BTreeMap<VideoId, &VideoSeries> = series.iter().map(|s| (s.video.id.clone(), s)).collect();
     for change in sim.changes(from, to, Some(first.video.channel_id.as_str()))? {
@@ -298,9 +357,9 @@ fn changes_for_run(
             continue;
         }
         let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
-        let truly = change.multiplier / change.previous_multiplier >= threshold;
+        let lift = change.multiplier / change.previous_multiplier - 1.0;
         let id = change.video_id.to_string();
-        candidates.insert((id.clone(), kind), truly);
+        candidates.insert((id.clone(), kind), lift);
         if let Some(views) = latest_views(s, run)
             && naive_outlier_score(views, &all).is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD)
         {

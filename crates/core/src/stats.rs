@@ -328,6 +328,19 @@ fn weighted_gram(x: &Design, w: &[f64]) -> Vec<f64> {
 /// re-estimating κ by moments at every step. The design must not contain all-zero columns; it
 /// needs no intercept if its columns span one (e.g. fixed effects).
 pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountFit, FitError> {
+    let fit = fit_irls(x, y, offset, |mu, df, _| VarianceFn { phi: 1.0, kappa: moment_kappa(y, mu, df) })?;
+    Ok(fit.fit)
+}
+
+/// The IRLS loop shared by both fits: `log μᵢ = offsetᵢ + xᵢᵀβ` with the variance function
+/// re-estimated by `estimate(μ, residual df, current)` after every step, then the model-based
+/// covariance (`(XᵀWX)⁻¹` scaled by the Pearson dispersion, floored at 1) and the HC3 sandwich.
+fn fit_irls(
+    x: &Design,
+    y: &[f64],
+    offset: &[f64],
+    estimate: impl Fn(&[f64], f64, VarianceFn) -> VarianceFn,
+) -> Result<FlexibleFit, FitError> {
     let n = x.rows();
     let p = x.cols;
     if n < p + 2 {
@@ -342,10 +355,10 @@ pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountF
     let mut eta: Vec<f64> = y.iter().map(|&v| (v + 0.5).ln()).collect();
     let mut mu: Vec<f64> = eta.iter().map(|e| e.exp()).collect();
     let mut coef = vec![0.0; p];
-    let mut kappa = 0.0;
+    let mut variance = VarianceFn { phi: 1.0, kappa: 0.0 };
     let mut converged = false;
-    for iteration in 0..100 {
-        let w: Vec<f64> = mu.iter().map(|m| m / (1.0 + kappa * m)).collect();
+    for iteration in 0..200 {
+        let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
         let gram = weighted_gram(x, &w);
         let mut rhs = vec![0.0; p];
         for i in 0..n {
@@ -369,13 +382,14 @@ pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountF
             step /= 2.0;
         };
         let change = new_coef.iter().zip(&coef).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        let new_kappa = moment_kappa(y, &new_mu, df);
-        let kappa_change = (new_kappa - kappa).abs() / (kappa + 1e-4);
+        let new_variance = estimate(&new_mu, df, variance);
+        let variance_change = ((new_variance.phi - variance.phi).abs() / variance.phi)
+            .max((new_variance.kappa - variance.kappa).abs() / (variance.kappa + 1e-4));
         coef = new_coef;
         eta = new_eta;
         mu = new_mu;
-        kappa = new_kappa;
-        if iteration > 0 && change < 1e-9 && kappa_change < 1e-6 {
+        variance = new_variance;
+        if iteration > 0 && change < 1e-9 && variance_change < 1e-6 {
             converged = true;
             break;
         }
@@ -383,18 +397,19 @@ pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountF
     if !converged {
         return Err(FitError::NoConvergence);
     }
-    let w: Vec<f64> = mu.iter().map(|m| m / (1.0 + kappa * m)).collect();
+    let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
     let l = cholesky(&weighted_gram(x, &w), p).ok_or(FitError::Collinear)?;
     let bread = cholesky_inverse(&l, p);
     let mut meat = vec![0.0; p * p];
     let mut pearson = 0.0;
     for i in 0..n {
         let row = x.row(i);
-        let var = mu[i] * (1.0 + kappa * mu[i]);
+        let var = variance.var(mu[i]);
         pearson += (y[i] - mu[i]).powi(2) / var;
-        // Leverage hᵢ = wᵢ xᵢᵀ (XᵀWX)⁻¹ xᵢ.
+        // Leverage hᵢ = wᵢ xᵢᵀ (XᵀWX)⁻¹ xᵢ; score contribution of a log-link observation
+        // xᵢ·(yᵢ−μᵢ)·μᵢ/Var.
         let h = w[i] * CountFit::var_of(&bread, row);
-        let u = (y[i] - mu[i]) / (1.0 + kappa * mu[i]) / (1.0 - h.min(0.99));
+        let u = (y[i] - mu[i]) * mu[i] / var / (1.0 - h.min(0.99));
         for a in 0..p {
             for b in 0..p {
                 meat[a * p + b] += u * u * row[a] * row[b];
@@ -404,7 +419,7 @@ pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountF
     let dispersion = (pearson / df).max(1.0);
     let cov_model: Vec<f64> = bread.iter().map(|v| v * dispersion).collect();
     let cov_robust = sandwich(&bread, &meat, p);
-    Ok(CountFit { coef, cov_model, cov_robust, kappa, df_resid: n - p })
+    Ok(FlexibleFit { fit: CountFit { coef, cov_model, cov_robust, kappa: variance.kappa, df_resid: n - p }, variance })
 }
 
 /// A variance function `Var y = φ·μ + κ·μ²` whose two coefficients are estimated from the data.
@@ -492,81 +507,7 @@ pub(crate) struct FlexibleFit {
 /// `(XᵀWX)⁻¹` scaled by the Pearson dispersion (floored at 1, so it never narrows what the
 /// estimated variance function implies); the robust one is the HC3 sandwich.
 pub(crate) fn fit_counts_flexible(x: &Design, y: &[f64], offset: &[f64]) -> Result<FlexibleFit, FitError> {
-    let n = x.rows();
-    let p = x.cols;
-    if n < p + 2 {
-        return Err(FitError::TooFewObservations { n, p });
-    }
-    if y.iter().all(|&v| v <= 0.0) {
-        return Err(FitError::NoViews);
-    }
-    let df = (n - p) as f64;
-    let mut eta: Vec<f64> = y.iter().map(|&v| (v + 0.5).ln()).collect();
-    let mut mu: Vec<f64> = eta.iter().map(|e| e.exp()).collect();
-    let mut coef = vec![0.0; p];
-    let mut variance = VarianceFn { phi: 1.0, kappa: 0.0 };
-    let mut converged = false;
-    for iteration in 0..200 {
-        let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
-        let gram = weighted_gram(x, &w);
-        let mut rhs = vec![0.0; p];
-        for i in 0..n {
-            let z = if iteration == 0 { eta[i] - offset[i] } else { eta[i] - offset[i] + (y[i] - mu[i]) / mu[i] };
-            for (r, xa) in rhs.iter_mut().zip(x.row(i)) {
-                *r += w[i] * xa * z;
-            }
-        }
-        let l = cholesky(&gram, p).ok_or(FitError::Collinear)?;
-        let target = cholesky_solve(&l, p, &rhs);
-        let mut step = 1.0;
-        let (new_coef, new_eta, new_mu) = loop {
-            let trial: Vec<f64> = coef.iter().zip(&target).map(|(c, t)| c + step * (t - c)).collect();
-            let trial_eta: Vec<f64> =
-                (0..n).map(|i| offset[i] + x.row(i).iter().zip(&trial).map(|(a, b)| a * b).sum::<f64>()).collect();
-            if trial_eta.iter().all(|e| *e < 700.0) || step < 1e-6 {
-                let trial_mu = trial_eta.iter().map(|e| e.min(700.0).exp().max(1e-300)).collect::<Vec<_>>();
-                break (trial, trial_eta, trial_mu);
-            }
-            step /= 2.0;
-        };
-        let change = new_coef.iter().zip(&coef).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        let new_variance = VarianceFn::estimate(y, &new_mu, df, variance);
-        let variance_change = ((new_variance.phi - variance.phi).abs() / variance.phi)
-            .max((new_variance.kappa - variance.kappa).abs() / (variance.kappa + 1e-4));
-        coef = new_coef;
-        eta = new_eta;
-        mu = new_mu;
-        variance = new_variance;
-        if iteration > 0 && change < 1e-9 && variance_change < 1e-6 {
-            converged = true;
-            break;
-        }
-    }
-    if !converged {
-        return Err(FitError::NoConvergence);
-    }
-    let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
-    let l = cholesky(&weighted_gram(x, &w), p).ok_or(FitError::Collinear)?;
-    let bread = cholesky_inverse(&l, p);
-    let mut meat = vec![0.0; p * p];
-    let mut pearson = 0.0;
-    for i in 0..n {
-        let row = x.row(i);
-        let var = variance.var(mu[i]);
-        pearson += (y[i] - mu[i]).powi(2) / var;
-        let h = w[i] * CountFit::var_of(&bread, row);
-        // Score contribution of a log-link observation: xᵢ·(yᵢ−μᵢ)·μᵢ/Var.
-        let u = (y[i] - mu[i]) * mu[i] / var / (1.0 - h.min(0.99));
-        for a in 0..p {
-            for b in 0..p {
-                meat[a * p + b] += u * u * row[a] * row[b];
-            }
-        }
-    }
-    let dispersion = (pearson / df).max(1.0);
-    let cov_model: Vec<f64> = bread.iter().map(|v| v * dispersion).collect();
-    let cov_robust = sandwich(&bread, &meat, p);
-    Ok(FlexibleFit { fit: CountFit { coef, cov_model, cov_robust, kappa: variance.kappa, df_resid: n - p }, variance })
+    fit_irls(x, y, offset, |mu, df, current| VarianceFn::estimate(y, mu, df, current))
 }
 
 /// The expected covariance of [`fit_counts`]' estimates for a planned design, expected means `mu`

@@ -29,7 +29,7 @@ pub struct WorldParams {
     pub creator_thumbnail_change_rate: f64,
     /// Share of videos whose creator edits the title once.
     pub creator_title_change_rate: f64,
-    /// Share of videos that are true breakouts (5–20× the channel's typical views).
+    /// Share of videos that are true breakouts (5–20× the views the video would otherwise get).
     pub breakout_rate: f64,
     /// Share of videos without a `maxresdefault` thumbnail (served as the grey 404 placeholder).
     pub maxres_missing_rate: f64,
@@ -165,7 +165,7 @@ pub struct Video {
     pub length_seconds: u32,
     /// Log-normal quality factor (median 1).
     pub quality: f64,
-    /// `Some(factor)` for a true breakout: 5–20× the channel's typical views.
+    /// `Some(factor)` for a true breakout: 5–20× the views the video would otherwise get.
     pub breakout: Option<f64>,
     /// Total views this video would reach under multiplier 1 (ignoring the slow long tail).
     pub expected_total: f64,
@@ -242,7 +242,7 @@ pub struct VideoTruth {
     pub length_seconds: u32,
     /// Log-normal quality factor (median 1).
     pub quality: f64,
-    /// `Some(factor)` when the video is a true breakout (5–20× the channel's typical views).
+    /// `Some(factor)` when the video is a true breakout (5–20× the views it would otherwise get).
     pub breakout: Option<f64>,
     /// Total views at multiplier 1 (before the slow long tail).
     pub expected_total_views: f64,

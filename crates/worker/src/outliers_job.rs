@@ -302,6 +302,6 @@ mod tests {
         let friday = OutliersConfig { weekday: Weekday::Fri, hour: 18, ..c.clone() };
         assert_eq!(friday.next_run_after(t("2026-03-09T02:00:00Z")), t("2026-03-13T18:00:00Z"));
         let (from, to) = c.change_window(t("2026-03-09T02:00:00Z"));
-        assert_eq!((from, to), (t("2026-02-28T02:00:00Z"), t("2026-03-07T02:00:00Z")));
+        assert_eq!((from, to), (t("2026-02-27T02:00:00Z"), t("2026-03-06T02:00:00Z")));
     }
 }

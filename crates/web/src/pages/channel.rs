@@ -56,6 +56,9 @@ pub struct BandSummary {
     pub label: &'static str,
     pub videos: usize,
     pub median_at_day: Option<(String, String)>,
+    /// Of the videos at 1 day, how many were published before tracking began (their views at
+    /// that age estimated from later measurements).
+    pub estimated_at_day: usize,
 }
 
 #[derive(askama::Template)]
@@ -146,11 +149,12 @@ async fn channel_template(state: &AppState, user: PageUser, raw: &str) -> Result
 
 fn summary(label: &'static str, band: &TypicalBand, videos: usize) -> BandSummary {
     let day = band.points.iter().min_by(|a, b| (a.age_hours - 24.0).abs().total_cmp(&(b.age_hours - 24.0).abs()));
-    let median_at_day = day.filter(|p| (p.age_hours - 24.0).abs() < 1.0).map(|p| {
+    let day = day.filter(|p| (p.age_hours - 24.0).abs() < 1.0);
+    let median_at_day = day.map(|p| {
         let m = p.median.round() as i64;
         (compact_number(m), exact_number(m))
     });
-    BandSummary { label, videos, median_at_day }
+    BandSummary { label, videos, median_at_day, estimated_at_day: day.map_or(0, |p| p.estimated) }
 }
 
 async fn video_row(state: &AppState, v: &Video, now: DateTime<Utc>) -> Result<ChannelVideoRow, ApiError> {
