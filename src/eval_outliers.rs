@@ -3,12 +3,15 @@
 //! runs happen, and compares their findings with the simulator's truth, side by side with the
 //! naive baseline "views ÷ channel median of all videos ≥ 2×" on the same data.
 //!
-//! Truth. Channel outliers: the simulator's breakout videos (5–20× the views the video would
-//! otherwise get), among the videos a weekly run judged (those reaching the judging age during
-//! the run). Thumbnail and title outliers: creator changes, in a run's change window, on videos
-//! tracked before the change, whose new ÷ old multiplier is at least 1 + the lift threshold. The
-//! naive baseline flags the same candidates when, at the run, the video's views ÷ the median
-//! current views of all the channel's tracked videos is ≥ 2.
+//! Truth. Channel outliers, among the videos a weekly run judged (those reaching the judging age
+//! during the run), two ways: the simulator's breakout videos (5–20× the views the video would
+//! otherwise get; a breakout on a weak video can end up below a strong plain one, so no rule
+//! separates them fully), and the videos whose true expected views are at least 5× the channel's
+//! typical video (what "far above this channel's typical" means, before noise). Thumbnail and
+//! title outliers: creator changes, in a run's change window, on videos tracked before the
+//! change, whose new ÷ old multiplier is at least 1 + the lift threshold. The naive baseline
+//! flags the same candidates when, at the run, the video's views ÷ the median current views of
+//! all the channel's tracked videos is ≥ 2.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -48,6 +51,10 @@ pub struct OutliersArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The second truth of channel outliers: a video whose true expected views (the simulator's,
+/// before hourly noise) are at least this many times the channel's typical video of its kind.
+const TRUE_LEVEL: f64 = 5.0;
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Score {
@@ -93,6 +100,9 @@ pub struct OutliersReport {
     pub videos_tracked: usize,
     pub wall_seconds: f64,
     pub channel_outliers: Comparison,
+    /// The same findings against the second truth: true expected views ≥ 5× the channel's
+    /// typical video.
+    pub channel_outliers_5x_typical: Comparison,
     /// Channel candidates the rule could not judge (too few of the channel's videos at that
     /// age), and the true outliers among them (counted as missed).
     pub channel_not_judged: usize,
@@ -203,10 +213,19 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             }
         }
     }
+    // Two truths for channel outliers: the simulator's breakouts, and the videos whose true
+    // expected views are at least 5× the channel's typical video.
     let mut truth_channel = BTreeSet::new();
+    let mut truth_level = BTreeSet::new();
     for id in &channel_candidates {
-        if sim.sim.video(id).map(|v| v.breakout.is_some()).unwrap_or(false) {
+        let Ok(video) = sim.sim.video(id) else { continue };
+        if video.breakout.is_some() {
             truth_channel.insert(id.clone());
+        }
+        let channel = sim.sim.channels().iter().find(|c| c.id == video.channel_id);
+        let typical = channel.map(|c| if video.is_short { c.typical_short_views } else { c.typical_long_views });
+        if typical.is_some_and(|typical| video.expected_total_views >= TRUE_LEVEL * typical) {
+            truth_level.insert(id.clone());
         }
     }
     let truth_change: BTreeSet<String> = change_candidates
@@ -245,6 +264,12 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours_channel.intersection(&channel_candidates).cloned().collect(), &truth_channel),
             naive: Score::of(&naive_channel, &truth_channel),
         },
+        channel_outliers_5x_typical: Comparison {
+            candidates: channel_candidates.len(),
+            truth: truth_level.len(),
+            ours: Score::of(&ours_channel.intersection(&channel_candidates).cloned().collect(), &truth_level),
+            naive: Score::of(&naive_channel, &truth_level),
+        },
         channel_not_judged: not_judged.len(),
         channel_truth_not_judged: not_judged.intersection(&truth_channel).count(),
         change_outliers: Comparison {
@@ -276,7 +301,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             "seed {}, {} channels, {} weeks, {} videos tracked ({:.0} s)",
             report.seed, report.channels, report.weeks, report.videos_tracked, report.wall_seconds
         );
-        show("channel outliers", &report.channel_outliers);
+        show("channel outliers (truth: breakouts)", &report.channel_outliers);
+        show("channel outliers (truth: ≥ 5× typical)", &report.channel_outliers_5x_typical);
         println!(
             "  not judged (too little history): {} candidates, {} of them true",
             report.channel_not_judged, report.channel_truth_not_judged

@@ -1210,7 +1210,7 @@ mod tests {
         assert!(lift.flagged && lift.ci_low < 1.0 && 1.0 < lift.ci_high, "{lift:?}");
         assert!(
             lift.explanation
-                .contains("above what its own trend predicted in the 47 hours after the thumbnail change (95% CI"),
+                .contains("above what its own trend predicted in the 3 days after the thumbnail change (95% CI"),
             "{}",
             lift.explanation
         );

@@ -353,6 +353,8 @@ async fn channel_page_outliers_and_news_are_their_owners_only() {
     assert!(!page.body.contains("The typical band appears after"));
     assert!(page.body.contains("id=\"band-chart-0\"") && page.body.contains("id=\"band-data\""));
     assert!(page.body.contains("/assets/band_chart.js"));
+    // Tracked for a day: the band's older videos were first measured past their first day.
+    assert!(page.body.contains("published before tracking began, their early views estimated"), "{}", page.body);
     let outliers = alice.get("/outliers").await;
     assert_eq!(outliers.status, 200);
     assert!(outliers.body.contains("week 2026-W10"), "the latest week is shown");
