@@ -663,11 +663,9 @@ impl Default for ChangeOutlierConfig {
     fn default() -> Self {
         Self {
             flip_flop_minutes: 180,
-            // The step is measured against the decay fitted on both sides, so two hours before
-            // the change are enough to fix the level (the interval says how well): a change made
-            // 3–5 hours after publish is judged (on simulated videos, a 50 % lift at 4 h flagged
-            // 47 % of the time, an unchanged video 2–3 %). One hour would be a single noisy value.
-            min_hours_before: 2.0,
+            // The step is measured against the decay fitted on both sides, so a few hours before
+            // the change are enough to fix the level (the interval says how well).
+            min_hours_before: 3.0,
             max_hours_before: 72.0,
             // Three days after the change rather than two: measured on simulated videos with 30 %
             // hourly noise, a 35 % lift made 20 h after publish is flagged 59 % of the time
