@@ -178,7 +178,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
                 // The baseline sees the same data the run does, just before it.
                 for id in &channels {
                     let series = store.channel_series(id, next_run - Duration::days(120)).await?;
-                    naive_for_run(
+                    channel_candidates_for_run(
                         &outliers,
                         &series,
                         next_run,
@@ -228,24 +228,26 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             truth_level.insert(id.clone());
         }
     }
-    let truth_change: BTreeSet<String> = change_candidates
-        .iter()
-        .filter(|(_, lift)| **lift >= outliers.change.min_lift)
-        .map(|((id, kind), _)| format!("{id}/{kind}"))
-        .collect();
+    // True thumbnail/title outliers with a true lift in `[from, to)`.
+    let true_changes = |from: f64, to: f64| -> BTreeSet<String> {
+        change_candidates
+            .iter()
+            .filter(|(_, lift)| (from..to).contains(*lift))
+            .map(|((id, kind), _)| format!("{id}/{kind}"))
+            .collect()
+    };
+    let truth_change = true_changes(outliers.change.min_lift, f64::INFINITY);
     // Recall by true lift: how much of the miss is small lifts.
     let change_recall_by_true_lift = [(outliers.change.min_lift, 0.35), (0.35, 0.5), (0.5, f64::INFINITY)]
         .into_iter()
         .map(|(from, to)| {
-            let truth: BTreeSet<String> = change_candidates
-                .iter()
-                .filter(|(_, lift)| (from..to).contains(*lift))
-                .map(|((id, kind), _)| format!("{id}/{kind}"))
-                .collect();
+            let truth = true_changes(from, to);
             let found = truth.intersection(&ours_change).count();
             LiftBucket { from, to: to.is_finite().then_some(to), truth: truth.len(), found }
         })
         .collect();
+    // Findings outside the candidates cannot happen (same rule); intersect to be safe.
+    let ours_channel: BTreeSet<String> = ours_channel.intersection(&channel_candidates).cloned().collect();
     let mut videos_tracked = 0;
     for id in &channels {
         videos_tracked += store.channel_videos(id).await?.len();
@@ -260,14 +262,13 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         channel_outliers: Comparison {
             candidates: channel_candidates.len(),
             truth: truth_channel.len(),
-            // Findings outside the candidates cannot happen (same rule); intersect to be safe.
-            ours: Score::of(&ours_channel.intersection(&channel_candidates).cloned().collect(), &truth_channel),
+            ours: Score::of(&ours_channel, &truth_channel),
             naive: Score::of(&naive_channel, &truth_channel),
         },
         channel_outliers_5x_typical: Comparison {
             candidates: channel_candidates.len(),
             truth: truth_level.len(),
-            ours: Score::of(&ours_channel.intersection(&channel_candidates).cloned().collect(), &truth_level),
+            ours: Score::of(&ours_channel, &truth_level),
             naive: Score::of(&naive_channel, &truth_level),
         },
         channel_not_judged: not_judged.len(),
@@ -327,7 +328,7 @@ fn channel_views(series: &[VideoSeries], run: DateTime<Utc>) -> Vec<i64> {
 
 /// The videos a run judges against their channel, those the rule cannot judge (its band computed
 /// in one go, which equals the job's incremental one), and the naive verdict on each.
-fn naive_for_run(
+fn channel_candidates_for_run(
     config: &OutliersConfig,
     series: &[VideoSeries],
     run: DateTime<Utc>,
@@ -360,8 +361,8 @@ fn naive_for_run(
     Ok(())
 }
 
-/// The creator changes a run judges (tracked before the change, in its window), whether each is
-/// true lift (new ÷ old multiplier − 1), and the naive verdict on the changed video.
+/// The creator changes a run judges (tracked before the change, in its window), the true lift of
+/// each (new ÷ old multiplier − 1), and the naive verdict on the changed video.
 fn changes_for_run(
     sim: &Simulator,
     config: &OutliersConfig,
