@@ -42,6 +42,7 @@ impl App {
             abtests: self.abtest_services()?,
             outliers: self.settings.outliers_config(),
             mailer: tubewatch_worker::Mailer::new(&self.settings.mail_config()?)?,
+            webhooks: self.settings.webhooks()?,
             ..PipelineConfig::default()
         })
     }
@@ -101,6 +102,7 @@ impl App {
                     services,
                 })
             }),
+            webhooks: self.settings.webhooks()?,
         })
     }
 

@@ -52,6 +52,25 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub outliers: OutlierSettings,
     pub mail: MailSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Outgoing webhooks: each week's outliers POSTed to a URL each user may set. Users choose only
+/// among the hosts allowed here (none: webhooks are off). The signing secrets are sealed with
+/// the token keys of `[abtests]` (`current_key_id`, `token_keys`), which must then be set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// `host` (default ports) or `host:port`, e.g. `["hooks.slack.com", "n8n.internal:5678"]`.
+    pub allowed_hosts: Vec<String>,
+    /// A receiver must answer within this time (1–120).
+    pub timeout_seconds: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self { allowed_hosts: Vec::new(), timeout_seconds: 10 }
+    }
 }
 
 /// The weekly outlier runs (per channel) and the digests sent after them.
@@ -146,6 +165,7 @@ impl Default for Settings {
             billing: BillingSettings::default(),
             outliers: OutlierSettings::default(),
             mail: MailSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -285,6 +305,22 @@ mod abtest_settings_tests {
     use super::*;
 
     #[test]
+    fn webhooks_need_valid_hosts_and_the_token_keys() {
+        let mut s = Settings::default();
+        assert!(s.webhooks().unwrap().is_none(), "off by default");
+        s.webhooks.allowed_hosts = vec!["hooks.example.com".into()];
+        assert_eq!(s.validate().unwrap_err().setting, "webhooks.allowed_hosts", "no keys to seal secrets");
+        s.abtests.current_key_id = Some("k".into());
+        s.abtests.token_keys.insert("k".into(), Secret::new("cd".repeat(32)));
+        assert_eq!(s.webhooks().unwrap().unwrap().allowed_hosts(), ["hooks.example.com"]);
+        s.webhooks.allowed_hosts.push("https://x.example.com/path".into());
+        assert_eq!(s.validate().unwrap_err().setting, "webhooks.allowed_hosts");
+        s.webhooks.allowed_hosts.pop();
+        s.webhooks.timeout_seconds = 0;
+        assert_eq!(s.validate().unwrap_err().setting, "webhooks.timeout_seconds");
+    }
+
+    #[test]
     fn abtests_need_a_redirect_url_and_a_current_key_and_keep_secrets_out_of_debug() {
         let key = "ab".repeat(32);
         let mut s = Settings::default();
@@ -396,7 +432,26 @@ impl Settings {
             return Err(invalid("outliers.judge_at_hours", "must be 1–1200"));
         }
         self.mail_config()?;
+        self.webhooks()?;
         Ok(())
+    }
+
+    /// The outgoing webhooks, when the operator allows any host.
+    pub fn webhooks(&self) -> Result<Option<tubewatch_worker::Webhooks>, SettingsError> {
+        let w = &self.webhooks;
+        if w.allowed_hosts.is_empty() {
+            return Ok(None);
+        }
+        if !(1..=120).contains(&w.timeout_seconds) {
+            return Err(invalid("webhooks.timeout_seconds", "must be 1–120"));
+        }
+        let timeout = std::time::Duration::from_secs(w.timeout_seconds);
+        let keyring = self.abtests.keyring().map_err(|e| {
+            invalid("webhooks.allowed_hosts", format!("webhook secrets are sealed with the [abtests] token keys: {e}"))
+        })?;
+        tubewatch_worker::Webhooks::new(&w.allowed_hosts, keyring, timeout)
+            .map(Some)
+            .map_err(|e| invalid("webhooks.allowed_hosts", e))
     }
 
     fn outliers_weekday(&self) -> Result<chrono::Weekday, SettingsError> {

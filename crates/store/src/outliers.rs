@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_core::{ChannelId, UserId, VideoId};
 
-use crate::{ChangeEvent, Lease, Result, Video, ViewsRecord};
+use crate::{ChangeEvent, Lease, Result, SealedToken, Video, ViewsRecord};
 
 /// What an outlier is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -110,6 +110,32 @@ pub struct DigestSent {
     pub sent_at: DateTime<Utc>,
 }
 
+/// A user's outgoing webhook: where each week's outliers are POSTed, and the signing secret,
+/// sealed (signing needs it back, so it cannot be hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserWebhook {
+    pub user_id: UserId,
+    pub url: String,
+    pub secret: SealedToken,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One week's webhook delivery to a user: the attempts so far and how the last one ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    pub user_id: UserId,
+    pub week: String,
+    pub url: String,
+    pub outliers: i32,
+    pub attempts: i32,
+    /// The last answer's HTTP status, if there was an answer.
+    pub status_code: Option<i32>,
+    /// Why the last attempt failed (`None` once delivered).
+    pub error: Option<String>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 pub trait OutlierStore: Send + Sync {
     async fn band_snapshot(&self, channel: &ChannelId) -> Result<Option<BandSnapshotRecord>>;
@@ -161,4 +187,20 @@ pub trait OutlierStore: Send + Sync {
     /// Turns off the digest of the user whose unsubscribe token hashes to `token_hash`; returns
     /// that user, or `None` for an unknown token (nothing changes).
     async fn unsubscribe_by_token(&self, token_hash: &str) -> Result<Option<UserId>>;
+
+    async fn webhook(&self, user: UserId) -> Result<Option<UserWebhook>>;
+
+    /// Sets (or replaces, with its new secret) the user's webhook.
+    async fn set_webhook(&self, webhook: &UserWebhook) -> Result<()>;
+
+    /// Removes the user's webhook; `false` when there was none.
+    async fn delete_webhook(&self, user: UserId) -> Result<bool>;
+
+    async fn webhook_delivery(&self, user: UserId, week: &str) -> Result<Option<WebhookDelivery>>;
+
+    /// Stores the state of a week's delivery after an attempt (inserted or replaced).
+    async fn record_webhook_attempt(&self, delivery: &WebhookDelivery) -> Result<()>;
+
+    /// The user's latest deliveries, newest attempt first.
+    async fn webhook_deliveries(&self, user: UserId, limit: u32) -> Result<Vec<WebhookDelivery>>;
 }

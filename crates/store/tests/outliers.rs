@@ -1,5 +1,5 @@
 //! OutlierStore conformance: band snapshots, idempotent outlier results, a user's weekly
-//! outliers through the mapping tables, digests recorded once. On SQLite always, on PostgreSQL
+//! outliers through the mapping tables, digests recorded once, webhooks and their deliveries. On SQLite always, on PostgreSQL
 //! when `TUBEWATCH_TEST_POSTGRES_URL` is set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,7 +17,8 @@ conformance!(
     series_and_snapshots_round_trip,
     outlier_runs_are_idempotent_and_lease_bound,
     users_see_their_outliers_once,
-    digest_settings_and_unsubscribe_tokens
+    digest_settings_and_unsubscribe_tokens,
+    webhooks_and_their_deliveries
 );
 
 fn outlier(video: &VideoId, channel: &ChannelId, kind: OutlierKind, week: &str, score: f64) -> NewOutlier {
@@ -234,4 +235,66 @@ async fn digest_settings_and_unsubscribe_tokens(store: Arc<dyn Store>) {
     assert_eq!(store.digest_enabled(ada).await.unwrap(), Some(true), "only the token's user");
     // The link keeps working (a second click is harmless).
     assert_eq!(store.unsubscribe_by_token("hash-of-bobs-token").await.unwrap(), Some(bob));
+}
+
+async fn webhooks_and_their_deliveries(store: Arc<dyn Store>) {
+    let now = t("2026-03-09T05:00:00Z");
+    let ada = user(&*store, "ada").await;
+    let bob = user(&*store, "bob").await;
+    assert_eq!(store.webhook(ada).await.unwrap(), None);
+    let hook = UserWebhook {
+        user_id: ada,
+        url: "https://hooks.example.com/a".into(),
+        secret: SealedToken { key_id: "k1".into(), sealed: vec![1, 2, 3, 0, 255] },
+        created_at: now,
+    };
+    store.set_webhook(&hook).await.unwrap();
+    assert_eq!(store.webhook(ada).await.unwrap(), Some(hook.clone()));
+    let replaced = UserWebhook {
+        url: "https://hooks.example.com/b".into(),
+        secret: SealedToken { key_id: "k2".into(), sealed: vec![9; 40] },
+        created_at: now + Duration::hours(1),
+        ..hook
+    };
+    store.set_webhook(&replaced).await.unwrap();
+    assert_eq!(store.webhook(ada).await.unwrap(), Some(replaced.clone()));
+    assert_eq!(store.webhook(bob).await.unwrap(), None);
+
+    let failed = WebhookDelivery {
+        user_id: ada,
+        week: "2026-W10".into(),
+        url: replaced.url.clone(),
+        outliers: 3,
+        attempts: 1,
+        status_code: Some(500),
+        error: Some("the receiver answered 500".into()),
+        last_attempt_at: now,
+        delivered_at: None,
+    };
+    store.record_webhook_attempt(&failed).await.unwrap();
+    assert_eq!(store.webhook_delivery(ada, "2026-W10").await.unwrap(), Some(failed.clone()));
+    let delivered = WebhookDelivery {
+        attempts: 2,
+        status_code: Some(204),
+        error: None,
+        last_attempt_at: now + Duration::minutes(5),
+        delivered_at: Some(now + Duration::minutes(5)),
+        ..failed
+    };
+    store.record_webhook_attempt(&delivered).await.unwrap();
+    let later = WebhookDelivery {
+        week: "2026-W11".into(),
+        attempts: 1,
+        last_attempt_at: now + Duration::weeks(1),
+        ..delivered.clone()
+    };
+    store.record_webhook_attempt(&later).await.unwrap();
+    assert_eq!(store.webhook_deliveries(ada, 10).await.unwrap(), vec![later.clone(), delivered]);
+    assert_eq!(store.webhook_deliveries(ada, 1).await.unwrap(), vec![later]);
+    assert!(store.webhook_deliveries(bob, 10).await.unwrap().is_empty());
+    assert_eq!(store.webhook_delivery(bob, "2026-W10").await.unwrap(), None);
+
+    assert!(store.delete_webhook(ada).await.unwrap());
+    assert!(!store.delete_webhook(ada).await.unwrap());
+    assert_eq!(store.webhook(ada).await.unwrap(), None);
 }

@@ -50,6 +50,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// The A/B test engine and pending YouTube connections; `None`: `[abtests]` is not configured.
     pub abtests: Option<api::abtests::AbTestsWeb>,
+    /// Outgoing webhooks; `None`: the operator allows no webhook hosts.
+    pub webhooks: Option<tubewatch_worker::Webhooks>,
 }
 
 #[derive(OpenApi)]

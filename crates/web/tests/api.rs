@@ -323,7 +323,7 @@ struct Case {
 
 #[tokio::test]
 async fn authorization_matrix_covers_every_route() {
-    let app = spawn_app(Options::default()).await;
+    let app = spawn_app(Options { webhook_hosts: vec!["hooks.example.com".into()], ..Options::default() }).await;
     let alice = Client::signup(&app, "alice@example.com").await;
     let bob = Client::signup(&app, "bob@example.com").await;
     let bob_bearer = bob.bearer().await;
@@ -344,6 +344,8 @@ async fn authorization_matrix_covers_every_route() {
     };
     app.store.insert_video(&known, app.clock.now()).await.unwrap();
     let token_id = alice.post("/api/v1/tokens", json!({ "name": "a" })).await.body["id"].as_i64().unwrap();
+    let alice_hook = "https://hooks.example.com/alice-private-path";
+    assert_eq!(alice.send(Method::PUT, "/api/v1/webhook", Some(json!({ "url": alice_hook }))).await.status, 200);
     let sha = "ab".repeat(32);
     app.blobs.put(&tubewatch_worker::thumbnail_key(&video, &sha, "default"), b"\xff\xd8jpeg".to_vec()).await.unwrap();
 
@@ -380,6 +382,15 @@ async fn authorization_matrix_covers_every_route() {
             None,
         ),
         case(Method::GET, "/api/v1/outliers", "/api/v1/outliers".into(), None),
+        // Bob's own webhook: he sets and removes his, never sees Alice's.
+        case(Method::GET, "/api/v1/webhook", "/api/v1/webhook".into(), None),
+        case(
+            Method::PUT,
+            "/api/v1/webhook",
+            "/api/v1/webhook".into(),
+            Some(json!({ "url": "https://hooks.example.com/b" })),
+        ),
+        case(Method::DELETE, "/api/v1/webhook", "/api/v1/webhook".into(), None),
         // A/B tests (not configured here, and Bob is on the free plan: 402 before anything is
         // read; owners-only access to a test is tested in tests/abtests_api.rs).
         case(Method::GET, "/oauth/google/start", "/oauth/google/start?channel=UC0000000000000000000000".into(), None),
@@ -416,7 +427,13 @@ async fn authorization_matrix_covers_every_route() {
         .collect();
     assert_eq!(covered, documented, "every documented route is in the matrix");
 
-    let alice_secrets = [channel.to_string(), video.to_string(), channel_video.to_string(), "alice@example.com".into()];
+    let alice_secrets = [
+        channel.to_string(),
+        video.to_string(),
+        channel_video.to_string(),
+        "alice@example.com".into(),
+        alice_hook.into(),
+    ];
     for c in &cases {
         for (who, client) in [("anonymous", &anon), ("bob (cookie)", &bob), ("bob (bearer)", &bob_bearer)] {
             let reply = client.send(c.method.clone(), &c.path, c.body.clone()).await;
@@ -457,6 +474,7 @@ async fn authorization_matrix_covers_every_route() {
     assert_eq!(alice.get(&format!("/api/v1/videos/{video}/thumbnails/{sha}/..")).await.status, 404);
     let videos = alice.get(&format!("/api/v1/channels/{channel}/videos")).await;
     assert!(videos.body["items"].as_array().unwrap().iter().any(|v| v["id"] == channel_video.as_str()));
+    assert_eq!(alice.get("/api/v1/webhook").await.body["url"], alice_hook, "Bob's requests left Alice's webhook");
     assert_eq!(alice.delete(&format!("/api/v1/tokens/{token_id}")).await.status, 204);
     assert_eq!(alice.delete(&format!("/api/v1/channels/{channel}")).await.status, 204);
     assert_eq!(alice.get(&format!("/api/v1/videos/{channel_video}/series")).await.status, 404, "gone with the channel");

@@ -192,3 +192,136 @@ async fn the_digest_can_be_turned_off_in_settings_and_by_its_unsubscribe_link() 
     assert!(done.text().await.unwrap().contains("You will no longer receive the weekly digest"));
     assert_eq!(app.store.digest_enabled(bob_id).await.unwrap(), Some(false));
 }
+
+#[tokio::test]
+async fn users_set_their_webhook_on_allowed_hosts_only_and_see_its_secret_once() {
+    let app = spawn_app(Options { webhook_hosts: vec!["hooks.example.com".into()], ..Options::default() }).await;
+    let alice = Client::signup(&app, "alice@example.com").await;
+    let bob = Client::signup(&app, "bob@example.com").await.bearer().await;
+    let alice_id = user_id(&alice).await;
+    let put = |client: &Client, url: &str| {
+        let body = json!({ "url": url });
+        let client = client.clone();
+        async move { client.send(reqwest::Method::PUT, "/api/v1/webhook", Some(body)).await }
+    };
+
+    let none = alice.get("/api/v1/webhook").await;
+    assert_eq!(none.status, 200);
+    assert_eq!(
+        none.body,
+        json!({ "url": null, "created_at": null, "allowed_hosts": ["hooks.example.com"], "deliveries": [] })
+    );
+    // Bad URLs: a clear error and nothing stored.
+    for bad in [
+        "https://evil.example.com/x",
+        "http://127.0.0.1:8080/",
+        "https://hooks.example.com:8443/x",
+        "ftp://hooks.example.com/x",
+        "https://me:pw@hooks.example.com/x",
+        "hooks.example.com/x",
+        "",
+    ] {
+        let reply = put(&alice, bad).await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (400, "invalid_webhook_url"), "{bad}: {}", reply.body);
+    }
+    let unknown = alice
+        .send(reqwest::Method::PUT, "/api/v1/webhook", Some(json!({ "url": "https://hooks.example.com/", "x": 1 })))
+        .await;
+    assert_eq!(unknown.status, 422, "unknown fields are refused");
+    assert!(app.store.webhook(alice_id).await.unwrap().is_none());
+
+    let created = put(&alice, "https://hooks.example.com/tw/alice").await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_") && secret.len() == 70, "{secret}");
+    let shown = alice.get("/api/v1/webhook").await;
+    assert_eq!(shown.body["url"], "https://hooks.example.com/tw/alice");
+    assert!(!String::from_utf8_lossy(&shown.bytes).contains(&secret), "the secret is shown once");
+    let stored = app.store.webhook(alice_id).await.unwrap().unwrap();
+    assert!(!String::from_utf8_lossy(&stored.secret.sealed).contains(&secret[6..]), "sealed at rest");
+    assert_eq!(bob.get("/api/v1/webhook").await.body["url"], serde_json::Value::Null, "Alice's is hers");
+    let again = put(&alice, "https://hooks.example.com/tw/alice").await;
+    assert_ne!(again.body["secret"], secret.as_str(), "setting it again makes a new secret");
+
+    // Deliveries are listed with the webhook, newest first.
+    let delivery = tubewatch_store::WebhookDelivery {
+        user_id: alice_id,
+        week: "2026-W10".into(),
+        url: "https://hooks.example.com/tw/alice".into(),
+        outliers: 3,
+        attempts: 2,
+        status_code: Some(204),
+        error: None,
+        last_attempt_at: app.clock.now(),
+        delivered_at: Some(app.clock.now()),
+    };
+    app.store.record_webhook_attempt(&delivery).await.unwrap();
+    let listed = alice.get("/api/v1/webhook").await;
+    assert_eq!(listed.body["deliveries"][0]["week"], "2026-W10");
+    assert_eq!(listed.body["deliveries"][0]["attempts"], 2);
+    assert!(bob.get("/api/v1/webhook").await.body["deliveries"].as_array().unwrap().is_empty());
+
+    // The settings page: the form, a refused URL, the secret once, the deliveries.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let (cookie, csrf) = cookie_of(&alice);
+    let submit = |url: &'static str, csrf: String| {
+        http.post(format!("{}/settings/webhook", app.base))
+            .header("cookie", cookie.clone())
+            .form(&[("csrf_token", csrf), ("url", url.to_owned())])
+            .send()
+    };
+    assert_eq!(
+        submit("https://hooks.example.com/p", String::new()).await.unwrap().status(),
+        403,
+        "CSRF token required"
+    );
+    let refused = submit("https://evil.example.com/p", csrf.clone()).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("is not a webhook host this service allows"));
+    let set = submit("https://hooks.example.com/p", csrf.clone()).await.unwrap().text().await.unwrap();
+    let page_secret = set.split("id=\"webhook-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(page_secret.starts_with("whsec_"), "{set}");
+    let page = http
+        .get(format!("{}/settings/digest", app.base))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("https://hooks.example.com/p") && !page.contains(&page_secret), "{page}");
+    assert!(page.contains("2026-W10") && page.contains("delivered"), "{page}");
+    let removed = http
+        .post(format!("{}/settings/webhook/delete", app.base))
+        .header("cookie", cookie.clone())
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 303);
+    assert!(app.store.webhook(alice_id).await.unwrap().is_none());
+    assert_eq!(alice.delete("/api/v1/webhook").await.status, 404, "already removed");
+    assert_eq!(Client::anonymous(&app).get("/api/v1/webhook").await.status, 401);
+}
+
+#[tokio::test]
+async fn webhooks_are_off_without_allowed_hosts() {
+    let app = spawn_app(Options::default()).await;
+    let alice = Client::signup(&app, "alice@example.com").await;
+    let reply = alice.get("/api/v1/webhook").await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (503, "webhooks_not_configured"));
+    let put = alice.send(reqwest::Method::PUT, "/api/v1/webhook", Some(json!({ "url": "https://a.example/" }))).await;
+    assert_eq!(put.code(), "webhooks_not_configured");
+    let (cookie, _) = cookie_of(&alice);
+    let page = reqwest::Client::new()
+        .get(format!("{}/settings/digest", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Webhooks are off on this server"), "{page}");
+}

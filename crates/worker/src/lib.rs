@@ -14,6 +14,7 @@ mod pipeline;
 mod runner;
 pub mod token_crypto;
 pub mod track;
+pub mod webhook;
 
 pub use blobs::{Blobs, S3Config, thumbnail_key};
 pub use mail::{Delivery, InlineImage, Mail, MailConfig, Mailer, SmtpConfig, SmtpServer, SmtpTls};
@@ -22,3 +23,4 @@ pub use outliers_job::OutliersConfig;
 pub use pipeline::{Pipeline, PipelineConfig};
 pub use runner::{RunnerConfig, run_worker};
 pub use track::{TrackError, Tracker};
+pub use webhook::Webhooks;

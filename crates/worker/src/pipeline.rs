@@ -36,6 +36,8 @@ pub struct PipelineConfig {
     pub outliers: crate::outliers_job::OutliersConfig,
     /// Where digests (and other mail) go.
     pub mailer: crate::mail::Mailer,
+    /// Outgoing webhooks (`None`: the operator allows no webhook hosts).
+    pub webhooks: Option<crate::webhook::Webhooks>,
 }
 
 impl Default for PipelineConfig {
@@ -49,6 +51,7 @@ impl Default for PipelineConfig {
             retry_max: Duration::minutes(5),
             outliers: crate::outliers_job::OutliersConfig::default(),
             mailer: crate::mail::Mailer::default_outbox(),
+            webhooks: None,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Encryption at rest of OAuth tokens: XChaCha20-Poly1305 (an AEAD) under keys from settings.
+//! Encryption at rest of OAuth tokens (and webhook signing secrets): XChaCha20-Poly1305 (an AEAD) under keys from settings.
 //! Every sealed token names the key that sealed it, so keys rotate without a migration: tokens
 //! are opened with whichever configured key they name and sealed with the current one (and
 //! resealed when next touched). The associated data binds a token to its user and purpose, so a
@@ -49,14 +49,17 @@ impl fmt::Debug for TokenKeyring {
 pub enum TokenPurpose {
     Refresh,
     Access,
+    /// A user's webhook signing secret.
+    WebhookSecret,
 }
 
 fn associated_data(user: UserId, purpose: TokenPurpose) -> Vec<u8> {
     let purpose = match purpose {
-        TokenPurpose::Refresh => "refresh",
-        TokenPurpose::Access => "access",
+        TokenPurpose::Refresh => "youtube-oauth/refresh",
+        TokenPurpose::Access => "youtube-oauth/access",
+        TokenPurpose::WebhookSecret => "webhook/secret",
     };
-    format!("tubewatch/youtube-oauth/{purpose}/user/{}", user.0).into_bytes()
+    format!("tubewatch/{purpose}/user/{}", user.0).into_bytes()
 }
 
 fn parse_hex_key(id: &str, hex: &str) -> Result<[u8; KEY_LEN], TokenCryptoError> {

@@ -392,3 +392,140 @@ async fn an_unsubscribed_user_gets_no_digest() {
     assert_eq!(files, vec![format!("digest-{}-2026-W10.eml", w.bob.0)]);
     assert!(w.store.digest_sent(w.ada, "2026-W10").await.unwrap().is_none());
 }
+
+/// One request a webhook receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    signature: String,
+    delivery: String,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver on loopback (a real HTTP server): keeps every request and answers the
+/// statuses of `script` in turn, then `then`.
+async fn receiver(script: Vec<u16>, then: u16) -> (u16, Arc<Mutex<Vec<Received>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let script = Arc::new(Mutex::new(script.into_iter()));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (sink, script) = (sink.clone(), script.clone());
+            async move {
+                let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                sink.lock().unwrap().push(Received {
+                    signature: header("tubewatch-signature"),
+                    delivery: header("tubewatch-delivery"),
+                    body: body.to_vec(),
+                });
+                let status = script.lock().unwrap().next().unwrap_or(then);
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, got)
+}
+
+fn webhooks(port: u16) -> tubewatch_worker::Webhooks {
+    let keyring =
+        tubewatch_worker::token_crypto::TokenKeyring::from_hex("k1", &[("k1".into(), "5a".repeat(32))]).unwrap();
+    tubewatch_worker::Webhooks::new(&[format!("127.0.0.1:{port}")], keyring, StdDuration::from_secs(5)).unwrap()
+}
+
+/// Sets a user's webhook as the API does; returns its secret.
+async fn set_webhook(w: &World, hooks: &tubewatch_worker::Webhooks, user: UserId, url: &str) -> String {
+    let secret = tubewatch_worker::Webhooks::new_secret();
+    let hook = tubewatch_store::UserWebhook {
+        user_id: user,
+        url: url.to_owned(),
+        secret: hooks.seal_secret(user, &secret).unwrap(),
+        created_at: w.clock.now(),
+    };
+    w.store.set_webhook(&hook).await.unwrap();
+    secret
+}
+
+/// Checks a request's signature the way a receiver would.
+fn signed_by(r: &Received, secret: &str) -> bool {
+    let t: i64 = r.signature.strip_prefix("t=").and_then(|s| s.split(',').next()).unwrap().parse().unwrap();
+    r.signature == tubewatch_worker::webhook::signature(secret, t, &r.body)
+}
+
+fn outbox_files(outbox: &std::path::Path) -> usize {
+    std::fs::read_dir(outbox).map(|d| d.count()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_gets_the_users_outliers_signed_and_is_retried_until_delivered() {
+    let w = world().await;
+    let (port, got) = receiver(vec![500], 204).await;
+    let hooks = webhooks(port);
+    let secret = set_webhook(&w, &hooks, w.ada, &format!("http://127.0.0.1:{port}/hook")).await;
+    // Bob's URL was on a host the operator has since withdrawn: never requested, and recorded.
+    set_webhook(&w, &hooks, w.bob, "http://127.0.0.1:1/hook").await;
+    let outbox = w._dir.path().join("outbox");
+    let mut p = pipeline(&w, Mailer::outbox("digest@tubewatch.test", &outbox).unwrap());
+    p.config.webhooks = Some(hooks);
+    run_week(&w, &p).await;
+
+    // The receiver failed the first attempt; the digests went out all the same.
+    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(outbox_files(&outbox), 2);
+    let first = w.store.webhook_delivery(w.ada, "2026-W10").await.unwrap().unwrap();
+    assert_eq!((first.attempts, first.status_code, first.delivered_at), (1, Some(500), None));
+    assert!(first.error.as_deref().unwrap().contains("500"), "{first:?}");
+    let bob = w.store.webhook_delivery(w.bob, "2026-W10").await.unwrap().unwrap();
+    assert!(bob.error.as_deref().unwrap().contains("is not a webhook host this service allows"), "{bob:?}");
+
+    // Five minutes later the retry is delivered, and the mail is not sent again.
+    w.clock.set(run_time() + Duration::hours(3) + Duration::minutes(5));
+    p.drain("test", StdDuration::from_secs(60), 4).await.unwrap();
+    let requests = got.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(outbox_files(&outbox), 2);
+    let delivered = w.store.webhook_delivery(w.ada, "2026-W10").await.unwrap().unwrap();
+    assert_eq!((delivered.attempts, delivered.status_code, delivered.error), (2, Some(204), None));
+    assert!(delivered.delivered_at.is_some());
+    for r in &requests {
+        assert!(signed_by(r, &secret), "{r:?}");
+        assert!(!signed_by(r, &tubewatch_worker::Webhooks::new_secret()));
+        assert_eq!(r.delivery, format!("digest-{}-2026-W10", w.ada.0), "the same id on every attempt");
+    }
+    let payload: serde_json::Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!((payload["event"].as_str(), payload["week"].as_str()), (Some("outliers.weekly"), Some("2026-W10")));
+    let ids: BTreeSet<String> =
+        payload["outliers"].as_array().unwrap().iter().map(|o| o["video_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, expected().0, "exactly Ada's outliers");
+    let first = &payload["outliers"][0];
+    assert!(first["explanation"].as_str().unwrap().contains("typical views"), "{first}");
+    assert!(first.get("thumb_key").is_none(), "nothing internal");
+
+    // Re-running the week delivers nothing again.
+    rerun_week(&w, &p).await;
+    assert_eq!(got.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_keeps_failing_is_given_up_after_six_attempts() {
+    let w = world().await;
+    let (port, got) = receiver(Vec::new(), 503).await;
+    let hooks = webhooks(port);
+    set_webhook(&w, &hooks, w.ada, &format!("http://127.0.0.1:{port}/hook")).await;
+    let mut p = pipeline(&w, Mailer::outbox("digest@tubewatch.test", &w._dir.path().join("outbox")).unwrap());
+    p.config.webhooks = Some(hooks);
+    run_week(&w, &p).await;
+    for hour in 1..=8 {
+        w.clock.set(run_time() + Duration::hours(3 + hour));
+        p.drain("test", StdDuration::from_secs(60), 4).await.unwrap();
+    }
+    assert_eq!(got.lock().unwrap().len(), 6);
+    let d = w.store.webhook_delivery(w.ada, "2026-W10").await.unwrap().unwrap();
+    assert_eq!((d.attempts, d.status_code, d.delivered_at), (6, Some(503), None));
+    // The digest target went back to its weekly rhythm.
+    let target = w.store.target(TargetKind::Digest, &w.ada.0.to_string()).await.unwrap().unwrap();
+    assert!(target.next_due_at > run_time() + Duration::days(6), "{target:?}");
+}

@@ -10,7 +10,10 @@ use tracing::instrument;
 use tubewatch_core::{ChannelId, UserId, VideoId};
 
 use super::{SqliteStore, at, at_opt, change_from_row, hold, ms, reschedule, video_from_row, views_from_row};
-use crate::{BandSnapshotRecord, DigestSent, Lease, NewOutlier, Outlier, OutlierStore, Result, VideoSeries, decode};
+use crate::{
+    BandSnapshotRecord, DigestSent, Lease, NewOutlier, Outlier, OutlierStore, Result, SealedToken, UserWebhook,
+    VideoSeries, WebhookDelivery, decode,
+};
 
 pub(super) const OUTLIER_SELECT: &str =
     "SELECT o.*, v.title AS video_title FROM outliers o JOIN videos v ON v.id = o.video_id";
@@ -45,6 +48,20 @@ fn digest_from_row(row: &SqliteRow) -> Result<DigestSent> {
         outliers: row.try_get("outliers")?,
         delivery: row.try_get("delivery")?,
         sent_at: at("sent_at", row.try_get("sent_at")?)?,
+    })
+}
+
+fn webhook_delivery_from_row(row: &SqliteRow) -> Result<WebhookDelivery> {
+    Ok(WebhookDelivery {
+        user_id: UserId(row.try_get("user_id")?),
+        week: row.try_get("week")?,
+        url: row.try_get("url")?,
+        outliers: row.try_get("outliers")?,
+        attempts: row.try_get("attempts")?,
+        status_code: row.try_get("status_code")?,
+        error: row.try_get("error")?,
+        last_attempt_at: at("last_attempt_at", row.try_get("last_attempt_at")?)?,
+        delivered_at: at_opt("delivered_at", row.try_get("delivered_at")?)?,
     })
 }
 
@@ -280,5 +297,84 @@ impl OutlierStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(user.map(UserId))
+    }
+
+    async fn webhook(&self, user: UserId) -> Result<Option<UserWebhook>> {
+        let row = sqlx::query("SELECT * FROM user_webhooks WHERE user_id = ?")
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(UserWebhook {
+                user_id: user,
+                url: row.try_get("url")?,
+                secret: SealedToken { key_id: row.try_get("secret_key_id")?, sealed: row.try_get("secret_sealed")? },
+                created_at: at("created_at", row.try_get("created_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_webhook(&self, webhook: &UserWebhook) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO user_webhooks (user_id, url, secret_key_id, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET url = excluded.url, secret_key_id = excluded.secret_key_id, \
+             secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",
+        )
+        .bind(webhook.user_id.0)
+        .bind(&webhook.url)
+        .bind(&webhook.secret.key_id)
+        .bind(&webhook.secret.sealed)
+        .bind(ms(webhook.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_webhook(&self, user: UserId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM user_webhooks WHERE user_id = ?").bind(user.0).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn webhook_delivery(&self, user: UserId, week: &str) -> Result<Option<WebhookDelivery>> {
+        let row = sqlx::query("SELECT * FROM webhook_deliveries WHERE user_id = ? AND week = ?")
+            .bind(user.0)
+            .bind(week)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(webhook_delivery_from_row).transpose()
+    }
+
+    async fn record_webhook_attempt(&self, d: &WebhookDelivery) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (user_id, week, url, outliers, attempts, status_code, error, \
+             last_attempt_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, week) DO UPDATE SET url = excluded.url, outliers = excluded.outliers, \
+             attempts = excluded.attempts, status_code = excluded.status_code, error = excluded.error, \
+             last_attempt_at = excluded.last_attempt_at, delivered_at = excluded.delivered_at",
+        )
+        .bind(d.user_id.0)
+        .bind(&d.week)
+        .bind(&d.url)
+        .bind(d.outliers)
+        .bind(d.attempts)
+        .bind(d.status_code)
+        .bind(&d.error)
+        .bind(ms(d.last_attempt_at))
+        .bind(d.delivered_at.map(ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook_deliveries(&self, user: UserId, limit: u32) -> Result<Vec<WebhookDelivery>> {
+        let rows = sqlx::query(
+            "SELECT * FROM webhook_deliveries WHERE user_id = ? ORDER BY last_attempt_at DESC, week DESC LIMIT ?",
+        )
+        .bind(user.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(webhook_delivery_from_row).collect()
     }
 }

@@ -6,6 +6,7 @@ pub mod abtests;
 pub mod account;
 pub mod outliers;
 pub mod tracking;
+pub mod webhook;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tracking::video_series))
         .routes(routes!(tracking::thumbnail))
         .routes(routes!(outliers::list_outliers))
+        .routes(routes!(webhook::get_webhook, webhook::set_webhook, webhook::delete_webhook))
         .merge(abtests::routes())
 }
 

@@ -1,4 +1,5 @@
-//! The weekly digest's settings: `/settings/digest` (signed in: on or off) and the unsubscribe
+//! The weekly digest's settings: `/settings/digest` (signed in: on or off, and the outgoing
+//! webhook the same findings are POSTed to, with its deliveries) and the unsubscribe
 //! link every digest carries, `/unsubscribe/digest?token=…`. The link works without logging in
 //! (mail clients' one-click unsubscribe, RFC 8058, POSTs to it): its random token, of which the
 //! store keeps only the hash, is its whole authority and can only turn that user's digest off.
@@ -9,17 +10,20 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{PageUser, error_page, form_user, render};
 use crate::AppState;
+use crate::api::webhook::{self, WebhookView};
 use crate::auth::hash_token;
 use crate::error::ApiError;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/settings/digest", get(settings_page).post(settings_submit))
+        .route("/settings/webhook", post(webhook_submit))
+        .route("/settings/webhook/delete", post(webhook_delete))
         .route("/unsubscribe/digest", get(unsubscribe_page).post(unsubscribe_submit))
 }
 
@@ -27,15 +31,90 @@ pub(super) fn routes() -> Router<AppState> {
 #[template(path = "digest_settings.html")]
 struct SettingsTemplate<'a> {
     enabled: bool,
+    /// `None`: the operator allows no webhook hosts.
+    webhook: Option<WebhookView>,
+    /// A webhook's signing secret, just created: shown this once.
+    new_secret: Option<String>,
+    /// Why the webhook URL just given was refused.
+    webhook_error: Option<String>,
     signed_in: bool,
     csrf: &'a str,
 }
 
+/// The settings page, with what a webhook form just did.
+async fn settings(
+    state: &AppState,
+    user: &PageUser,
+    new_secret: Option<String>,
+    webhook_error: Option<String>,
+) -> Response {
+    let enabled = match state.store.digest_enabled(user.caller.user.id).await {
+        Ok(enabled) => enabled.unwrap_or(false),
+        Err(e) => return error_page(&ApiError::from(e)),
+    };
+    let webhook = match &state.webhooks {
+        Some(webhooks) => match webhook::webhook_view(state, webhooks, &user.caller).await {
+            Ok(view) => Some(view),
+            Err(e) => return error_page(&e),
+        },
+        None => None,
+    };
+    render(&SettingsTemplate { enabled, webhook, new_secret, webhook_error, signed_in: true, csrf: &user.csrf })
+}
+
 async fn settings_page(State(state): State<AppState>, user: PageUser) -> Response {
-    match state.store.digest_enabled(user.caller.user.id).await {
-        Ok(enabled) => {
-            render(&SettingsTemplate { enabled: enabled.unwrap_or(false), signed_in: true, csrf: &user.csrf })
+    settings(&state, &user, None, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    url: String,
+}
+
+async fn webhook_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<WebhookForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let webhooks = match webhook::webhooks(&state) {
+        Ok(webhooks) => webhooks,
+        Err(e) => return error_page(&e),
+    };
+    match webhook::set(&state, webhooks, &user.caller, &form.url).await {
+        Ok(created) => settings(&state, &user, Some(created.secret), None).await,
+        Err(e) if e.code == "invalid_webhook_url" => {
+            let mut page = settings(&state, &user, None, Some(e.message.clone())).await;
+            *page.status_mut() = e.status;
+            page
         }
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn webhook_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match state.store.delete_webhook(user.caller.user.id).await {
+        Ok(_) => Redirect::to("/settings/digest").into_response(),
         Err(e) => error_page(&ApiError::from(e)),
     }
 }

@@ -13,7 +13,8 @@ use tubewatch_sim::{RunningSim, SimConfig, Simulator};
 use tubewatch_store::{Store, StoreOptions, connect};
 use tubewatch_web::config::{AccountsConfig, StripeConfig};
 use tubewatch_web::{AppState, WebConfig, router};
-use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker};
+use tubewatch_worker::token_crypto::TokenKeyring;
+use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker, Webhooks};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -31,11 +32,13 @@ pub struct Options {
     pub accounts: AccountsConfig,
     pub stripe: Option<StripeConfig>,
     pub channels: u32,
+    /// Hosts webhooks may use (none: webhooks are off).
+    pub webhook_hosts: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { accounts: AccountsConfig::default(), stripe: None, channels: 8 }
+        Self { accounts: AccountsConfig::default(), stripe: None, channels: 8, webhook_hosts: Vec::new() }
     }
 }
 
@@ -60,6 +63,10 @@ pub async fn spawn_app(options: Options) -> TestApp {
         blobs: blobs.clone(),
         config: Arc::new(WebConfig { accounts: options.accounts, stripe: options.stripe }),
         abtests: None,
+        webhooks: (!options.webhook_hosts.is_empty()).then(|| {
+            let keyring = TokenKeyring::from_hex("test", &[("test".into(), "7e".repeat(32))]).unwrap();
+            Webhooks::new(&options.webhook_hosts, keyring, std::time::Duration::from_secs(5)).unwrap()
+        }),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -70,6 +70,7 @@ pub async fn spawn_ab_app(channels: u32) -> (TestApp, ChannelId) {
         blobs: blobs.clone(),
         config: Arc::new(WebConfig { accounts: Default::default(), stripe: None }),
         abtests: Some(AbTestsWeb::new(engine)),
+        webhooks: None,
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
