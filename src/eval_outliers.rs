@@ -23,12 +23,13 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use serde::Serialize;
 use tubewatch_core::outliers::{
-    ChannelBandSnapshot, ChannelJudgement, VideoViews, judge_channel_outlier, naive_outlier_score,
+    ChangeJudgement, ChannelBandSnapshot, ChannelJudgement, SkipReason, VideoViews, judge_channel_outlier,
+    naive_outlier_score,
 };
 use tubewatch_core::{Clock, Slot, VideoId};
 use tubewatch_sim::{ChangeSource, SimConfig, Simulator, VariantKind};
 use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
-use tubewatch_worker::outliers_job::video_views;
+use tubewatch_worker::outliers_job::{channel_profile, judge_video_change, video_views};
 use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
@@ -109,15 +110,39 @@ pub struct OutliersReport {
     pub channel_truth_not_judged: usize,
     pub change_outliers: Comparison,
     pub change_recall_by_true_lift: Vec<LiftBucket>,
+    /// True thumbnail/title outliers the rules do not judge, by reason (several changes in the
+    /// week, too few hourly measurements before or after the change), counted as missed.
+    pub change_truth_not_judged: BTreeMap<&'static str, usize>,
+    /// The true ones the rules judge, and among them those on quiet videos.
+    pub change_truth_judged: Found,
+    pub change_truth_judged_quiet: Found,
 }
+
+/// How many true outliers, and how many of them we found.
+#[derive(Debug, Serialize)]
+pub struct Found {
+    pub truth: usize,
+    pub found: usize,
+}
+
+/// A creator change a run judges: its true lift, whether the rules judge it (or why not), and
+/// whether its video is quiet (fewer than `QUIET_VIEWS_PER_HOUR` views an hour in the day after).
+#[derive(Debug)]
+struct ChangeCandidate {
+    lift: f64,
+    judgement: &'static str,
+    quiet: bool,
+}
+
+const QUIET_VIEWS_PER_HOUR: f64 = 5.0;
 
 /// True thumbnail/title outliers with a true lift in `[from, to)`, and how many we found.
 #[derive(Debug, Serialize)]
 pub struct LiftBucket {
     pub from: f64,
     pub to: Option<f64>,
-    pub truth: usize,
-    pub found: usize,
+    #[serde(flatten)]
+    pub found: Found,
 }
 
 pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitCode> {
@@ -167,7 +192,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     let mut naive_change = BTreeSet::new();
     let mut channel_candidates = BTreeSet::new();
     let mut not_judged = BTreeSet::new();
-    let mut change_candidates: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
+    let mut change_candidates: BTreeMap<(String, &'static str), ChangeCandidate> = BTreeMap::new();
     while clock.now() < end {
         let next_hour = Slot::hour_of(clock.now()).start() + Duration::hours(1);
         for at in [next_hour - Duration::minutes(5), next_hour + Duration::seconds(30)] {
@@ -228,24 +253,35 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             truth_level.insert(id.clone());
         }
     }
-    // True thumbnail/title outliers with a true lift in `[from, to)`.
-    let true_changes = |from: f64, to: f64| -> BTreeSet<String> {
+    // True thumbnail/title outliers (true lift ≥ the threshold) that also meet `also`, and how
+    // many of them we found.
+    let min_lift = outliers.change.min_lift;
+    let true_changes = |also: &dyn Fn(&ChangeCandidate) -> bool| -> BTreeSet<String> {
         change_candidates
             .iter()
-            .filter(|(_, lift)| (from..to).contains(*lift))
+            .filter(|(_, c)| c.lift >= min_lift && also(c))
             .map(|((id, kind), _)| format!("{id}/{kind}"))
             .collect()
     };
-    let truth_change = true_changes(outliers.change.min_lift, f64::INFINITY);
+    let found =
+        |truth: &BTreeSet<String>| Found { truth: truth.len(), found: truth.intersection(&ours_change).count() };
+    let truth_change = true_changes(&|_| true);
     // Recall by true lift: how much of the miss is small lifts.
-    let change_recall_by_true_lift = [(outliers.change.min_lift, 0.35), (0.35, 0.5), (0.5, f64::INFINITY)]
+    let change_recall_by_true_lift = [(min_lift, 0.35), (0.35, 0.5), (0.5, f64::INFINITY)]
         .into_iter()
-        .map(|(from, to)| {
-            let truth = true_changes(from, to);
-            let found = truth.intersection(&ours_change).count();
-            LiftBucket { from, to: to.is_finite().then_some(to), truth: truth.len(), found }
+        .map(|(from, to)| LiftBucket {
+            from,
+            to: to.is_finite().then_some(to),
+            found: found(&true_changes(&|c| (from..to).contains(&c.lift))),
         })
         .collect();
+    // How much of the miss is changes the rules do not judge, and quiet videos.
+    let mut change_truth_not_judged = BTreeMap::new();
+    for c in change_candidates.values().filter(|c| c.lift >= min_lift && c.judgement != "judged") {
+        *change_truth_not_judged.entry(c.judgement).or_insert(0) += 1;
+    }
+    let change_truth_judged = found(&true_changes(&|c| c.judgement == "judged"));
+    let change_truth_judged_quiet = found(&true_changes(&|c| c.judgement == "judged" && c.quiet));
     // Findings outside the candidates cannot happen (same rule); intersect to be safe.
     let ours_channel: BTreeSet<String> = ours_channel.intersection(&channel_candidates).cloned().collect();
     let mut videos_tracked = 0;
@@ -280,6 +316,9 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             naive: Score::of(&naive_change, &truth_change),
         },
         change_recall_by_true_lift,
+        change_truth_not_judged,
+        change_truth_judged,
+        change_truth_judged_quiet,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -311,8 +350,18 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         show("thumbnail/title outliers", &report.change_outliers);
         for b in &report.change_recall_by_true_lift {
             let to = b.to.map_or("∞".to_owned(), |to| format!("{:.0} %", to * 100.0));
-            println!("  true lift {:.0} %–{to}: found {} of {}", b.from * 100.0, b.found, b.truth);
+            println!("  true lift {:.0} %–{to}: found {} of {}", b.from * 100.0, b.found.found, b.found.truth);
         }
+        let skipped: Vec<String> = report.change_truth_not_judged.iter().map(|(why, n)| format!("{why} {n}")).collect();
+        println!(
+            "  true ones not judged by the rules: {}",
+            if skipped.is_empty() { "none".into() } else { skipped.join(", ") }
+        );
+        let (j, q) = (&report.change_truth_judged, &report.change_truth_judged_quiet);
+        println!(
+            "  true ones judged: found {} of {}; on quiet videos (< {QUIET_VIEWS_PER_HOUR} views an hour after the change): found {} of {}",
+            j.found, j.truth, q.found, q.truth
+        );
     }
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -368,25 +417,43 @@ fn changes_for_run(
     config: &OutliersConfig,
     series: &[VideoSeries],
     run: DateTime<Utc>,
-    candidates: &mut BTreeMap<(String, &'static str), f64>,
+    candidates: &mut BTreeMap<(String, &'static str), ChangeCandidate>,
     naive: &mut BTreeSet<String>,
 ) -> anyhow::Result<()> {
     let all = channel_views(series, run);
     let (from, to) = config.change_window(run);
+    let views: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
+    let profile = channel_profile(&views, run);
     let Some(first) = series.first() else { return Ok(()) };
-    let by_id: BTreeMap<VideoId, &VideoSeries> = series.iter().map(|s| (s.video.id.clone(), s)).collect();
+    let by_id: BTreeMap<VideoId, (&VideoSeries, &VideoViews)> =
+        series.iter().zip(&views).map(|(s, v)| (s.video.id.clone(), (s, v))).collect();
     for change in sim.changes(from, to, Some(first.video.channel_id.as_str()))? {
         if change.source != ChangeSource::Creator || change.at >= to {
             continue;
         }
-        let Some(s) = by_id.get(&change.video_id) else { continue };
+        let Some(&(s, views)) = by_id.get(&change.video_id) else { continue };
         if s.views.first().is_none_or(|r| r.measured_at >= change.at) {
             continue;
         }
         let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
         let lift = change.multiplier / change.previous_multiplier - 1.0;
         let id = change.video_id.to_string();
-        candidates.insert((id.clone(), kind), lift);
+        let judgement = match judge_video_change(config, s, views, profile.as_ref(), run) {
+            ChangeJudgement::Judged(_) | ChangeJudgement::NoChange => "judged",
+            ChangeJudgement::Skipped(SkipReason::SeveralChanges { .. }) => "several_changes",
+            ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. }) => "too_few_hours_before",
+            ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { .. }) => "too_few_hours_after",
+            ChangeJudgement::Skipped(SkipReason::NoTrend { .. }) => "no_trend",
+        };
+        let day_after = views.points.iter().filter(|p| p.at >= change.at && p.at <= change.at + Duration::days(1));
+        let (first, last) = (day_after.clone().min_by_key(|p| p.at), day_after.max_by_key(|p| p.at));
+        let quiet = match (first, last) {
+            (Some(a), Some(b)) if b.at > a.at => {
+                ((b.views - a.views) as f64) < QUIET_VIEWS_PER_HOUR * (b.at - a.at).num_seconds() as f64 / 3600.0
+            }
+            _ => true,
+        };
+        candidates.insert((id.clone(), kind), ChangeCandidate { lift, judgement, quiet });
         if let Some(views) = latest_views(s, run)
             && naive_outlier_score(views, &all).is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD)
         {

@@ -576,7 +576,8 @@ impl HourProfile {
                 for i in 12..run.len().saturating_sub(12) {
                     let window = &run[i - 12..i + 12];
                     let mean = window.iter().map(|iv| iv.views).sum::<f64>() / 24.0;
-                    let hour = chrono::Timelike::hour(&run[i].start) as usize;
+                    let covered = run[i].start + (run[i].end - run[i].start) / 2 - Duration::minutes(30);
+                    let hour = chrono::Timelike::hour(&covered) as usize;
                     views[hour] += run[i].views;
                     trend[hour] += mean;
                     hours += 1;
@@ -584,7 +585,9 @@ impl HourProfile {
                 run.clear();
             };
             for iv in &hourly {
-                let whole = iv.end - iv.start == Duration::hours(1) && iv.start.timestamp() % 3600 == 0;
+                // Measurements come a little after their slot (seconds to minutes): an increment
+                // of about an hour is counted at the hour of the day it mostly covers.
+                let whole = (iv.end - iv.start - Duration::hours(1)).abs() <= Duration::minutes(10);
                 if !whole || run.last().is_some_and(|last| last.end != iv.start) {
                     flush(&mut run);
                 }
@@ -1257,6 +1260,24 @@ mod tests {
         let trough = profile.factors[8];
         assert!((1.35..1.75).contains(&peak) && (0.3..0.6).contains(&trough), "{profile:?}");
         assert!((profile.factors.iter().sum::<f64>() / 24.0 - 1.0).abs() < 1e-9);
+        // Measured as the tracker does, a little after each hour (seconds to minutes late).
+        let late: Vec<VideoViews> = (0..6)
+            .map(|i| {
+                let at = t("2026-02-20T09:00:00Z") + Duration::hours(29 * i);
+                let mut v = VideoViews {
+                    video_id: vid(200 + i as u64),
+                    published: at,
+                    is_short: false,
+                    points: g.series(at, 50_000.0, 40.0, at + Duration::days(8), None),
+                };
+                for (k, p) in v.points.iter_mut().enumerate() {
+                    p.at += Duration::seconds(30 + (k as i64 * 37) % 300);
+                }
+                v
+            })
+            .collect();
+        let late = HourProfile::measure(&late).expect("measured from late measurements too");
+        assert!((1.35..1.75).contains(&late.factors[20]) && (0.3..0.6).contains(&late.factors[8]), "{late:?}");
         // Too little hourly data: no profile.
         let short = VideoViews {
             video_id: vid(7),

@@ -126,6 +126,32 @@ pub fn change_events(series: &VideoSeries, config: &ChangeOutlierConfig) -> Vec<
 /// How far back a run measures the channel's rhythm of the day.
 const PROFILE_SPAN: Duration = Duration::weeks(4);
 
+/// The channel's rhythm of the day at `run`, from its videos' hourly measurements of the last
+/// four weeks (`all`: every video's measurements up to the run).
+pub fn channel_profile(all: &[VideoViews], run: DateTime<Utc>) -> Option<HourProfile> {
+    let recent: Vec<VideoViews> = all
+        .iter()
+        .map(|v| VideoViews {
+            points: v.points.iter().filter(|p| p.at > run - PROFILE_SPAN).copied().collect(),
+            ..v.clone()
+        })
+        .filter(|v| !v.points.is_empty())
+        .collect();
+    HourProfile::measure(&recent)
+}
+
+/// How a run judges the video's thumbnail/title change in its window.
+pub fn judge_video_change(
+    config: &OutliersConfig,
+    series: &VideoSeries,
+    views: &VideoViews,
+    profile: Option<&HourProfile>,
+    run: DateTime<Utc>,
+) -> ChangeJudgement {
+    let (from, to) = config.change_window(run);
+    judge_change(views, &change_events(series, &config.change), from, to, profile, &config.change)
+}
+
 /// Everything one run decides, before it is written (also what `eval outliers` inspects).
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -159,8 +185,7 @@ pub fn judge_week(
         }
         None => ChannelBandSnapshot::from_history(config.band, &all)?,
     };
-    // The channel's rhythm of the day, from its hourly measurements of the last four weeks.
-    let profile = HourProfile::measure(&since(run - PROFILE_SPAN));
+    let profile = channel_profile(&all, run);
     let mut outliers = Vec::new();
     let judge_age = Duration::hours(config.judge_at_hours);
     for (s, views) in series.iter().zip(&all) {
@@ -191,9 +216,7 @@ pub fn judge_week(
         if s.changes.is_empty() {
             continue;
         }
-        let (from, to) = config.change_window(run);
-        let events = change_events(s, &config.change);
-        if let ChangeJudgement::Judged(lift) = judge_change(views, &events, from, to, profile.as_ref(), &config.change)
+        if let ChangeJudgement::Judged(lift) = judge_video_change(config, s, views, profile.as_ref(), run)
             && lift.flagged
         {
             let kind =
