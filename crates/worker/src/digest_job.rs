@@ -24,6 +24,7 @@ use tubewatch_store::{
 use tubewatch_youtube::sha256_hex;
 
 use crate::mail::{InlineImage, Mail};
+use crate::metrics::OutcomeLabel;
 use crate::outliers_job::OutliersConfig;
 use crate::pipeline::{JobError, Pipeline};
 use crate::webhook::{SendError, Webhooks};
@@ -256,6 +257,8 @@ impl Pipeline {
             last_attempt_at: now,
             delivered_at: None,
         };
+        let label = OutcomeLabel { outcome: if outcome.is_ok() { "delivered" } else { "failed" }.to_owned() };
+        self.metrics.webhook_attempts.get_or_create(&label).inc();
         let retry_at = match outcome {
             Ok(status) => {
                 tracing::info!(user_id = %user, %week, status, "webhook delivered to user {user}");

@@ -1,5 +1,6 @@
 //! Prometheus metrics of the tracking pipeline: claims, completions and failures by kind and
-//! error class, slot lag (completion time − slot time), queue depth, YouTube request latency.
+//! error class, slot lag (completion time − slot time), queue depth, YouTube request latency,
+//! webhook attempts by outcome.
 
 use std::sync::Mutex;
 
@@ -27,6 +28,12 @@ pub struct EndpointLabel {
     pub endpoint: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `delivered` or `failed`.
+    pub outcome: String,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -35,6 +42,7 @@ pub struct Metrics {
     pub failed: Family<FailureLabels, Counter>,
     pub slot_lag_seconds: Family<KindLabel, Histogram>,
     pub youtube_seconds: Family<EndpointLabel, Histogram>,
+    pub webhook_attempts: Family<OutcomeLabel, Counter>,
     pub queue_due: Gauge,
     pub queue_leased: Gauge,
     pub queue_active: Gauge,
@@ -61,6 +69,7 @@ impl Default for Metrics {
             failed: Family::default(),
             slot_lag_seconds: Family::new_with_constructor(lag_histogram),
             youtube_seconds: Family::new_with_constructor(latency_histogram),
+            webhook_attempts: Family::default(),
             queue_due: Gauge::default(),
             queue_leased: Gauge::default(),
             queue_active: Gauge::default(),
@@ -76,6 +85,7 @@ impl Default for Metrics {
             m.slot_lag_seconds.clone(),
         );
         registry.register("youtube_request_seconds", "YouTube request latency by endpoint", m.youtube_seconds.clone());
+        registry.register("webhook_attempts", "Outgoing webhook attempts by outcome", m.webhook_attempts.clone());
         registry.register("queue_due", "Active targets due now and not leased", m.queue_due.clone());
         registry.register("queue_leased", "Targets leased by a worker", m.queue_leased.clone());
         registry.register("queue_active", "Active targets", m.queue_active.clone());
@@ -124,7 +134,9 @@ mod tests {
         m.claimed.get_or_create(&Metrics::kind("video")).inc_by(3);
         m.failed.get_or_create(&FailureLabels { kind: "video".into(), class: "bot_check".into() }).inc();
         m.slot_lag_seconds.get_or_create(&Metrics::kind("video")).observe(42.0);
+        m.webhook_attempts.get_or_create(&OutcomeLabel { outcome: "failed".into() }).inc();
         let text = m.render();
+        assert!(text.contains("tubewatch_webhook_attempts_total{outcome=\"failed\"} 1"), "{text}");
         assert!(text.contains("tubewatch_targets_claimed_total{kind=\"video\"} 3"), "{text}");
         assert!(text.contains("tubewatch_targets_failed_total{kind=\"video\",class=\"bot_check\"} 1"), "{text}");
         assert!(text.contains("tubewatch_slot_lag_seconds_count{kind=\"video\"} 1"), "{text}");
