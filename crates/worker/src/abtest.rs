@@ -537,9 +537,9 @@ impl AbTests {
     }
 
     /// The power estimate from the video's recent view rate: the tracked hourly series when
-    /// there is one (rate over the last day, decay from the day before), otherwise the
-    /// lifetime average from the watch page (which overstates an old video's current rate
-    /// less than it understates a new one's).
+    /// there is one (rate over the last day, decay from the day before); for a video tracked
+    /// once, the average since its last measurement (views now from the watch page); otherwise
+    /// the lifetime average (which overstates an old video's current rate).
     async fn power(
         &self,
         video: &VideoId,
@@ -564,8 +564,27 @@ impl AbTests {
             }
             _ => {
                 let info = self.youtube.watch_page(video).await.map_err(|e| AbTestError::from_youtube(e, video))?;
-                let age_hours = ((now - published).num_seconds() as f64 / 3600.0).max(1.0);
-                ((info.views as f64 / age_hours).max(0.1), None, "lifetime average views per hour".to_owned())
+                // A video tracked once (past its tracking window now, say): the average since its
+                // last measurement is far nearer its current rate than the lifetime average.
+                let last = series.iter().max_by_key(|r| r.measured_at).filter(|r| r.measured_at > published);
+                let since_last = last.and_then(|r| {
+                    let hours = (now - r.measured_at).num_seconds() as f64 / 3600.0;
+                    (hours >= 6.0).then(|| ((info.views as f64 - r.views as f64).max(0.0) / hours, r.measured_at))
+                });
+                match since_last {
+                    Some((rate, at)) => (
+                        rate.max(0.1),
+                        None,
+                        format!(
+                            "average views per hour since its last tracked measurement ({})",
+                            at.format("%Y-%m-%d")
+                        ),
+                    ),
+                    None => {
+                        let age_hours = ((now - published).num_seconds() as f64 / 3600.0).max(1.0);
+                        ((info.views as f64 / age_hours).max(0.1), None, "lifetime average views per hour".to_owned())
+                    }
+                }
             }
         };
         let traffic = ExpectedTraffic {

@@ -15,7 +15,8 @@ use chrono::Duration;
 use tubewatch_core::{ChannelId, Clock, Email, ManualClock, Slot, UserId, VideoId};
 use tubewatch_sim::{ChangeSource, SimConfig, Simulator, VariantKind, thumbnail_variant_id, title_variant_id};
 use tubewatch_store::{
-    AbTestDetail, AbTestState, ConnectionState, FinalAction, NewUser, Plan, Store, StoreOptions, TargetKind, connect,
+    AbTestDetail, AbTestState, ConnectionState, FinalAction, NewChannel, NewUser, NewVideo, Plan, Store, StoreOptions,
+    TargetKind, ViewsRecord, connect,
 };
 use tubewatch_worker::abtest::{AbTestError, AbTestServices, AbTests, CreateAbTest, UploadLimits};
 use tubewatch_worker::token_crypto::{TokenKeyring, TokenPurpose};
@@ -449,10 +450,34 @@ async fn a_test_stopped_early_wraps_up_within_the_hour_and_restores_the_original
     let bob = w.user("bob").await;
     w.connect(ann, &w.owned).await;
     let video = w.video_of(&w.owned);
+    // The video was tracked once, until two days ago: the power estimate reads its rate since.
+    let truth = w.sim.sim.video(video.as_str()).unwrap();
+    let last_at = w.clock.now() - Duration::days(2);
+    let last_views = i64::try_from(w.sim.sim.views_at(video.as_str(), last_at).unwrap()).unwrap();
+    let stored = NewVideo {
+        id: video.clone(),
+        channel_id: w.owned.clone(),
+        published_at: truth.published,
+        is_short: truth.is_short,
+        title: truth.title.clone(),
+    };
+    let channel = NewChannel { id: w.owned.clone(), title: "owned".into(), handle: None };
+    w.ab.store.upsert_channel(&channel, last_at).await.unwrap();
+    w.ab.store.insert_video(&stored, last_at).await.unwrap();
+    let record =
+        ViewsRecord { video_id: video.clone(), slot: Slot::hour_of(last_at), measured_at: last_at, views: last_views };
+    w.ab.store.record_views(&record).await.unwrap();
     let mut request = CreateAbTest::new(video.clone());
     request.titles = vec!["A title for the stop test".into(), "B title for the stop test".into()];
     let created = w.ab.create(ann, request).await.unwrap();
     let id = created.test.id;
+    let power: serde_json::Value = serde_json::from_str(&created.test.power_json).unwrap();
+    assert!(power["basis"].as_str().unwrap().starts_with("average views per hour since its last tracked"), "{power}");
+    let views_now = w.sim.sim.views_at(video.as_str(), w.clock.now()).unwrap() as f64;
+    let rate = power["traffic"]["views_per_hour"].as_f64().unwrap();
+    assert!((rate - (views_now - last_views as f64) / 48.0).abs() <= 1.0, "{power}");
+    let lifetime = views_now / ((w.clock.now() - truth.published).num_seconds() as f64 / 3600.0);
+    assert!(rate < lifetime, "a decaying video's recent rate is below its lifetime average: {rate} vs {lifetime}");
     let original = created.test.original_title.clone().unwrap();
     w.run_hours(14).await;
     assert!(matches!(w.ab.stop(bob, id).await, Err(AbTestError::NoSuchTest(_))), "only the owner may stop it");

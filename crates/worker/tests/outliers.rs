@@ -502,7 +502,10 @@ async fn a_webhook_gets_the_users_outliers_signed_and_is_retried_until_delivered
     assert_eq!(ids, expected().0, "exactly Ada's outliers");
     let metrics = p.metrics.render();
     assert!(metrics.contains("tubewatch_webhook_attempts_total{outcome=\"delivered\"} 1"), "{metrics}");
-    assert!(metrics.contains("tubewatch_webhook_attempts_total{outcome=\"failed\"} 3"), "Ada's first, Bob's two: {metrics}");
+    assert!(
+        metrics.contains("tubewatch_webhook_attempts_total{outcome=\"failed\"} 3"),
+        "Ada's first, Bob's two: {metrics}"
+    );
     let first = &payload["outliers"][0];
     assert!(first["explanation"].as_str().unwrap().contains("typical views"), "{first}");
     assert!(first.get("thumb_key").is_none(), "nothing internal");
