@@ -89,6 +89,9 @@ pub struct OutlierSettings {
     pub margin: f64,
     /// Smallest thumbnail/title lift flagged (0.2 = 20 %).
     pub min_lift: f64,
+    /// A thumbnail/title lift is flagged when its interval at this confidence excludes 0
+    /// (lower: more findings, more of them overstated).
+    pub change_confidence: f64,
 }
 
 /// Outgoing mail. Without `smtp_url` or `smtp_host`, mail is written to `outbox_dir` as `.eml`.
@@ -180,6 +183,7 @@ impl Default for OutlierSettings {
             judge_at_hours: u32::try_from(c.judge_at_hours).unwrap_or(72),
             margin: c.channel.margin,
             min_lift: c.change.min_lift,
+            change_confidence: c.change.confidence,
         }
     }
 }
@@ -428,6 +432,9 @@ impl Settings {
         if !(o.min_lift.is_finite() && o.min_lift > 0.0) {
             return Err(invalid("outliers.min_lift", "must be a number > 0"));
         }
+        if !(0.5..1.0).contains(&o.change_confidence) {
+            return Err(invalid("outliers.change_confidence", "must be at least 0.5 and below 1"));
+        }
         if o.judge_at_hours == 0 || o.judge_at_hours > 24 * 50 {
             return Err(invalid("outliers.judge_at_hours", "must be 1–1200"));
         }
@@ -469,6 +476,7 @@ impl Settings {
         c.judge_at_hours = i64::from(o.judge_at_hours);
         c.channel.margin = o.margin;
         c.change.min_lift = o.min_lift;
+        c.change.confidence = o.change_confidence;
         c.public_url = self.mail.public_url.clone();
         c
     }
@@ -732,6 +740,8 @@ mod tests {
             ("[outliers]\nweekday = \"someday\"", "outliers.weekday"),
             ("[outliers]\nhour = 24", "outliers.hour"),
             ("[outliers]\nmargin = -1.0", "outliers.margin"),
+            ("[outliers]\nchange_confidence = 1.0", "outliers.change_confidence"),
+            ("[webhooks]\nallowed_hosts = [\"hooks.example.com\"]", "webhooks.allowed_hosts"),
             ("[mail]\nsmtp_url = \"http://mail\"", "mail.smtp_url"),
             ("[mail]\nsmtp_host = \"mail\"\nsmtp_tls = \"maybe\"", "mail.smtp_tls"),
             ("[mail]\nfrom = \"not an address\"", "mail.from"),

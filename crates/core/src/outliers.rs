@@ -677,7 +677,10 @@ impl Default for ChangeOutlierConfig {
             hours_after: 72.0,
             min_hours_after: 24.0,
             min_lift: 0.2,
-            confidence: 0.95,
+            // 98 % rather than 95 %: on simulated worlds (seeds 7 and 8) the findings' precision
+            // went from 0.82–0.85 to 0.89–1.00 and recall from 0.31–0.39 to 0.23–0.25. The
+            // flags it drops are mostly real lifts of 5–18 % overestimated as 25–70 %.
+            confidence: 0.98,
             diurnal_harmonics: 2,
             decay: DecayShape::Auto,
         }
@@ -1213,7 +1216,7 @@ mod tests {
         assert!(lift.flagged && lift.ci_low < 1.0 && 1.0 < lift.ci_high, "{lift:?}");
         assert!(
             lift.explanation
-                .contains("above what its own trend predicted in the 3 days after the thumbnail change (95% CI"),
+                .contains("above what its own trend predicted in the 3 days after the thumbnail change (98% CI"),
             "{}",
             lift.explanation
         );
