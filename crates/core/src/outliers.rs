@@ -679,7 +679,7 @@ impl Default for ChangeOutlierConfig {
             min_lift: 0.2,
             // 98 % rather than 95 %: on simulated worlds (seeds 7 and 8) the findings' precision
             // went from 0.82–0.85 to 0.89–1.00 and recall from 0.31–0.39 to 0.23–0.25. The
-            // flags it drops are mostly real lifts of 5–18 % overestimated as 25–70 %.
+            // flags it drops are mostly real lifts of 6–18 % overestimated as 25–70 %.
             confidence: 0.98,
             diurnal_harmonics: 2,
             decay: DecayShape::Auto,

@@ -126,18 +126,18 @@ pub fn change_events(series: &VideoSeries, config: &ChangeOutlierConfig) -> Vec<
 /// How far back a run measures the channel's rhythm of the day.
 const PROFILE_SPAN: Duration = Duration::weeks(4);
 
+/// Every video's measurements after `t` (videos with none left out).
+fn measured_since(all: &[VideoViews], t: DateTime<Utc>) -> Vec<VideoViews> {
+    all.iter()
+        .map(|v| VideoViews { points: v.points.iter().filter(|p| p.at > t).copied().collect(), ..v.clone() })
+        .filter(|v| !v.points.is_empty())
+        .collect()
+}
+
 /// The channel's rhythm of the day at `run`, from its videos' hourly measurements of the last
 /// four weeks (`all`: every video's measurements up to the run).
 pub fn channel_profile(all: &[VideoViews], run: DateTime<Utc>) -> Option<HourProfile> {
-    let recent: Vec<VideoViews> = all
-        .iter()
-        .map(|v| VideoViews {
-            points: v.points.iter().filter(|p| p.at > run - PROFILE_SPAN).copied().collect(),
-            ..v.clone()
-        })
-        .filter(|v| !v.points.is_empty())
-        .collect();
-    HourProfile::measure(&recent)
+    HourProfile::measure(&measured_since(all, run - PROFILE_SPAN))
 }
 
 /// How a run judges the video's thumbnail/title change in its window.
@@ -171,16 +171,10 @@ pub fn judge_week(
     let week = OutliersConfig::week_label(run);
     // Every video's measurements up to the run, read once.
     let all: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
-    let since = |t: DateTime<Utc>| -> Vec<VideoViews> {
-        all.iter()
-            .map(|v| VideoViews { points: v.points.iter().filter(|p| p.at > t).copied().collect(), ..v.clone() })
-            .filter(|v| !v.points.is_empty())
-            .collect()
-    };
     let snapshot = match previous {
         // The week's delivery: every point measured since the last applied one.
         Some((mut snapshot, through)) => {
-            snapshot.update(&since(through));
+            snapshot.update(&measured_since(&all, through));
             snapshot
         }
         None => ChannelBandSnapshot::from_history(config.band, &all)?,
