@@ -391,6 +391,8 @@ async fn authorization_matrix_covers_every_route() {
             Some(json!({ "url": "https://hooks.example.com/b" })),
         ),
         case(Method::DELETE, "/api/v1/webhook", "/api/v1/webhook".into(), None),
+        // After the delete: Bob has none to test (a test of Alice's is never sent for him).
+        case(Method::POST, "/api/v1/webhook/test", "/api/v1/webhook/test".into(), Some(json!({}))),
         // A/B tests (not configured here, and Bob is on the free plan: 402 before anything is
         // read; owners-only access to a test is tested in tests/abtests_api.rs).
         case(Method::GET, "/oauth/google/start", "/oauth/google/start?channel=UC0000000000000000000000".into(), None),

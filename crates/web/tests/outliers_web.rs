@@ -325,3 +325,67 @@ async fn webhooks_are_off_without_allowed_hosts() {
         .unwrap();
     assert!(page.contains("Webhooks are off on this server"), "{page}");
 }
+
+/// A webhook receiver on loopback: keeps each request's signature header and body, answers `status`.
+async fn receiver(status: u16) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let signature = headers.get("tubewatch-signature").unwrap().to_str().unwrap().to_owned();
+                sink.lock().unwrap().push((signature, body.to_vec()));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, got)
+}
+
+#[tokio::test]
+async fn a_test_delivery_sends_a_signed_ping_and_says_how_the_receiver_answered() {
+    let (ok_port, got) = receiver(204).await;
+    let (bad_port, _) = receiver(500).await;
+    let hosts = vec![format!("127.0.0.1:{ok_port}"), format!("127.0.0.1:{bad_port}")];
+    let app = spawn_app(Options { webhook_hosts: hosts, ..Options::default() }).await;
+    let alice = Client::signup(&app, "alice@example.com").await;
+    assert_eq!(alice.post("/api/v1/webhook/test", json!({})).await.status, 404, "no webhook yet");
+    let url = format!("http://127.0.0.1:{ok_port}/hook");
+    let set = alice.send(reqwest::Method::PUT, "/api/v1/webhook", Some(json!({ "url": url }))).await;
+    let secret = set.body["secret"].as_str().unwrap().to_owned();
+
+    let ping = alice.post("/api/v1/webhook/test", json!({})).await;
+    assert_eq!(ping.body, json!({ "delivered": true, "status_code": 204, "error": null }), "{}", ping.body);
+    let (signature, body) = got.lock().unwrap()[0].clone();
+    let t: i64 = signature.strip_prefix("t=").unwrap().split(',').next().unwrap().parse().unwrap();
+    assert_eq!(signature, tubewatch_worker::webhook::signature(&secret, t, &body));
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(payload["event"], "ping");
+
+    let url = format!("http://127.0.0.1:{bad_port}/hook");
+    alice.send(reqwest::Method::PUT, "/api/v1/webhook", Some(json!({ "url": url }))).await;
+    let failed = alice.post("/api/v1/webhook/test", json!({})).await;
+    assert_eq!((failed.body["delivered"].as_bool(), failed.body["status_code"].as_u64()), (Some(false), Some(500)));
+    // The page's button says the same.
+    let (cookie, csrf) = cookie_of(&alice);
+    let page = reqwest::Client::new()
+        .post(format!("{}/settings/webhook/test", app.base))
+        .header("cookie", cookie)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Test delivery failed: the receiver answered 500"), "{page}");
+    assert!(
+        app.store.webhook_deliveries(user_id(&alice).await, 10).await.unwrap().is_empty(),
+        "tests are not weekly deliveries"
+    );
+}

@@ -38,6 +38,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tracking::thumbnail))
         .routes(routes!(outliers::list_outliers))
         .routes(routes!(webhook::get_webhook, webhook::set_webhook, webhook::delete_webhook))
+        .routes(routes!(webhook::test_webhook))
         .merge(abtests::routes())
 }
 

@@ -1,4 +1,5 @@
-//! The caller's outgoing webhook: `GET`, `PUT` and `DELETE /api/v1/webhook`. Each week the
+//! The caller's outgoing webhook: `GET`, `PUT` and `DELETE /api/v1/webhook`, and
+//! `POST /api/v1/webhook/test` to send a signed ping at once. Each week the
 //! outliers of what the caller tracks (the digest's findings) are POSTed to it as JSON, signed
 //! with a secret that `PUT` returns once (see `tubewatch_worker::webhook`). The URL must be on a
 //! host the operator allows; with none allowed, `GET` and `PUT` answer 503 `webhooks_not_configured`.
@@ -156,4 +157,43 @@ pub async fn delete_webhook(State(state): State<AppState>, caller: CurrentUser) 
     } else {
         Err(ApiError::not_found("webhook"))
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PingResult {
+    /// Whether the receiver answered 2xx.
+    pub delivered: bool,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<u16>,
+    /// Why it was not delivered.
+    pub error: Option<String>,
+}
+
+/// Sends a signed `{"event": "ping"}` to the caller's webhook now and says how the receiver
+/// answered (not recorded with the weekly deliveries).
+#[utoipa::path(post, path = "/api/v1/webhook/test", tag = "outliers",
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = PingResult), (status = 401, body = ErrorBody),
+        (status = 404, description = "no webhook is set", body = ErrorBody),
+        (status = 503, description = "`webhooks_not_configured`", body = ErrorBody)))]
+pub async fn test_webhook(State(state): State<AppState>, caller: CurrentUser) -> Result<Json<PingResult>, ApiError> {
+    let webhooks = webhooks(&state)?;
+    Ok(Json(ping(&state, webhooks, &caller).await?))
+}
+
+pub(crate) async fn ping(state: &AppState, webhooks: &Webhooks, caller: &CurrentUser) -> Result<PingResult, ApiError> {
+    let user = caller.user.id;
+    let hook = state.store.webhook(user).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let now = state.clock.now();
+    let id = format!("ping-{}-{}", user.0, now.timestamp());
+    let body = serde_json::json!({ "id": id, "event": "ping", "created_at": now }).to_string().into_bytes();
+    let secret = webhooks.open_secret(user, &hook.secret).map_err(ApiError::internal)?;
+    let outcome = match webhooks.check_url(&hook.url) {
+        Ok(url) => webhooks.post(&url, &secret, &id, body, now).await,
+        Err(e) => Err(tubewatch_worker::webhook::SendError { status: None, message: e.to_string() }),
+    };
+    Ok(match outcome {
+        Ok(status) => PingResult { delivered: true, status_code: Some(status), error: None },
+        Err(e) => PingResult { delivered: false, status_code: e.status, error: Some(e.message) },
+    })
 }

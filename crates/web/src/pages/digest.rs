@@ -23,6 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/settings/digest", get(settings_page).post(settings_submit))
         .route("/settings/webhook", post(webhook_submit))
+        .route("/settings/webhook/test", post(webhook_test))
         .route("/settings/webhook/delete", post(webhook_delete))
         .route("/unsubscribe/digest", get(unsubscribe_page).post(unsubscribe_submit))
 }
@@ -33,21 +34,24 @@ struct SettingsTemplate<'a> {
     enabled: bool,
     /// `None`: the operator allows no webhook hosts.
     webhook: Option<WebhookView>,
-    /// A webhook's signing secret, just created: shown this once.
-    new_secret: Option<String>,
-    /// Why the webhook URL just given was refused.
-    webhook_error: Option<String>,
+    flash: Flash,
     signed_in: bool,
     csrf: &'a str,
 }
 
-/// The settings page, with what a webhook form just did.
-async fn settings(
-    state: &AppState,
-    user: &PageUser,
+/// What a webhook form just did, shown once.
+#[derive(Debug, Default)]
+struct Flash {
+    /// A new signing secret.
     new_secret: Option<String>,
-    webhook_error: Option<String>,
-) -> Response {
+    /// Why the URL given was refused, or the test delivery failed.
+    error: Option<String>,
+    /// How the test delivery went.
+    notice: Option<String>,
+}
+
+/// The settings page, with what a webhook form just did.
+async fn settings(state: &AppState, user: &PageUser, flash: Flash) -> Response {
     let enabled = match state.store.digest_enabled(user.caller.user.id).await {
         Ok(enabled) => enabled.unwrap_or(false),
         Err(e) => return error_page(&ApiError::from(e)),
@@ -59,11 +63,11 @@ async fn settings(
         },
         None => None,
     };
-    render(&SettingsTemplate { enabled, webhook, new_secret, webhook_error, signed_in: true, csrf: &user.csrf })
+    render(&SettingsTemplate { enabled, webhook, flash, signed_in: true, csrf: &user.csrf })
 }
 
 async fn settings_page(State(state): State<AppState>, user: PageUser) -> Response {
-    settings(&state, &user, None, None).await
+    settings(&state, &user, Flash::default()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,9 +92,9 @@ async fn webhook_submit(
         Err(e) => return error_page(&e),
     };
     match webhook::set(&state, webhooks, &user.caller, &form.url).await {
-        Ok(created) => settings(&state, &user, Some(created.secret), None).await,
+        Ok(created) => settings(&state, &user, Flash { new_secret: Some(created.secret), ..Flash::default() }).await,
         Err(e) if e.code == "invalid_webhook_url" => {
-            let mut page = settings(&state, &user, None, Some(e.message.clone())).await;
+            let mut page = settings(&state, &user, Flash { error: Some(e.message.clone()), ..Flash::default() }).await;
             *page.status_mut() = e.status;
             page
         }
@@ -102,6 +106,32 @@ async fn webhook_submit(
 pub struct CsrfForm {
     #[serde(default)]
     csrf_token: String,
+}
+
+async fn webhook_test(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let result = match webhook::webhooks(&state) {
+        Ok(webhooks) => webhook::ping(&state, webhooks, &user.caller).await,
+        Err(e) => Err(e),
+    };
+    let flash = match result {
+        Ok(r) if r.delivered => Flash {
+            notice: Some(format!("Test delivery sent: the receiver answered {}.", r.status_code.unwrap_or(200))),
+            ..Flash::default()
+        },
+        Ok(r) => {
+            Flash { error: Some(format!("Test delivery failed: {}", r.error.unwrap_or_default())), ..Flash::default() }
+        }
+        Err(e) => return error_page(&e),
+    };
+    settings(&state, &user, flash).await
 }
 
 async fn webhook_delete(
