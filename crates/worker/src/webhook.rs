@@ -156,19 +156,21 @@ impl Webhooks {
         self.keyring.open(user, TokenPurpose::WebhookSecret, sealed)
     }
 
-    /// POSTs `body` (JSON) signed with `secret`; `Ok(status)` on a 2xx answer.
-    pub async fn post(
+    /// POSTs `body` (JSON) signed with `secret` to a stored webhook URL, checked again first
+    /// (the operator may have withdrawn its host since it was set); `Ok(status)` on a 2xx answer.
+    pub async fn deliver(
         &self,
-        url: &Url,
+        url: &str,
         secret: &str,
         delivery_id: &str,
         body: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<u16, SendError> {
+        let url = self.check_url(url).map_err(|e| SendError { status: None, message: e.to_string() })?;
         let signature = signature(secret, now.timestamp(), &body);
         let response = self
             .http
-            .post(url.clone())
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
             .header(DELIVERY_HEADER, delivery_id)

@@ -188,11 +188,7 @@ pub(crate) async fn ping(state: &AppState, webhooks: &Webhooks, caller: &Current
     let id = format!("ping-{}-{}", user.0, now.timestamp());
     let body = serde_json::json!({ "id": id, "event": "ping", "created_at": now }).to_string().into_bytes();
     let secret = webhooks.open_secret(user, &hook.secret).map_err(ApiError::internal)?;
-    let outcome = match webhooks.check_url(&hook.url) {
-        Ok(url) => webhooks.post(&url, &secret, &id, body, now).await,
-        Err(e) => Err(tubewatch_worker::webhook::SendError { status: None, message: e.to_string() }),
-    };
-    Ok(match outcome {
+    Ok(match webhooks.deliver(&hook.url, &secret, &id, body, now).await {
         Ok(status) => PingResult { delivered: true, status_code: Some(status), error: None },
         Err(e) => PingResult { delivered: false, status_code: e.status, error: Some(e.message) },
     })
