@@ -21,6 +21,7 @@ mod ui_common;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
@@ -310,7 +311,20 @@ async fn a_premium_user_connects_youtube_and_starts_an_ab_test_in_chromium() {
         eprintln!("TUBEWATCH_SKIP_BROWSER_TESTS=1: the real-browser test is skipped");
         return;
     }
-    let (app, owned) = spawn_ab_app(3).await;
+    // A webhook receiver on loopback, the one host webhooks may use here.
+    let pings = Arc::new(AtomicUsize::new(0));
+    let counter = pings.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { axum::http::StatusCode::NO_CONTENT }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (app, owned) = spawn_ab_app_with_webhooks(3, std::slice::from_ref(&hook_host)).await;
     let driver = start_driver().await;
     let browser = open_browser(&driver).await;
     let base = &app.base;
@@ -380,5 +394,20 @@ async fn a_premium_user_connects_youtube_and_starts_an_ab_test_in_chromium() {
         js(&browser, "return JSON.parse(document.getElementById('overlay-data').textContent).periods.length;").await;
     assert_eq!(periods, json!(28));
     std::fs::write(screenshots_dir().join("video-abtest.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    // The webhook: set it in the settings form, see its secret once, send a test delivery.
+    browser.goto(&format!("{base}/settings/digest")).await.unwrap();
+    let input = browser.find(Locator::Css("#webhook-url-input")).await.unwrap();
+    input.send_keys(&format!("http://{hook_host}/hook")).await.unwrap();
+    browser.find(Locator::Css("form[action='/settings/webhook'] button")).await.unwrap().click().await.unwrap();
+    let secret = browser.wait().for_element(Locator::Css("#webhook-secret")).await.unwrap().text().await.unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.find(Locator::Css("form[action='/settings/webhook/test'] button")).await.unwrap().click().await.unwrap();
+    let notice = browser.wait().for_element(Locator::Css("#webhook-notice")).await.unwrap().text().await.unwrap();
+    assert!(notice.contains("the receiver answered 204"), "{notice}");
+    assert_eq!(pings.load(Ordering::SeqCst), 1);
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(!text.contains(&secret), "the secret is shown once");
+    std::fs::write(screenshots_dir().join("settings-webhook.png"), browser.screenshot().await.unwrap()).unwrap();
     browser.close().await.unwrap();
 }

@@ -17,7 +17,7 @@ use tubewatch_web::api::abtests::AbTestsWeb;
 use tubewatch_web::{AppState, WebConfig, router};
 use tubewatch_worker::abtest::{AbTestServices, AbTests};
 use tubewatch_worker::token_crypto::TokenKeyring;
-use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker};
+use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker, Webhooks};
 use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
 
 use crate::common::TestApp;
@@ -28,6 +28,11 @@ const CLIENT_ID: &str = "tubewatch-ui-test";
 /// The server with A/B tests configured (its OAuth redirect is its own callback), and the channel
 /// the simulated Google account owns.
 pub async fn spawn_ab_app(channels: u32) -> (TestApp, ChannelId) {
+    spawn_ab_app_with_webhooks(channels, &[]).await
+}
+
+/// The same, with webhooks allowed to `webhook_hosts` (none: webhooks off).
+pub async fn spawn_ab_app_with_webhooks(channels: u32, webhook_hosts: &[String]) -> (TestApp, ChannelId) {
     let (mut config, clock) = SimConfig::for_tests(11, channels);
     config.oauth.client_id = Some(CLIENT_ID.into());
     let owned = Simulator::new(config.clone()).channels()[0].id.clone();
@@ -58,7 +63,7 @@ pub async fn spawn_ab_app(channels: u32) -> (TestApp, ChannelId) {
         youtube: youtube.clone(),
         blobs: blobs.clone(),
         clock: clock_dyn.clone(),
-        services: AbTestServices::new(oauth, keyring),
+        services: AbTestServices::new(oauth, keyring.clone()),
     };
     let tracker =
         Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config: PipelineConfig::default() };
@@ -70,7 +75,8 @@ pub async fn spawn_ab_app(channels: u32) -> (TestApp, ChannelId) {
         blobs: blobs.clone(),
         config: Arc::new(WebConfig { accounts: Default::default(), stripe: None }),
         abtests: Some(AbTestsWeb::new(engine)),
-        webhooks: None,
+        webhooks: (!webhook_hosts.is_empty())
+            .then(|| Webhooks::new(webhook_hosts, keyring, std::time::Duration::from_secs(5)).unwrap()),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
