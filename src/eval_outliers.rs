@@ -422,11 +422,12 @@ fn changes_for_run(
 ) -> anyhow::Result<()> {
     let all = channel_views(series, run);
     let (from, to) = config.change_window(run);
-    let views: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
-    let profile = channel_profile(&views, run);
+    let views_all: Vec<VideoViews> = series.iter().map(|s| video_views(s, run)).collect();
+    // Measured only for a channel with a change to judge.
+    let profile = std::cell::OnceCell::new();
     let Some(first) = series.first() else { return Ok(()) };
     let by_id: BTreeMap<VideoId, (&VideoSeries, &VideoViews)> =
-        series.iter().zip(&views).map(|(s, v)| (s.video.id.clone(), (s, v))).collect();
+        series.iter().zip(&views_all).map(|(s, v)| (s.video.id.clone(), (s, v))).collect();
     for change in sim.changes(from, to, Some(first.video.channel_id.as_str()))? {
         if change.source != ChangeSource::Creator || change.at >= to {
             continue;
@@ -438,6 +439,7 @@ fn changes_for_run(
         let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
         let lift = change.multiplier / change.previous_multiplier - 1.0;
         let id = change.video_id.to_string();
+        let profile = profile.get_or_init(|| channel_profile(&views_all, run));
         let judgement = match judge_video_change(config, s, views, profile.as_ref(), run) {
             ChangeJudgement::Judged(_) | ChangeJudgement::NoChange => "judged",
             ChangeJudgement::Skipped(SkipReason::SeveralChanges { .. }) => "several_changes",

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{PageUser, error_page, form_user, render};
+use super::{CsrfForm, PageUser, error_page, form_user, render};
 use crate::AppState;
 use crate::api::webhook::{self, WebhookView};
 use crate::auth::hash_token;
@@ -100,12 +100,6 @@ async fn webhook_submit(
         }
         Err(e) => error_page(&e),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf_token: String,
 }
 
 async fn webhook_test(
