@@ -485,6 +485,17 @@ pub struct ExpectedTraffic {
 }
 
 impl ExpectedTraffic {
+    /// A steady rate with the typical hour-to-hour noise (30 %) and day/night swing (±50 %).
+    pub fn steady(views_per_hour: f64) -> Self {
+        Self {
+            views_per_hour,
+            half_life_hours: None,
+            floor_views_per_hour: views_per_hour,
+            noise_cv: 0.3,
+            diurnal_amplitude: 0.5,
+        }
+    }
+
     fn validate(&self) -> Result<(), AbError> {
         let ok = self.views_per_hour.is_finite()
             && self.views_per_hour > 0.0

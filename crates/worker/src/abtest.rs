@@ -18,7 +18,7 @@ use tubewatch_core::abtest::{
 use tubewatch_core::{ChannelId, Clock, Slot, UserId, VideoId};
 use tubewatch_store::{
     AbTestDetail, AbTestId, AbTestKind, AbTestPeriod, AbTestState, AbVariant, ConnectionState, FinalAction, NewAbTest,
-    NewYoutubeConnection, Store, StoreError, TargetKind, YoutubeConnection,
+    NewYoutubeConnection, Store, StoreError, TargetKind, ViewsRecord, YoutubeConnection,
 };
 use tubewatch_youtube::{
     AuthorizationRequest, ErrorKind, OAuthClient, PerceptualHash, ThumbnailSize, YoutubeClient, YoutubeError,
@@ -537,9 +537,9 @@ impl AbTests {
     }
 
     /// The power estimate from the video's recent view rate: the tracked hourly series when
-    /// there is one (rate over the last day, decay from the day before); for a video tracked
-    /// once, the average since its last measurement (views now from the watch page); otherwise
-    /// the lifetime average (which overstates an old video's current rate).
+    /// there is one (see [`expected_traffic`]); for a video tracked once, the average since its
+    /// last measurement (views now from the watch page); otherwise the lifetime average (which
+    /// overstates an old video's current rate).
     async fn power(
         &self,
         video: &VideoId,
@@ -549,20 +549,9 @@ impl AbTests {
         variants: usize,
     ) -> Result<StoredPower, AbTestError> {
         let series = self.store.views(video).await?;
-        let rate_between = |from: DateTime<Utc>, to: DateTime<Utc>| {
-            let inside: Vec<_> = series.iter().filter(|r| r.measured_at >= from && r.measured_at <= to).collect();
-            let (first, last) = (inside.first()?, inside.last()?);
-            let hours = (last.measured_at - first.measured_at).num_seconds() as f64 / 3600.0;
-            (hours >= 6.0).then(|| (last.views - first.views).max(0) as f64 / hours)
-        };
-        let recent = rate_between(now - Duration::hours(24), now);
-        let (views_per_hour, half_life, basis) = match recent {
-            Some(rate) if rate > 0.0 => {
-                let before = rate_between(now - Duration::hours(48), now - Duration::hours(24));
-                let half_life = before.filter(|b| *b > rate).map(|b| 24.0 / (b / rate).log2());
-                (rate, half_life, "tracked views over the last day".to_owned())
-            }
-            _ => {
+        let (traffic, basis) = match expected_traffic(&series, now) {
+            Some(traffic) => (traffic, "tracked views over the last day".to_owned()),
+            None => {
                 let info = self.youtube.watch_page(video).await.map_err(|e| AbTestError::from_youtube(e, video))?;
                 // A video tracked once (past its tracking window now, say): the average since its
                 // last measurement is far nearer its current rate than the lifetime average.
@@ -571,10 +560,9 @@ impl AbTests {
                     let hours = (now - r.measured_at).num_seconds() as f64 / 3600.0;
                     (hours >= 6.0).then(|| ((info.views as f64 - r.views as f64).max(0.0) / hours, r.measured_at))
                 });
-                match since_last {
+                let (rate, basis) = match since_last {
                     Some((rate, at)) => (
-                        rate.max(0.1),
-                        None,
+                        rate,
                         format!(
                             "average views per hour since its last tracked measurement ({})",
                             at.format("%Y-%m-%d")
@@ -582,17 +570,11 @@ impl AbTests {
                     ),
                     None => {
                         let age_hours = ((now - published).num_seconds() as f64 / 3600.0).max(1.0);
-                        ((info.views as f64 / age_hours).max(0.1), None, "lifetime average views per hour".to_owned())
+                        (info.views as f64 / age_hours, "lifetime average views per hour".to_owned())
                     }
-                }
+                };
+                (ExpectedTraffic::steady(rate.max(0.1)), basis)
             }
-        };
-        let traffic = ExpectedTraffic {
-            views_per_hour,
-            half_life_hours: half_life,
-            floor_views_per_hour: if half_life.is_some() { views_per_hour * 0.1 } else { views_per_hour },
-            noise_cv: 0.3,
-            diurnal_amplitude: 0.5,
         };
         let estimate = power_estimate(periods, variants, published, &traffic, &self.services.analysis)
             .map_err(|e: AbError| AbTestError::BadInput(e.to_string()))?;
@@ -615,6 +597,29 @@ impl AbTests {
     pub async fn get(&self, user: UserId, id: AbTestId) -> Result<AbTestDetail, AbTestError> {
         self.store.abtest(id).await?.filter(|d| d.test.user_id == user).ok_or(AbTestError::NoSuchTest(id))
     }
+}
+
+/// The views per hour the test can expect, from the video's tracked series: the rate over the
+/// last day (at least 6 hours of it), decaying with the half-life the day before suggests.
+/// `None` without enough recent measurements.
+pub fn expected_traffic(series: &[ViewsRecord], now: DateTime<Utc>) -> Option<ExpectedTraffic> {
+    let rate_between = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let inside: Vec<_> = series.iter().filter(|r| r.measured_at >= from && r.measured_at <= to).collect();
+        let (first, last) = (inside.first()?, inside.last()?);
+        let hours = (last.measured_at - first.measured_at).num_seconds() as f64 / 3600.0;
+        (hours >= 6.0).then(|| (last.views - first.views).max(0) as f64 / hours)
+    };
+    let rate = rate_between(now - Duration::hours(24), now).filter(|r| *r > 0.0)?;
+    let before = rate_between(now - Duration::hours(48), now - Duration::hours(24));
+    let half_life = before.filter(|b| *b > rate).map(|b| 24.0 / (b / rate).log2());
+    Some(match half_life {
+        Some(h) => ExpectedTraffic {
+            half_life_hours: Some(h),
+            floor_views_per_hour: rate * 0.1,
+            ..ExpectedTraffic::steady(rate)
+        },
+        None => ExpectedTraffic::steady(rate),
+    })
 }
 
 #[cfg(test)]
@@ -685,5 +690,23 @@ mod tests {
         assert!(validate_title(0, &"é".repeat(100)).is_ok());
         assert!(validate_title(0, &"é".repeat(101)).is_err());
         assert!(validate_title(0, "a <b>").is_err());
+    }
+
+    #[test]
+    fn traffic_comes_from_the_last_day_of_measurements() {
+        let now: DateTime<Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
+        let video = VideoId::parse("AAAAAAAAAAA").unwrap();
+        let record = |hours_ago: i64, views: i64| ViewsRecord {
+            video_id: video.clone(),
+            slot: Slot::hour_of(now - Duration::hours(hours_ago)),
+            measured_at: now - Duration::hours(hours_ago),
+            views,
+        };
+        assert!(expected_traffic(&[record(3, 100), record(1, 200)], now).is_none(), "under 6 hours");
+        // 2,400 views over the last 24 h, 4,800 the day before: 100 an hour, halving daily.
+        let series = [record(48, 0), record(24, 4_800), record(0, 7_200)];
+        let t = expected_traffic(&series, now).unwrap();
+        assert!((t.views_per_hour - 100.0).abs() < 1e-9, "{t:?}");
+        assert!((t.half_life_hours.unwrap() - 24.0).abs() < 1e-9, "{t:?}");
     }
 }

@@ -12,14 +12,14 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::Deserialize;
 use tubewatch_core::abtest::{
-    AbAnalysis, ExpectedTraffic, ScheduleRequest, Verdict, balanced_schedule, exposure, power_estimate, variant_label,
+    AbAnalysis, ScheduleRequest, Verdict, balanced_schedule, exposure, power_estimate, variant_label,
 };
 use tubewatch_core::{Slot, VideoId};
-use tubewatch_store::{AbTestDetail, AbTestState, FinalAction, ViewsRecord};
-use tubewatch_worker::abtest::CreateAbTest;
+use tubewatch_store::{AbTestDetail, AbTestState, FinalAction};
+use tubewatch_worker::abtest::{CreateAbTest, expected_traffic};
 
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
@@ -144,28 +144,6 @@ impl Plan {
             rotation_hours: number("Rotation", q.rotation_hours.as_deref(), 12, 1..=168)?,
         })
     }
-}
-
-/// The views per hour the test can expect, from the video's tracked series: the rate over the
-/// last day (at least 6 hours of it), decaying with the half-life the day before suggests.
-/// `None` without enough recent measurements.
-pub fn expected_traffic(series: &[ViewsRecord], now: DateTime<Utc>) -> Option<ExpectedTraffic> {
-    let rate_between = |from: DateTime<Utc>, to: DateTime<Utc>| {
-        let inside: Vec<_> = series.iter().filter(|r| r.measured_at >= from && r.measured_at <= to).collect();
-        let (first, last) = (inside.first()?, inside.last()?);
-        let hours = (last.measured_at - first.measured_at).num_seconds() as f64 / 3600.0;
-        (hours >= 6.0).then(|| (last.views - first.views).max(0) as f64 / hours)
-    };
-    let rate = rate_between(now - Duration::hours(24), now).filter(|r| *r > 0.0)?;
-    let before = rate_between(now - Duration::hours(48), now - Duration::hours(24));
-    let half_life = before.filter(|b| *b > rate).map(|b| 24.0 / (b / rate).log2());
-    Some(ExpectedTraffic {
-        views_per_hour: rate,
-        half_life_hours: half_life,
-        floor_views_per_hour: if half_life.is_some() { rate * 0.1 } else { rate },
-        noise_cv: 0.3,
-        diurnal_amplitude: 0.5,
-    })
 }
 
 pub struct PeriodPreview {
@@ -758,23 +736,5 @@ mod tests {
         assert!(Plan::parse(&q).unwrap_err().contains("Variants"));
         let q = PlanQuery { rotation_hours: Some("x".into()), ..PlanQuery::default() };
         assert!(Plan::parse(&q).unwrap_err().contains("Rotation"));
-    }
-
-    #[test]
-    fn traffic_comes_from_the_last_day_of_measurements() {
-        let now: DateTime<Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
-        let video = VideoId::parse("AAAAAAAAAAA").unwrap();
-        let record = |hours_ago: i64, views: i64| ViewsRecord {
-            video_id: video.clone(),
-            slot: Slot::hour_of(now - Duration::hours(hours_ago)),
-            measured_at: now - Duration::hours(hours_ago),
-            views,
-        };
-        assert!(expected_traffic(&[record(3, 100), record(1, 200)], now).is_none(), "under 6 hours");
-        // 2,400 views over the last 24 h, 4,800 the day before: 100 an hour, halving daily.
-        let series = [record(48, 0), record(24, 4_800), record(0, 7_200)];
-        let t = expected_traffic(&series, now).unwrap();
-        assert!((t.views_per_hour - 100.0).abs() < 1e-9, "{t:?}");
-        assert!((t.half_life_hours.unwrap() - 24.0).abs() < 1e-9, "{t:?}");
     }
 }
