@@ -104,6 +104,11 @@ pub struct OutliersReport {
     /// The same findings against the second truth: true expected views ≥ 5× the channel's
     /// typical video.
     pub channel_outliers_5x_typical: Comparison,
+    /// The best any rule could do against the breakout truth if it saw each candidate's true
+    /// level (expected views ÷ the channel's typical, free of noise): the threshold on that level
+    /// with the highest min(precision, recall). Breakouts on weak videos overlap strong plain
+    /// videos, so this is below 1.
+    pub channel_breakout_ceiling: Option<Ceiling>,
     /// Channel candidates the rule could not judge (too few of the channel's videos at that
     /// age), and the true outliers among them (counted as missed).
     pub channel_not_judged: usize,
@@ -116,6 +121,32 @@ pub struct OutliersReport {
     /// The true ones the rules judge, and among them those on quiet videos.
     pub change_truth_judged: Found,
     pub change_truth_judged_quiet: Found,
+}
+
+/// A threshold on the true level and the precision and recall it gives.
+#[derive(Debug, Serialize)]
+pub struct Ceiling {
+    pub level: f64,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+impl Ceiling {
+    /// The threshold on `level` that maximises min(precision, recall) of `(level, is_true)`.
+    fn best(mut candidates: Vec<(f64, bool)>) -> Option<Self> {
+        let truth = candidates.iter().filter(|c| c.1).count();
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut tp = 0;
+        let mut best: Option<Self> = None;
+        for (k, (level, is_true)) in candidates.iter().enumerate() {
+            tp += usize::from(*is_true);
+            let (precision, recall) = (tp as f64 / (k + 1) as f64, tp as f64 / truth as f64);
+            if best.as_ref().is_none_or(|b| precision.min(recall) > b.precision.min(b.recall)) {
+                best = Some(Self { level: *level, precision, recall });
+            }
+        }
+        best.filter(|_| truth > 0)
+    }
 }
 
 /// How many true outliers, and how many of them we found.
@@ -242,6 +273,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     // expected views are at least 5× the channel's typical video.
     let mut truth_channel = BTreeSet::new();
     let mut truth_level = BTreeSet::new();
+    let mut true_levels = Vec::new();
     for id in &channel_candidates {
         let Ok(video) = sim.sim.video(id) else { continue };
         if video.breakout.is_some() {
@@ -249,8 +281,12 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         }
         let channel = sim.sim.channels().iter().find(|c| c.id == video.channel_id);
         let typical = channel.map(|c| if video.is_short { c.typical_short_views } else { c.typical_long_views });
-        if typical.is_some_and(|typical| video.expected_total_views >= TRUE_LEVEL * typical) {
-            truth_level.insert(id.clone());
+        if let Some(typical) = typical {
+            let level = video.expected_total_views / typical;
+            if level >= TRUE_LEVEL {
+                truth_level.insert(id.clone());
+            }
+            true_levels.push((level, video.breakout.is_some()));
         }
     }
     // True thumbnail/title outliers (true lift ≥ the threshold) that also meet `also`, and how
@@ -307,6 +343,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours_channel, &truth_level),
             naive: Score::of(&naive_channel, &truth_level),
         },
+        channel_breakout_ceiling: Ceiling::best(true_levels),
         channel_not_judged: not_judged.len(),
         channel_truth_not_judged: not_judged.intersection(&truth_channel).count(),
         change_outliers: Comparison {
@@ -342,6 +379,12 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             report.seed, report.channels, report.weeks, report.videos_tracked, report.wall_seconds
         );
         show("channel outliers (truth: breakouts)", &report.channel_outliers);
+        if let Some(c) = &report.channel_breakout_ceiling {
+            println!(
+                "  best any rule could do seeing true levels: precision {:.3} recall {:.3} (level ≥ {:.1}× typical)",
+                c.precision, c.recall, c.level
+            );
+        }
         show("channel outliers (truth: ≥ 5× typical)", &report.channel_outliers_5x_typical);
         println!(
             "  not judged (too little history): {} candidates, {} of them true",
@@ -463,4 +506,20 @@ fn changes_for_run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceiling_is_the_best_balanced_threshold() {
+        // Levels 9 (true), 7 (false), 6 (true), 5 (true), 2 (false): flagging ≥ 5 gives 3 of 4
+        // right and all 3 true ones; ≥ 9 gives precision 1 but recall 1/3.
+        let c = Ceiling::best(vec![(2.0, false), (6.0, true), (9.0, true), (7.0, false), (5.0, true)]);
+        let c = c.expect("a truth");
+        assert_eq!(c.level, 5.0);
+        assert_eq!((c.precision, c.recall), (0.75, 1.0));
+        assert!(Ceiling::best(vec![(3.0, false)]).is_none());
+    }
 }
