@@ -42,7 +42,8 @@
 //! in the judged period, the hourly view increments around the change (up to `max_hours_before`
 //! before it, `hours_after` (72) after it) are fitted with one log-linear count model (variance
 //! `μ + κμ²`: Poisson plus multiplicative hourly noise):
-//! `log rate = a + c·age [+ b·log(age)] + Σ Fourier(hour of day) + δ·[after the change]`.
+//! `log rate = a + c·age [+ d·age² or b·log(age)] + Σ Fourier(hour of day) + δ·[after the change]`
+//! (the shape: [`DecayShape`]).
 //! The smooth age terms follow the video's own decay, the Fourier terms its day/night rhythm (so a
 //! change made at night does not look like a lift at dawn), and δ is the change's multiplicative
 //! effect: the lift is `e^δ − 1`, with an interval from the larger of the model-based and robust
@@ -654,11 +655,15 @@ pub struct ChangeOutlierConfig {
 pub enum DecayShape {
     /// `log rate = a + c·age`: tight predictions, assumes exponential decay.
     Exponential,
-    /// `log rate = a + b·log(age) + c·age`: also follows power-law decay and the slow long
-    /// tail, at the price of wider intervals.
+    /// `log rate = a + b·log(age) + c·age`: also follows power-law decay, at the price of wider
+    /// intervals.
     Gamma,
+    /// `log rate = a + c·age + d·age²`: also follows the decay levelling off into the slow long
+    /// tail days after publish, which `log(age)` bends too little for there.
+    Quadratic,
     /// Exponential for a change in the video's first two days (where `log(age)` is steep enough
-    /// to mimic a step), Gamma after (where the long tail bends the decay).
+    /// to mimic a step); after that (where the long tail bends the decay) Quadratic when there are
+    /// two days of views after the change to fit the bend from, else Gamma.
     Auto,
 }
 
@@ -821,17 +826,23 @@ pub fn judge_change(
     let centre = window.iter().map(|(iv, _)| age(iv)).sum::<f64>() / window.len() as f64;
     let decay = match config.decay {
         DecayShape::Auto if changed_at - video.published < Duration::hours(48) => DecayShape::Exponential,
+        // Same 400 synthetic videos each (`measure_change_flag_rates`): a ×1.35 change at 100 h
+        // is flagged 239 times with Quadratic, 204 with Gamma (false flags 3 and 1); at 140 h,
+        // with only a day of views after, Quadratic does worse (57 against 74).
+        DecayShape::Auto if hours_after >= 48.0 => DecayShape::Quadratic,
         DecayShape::Auto => DecayShape::Gamma,
         shape => shape,
     };
-    let shape_cols = if decay == DecayShape::Gamma { 3 } else { 2 };
+    let shape_cols = if decay == DecayShape::Exponential { 2 } else { 3 };
     let step_col = shape_cols + 2 * harmonics;
     let mut design = Design::new(step_col + 1);
     for (iv, is_after) in &window {
         let a = age(iv);
         let mut row = vec![1.0, (a - centre) / 24.0];
-        if decay == DecayShape::Gamma {
-            row.push(a.ln() - centre_log);
+        match decay {
+            DecayShape::Gamma => row.push(a.ln() - centre_log),
+            DecayShape::Quadratic => row.push(((a - centre) / 24.0).powi(2)),
+            DecayShape::Exponential | DecayShape::Auto => {}
         }
         diurnal_terms(iv.start, iv.end, harmonics, &mut row);
         row.push(if *is_after { 1.0 } else { 0.0 });
@@ -1312,14 +1323,15 @@ mod tests {
         flagged
     }
 
-    /// Flag rates of both trend shapes over more videos (prints a table).
+    /// Flag rates of the trend shapes over more videos, the same videos for each (prints a table).
     /// `cargo test -p tubewatch-core --release -- --ignored --nocapture measure_`
     #[test]
     #[ignore = "a measurement"]
     fn measure_change_flag_rates() {
-        let mut g = Gen { rng: SplitMix::new(31) };
-        let profile = channel_profile(&mut g);
-        for decay in [DecayShape::Exponential, DecayShape::Gamma, DecayShape::Auto] {
+        let profile = channel_profile(&mut Gen { rng: SplitMix::new(30) });
+        for decay in [DecayShape::Exponential, DecayShape::Gamma, DecayShape::Quadratic, DecayShape::Auto] {
+            // The same videos for every shape: the rows differ only by the shape.
+            let mut g = Gen { rng: SplitMix::new(31) };
             let config = ChangeOutlierConfig { decay, ..ChangeOutlierConfig::default() };
             for at in [30, 60, 100, 140] {
                 let row: Vec<String> = [1.0, 1.2, 1.35, 1.5, 2.0]
