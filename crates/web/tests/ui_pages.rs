@@ -598,6 +598,7 @@ async fn an_ab_test_is_planned_previewed_created_shown_and_stopped_by_its_owner(
         "Swaps made</dt><dd>0 of 28",
         "YouTube quota used",
         "Planned: ",
+        "Estimated from the video's ",
         "action=\"/abtests/",
         "Stop the test now",
     ] {

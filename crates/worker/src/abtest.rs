@@ -570,7 +570,8 @@ impl AbTests {
                     ),
                     None => {
                         let age_hours = ((now - published).num_seconds() as f64 / 3600.0).max(1.0);
-                        (info.views as f64 / age_hours, "lifetime average views per hour".to_owned())
+                        let basis = "lifetime average views per hour (an older video's current rate is lower)";
+                        (info.views as f64 / age_hours, basis.to_owned())
                     }
                 };
                 (ExpectedTraffic::steady(rate.max(0.1)), basis)

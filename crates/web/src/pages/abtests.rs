@@ -576,6 +576,8 @@ struct DetailTemplate {
     next_swap: Option<TimeView>,
     swaps_done: usize,
     power_summary: Option<String>,
+    /// What the power estimate's traffic was read from.
+    power_basis: Option<String>,
     result: Option<ResultView>,
     can_stop: bool,
     error: Option<String>,
@@ -650,6 +652,7 @@ async fn detail_template(
         live_variant,
         next_swap,
         power_summary: power["estimate"]["summary"].as_str().map(str::to_owned),
+        power_basis: power["basis"].as_str().map(str::to_owned),
         result: t.result_json.as_deref().and_then(result_view),
         can_stop: running && state.abtests.is_some(),
         error,
