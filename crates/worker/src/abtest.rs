@@ -570,7 +570,7 @@ impl AbTests {
                     ),
                     None => {
                         let age_hours = ((now - published).num_seconds() as f64 / 3600.0).max(1.0);
-                        let basis = "lifetime average views per hour (an older video's current rate is lower)";
+                        let basis = "lifetime average views per hour, usually above its current rate";
                         (info.views as f64 / age_hours, basis.to_owned())
                     }
                 };
