@@ -116,7 +116,8 @@ pub struct OutliersReport {
     pub change_outliers: Comparison,
     pub change_recall_by_true_lift: Vec<LiftBucket>,
     /// True thumbnail/title outliers the rules do not judge, by reason (several changes in the
-    /// week, too few hourly measurements before or after the change), counted as missed.
+    /// week, too few hourly measurements before or after the change, the change not detected by
+    /// tracking), counted as missed.
     pub change_truth_not_judged: BTreeMap<&'static str, usize>,
     /// The true ones the rules judge, and among them those on quiet videos.
     pub change_truth_judged: Found,
@@ -484,7 +485,9 @@ fn changes_for_run(
         let id = change.video_id.to_string();
         let profile = profile.get_or_init(|| channel_profile(&views_all, run));
         let judgement = match judge_video_change(config, s, views, profile.as_ref(), run) {
-            ChangeJudgement::Judged(_) | ChangeJudgement::NoChange => "judged",
+            ChangeJudgement::Judged(_) => "judged",
+            // The tracker recorded no change in the window: a detection miss, not a judgement.
+            ChangeJudgement::NoChange => "change_not_detected",
             ChangeJudgement::Skipped(SkipReason::SeveralChanges { .. }) => "several_changes",
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. }) => "too_few_hours_before",
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { .. }) => "too_few_hours_after",
