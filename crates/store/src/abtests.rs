@@ -252,6 +252,9 @@ pub trait AbTestStore: Send + Sync {
     ) -> Result<()>;
     /// Flags the first change made outside tubewatch; later flags keep the first one.
     async fn flag_abtest_outside_change(&self, id: AbTestId, detail: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Replaces the test's power estimate (re-estimated from the test's own views).
+    async fn set_abtest_power(&self, id: AbTestId, power_json: &str) -> Result<()>;
     /// Stores the result and ends the test in `state` (`Finished` or `Stopped`).
     async fn finish_abtest(
         &self,

@@ -182,6 +182,11 @@ async fn tests_keep_schedule_swaps_views_and_results(store: Arc<dyn Store>) {
     assert_eq!(views[0].measured_at, start + Duration::seconds(30));
     assert!(store.abtest_views(other.id).await.unwrap().is_empty());
 
+    // A re-estimated power estimate replaces the stored one, of this test only.
+    store.set_abtest_power(created.id, r#"{"basis":"re-estimated"}"#).await.unwrap();
+    assert_eq!(store.abtest(created.id).await.unwrap().unwrap().test.power_json, r#"{"basis":"re-estimated"}"#);
+    assert_ne!(store.abtest(other.id).await.unwrap().unwrap().test.power_json, r#"{"basis":"re-estimated"}"#);
+
     // The first outside change is kept.
     assert!(
         store.flag_abtest_outside_change(created.id, "thumbnail changed", start + Duration::hours(3)).await.unwrap()

@@ -550,7 +550,7 @@ impl AbTests {
     ) -> Result<StoredPower, AbTestError> {
         let series = self.store.views(video).await?;
         let (traffic, basis) = match expected_traffic(&series, now) {
-            Some(traffic) => (traffic, "tracked views over the last day".to_owned()),
+            Some(traffic) => (traffic, TRACKED_BASIS.to_owned()),
             None => {
                 let info = self.youtube.watch_page(video).await.map_err(|e| AbTestError::from_youtube(e, video))?;
                 // A video tracked once (past its tracking window now, say): the average since its
@@ -582,6 +582,52 @@ impl AbTests {
         Ok(StoredPower { traffic, estimate, basis })
     }
 
+    /// A power estimate that was not read from tracked views (a lifetime average, say) is made
+    /// again from the test's own hourly views once it has a day of them, and stored in its
+    /// place. Returns whether it was.
+    pub async fn reestimate_power(&self, detail: &AbTestDetail, now: DateTime<Utc>) -> Result<bool, AbTestError> {
+        let test = &detail.test;
+        let stored: serde_json::Value = serde_json::from_str(&test.power_json).unwrap_or_default();
+        let basis = stored["basis"].as_str().unwrap_or_default();
+        if basis.starts_with(TRACKED_BASIS) || basis.starts_with(OWN_VIEWS_BASIS) {
+            return Ok(false);
+        }
+        let records: Vec<ViewsRecord> = self
+            .store
+            .abtest_views(test.id)
+            .await?
+            .into_iter()
+            .filter(|v| v.measured_at >= test.starts_at)
+            .map(|v| ViewsRecord {
+                video_id: test.video_id.clone(),
+                slot: Slot::hour_of(v.slot),
+                measured_at: v.measured_at,
+                views: v.views,
+            })
+            .collect();
+        if records.first().is_none_or(|first| now - first.measured_at < Duration::hours(24)) {
+            return Ok(false);
+        }
+        let Some(traffic) = expected_traffic(&records, now) else { return Ok(false) };
+        let planned: Vec<tubewatch_core::abtest::AbPeriod> = detail
+            .periods
+            .iter()
+            .map(|p| tubewatch_core::abtest::AbPeriod {
+                start: p.start,
+                end: p.end,
+                variant: usize::try_from(p.variant).unwrap_or(0),
+                excluded: false,
+            })
+            .collect();
+        let estimate =
+            power_estimate(&planned, detail.variants.len(), test.video_published_at, &traffic, &self.services.analysis)
+                .map_err(|e: AbError| AbTestError::BadInput(e.to_string()))?;
+        let basis = format!("{OWN_VIEWS_BASIS} (at creation: {basis})");
+        let power = StoredPower { traffic, estimate, basis };
+        self.store.set_abtest_power(test.id, &serde_json::to_string(&power).map_err(anyhow::Error::from)?).await?;
+        Ok(true)
+    }
+
     /// Stops a test early: the job's next run (within the hour) wraps it up on the data so far.
     pub async fn stop(&self, user: UserId, id: AbTestId) -> Result<(), AbTestError> {
         let detail =
@@ -599,6 +645,11 @@ impl AbTests {
         self.store.abtest(id).await?.filter(|d| d.test.user_id == user).ok_or(AbTestError::NoSuchTest(id))
     }
 }
+
+/// The power estimate's basis when read from the video's tracked views.
+const TRACKED_BASIS: &str = "tracked views over the last day";
+/// … and when re-estimated from the test's own first day.
+const OWN_VIEWS_BASIS: &str = "hourly views over the test's first day";
 
 /// The views per hour the test can expect, from the video's tracked series: the rate over the
 /// last day (at least 6 hours of it), decaying with the half-life the day before suggests.

@@ -177,6 +177,14 @@ impl Pipeline {
             AbTestState::Running => {}
         }
         self.measure(&ab, &detail, now).await?;
+        // A better estimate is a nicety: failing to make one never holds up the test.
+        match ab.reestimate_power(&detail, now).await {
+            Ok(true) => {
+                tracing::info!(test_id = id, "A/B test {id}: power estimate made again from its first day's views")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(test_id = id, error = %e, "A/B test {id}: power estimate not made again"),
+        }
         if now >= detail.test.ends_at {
             return self.wrap_up(&ab, &detail, lease, false).await;
         }

@@ -223,7 +223,21 @@ async fn connect_create_swap_on_schedule_and_apply_the_winner() {
     w.sim.sim.set_multiplier(video.as_str(), VariantKind::Thumbnail, &ids[0], 1.0).unwrap();
     w.sim.sim.set_multiplier(video.as_str(), VariantKind::Thumbnail, &ids[1], 1.6).unwrap();
     let start = w.clock.now();
-    w.run_hours(98).await;
+    // The video was never tracked: the estimate at creation is its lifetime average, made again
+    // from the test's own hourly views after its first day.
+    assert!(power["basis"].as_str().unwrap().starts_with("lifetime average"), "{power}");
+    w.run_hours(26).await;
+    let again: serde_json::Value = serde_json::from_str(&w.detail(id).await.test.power_json).unwrap();
+    assert!(
+        again["basis"].as_str().unwrap().starts_with("hourly views over the test's first day (at creation: lifetime")
+    );
+    let (before, after) =
+        (power["traffic"]["views_per_hour"].as_f64().unwrap(), again["traffic"]["views_per_hour"].as_f64().unwrap());
+    assert!(
+        after > 0.0 && after < before,
+        "a decaying video's rate now is below its lifetime average: {after} vs {before}"
+    );
+    w.run_hours(72).await;
 
     let detail = w.detail(id).await;
     assert_eq!(detail.test.state, AbTestState::Finished, "{:?}", detail.test.state_reason);

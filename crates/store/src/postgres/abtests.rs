@@ -373,6 +373,16 @@ impl AbTestStore for PgStore {
     }
 
     #[instrument(skip_all, fields(test_id = id))]
+    async fn set_abtest_power(&self, id: AbTestId, power_json: &str) -> Result<()> {
+        sqlx::query("UPDATE abtests SET power_json = $1 WHERE id = $2")
+            .bind(power_json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(test_id = id))]
     async fn finish_abtest(
         &self,
         id: AbTestId,
