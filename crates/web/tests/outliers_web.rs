@@ -119,6 +119,20 @@ fn cookie_of(client: &Client) -> (String, String) {
     }
 }
 
+/// A page as the signed-in browser of `client` gets it (redirects not followed).
+async fn page(app: &TestApp, client: &Client, path: &str) -> String {
+    let (cookie, _) = cookie_of(client);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.unwrap().text().await.unwrap()
+}
+
+/// A form posted by the signed-in browser of `client` (redirects not followed).
+async fn post_form(app: &TestApp, client: &Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    let (cookie, _) = cookie_of(client);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    http.post(format!("{}{path}", app.base)).header("cookie", cookie).form(form).send().await.unwrap()
+}
+
 async fn user_id(client: &Client) -> UserId {
     UserId(client.get("/api/v1/me").await.body["user"]["id"].as_i64().unwrap())
 }
@@ -281,24 +295,10 @@ async fn users_set_their_webhook_on_allowed_hosts_only_and_see_its_secret_once()
     let set = submit("https://hooks.example.com/p", csrf.clone()).await.unwrap().text().await.unwrap();
     let page_secret = set.split("id=\"webhook-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
     assert!(page_secret.starts_with("whsec_"), "{set}");
-    let page = http
-        .get(format!("{}/settings/digest", app.base))
-        .header("cookie", cookie.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("https://hooks.example.com/p") && !page.contains(&page_secret), "{page}");
-    assert!(page.contains("2026-W10") && page.contains("delivered"), "{page}");
-    let removed = http
-        .post(format!("{}/settings/webhook/delete", app.base))
-        .header("cookie", cookie.clone())
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let settings = page(&app, &alice, "/settings/digest").await;
+    assert!(settings.contains("https://hooks.example.com/p") && !settings.contains(&page_secret), "{settings}");
+    assert!(settings.contains("2026-W10") && settings.contains("delivered"), "{settings}");
+    let removed = post_form(&app, &alice, "/settings/webhook/delete", &[("csrf_token", csrf.as_str())]).await;
     assert_eq!(removed.status(), 303);
     assert!(app.store.webhook(alice_id).await.unwrap().is_none());
     assert_eq!(alice.delete("/api/v1/webhook").await.status, 404, "already removed");
@@ -313,17 +313,8 @@ async fn webhooks_are_off_without_allowed_hosts() {
     assert_eq!((reply.status.as_u16(), reply.code()), (503, "webhooks_not_configured"));
     let put = alice.send(reqwest::Method::PUT, "/api/v1/webhook", Some(json!({ "url": "https://a.example/" }))).await;
     assert_eq!(put.code(), "webhooks_not_configured");
-    let (cookie, _) = cookie_of(&alice);
-    let page = reqwest::Client::new()
-        .get(format!("{}/settings/digest", app.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Webhooks are off on this server"), "{page}");
+    let settings = page(&app, &alice, "/settings/digest").await;
+    assert!(settings.contains("Webhooks are off on this server"), "{settings}");
 }
 
 /// A webhook receiver on loopback: keeps each request's signature header and body, answers `status`.
@@ -372,18 +363,10 @@ async fn a_test_delivery_sends_a_signed_ping_and_says_how_the_receiver_answered(
     let failed = alice.post("/api/v1/webhook/test", json!({})).await;
     assert_eq!((failed.body["delivered"].as_bool(), failed.body["status_code"].as_u64()), (Some(false), Some(500)));
     // The page's button says the same.
-    let (cookie, csrf) = cookie_of(&alice);
-    let page = reqwest::Client::new()
-        .post(format!("{}/settings/webhook/test", app.base))
-        .header("cookie", cookie)
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Test delivery failed: the receiver answered 500"), "{page}");
+    let (_, csrf) = cookie_of(&alice);
+    let answer = post_form(&app, &alice, "/settings/webhook/test", &[("csrf_token", csrf.as_str())]).await;
+    let answer = answer.text().await.unwrap();
+    assert!(answer.contains("Test delivery failed: the receiver answered 500"), "{answer}");
     assert!(
         app.store.webhook_deliveries(user_id(&alice).await, 10).await.unwrap().is_empty(),
         "tests are not weekly deliveries"
