@@ -23,8 +23,8 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use serde::Serialize;
 use tubewatch_core::outliers::{
-    ChangeJudgement, ChannelBandSnapshot, ChannelJudgement, SkipReason, VideoViews, judge_channel_outlier,
-    naive_outlier_score,
+    ChangeJudgement, ChangeOutlierConfig, ChannelBandSnapshot, ChannelJudgement, SkipReason, VideoViews,
+    judge_channel_outlier, naive_outlier_score,
 };
 use tubewatch_core::{Clock, Slot, VideoId};
 use tubewatch_sim::{ChangeSource, SimConfig, Simulator, VariantKind};
@@ -114,6 +114,14 @@ pub struct OutliersReport {
     pub channel_not_judged: usize,
     pub channel_truth_not_judged: usize,
     pub change_outliers: Comparison,
+    /// What a rule that knew each changed video's trajectory and rhythm exactly (the simulator's
+    /// noise-free views) could flag from the same measurements, at the rule's confidence and
+    /// minimum lift: the reference for the thumbnail/title figures. With the hours our rule looks
+    /// at (up to 72 before the change and 72 after, hourly measurements), and with every
+    /// measurement the run has (from publish or the previous change to the next change or the
+    /// run, over the first two weeks).
+    pub change_known_trajectory_same_hours: Score,
+    pub change_known_trajectory_all_hours: Score,
     pub change_recall_by_true_lift: Vec<LiftBucket>,
     /// True thumbnail/title outliers the rules do not judge, by reason (several changes in the
     /// week, too few hourly measurements before or after the change, the change not detected by
@@ -164,6 +172,9 @@ struct ChangeCandidate {
     lift: f64,
     judgement: &'static str,
     quiet: bool,
+    /// Flagged by the rule that knows the trajectory (`known_trajectory_flags`), on our rule's
+    /// hours and on all of them.
+    known_trajectory: [bool; 2],
 }
 
 const QUIET_VIEWS_PER_HOUR: f64 = 5.0;
@@ -317,6 +328,14 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     for c in change_candidates.values().filter(|c| c.lift >= min_lift && c.judgement != "judged") {
         *change_truth_not_judged.entry(c.judgement).or_insert(0) += 1;
     }
+    let known_trajectory_score = |which: usize| {
+        let flagged = change_candidates
+            .iter()
+            .filter(|(_, c)| c.known_trajectory[which])
+            .map(|((id, kind), _)| format!("{id}/{kind}"))
+            .collect();
+        Score::of(&flagged, &truth_change)
+    };
     let change_truth_judged = found(&true_changes(&|c| c.judgement == "judged"));
     let change_truth_judged_quiet = found(&true_changes(&|c| c.judgement == "judged" && c.quiet));
     // Findings outside the candidates cannot happen (same rule); intersect to be safe.
@@ -353,6 +372,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours_change, &truth_change),
             naive: Score::of(&naive_change, &truth_change),
         },
+        change_known_trajectory_same_hours: known_trajectory_score(0),
+        change_known_trajectory_all_hours: known_trajectory_score(1),
         change_recall_by_true_lift,
         change_truth_not_judged,
         change_truth_judged,
@@ -392,6 +413,17 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             report.channel_not_judged, report.channel_truth_not_judged
         );
         show("thumbnail/title outliers", &report.change_outliers);
+        for (hours, k) in [
+            ("our rule's hours", &report.change_known_trajectory_same_hours),
+            ("all hours", &report.change_known_trajectory_all_hours),
+        ] {
+            println!(
+                "  a rule knowing each video's trajectory, {hours}: precision {} recall {} ({} flagged)",
+                k.precision.map_or("-".to_owned(), |v| format!("{v:.3}")),
+                k.recall.map_or("-".to_owned(), |v| format!("{v:.3}")),
+                k.flagged
+            );
+        }
         for b in &report.change_recall_by_true_lift {
             let to = b.to.map_or("∞".to_owned(), |to| format!("{:.0} %", to * 100.0));
             println!("  true lift {:.0} %–{to}: found {} of {}", b.from * 100.0, b.found.found, b.found.truth);
@@ -501,7 +533,11 @@ fn changes_for_run(
             }
             _ => true,
         };
-        candidates.insert((id.clone(), kind), ChangeCandidate { lift, judgement, quiet });
+        let known_trajectory = [
+            known_trajectory_flags(sim, &config.change, s, change.at, run, true)?,
+            known_trajectory_flags(sim, &config.change, s, change.at, run, false)?,
+        ];
+        candidates.insert((id.clone(), kind), ChangeCandidate { lift, judgement, quiet, known_trajectory });
         if let Some(views) = latest_views(s, run)
             && naive_outlier_score(views, &all).is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD)
         {
@@ -509,6 +545,80 @@ fn changes_for_run(
         }
     }
     Ok(())
+}
+
+/// Whether a rule that knew the video's trajectory and rhythm exactly could flag the change at
+/// `changed_at` from the measurements a run at `run` has: the video's level (views ÷ the
+/// simulator's noise-free views) is fitted on each side of the change, back to the previous change
+/// and on to the next one or the run, by quasi-likelihood with the noise's own variance (κμ² with
+/// κ = e^(0.3²) − 1 summed over the UTC hours an increment spans, plus 1/6 for whole views; the
+/// increments taken as independent), and
+/// flagged as the rule flags: lift ≥ `min_lift` and its interval at the rule's confidence above 0.
+/// Only increments in the first two weeks after publish count (hourly noise); with `rule_hours`,
+/// only those our rule looks at (hourly ones from an hour after publish, up to `max_hours_before`
+/// before the change and `hours_after` after it).
+fn known_trajectory_flags(
+    sim: &Simulator,
+    config: &ChangeOutlierConfig,
+    s: &VideoSeries,
+    changed_at: DateTime<Utc>,
+    run: DateTime<Utc>,
+    rule_hours: bool,
+) -> anyhow::Result<bool> {
+    const KAPPA: f64 = 0.094_174; // e^0.09 − 1
+    let id = s.video.id.as_str();
+    let changes: Vec<DateTime<Utc>> = sim.video_at(id, run)?.changes.iter().map(|c| c.at).collect();
+    let hours = |h: f64| Duration::seconds((h * 3600.0) as i64);
+    let published = s.video.published_at;
+    let mut before_start = changes.iter().filter(|&&t| t < changed_at).max().copied().unwrap_or(published);
+    let mut after_end = changes.iter().filter(|&&t| t > changed_at).min().copied().unwrap_or(run).min(run);
+    if rule_hours {
+        before_start =
+            before_start.max(published + Duration::hours(1)).max(changed_at - hours(config.max_hours_before));
+        after_end = after_end.min(changed_at + hours(config.hours_after));
+    }
+    // (views, noise-free views, Σ noise-free² over its hours) of each increment inside [from, to].
+    let side = |from: DateTime<Utc>, to: DateTime<Utc>| -> anyhow::Result<Option<(f64, f64)>> {
+        let mut increments = Vec::new();
+        for pair in s.views.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let too_long = rule_hours && b.measured_at - a.measured_at > Duration::hours(2);
+            if a.measured_at < from || b.measured_at > to || b.measured_at > published + Duration::days(14) || too_long
+            {
+                continue;
+            }
+            let pieces = sim.noise_free_views(id, a.measured_at, b.measured_at)?;
+            let e: f64 = pieces.iter().sum();
+            if e > 0.0 {
+                increments.push(((b.views - a.views) as f64, e, pieces.iter().map(|p| p * p).sum::<f64>()));
+            }
+        }
+        let (y, e): (f64, f64) = increments.iter().fold((0.0, 0.0), |acc, i| (acc.0 + i.0, acc.1 + i.1));
+        if y <= 0.0 || e <= 0.0 {
+            return Ok(None);
+        }
+        let mut level = y / e;
+        let mut information = 0.0;
+        for _ in 0..20 {
+            let (mut num, mut den) = (0.0, 0.0);
+            for (y, e, e2) in &increments {
+                let var = KAPPA * level * level * e2 + 1.0 / 6.0;
+                num += y * e / var;
+                den += e * e / var;
+            }
+            level = num / den;
+            information = den;
+        }
+        Ok((level > 0.0).then(|| (level.ln(), 1.0 / (level * level * information))))
+    };
+    let (Some((before, var_before)), Some((after, var_after))) =
+        (side(before_start, changed_at)?, side(changed_at, after_end)?)
+    else {
+        return Ok(false);
+    };
+    let z = tubewatch_core::normal_quantile(1.0 - (1.0 - config.confidence) / 2.0);
+    let step = after - before;
+    Ok(step - z * (var_before + var_after).sqrt() > 0.0 && step.exp() - 1.0 >= config.min_lift)
 }
 
 #[cfg(test)]

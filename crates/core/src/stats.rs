@@ -30,7 +30,7 @@ fn erfc(x: f64) -> f64 {
 
 /// Standard normal quantile (Acklam's rational approximation, relative error below 1.2e-9).
 /// `p` outside (0, 1) gives ±infinity.
-pub(crate) fn normal_quantile(p: f64) -> f64 {
+pub fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,
         2.209_460_984_245_205e2,

@@ -263,6 +263,13 @@ impl Simulator {
         Ok(self.inner.world.live_state(&video, &self.inner.read_muts(), at).views)
     }
 
+    /// A video's views from `from` to `to` at multiplier 1 without hour-to-hour noise, one piece
+    /// per UTC hour (see [`World::noise_free_views`]).
+    pub fn noise_free_views(&self, id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<f64>, SimError> {
+        let video = self.video_or_err(id, to)?;
+        Ok(self.inner.world.noise_free_views(&video, from, to))
+    }
+
     /// A channel's videos published in `[since, until]`, newest first, with their truth at `until`.
     pub fn channel_videos(
         &self,

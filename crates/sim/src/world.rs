@@ -301,6 +301,11 @@ pub struct World {
     id_key: u64,
 }
 
+/// Views per hour of the slow long tail, as a share of a video's expected total.
+const LONG_TAIL_PER_HOUR: f64 = 0.0015 / 24.0;
+/// Days after publish during which every hour has its own noise (later, every day).
+const HOURLY_NOISE_DAYS: i64 = 14;
+
 const ADJECTIVES: &[&str] = &[
     "Curious", "Atomic", "Quiet", "Golden", "Rusty", "Hidden", "Electric", "Lazy", "Brave", "Tiny", "Cosmic", "Urban",
     "Wild", "Honest", "Broken", "Sunny", "Midnight", "Clever", "Analog", "Daily",
@@ -700,7 +705,6 @@ impl World {
     /// and the pieces before `t` do not depend on `t`, so the result never decreases as `t`
     /// grows.
     fn views_real(&self, video: &Video, muts: &Mutations, t: DateTime<Utc>) -> f64 {
-        const LONG_TAIL_PER_HOUR: f64 = 0.0015 / 24.0;
         let p = video.published.timestamp();
         let end = t.timestamp();
         if end <= p {
@@ -724,7 +728,7 @@ impl World {
             self.combined_multiplier(video, muts, &events, at)
         };
         let tau_secs = video.tau_hours * 3600.0;
-        let hourly_until = p + 14 * 24 * 3600;
+        let hourly_until = p + HOURLY_NOISE_DAYS * 86_400;
         let noise_key = video.key.h(self.params.seed, "noise");
         /// What the integration has reached: views so far, `e^(−(a−p)/τ)` at the current
         /// instant, the multiplier in force and the next multiplier change.
@@ -802,6 +806,30 @@ impl World {
             a = seg_end;
         }
         acc.total
+    }
+
+    /// The views `[from, to)` would get at multiplier 1 without the hour-to-hour noise, split at
+    /// UTC hours (one piece per hour, each with its own noise in the real views): the video's
+    /// decay and long tail times its channel's day/night rhythm, the level the noisy views vary
+    /// around (up to the noise's mean, `e^0.045`). Only the first two weeks after publish, where
+    /// the noise is hourly; later time is left out. What a rule that knew the video's trajectory
+    /// exactly would expect, for judging estimators against the best possible.
+    pub fn noise_free_views(&self, video: &Video, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<f64> {
+        let Some(channel) = self.channel(video.key.channel) else { return Vec::new() };
+        let p = video.published.timestamp();
+        let tau_secs = video.tau_hours * 3600.0;
+        let decay_at = |x: i64| (-((x - p) as f64) / tau_secs).exp();
+        let (from, to) = (from.timestamp().max(p), to.timestamp().min(p + HOURLY_NOISE_DAYS * 86_400));
+        let mut pieces = Vec::new();
+        let mut s = from;
+        while s < to {
+            let hour = s.div_euclid(3600);
+            let e = ((hour + 1) * 3600).min(to);
+            let shape = (decay_at(s) - decay_at(e)) + LONG_TAIL_PER_HOUR * (e - s) as f64 / 3600.0;
+            pieces.push(video.expected_total * shape * channel.diurnal[hour.rem_euclid(24) as usize]);
+            s = e;
+        }
+        pieces
     }
 
     /// The video's live state at `t`: integer views, title and variants.
@@ -1036,6 +1064,39 @@ mod tests {
             }
         }
         assert!(checked >= 3, "only {checked} busy videos");
+    }
+
+    #[test]
+    fn noise_free_views_are_what_hourly_views_vary_around() {
+        // Unchanged videos: each hour's views ÷ the noise-free ones is the hourly noise
+        // (log-normal, σ = 0.3).
+        let w = world(300);
+        let muts = Mutations::default();
+        let mut checked = 0;
+        for ch in w.channels() {
+            for v in w.newest_videos(ch, w.params.epoch, 5).into_iter().filter(|v| v.creator_changes.is_empty()) {
+                // Whole UTC hours, each with its own noise.
+                let first_hour = v.published.duration_trunc(Duration::hours(1)).unwrap() + Duration::hours(1);
+                let at = |h: i64| first_hour + Duration::hours(h);
+                let expected = w.noise_free_views(&v, at(0), at(13 * 24));
+                if w.views_real(&v, &muts, at(48)) < 2000.0 {
+                    continue;
+                }
+                let logs: Vec<f64> = (0..13 * 24)
+                    .map(|h| (w.views_real(&v, &muts, at(h + 1)) - w.views_real(&v, &muts, at(h))).ln())
+                    .zip(expected.iter().map(|e| e.ln()))
+                    .map(|(real, free)| real - free)
+                    .collect();
+                let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+                let sd = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (logs.len() - 1) as f64).sqrt();
+                assert!(mean.abs() < 0.06 && (0.25..0.35).contains(&sd), "{}: log ratio {mean:.3} ± {sd:.3}", v.id);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 3, "only {checked} busy videos");
+        // Time past two weeks is left out.
+        let v = w.newest_videos(&w.channels()[0], w.params.epoch, 1).remove(0);
+        assert!(w.noise_free_views(&v, v.published + Duration::days(15), v.published + Duration::days(16)).is_empty());
     }
 
     #[test]
