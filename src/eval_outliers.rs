@@ -12,6 +12,11 @@
 //! change, whose new ÷ old multiplier is at least 1 + the lift threshold. The naive baseline
 //! flags the same candidates when, at the run, the video's views ÷ the median current views of
 //! all the channel's tracked videos is ≥ 2.
+//!
+//! References. For channel outliers, the best threshold on each candidate's true level; for
+//! thumbnail/title outliers, what a rule knowing each changed video's noise-free trajectory could
+//! flag from the same measurements. Neither is reachable by a rule that sees only views; both say
+//! how much of a miss no rule could avoid.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
