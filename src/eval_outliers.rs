@@ -32,7 +32,7 @@ use tubewatch_core::outliers::{
     judge_channel_outlier, naive_outlier_score,
 };
 use tubewatch_core::{Clock, Slot, VideoId};
-use tubewatch_sim::{ChangeSource, SimConfig, Simulator, VariantKind};
+use tubewatch_sim::{ChangeSource, HOURLY_NOISE_SIGMA, SimConfig, Simulator, VariantKind};
 use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
 use tubewatch_worker::outliers_job::{channel_profile, judge_video_change, video_views};
 use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
@@ -553,15 +553,15 @@ fn changes_for_run(
 }
 
 /// Whether a rule that knew the video's trajectory and rhythm exactly could flag the change at
-/// `changed_at` from the measurements a run at `run` has: the video's level (views ÷ the
+/// `changed_at` from the measurements a run at `run` has. The video's level (views ÷ the
 /// simulator's noise-free views) is fitted on each side of the change, back to the previous change
 /// and on to the next one or the run, by quasi-likelihood with the noise's own variance (κμ² with
-/// κ = e^(0.3²) − 1 summed over the UTC hours an increment spans, plus 1/6 for whole views; the
-/// increments taken as independent), and
-/// flagged as the rule flags: lift ≥ `min_lift` and its interval at the rule's confidence above 0.
-/// Only increments in the first two weeks after publish count (hourly noise); with `rule_hours`,
-/// only those our rule looks at (hourly ones from an hour after publish, up to `max_hours_before`
-/// before the change and `hours_after` after it).
+/// κ = e^(σ²) − 1 summed over the UTC hours an increment spans, plus 1/6 for whole views; the
+/// increments taken as independent); the change is flagged as our rule flags: lift ≥ `min_lift`
+/// and its interval at the rule's confidence above 0. Only increments in the first two weeks
+/// after publish count (hourly noise); with `rule_hours`, only those our rule looks at (hourly
+/// ones from an hour after publish, up to `max_hours_before` before the change and `hours_after`
+/// after it).
 fn known_trajectory_flags(
     sim: &Simulator,
     config: &ChangeOutlierConfig,
@@ -570,7 +570,7 @@ fn known_trajectory_flags(
     run: DateTime<Utc>,
     rule_hours: bool,
 ) -> anyhow::Result<bool> {
-    const KAPPA: f64 = 0.094_174; // e^0.09 − 1
+    let kappa = (HOURLY_NOISE_SIGMA * HOURLY_NOISE_SIGMA).exp() - 1.0;
     let id = s.video.id.as_str();
     let changes: Vec<DateTime<Utc>> = sim.video_at(id, run)?.changes.iter().map(|c| c.at).collect();
     let hours = |h: f64| Duration::seconds((h * 3600.0) as i64);
@@ -607,7 +607,7 @@ fn known_trajectory_flags(
         for _ in 0..20 {
             let (mut num, mut den) = (0.0, 0.0);
             for (y, e, e2) in &increments {
-                let var = KAPPA * level * level * e2 + 1.0 / 6.0;
+                let var = kappa * level * level * e2 + 1.0 / 6.0;
                 num += y * e / var;
                 den += e * e / var;
             }

@@ -26,6 +26,6 @@ pub mod world;
 pub use faults::{Endpoint, Fault, FaultConfig, FaultSpec};
 pub use sim::{OAuthConfig, RunningSim, SimClock, SimConfig, SimError, Simulator};
 pub use world::{
-    ChangeSource, ChangeTruth, Channel, MultiplierOverride, VariantKind, VideoTruth, WorldParams, thumbnail_variant_id,
-    title_variant_id,
+    ChangeSource, ChangeTruth, Channel, HOURLY_NOISE_SIGMA, MultiplierOverride, VariantKind, VideoTruth, WorldParams,
+    thumbnail_variant_id, title_variant_id,
 };

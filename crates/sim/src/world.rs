@@ -305,6 +305,8 @@ pub struct World {
 const LONG_TAIL_PER_HOUR: f64 = 0.0015 / 24.0;
 /// Days after publish during which every hour has its own noise (later, every day).
 const HOURLY_NOISE_DAYS: i64 = 14;
+/// The hour-to-hour noise: a log-normal factor with this deviation on each hour's views.
+pub const HOURLY_NOISE_SIGMA: f64 = 0.3;
 
 const ADJECTIVES: &[&str] = &[
     "Curious", "Atomic", "Quiet", "Golden", "Rusty", "Hidden", "Electric", "Lazy", "Brave", "Tiny", "Cosmic", "Urban",
@@ -742,7 +744,8 @@ impl World {
         let mut a = p;
         let decay_at = |x: i64| (-((x - p) as f64) / tau_secs).exp();
         let hour_weight = |hour: i64| {
-            channel.diurnal[hour.rem_euclid(24) as usize] * rng::log_normal(rng::hash(noise_key, &[hour as u64]), 0.3)
+            channel.diurnal[hour.rem_euclid(24) as usize]
+                * rng::log_normal(rng::hash(noise_key, &[hour as u64]), HOURLY_NOISE_SIGMA)
         };
         // Integrates `[from, to)` at `factor`, split where the multiplier changes.
         let integrate = |acc: &mut Acc, from: i64, to: i64, factor: f64| {
