@@ -11,8 +11,20 @@
   var series = JSON.parse(dataEl.textContent);
   if (!series.points.length) return;
 
-  var compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
   var exact = new Intl.NumberFormat(undefined);
+  var compact = [1, 2, 3].map(function (digits) {
+    return new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: digits });
+  });
+  // Axis labels in short form ("3.4K") with as many digits as it takes to tell the ticks apart
+  // (a narrow range would otherwise label 3,410 and 3,420 both "3.4K"); exact when none does.
+  function tickLabels(u, ticks) {
+    for (var i = 0; i < compact.length; i++) {
+      var labels = ticks.map(function (t) { return compact[i].format(t); });
+      if (new Set(labels).size === labels.length) return labels;
+    }
+    return ticks.map(function (t) { return exact.format(t); });
+  }
+  window.tubewatchTickLabels = tickLabels;
   var when = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   var secs = function (iso) { return Date.parse(iso) / 1000; };
 
@@ -140,9 +152,8 @@
     bands: bands,
     axes: [
       {},
-      { values: function (u, ticks) { return ticks.map(function (t) { return compact.format(t); }); }, size: 60 },
-      { scale: "rate", side: 1, grid: { show: false }, size: 60,
-        values: function (u, ticks) { return ticks.map(function (t) { return compact.format(t); }); } },
+      { values: tickLabels, size: 60 },
+      { scale: "rate", side: 1, grid: { show: false }, size: 60, values: tickLabels },
     ],
     hooks: { drawClear: [drawPeriods], draw: [drawLines], ready: [addMarkers], setSize: [placeMarkers] },
   };

@@ -195,6 +195,11 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     assert!(chart["width"].as_u64().unwrap() > 200 && chart["height"].as_u64().unwrap() > 100, "{chart}");
     assert_eq!(chart["markers"].as_u64().unwrap() as usize, detected.len(), "one marker per detected change");
     assert!(chart["legend"].as_str().unwrap().contains("Views"), "{chart}");
+    // The axes' short labels tell the ticks of a narrow range apart, and stay short on a wide one.
+    let narrow = js(&browser, "return window.tubewatchTickLabels(null, [3400, 3410, 3420, 3430]);").await;
+    assert_eq!(narrow, serde_json::json!(["3.4K", "3.41K", "3.42K", "3.43K"]));
+    let wide = js(&browser, "return window.tubewatchTickLabels(null, [0, 1000000, 2500000]);").await;
+    assert_eq!(wide, serde_json::json!(["0", "1M", "2.5M"]));
 
     // Hovering the marker (a real pointer move) shows the change's before and after thumbnails.
     let marker = browser.find(Locator::Css("#chart .change-thumbnail")).await.unwrap();
