@@ -83,6 +83,9 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
     async fn list_targets(&self, kind: TargetKind, offset: u64, limit: u32) -> Result<Vec<Target>>;
     /// Stops a target for everyone (its history stays); returns whether it was active.
     async fn stop_target(&self, kind: TargetKind, subject: &str) -> Result<bool>;
+    /// Makes a stopped or failed target active again, due at `due`, its failures forgotten (an
+    /// explicit request to track it again); returns whether it was not active.
+    async fn resume_target(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<bool>;
     /// Atomically leases up to `limit` active targets due at `now` whose lease is free or expired
     /// (a failed run waiting for its retry time holds a lease owned by nobody), oldest due first.
     /// Concurrent callers never receive the same target.

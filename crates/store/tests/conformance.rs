@@ -116,6 +116,16 @@ async fn targets_are_shared_and_leased(store: Arc<dyn Store>) {
     assert!(store.stop_target(TargetKind::Video, "abd").await.unwrap());
     assert!(!store.stop_target(TargetKind::Video, "abd").await.unwrap());
     assert_eq!(store.target(TargetKind::Video, "abd").await.unwrap().unwrap().state, TargetState::Finished);
+    // Tracking it again resumes it, due when asked and with its failures forgotten; an active
+    // target is left alone.
+    let again = due + Duration::days(2);
+    assert!(store.resume_target(TargetKind::Video, "abd", again).await.unwrap());
+    let resumed = store.target(TargetKind::Video, "abd").await.unwrap().unwrap();
+    assert_eq!((resumed.state, resumed.next_due_at, resumed.attempts), (TargetState::Active, again, 0));
+    assert!(!store.resume_target(TargetKind::Video, "abd", again + Duration::days(1)).await.unwrap());
+    assert_eq!(store.target(TargetKind::Video, "abd").await.unwrap().unwrap().next_due_at, again);
+    let claimed = store.claim_due("w4", again, Duration::minutes(5), 10).await.unwrap();
+    assert!(claimed.iter().any(|t| t.subject == "abd"), "{claimed:?}");
 }
 
 async fn expired_leases_are_reclaimed_and_old_leases_refused(store: Arc<dyn Store>) {

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, UserId, VideoId, YoutubeRef};
 use tubewatch_store::{NewChannel, NewVideo, Store, StoreError, TargetKind};
 use tubewatch_youtube::{ErrorKind, YoutubeClient, YoutubeError};
@@ -75,7 +77,7 @@ impl Tracker {
         };
         let title = feed.title.unwrap_or_default();
         self.store.upsert_channel(&NewChannel { id: id.clone(), title, handle }, now).await?;
-        self.store.ensure_target(TargetKind::Channel, id.as_str(), now, now).await?;
+        self.ensure_active(TargetKind::Channel, id.as_str(), now).await?;
         self.ensure_outliers_target(&id).await?;
         if let Some(user) = user {
             self.store.add_user_channel(user, &id, now).await?;
@@ -123,7 +125,16 @@ impl Tracker {
     async fn ensure_outliers_target(&self, channel: &ChannelId) -> Result<(), TrackError> {
         let now = self.clock.now();
         let due = self.config.outliers.next_run_after(now);
-        self.store.ensure_target(TargetKind::Outliers, channel.as_str(), due, now).await?;
+        self.ensure_active(TargetKind::Outliers, channel.as_str(), due).await
+    }
+
+    /// Creates the target due at `due`, or resumes it there if it was stopped or had failed for
+    /// good: asking to track something again means tracking it again.
+    async fn ensure_active(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<(), TrackError> {
+        self.store.ensure_target(kind, subject, due, self.clock.now()).await?;
+        if self.store.resume_target(kind, subject, due).await? {
+            tracing::info!(%kind, subject, "tracking {kind} {subject} again");
+        }
         Ok(())
     }
 
@@ -134,7 +145,6 @@ impl Tracker {
         let Some(slot) = self.config.policy.slot_at(video.published_at, now) else {
             return Err(TrackError::TrackingOver(id.clone(), self.config.policy.track_days()));
         };
-        self.store.ensure_target(TargetKind::Video, id.as_str(), slot.start(), now).await?;
-        Ok(())
+        self.ensure_active(TargetKind::Video, id.as_str(), slot.start()).await
     }
 }

@@ -223,6 +223,39 @@ async fn tracking_a_video_by_url_and_bad_input() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_again_resumes_a_stopped_channel_and_video() {
+    let w = world(5, 3).await;
+    let store = &w.pipeline.store;
+    let channel = &w.sim.sim.channels()[0];
+    let video =
+        w.sim.sim.channel_videos(channel.id.as_str(), w.clock.now() - Duration::days(20), w.clock.now()).unwrap()[0]
+            .id
+            .clone();
+    w.tracker.track_channel(None, channel.id.as_str()).await.unwrap();
+    w.tracker.track_video(None, video.as_str()).await.unwrap();
+    w.run_hours(1).await;
+    // Stopped (as `tubewatch untrack` does for everyone): nothing is read while stopped.
+    assert!(store.stop_target(TargetKind::Channel, channel.id.as_str()).await.unwrap());
+    assert!(store.stop_target(TargetKind::Video, video.as_str()).await.unwrap());
+    let records = store.views(&video).await.unwrap().len();
+    w.run_hours(3).await;
+    assert_eq!(store.views(&video).await.unwrap().len(), records);
+    // Tracking them again resumes the same targets from now.
+    w.tracker.track_channel(None, channel.id.as_str()).await.unwrap();
+    w.tracker.track_video(None, video.as_str()).await.unwrap();
+    for (kind, subject) in [(TargetKind::Channel, channel.id.as_str()), (TargetKind::Video, video.as_str())] {
+        let target = store.target(kind, subject).await.unwrap().unwrap();
+        assert_eq!(target.state, TargetState::Active, "{kind} {subject}");
+        assert!(target.next_due_at <= w.clock.now(), "{kind} {subject} due {}", target.next_due_at);
+    }
+    w.run_hours(2).await;
+    // The current slot at once, then one a slot.
+    assert_eq!(store.views(&video).await.unwrap().len(), records + 3);
+    let checked = store.target(TargetKind::Channel, channel.id.as_str()).await.unwrap().unwrap();
+    assert!(checked.next_due_at > w.clock.now() && checked.last_error.is_none(), "{checked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_video_stops_its_target_and_says_why() {
     let w = world(5, 3).await;
     let channel = &w.sim.sim.channels()[0];

@@ -351,6 +351,20 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn resume_target(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE targets SET state = 'active', next_due_at = $1, attempts = 0, last_error = NULL, \
+             last_error_at = NULL, lease_owner = NULL, lease_until = NULL \
+             WHERE kind = $2 AND subject = $3 AND state <> 'active'",
+        )
+        .bind(due)
+        .bind(kind.as_str())
+        .bind(subject)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     #[instrument(skip_all, fields(owner, limit))]
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
         let rows = sqlx::query(
