@@ -86,6 +86,9 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
     /// Makes a stopped or failed target active again, due at `due`, its failures forgotten (an
     /// explicit request to track it again); returns whether it was not active.
     async fn resume_target(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<bool>;
+    /// Marks a target as the operator's (tracked without a user): it is kept when its last user
+    /// lets it go.
+    async fn keep_target(&self, kind: TargetKind, subject: &str) -> Result<()>;
     /// Atomically leases up to `limit` active targets due at `now` whose lease is free or expired
     /// (a failed run waiting for its retry time holds a lease owned by nobody), oldest due first.
     /// Concurrent callers never receive the same target.
@@ -145,9 +148,15 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
 
     /// Returns whether the mapping is new.
     async fn add_user_channel(&self, user: UserId, channel: &ChannelId, now: DateTime<Utc>) -> Result<bool>;
+    /// Removes the user's mapping. When no user monitors the channel any more and the operator
+    /// does not keep it, its target stops, and so do those of its videos that no user tracks on
+    /// their own and the operator does not keep. Returns whether the mapping existed.
     async fn remove_user_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool>;
     async fn user_channels(&self, user: UserId) -> Result<Vec<ChannelId>>;
     async fn add_user_video(&self, user: UserId, video: &VideoId, now: DateTime<Utc>) -> Result<bool>;
+    /// Removes the user's mapping. When no user tracks the video any more, the operator does not
+    /// keep it and its channel is not tracked, its target stops. Returns whether the mapping
+    /// existed.
     async fn remove_user_video(&self, user: UserId, video: &VideoId) -> Result<bool>;
     async fn user_videos(&self, user: UserId) -> Result<Vec<UserVideo>>;
     /// Individually tracked videos added at or after `since` (the monthly limit's count).

@@ -22,6 +22,7 @@ conformance!(
     video_check_is_atomic_and_lease_bound,
     channel_check_adds_videos_and_targets,
     users_and_mappings,
+    a_channel_nobody_monitors_stops_with_what_only_it_tracked,
     concurrent_claimers_process_every_target_once,
     scripted_scenario_matches_the_reference,
 );
@@ -376,6 +377,60 @@ async fn users_and_mappings(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(store.user_videos(bob.id).await.unwrap().is_empty());
+}
+
+/// When its last user lets a channel go, its target stops with those of its videos nobody tracks
+/// on their own; the operator's (tracked without a user) stay.
+async fn a_channel_nobody_monitors_stops_with_what_only_it_tracked(store: Arc<dyn Store>) {
+    let now = t("2026-03-01T12:00:00Z");
+    let user = |name: &str| NewUser {
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        password_hash: "h".into(),
+        plan: Plan::Free,
+        is_admin: false,
+    };
+    let ann = store.create_user(&user("ann"), now).await.unwrap().id;
+    let bob = store.create_user(&user("bob"), now).await.unwrap().id;
+    let (ch, kept) = (with_channel(&*store, 1).await, with_channel(&*store, 2).await);
+    for (n, channel) in [(1, &ch), (2, &ch), (3, &ch), (4, &kept)] {
+        store.insert_video(&new_video(n, channel, now), now).await.unwrap();
+        store.ensure_target(TargetKind::Video, video_id(n).as_str(), now, now).await.unwrap();
+    }
+    for channel in [&ch, &kept] {
+        store.ensure_target(TargetKind::Channel, channel.as_str(), now, now).await.unwrap();
+        store.add_user_channel(ann, channel, now).await.unwrap();
+    }
+    store.add_user_channel(bob, &ch, now).await.unwrap();
+    store.add_user_video(bob, &video_id(2), now).await.unwrap();
+    store.keep_target(TargetKind::Video, video_id(3).as_str()).await.unwrap();
+    store.keep_target(TargetKind::Channel, kept.as_str()).await.unwrap();
+    let state = |kind: TargetKind, subject: String| {
+        let store = store.clone();
+        async move { store.target(kind, &subject).await.unwrap().unwrap().state }
+    };
+    let video = |n: u32| state(TargetKind::Video, video_id(n).to_string());
+
+    // Bob still monitors it: nothing stops.
+    assert!(store.remove_user_channel(ann, &ch).await.unwrap());
+    assert_eq!(state(TargetKind::Channel, ch.to_string()).await, TargetState::Active);
+    // Its last user: the channel and the video only it tracked stop; Bob's own video and the
+    // operator's stay.
+    assert!(store.remove_user_channel(bob, &ch).await.unwrap());
+    assert_eq!(state(TargetKind::Channel, ch.to_string()).await, TargetState::Finished);
+    assert_eq!(
+        (video(1).await, video(2).await, video(3).await),
+        (TargetState::Finished, TargetState::Active, TargetState::Active)
+    );
+    // Bob lets his video go too: its channel is not tracked, so it stops.
+    assert!(store.remove_user_video(bob, &video_id(2)).await.unwrap());
+    assert_eq!(video(2).await, TargetState::Finished);
+    // The operator's channel stays when its last user goes, and so do its videos; a video let
+    // go on a tracked channel stays with the channel.
+    store.add_user_video(ann, &video_id(4), now).await.unwrap();
+    assert!(store.remove_user_video(ann, &video_id(4)).await.unwrap());
+    assert!(store.remove_user_channel(ann, &kept).await.unwrap());
+    assert_eq!(state(TargetKind::Channel, kept.to_string()).await, TargetState::Active);
+    assert_eq!(video(4).await, TargetState::Active);
 }
 
 /// 8 claimers race over 10,000 due targets: each is processed exactly once, none is lost.

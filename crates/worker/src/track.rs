@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, UserId, VideoId, YoutubeRef};
-use tubewatch_store::{NewChannel, NewVideo, Store, StoreError, TargetKind};
+use tubewatch_store::{NewChannel, NewVideo, Store, StoreError, TargetKind, TargetState};
 use tubewatch_youtube::{ErrorKind, YoutubeClient, YoutubeError};
 
 use crate::pipeline::PipelineConfig;
@@ -77,11 +77,21 @@ impl Tracker {
         };
         let title = feed.title.unwrap_or_default();
         self.store.upsert_channel(&NewChannel { id: id.clone(), title, handle }, now).await?;
-        self.ensure_active(TargetKind::Channel, id.as_str(), now).await?;
-        self.ensure_outliers_target(&id).await?;
+        // The mapping first: from then on, another user letting the channel go cannot stop it.
         if let Some(user) = user {
             self.store.add_user_channel(user, &id, now).await?;
         }
+        self.ensure_active(TargetKind::Channel, id.as_str(), now, user.is_none()).await?;
+        // Its videos stopped when its last user let it go come back with it.
+        for video in self.store.channel_videos(&id).await? {
+            let stopped = self.store.target(TargetKind::Video, video.id.as_str()).await?;
+            if let (Some(slot), Some(TargetState::Finished)) =
+                (self.config.policy.slot_at(video.published_at, now), stopped.map(|t| t.state))
+            {
+                self.store.resume_target(TargetKind::Video, video.id.as_str(), slot.start()).await?;
+            }
+        }
+        self.ensure_outliers_target(&id).await?;
         tracing::info!(channel_id = %id, "tracking channel {id}");
         Ok(id)
     }
@@ -109,13 +119,13 @@ impl Tracker {
                 NewVideo { id: id.clone(), channel_id, published_at: published, is_short: false, title: info.title };
             self.store.insert_video(&video, now).await?;
         }
-        self.ensure_video_target(&id).await?;
+        if let Some(user) = user {
+            self.store.add_user_video(user, &id, self.clock.now()).await?;
+        }
+        self.ensure_video_target(&id, user.is_none()).await?;
         // The video's thumbnail/title outliers come from its channel's weekly run.
         if let Some(video) = self.store.video(&id).await? {
             self.ensure_outliers_target(&video.channel_id).await?;
-        }
-        if let Some(user) = user {
-            self.store.add_user_video(user, &id, self.clock.now()).await?;
         }
         tracing::info!(video_id = %id, "tracking video {id}");
         Ok(id)
@@ -125,13 +135,23 @@ impl Tracker {
     async fn ensure_outliers_target(&self, channel: &ChannelId) -> Result<(), TrackError> {
         let now = self.clock.now();
         let due = self.config.outliers.next_run_after(now);
-        self.ensure_active(TargetKind::Outliers, channel.as_str(), due).await
+        self.ensure_active(TargetKind::Outliers, channel.as_str(), due, false).await
     }
 
     /// Creates the target due at `due`, or resumes it there if it was stopped or had failed for
-    /// good: asking to track something again means tracking it again.
-    async fn ensure_active(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<(), TrackError> {
+    /// good: asking to track something again means tracking it again. `operator`: tracked without
+    /// a user, so kept when its last user lets it go.
+    async fn ensure_active(
+        &self,
+        kind: TargetKind,
+        subject: &str,
+        due: DateTime<Utc>,
+        operator: bool,
+    ) -> Result<(), TrackError> {
         self.store.ensure_target(kind, subject, due, self.clock.now()).await?;
+        if operator {
+            self.store.keep_target(kind, subject).await?;
+        }
         if self.store.resume_target(kind, subject, due).await? {
             tracing::info!(%kind, subject, "tracking {kind} {subject} again");
         }
@@ -139,12 +159,12 @@ impl Tracker {
     }
 
     /// Makes sure a known video has a target, due at its current slot.
-    async fn ensure_video_target(&self, id: &VideoId) -> Result<(), TrackError> {
+    async fn ensure_video_target(&self, id: &VideoId, operator: bool) -> Result<(), TrackError> {
         let video = self.store.video(id).await?.ok_or_else(|| StoreError::NotFound(format!("video {id}")))?;
         let now = self.clock.now();
         let Some(slot) = self.config.policy.slot_at(video.published_at, now) else {
             return Err(TrackError::TrackingOver(id.clone(), self.config.policy.track_days()));
         };
-        self.ensure_active(TargetKind::Video, id.as_str(), slot.start()).await
+        self.ensure_active(TargetKind::Video, id.as_str(), slot.start(), operator).await
     }
 }

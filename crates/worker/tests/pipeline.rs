@@ -256,6 +256,58 @@ async fn tracking_again_resumes_a_stopped_channel_and_video() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_its_last_user_lets_go_stops_and_comes_back_when_added_again() {
+    let w = world(6, 3).await;
+    let store = &w.pipeline.store;
+    let new_user = tubewatch_store::NewUser {
+        email: tubewatch_core::Email::parse("ann@example.com").unwrap(),
+        password_hash: "h".into(),
+        plan: tubewatch_store::Plan::Free,
+        is_admin: false,
+    };
+    let ann = store.create_user(&new_user, w.clock.now()).await.unwrap().id;
+    let channel = w.sim.sim.channels()[0].id.clone();
+    w.tracker.track_channel(Some(ann), channel.as_str()).await.unwrap();
+    w.run_hours(2).await;
+    let videos = store.channel_videos(&channel).await.unwrap();
+    assert!(!videos.is_empty());
+    let records = |store: Arc<dyn Store>, videos: Vec<VideoId>| async move {
+        let mut n = 0;
+        for v in &videos {
+            n += store.views(v).await.unwrap().len();
+        }
+        n
+    };
+    let ids: Vec<VideoId> = videos.iter().map(|v| v.id.clone()).collect();
+    let active = |store: Arc<dyn Store>, ids: Vec<VideoId>| async move {
+        let mut n = 0;
+        for v in &ids {
+            n += usize::from(
+                store.target(TargetKind::Video, v.as_str()).await.unwrap().unwrap().state == TargetState::Active,
+            );
+        }
+        n
+    };
+    let tracked = active(store.clone(), ids.clone()).await;
+    assert!(tracked > 0);
+
+    // Her channel, nobody else's: it stops with its videos, and nothing is read any more.
+    assert!(store.remove_user_channel(ann, &channel).await.unwrap());
+    let target = store.target(TargetKind::Channel, channel.as_str()).await.unwrap().unwrap();
+    assert_eq!(target.state, TargetState::Finished);
+    assert_eq!(active(store.clone(), ids.clone()).await, 0);
+    let before = records(store.clone(), ids.clone()).await;
+    w.run_hours(3).await;
+    assert_eq!(records(store.clone(), ids.clone()).await, before);
+
+    // Added again: the channel and its videos still in their tracking window come back.
+    w.tracker.track_channel(Some(ann), channel.as_str()).await.unwrap();
+    assert_eq!(active(store.clone(), ids.clone()).await, tracked);
+    w.run_hours(1).await;
+    assert!(records(store.clone(), ids.clone()).await > before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_video_stops_its_target_and_says_why() {
     let w = world(5, 3).await;
     let channel = &w.sim.sim.channels()[0];

@@ -380,6 +380,15 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn keep_target(&self, kind: TargetKind, subject: &str) -> Result<()> {
+        sqlx::query("UPDATE targets SET kept_by_operator = TRUE WHERE kind = ? AND subject = ?")
+            .bind(kind.as_str())
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     #[instrument(skip_all, fields(owner, limit))]
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
         let rows = sqlx::query(
@@ -663,7 +672,25 @@ impl Store for SqliteStore {
             .bind(channel.as_str())
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // One statement, so a user adding the channel meanwhile either keeps it or resumes it.
+        sqlx::query(
+            "UPDATE targets SET state = 'finished', lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'active' \
+               AND NOT EXISTS (SELECT 1 FROM user_channels WHERE channel_id = ?1) \
+               AND NOT EXISTS (SELECT 1 FROM targets k WHERE k.kind = 'channel' AND k.subject = ?1 \
+                               AND k.kept_by_operator) \
+               AND ((kind = 'channel' AND subject = ?1) \
+                    OR (kind = 'video' AND NOT kept_by_operator \
+                        AND subject IN (SELECT id FROM videos WHERE channel_id = ?1) \
+                        AND subject NOT IN (SELECT video_id FROM user_videos)))",
+        )
+        .bind(channel.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
     }
 
     async fn user_channels(&self, user: UserId) -> Result<Vec<ChannelId>> {
@@ -693,7 +720,20 @@ impl Store for SqliteStore {
             .bind(video.as_str())
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE targets SET state = 'finished', lease_owner = NULL, lease_until = NULL \
+             WHERE kind = 'video' AND subject = ?1 AND state = 'active' AND NOT kept_by_operator \
+               AND NOT EXISTS (SELECT 1 FROM user_videos WHERE video_id = ?1) \
+               AND NOT EXISTS (SELECT 1 FROM videos v JOIN targets c ON c.kind = 'channel' \
+                               AND c.subject = v.channel_id AND c.state = 'active' WHERE v.id = ?1)",
+        )
+        .bind(video.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
     }
 
     async fn user_videos(&self, user: UserId) -> Result<Vec<UserVideo>> {

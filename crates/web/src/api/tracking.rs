@@ -231,7 +231,8 @@ pub async fn track_channel(
     Ok((status, Json(body)).into_response())
 }
 
-/// Stops monitoring a channel for the caller (others who monitor it are unaffected).
+/// Stops monitoring a channel for the caller (others who monitor it are unaffected). When nobody
+/// monitors it any more, its checks stop, with those of its videos nobody tracks on their own.
 #[utoipa::path(delete, path = "/api/v1/channels/{channel_id}", tag = "tracking",
     params(("channel_id" = String, Path, description = "The channel's UC… id")),
     security(("session" = []), ("bearer" = [])),
