@@ -52,10 +52,17 @@ pub async fn track(app: &App, args: TrackArgs) -> anyhow::Result<()> {
     match args.what {
         TrackWhat::Channel { input } => {
             let id = tracker.track_channel(user, &input).await?;
+            if user.is_none() {
+                // The operator's: kept when the last user who monitors it lets it go.
+                app.store.keep_target(TargetKind::Channel, id.as_str()).await?;
+            }
             println!("tracking channel {id}; its feed is checked every hour");
         }
         TrackWhat::Video { input } => {
             let id = tracker.track_video(user, &input).await?;
+            if user.is_none() {
+                app.store.keep_target(TargetKind::Video, id.as_str()).await?;
+            }
             let target = app.store.target(TargetKind::Video, id.as_str()).await?;
             let due = target.map(|t| t.next_due_at.to_rfc3339()).unwrap_or_default();
             println!("tracking video {id}; first measurement due {due}");

@@ -20,6 +20,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tubewatch_core::{Clock, Slot};
 use tubewatch_sim::{Endpoint, FaultConfig, FaultSpec};
+use tubewatch_store::{TargetKind, TargetState};
 use tubewatch_worker::{Metrics, Pipeline, PipelineConfig};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 use ui_common::*;
@@ -295,7 +296,9 @@ async fn every_new_page_and_form_needs_a_session() {
         let page = visitor.get(path).await;
         assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/login"), "GET {path}");
     }
+    let remove = format!("{channel}/remove");
     for path in [
+        remove.as_str(),
         "/account/tokens",
         "/account/tokens/1/revoke",
         "/account/password",
@@ -392,6 +395,19 @@ async fn channel_page_outliers_and_news_are_their_owners_only() {
     let bobs = bob.get("/outliers?week=2026-W10").await;
     assert!(bobs.body.contains("No outliers yet") && !bobs.body.contains(&html_escape(&run.explanation)));
     assert!(!bob.get("/dashboard").await.body.contains(&html_escape(&run.explanation)));
+
+    // Stop monitoring: Bob cannot for Alice, nor can a post without the token; Alice can, and
+    // nobody else monitoring it, its checks stop.
+    let remove = format!("{path}/remove");
+    let bob_csrf = Browser::csrf(&bob.get("/dashboard").await);
+    assert_eq!(bob.post(&remove, &[("csrf_token", &bob_csrf)]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(alice.post(&remove, &[]).await.status, StatusCode::FORBIDDEN);
+    assert!(alice.get(&path).await.body.contains(&format!("action=\"{remove}\"")));
+    let removed = alice.post(&remove, &[("csrf_token", &csrf)]).await;
+    assert_eq!((removed.status, removed.location()), (StatusCode::SEE_OTHER, "/dashboard"));
+    assert_eq!(alice.get(&path).await.status, StatusCode::NOT_FOUND);
+    let target = app.store.target(TargetKind::Channel, channel.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(target.state, TargetState::Finished);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

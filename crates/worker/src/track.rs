@@ -81,7 +81,7 @@ impl Tracker {
         if let Some(user) = user {
             self.store.add_user_channel(user, &id, now).await?;
         }
-        self.ensure_active(TargetKind::Channel, id.as_str(), now, user.is_none()).await?;
+        self.ensure_active(TargetKind::Channel, id.as_str(), now).await?;
         // Its videos stopped when its last user let it go come back with it.
         for video in self.store.channel_videos(&id).await? {
             let stopped = self.store.target(TargetKind::Video, video.id.as_str()).await?;
@@ -122,7 +122,7 @@ impl Tracker {
         if let Some(user) = user {
             self.store.add_user_video(user, &id, self.clock.now()).await?;
         }
-        self.ensure_video_target(&id, user.is_none()).await?;
+        self.ensure_video_target(&id).await?;
         // The video's thumbnail/title outliers come from its channel's weekly run.
         if let Some(video) = self.store.video(&id).await? {
             self.ensure_outliers_target(&video.channel_id).await?;
@@ -135,23 +135,13 @@ impl Tracker {
     async fn ensure_outliers_target(&self, channel: &ChannelId) -> Result<(), TrackError> {
         let now = self.clock.now();
         let due = self.config.outliers.next_run_after(now);
-        self.ensure_active(TargetKind::Outliers, channel.as_str(), due, false).await
+        self.ensure_active(TargetKind::Outliers, channel.as_str(), due).await
     }
 
     /// Creates the target due at `due`, or resumes it there if it was stopped or had failed for
-    /// good: asking to track something again means tracking it again. `operator`: tracked without
-    /// a user, so kept when its last user lets it go.
-    async fn ensure_active(
-        &self,
-        kind: TargetKind,
-        subject: &str,
-        due: DateTime<Utc>,
-        operator: bool,
-    ) -> Result<(), TrackError> {
+    /// good: asking to track something again means tracking it again.
+    async fn ensure_active(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<(), TrackError> {
         self.store.ensure_target(kind, subject, due, self.clock.now()).await?;
-        if operator {
-            self.store.keep_target(kind, subject).await?;
-        }
         if self.store.resume_target(kind, subject, due).await? {
             tracing::info!(%kind, subject, "tracking {kind} {subject} again");
         }
@@ -159,12 +149,12 @@ impl Tracker {
     }
 
     /// Makes sure a known video has a target, due at its current slot.
-    async fn ensure_video_target(&self, id: &VideoId, operator: bool) -> Result<(), TrackError> {
+    async fn ensure_video_target(&self, id: &VideoId) -> Result<(), TrackError> {
         let video = self.store.video(id).await?.ok_or_else(|| StoreError::NotFound(format!("video {id}")))?;
         let now = self.clock.now();
         let Some(slot) = self.config.policy.slot_at(video.published_at, now) else {
             return Err(TrackError::TrackingOver(id.clone(), self.config.policy.track_days()));
         };
-        self.ensure_active(TargetKind::Video, id.as_str(), slot.start(), operator).await
+        self.ensure_active(TargetKind::Video, id.as_str(), slot.start()).await
     }
 }

@@ -5,7 +5,8 @@
 ALTER TABLE targets ADD COLUMN kept_by_operator INTEGER NOT NULL DEFAULT 0;
 
 -- Before this column, a channel that no user monitors, and a video that no user tracks and whose
--- channel is not tracked, can only have been the operator's.
+-- channel is not tracked, were the operator's or left behind by their users: both keep running as
+-- they did.
 UPDATE targets SET kept_by_operator = 1
  WHERE (kind = 'channel' AND subject NOT IN (SELECT channel_id FROM user_channels))
     OR (kind = 'video' AND subject NOT IN (SELECT video_id FROM user_videos)

@@ -3,7 +3,8 @@
 //! videos drawn over it. A channel the caller does not monitor is a 404, like a missing one.
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tubewatch_core::ChannelId;
@@ -11,7 +12,7 @@ use tubewatch_core::outliers::{ChannelBandSnapshot, TypicalBand};
 use tubewatch_store::{TargetKind, Video};
 
 use super::views::{TimeView, compact_number, exact_number, script_safe_json};
-use super::{PageUser, error_page, render};
+use super::{CsrfForm, PageUser, error_page, form_user, render};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -83,6 +84,24 @@ struct ChannelTemplate {
 pub async fn channel_page(State(state): State<AppState>, user: PageUser, Path(channel_id): Path<String>) -> Response {
     match channel_template(&state, user, &channel_id).await {
         Ok(template) => render(&template),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// "Stop monitoring": the API's removal (the channel's checks stop when nobody else monitors
+/// it), then back to the dashboard.
+pub async fn remove_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(channel_id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match crate::api::tracking::untrack_channel(State(state), user.caller, Path(channel_id)).await {
+        Ok(_) => Redirect::to("/dashboard").into_response(),
         Err(e) => error_page(&e),
     }
 }

@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard", get(views::dashboard))
         .route("/track", get(track_page).post(track_submit))
         .route("/channels/{channel_id}", get(channel::channel_page))
+        .route("/channels/{channel_id}/remove", post(channel::remove_submit))
         .route("/outliers", get(outliers::outliers_page))
         .route("/abtests", get(abtests::list_page))
         .route(
