@@ -119,13 +119,14 @@ impl Tracker {
                 NewVideo { id: id.clone(), channel_id, published_at: published, is_short: false, title: info.title };
             self.store.insert_video(&video, now).await?;
         }
-        if let Some(user) = user {
-            self.store.add_user_video(user, &id, self.clock.now()).await?;
-        }
+        // Past its tracking window this fails, before the user's mapping is added.
         self.ensure_video_target(&id).await?;
         // The video's thumbnail/title outliers come from its channel's weekly run.
         if let Some(video) = self.store.video(&id).await? {
             self.ensure_outliers_target(&video.channel_id).await?;
+        }
+        if let Some(user) = user {
+            self.store.add_user_video(user, &id, self.clock.now()).await?;
         }
         tracing::info!(video_id = %id, "tracking video {id}");
         Ok(id)
