@@ -272,6 +272,28 @@ async fn tracked_videos_are_shown_to_their_owner_only() {
     let bob_dashboard = bob.get("/dashboard").await;
     assert!(bob_dashboard.body.contains("No videos yet — add a channel"));
     assert!(!bob_dashboard.body.contains(&channel.title) && !bob_dashboard.body.contains(video.id.as_str()));
+
+    // A video of the monitored channel has no "Stop tracking"; one tracked on its own has, and
+    // stopping it (nobody else tracks it, its channel is not tracked) stops its checks.
+    let remove = |id: &str| format!("action=\"/videos/{id}/remove\"");
+    assert!(!alice.get(&format!("/videos/{}", video.id)).await.body.contains(&remove(video.id.as_str())));
+    let other = app.sim.sim.channels()[1].id.clone();
+    let alone =
+        app.sim.sim.channel_videos(other.as_str(), app.clock.now() - Duration::days(20), app.clock.now()).unwrap()[0]
+            .id
+            .clone();
+    let added = alice.post("/track", &[("csrf_token", &csrf), ("kind", "video"), ("url", alone.as_str())]).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let path = format!("/videos/{alone}");
+    assert!(alice.get(&path).await.body.contains(&remove(alone.as_str())));
+    let bob_csrf = Browser::csrf(&bob.get("/dashboard").await);
+    assert_eq!(bob.post(&format!("{path}/remove"), &[("csrf_token", &bob_csrf)]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(alice.post(&format!("{path}/remove"), &[]).await.status, StatusCode::FORBIDDEN);
+    let removed = alice.post(&format!("{path}/remove"), &[("csrf_token", &csrf)]).await;
+    assert_eq!((removed.status, removed.location()), (StatusCode::SEE_OTHER, "/dashboard"));
+    assert_eq!(alice.get(&path).await.status, StatusCode::NOT_FOUND);
+    let target = app.store.target(TargetKind::Video, alone.as_str()).await.unwrap().unwrap();
+    assert_eq!(target.state, TargetState::Finished);
 }
 
 fn html_escape(s: &str) -> String {
@@ -299,6 +321,7 @@ async fn every_new_page_and_form_needs_a_session() {
     let remove = format!("{channel}/remove");
     for path in [
         remove.as_str(),
+        "/videos/AAAAAAAAAAA/remove",
         "/account/tokens",
         "/account/tokens/1/revoke",
         "/account/password",

@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/upgrade", post(account_page::upgrade))
         .route("/account/youtube/disconnect", post(account_page::youtube_disconnect))
         .route("/videos/{video_id}", get(views::video_page))
+        .route("/videos/{video_id}/remove", post(views::video_remove_submit))
         .route("/videos/{video_id}/series.csv", get(export::series_csv))
         .route("/videos/{video_id}/series.json", get(export::series_json))
         .route("/assets/{name}", get(assets::asset))

@@ -2,7 +2,8 @@
 //! for the templates (numbers already formatted, times as RFC 3339 for the browser to localise).
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tubewatch_core::ChannelId;
@@ -10,7 +11,7 @@ use tubewatch_core::abtest::variant_label;
 use tubewatch_core::outliers::ChannelBandSnapshot;
 use tubewatch_store::{ChangeKind, DashboardVisit, TargetKind, TargetState, Video};
 
-use super::{PageUser, error_page, render, series_of};
+use super::{CsrfForm, PageUser, error_page, form_user, render, series_of};
 use crate::AppState;
 use crate::api::{Allowance, Usage};
 use crate::error::ApiError;
@@ -355,6 +356,8 @@ struct VideoTemplate {
     overlay_json: String,
     has_band: bool,
     tests: Vec<TestShading>,
+    /// The caller tracks it on its own (not only as one of a monitored channel's videos).
+    tracked_alone: bool,
     signed_in: bool,
     csrf: String,
 }
@@ -441,6 +444,10 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
         },
         Err(e) => return error_page(&e),
     };
+    let tracked_alone = match state.store.user_videos(user.caller.user.id).await {
+        Ok(mine) => mine.iter().any(|m| m.video_id.as_str() == series.video.id),
+        Err(e) => return error_page(&e.into()),
+    };
     let v = &series.video;
     let template = VideoTemplate {
         id: v.id.clone(),
@@ -465,10 +472,29 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
         overlay_json,
         has_band,
         tests,
+        tracked_alone,
         signed_in: true,
         csrf: user.csrf,
     };
     render(&template)
+}
+
+/// "Stop tracking" a video tracked on its own: the API's removal (its checks stop when nobody
+/// else tracks it and its channel is not tracked), then back to the dashboard.
+pub async fn video_remove_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(video_id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    match crate::api::tracking::untrack_video(State(state), user.caller, Path(video_id)).await {
+        Ok(_) => Redirect::to("/dashboard").into_response(),
+        Err(e) => error_page(&e),
+    }
 }
 
 #[cfg(test)]
