@@ -81,15 +81,8 @@ impl Tracker {
         if let Some(user) = user {
             self.store.add_user_channel(user, &id, now).await?;
         }
-        self.ensure_active(TargetKind::Channel, id.as_str(), now).await?;
-        // Its videos stopped when its last user let it go come back with it.
-        for video in self.store.channel_videos(&id).await? {
-            let stopped = self.store.target(TargetKind::Video, video.id.as_str()).await?;
-            if let (Some(slot), Some(TargetState::Finished)) =
-                (self.config.policy.slot_at(video.published_at, now), stopped.map(|t| t.state))
-            {
-                self.store.resume_target(TargetKind::Video, video.id.as_str(), slot.start()).await?;
-            }
+        if self.ensure_active(TargetKind::Channel, id.as_str(), now).await? {
+            self.resume_channel_videos(&id).await?;
         }
         self.ensure_outliers_target(&id).await?;
         tracing::info!(channel_id = %id, "tracking channel {id}");
@@ -136,15 +129,33 @@ impl Tracker {
     async fn ensure_outliers_target(&self, channel: &ChannelId) -> Result<(), TrackError> {
         let now = self.clock.now();
         let due = self.config.outliers.next_run_after(now);
-        self.ensure_active(TargetKind::Outliers, channel.as_str(), due).await
+        self.ensure_active(TargetKind::Outliers, channel.as_str(), due).await?;
+        Ok(())
     }
 
     /// Creates the target due at `due`, or resumes it there if it was stopped or had failed for
-    /// good: asking to track something again means tracking it again.
-    async fn ensure_active(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<(), TrackError> {
+    /// good: asking to track something again means tracking it again. Returns whether it was
+    /// resumed.
+    async fn ensure_active(&self, kind: TargetKind, subject: &str, due: DateTime<Utc>) -> Result<bool, TrackError> {
         self.store.ensure_target(kind, subject, due, self.clock.now()).await?;
-        if self.store.resume_target(kind, subject, due).await? {
+        let resumed = self.store.resume_target(kind, subject, due).await?;
+        if resumed {
             tracing::info!(%kind, subject, "tracking {kind} {subject} again");
+        }
+        Ok(resumed)
+    }
+
+    /// After a stopped channel is resumed: its videos stopped with it (when its last user let it
+    /// go) come back, those still in their tracking window, each at its current slot.
+    async fn resume_channel_videos(&self, channel: &ChannelId) -> Result<(), TrackError> {
+        let now = self.clock.now();
+        for video in self.store.channel_videos(channel).await? {
+            let stopped = self.store.target(TargetKind::Video, video.id.as_str()).await?;
+            if let (Some(slot), Some(TargetState::Finished)) =
+                (self.config.policy.slot_at(video.published_at, now), stopped.map(|t| t.state))
+            {
+                self.store.resume_target(TargetKind::Video, video.id.as_str(), slot.start()).await?;
+            }
         }
         Ok(())
     }
@@ -156,6 +167,7 @@ impl Tracker {
         let Some(slot) = self.config.policy.slot_at(video.published_at, now) else {
             return Err(TrackError::TrackingOver(id.clone(), self.config.policy.track_days()));
         };
-        self.ensure_active(TargetKind::Video, id.as_str(), slot.start()).await
+        self.ensure_active(TargetKind::Video, id.as_str(), slot.start()).await?;
+        Ok(())
     }
 }
