@@ -1,6 +1,9 @@
 //! tubewatch storage. The `Store` trait speaks domain types; the SQLite (embedded default) and
-//! PostgreSQL (scaled-out) backends own their SQL and their migrations, kept in step and proved
-//! equal by one conformance suite (`tests/conformance.rs`).
+//! PostgreSQL (scaled-out) backends share one implementation: the SQL is written once in
+//! `src/sql/` and compiled once per backend, whose module (`sqlite.rs`, `postgres.rs`) supplies
+//! only the dialect (how a time is stored, the claim statement, transactions). The schema is one
+//! source too (`migrations/`, rendered per dialect by `schema`), and one conformance suite
+//! (`tests/conformance.rs`) runs on both.
 #![forbid(unsafe_code)]
 
 mod abtests;
@@ -8,6 +11,7 @@ mod accounts;
 mod model;
 mod outliers;
 mod postgres;
+mod schema;
 mod sqlite;
 mod ui;
 

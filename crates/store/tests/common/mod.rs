@@ -45,6 +45,8 @@ pub async fn with_channel(store: &dyn Store, n: u32) -> ChannelId {
     id
 }
 
+const SQLITE_FILE: &str = "nested/tubewatch.db";
+
 #[derive(Debug)]
 pub struct Backend {
     pub store: Arc<dyn Store>,
@@ -55,7 +57,7 @@ pub struct Backend {
 impl Backend {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("nested/tubewatch.db").display());
+        let url = format!("sqlite://{}", dir.path().join(SQLITE_FILE).display());
         let store = connect(&url, &StoreOptions::default()).await.expect("open sqlite");
         store.migrate().await.expect("migrate sqlite");
         Self { store, cleanup: None, _dir: Some(dir) }
@@ -75,6 +77,16 @@ impl Backend {
             .expect("connect postgres");
         store.migrate().await.expect("migrate postgres");
         Some(Self { store: Arc::new(store), cleanup: Some((url, schema)), _dir: None })
+    }
+
+    /// The database URL of a SQLite backend.
+    pub fn sqlite_url(&self) -> Option<String> {
+        self._dir.as_ref().map(|dir| format!("sqlite://{}", dir.path().join(SQLITE_FILE).display()))
+    }
+
+    /// The server URL and schema of a PostgreSQL backend.
+    pub fn postgres_location(&self) -> Option<(&str, &str)> {
+        self.cleanup.as_ref().map(|(url, schema)| (url.as_str(), schema.as_str()))
     }
 
     pub async fn finish(self) {

@@ -1,19 +1,18 @@
-//! AbTestStore on SQLite (times as integer milliseconds).
+//! AbTestStore, written once for both backends (see `crate::sql`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use tracing::instrument;
 use tubewatch_core::{ChannelId, UserId, VideoId};
 
-use super::{SqliteStore, at, at_opt, ms};
+use super::{Backend, DbRow, at, at_opt, ts};
 use crate::{
     AbTest, AbTestDetail, AbTestId, AbTestPeriod, AbTestState, AbTestStore, AbVariant, AbViews, NewAbTest,
     NewYoutubeConnection, Result, SealedToken, StoreError, SwapRecord, YoutubeConnection, decode,
 };
 
-fn connection_from_row(row: &SqliteRow) -> Result<YoutubeConnection> {
+fn connection_from_row(row: &DbRow) -> Result<YoutubeConnection> {
     let access_key: Option<String> = row.try_get("access_key_id")?;
     let access_sealed: Option<Vec<u8>> = row.try_get("access_sealed")?;
     Ok(YoutubeConnection {
@@ -22,25 +21,25 @@ fn connection_from_row(row: &SqliteRow) -> Result<YoutubeConnection> {
         scopes: row.try_get("scopes")?,
         refresh: SealedToken { key_id: row.try_get("refresh_key_id")?, sealed: row.try_get("refresh_sealed")? },
         access: access_key.zip(access_sealed).map(|(key_id, sealed)| SealedToken { key_id, sealed }),
-        access_expires_at: at_opt("access_expires_at", row.try_get("access_expires_at")?)?,
+        access_expires_at: at_opt(row, "access_expires_at")?,
         state: decode("youtube_connections.state", row.try_get::<String, _>("state")?.parse())?,
         state_reason: row.try_get("state_reason")?,
-        connected_at: at("connected_at", row.try_get("connected_at")?)?,
-        updated_at: at("updated_at", row.try_get("updated_at")?)?,
+        connected_at: at(row, "connected_at")?,
+        updated_at: at(row, "updated_at")?,
     })
 }
 
-fn test_from_row(row: &SqliteRow) -> Result<AbTest> {
+fn test_from_row(row: &DbRow) -> Result<AbTest> {
     Ok(AbTest {
         id: row.try_get("id")?,
         user_id: UserId(row.try_get("user_id")?),
         video_id: decode("abtests.video_id", VideoId::parse(row.try_get("video_id")?))?,
-        video_published_at: at("video_published_at", row.try_get("video_published_at")?)?,
+        video_published_at: at(row, "video_published_at")?,
         kind: decode("abtests.kind", row.try_get::<String, _>("kind")?.parse())?,
         state: decode("abtests.state", row.try_get::<String, _>("state")?.parse())?,
         state_reason: row.try_get("state_reason")?,
-        starts_at: at("starts_at", row.try_get("starts_at")?)?,
-        ends_at: at("ends_at", row.try_get("ends_at")?)?,
+        starts_at: at(row, "starts_at")?,
+        ends_at: at(row, "ends_at")?,
         rotation_minutes: row.try_get("rotation_minutes")?,
         final_action: decode("abtests.final_action", row.try_get::<String, _>("final_action")?.parse())?,
         original_title: row.try_get("original_title")?,
@@ -50,20 +49,20 @@ fn test_from_row(row: &SqliteRow) -> Result<AbTest> {
         result_json: row.try_get("result_json")?,
         quota_used: row.try_get("quota_used")?,
         outside_change: row.try_get("outside_change")?,
-        outside_change_at: at_opt("outside_change_at", row.try_get("outside_change_at")?)?,
-        created_at: at("created_at", row.try_get("created_at")?)?,
-        finished_at: at_opt("finished_at", row.try_get("finished_at")?)?,
-        notified_at: at_opt("notified_at", row.try_get("notified_at")?)?,
+        outside_change_at: at_opt(row, "outside_change_at")?,
+        created_at: at(row, "created_at")?,
+        finished_at: at_opt(row, "finished_at")?,
+        notified_at: at_opt(row, "notified_at")?,
     })
 }
 
-fn period_from_row(row: &SqliteRow) -> Result<AbTestPeriod> {
+fn period_from_row(row: &DbRow) -> Result<AbTestPeriod> {
     Ok(AbTestPeriod {
         index: row.try_get("idx")?,
-        start: at("starts_at", row.try_get("starts_at")?)?,
-        end: at("ends_at", row.try_get("ends_at")?)?,
+        start: at(row, "starts_at")?,
+        end: at(row, "ends_at")?,
         variant: row.try_get("variant")?,
-        swapped_at: at_opt("swapped_at", row.try_get("swapped_at")?)?,
+        swapped_at: at_opt(row, "swapped_at")?,
         outcome: row.try_get("outcome")?,
         excluded: row.try_get("excluded")?,
     })
@@ -74,14 +73,14 @@ fn not_found(what: &str, id: impl std::fmt::Display) -> StoreError {
 }
 
 #[async_trait]
-impl AbTestStore for SqliteStore {
+impl AbTestStore for Backend {
     #[instrument(skip_all, fields(user_id = connection.user_id.0))]
     async fn upsert_youtube_connection(&self, connection: &NewYoutubeConnection, now: DateTime<Utc>) -> Result<()> {
         let c = connection;
         sqlx::query(
             "INSERT INTO youtube_connections (user_id, channel_id, scopes, refresh_key_id, refresh_sealed, \
              access_key_id, access_sealed, access_expires_at, state, state_reason, connected_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', NULL, $9, $10) \
              ON CONFLICT (user_id) DO UPDATE SET channel_id = excluded.channel_id, scopes = excluded.scopes, \
              refresh_key_id = excluded.refresh_key_id, refresh_sealed = excluded.refresh_sealed, \
              access_key_id = excluded.access_key_id, access_sealed = excluded.access_sealed, \
@@ -95,16 +94,16 @@ impl AbTestStore for SqliteStore {
         .bind(&c.refresh.sealed)
         .bind(c.access.as_ref().map(|a| a.key_id.clone()))
         .bind(c.access.as_ref().map(|a| a.sealed.clone()))
-        .bind(c.access_expires_at.map(ms))
-        .bind(ms(now))
-        .bind(ms(now))
+        .bind(c.access_expires_at.map(ts))
+        .bind(ts(now))
+        .bind(ts(now))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn youtube_connection(&self, user: UserId) -> Result<Option<YoutubeConnection>> {
-        let row = sqlx::query("SELECT * FROM youtube_connections WHERE user_id = ?")
+        let row = sqlx::query("SELECT * FROM youtube_connections WHERE user_id = $1")
             .bind(user.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -120,16 +119,16 @@ impl AbTestStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE youtube_connections SET refresh_key_id = COALESCE(?, refresh_key_id), \
-             refresh_sealed = COALESCE(?, refresh_sealed), access_key_id = ?, access_sealed = ?, \
-             access_expires_at = ?, updated_at = ? WHERE user_id = ?",
+            "UPDATE youtube_connections SET refresh_key_id = COALESCE($1, refresh_key_id), \
+             refresh_sealed = COALESCE($2, refresh_sealed), access_key_id = $3, access_sealed = $4, \
+             access_expires_at = $5, updated_at = $6 WHERE user_id = $7",
         )
         .bind(refresh.map(|r| r.key_id.clone()))
         .bind(refresh.map(|r| r.sealed.clone()))
         .bind(access.map(|(a, _)| a.key_id.clone()))
         .bind(access.map(|(a, _)| a.sealed.clone()))
-        .bind(access.map(|(_, e)| ms(e)))
-        .bind(ms(now))
+        .bind(access.map(|(_, e)| ts(e)))
+        .bind(ts(now))
         .bind(user.0)
         .execute(&self.pool)
         .await?;
@@ -143,11 +142,11 @@ impl AbTestStore for SqliteStore {
     async fn revoke_youtube_connection(&self, user: UserId, reason: &str, now: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE youtube_connections SET state = 'revoked', state_reason = ?, access_key_id = NULL, \
-             access_sealed = NULL, access_expires_at = NULL, updated_at = ? WHERE user_id = ?",
+            "UPDATE youtube_connections SET state = 'revoked', state_reason = $1, access_key_id = NULL, \
+             access_sealed = NULL, access_expires_at = NULL, updated_at = $2 WHERE user_id = $3",
         )
         .bind(reason)
-        .bind(ms(now))
+        .bind(ts(now))
         .bind(user.0)
         .execute(&mut *tx)
         .await?;
@@ -155,7 +154,7 @@ impl AbTestStore for SqliteStore {
             return Err(not_found("YouTube connection of user", user.0));
         }
         let paused = sqlx::query(
-            "UPDATE abtests SET state = 'paused', state_reason = ? WHERE user_id = ? AND state = 'running'",
+            "UPDATE abtests SET state = 'paused', state_reason = $1 WHERE user_id = $2 AND state = 'running'",
         )
         .bind(reason)
         .bind(user.0)
@@ -168,7 +167,7 @@ impl AbTestStore for SqliteStore {
 
     async fn remove_youtube_connection(&self, user: UserId) -> Result<bool> {
         let done =
-            sqlx::query("DELETE FROM youtube_connections WHERE user_id = ?").bind(user.0).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM youtube_connections WHERE user_id = $1").bind(user.0).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -178,27 +177,27 @@ impl AbTestStore for SqliteStore {
         let row = sqlx::query(
             "INSERT INTO abtests (user_id, video_id, video_published_at, kind, state, starts_at, ends_at, rotation_minutes, \
              final_action, original_title, original_thumb_key, original_thumb_phash, power_json, created_at) \
-             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
         )
         .bind(test.user_id.0)
         .bind(test.video_id.as_str())
-        .bind(ms(test.video_published_at))
+        .bind(ts(test.video_published_at))
         .bind(test.kind.as_str())
-        .bind(ms(test.starts_at))
-        .bind(ms(test.ends_at))
+        .bind(ts(test.starts_at))
+        .bind(ts(test.ends_at))
         .bind(test.rotation_minutes)
         .bind(test.final_action.as_str())
         .bind(&test.original_title)
         .bind(&test.original_thumb_key)
         .bind(&test.original_thumb_phash)
         .bind(&test.power_json)
-        .bind(ms(now))
+        .bind(ts(now))
         .fetch_one(&mut *tx)
         .await?;
         let created = test_from_row(&row)?;
         for (i, v) in test.variants.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO abtest_variants (test_id, idx, thumb_blob_key, thumb_phash, title) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO abtest_variants (test_id, idx, thumb_blob_key, thumb_phash, title) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(created.id)
             .bind(i as i32)
@@ -211,14 +210,14 @@ impl AbTestStore for SqliteStore {
         for p in &test.periods {
             sqlx::query(
                 "INSERT INTO abtest_periods (test_id, idx, starts_at, ends_at, variant, swapped_at, outcome, excluded) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(created.id)
             .bind(p.index)
-            .bind(ms(p.start))
-            .bind(ms(p.end))
+            .bind(ts(p.start))
+            .bind(ts(p.end))
             .bind(p.variant)
-            .bind(p.swapped_at.map(ms))
+            .bind(p.swapped_at.map(ts))
             .bind(&p.outcome)
             .bind(p.excluded)
             .execute(&mut *tx)
@@ -229,12 +228,12 @@ impl AbTestStore for SqliteStore {
     }
 
     async fn abtest(&self, id: AbTestId) -> Result<Option<AbTestDetail>> {
-        let Some(row) = sqlx::query("SELECT * FROM abtests WHERE id = ?").bind(id).fetch_optional(&self.pool).await?
+        let Some(row) = sqlx::query("SELECT * FROM abtests WHERE id = $1").bind(id).fetch_optional(&self.pool).await?
         else {
             return Ok(None);
         };
         let test = test_from_row(&row)?;
-        let variants = sqlx::query("SELECT * FROM abtest_variants WHERE test_id = ? ORDER BY idx")
+        let variants = sqlx::query("SELECT * FROM abtest_variants WHERE test_id = $1 ORDER BY idx")
             .bind(id)
             .fetch_all(&self.pool)
             .await?
@@ -247,7 +246,7 @@ impl AbTestStore for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let periods = sqlx::query("SELECT * FROM abtest_periods WHERE test_id = ? ORDER BY idx")
+        let periods = sqlx::query("SELECT * FROM abtest_periods WHERE test_id = $1 ORDER BY idx")
             .bind(id)
             .fetch_all(&self.pool)
             .await?
@@ -258,7 +257,7 @@ impl AbTestStore for SqliteStore {
     }
 
     async fn user_abtests(&self, user: UserId) -> Result<Vec<AbTest>> {
-        sqlx::query("SELECT * FROM abtests WHERE user_id = ? ORDER BY created_at DESC, id DESC")
+        sqlx::query("SELECT * FROM abtests WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
             .bind(user.0)
             .fetch_all(&self.pool)
             .await?
@@ -271,9 +270,9 @@ impl AbTestStore for SqliteStore {
     async fn record_abtest_swap(&self, id: AbTestId, swap: &SwapRecord) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE abtest_periods SET swapped_at = ?, outcome = ?, excluded = ? WHERE test_id = ? AND idx = ?",
+            "UPDATE abtest_periods SET swapped_at = $1, outcome = $2, excluded = $3 WHERE test_id = $4 AND idx = $5",
         )
-        .bind(swap.swapped_at.map(ms))
+        .bind(swap.swapped_at.map(ts))
         .bind(&swap.outcome)
         .bind(swap.excluded)
         .bind(id)
@@ -283,7 +282,7 @@ impl AbTestStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(not_found("period of A/B test", format!("{id}/{}", swap.period)));
         }
-        sqlx::query("UPDATE abtests SET quota_used = quota_used + ? WHERE id = ?")
+        sqlx::query("UPDATE abtests SET quota_used = quota_used + $1 WHERE id = $2")
             .bind(swap.quota_units)
             .bind(id)
             .execute(&mut *tx)
@@ -293,7 +292,7 @@ impl AbTestStore for SqliteStore {
     }
 
     async fn add_abtest_quota(&self, id: AbTestId, units: i64) -> Result<()> {
-        let done = sqlx::query("UPDATE abtests SET quota_used = quota_used + ? WHERE id = ?")
+        let done = sqlx::query("UPDATE abtests SET quota_used = quota_used + $1 WHERE id = $2")
             .bind(units)
             .bind(id)
             .execute(&self.pool)
@@ -306,12 +305,12 @@ impl AbTestStore for SqliteStore {
 
     async fn record_abtest_views(&self, id: AbTestId, views: &AbViews) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO abtest_views (test_id, slot, measured_at, views) VALUES (?, ?, ?, ?) \
+            "INSERT INTO abtest_views (test_id, slot, measured_at, views) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (test_id, slot) DO NOTHING",
         )
         .bind(id)
-        .bind(ms(views.slot))
-        .bind(ms(views.measured_at))
+        .bind(ts(views.slot))
+        .bind(ts(views.measured_at))
         .bind(views.views)
         .execute(&self.pool)
         .await?;
@@ -319,17 +318,13 @@ impl AbTestStore for SqliteStore {
     }
 
     async fn abtest_views(&self, id: AbTestId) -> Result<Vec<AbViews>> {
-        sqlx::query("SELECT slot, measured_at, views FROM abtest_views WHERE test_id = ? ORDER BY slot")
+        sqlx::query("SELECT slot, measured_at, views FROM abtest_views WHERE test_id = $1 ORDER BY slot")
             .bind(id)
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
-                Ok(AbViews {
-                    slot: at("slot", r.try_get("slot")?)?,
-                    measured_at: at("measured_at", r.try_get("measured_at")?)?,
-                    views: r.try_get("views")?,
-                })
+                Ok(AbViews { slot: at(r, "slot")?, measured_at: at(r, "measured_at")?, views: r.try_get("views")? })
             })
             .collect()
     }
@@ -344,13 +339,13 @@ impl AbTestStore for SqliteStore {
     ) -> Result<()> {
         let ended = matches!(state, AbTestState::Finished | AbTestState::Stopped | AbTestState::Failed);
         let done = sqlx::query(
-            "UPDATE abtests SET state = ?, state_reason = ?, finished_at = CASE WHEN ? THEN ? ELSE finished_at END \
-             WHERE id = ?",
+            "UPDATE abtests SET state = $1, state_reason = $2, finished_at = CASE WHEN $3 THEN $4 ELSE finished_at END \
+             WHERE id = $5",
         )
         .bind(state.as_str())
         .bind(reason)
         .bind(ended)
-        .bind(ms(now))
+        .bind(ts(now))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -362,10 +357,10 @@ impl AbTestStore for SqliteStore {
 
     async fn flag_abtest_outside_change(&self, id: AbTestId, detail: &str, at: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE abtests SET outside_change = ?, outside_change_at = ? WHERE id = ? AND outside_change IS NULL",
+            "UPDATE abtests SET outside_change = $1, outside_change_at = $2 WHERE id = $3 AND outside_change IS NULL",
         )
         .bind(detail)
-        .bind(ms(at))
+        .bind(ts(at))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -374,7 +369,7 @@ impl AbTestStore for SqliteStore {
 
     #[instrument(skip_all, fields(test_id = id))]
     async fn set_abtest_power(&self, id: AbTestId, power_json: &str) -> Result<()> {
-        sqlx::query("UPDATE abtests SET power_json = ? WHERE id = ?")
+        sqlx::query("UPDATE abtests SET power_json = $1 WHERE id = $2")
             .bind(power_json)
             .bind(id)
             .execute(&self.pool)
@@ -391,11 +386,11 @@ impl AbTestStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE abtests SET state = ?, state_reason = NULL, result_json = ?, finished_at = ? WHERE id = ?",
+            "UPDATE abtests SET state = $1, state_reason = NULL, result_json = $2, finished_at = $3 WHERE id = $4",
         )
         .bind(state.as_str())
         .bind(result_json)
-        .bind(ms(now))
+        .bind(ts(now))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -408,7 +403,7 @@ impl AbTestStore for SqliteStore {
     async fn abtests_to_notify(&self, limit: u32) -> Result<Vec<AbTest>> {
         sqlx::query(
             "SELECT * FROM abtests WHERE result_json IS NOT NULL AND notified_at IS NULL \
-             ORDER BY finished_at, id LIMIT ?",
+             ORDER BY finished_at, id LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -419,8 +414,8 @@ impl AbTestStore for SqliteStore {
     }
 
     async fn mark_abtest_notified(&self, id: AbTestId, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE abtests SET notified_at = ? WHERE id = ?")
-            .bind(ms(now))
+        sqlx::query("UPDATE abtests SET notified_at = $1 WHERE id = $2")
+            .bind(ts(now))
             .bind(id)
             .execute(&self.pool)
             .await?;

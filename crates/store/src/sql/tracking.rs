@@ -1,79 +1,35 @@
-//! The scaled-out backend: PostgreSQL with a connection pool, shared by any number of web and
-//! worker processes. Claims use `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's
-//! rows instead of waiting on them, and never share a target.
-
-mod abtests;
-mod accounts;
-mod outliers;
-mod ui;
-
-use std::str::FromStr;
-use std::time::Duration as StdDuration;
+//! The `Store` trait (tracking, the queue, users), written once for both backends (see
+//! `crate::sql`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgPool, Postgres, Row, Transaction};
+use sqlx::{Row, Transaction};
 use tracing::instrument;
 use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
 
+use super::{Backend, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, MIGRATIONS_TABLE_EXISTS, at, at_opt, ts};
+use crate::schema;
 use crate::{
     ChangeEvent, Channel, ChannelCheck, Lease, NewChange, NewChannel, NewUser, NewVideo, Plan, QueueStats, Result,
-    Store, StoreError, StoreOptions, Target, TargetKind, ThumbState, User, UserVideo, Video, VideoCheck, ViewsRecord,
-    decode,
+    Store, StoreError, Target, TargetKind, ThumbState, User, UserVideo, Video, VideoCheck, ViewsRecord, decode,
 };
 
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
-}
-
-impl PgStore {
-    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
-        Self::connect_in_schema(url, options, None).await
-    }
-
-    /// Connects with `search_path` set to `schema`, creating the schema if needed: several
-    /// tubewatch instances (or tests) can share one database, each in its own schema.
-    pub async fn connect_in_schema(url: &str, options: &StoreOptions, schema: Option<&str>) -> Result<Self> {
-        let mut connect = PgConnectOptions::from_str(url)?;
-        if let Some(schema) = schema {
-            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-                return Err(StoreError::InvalidSchema(schema.to_owned()));
-            }
-            let mut conn = sqlx::PgConnection::connect_with(&connect).await?;
-            // The name was checked above to be a plain lower-case identifier.
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-                .execute(&mut conn)
-                .await?;
-            conn.close().await?;
-            connect = connect.options([("search_path", schema)]);
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(StdDuration::from_secs(30))
-            .connect_with(connect)
-            .await?;
-        Ok(Self { pool })
-    }
-}
-
-fn target_from_row(row: &PgRow) -> Result<Target> {
+fn target_from_row(row: &DbRow) -> Result<Target> {
     Ok(Target {
         id: row.try_get("id")?,
         kind: decode("targets.kind", row.try_get::<String, _>("kind")?.parse())?,
         subject: row.try_get("subject")?,
         state: decode("targets.state", row.try_get::<String, _>("state")?.parse())?,
-        next_due_at: row.try_get("next_due_at")?,
+        next_due_at: at(row, "next_due_at")?,
         lease_owner: row.try_get("lease_owner")?,
-        lease_until: row.try_get("lease_until")?,
+        lease_until: at_opt(row, "lease_until")?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
-        last_error_at: row.try_get("last_error_at")?,
+        last_error_at: at_opt(row, "last_error_at")?,
     })
 }
 
-fn video_from_row(row: &PgRow) -> Result<Video> {
+pub(super) fn video_from_row(row: &DbRow) -> Result<Video> {
     let sha256: Option<String> = row.try_get("thumb_sha256")?;
     let phash: Option<String> = row.try_get("thumb_phash")?;
     let thumb = match (sha256, phash) {
@@ -83,42 +39,42 @@ fn video_from_row(row: &PgRow) -> Result<Video> {
     Ok(Video {
         id: decode("videos.id", VideoId::parse(row.try_get("id")?))?,
         channel_id: decode("videos.channel_id", ChannelId::parse(row.try_get("channel_id")?))?,
-        published_at: row.try_get("published_at")?,
+        published_at: at(row, "published_at")?,
         is_short: row.try_get("is_short")?,
         title: row.try_get("title")?,
         thumb,
-        created_at: row.try_get("created_at")?,
+        created_at: at(row, "created_at")?,
     })
 }
 
-fn user_from_row(row: &PgRow) -> Result<User> {
+pub(super) fn user_from_row(row: &DbRow) -> Result<User> {
     Ok(User {
         id: UserId(row.try_get("id")?),
         email: decode("users.email", Email::parse(row.try_get("email")?))?,
         password_hash: row.try_get("password_hash")?,
         plan: decode("users.plan", row.try_get::<String, _>("plan")?.parse::<Plan>())?,
         is_admin: row.try_get("is_admin")?,
-        created_at: row.try_get("created_at")?,
+        created_at: at(row, "created_at")?,
     })
 }
 
-fn views_from_row(row: &PgRow) -> Result<ViewsRecord> {
+pub(super) fn views_from_row(row: &DbRow) -> Result<ViewsRecord> {
     Ok(ViewsRecord {
         video_id: decode("views.video_id", VideoId::parse(row.try_get("video_id")?))?,
-        slot: Slot::from_aligned(row.try_get("slot")?),
-        measured_at: row.try_get("measured_at")?,
+        slot: Slot::from_aligned(at(row, "slot")?),
+        measured_at: at(row, "measured_at")?,
         views: row.try_get("views")?,
     })
 }
 
-fn change_from_row(row: &PgRow) -> Result<ChangeEvent> {
+pub(super) fn change_from_row(row: &DbRow) -> Result<ChangeEvent> {
     Ok(ChangeEvent {
         id: row.try_get("id")?,
         change: NewChange {
             video_id: decode("changes.video_id", VideoId::parse(row.try_get("video_id")?))?,
             kind: decode("changes.kind", row.try_get::<String, _>("kind")?.parse())?,
-            slot: Slot::from_aligned(row.try_get("slot")?),
-            detected_at: row.try_get("detected_at")?,
+            slot: Slot::from_aligned(at(row, "slot")?),
+            detected_at: at(row, "detected_at")?,
             before_title: row.try_get("before_title")?,
             after_title: row.try_get("after_title")?,
             before_thumb_key: row.try_get("before_thumb_key")?,
@@ -128,52 +84,52 @@ fn change_from_row(row: &PgRow) -> Result<ChangeEvent> {
 }
 
 /// Checks that `lease` is still the target's current lease, inside the caller's transaction.
-async fn hold(tx: &mut Transaction<'_, Postgres>, lease: &Lease) -> Result<()> {
+pub(super) async fn hold(tx: &mut Transaction<'_, Db>, lease: &Lease) -> Result<()> {
     let held = sqlx::query("SELECT 1 FROM targets WHERE id = $1 AND lease_owner = $2 AND lease_until = $3")
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ts(lease.until))
         .fetch_optional(&mut **tx)
         .await?;
     held.map(|_| ()).ok_or(StoreError::LeaseLost(lease.target_id))
 }
 
-async fn reschedule(tx: &mut Transaction<'_, Postgres>, lease: &Lease, next: Option<DateTime<Utc>>) -> Result<()> {
+pub(super) async fn reschedule(tx: &mut Transaction<'_, Db>, lease: &Lease, next: Option<DateTime<Utc>>) -> Result<()> {
     sqlx::query(
         "UPDATE targets SET state = $1, next_due_at = COALESCE($2, next_due_at), lease_owner = NULL, \
          lease_until = NULL, attempts = 0, last_error = NULL, last_error_at = NULL WHERE id = $3",
     )
     .bind(if next.is_some() { "active" } else { "finished" })
-    .bind(next)
+    .bind(next.map(ts))
     .bind(lease.target_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-async fn insert_views(tx: &mut Transaction<'_, Postgres>, r: &ViewsRecord) -> Result<bool> {
+async fn insert_views(tx: &mut Transaction<'_, Db>, r: &ViewsRecord) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO views (video_id, slot, measured_at, views) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (video_id, slot) DO NOTHING",
     )
     .bind(r.video_id.as_str())
-    .bind(r.slot.start())
-    .bind(r.measured_at)
+    .bind(ts(r.slot.start()))
+    .bind(ts(r.measured_at))
     .bind(r.views)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-async fn insert_change(tx: &mut Transaction<'_, Postgres>, c: &NewChange) -> Result<bool> {
+async fn insert_change(tx: &mut Transaction<'_, Db>, c: &NewChange) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO changes (video_id, kind, slot, detected_at, before_title, after_title, before_thumb_key, \
          after_thumb_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (video_id, kind, slot) DO NOTHING",
     )
     .bind(c.video_id.as_str())
     .bind(c.kind.as_str())
-    .bind(c.slot.start())
-    .bind(c.detected_at)
+    .bind(ts(c.slot.start()))
+    .bind(ts(c.detected_at))
     .bind(&c.before_title)
     .bind(&c.after_title)
     .bind(&c.before_thumb_key)
@@ -183,24 +139,24 @@ async fn insert_change(tx: &mut Transaction<'_, Postgres>, c: &NewChange) -> Res
     Ok(done.rows_affected() == 1)
 }
 
-async fn insert_video(tx: &mut Transaction<'_, Postgres>, v: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
+async fn insert_video(tx: &mut Transaction<'_, Db>, v: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO videos (id, channel_id, published_at, is_short, title, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(v.id.as_str())
     .bind(v.channel_id.as_str())
-    .bind(v.published_at)
+    .bind(ts(v.published_at))
     .bind(v.is_short)
     .bind(&v.title)
-    .bind(now)
+    .bind(ts(now))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 async fn ensure_target(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Transaction<'_, Db>,
     kind: TargetKind,
     subject: &str,
     due: DateTime<Utc>,
@@ -212,8 +168,8 @@ async fn ensure_target(
     )
     .bind(kind.as_str())
     .bind(subject)
-    .bind(due)
-    .bind(now)
+    .bind(ts(due))
+    .bind(ts(now))
     .execute(&mut **tx)
     .await?;
     let row = sqlx::query("SELECT * FROM targets WHERE kind = $1 AND subject = $2")
@@ -229,9 +185,23 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl Store for Backend {
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        let migrator = schema::migrator(DIALECT);
+        if sqlx::query_scalar::<_, i64>(MIGRATIONS_TABLE_EXISTS).fetch_one(&self.pool).await? > 0 {
+            for row in sqlx::query("SELECT version, checksum FROM _sqlx_migrations").fetch_all(&self.pool).await? {
+                let version: i64 = row.try_get("version")?;
+                let checksum: Vec<u8> = row.try_get("checksum")?;
+                if let Some(current) = schema::adopted_checksum(&migrator, DIALECT, version, &checksum) {
+                    sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2")
+                        .bind(current)
+                        .bind(version)
+                        .execute(&self.pool)
+                        .await?;
+                }
+            }
+        }
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 
@@ -250,7 +220,7 @@ impl Store for PgStore {
         .bind(channel.id.as_str())
         .bind(&channel.title)
         .bind(&channel.handle)
-        .bind(now)
+        .bind(ts(now))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -268,8 +238,8 @@ impl Store for PgStore {
                     .try_get::<Option<String>, _>("latest_video_id")?
                     .map(|v| decode("channels.latest_video_id", VideoId::parse(&v)))
                     .transpose()?,
-                checked_at: row.try_get("checked_at")?,
-                created_at: row.try_get("created_at")?,
+                checked_at: at_opt(&row, "checked_at")?,
+                created_at: at(&row, "created_at")?,
             })
         })
         .transpose()
@@ -277,7 +247,7 @@ impl Store for PgStore {
 
     #[instrument(skip_all, fields(video_id = %video.id))]
     async fn insert_video(&self, video: &NewVideo, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = insert_video(&mut tx, video, now).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -290,11 +260,9 @@ impl Store for PgStore {
     }
 
     async fn existing_videos(&self, ids: &[VideoId]) -> Result<Vec<VideoId>> {
-        let ids: Vec<&str> = ids.iter().map(VideoId::as_str).collect();
-        let found: Vec<String> = sqlx::query_scalar("SELECT id FROM videos WHERE id = ANY($1) ORDER BY id")
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let ids = serde_json::to_string(&ids.iter().map(VideoId::as_str).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(format!("video ids: {e}")))?;
+        let found: Vec<String> = sqlx::query_scalar(EXISTING_VIDEOS).bind(ids).fetch_all(&self.pool).await?;
         found.iter().map(|id| decode("videos.id", VideoId::parse(id))).collect()
     }
 
@@ -314,7 +282,7 @@ impl Store for PgStore {
         due: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Target> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let target = ensure_target(&mut tx, kind, subject, due, now).await?;
         tx.commit().await?;
         Ok(target)
@@ -357,7 +325,7 @@ impl Store for PgStore {
              last_error_at = NULL, lease_owner = NULL, lease_until = NULL \
              WHERE kind = $2 AND subject = $3 AND state <> 'active'",
         )
-        .bind(due)
+        .bind(ts(due))
         .bind(kind.as_str())
         .bind(subject)
         .execute(&self.pool)
@@ -376,28 +344,21 @@ impl Store for PgStore {
 
     #[instrument(skip_all, fields(owner, limit))]
     async fn claim_due(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration, limit: u32) -> Result<Vec<Target>> {
-        let rows = sqlx::query(
-            "WITH due AS ( \
-               SELECT id FROM targets WHERE state = 'active' AND next_due_at <= $3 \
-               AND (lease_until IS NULL OR lease_until < $4) ORDER BY next_due_at, id LIMIT $5 \
-               FOR UPDATE SKIP LOCKED) \
-             UPDATE targets t SET lease_owner = $1, lease_until = $2 \
-             FROM due WHERE t.id = due.id RETURNING t.*",
-        )
-        .bind(owner)
-        .bind(now + lease_for)
-        .bind(now)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(CLAIM_DUE)
+            .bind(owner)
+            .bind(ts(now + lease_for))
+            .bind(ts(now))
+            .bind(ts(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         let mut targets = rows.iter().map(target_from_row).collect::<Result<Vec<_>>>()?;
         targets.sort_by_key(|t| (t.next_due_at, t.id));
         Ok(targets)
     }
 
     async fn complete(&self, lease: &Lease, next_due_at: Option<DateTime<Utc>>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         reschedule(&mut tx, lease, next_due_at).await?;
         tx.commit().await?;
@@ -417,12 +378,12 @@ impl Store for PgStore {
              WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
         )
         .bind(if retry_at.is_some() { "active" } else { "failed" })
-        .bind(retry_at)
+        .bind(retry_at.map(ts))
         .bind(error)
-        .bind(now)
+        .bind(ts(now))
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ts(lease.until))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -444,12 +405,12 @@ impl Store for PgStore {
              WHERE id = $5 AND lease_owner = $6 AND lease_until = $7",
         )
         .bind(if next_due_at.is_some() { "active" } else { "finished" })
-        .bind(next_due_at)
+        .bind(next_due_at.map(ts))
         .bind(error)
-        .bind(now)
+        .bind(ts(now))
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ts(lease.until))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -465,7 +426,7 @@ impl Store for PgStore {
         )
         .bind(lease.target_id)
         .bind(&lease.owner)
-        .bind(lease.until)
+        .bind(ts(lease.until))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -486,7 +447,7 @@ impl Store for PgStore {
                MIN(next_due_at) FILTER (WHERE state = 'active' AND next_due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)) AS oldest \
              FROM targets",
         )
-        .bind(now)
+        .bind(ts(now))
         .fetch_one(&self.pool)
         .await?;
         let count = |c: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
@@ -497,7 +458,7 @@ impl Store for PgStore {
             failed: count("failed")?,
             finished: count("finished")?,
             erroring: count("erroring")?,
-            oldest_due_at: row.try_get("oldest")?,
+            oldest_due_at: at_opt(&row, "oldest")?,
         })
     }
 
@@ -519,7 +480,7 @@ impl Store for PgStore {
         check: &VideoCheck,
         next_due_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         insert_views(&mut tx, &check.record).await?;
         for change in &check.changes {
@@ -549,7 +510,7 @@ impl Store for PgStore {
         check: &ChannelCheck,
         next_due_at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         for (video, first_due) in &check.new_videos {
             insert_video(&mut tx, video, check.checked_at).await?;
@@ -558,7 +519,7 @@ impl Store for PgStore {
         sqlx::query(
             "UPDATE channels SET checked_at = $1, latest_video_id = COALESCE($2, latest_video_id) WHERE id = $3",
         )
-        .bind(check.checked_at)
+        .bind(ts(check.checked_at))
         .bind(check.latest_video_id.as_ref().map(VideoId::as_str))
         .bind(check.channel_id.as_str())
         .execute(&mut *tx)
@@ -569,7 +530,7 @@ impl Store for PgStore {
     }
 
     async fn record_views(&self, record: &ViewsRecord) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = insert_views(&mut tx, record).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -584,7 +545,7 @@ impl Store for PgStore {
     }
 
     async fn record_change(&self, change: &NewChange) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = insert_change(&mut tx, change).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -606,11 +567,15 @@ impl Store for PgStore {
         .bind(&user.password_hash)
         .bind(user.plan.as_str())
         .bind(user.is_admin)
-        .bind(now)
+        .bind(ts(now))
         .fetch_one(&self.pool)
         .await
         .map_err(|e| {
-            if is_unique_violation(&e) { StoreError::Conflict(format!("email {} is taken", user.email)) } else { e.into() }
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("email {} is taken", user.email))
+            } else {
+                e.into()
+            }
         })?;
         user_from_row(&row)
     }
@@ -645,7 +610,7 @@ impl Store for PgStore {
         )
         .bind(user.0)
         .bind(channel.as_str())
-        .bind(now)
+        .bind(ts(now))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -693,7 +658,7 @@ impl Store for PgStore {
         )
         .bind(user.0)
         .bind(video.as_str())
-        .bind(now)
+        .bind(ts(now))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -731,7 +696,7 @@ impl Store for PgStore {
             .map(|r| {
                 Ok(UserVideo {
                     video_id: decode("user_videos.video_id", VideoId::parse(r.try_get("video_id")?))?,
-                    added_at: r.try_get("added_at")?,
+                    added_at: at(r, "added_at")?,
                 })
             })
             .collect()
@@ -740,7 +705,7 @@ impl Store for PgStore {
     async fn count_user_videos_since(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_videos WHERE user_id = $1 AND added_at >= $2")
             .bind(user.0)
-            .bind(since)
+            .bind(ts(since))
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))

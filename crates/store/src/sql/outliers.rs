@@ -1,15 +1,15 @@
-//! OutlierStore on SQLite.
+//! OutlierStore, written once for both backends (see `crate::sql`).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use tracing::instrument;
 use tubewatch_core::{ChannelId, UserId, VideoId};
 
-use super::{SqliteStore, at, at_opt, change_from_row, hold, ms, reschedule, video_from_row, views_from_row};
+use super::tracking::{change_from_row, hold, reschedule, video_from_row, views_from_row};
+use super::{Backend, DbRow, at, at_opt, ts};
 use crate::{
     BandSnapshotRecord, DigestSent, Lease, NewOutlier, Outlier, OutlierStore, Result, SealedToken, UserWebhook,
     VideoSeries, WebhookDelivery, decode,
@@ -18,7 +18,7 @@ use crate::{
 pub(super) const OUTLIER_SELECT: &str =
     "SELECT o.*, v.title AS video_title FROM outliers o JOIN videos v ON v.id = o.video_id";
 
-pub(super) fn outlier_from_row(row: &SqliteRow) -> Result<Outlier> {
+pub(super) fn outlier_from_row(row: &DbRow) -> Result<Outlier> {
     Ok(Outlier {
         id: row.try_get("id")?,
         outlier: NewOutlier {
@@ -32,26 +32,26 @@ pub(super) fn outlier_from_row(row: &SqliteRow) -> Result<Outlier> {
             ci_high: row.try_get("ci_high")?,
             age_hours: row.try_get("age_hours")?,
             views: row.try_get("views")?,
-            changed_at: at_opt("changed_at", row.try_get("changed_at")?)?,
+            changed_at: at_opt(row, "changed_at")?,
             thumb_key: row.try_get("thumb_key")?,
             explanation: row.try_get("explanation")?,
-            found_at: at("found_at", row.try_get("found_at")?)?,
+            found_at: at(row, "found_at")?,
         },
         video_title: row.try_get("video_title")?,
     })
 }
 
-fn digest_from_row(row: &SqliteRow) -> Result<DigestSent> {
+fn digest_from_row(row: &DbRow) -> Result<DigestSent> {
     Ok(DigestSent {
         user_id: UserId(row.try_get("user_id")?),
         week: row.try_get("week")?,
         outliers: row.try_get("outliers")?,
         delivery: row.try_get("delivery")?,
-        sent_at: at("sent_at", row.try_get("sent_at")?)?,
+        sent_at: at(row, "sent_at")?,
     })
 }
 
-fn webhook_delivery_from_row(row: &SqliteRow) -> Result<WebhookDelivery> {
+fn webhook_delivery_from_row(row: &DbRow) -> Result<WebhookDelivery> {
     Ok(WebhookDelivery {
         user_id: UserId(row.try_get("user_id")?),
         week: row.try_get("week")?,
@@ -60,15 +60,15 @@ fn webhook_delivery_from_row(row: &SqliteRow) -> Result<WebhookDelivery> {
         attempts: row.try_get("attempts")?,
         status_code: row.try_get("status_code")?,
         error: row.try_get("error")?,
-        last_attempt_at: at("last_attempt_at", row.try_get("last_attempt_at")?)?,
-        delivered_at: at_opt("delivered_at", row.try_get("delivered_at")?)?,
+        last_attempt_at: at(row, "last_attempt_at")?,
+        delivered_at: at_opt(row, "delivered_at")?,
     })
 }
 
 #[async_trait]
-impl OutlierStore for SqliteStore {
+impl OutlierStore for Backend {
     async fn band_snapshot(&self, channel: &ChannelId) -> Result<Option<BandSnapshotRecord>> {
-        let row = sqlx::query("SELECT * FROM channel_bands WHERE channel_id = ?")
+        let row = sqlx::query("SELECT * FROM channel_bands WHERE channel_id = $1")
             .bind(channel.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -76,8 +76,8 @@ impl OutlierStore for SqliteStore {
             Ok(BandSnapshotRecord {
                 channel_id: channel.clone(),
                 snapshot_json: r.try_get("snapshot")?,
-                applied_through: at("applied_through", r.try_get("applied_through")?)?,
-                updated_at: at("updated_at", r.try_get("updated_at")?)?,
+                applied_through: at(&r, "applied_through")?,
+                updated_at: at(&r, "updated_at")?,
             })
         })
         .transpose()
@@ -86,26 +86,26 @@ impl OutlierStore for SqliteStore {
     #[instrument(skip_all, fields(channel_id = %channel))]
     async fn channel_series(&self, channel: &ChannelId, published_since: DateTime<Utc>) -> Result<Vec<VideoSeries>> {
         let videos = sqlx::query(
-            "SELECT * FROM videos WHERE channel_id = ? AND published_at >= ? ORDER BY published_at DESC, id",
+            "SELECT * FROM videos WHERE channel_id = $1 AND published_at >= $2 ORDER BY published_at DESC, id",
         )
         .bind(channel.as_str())
-        .bind(ms(published_since))
+        .bind(ts(published_since))
         .fetch_all(&self.pool)
         .await?;
         let views = sqlx::query(
             "SELECT r.* FROM views r JOIN videos v ON v.id = r.video_id \
-             WHERE v.channel_id = ? AND v.published_at >= ? ORDER BY r.video_id, r.slot",
+             WHERE v.channel_id = $1 AND v.published_at >= $2 ORDER BY r.video_id, r.slot",
         )
         .bind(channel.as_str())
-        .bind(ms(published_since))
+        .bind(ts(published_since))
         .fetch_all(&self.pool)
         .await?;
         let changes = sqlx::query(
             "SELECT c.* FROM changes c JOIN videos v ON v.id = c.video_id \
-             WHERE v.channel_id = ? AND v.published_at >= ? ORDER BY c.video_id, c.slot, c.id",
+             WHERE v.channel_id = $1 AND v.published_at >= $2 ORDER BY c.video_id, c.slot, c.id",
         )
         .bind(channel.as_str())
-        .bind(ms(published_since))
+        .bind(ts(published_since))
         .fetch_all(&self.pool)
         .await?;
         let mut series: Vec<VideoSeries> = videos
@@ -139,21 +139,21 @@ impl OutlierStore for SqliteStore {
         let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         sqlx::query(
-            "INSERT INTO channel_bands (channel_id, snapshot, applied_through, updated_at) VALUES (?, ?, ?, ?) \
+            "INSERT INTO channel_bands (channel_id, snapshot, applied_through, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (channel_id) DO UPDATE SET snapshot = excluded.snapshot, \
              applied_through = excluded.applied_through, updated_at = excluded.updated_at",
         )
         .bind(snapshot.channel_id.as_str())
         .bind(&snapshot.snapshot_json)
-        .bind(ms(snapshot.applied_through))
-        .bind(ms(snapshot.updated_at))
+        .bind(ts(snapshot.applied_through))
+        .bind(ts(snapshot.updated_at))
         .execute(&mut *tx)
         .await?;
         let mut inserted = 0;
         for o in outliers {
             let done = sqlx::query(
                 "INSERT INTO outliers (video_id, channel_id, kind, week, score, lift, ci_low, ci_high, age_hours, \
-                 views, changed_at, thumb_key, explanation, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 views, changed_at, thumb_key, explanation, found_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                  ON CONFLICT (video_id, kind, week) DO NOTHING",
             )
             .bind(o.video_id.as_str())
@@ -166,10 +166,10 @@ impl OutlierStore for SqliteStore {
             .bind(o.ci_high)
             .bind(o.age_hours)
             .bind(o.views)
-            .bind(o.changed_at.map(ms))
+            .bind(o.changed_at.map(ts))
             .bind(&o.thumb_key)
             .bind(&o.explanation)
-            .bind(ms(o.found_at))
+            .bind(ts(o.found_at))
             .execute(&mut *tx)
             .await?;
             inserted += done.rows_affected();
@@ -181,7 +181,7 @@ impl OutlierStore for SqliteStore {
 
     async fn week_outliers(&self, week: &str) -> Result<Vec<Outlier>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{OUTLIER_SELECT} WHERE o.week = ? ORDER BY o.channel_id, o.kind, o.video_id"
+            "{OUTLIER_SELECT} WHERE o.week = $1 ORDER BY o.channel_id, o.kind, o.video_id"
         )))
         .bind(week)
         .fetch_all(&self.pool)
@@ -191,8 +191,8 @@ impl OutlierStore for SqliteStore {
 
     async fn user_week_outliers(&self, user: UserId, week: &str) -> Result<Vec<Outlier>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{OUTLIER_SELECT} WHERE o.week = ? AND (o.channel_id IN (SELECT channel_id FROM user_channels \
-             WHERE user_id = ?) OR o.video_id IN (SELECT video_id FROM user_videos WHERE user_id = ?)) \
+            "{OUTLIER_SELECT} WHERE o.week = $1 AND (o.channel_id IN (SELECT channel_id FROM user_channels \
+             WHERE user_id = $2) OR o.video_id IN (SELECT video_id FROM user_videos WHERE user_id = $3)) \
              ORDER BY o.channel_id, o.kind, o.video_id"
         )))
         .bind(week)
@@ -205,8 +205,8 @@ impl OutlierStore for SqliteStore {
 
     async fn channel_watchers(&self, channel: &ChannelId) -> Result<Vec<UserId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT user_id FROM user_channels WHERE channel_id = ? UNION \
-             SELECT uv.user_id FROM user_videos uv JOIN videos v ON v.id = uv.video_id WHERE v.channel_id = ? \
+            "SELECT user_id FROM user_channels WHERE channel_id = $1 UNION \
+             SELECT uv.user_id FROM user_videos uv JOIN videos v ON v.id = uv.video_id WHERE v.channel_id = $2 \
              ORDER BY 1",
         )
         .bind(channel.as_str())
@@ -218,8 +218,8 @@ impl OutlierStore for SqliteStore {
 
     async fn user_outlier_channels(&self, user: UserId) -> Result<Vec<ChannelId>> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT channel_id FROM user_channels WHERE user_id = ? UNION \
-             SELECT v.channel_id FROM user_videos uv JOIN videos v ON v.id = uv.video_id WHERE uv.user_id = ? \
+            "SELECT channel_id FROM user_channels WHERE user_id = $1 UNION \
+             SELECT v.channel_id FROM user_videos uv JOIN videos v ON v.id = uv.video_id WHERE uv.user_id = $2 \
              ORDER BY 1",
         )
         .bind(user.0)
@@ -230,7 +230,7 @@ impl OutlierStore for SqliteStore {
     }
 
     async fn digest_sent(&self, user: UserId, week: &str) -> Result<Option<DigestSent>> {
-        let row = sqlx::query("SELECT * FROM digests_sent WHERE user_id = ? AND week = ?")
+        let row = sqlx::query("SELECT * FROM digests_sent WHERE user_id = $1 AND week = $2")
             .bind(user.0)
             .bind(week)
             .fetch_optional(&self.pool)
@@ -243,14 +243,14 @@ impl OutlierStore for SqliteStore {
         let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
         let done = sqlx::query(
-            "INSERT INTO digests_sent (user_id, week, outliers, delivery, sent_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO digests_sent (user_id, week, outliers, delivery, sent_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id, week) DO NOTHING",
         )
         .bind(sent.user_id.0)
         .bind(&sent.week)
         .bind(sent.outliers)
         .bind(&sent.delivery)
-        .bind(ms(sent.sent_at))
+        .bind(ts(sent.sent_at))
         .execute(&mut *tx)
         .await?;
         reschedule(&mut tx, lease, Some(next_due_at)).await?;
@@ -259,16 +259,16 @@ impl OutlierStore for SqliteStore {
     }
 
     async fn digest_enabled(&self, user: UserId) -> Result<Option<bool>> {
-        let row: Option<i64> = sqlx::query_scalar("SELECT digest_enabled FROM users WHERE id = ?")
+        let row: Option<bool> = sqlx::query_scalar("SELECT digest_enabled FROM users WHERE id = $1")
             .bind(user.0)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|v: i64| v != 0))
+        Ok(row)
     }
 
     async fn set_digest_enabled(&self, user: UserId, enabled: bool) -> Result<bool> {
-        let done = sqlx::query("UPDATE users SET digest_enabled = ? WHERE id = ?")
-            .bind(i64::from(enabled))
+        let done = sqlx::query("UPDATE users SET digest_enabled = $1 WHERE id = $2")
+            .bind(enabled)
             .bind(user.0)
             .execute(&self.pool)
             .await?;
@@ -276,10 +276,10 @@ impl OutlierStore for SqliteStore {
     }
 
     async fn add_unsubscribe_token(&self, user: UserId, token_hash: &str, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("INSERT INTO digest_unsubscribe_tokens (token_hash, user_id, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO digest_unsubscribe_tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(token_hash)
             .bind(user.0)
-            .bind(ms(now))
+            .bind(ts(now))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -288,19 +288,19 @@ impl OutlierStore for SqliteStore {
     async fn unsubscribe_by_token(&self, token_hash: &str) -> Result<Option<UserId>> {
         let mut tx = self.begin().await?;
         let user: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM digest_unsubscribe_tokens WHERE token_hash = ?")
+            sqlx::query_scalar("SELECT user_id FROM digest_unsubscribe_tokens WHERE token_hash = $1")
                 .bind(token_hash)
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(user) = user {
-            sqlx::query("UPDATE users SET digest_enabled = 0 WHERE id = ?").bind(user).execute(&mut *tx).await?;
+            sqlx::query("UPDATE users SET digest_enabled = FALSE WHERE id = $1").bind(user).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(user.map(UserId))
     }
 
     async fn webhook(&self, user: UserId) -> Result<Option<UserWebhook>> {
-        let row = sqlx::query("SELECT * FROM user_webhooks WHERE user_id = ?")
+        let row = sqlx::query("SELECT * FROM user_webhooks WHERE user_id = $1")
             .bind(user.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -309,7 +309,7 @@ impl OutlierStore for SqliteStore {
                 user_id: user,
                 url: row.try_get("url")?,
                 secret: SealedToken { key_id: row.try_get("secret_key_id")?, sealed: row.try_get("secret_sealed")? },
-                created_at: at("created_at", row.try_get("created_at")?)?,
+                created_at: at(&row, "created_at")?,
             })
         })
         .transpose()
@@ -317,7 +317,7 @@ impl OutlierStore for SqliteStore {
 
     async fn set_webhook(&self, webhook: &UserWebhook) -> Result<()> {
         sqlx::query(
-            "INSERT INTO user_webhooks (user_id, url, secret_key_id, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO user_webhooks (user_id, url, secret_key_id, secret_sealed, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id) DO UPDATE SET url = excluded.url, secret_key_id = excluded.secret_key_id, \
              secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",
         )
@@ -325,19 +325,19 @@ impl OutlierStore for SqliteStore {
         .bind(&webhook.url)
         .bind(&webhook.secret.key_id)
         .bind(&webhook.secret.sealed)
-        .bind(ms(webhook.created_at))
+        .bind(ts(webhook.created_at))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn delete_webhook(&self, user: UserId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM user_webhooks WHERE user_id = ?").bind(user.0).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM user_webhooks WHERE user_id = $1").bind(user.0).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn webhook_delivery(&self, user: UserId, week: &str) -> Result<Option<WebhookDelivery>> {
-        let row = sqlx::query("SELECT * FROM webhook_deliveries WHERE user_id = ? AND week = ?")
+        let row = sqlx::query("SELECT * FROM webhook_deliveries WHERE user_id = $1 AND week = $2")
             .bind(user.0)
             .bind(week)
             .fetch_optional(&self.pool)
@@ -348,7 +348,7 @@ impl OutlierStore for SqliteStore {
     async fn record_webhook_attempt(&self, d: &WebhookDelivery) -> Result<()> {
         sqlx::query(
             "INSERT INTO webhook_deliveries (user_id, week, url, outliers, attempts, status_code, error, \
-             last_attempt_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             last_attempt_at, delivered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (user_id, week) DO UPDATE SET url = excluded.url, outliers = excluded.outliers, \
              attempts = excluded.attempts, status_code = excluded.status_code, error = excluded.error, \
              last_attempt_at = excluded.last_attempt_at, delivered_at = excluded.delivered_at",
@@ -360,8 +360,8 @@ impl OutlierStore for SqliteStore {
         .bind(d.attempts)
         .bind(d.status_code)
         .bind(&d.error)
-        .bind(ms(d.last_attempt_at))
-        .bind(d.delivered_at.map(ms))
+        .bind(ts(d.last_attempt_at))
+        .bind(d.delivered_at.map(ts))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -369,7 +369,7 @@ impl OutlierStore for SqliteStore {
 
     async fn webhook_deliveries(&self, user: UserId, limit: u32) -> Result<Vec<WebhookDelivery>> {
         let rows = sqlx::query(
-            "SELECT * FROM webhook_deliveries WHERE user_id = ? ORDER BY last_attempt_at DESC, week DESC LIMIT ?",
+            "SELECT * FROM webhook_deliveries WHERE user_id = $1 ORDER BY last_attempt_at DESC, week DESC LIMIT $2",
         )
         .bind(user.0)
         .bind(i64::from(limit))

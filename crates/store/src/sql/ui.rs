@@ -1,4 +1,4 @@
-//! UiStore on PostgreSQL.
+//! UiStore, written once for both backends (see `crate::sql`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,7 +7,8 @@ use tracing::instrument;
 use tubewatch_core::UserId;
 
 use super::outliers::{OUTLIER_SELECT, outlier_from_row};
-use super::{PgStore, change_from_row};
+use super::tracking::change_from_row;
+use super::{Backend, at, ts};
 use crate::{DashboardVisit, Outlier, Result, UiStore, VisibleChange};
 
 /// Videos a user sees: tracked directly or through a monitored channel.
@@ -15,14 +16,14 @@ const VISIBLE_VIDEOS: &str = "SELECT video_id FROM user_videos WHERE user_id = $
      SELECT v.id FROM videos v JOIN user_channels uc ON uc.channel_id = v.channel_id WHERE uc.user_id = $1";
 
 #[async_trait]
-impl UiStore for PgStore {
+impl UiStore for Backend {
     #[instrument(skip_all, fields(user_id = user.0))]
     async fn dashboard_visit(&self, user: UserId) -> Result<Option<DashboardVisit>> {
         let row = sqlx::query("SELECT seen_at, since FROM dashboard_visits WHERE user_id = $1")
             .bind(user.0)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(DashboardVisit { seen_at: r.try_get("seen_at")?, since: r.try_get("since")? })).transpose()
+        row.map(|r| Ok(DashboardVisit { seen_at: at(&r, "seen_at")?, since: at(&r, "since")? })).transpose()
     }
 
     #[instrument(skip_all, fields(user_id = user.0))]
@@ -32,8 +33,8 @@ impl UiStore for PgStore {
              ON CONFLICT (user_id) DO UPDATE SET seen_at = excluded.seen_at, since = excluded.since",
         )
         .bind(user.0)
-        .bind(visit.seen_at)
-        .bind(visit.since)
+        .bind(ts(visit.seen_at))
+        .bind(ts(visit.since))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -47,7 +48,7 @@ impl UiStore for PgStore {
              ORDER BY c.detected_at DESC, c.id DESC LIMIT $3"
         )))
         .bind(user.0)
-        .bind(since)
+        .bind(ts(since))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -64,7 +65,7 @@ impl UiStore for PgStore {
              ORDER BY o.found_at DESC, o.id DESC LIMIT $3"
         )))
         .bind(user.0)
-        .bind(since)
+        .bind(ts(since))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

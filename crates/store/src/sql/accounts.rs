@@ -1,15 +1,15 @@
-//! AccountStore on SQLite. Limited adds rely on `BEGIN IMMEDIATE` (`PgStore::begin`): the
-//! write lock is taken before the count, so two adds for one user are serialised and the second
-//! sees the first's row.
+//! AccountStore, written once for both backends (see `crate::sql`). Limited adds start with
+//! `Backend::begin_for_user`, which serialises a user's adds (SQLite's write lock, PostgreSQL's
+//! row lock on the user), so the second of two concurrent adds sees the first's row.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Row, Transaction};
 use tracing::instrument;
 use tubewatch_core::{ChannelId, UserId, VideoId};
 
-use super::{PgStore, user_from_row};
+use super::tracking::user_from_row;
+use super::{Backend, Db, DbRow, at, at_opt, ts};
 use crate::{
     AccountStore, ApiToken, AuditEntry, BillingAccount, BillingEvent, LimitOutcome, Plan, Result, Session, StoreError,
     User,
@@ -19,20 +19,20 @@ use crate::{
 /// write.
 const LAST_USED_GRANULARITY: Duration = Duration::seconds(60);
 
-fn token_from_row(row: &PgRow) -> Result<ApiToken> {
+fn token_from_row(row: &DbRow) -> Result<ApiToken> {
     Ok(ApiToken {
         id: row.try_get("id")?,
         user_id: UserId(row.try_get("user_id")?),
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        created_at: at(row, "created_at")?,
+        last_used_at: at_opt(row, "last_used_at")?,
+        revoked_at: at_opt(row, "revoked_at")?,
     })
 }
 
 async fn audit(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Transaction<'_, Db>,
     user: UserId,
     actor: Option<UserId>,
     action: &str,
@@ -44,37 +44,27 @@ async fn audit(
         .bind(actor.map(|a| a.0))
         .bind(action)
         .bind(detail)
-        .bind(now)
+        .bind(ts(now))
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
 async fn count(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Transaction<'_, Db>,
     sql: &'static str,
     user: UserId,
     since: Option<DateTime<Utc>>,
 ) -> Result<u64> {
     let mut query = sqlx::query_scalar::<_, i64>(sql).bind(user.0);
     if let Some(since) = since {
-        query = query.bind(since);
+        query = query.bind(ts(since));
     }
     Ok(u64::try_from(query.fetch_one(&mut **tx).await?).unwrap_or(0))
 }
 
-/// Serialises limited adds per user: the row lock is held until the transaction ends.
-async fn lock_user(tx: &mut Transaction<'_, Postgres>, user: UserId) -> Result<()> {
-    sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user.0)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("user {user}")))?;
-    Ok(())
-}
-
 #[async_trait]
-impl AccountStore for PgStore {
+impl AccountStore for Backend {
     async fn create_session(
         &self,
         user: UserId,
@@ -85,8 +75,8 @@ impl AccountStore for PgStore {
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(user.0)
-            .bind(now)
-            .bind(expires_at)
+            .bind(ts(now))
+            .bind(ts(expires_at))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -99,15 +89,15 @@ impl AccountStore for PgStore {
              WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
         )
         .bind(token_hash)
-        .bind(now)
+        .bind(ts(now))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
             let user = user_from_row(&row)?;
             let session = Session {
                 user_id: user.id,
-                created_at: row.try_get("session_created_at")?,
-                expires_at: row.try_get("session_expires_at")?,
+                created_at: at(&row, "session_created_at")?,
+                expires_at: at(&row, "session_expires_at")?,
             };
             Ok((session, user))
         })
@@ -116,7 +106,7 @@ impl AccountStore for PgStore {
 
     async fn revoke_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(now)
+            .bind(ts(now))
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
@@ -131,7 +121,7 @@ impl AccountStore for PgStore {
         keep_session: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(user.0)
@@ -143,7 +133,7 @@ impl AccountStore for PgStore {
         sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND token_hash <> $3",
         )
-        .bind(now)
+        .bind(ts(now))
         .bind(user.0)
         .bind(keep_session.unwrap_or(""))
         .execute(&mut *tx)
@@ -162,7 +152,7 @@ impl AccountStore for PgStore {
         prefix: &str,
         now: DateTime<Utc>,
     ) -> Result<ApiToken> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query(
             "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5) \
              RETURNING *",
@@ -171,7 +161,7 @@ impl AccountStore for PgStore {
         .bind(name)
         .bind(token_hash)
         .bind(prefix)
-        .bind(now)
+        .bind(ts(now))
         .fetch_one(&mut *tx)
         .await?;
         let token = token_from_row(&row)?;
@@ -190,10 +180,10 @@ impl AccountStore for PgStore {
 
     #[instrument(skip_all, fields(user_id = %user, token_id))]
     async fn revoke_api_token(&self, user: UserId, token_id: i64, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done =
             sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-                .bind(now)
+                .bind(ts(now))
                 .bind(token_id)
                 .bind(user.0)
                 .execute(&mut *tx)
@@ -217,7 +207,7 @@ impl AccountStore for PgStore {
         let mut token = token_from_row(&row)?;
         if token.last_used_at.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
+                .bind(ts(now))
                 .bind(token.id)
                 .execute(&self.pool)
                 .await?;
@@ -229,11 +219,11 @@ impl AccountStore for PgStore {
     }
 
     async fn record_login_failure(&self, keys: &[&str], now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for key in keys {
             sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES ($1, $2)")
                 .bind(key)
-                .bind(now)
+                .bind(ts(now))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -244,7 +234,7 @@ impl AccountStore for PgStore {
     async fn login_failures_since(&self, key: &str, since: DateTime<Utc>) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE key = $1 AND failed_at >= $2")
             .bind(key)
-            .bind(since)
+            .bind(ts(since))
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -253,7 +243,7 @@ impl AccountStore for PgStore {
     async fn clear_login_failures(&self, key: &str, forget_before: DateTime<Utc>) -> Result<()> {
         sqlx::query("DELETE FROM login_failures WHERE key = $1 OR failed_at < $2")
             .bind(key)
-            .bind(forget_before)
+            .bind(ts(forget_before))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -267,8 +257,7 @@ impl AccountStore for PgStore {
         limit: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<LimitOutcome> {
-        let mut tx = self.pool.begin().await?;
-        lock_user(&mut tx, user).await?;
+        let mut tx = self.begin_for_user(user).await?;
         let present = sqlx::query("SELECT 1 FROM user_channels WHERE user_id = $1 AND channel_id = $2")
             .bind(user.0)
             .bind(channel.as_str())
@@ -286,7 +275,7 @@ impl AccountStore for PgStore {
         sqlx::query("INSERT INTO user_channels (user_id, channel_id, added_at) VALUES ($1, $2, $3)")
             .bind(user.0)
             .bind(channel.as_str())
-            .bind(now)
+            .bind(ts(now))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -302,8 +291,7 @@ impl AccountStore for PgStore {
         month_start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<LimitOutcome> {
-        let mut tx = self.pool.begin().await?;
-        lock_user(&mut tx, user).await?;
+        let mut tx = self.begin_for_user(user).await?;
         let present = sqlx::query("SELECT 1 FROM user_videos WHERE user_id = $1 AND video_id = $2")
             .bind(user.0)
             .bind(video.as_str())
@@ -321,7 +309,7 @@ impl AccountStore for PgStore {
         .bind(video.as_str())
         .bind(user.0)
         .bind(video.as_str())
-        .bind(month_start)
+        .bind(ts(month_start))
         .fetch_optional(&mut *tx)
         .await?
         .is_some();
@@ -341,14 +329,14 @@ impl AccountStore for PgStore {
             sqlx::query("INSERT INTO video_credits (user_id, video_id, charged_at) VALUES ($1, $2, $3)")
                 .bind(user.0)
                 .bind(video.as_str())
-                .bind(now)
+                .bind(ts(now))
                 .execute(&mut *tx)
                 .await?;
         }
         sqlx::query("INSERT INTO user_videos (user_id, video_id, added_at) VALUES ($1, $2, $3)")
             .bind(user.0)
             .bind(video.as_str())
-            .bind(now)
+            .bind(ts(now))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -358,7 +346,7 @@ impl AccountStore for PgStore {
     async fn video_credits_used(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM video_credits WHERE user_id = $1 AND charged_at >= $2")
             .bind(user.0)
-            .bind(since)
+            .bind(ts(since))
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -397,7 +385,7 @@ impl AccountStore for PgStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let before: Option<String> =
             sqlx::query_scalar("SELECT plan FROM users WHERE id = $1").bind(user.0).fetch_optional(&mut *tx).await?;
         let before = before.ok_or_else(|| StoreError::NotFound(format!("user {user}")))?;
@@ -434,13 +422,13 @@ impl AccountStore for PgStore {
 
     #[instrument(skip_all, fields(event_id = %event.event_id, user_id = %event.user_id))]
     async fn apply_billing_event(&self, event: &BillingEvent, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO stripe_events (id, kind, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&event.event_id)
         .bind(&event.kind)
-        .bind(now)
+        .bind(ts(now))
         .execute(&mut *tx)
         .await?;
         if fresh.rows_affected() == 0 {
@@ -483,7 +471,7 @@ impl AccountStore for PgStore {
                     actor_id: r.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
                     action: r.try_get("action")?,
                     detail: r.try_get("detail")?,
-                    at: r.try_get("at")?,
+                    at: at(r, "at")?,
                 })
             })
             .collect()
