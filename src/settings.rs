@@ -53,6 +53,35 @@ pub struct Settings {
     pub outliers: OutlierSettings,
     pub mail: MailSettings,
     pub webhooks: WebhookSettings,
+    pub http: HttpSettings,
+}
+
+/// The HTTP edge's limits and trust (`[http]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A request not answered within this, its body included, is answered 408.
+    pub request_timeout_seconds: u64,
+    /// Requests handled at once; any beyond are answered 503.
+    pub max_concurrent_requests: usize,
+    /// Reverse proxies (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For` headers
+    /// are believed about the client's address; from anyone else they are ignored.
+    pub trusted_proxies: Vec<tubewatch_web::config::IpRange>,
+    /// `/metrics` needs `Authorization: Bearer <this>`. Unset: only scrapers on this machine
+    /// (loopback) are answered.
+    pub metrics_token: Option<Secret>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        let web = tubewatch_web::config::HttpConfig::default();
+        Self {
+            request_timeout_seconds: web.request_timeout.as_secs(),
+            max_concurrent_requests: web.max_concurrent_requests,
+            trusted_proxies: web.trusted_proxies,
+            metrics_token: None,
+        }
+    }
 }
 
 /// Outgoing webhooks: each week's outliers POSTed to a URL each user may set. Users choose only
@@ -169,6 +198,7 @@ impl Default for Settings {
             outliers: OutlierSettings::default(),
             mail: MailSettings::default(),
             webhooks: WebhookSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -541,8 +571,9 @@ impl Settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountsSettings {
-    /// Mark cookies `Secure` and send HSTS: set when users reach the service over HTTPS.
-    pub cookie_secure: bool,
+    /// Mark cookies `Secure` (with the `__Host-` prefix) and send HSTS. Unset: on exactly when
+    /// `mail.public_url`, the address users reach the service at, is `https://`.
+    pub cookie_secure: Option<bool>,
     pub session_days: u32,
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
@@ -574,7 +605,7 @@ impl Default for AccountsSettings {
     fn default() -> Self {
         let web = tubewatch_web::config::AccountsConfig::default();
         Self {
-            cookie_secure: web.cookie_secure,
+            cookie_secure: None,
             session_days: web.session_days,
             login_max_failures_per_account: web.login_max_failures_per_account,
             login_max_failures_per_ip: web.login_max_failures_per_ip,
@@ -611,7 +642,7 @@ impl Settings {
         }
         let accounts = tubewatch_web::config::AccountsConfig {
             plans: a.plans.clone(),
-            cookie_secure: a.cookie_secure,
+            cookie_secure: a.cookie_secure.unwrap_or_else(|| self.mail.public_url.starts_with("https://")),
             session_days: a.session_days,
             login_max_failures_per_account: a.login_max_failures_per_account,
             login_max_failures_per_ip: a.login_max_failures_per_ip,
@@ -619,9 +650,24 @@ impl Settings {
             signups_per_ip: a.signups_per_ip,
             max_body_bytes: a.max_body_kib as usize * 1024,
         };
+        let h = &self.http;
+        if h.request_timeout_seconds == 0 || h.max_concurrent_requests == 0 {
+            return Err(invalid("http", "request_timeout_seconds and max_concurrent_requests must be at least 1"));
+        }
+        if h.metrics_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(invalid("http.metrics_token", "use at least 16 characters"));
+        }
+        let public = Url::parse(&self.mail.public_url).map_err(|e| invalid("mail.public_url", e))?;
+        let http = tubewatch_web::config::HttpConfig {
+            request_timeout: std::time::Duration::from_secs(h.request_timeout_seconds),
+            max_concurrent_requests: h.max_concurrent_requests,
+            trusted_proxies: h.trusted_proxies.clone(),
+            public_origin: Some(public.origin().ascii_serialization()),
+            metrics_token: h.metrics_token.as_ref().map(|t| t.expose().to_owned()),
+        };
         let b = &self.billing;
         let Some(key) = &b.stripe_secret_key else {
-            return Ok(tubewatch_web::WebConfig { accounts, stripe: None });
+            return Ok(tubewatch_web::WebConfig { accounts, http, stripe: None });
         };
         let missing = |name: &str| invalid("billing", format!("{name} is required when stripe_secret_key is set"));
         let webhook_secret = b.stripe_webhook_secret.as_ref().ok_or_else(|| missing("stripe_webhook_secret"))?;
@@ -641,7 +687,7 @@ impl Settings {
             public_url,
             tolerance_seconds: i64::from(b.webhook_tolerance_seconds.max(1)),
         };
-        Ok(tubewatch_web::WebConfig { accounts, stripe: Some(stripe) })
+        Ok(tubewatch_web::WebConfig { accounts, http, stripe: Some(stripe) })
     }
 }
 
@@ -662,6 +708,26 @@ mod tests {
         let web = s.web_config().unwrap();
         assert_eq!(web.accounts.plans.free.channels, tubewatch_web::config::Limit::AtMost(3));
         assert!(web.stripe.is_none());
+    }
+
+    #[test]
+    fn cookies_are_secure_when_the_public_url_is_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        let web = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            load(SettingsArgs { config: Some(file.clone()), ..Default::default() }).map(|s| s.web_config().unwrap())
+        };
+        assert!(!web("").unwrap().accounts.cookie_secure, "the default public URL is http://127.0.0.1");
+        let https = web("[mail]\npublic_url = \"https://tw.example\"\n").unwrap();
+        assert!(https.accounts.cookie_secure);
+        let forced = web("[mail]\npublic_url = \"https://tw.example\"\n[accounts]\ncookie_secure = false\n").unwrap();
+        assert!(!forced.accounts.cookie_secure, "an explicit setting wins");
+        assert_eq!(https.http.public_origin.as_deref(), Some("https://tw.example"));
+        let proxies = web("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        assert_eq!(proxies.http.trusted_proxies.len(), 2);
+        let bad = web("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n").unwrap_err();
+        assert!(bad.contains("prefix"), "{bad}");
     }
 
     #[test]

@@ -42,9 +42,49 @@ pub struct ApiToken {
     pub name: String,
     /// The token's first characters, to tell tokens apart.
     pub prefix: String,
+    pub scope: TokenScope,
     pub created_at: DateTime<Utc>,
+    /// `None`: a token made before tokens expired; it lives until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Reads only: any state-changing request made with it is refused.
+    Read,
+    /// Everything its owner may do.
+    Write,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+}
+
+/// A token to store: its hash, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken<'a> {
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub prefix: &'a str,
+    pub scope: TokenScope,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A user's Stripe ids, set by billing webhooks.
@@ -67,6 +107,12 @@ pub struct BillingEvent {
     pub subscription_id: Option<String>,
     /// The plan the event puts the user on (`None`: plan unchanged).
     pub plan: Option<Plan>,
+    /// When the event happened at Stripe. A plan from an event older than the last applied one
+    /// is not applied: events arrive in any order.
+    pub occurred_at: DateTime<Utc>,
+    /// True for a completed checkout, which starts `subscription_id`. Other events are about one
+    /// subscription and change the plan only while it is the user's (or the user has none yet).
+    pub opens_subscription: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,8 +140,9 @@ pub trait AccountStore: Send + Sync {
     async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(Session, User)>>;
     /// Revokes one session; returns whether it was live.
     async fn revoke_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<bool>;
-    /// Replaces a user's password hash, revokes every other session of theirs (a stolen session
-    /// dies with the old password) and writes the audit entry, in one transaction.
+    /// Replaces a user's password hash, revokes every other session of theirs and every API token
+    /// (a stolen session or token dies with the old password) and writes the audit entry, in one
+    /// transaction.
     async fn change_password(
         &self,
         user: UserId,
@@ -105,20 +152,13 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<()>;
 
     /// Stores a new API token by its hash and writes the audit entry.
-    async fn create_api_token(
-        &self,
-        user: UserId,
-        name: &str,
-        token_hash: &str,
-        prefix: &str,
-        now: DateTime<Utc>,
-    ) -> Result<ApiToken>;
+    async fn create_api_token(&self, user: UserId, token: &NewApiToken<'_>, now: DateTime<Utc>) -> Result<ApiToken>;
     /// A user's tokens, newest first, revoked ones included.
     async fn api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>>;
     /// Revokes one of `user`'s tokens (another user's token id is not found); writes the audit
     /// entry. Returns whether a live token was revoked.
     async fn revoke_api_token(&self, user: UserId, token_id: i64, now: DateTime<Utc>) -> Result<bool>;
-    /// The owner of a live token, noting its use.
+    /// The owner of a live token (not revoked, not expired at `now`), noting its use.
     async fn api_token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(ApiToken, User)>>;
 
     /// Records one failed log-in under each key (e.g. the account and the client address).
@@ -168,7 +208,9 @@ pub trait AccountStore: Send + Sync {
     async fn billing_account(&self, user: UserId) -> Result<BillingAccount>;
     async fn user_by_stripe_customer(&self, customer_id: &str) -> Result<Option<User>>;
     /// Applies a billing event once: records its id, the user's Stripe ids, the plan and the audit
-    /// entry in one transaction. Returns `false` (and changes nothing) for an event already applied.
+    /// entry in one transaction. Returns `false` for an event already received (nothing changes)
+    /// and for one that is stale (older than the last applied state, or about a subscription that
+    /// is not the user's): it is recorded, and only a missing customer id is filled in.
     async fn apply_billing_event(&self, event: &BillingEvent, now: DateTime<Utc>) -> Result<bool>;
 
     /// A user's audit entries, newest first.

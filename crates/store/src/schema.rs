@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "digest settings", include_str!("../migrations/0006_digest_settings.sql")),
     (7, "webhooks", include_str!("../migrations/0007_webhooks.sql")),
     (8, "operator targets", include_str!("../migrations/0008_operator_targets.sql")),
+    (9, "security", include_str!("../migrations/0009_security.sql")),
 ];
 
 /// The first 8 bytes (hex) of the SHA-384 that databases created from the former per-dialect files

@@ -42,7 +42,18 @@ async fn password_change_revokes_other_sessions(store: Arc<dyn Store>) {
     for (u, h) in [(alice, "keep"), (alice, "other"), (bob, "bobs")] {
         store.create_session(u, h, now, later).await.unwrap();
     }
+    let token = NewApiToken {
+        name: "ci",
+        token_hash: "tokhash",
+        prefix: "tw_abcd",
+        scope: TokenScope::Write,
+        expires_at: later,
+    };
+    store.create_api_token(alice, &token, now).await.unwrap();
+    store.create_api_token(bob, &NewApiToken { token_hash: "bobtok", ..token }, now).await.unwrap();
     store.change_password(alice, "$argon2id$new", Some("keep"), now).await.unwrap();
+    assert!(store.api_token_user("tokhash", now).await.unwrap().is_none(), "tokens die with the old password");
+    assert!(store.api_token_user("bobtok", now).await.unwrap().is_some());
     assert!(store.session_user("keep", now).await.unwrap().is_some());
     assert!(store.session_user("other", now).await.unwrap().is_none());
     assert!(store.session_user("bobs", now).await.unwrap().is_some(), "other users' sessions untouched");
@@ -55,8 +66,18 @@ async fn api_tokens_are_scoped_and_revocable(store: Arc<dyn Store>) {
     let alice = user(&*store, 1).await;
     let bob = user(&*store, 2).await;
     let now = t("2026-02-01T10:00:00Z");
-    let token = store.create_api_token(alice, "ci", "tokhash", "tw_abcd", now).await.unwrap();
+    let new = NewApiToken {
+        name: "ci",
+        token_hash: "tokhash",
+        prefix: "tw_abcd",
+        scope: TokenScope::Read,
+        expires_at: now + Duration::days(30),
+    };
+    let token = store.create_api_token(alice, &new, now).await.unwrap();
     assert_eq!((token.user_id, token.name.as_str(), token.revoked_at), (alice, "ci", None));
+    assert_eq!((token.scope, token.expires_at), (TokenScope::Read, Some(now + Duration::days(30))));
+    // Expired at its expiry instant.
+    assert!(store.api_token_user("tokhash", now + Duration::days(30)).await.unwrap().is_none());
     let (used, owner) = store.api_token_user("tokhash", now + Duration::minutes(5)).await.unwrap().unwrap();
     assert_eq!((used.id, owner.id), (token.id, alice));
     assert_eq!(used.last_used_at, Some(now + Duration::minutes(5)));
@@ -206,6 +227,8 @@ async fn billing_events_apply_once(store: Arc<dyn Store>) {
         customer_id: Some("cus_1".into()),
         subscription_id: Some("sub_1".into()),
         plan: Some(Plan::Premium),
+        occurred_at: now,
+        opens_subscription: true,
     };
     assert!(store.apply_billing_event(&event, now).await.unwrap());
     assert_eq!(store.user(alice).await.unwrap().unwrap().plan, Plan::Premium);
@@ -219,11 +242,33 @@ async fn billing_events_apply_once(store: Arc<dyn Store>) {
         event_id: "evt_2".into(),
         kind: "customer.subscription.deleted".into(),
         customer_id: None,
-        subscription_id: None,
+        subscription_id: Some("sub_1".into()),
         plan: Some(Plan::Free),
+        occurred_at: now + Duration::minutes(2),
+        opens_subscription: false,
         ..event.clone()
     };
     assert!(store.apply_billing_event(&deleted, now).await.unwrap());
+    // A late event older than the applied state, and an event about another subscription, are
+    // recorded but change nothing.
+    let late = BillingEvent {
+        event_id: "evt_late".into(),
+        kind: "customer.subscription.updated".into(),
+        subscription_id: Some("sub_1".into()),
+        plan: Some(Plan::Premium),
+        occurred_at: now + Duration::minutes(1),
+        ..deleted.clone()
+    };
+    assert!(!store.apply_billing_event(&late, now).await.unwrap());
+    let other = BillingEvent {
+        event_id: "evt_other".into(),
+        subscription_id: Some("sub_9".into()),
+        occurred_at: now + Duration::minutes(3),
+        ..late.clone()
+    };
+    assert!(!store.apply_billing_event(&other, now).await.unwrap());
+    assert!(!store.apply_billing_event(&other, now).await.unwrap(), "recorded: a replay is not reconsidered");
+    assert_eq!(store.user(alice).await.unwrap().unwrap().plan, Plan::Free);
     let account = store.billing_account(alice).await.unwrap();
     assert_eq!((account.customer_id.as_deref(), account.subscription_id.as_deref()), (Some("cus_1"), Some("sub_1")));
     let log = store.audit_log(alice, 10).await.unwrap();

@@ -88,6 +88,8 @@ pub async fn checkout(State(state): State<AppState>, caller: CurrentUser) -> Res
         ("cancel_url", format!("{public}/billing/cancelled")),
         ("client_reference_id", user_id.clone()),
         ("metadata[user_id]", user_id),
+        // Read back by the webhook: a completed checkout grants the plan only for this price.
+        ("metadata[price_id]", stripe.premium_price_id.clone()),
     ];
     match account.customer_id {
         Some(customer) => form.push(("customer", customer)),
@@ -187,6 +189,8 @@ struct StripeEvent {
     id: String,
     #[serde(rename = "type")]
     kind: String,
+    /// When the event happened (Unix seconds): events are applied by this, not by arrival.
+    created: i64,
     data: StripeEventData,
 }
 
@@ -199,8 +203,11 @@ fn text(object: &Value, field: &str) -> Option<String> {
     object.get(field).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// Receives Stripe events (signed): `checkout.session.completed`, `customer.subscription.updated`
-/// and `customer.subscription.deleted` set the user's plan; others are acknowledged and ignored.
+/// Receives Stripe events (signed). `checkout.session.completed` (paid, or needing no payment) and
+/// `checkout.session.async_payment_succeeded` start the premium plan when the checkout was for the
+/// premium price; `customer.subscription.created|updated|deleted` set the plan from the
+/// subscription's status and price. Events are applied by their creation time, whatever the order
+/// they arrive in, and each at most once; others are acknowledged and ignored.
 #[utoipa::path(post, path = "/webhooks/stripe", tag = "billing", request_body(content = String, content_type = "application/json"),
     params(("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
     responses(
@@ -220,49 +227,99 @@ pub async fn stripe_webhook(
     }
     let event: StripeEvent =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("bad_event", "not a Stripe event"))?;
-    let object = &event.data.object;
-    let (user, plan, customer, subscription) = match event.kind.as_str() {
-        "checkout.session.completed" => {
-            let user = text(object, "client_reference_id").and_then(|id| id.parse::<i64>().ok()).map(UserId);
-            let user = match user {
-                Some(id) => state.store.user(id).await?.map(|u| u.id),
-                None => None,
-            };
-            (user, Some(Plan::Premium), text(object, "customer"), text(object, "subscription"))
-        }
-        "customer.subscription.updated" | "customer.subscription.deleted" => {
-            let customer = text(object, "customer");
-            let user = match &customer {
-                Some(c) => state.store.user_by_stripe_customer(c).await?.map(|u| u.id),
-                None => None,
-            };
-            let status = text(object, "status").unwrap_or_default();
-            // `past_due` keeps premium while Stripe retries the payment; Stripe ends the
-            // subscription (a `deleted` event) when it gives up.
-            let active = matches!(status.as_str(), "active" | "trialing" | "past_due");
-            let plan = if event.kind.ends_with("deleted") || !active { Plan::Free } else { Plan::Premium };
-            (user, Some(plan), customer, text(object, "id"))
-        }
-        other => {
-            tracing::debug!(kind = other, "stripe event {} ignored", event.id);
-            return Ok(Json(WebhookAck { received: true, applied: false }));
-        }
+    let occurred_at = DateTime::from_timestamp(event.created, 0)
+        .ok_or_else(|| ApiError::bad_request("bad_event", "the event's creation time is out of range"))?;
+    let ignored = |why: &str| {
+        tracing::info!(event_id = %event.id, kind = %event.kind, "stripe event {} not applied: {why}", event.id);
+        Ok(Json(WebhookAck { received: true, applied: false }))
     };
-    let Some(user_id) = user else {
-        tracing::warn!(event_id = %event.id, kind = %event.kind, "stripe event {} names no known user", event.id);
-        return Ok(Json(WebhookAck { received: true, applied: false }));
+    let Some(effect) = effect_of(&event.kind, &event.data.object, &stripe.premium_price_id) else {
+        return ignored("not an event tubewatch acts on");
+    };
+    let user = match &effect.user {
+        UserRef::Id(id) => state.store.user(*id).await?,
+        UserRef::Customer(customer) => state.store.user_by_stripe_customer(customer).await?,
+    };
+    let Some(user) = user else {
+        return ignored("it names no known user");
     };
     let billing = BillingEvent {
         event_id: event.id.clone(),
         kind: event.kind.clone(),
-        user_id,
-        customer_id: customer,
-        subscription_id: subscription,
-        plan,
+        user_id: user.id,
+        customer_id: effect.customer,
+        subscription_id: effect.subscription,
+        plan: effect.plan,
+        occurred_at,
+        opens_subscription: effect.opens_subscription,
     };
     let applied = state.store.apply_billing_event(&billing, state.clock.now()).await?;
-    tracing::info!(event_id = %event.id, user_id = %user_id, applied, "stripe event {} ({})", event.id, event.kind);
+    tracing::info!(event_id = %event.id, user_id = %user.id, applied, "stripe event {} ({})", event.id, event.kind);
     Ok(Json(WebhookAck { received: true, applied }))
+}
+
+/// Whom an event is about.
+#[derive(Debug, PartialEq, Eq)]
+enum UserRef {
+    /// Our own user id, which checkout carries as `client_reference_id`.
+    Id(UserId),
+    /// A Stripe customer linked to a user by an earlier checkout.
+    Customer(String),
+}
+
+/// What an event does, read from its object alone.
+#[derive(Debug, PartialEq, Eq)]
+struct Effect {
+    user: UserRef,
+    customer: Option<String>,
+    subscription: Option<String>,
+    /// `None`: the event links ids but leaves the plan (an unpaid checkout, another price).
+    plan: Option<Plan>,
+    opens_subscription: bool,
+}
+
+/// The effect of one event; `None` for events tubewatch does not act on.
+fn effect_of(kind: &str, object: &Value, premium_price: &str) -> Option<Effect> {
+    match kind {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            let user = text(object, "client_reference_id")?.parse::<i64>().ok().map(UserId)?;
+            // An asynchronous payment (bank debit) completes the session `unpaid`; the plan starts
+            // with `async_payment_succeeded`.
+            let paid = matches!(text(object, "payment_status").as_deref(), Some("paid" | "no_payment_required"));
+            let ours = object.pointer("/metadata/price_id").and_then(Value::as_str) == Some(premium_price);
+            Some(Effect {
+                user: UserRef::Id(user),
+                customer: text(object, "customer"),
+                subscription: text(object, "subscription"),
+                plan: (paid && ours && text(object, "mode").as_deref() == Some("subscription")).then_some(Plan::Premium),
+                opens_subscription: true,
+            })
+        }
+        "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
+            let customer = text(object, "customer")?;
+            let prices: Vec<&str> = object
+                .pointer("/items/data")
+                .and_then(Value::as_array)
+                .map(|items| items.iter().filter_map(|i| i.pointer("/price/id").and_then(Value::as_str)).collect())
+                .unwrap_or_default();
+            if !prices.contains(&premium_price) {
+                return None;
+            }
+            let status = text(object, "status").unwrap_or_default();
+            // `past_due` keeps premium while Stripe retries the payment; Stripe ends the
+            // subscription (a `deleted` event) when it gives up.
+            let active = matches!(status.as_str(), "active" | "trialing" | "past_due");
+            let plan = if kind.ends_with("deleted") || !active { Plan::Free } else { Plan::Premium };
+            Some(Effect {
+                user: UserRef::Customer(customer.clone()),
+                customer: Some(customer),
+                subscription: text(object, "id"),
+                plan: Some(plan),
+                opens_subscription: false,
+            })
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +346,49 @@ mod tests {
         let good = header.split_once("v1=").map(|(_, s)| s).unwrap_or_default();
         let rotated = format!("t={t},v1={},v0=abc,v1={good},x=1", "00".repeat(32));
         assert_eq!(verify_signature(&rotated, payload, "whsec_test", now, 300), Ok(()));
+    }
+
+    fn checkout(payment_status: &str, price: &str) -> Value {
+        serde_json::json!({ "id": "cs_1", "mode": "subscription", "client_reference_id": "7", "customer": "cus_1",
+            "subscription": "sub_1", "payment_status": payment_status, "metadata": { "price_id": price } })
+    }
+
+    #[test]
+    fn only_a_paid_checkout_for_the_premium_price_grants_premium() {
+        let effect = |kind, object: &Value| effect_of(kind, object, "price_premium").map(|e| e.plan);
+        let completed = "checkout.session.completed";
+        assert_eq!(effect(completed, &checkout("paid", "price_premium")), Some(Some(Plan::Premium)));
+        assert_eq!(effect(completed, &checkout("no_payment_required", "price_premium")), Some(Some(Plan::Premium)));
+        // Unpaid (an asynchronous payment still pending) or another price: ids linked, plan kept.
+        assert_eq!(effect(completed, &checkout("unpaid", "price_premium")), Some(None));
+        assert_eq!(effect(completed, &checkout("paid", "price_other")), Some(None));
+        let succeeded = "checkout.session.async_payment_succeeded";
+        assert_eq!(effect(succeeded, &checkout("paid", "price_premium")), Some(Some(Plan::Premium)));
+        let mut payment = checkout("paid", "price_premium");
+        payment["mode"] = "payment".into();
+        assert_eq!(effect(completed, &payment), Some(None), "a one-off payment is not the subscription");
+        let no_user = serde_json::json!({ "payment_status": "paid" });
+        assert_eq!(effect(completed, &no_user), None);
+    }
+
+    #[test]
+    fn subscriptions_count_only_for_the_premium_price() {
+        let subscription = |price: &str, status: &str| {
+            serde_json::json!({ "id": "sub_1", "customer": "cus_1", "status": status,
+                "items": { "data": [ { "price": { "id": price } } ] } })
+        };
+        let effect = |kind, object: &Value| effect_of(kind, object, "price_premium");
+        let updated = "customer.subscription.updated";
+        let active = effect(updated, &subscription("price_premium", "active")).unwrap();
+        assert_eq!((active.plan, active.user), (Some(Plan::Premium), UserRef::Customer("cus_1".into())));
+        assert_eq!(effect(updated, &subscription("price_premium", "unpaid")).unwrap().plan, Some(Plan::Free));
+        assert_eq!(
+            effect("customer.subscription.deleted", &subscription("price_premium", "active")).unwrap().plan,
+            Some(Plan::Free)
+        );
+        assert_eq!(effect(updated, &subscription("price_other", "active")), None);
+        assert_eq!(effect(updated, &serde_json::json!({ "id": "sub_1", "customer": "cus_1", "status": "active" })), None);
+        assert_eq!(effect("invoice.paid", &subscription("price_premium", "active")), None);
     }
 
     #[test]

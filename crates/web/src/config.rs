@@ -2,6 +2,8 @@
 //! throttling, and Stripe. The binary builds this from its `Settings`; tests build it directly.
 
 use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tubewatch_store::{Plan, User};
@@ -115,6 +117,94 @@ pub struct AccountsConfig {
     pub max_body_bytes: usize,
 }
 
+/// The HTTP edge's own limits and trust.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// A request not answered within this (its body included) is answered 408: a client that
+    /// sends slowly cannot hold a connection and its handler for ever.
+    pub request_timeout: std::time::Duration,
+    /// Requests handled at once; any beyond are answered 503 at once.
+    pub max_concurrent_requests: usize,
+    /// Reverse proxies in front of the service. Only a request from one of these is believed
+    /// about its client (`Forwarded` / `X-Forwarded-For`); from anyone else those headers are
+    /// ignored, so a client cannot choose the address it is throttled under.
+    pub trusted_proxies: Vec<IpRange>,
+    /// The origin users reach the service at (`https://tw.example`), accepted in a state-changing
+    /// request's `Origin` besides the request's own `Host`.
+    pub public_origin: Option<String>,
+    /// `/metrics` answers a request with `Authorization: Bearer <this>`; `None`: only clients on
+    /// the loopback interface (a scraper on the same machine).
+    pub metrics_token: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: std::time::Duration::from_secs(60),
+            max_concurrent_requests: 1024,
+            trusted_proxies: Vec::new(),
+            public_origin: None,
+            metrics_token: None,
+        }
+    }
+}
+
+/// An address range in CIDR notation (`10.0.0.0/8`, `fd00::/8`), or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => mask(u128::from(net.to_bits()), u128::from(ip.to_bits()), self.prefix, 32),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => mask(net.to_bits(), ip.to_bits(), self.prefix, 128),
+            _ => false,
+        }
+    }
+}
+
+/// Whether `a` and `b` agree on their first `prefix` of `width` bits.
+fn mask(a: u128, b: u128, prefix: u8, width: u32) -> bool {
+    let shift = width - u32::from(prefix);
+    shift >= width || (a >> shift) == (b >> shift)
+}
+
+impl FromStr for IpRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let network: IpAddr = addr.trim().parse().map_err(|_| format!("{s:?} is not an address or CIDR range"))?;
+        let network = network.to_canonical();
+        let width = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => width,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl Serialize for IpRange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IpRange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl Default for AccountsConfig {
     fn default() -> Self {
         Self {
@@ -162,6 +252,7 @@ impl fmt::Debug for StripeConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebConfig {
     pub accounts: AccountsConfig,
+    pub http: HttpConfig,
     /// `None`: billing is off and plans are changed by an admin (`tubewatch user plan`).
     pub stripe: Option<StripeConfig>,
 }
@@ -183,6 +274,23 @@ mod tests {
         assert_eq!(plans.premium.videos_per_month.get(), Some(5));
         assert!(serde_json::from_str::<Limit>(r#""lots""#).is_err());
         assert_eq!(serde_json::to_string(&Limit::Unlimited).unwrap(), r#""unlimited""#);
+    }
+
+    #[test]
+    fn ranges_contain_what_they_say() {
+        let range = |s: &str| s.parse::<IpRange>().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(range("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(!range("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(range("127.0.0.1").contains(ip("127.0.0.1")) && !range("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(range("127.0.0.1").contains(ip("::ffff:127.0.0.1")), "IPv4-mapped addresses are IPv4");
+        assert!(range("0.0.0.0/0").contains(ip("8.8.8.8")) && !range("0.0.0.0/0").contains(ip("::1")));
+        assert!(range("fd00::/8").contains(ip("fd12::1")) && !range("fd00::/8").contains(ip("fe80::1")));
+        assert!(range("::/0").contains(ip("2001:db8::1")));
+        for bad in ["", "10.0.0.0/33", "::/129", "example.com", "10.0.0.0/x"] {
+            assert!(bad.parse::<IpRange>().is_err(), "{bad}");
+        }
+        assert_eq!(range("10.1.0.0/16").to_string(), "10.1.0.0/16");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! Every route is registered through `utoipa_axum`'s `OpenApiRouter` (`routes!`), so a route
 //! cannot be served without being documented; a test checks the document against the router.
-//! Modules: `auth` (who is calling, CSRF), `error` (the one error type), `config` (plans,
-//! limits, Stripe), `api` (handlers), `billing` (Stripe checkout and webhooks).
+//! Modules: `auth` (who is calling, CSRF, throttling), `guard` (concurrency, deadlines, the
+//! same-origin check), `error` (the one error type), `config` (plans, limits, Stripe), `api`
+//! (handlers), `billing` (Stripe checkout and webhooks).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod pages;
 
 use std::sync::{Arc, OnceLock};
@@ -20,7 +22,8 @@ use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Json};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -85,16 +88,20 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi().clone())
 }
 
-/// The whole HTTP edge: every route, the OpenAPI document, security headers, body limits.
+/// The whole HTTP edge: every route, the OpenAPI document, security headers, body limits, the
+/// request guards.
 pub fn router(state: AppState) -> Router {
     let (router, _) = documented_routes().split_for_parts();
     let secure = state.config.accounts.cookie_secure;
     let max_body = state.config.accounts.max_body_bytes;
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.config.http.max_concurrent_requests));
     let mut app = router
         .merge(pages::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state.clone(), guard::same_origin))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state((state, slots), guard::admit))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
@@ -129,15 +136,35 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text exposition; queue gauges are read from the store at scrape time, so they are
-/// true for the whole fleet, not only this process's workers.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "OpenMetrics text")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// true for the whole fleet, not only this process's workers. With `http.metrics_token` set it
+/// needs `Authorization: Bearer <token>`; without, it answers only clients on the loopback
+/// interface.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "OpenMetrics text"),
+    (status = 401, description = "`metrics_token_required`", body = ErrorBody),
+    (status = 403, description = "`metrics_local_only`", body = ErrorBody)))]
+async fn metrics(
+    State(state): State<AppState>,
+    ip: api::account::ClientIp,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    match &state.config.http.metrics_token {
+        Some(token) => {
+            let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            if !sent.is_some_and(|sent| auth::constant_time_eq(sent.trim(), token)) {
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "metrics_token_required", "send the metrics token"));
+            }
+        }
+        None if !ip.0.is_some_and(|ip| ip.is_loopback()) => {
+            return Err(ApiError::forbidden("metrics_local_only", "metrics are served to this machine only"));
+        }
+        None => {}
+    }
     let now = state.clock.now();
     match state.store.queue_stats(now).await {
         Ok(stats) => state.metrics.set_queue(&stats, now),
         Err(e) => tracing::error!(error = %e, "metrics: queue stats unavailable"),
     }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()))
 }
 
 /// `Json<T>` whose rejections (bad JSON, wrong fields, body too large) are `ApiError`s with the

@@ -588,10 +588,13 @@ async fn stripe_checkout_and_signed_idempotent_webhooks() {
     assert!(form.contains(&format!("client_reference_id={}", user.id)), "{form}");
 
     let now = Utc::now().timestamp();
-    let completed = json!({
-        "id": "evt_1", "type": "checkout.session.completed",
-        "data": { "object": { "id": "cs_test_1", "client_reference_id": user.id.to_string(), "customer": "cus_1", "subscription": "sub_1" } }
-    });
+    let checkout_event = |id: &str, kind: &str, payment_status: &str, created: i64| {
+        json!({ "id": id, "type": kind, "created": created, "data": { "object": {
+            "id": "cs_test_1", "mode": "subscription", "client_reference_id": user.id.to_string(),
+            "customer": "cus_1", "subscription": "sub_1", "payment_status": payment_status,
+            "metadata": { "user_id": user.id.to_string(), "price_id": "price_premium" } } } })
+    };
+    let completed = checkout_event("evt_1", "checkout.session.completed", "paid", now - 100);
     // Wrong secret and stale timestamp are refused and change nothing.
     let wrong = deliver(&app, &completed, "whsec_wrong", now).await;
     assert_eq!((wrong.status.as_u16(), wrong.code()), (400, "bad_signature"));
@@ -617,31 +620,54 @@ async fn stripe_checkout_and_signed_idempotent_webhooks() {
     assert_eq!((replay.status.as_u16(), replay.body["applied"].as_bool()), (200, Some(false)));
     assert_eq!(app.store.user(user.id).await.unwrap().unwrap().plan, Plan::Free);
 
-    let subscription = |id: &str, kind: &str, status: &str| json!({ "id": id, "type": kind, "data": { "object": { "id": "sub_1", "customer": "cus_1", "status": status } } });
-    let updated =
-        deliver(&app, &subscription("evt_2", "customer.subscription.updated", "active"), WEBHOOK_SECRET, now).await;
-    assert_eq!(updated.body["applied"], true);
-    assert_eq!(app.store.user(user.id).await.unwrap().unwrap().plan, Plan::Premium);
-    let unpaid =
-        deliver(&app, &subscription("evt_3", "customer.subscription.updated", "unpaid"), WEBHOOK_SECRET, now).await;
-    assert_eq!(unpaid.body["applied"], true);
-    assert_eq!(app.store.user(user.id).await.unwrap().unwrap().plan, Plan::Free);
-    deliver(&app, &subscription("evt_4", "customer.subscription.updated", "active"), WEBHOOK_SECRET, now).await;
-    let deleted =
-        deliver(&app, &subscription("evt_5", "customer.subscription.deleted", "canceled"), WEBHOOK_SECRET, now).await;
-    assert_eq!(deleted.body["applied"], true);
-    assert_eq!(app.store.user(user.id).await.unwrap().unwrap().plan, Plan::Free);
-    let other =
-        deliver(&app, &json!({ "id": "evt_6", "type": "invoice.paid", "data": { "object": {} } }), WEBHOOK_SECRET, now)
-            .await;
+    let subscription = |id: &str, kind: &str, status: &str, created: i64| {
+        json!({ "id": id, "type": kind, "created": created, "data": { "object": {
+            "id": "sub_1", "customer": "cus_1", "status": status,
+            "items": { "data": [ { "price": { "id": "price_premium" } } ] } } } })
+    };
+    let updated = |id: &str, status: &str, created: i64| subscription(id, "customer.subscription.updated", status, created);
+    let plan = || async { app.store.user(user.id).await.unwrap().unwrap().plan };
+    assert_eq!(deliver(&app, &updated("evt_2", "active", now - 90), WEBHOOK_SECRET, now).await.body["applied"], true);
+    assert_eq!(plan().await, Plan::Premium);
+    assert_eq!(deliver(&app, &updated("evt_3", "unpaid", now - 80), WEBHOOK_SECRET, now).await.body["applied"], true);
+    assert_eq!(plan().await, Plan::Free);
+    // Out of order: an `active` from before the `unpaid` arrives late and changes nothing.
+    let late = deliver(&app, &updated("evt_late", "active", now - 85), WEBHOOK_SECRET, now).await;
+    assert_eq!((late.status.as_u16(), late.body["applied"].as_bool()), (200, Some(false)));
+    assert_eq!(plan().await, Plan::Free);
+    deliver(&app, &updated("evt_4", "active", now - 70), WEBHOOK_SECRET, now).await;
+    let deleted = subscription("evt_5", "customer.subscription.deleted", "canceled", now - 60);
+    assert_eq!(deliver(&app, &deleted, WEBHOOK_SECRET, now).await.body["applied"], true);
+    assert_eq!(plan().await, Plan::Free);
+    // The first checkout's event replayed after the cancellation: already applied, ignored.
+    assert_eq!(deliver(&app, &completed, WEBHOOK_SECRET, now).await.body["applied"], false);
+    assert_eq!(plan().await, Plan::Free);
+    let other = json!({ "id": "evt_6", "type": "invoice.paid", "created": now, "data": { "object": {} } });
+    let other = deliver(&app, &other, WEBHOOK_SECRET, now).await;
     assert_eq!((other.status.as_u16(), other.body["applied"].as_bool()), (200, Some(false)));
-    let stranger =
-        subscription("evt_7", "customer.subscription.deleted", "canceled").to_string().replace("cus_1", "cus_unknown");
+    let stranger = subscription("evt_7", "customer.subscription.deleted", "canceled", now - 50)
+        .to_string()
+        .replace("cus_1", "cus_unknown");
     let stranger: Value = serde_json::from_str(&stranger).unwrap();
     assert_eq!(deliver(&app, &stranger, WEBHOOK_SECRET, now).await.body["applied"], false);
+    // A subscription for another price (another product on the same Stripe account) is not ours.
+    let foreign = updated("evt_8", "active", now - 40).to_string().replace("price_premium", "price_other");
+    let foreign: Value = serde_json::from_str(&foreign).unwrap();
+    assert_eq!(deliver(&app, &foreign, WEBHOOK_SECRET, now).await.body["applied"], false);
+    assert_eq!(plan().await, Plan::Free);
+    // A checkout completed but not paid (an asynchronous payment) links the customer only; the
+    // plan starts when the payment succeeds.
+    let unpaid = checkout_event("evt_9", "checkout.session.completed", "unpaid", now - 30);
+    assert_eq!(deliver(&app, &unpaid, WEBHOOK_SECRET, now).await.body["applied"], true);
+    assert_eq!(plan().await, Plan::Free);
+    let paid = checkout_event("evt_10", "checkout.session.async_payment_succeeded", "paid", now - 20);
+    assert_eq!(deliver(&app, &paid, WEBHOOK_SECRET, now).await.body["applied"], true);
+    assert_eq!(plan().await, Plan::Premium);
+    let undated = json!({ "id": "evt_11", "type": "invoice.paid", "data": { "object": {} } });
+    assert_eq!(deliver(&app, &undated, WEBHOOK_SECRET, now).await.code(), "bad_event");
     let plan_changes =
         app.store.audit_log(user.id, 20).await.unwrap().into_iter().filter(|e| e.action == "plan_changed").count();
-    assert_eq!(plan_changes, 6, "each plan change is audited");
+    assert_eq!(plan_changes, 7, "each plan change is audited");
 }
 
 #[tokio::test]
@@ -649,7 +675,7 @@ async fn billing_is_off_without_stripe() {
     let app = spawn_app(Options::default()).await;
     let alice = Client::signup(&app, "alice@example.com").await;
     assert_eq!(alice.post("/api/v1/billing/checkout", json!({})).await.code(), "billing_disabled");
-    let event = json!({ "id": "evt_1", "type": "checkout.session.completed", "data": { "object": {} } });
+    let event = json!({ "id": "evt_1", "type": "checkout.session.completed", "created": 1, "data": { "object": {} } });
     assert_eq!(deliver(&app, &event, WEBHOOK_SECRET, Utc::now().timestamp()).await.code(), "billing_disabled");
 }
 

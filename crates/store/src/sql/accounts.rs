@@ -11,8 +11,8 @@ use tubewatch_core::{ChannelId, UserId, VideoId};
 use super::tracking::user_from_row;
 use super::{Backend, Db, DbRow, at, at_opt, ts};
 use crate::{
-    AccountStore, ApiToken, AuditEntry, BillingAccount, BillingEvent, LimitOutcome, Plan, Result, Session, StoreError,
-    User,
+    AccountStore, ApiToken, AuditEntry, BillingAccount, BillingEvent, LimitOutcome, NewApiToken, Plan, Result, Session,
+    StoreError, TokenScope, User,
 };
 
 /// A token's `last_used_at` is refreshed at most this often, so that bearer reads do not all
@@ -25,7 +25,12 @@ fn token_from_row(row: &DbRow) -> Result<ApiToken> {
         user_id: UserId(row.try_get("user_id")?),
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
+        scope: {
+            let scope: String = row.try_get("scope")?;
+            TokenScope::parse(&scope).ok_or_else(|| StoreError::Corrupt(format!("token scope {scope:?}")))?
+        },
         created_at: at(row, "created_at")?,
+        expires_at: at_opt(row, "expires_at")?,
         last_used_at: at_opt(row, "last_used_at")?,
         revoked_at: at_opt(row, "revoked_at")?,
     })
@@ -138,34 +143,35 @@ impl AccountStore for Backend {
         .bind(keep_session.unwrap_or(""))
         .execute(&mut *tx)
         .await?;
-        audit(&mut tx, user, Some(user), "password_changed", "other sessions revoked", now).await?;
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(ts(now))
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        audit(&mut tx, user, Some(user), "password_changed", "other sessions and every API token revoked", now).await?;
         tx.commit().await?;
         Ok(())
     }
 
     #[instrument(skip_all, fields(user_id = %user))]
-    async fn create_api_token(
-        &self,
-        user: UserId,
-        name: &str,
-        token_hash: &str,
-        prefix: &str,
-        now: DateTime<Utc>,
-    ) -> Result<ApiToken> {
+    async fn create_api_token(&self, user: UserId, new: &NewApiToken<'_>, now: DateTime<Utc>) -> Result<ApiToken> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5) \
-             RETURNING *",
+            "INSERT INTO api_tokens (user_id, name, token_hash, prefix, scope, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
         )
         .bind(user.0)
-        .bind(name)
-        .bind(token_hash)
-        .bind(prefix)
+        .bind(new.name)
+        .bind(new.token_hash)
+        .bind(new.prefix)
+        .bind(new.scope.as_str())
         .bind(ts(now))
+        .bind(ts(new.expires_at))
         .fetch_one(&mut *tx)
         .await?;
         let token = token_from_row(&row)?;
-        audit(&mut tx, user, Some(user), "token_created", &format!("token {} ({name})", token.id), now).await?;
+        let detail = format!("token {} ({}, {})", token.id, new.name, new.scope.as_str());
+        audit(&mut tx, user, Some(user), "token_created", &detail, now).await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -197,10 +203,14 @@ impl AccountStore for Backend {
     }
 
     async fn api_token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(ApiToken, User)>> {
-        let Some(row) = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?
+        let Some(row) = sqlx::query(
+            "SELECT * FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(token_hash)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
@@ -434,18 +444,36 @@ impl AccountStore for Backend {
         if fresh.rows_affected() == 0 {
             return Ok(false);
         }
-        let before: Option<String> = sqlx::query_scalar("SELECT plan FROM users WHERE id = $1")
+        let row = sqlx::query("SELECT plan, stripe_subscription_id, billing_state_at FROM users WHERE id = $1")
             .bind(event.user_id.0)
             .fetch_optional(&mut *tx)
-            .await?;
-        let before = before.ok_or_else(|| StoreError::NotFound(format!("user {}", event.user_id)))?;
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {}", event.user_id)))?;
+        let before: String = row.try_get("plan")?;
+        let current_subscription: Option<String> = row.try_get("stripe_subscription_id")?;
+        let state_at = at_opt(&row, "billing_state_at")?;
+        let in_order = state_at.is_none_or(|t| t <= event.occurred_at);
+        let about_current = event.opens_subscription
+            || current_subscription.is_none()
+            || current_subscription == event.subscription_id;
+        if !(in_order && about_current) {
+            sqlx::query("UPDATE users SET stripe_customer_id = COALESCE(stripe_customer_id, $1) WHERE id = $2")
+                .bind(&event.customer_id)
+                .bind(event.user_id.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE users SET stripe_customer_id = COALESCE($1, stripe_customer_id), \
-             stripe_subscription_id = COALESCE($2, stripe_subscription_id), plan = COALESCE($3, plan) WHERE id = $4",
+             stripe_subscription_id = COALESCE($2, stripe_subscription_id), plan = COALESCE($3, plan), \
+             billing_state_at = $4 WHERE id = $5",
         )
         .bind(&event.customer_id)
         .bind(&event.subscription_id)
         .bind(event.plan.map(Plan::as_str))
+        .bind(ts(event.occurred_at))
         .bind(event.user_id.0)
         .execute(&mut *tx)
         .await?;

@@ -27,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::CurrentUser;
+use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiQuery, AppState};
 
@@ -35,7 +35,7 @@ use crate::{ApiQuery, AppState};
 const CONNECT_TTL_MINUTES: i64 = 10;
 /// Connection starts a user may make per window: each one mints a `state` and a PKCE verifier
 /// kept in memory, so a script must not be able to mint them without bound.
-const CONNECT_STARTS_PER_WINDOW: u64 = 5;
+const CONNECT_STARTS_PER_WINDOW: u32 = 5;
 const CONNECT_START_WINDOW_MINUTES: i64 = 10;
 /// The create request's body limit: four 2 MB images, titles and form overhead.
 pub const CREATE_BODY_LIMIT: usize = 4 * 2 * 1024 * 1024 + 256 * 1024;
@@ -150,21 +150,10 @@ pub async fn oauth_start(
     let web = engine(&state, &caller)?;
     let channel = ChannelId::parse(query.channel.trim())
         .map_err(|e| ApiError::bad_request("bad_input", format!("channel: {e}")))?;
-    // Counted in the store's attempt book (as sign-ups are), so every web process shares it.
     let now = state.clock.now();
     let key = format!("oauth-start:user:{}", caller.user.id);
     let window = Duration::minutes(CONNECT_START_WINDOW_MINUTES);
-    if state.store.login_failures_since(&key, now - window).await? >= CONNECT_STARTS_PER_WINDOW {
-        tracing::warn!(user_id = %caller.user.id, "OAuth connection starts throttled for user {}", caller.user.id);
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many connection attempts; wait a few minutes and try again",
-        );
-        e.retry_after = u64::try_from(window.num_seconds()).ok();
-        return Err(e);
-    }
-    state.store.record_login_failure(&[&key], now).await?;
+    auth::throttle(&state, &key, CONNECT_STARTS_PER_WINDOW, window).await?;
     let request = web.engine.start_connect();
     web.remember(
         request.state.clone(),

@@ -14,30 +14,32 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_core::Email;
-use tubewatch_store::{ApiToken, NewUser, Plan, StoreError, User};
+use tubewatch_store::{ApiToken, NewApiToken, NewUser, Plan, StoreError, TokenScope, User};
 use utoipa::ToSchema;
 
 use super::Usage;
-use crate::auth::{self, AuthMethod, CSRF_COOKIE, CurrentUser, SESSION_COOKIE};
+use crate::auth::{self, AuthMethod, CurrentUser};
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiJson, AppState};
 
-/// The client's address (from the connection), for per-address throttling.
+/// The client's address (the connection's, or a trusted proxy's report of it), for per-address
+/// throttling.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(auth::client_ip(&parts.extensions)))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(auth::client_ip(&parts.headers, &parts.extensions, &state.config.http.trusted_proxies)))
     }
 }
 
 impl ClientIp {
-    fn key(&self, purpose: &str) -> String {
+    /// The throttling key: IPv6 clients count per /64.
+    pub fn key(&self, purpose: &str) -> String {
         match self.0 {
-            Some(ip) => format!("{purpose}:ip:{ip}"),
+            Some(ip) => format!("{purpose}:ip:{}", auth::throttle_key(ip)),
             None => format!("{purpose}:ip:unknown"),
         }
     }
@@ -85,16 +87,6 @@ pub struct MeView {
     pub usage: Usage,
 }
 
-fn throttled(window_minutes: u32) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        "too many attempts; wait a few minutes and try again",
-    );
-    e.retry_after = Some(u64::from(window_minutes) * 60);
-    e
-}
-
 fn invalid_credentials() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong email or password")
 }
@@ -108,16 +100,20 @@ async fn start_session(state: &AppState, user: &User, status: StatusCode) -> Res
     state.store.create_session(user.id, &auth::hash_token(&token), now, expires_at).await?;
     let csrf = auth::csrf_token(&token);
     let max_age = cookie::time::Duration::days(i64::from(accounts.session_days));
-    let session_cookie = cookie::Cookie::build((SESSION_COOKIE, token))
+    let secure = accounts.cookie_secure;
+    // Lax, not Strict: a user following a link from the weekly digest, or coming back from
+    // Google's consent screen, arrives signed in. Cross-site POSTs are refused by the Origin check
+    // and the CSRF token.
+    let session_cookie = cookie::Cookie::build((auth::session_cookie(secure), token))
         .path("/")
         .http_only(true)
-        .secure(accounts.cookie_secure)
+        .secure(secure)
         .same_site(cookie::SameSite::Lax)
         .max_age(max_age)
         .build();
-    let csrf_cookie = cookie::Cookie::build((CSRF_COOKIE, csrf.clone()))
+    let csrf_cookie = cookie::Cookie::build((auth::csrf_cookie(secure), csrf.clone()))
         .path("/")
-        .secure(accounts.cookie_secure)
+        .secure(secure)
         .same_site(cookie::SameSite::Lax)
         .max_age(max_age)
         .build();
@@ -144,16 +140,16 @@ pub async fn signup(
 ) -> Result<Response, ApiError> {
     let accounts = &state.config.accounts;
     let now = state.clock.now();
-    let window_start = now - Duration::minutes(i64::from(accounts.login_window_minutes));
+    let window = Duration::minutes(i64::from(accounts.login_window_minutes));
     let ip_key = ip.key("signup");
-    if state.store.login_failures_since(&ip_key, window_start).await? >= u64::from(accounts.signups_per_ip) {
-        return Err(throttled(accounts.login_window_minutes));
+    if state.store.login_failures_since(&ip_key, now - window).await? >= u64::from(accounts.signups_per_ip) {
+        return Err(auth::too_many_attempts(window));
     }
     let email =
         Email::parse(&body.email).map_err(|_| ApiError::bad_request("bad_email", "not a valid email address"))?;
     auth::validate_password(&body.password)?;
     // Every attempt counts against the address, so sign-up cannot be used to probe many emails.
-    state.store.record_login_failure(&[&ip_key], now).await?;
+    auth::throttle(&state, &ip_key, accounts.signups_per_ip, window).await?;
     let password_hash = auth::hash_password(body.password).await?;
     let new = NewUser { email, password_hash, plan: Plan::Free, is_admin: false };
     let user = match state.store.create_user(&new, now).await {
@@ -184,24 +180,24 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let accounts = &state.config.accounts;
     let now = state.clock.now();
-    let window_start = now - Duration::minutes(i64::from(accounts.login_window_minutes));
+    let window = Duration::minutes(i64::from(accounts.login_window_minutes));
+    let window_start = now - window;
     let email = Email::parse(&body.email).ok();
     let account_key = format!("login:acct:{}", email.as_ref().map_or("invalid", |e| e.as_str()));
     let ip_key = ip.key("login");
-    let account_failures = state.store.login_failures_since(&account_key, window_start).await?;
-    let ip_failures = state.store.login_failures_since(&ip_key, window_start).await?;
-    if account_failures >= u64::from(accounts.login_max_failures_per_account)
-        || ip_failures >= u64::from(accounts.login_max_failures_per_ip)
-    {
-        tracing::warn!(ip = ?ip.0, "log-in throttled");
-        return Err(throttled(accounts.login_window_minutes));
+    if state.store.login_failures_since(&ip_key, window_start).await? >= u64::from(accounts.login_max_failures_per_ip) {
+        tracing::warn!(ip = ?ip.0, "log-in throttled (address)");
+        return Err(auth::too_many_attempts(window));
     }
+    // The attempt is counted before the password is checked, and forgotten only if it succeeds:
+    // of any number of parallel attempts, at most `login_max_failures_per_account` reach argon2.
+    auth::throttle(&state, &account_key, accounts.login_max_failures_per_account, window).await?;
     let user = match &email {
         Some(email) => state.store.user_by_email(email).await?,
         None => None,
     };
     let password = if body.password.chars().count() > auth::MAX_PASSWORD_CHARS { String::new() } else { body.password };
-    let valid = auth::verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let valid = auth::verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     match user.filter(|_| valid) {
         Some(user) => {
             state.store.clear_login_failures(&account_key, window_start).await?;
@@ -209,7 +205,7 @@ pub async fn login(
             start_session(&state, &user, StatusCode::OK).await
         }
         None => {
-            state.store.record_login_failure(&[&account_key, &ip_key], now).await?;
+            state.store.record_login_failure(&[&ip_key], now).await?;
             Err(invalid_credentials())
         }
     }
@@ -225,8 +221,10 @@ pub async fn logout(State(state): State<AppState>, caller: CurrentUser) -> Resul
         state.store.revoke_session(token_hash, state.clock.now()).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    for name in [SESSION_COOKIE, CSRF_COOKIE] {
-        let gone = cookie::Cookie::build((name, "")).path("/").max_age(cookie::time::Duration::ZERO).build();
+    let secure = state.config.accounts.cookie_secure;
+    for name in [auth::session_cookie(secure), auth::csrf_cookie(secure)] {
+        let gone =
+            cookie::Cookie::build((name, "")).path("/").secure(secure).max_age(cookie::time::Duration::ZERO).build();
         let value = HeaderValue::from_str(&gone.to_string()).map_err(ApiError::internal)?;
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -246,7 +244,7 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Changes the password; every other session of the user is revoked.
+/// Changes the password; every other session of the user and every API token is revoked.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", request_body = PasswordChange,
     security(("session" = []), ("bearer" = [])),
     responses(
@@ -260,7 +258,7 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     auth::validate_password(&body.new_password)?;
-    if !auth::verify_password(body.current_password, Some(caller.user.password_hash.clone())).await {
+    if !auth::verify_password(body.current_password, Some(caller.user.password_hash.clone())).await? {
         return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
     }
     let hash = auth::hash_password(body.new_password).await?;
@@ -278,7 +276,11 @@ pub struct TokenView {
     pub name: String,
     /// The token's first characters.
     pub prefix: String,
+    /// `read` (GET only) or `write`.
+    pub scope: String,
     pub created_at: DateTime<Utc>,
+    /// `null` only for tokens made before tokens expired.
+    pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -289,7 +291,9 @@ impl From<ApiToken> for TokenView {
             id: t.id,
             name: t.name,
             prefix: t.prefix,
+            scope: t.scope.as_str().to_owned(),
             created_at: t.created_at,
+            expires_at: t.expires_at,
             last_used_at: t.last_used_at,
             revoked_at: t.revoked_at,
         }
@@ -305,7 +309,17 @@ pub struct TokenList {
 pub struct NewToken {
     /// A label, 1–100 characters.
     pub name: String,
+    /// `read` (the default: GET requests only) or `write`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Days until the token expires: 1 to 365, 90 when not given.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
 }
+
+/// How long a token lives when its creator does not say, and at most.
+pub const TOKEN_DEFAULT_DAYS: u32 = 90;
+pub const TOKEN_MAX_DAYS: u32 = 365;
 
 /// A new token: `token` is shown this once and never again.
 #[derive(Debug, Serialize, ToSchema)]
@@ -336,12 +350,25 @@ pub async fn create_token(
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request("bad_input", "name must be 1 to 100 printable characters"));
     }
+    let scope = match body.scope.as_deref() {
+        None => TokenScope::Read,
+        Some(s) => TokenScope::parse(s).ok_or_else(|| ApiError::bad_request("bad_input", "scope is read or write"))?,
+    };
+    let days = body.expires_in_days.unwrap_or(TOKEN_DEFAULT_DAYS);
+    if !(1..=TOKEN_MAX_DAYS).contains(&days) {
+        return Err(ApiError::bad_request("bad_input", format!("expires_in_days is 1 to {TOKEN_MAX_DAYS}")));
+    }
     let token = auth::new_api_token();
     let prefix: String = token.chars().take(auth::TOKEN_PREFIX.len() + 6).collect();
-    let stored = state
-        .store
-        .create_api_token(caller.user.id, name, &auth::hash_token(&token), &prefix, state.clock.now())
-        .await?;
+    let now = state.clock.now();
+    let new = NewApiToken {
+        name,
+        token_hash: &auth::hash_token(&token),
+        prefix: &prefix,
+        scope,
+        expires_at: now + Duration::days(i64::from(days)),
+    };
+    let stored = state.store.create_api_token(caller.user.id, &new, now).await?;
     tracing::info!(user_id = %caller.user.id, token_id = stored.id, "API token {} created", stored.id);
     Ok((StatusCode::CREATED, Json(CreatedToken { token, info: stored.into() })))
 }

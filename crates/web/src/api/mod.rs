@@ -56,7 +56,8 @@ impl Modify for SecurityAddon {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::SESSION_COOKIE,
-                "Session cookie from log-in; state changes also need the X-CSRF-Token header",
+                "Session cookie from log-in (`__Host-tw_session` when served over HTTPS); state changes \
+                 also need the X-CSRF-Token header",
             ))),
         );
     }

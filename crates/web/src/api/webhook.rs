@@ -170,20 +170,26 @@ pub struct PingResult {
 }
 
 /// Sends a signed `{"event": "ping"}` to the caller's webhook now and says how the receiver
-/// answered (not recorded with the weekly deliveries).
+/// answered (not recorded with the weekly deliveries). At most five per user in ten minutes: each
+/// is an outgoing request the service makes on the caller's say-so.
 #[utoipa::path(post, path = "/api/v1/webhook/test", tag = "outliers",
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = PingResult), (status = 401, body = ErrorBody),
         (status = 404, description = "no webhook is set", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`", body = ErrorBody),
         (status = 503, description = "`webhooks_not_configured`", body = ErrorBody)))]
 pub async fn test_webhook(State(state): State<AppState>, caller: CurrentUser) -> Result<Json<PingResult>, ApiError> {
     let webhooks = webhooks(&state)?;
     Ok(Json(ping(&state, webhooks, &caller).await?))
 }
 
+const PINGS_PER_WINDOW: u32 = 5;
+
 pub(crate) async fn ping(state: &AppState, webhooks: &Webhooks, caller: &CurrentUser) -> Result<PingResult, ApiError> {
     let user = caller.user.id;
     let hook = state.store.webhook(user).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    crate::auth::throttle(state, &format!("webhook-test:user:{user}"), PINGS_PER_WINDOW, chrono::Duration::minutes(10))
+        .await?;
     let now = state.clock.now();
     let id = format!("ping-{}-{}", user.0, now.timestamp());
     let body = serde_json::json!({ "id": id, "event": "ping", "created_at": now }).to_string().into_bytes();

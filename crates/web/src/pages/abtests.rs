@@ -24,7 +24,7 @@ use tubewatch_worker::abtest::{CreateAbTest, expected_traffic};
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
 use crate::api::abtests::AbTestsWeb;
-use crate::auth::CurrentUser;
+use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::{ApiQuery, AppState};
 
@@ -316,7 +316,6 @@ fn unreachable_plan() -> Plan {
 /// The create form, as posted (multipart: files and text).
 #[derive(Debug, Default)]
 struct CreateForm {
-    csrf_token: String,
     plan: PlanQuery,
     thumbnails: Vec<Vec<u8>>,
     titles: Vec<String>,
@@ -337,7 +336,6 @@ async fn read_form(mut form: Multipart) -> Result<CreateForm, String> {
         }
         let text = field.text().await.map_err(|e| e.body_text())?;
         match name.as_str() {
-            "csrf_token" => out.csrf_token = text,
             "video" => out.plan.video = Some(text),
             "variants" => out.plan.variants = Some(text),
             "duration_days" => out.plan.duration_days = Some(text),
@@ -350,39 +348,67 @@ async fn read_form(mut form: Multipart) -> Result<CreateForm, String> {
     Ok(out)
 }
 
+/// The form's first field, which must be its CSRF token (the template puts it first), read
+/// before any upload so that the caller is known before megabytes are.
+async fn csrf_field(form: &mut Multipart) -> Result<String, ApiError> {
+    let refused = || ApiError::forbidden("csrf_failed", "the form's CSRF token must come first");
+    let field = form.next_field().await.map_err(|e| ApiError::bad_request("bad_input", e.body_text()))?;
+    let mut field = field.filter(|f| f.name() == Some("csrf_token")).ok_or_else(refused)?;
+    let mut token = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| ApiError::bad_request("bad_input", e.body_text()))? {
+        token.extend_from_slice(&chunk);
+        if token.len() > 128 {
+            return Err(refused());
+        }
+    }
+    String::from_utf8(token).map_err(|_| refused())
+}
+
 /// Creates the test through the engine (as `POST /api/v1/abtests` does) and opens its page;
-/// errors are shown on the form with the plan kept (files must be chosen again).
+/// errors are shown on the form with the plan kept (files must be chosen again). Nothing of the
+/// body is read before the session is known, and no upload before the CSRF token and the plan's
+/// A/B feature are checked.
 pub async fn create_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(form) => read_form(form).await,
-        Err(e) => Err(e.body_text()),
-    };
-    let form = match form {
+    if auth::session_of(&headers, &state).is_none() && !headers.contains_key(header::AUTHORIZATION) {
+        return Redirect::to("/login").into_response();
+    }
+    let mut form = match form {
         Ok(form) => form,
-        Err(message) => return error_page(&ApiError::bad_request("bad_input", message)),
+        Err(e) => return error_page(&ApiError::bad_request("bad_input", e.body_text())),
     };
-    let user = match form_user(&state, &headers, &form.csrf_token).await {
+    let csrf = match csrf_field(&mut form).await {
+        Ok(csrf) => csrf,
+        Err(e) => return error_page(&e),
+    };
+    let user = match form_user(&state, &headers, &csrf).await {
         Ok(user) => user,
         Err(response) => return response,
     };
+    let web = match access(&state, &user.caller) {
+        Access::Ready(web) => web,
+        Access::NeedsPremium => {
+            return error_page(&user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan")));
+        }
+        Access::NotConfigured => {
+            return error_page(&ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "abtests_not_configured",
+                "A/B tests are not configured on this server",
+            ));
+        }
+    };
+    let form = match read_form(form).await {
+        Ok(form) => form,
+        Err(message) => return error_page(&ApiError::bad_request("bad_input", message)),
+    };
     let plan = Plan::parse(&form.plan);
-    let outcome = match (&plan, access(&state, &user.caller)) {
-        (Err(message), _) => Err(ApiError::bad_request("bad_input", message.clone())),
-        (_, Access::NeedsPremium) => {
-            Err(user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan")))
-        }
-        (_, Access::NotConfigured) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "abtests_not_configured",
-            "A/B tests are not configured on this server",
-        )),
-        (Ok(plan), Access::Ready(web)) => {
-            create(web, &user, plan, form.thumbnails, form.titles, form.final_action).await
-        }
+    let outcome = match &plan {
+        Err(message) => Err(ApiError::bad_request("bad_input", message.clone())),
+        Ok(plan) => create(web, &user, plan, form.thumbnails, form.titles, form.final_action).await,
     };
     match outcome {
         Ok(id) => Redirect::to(&format!("/abtests/{id}")).into_response(),

@@ -19,7 +19,10 @@ pub struct TokenRow {
     pub id: i64,
     pub name: String,
     pub prefix: String,
+    pub scope: &'static str,
     pub created: TimeView,
+    /// `None`: a token made before tokens expired.
+    pub expires: Option<TimeView>,
     pub last_used: Option<TimeView>,
     pub revoked: Option<TimeView>,
 }
@@ -86,7 +89,9 @@ async fn load(state: &AppState, user: &PageUser) -> Result<AccountTemplate, ApiE
             id: t.id,
             name: t.name,
             prefix: t.prefix,
+            scope: t.scope.as_str(),
             created: TimeView::of(t.created_at),
+            expires: t.expires_at.map(TimeView::of),
             last_used: t.last_used_at.map(TimeView::of),
             revoked: t.revoked_at.map(TimeView::of),
         })
@@ -167,6 +172,11 @@ pub struct TokenForm {
     csrf_token: String,
     #[serde(default)]
     name: String,
+    /// `read` or `write`.
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    expires_in_days: Option<u32>,
 }
 
 /// Creates a token and shows it once, on this response only.
@@ -179,7 +189,7 @@ pub async fn token_create(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match account::create_token(State(state.clone()), user.caller.clone(), ApiJson(NewToken { name: form.name })).await
+    match account::create_token(State(state.clone()), user.caller.clone(), ApiJson(NewToken { name: form.name, scope: form.scope, expires_in_days: form.expires_in_days })).await
     {
         Ok((_, axum::Json(created))) => {
             page(&state, &user, StatusCode::CREATED, |t| t.new_token = Some((created.info.name, created.token))).await

@@ -33,7 +33,7 @@ use crate::ApiJson;
 use crate::AppState;
 use crate::api::account::{self, ClientIp, Credentials};
 use crate::api::tracking::{self, TrackRequest};
-use crate::auth::{self, CSRF_HEADER, CurrentUser, SESSION_COOKIE};
+use crate::auth::{self, CSRF_HEADER, CurrentUser};
 use crate::error::ApiError;
 
 pub use views::{compact_number, exact_number};
@@ -88,7 +88,7 @@ impl FromRequestParts<AppState> for PageUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await {
-            Ok(Some(caller)) => Ok(Self { caller, csrf: csrf_of(&parts.headers) }),
+            Ok(Some(caller)) => Ok(Self { caller, csrf: csrf_of(&parts.headers, state) }),
             Ok(None) => Err(to_login()),
             Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(to_login()),
             Err(e) => Err(error_page(&e)),
@@ -96,8 +96,8 @@ impl FromRequestParts<AppState> for PageUser {
     }
 }
 
-fn csrf_of(headers: &HeaderMap) -> String {
-    auth::cookie(headers, SESSION_COOKIE).map(|s| auth::csrf_token(&s)).unwrap_or_default()
+fn csrf_of(headers: &HeaderMap, state: &AppState) -> String {
+    auth::session_of(headers, state).map(|s| auth::csrf_token(&s)).unwrap_or_default()
 }
 
 fn to_login() -> Response {
@@ -115,7 +115,7 @@ async fn form_user(state: &AppState, headers: &HeaderMap, csrf_field: &str) -> R
     }
     let (mut parts, ()) = request.into_parts();
     match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await {
-        Ok(caller) => Ok(PageUser { caller, csrf: csrf_of(headers) }),
+        Ok(caller) => Ok(PageUser { caller, csrf: csrf_of(headers, state) }),
         Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(to_login()),
         Err(e) => Err(error_page(&e)),
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tubewatch_core::{Clock, ManualClock};
 use tubewatch_sim::{RunningSim, SimConfig, Simulator};
 use tubewatch_store::{Store, StoreOptions, connect};
-use tubewatch_web::config::{AccountsConfig, StripeConfig};
+use tubewatch_web::config::{AccountsConfig, HttpConfig, StripeConfig};
 use tubewatch_web::{AppState, WebConfig, router};
 use tubewatch_worker::token_crypto::TokenKeyring;
 use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker, Webhooks};
@@ -30,6 +30,7 @@ pub struct TestApp {
 
 pub struct Options {
     pub accounts: AccountsConfig,
+    pub http: HttpConfig,
     pub stripe: Option<StripeConfig>,
     pub channels: u32,
     /// Hosts webhooks may use (none: webhooks are off).
@@ -38,7 +39,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { accounts: AccountsConfig::default(), stripe: None, channels: 8, webhook_hosts: Vec::new() }
+        Self {
+            accounts: AccountsConfig::default(),
+            http: HttpConfig::default(),
+            stripe: None,
+            channels: 8,
+            webhook_hosts: Vec::new(),
+        }
     }
 }
 
@@ -61,7 +68,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
         metrics: Arc::new(Metrics::default()),
         tracker,
         blobs: blobs.clone(),
-        config: Arc::new(WebConfig { accounts: options.accounts, stripe: options.stripe }),
+        config: Arc::new(WebConfig { accounts: options.accounts, http: options.http, stripe: options.stripe }),
         abtests: None,
         webhooks: (!options.webhook_hosts.is_empty()).then(|| {
             let keyring = TokenKeyring::from_hex("test", &[("test".into(), "7e".repeat(32))]).unwrap();
@@ -168,7 +175,7 @@ impl Client {
 
     /// A bearer client for the same user, from a new API token.
     pub async fn bearer(&self) -> Self {
-        let reply = self.post("/api/v1/tokens", json!({ "name": "test" })).await;
+        let reply = self.post("/api/v1/tokens", json!({ "name": "test", "scope": "write" })).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
         let token = reply.body["token"].as_str().unwrap().to_owned();
         Self { base: self.base.clone(), http: reqwest::Client::new(), auth: Auth::Bearer(token) }

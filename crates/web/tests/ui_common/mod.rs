@@ -73,7 +73,7 @@ pub async fn spawn_ab_app_with_webhooks(channels: u32, webhook_hosts: &[String])
         metrics: Arc::new(Metrics::default()),
         tracker,
         blobs: blobs.clone(),
-        config: Arc::new(WebConfig { accounts: Default::default(), stripe: None }),
+        config: Arc::new(WebConfig::default()),
         abtests: Some(AbTestsWeb::new(engine)),
         webhooks: (!webhook_hosts.is_empty())
             .then(|| Webhooks::new(webhook_hosts, keyring, std::time::Duration::from_secs(5)).unwrap()),
