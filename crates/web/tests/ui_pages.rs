@@ -71,14 +71,26 @@ impl Browser {
         self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
+    /// Posts a form; the log-in and sign-up forms are fetched first for their form token, as a
+    /// browser would have them.
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.send(self.http.post(format!("{}{path}", self.base)).form(form)).await
+        let mut fields: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        if matches!(path, "/login" | "/signup") && !form.iter().any(|(k, _)| *k == "form_token") {
+            fields.push(("form_token", Self::hidden(&self.get(path).await, "form_token")));
+        }
+        self.send(self.http.post(format!("{}{path}", self.base)).form(&fields)).await
+    }
+
+    /// The value of a form's hidden 64-character token field.
+    fn hidden(page: &Page, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let at = page.body.find(&needle).unwrap_or_else(|| panic!("a {name} field")) + needle.len();
+        page.body[at..at + 64].to_owned()
     }
 
     /// The CSRF token the page's forms carry.
     fn csrf(page: &Page) -> String {
-        let at = page.body.find("name=\"csrf_token\" value=\"").expect("a CSRF field") + 25;
-        page.body[at..at + 64].to_owned()
+        Self::hidden(page, "csrf_token")
     }
 
     async fn signup(app: &TestApp, email: &str) -> Self {
@@ -186,6 +198,18 @@ async fn sign_up_log_in_and_log_out_with_errors_inline() {
 
     let again = visitor.post("/login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
     assert_eq!((again.status, again.location()), (StatusCode::SEE_OTHER, "/dashboard"));
+
+    // Log-in CSRF: a form posted without the visitor's own form token (as another site would
+    // post it) logs nobody in.
+    let forged = Browser::new(&app);
+    let fields = [("email", "ann@example.com"), ("password", PASSWORD), ("form_token", &"a".repeat(64))];
+    let page = forged.post("/login", &fields).await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("This form has expired"), "{}", page.body);
+    assert!(!page.headers.get_all(SET_COOKIE).iter().any(|c| c.to_str().unwrap().starts_with("tw_session=")));
+    let form_cookie = page.headers.get_all(SET_COOKIE).iter().map(|c| c.to_str().unwrap().to_owned()).find(|c| c.starts_with("tw_form="));
+    let form_cookie = form_cookie.expect("a fresh form token for the retry");
+    assert!(form_cookie.contains("HttpOnly") && form_cookie.contains("SameSite=Strict"), "{form_cookie}");
     assert!(visitor.get("/dashboard").await.body.contains("Signed in as ann@example.com"));
 }
 

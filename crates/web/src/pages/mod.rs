@@ -9,7 +9,10 @@
 //! a page for a visitor without a session redirects to `/login`, and a video the caller does not
 //! track answers 404 exactly like one that does not exist. HTML forms cannot send the
 //! `X-CSRF-Token` header, so every form carries the session's CSRF token in a hidden field, and
-//! `form_user` hands it to the same check the API uses.
+//! `form_user` hands it to the same check the API uses. The log-in and sign-up forms, posted
+//! before there is a session, carry a token of their own, double-submitted against a
+//! `SameSite=Strict` cookie, so that no other site can log a visitor in to an account of its
+//! choosing.
 
 mod abtests;
 mod account_page;
@@ -170,6 +173,8 @@ struct AuthTemplate<'a> {
     mode: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    /// The form's own token (there is no session yet).
+    form_token: &'a str,
     signed_in: bool,
     csrf: &'a str,
 }
@@ -177,21 +182,60 @@ struct AuthTemplate<'a> {
 #[derive(Debug, Deserialize)]
 pub struct CredentialsForm {
     #[serde(default)]
+    form_token: String,
+    #[serde(default)]
     email: String,
     #[serde(default)]
     password: String,
 }
 
-fn auth_page(mode: &str, email: &str, error: Option<&str>, status: StatusCode) -> Response {
-    render_with(status, &AuthTemplate { mode, email, error, signed_in: false, csrf: "" })
+/// The log-in and sign-up forms' token cookie.
+fn form_cookie(state: &AppState) -> &'static str {
+    if state.config.accounts.cookie_secure { "__Host-tw_form" } else { "tw_form" }
 }
 
-async fn signup_page() -> Response {
-    auth_page("signup", "", None, StatusCode::OK)
+/// Renders the log-in or sign-up form with the visitor's form token, setting the cookie when the
+/// visitor has none yet.
+fn auth_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    mode: &str,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let existing = auth::cookie(headers, form_cookie(state)).filter(|t| t.len() == 64);
+    let token = existing.clone().unwrap_or_else(auth::random_secret);
+    let mut response = render_with(status, &AuthTemplate { mode, email, error, form_token: &token, signed_in: false, csrf: "" });
+    if existing.is_none() {
+        let secure = state.config.accounts.cookie_secure;
+        let cookie = cookie::Cookie::build((form_cookie(state), token))
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(cookie::SameSite::Strict)
+            .max_age(cookie::time::Duration::days(1))
+            .build();
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
-async fn login_page() -> Response {
-    auth_page("login", "", None, StatusCode::OK)
+/// Whether a posted log-in or sign-up form carries the visitor's form token.
+fn form_token_ok(state: &AppState, headers: &HeaderMap, form: &CredentialsForm) -> bool {
+    auth::cookie(headers, form_cookie(state)).is_some_and(|t| !t.is_empty() && auth::constant_time_eq(&t, &form.form_token))
+}
+
+const FORM_EXPIRED: &str = "This form has expired. Please try again.";
+
+async fn signup_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    auth_page(&state, &headers, "signup", "", None, StatusCode::OK)
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    auth_page(&state, &headers, "login", "", None, StatusCode::OK)
 }
 
 /// Turns the API's session answer into a redirect that keeps its cookies.
@@ -205,29 +249,44 @@ fn redirect_keeping_cookies(api_response: &Response, to: &str) -> Response {
 
 async fn signup_submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ip: ClientIp,
     axum::Form(form): axum::Form<CredentialsForm>,
 ) -> Response {
-    let email = form.email.clone();
-    let credentials = Credentials { email: form.email, password: form.password };
-    match account::signup(State(state), ip, ApiJson(credentials)).await {
-        Ok(response) => redirect_keeping_cookies(&response, "/dashboard"),
-        Err(e) if e.status.is_server_error() => error_page(&e),
-        Err(e) => auth_page("signup", &email, Some(&e.message), e.status),
-    }
+    credentials_submit(state, headers, ip, form, "signup").await
 }
 
 async fn login_submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ip: ClientIp,
     axum::Form(form): axum::Form<CredentialsForm>,
 ) -> Response {
+    credentials_submit(state, headers, ip, form, "login").await
+}
+
+/// A posted log-in or sign-up form: its form token is checked, then the API's handler runs.
+async fn credentials_submit(
+    state: AppState,
+    headers: HeaderMap,
+    ip: ClientIp,
+    form: CredentialsForm,
+    mode: &str,
+) -> Response {
+    if !form_token_ok(&state, &headers, &form) {
+        return auth_page(&state, &headers, mode, &form.email, Some(FORM_EXPIRED), StatusCode::FORBIDDEN);
+    }
     let email = form.email.clone();
-    let credentials = Credentials { email: form.email, password: form.password };
-    match account::login(State(state), ip, ApiJson(credentials)).await {
+    let credentials = ApiJson(Credentials { email: form.email, password: form.password });
+    let outcome = if mode == "signup" {
+        account::signup(State(state.clone()), ip, credentials).await
+    } else {
+        account::login(State(state.clone()), ip, credentials).await
+    };
+    match outcome {
         Ok(response) => redirect_keeping_cookies(&response, "/dashboard"),
-        Err(e) if e.status.is_server_error() => error_page(&e),
-        Err(e) => auth_page("login", &email, Some(&e.message), e.status),
+        Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
+        Err(e) => auth_page(&state, &headers, mode, &email, Some(&e.message), e.status),
     }
 }
 
