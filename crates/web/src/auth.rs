@@ -235,8 +235,11 @@ pub async fn throttle(state: &AppState, key: &str, limit: u32, window: chrono::D
 
 /// 429 `too_many_attempts` with `Retry-After` the window.
 pub fn too_many_attempts(window: chrono::Duration) -> ApiError {
-    let mut e =
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many attempts; wait a few minutes and try again");
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many attempts; wait a few minutes and try again",
+    );
     e.retry_after = u64::try_from(window.num_seconds()).ok();
     e
 }
@@ -395,7 +398,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let refused = gate.run(|| 3).await.unwrap_err();
-        assert_eq!((refused.status, refused.code, refused.retry_after), (StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1)));
+        assert_eq!(
+            (refused.status, refused.code, refused.retry_after),
+            (StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1))
+        );
         release.send(()).unwrap();
         assert!(first.await.unwrap().is_ok());
         assert_eq!(second.await.unwrap().unwrap(), 2);

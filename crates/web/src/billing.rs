@@ -291,7 +291,8 @@ fn effect_of(kind: &str, object: &Value, premium_price: &str) -> Option<Effect> 
                 user: UserRef::Id(user),
                 customer: text(object, "customer"),
                 subscription: text(object, "subscription"),
-                plan: (paid && ours && text(object, "mode").as_deref() == Some("subscription")).then_some(Plan::Premium),
+                plan: (paid && ours && text(object, "mode").as_deref() == Some("subscription"))
+                    .then_some(Plan::Premium),
                 opens_subscription: true,
             })
         }
@@ -387,7 +388,10 @@ mod tests {
             Some(Plan::Free)
         );
         assert_eq!(effect(updated, &subscription("price_other", "active")), None);
-        assert_eq!(effect(updated, &serde_json::json!({ "id": "sub_1", "customer": "cus_1", "status": "active" })), None);
+        assert_eq!(
+            effect(updated, &serde_json::json!({ "id": "sub_1", "customer": "cus_1", "status": "active" })),
+            None
+        );
         assert_eq!(effect("invoice.paid", &subscription("price_premium", "active")), None);
     }
 

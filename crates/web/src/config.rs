@@ -159,7 +159,9 @@ pub struct IpRange {
 impl IpRange {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => mask(u128::from(net.to_bits()), u128::from(ip.to_bits()), self.prefix, 32),
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                mask(u128::from(net.to_bits()), u128::from(ip.to_bits()), self.prefix, 32)
+            }
             (IpAddr::V6(net), IpAddr::V6(ip)) => mask(net.to_bits(), ip.to_bits(), self.prefix, 128),
             _ => false,
         }
@@ -181,7 +183,12 @@ impl FromStr for IpRange {
         let width = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => width,
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(|| format!("{s:?}: bad prefix length"))?,
         };
         Ok(Self { network, prefix })
     }

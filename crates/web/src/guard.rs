@@ -28,7 +28,9 @@ pub async fn admit(State((state, slots)): State<(AppState, Arc<Semaphore>)>, req
     };
     match tokio::time::timeout(state.config.http.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long").into_response(),
+        Err(_) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long").into_response()
+        }
     }
 }
 

@@ -149,9 +149,16 @@ async fn metrics(
 ) -> Result<impl IntoResponse, ApiError> {
     match &state.config.http.metrics_token {
         Some(token) => {
-            let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            let sent = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
             if !sent.is_some_and(|sent| auth::constant_time_eq(sent.trim(), token)) {
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "metrics_token_required", "send the metrics token"));
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "metrics_token_required",
+                    "send the metrics token",
+                ));
             }
         }
         None if !ip.0.is_some_and(|ip| ip.is_loopback()) => {

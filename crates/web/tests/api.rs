@@ -634,7 +634,8 @@ async fn stripe_checkout_and_signed_idempotent_webhooks() {
             "id": "sub_1", "customer": "cus_1", "status": status,
             "items": { "data": [ { "price": { "id": "price_premium" } } ] } } } })
     };
-    let updated = |id: &str, status: &str, created: i64| subscription(id, "customer.subscription.updated", status, created);
+    let updated =
+        |id: &str, status: &str, created: i64| subscription(id, "customer.subscription.updated", status, created);
     let plan = || async { app.store.user(user.id).await.unwrap().unwrap().plan };
     assert_eq!(deliver(&app, &updated("evt_2", "active", now - 90), WEBHOOK_SECRET, now).await.body["applied"], true);
     assert_eq!(plan().await, Plan::Premium);

@@ -168,7 +168,8 @@ async fn uploads_are_refused_before_their_body_is_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_requests_time_out_and_a_full_server_sheds_load() {
-    let http = HttpConfig { request_timeout: StdDuration::from_secs(1), max_concurrent_requests: 2, ..HttpConfig::default() };
+    let http =
+        HttpConfig { request_timeout: StdDuration::from_secs(1), max_concurrent_requests: 2, ..HttpConfig::default() };
     let app = spawn_app(Options { http, ..Options::default() }).await;
     let slow = |client: reqwest::Client| {
         client
@@ -212,7 +213,8 @@ async fn secure_cookies_carry_the_host_prefix() {
     assert!(!session.contains("Domain"), "{session}");
     assert!(cookies.iter().any(|c| c.starts_with("__Host-tw_csrf=") && c.contains("Secure")), "{cookies:?}");
     let value = session.split(';').next().unwrap().trim_start_matches("__Host-tw_session=");
-    let me = |cookie: String| reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).header("cookie", cookie).send();
+    let me =
+        |cookie: String| reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).header("cookie", cookie).send();
     assert_eq!(me(format!("__Host-tw_session={value}")).await.unwrap().status(), 200);
     assert_eq!(me(format!("tw_session={value}")).await.unwrap().status(), 401, "only the prefixed name counts");
 }
@@ -229,7 +231,11 @@ async fn api_tokens_are_scoped_expire_and_die_with_the_password() {
     assert_eq!(reader.get("/api/v1/me").await.status, 200);
     let refused = reader.post("/api/v1/channels", json!({ "url": "@someone" })).await;
     assert_eq!((refused.status.as_u16(), refused.code()), (403, "insufficient_scope"));
-    for bad in [json!({ "name": "x", "scope": "admin" }), json!({ "name": "x", "expires_in_days": 0 }), json!({ "name": "x", "expires_in_days": 366 })] {
+    for bad in [
+        json!({ "name": "x", "scope": "admin" }),
+        json!({ "name": "x", "expires_in_days": 0 }),
+        json!({ "name": "x", "expires_in_days": 366 }),
+    ] {
         let reply = alice.post("/api/v1/tokens", bad.clone()).await;
         assert_eq!((reply.status.as_u16(), reply.code()), (400, "bad_input"), "{bad}");
     }

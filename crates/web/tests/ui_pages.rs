@@ -207,7 +207,12 @@ async fn sign_up_log_in_and_log_out_with_errors_inline() {
     assert_eq!(page.status, 403);
     assert!(page.body.contains("This form has expired"), "{}", page.body);
     assert!(!page.headers.get_all(SET_COOKIE).iter().any(|c| c.to_str().unwrap().starts_with("tw_session=")));
-    let form_cookie = page.headers.get_all(SET_COOKIE).iter().map(|c| c.to_str().unwrap().to_owned()).find(|c| c.starts_with("tw_form="));
+    let form_cookie = page
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("tw_form="));
     let form_cookie = form_cookie.expect("a fresh form token for the retry");
     assert!(form_cookie.contains("HttpOnly") && form_cookie.contains("SameSite=Strict"), "{form_cookie}");
     assert!(visitor.get("/dashboard").await.body.contains("Signed in as ann@example.com"));

@@ -453,9 +453,8 @@ impl AccountStore for Backend {
         let current_subscription: Option<String> = row.try_get("stripe_subscription_id")?;
         let state_at = at_opt(&row, "billing_state_at")?;
         let in_order = state_at.is_none_or(|t| t <= event.occurred_at);
-        let about_current = event.opens_subscription
-            || current_subscription.is_none()
-            || current_subscription == event.subscription_id;
+        let about_current =
+            event.opens_subscription || current_subscription.is_none() || current_subscription == event.subscription_id;
         if !(in_order && about_current) {
             sqlx::query("UPDATE users SET stripe_customer_id = COALESCE(stripe_customer_id, $1) WHERE id = $2")
                 .bind(&event.customer_id)

@@ -388,17 +388,24 @@ pub async fn create_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let web = match access(&state, &user.caller) {
-        Access::Ready(web) => web,
+    let refusal = match access(&state, &user.caller) {
+        Access::Ready(web) => Ok(web),
         Access::NeedsPremium => {
-            return error_page(&user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan")));
+            Err(user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan")))
         }
-        Access::NotConfigured => {
-            return error_page(&ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "abtests_not_configured",
-                "A/B tests are not configured on this server",
-            ));
+        Access::NotConfigured => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "abtests_not_configured",
+            "A/B tests are not configured on this server",
+        )),
+    };
+    let web = match refusal {
+        Ok(web) => web,
+        Err(e) => {
+            return match new_template(&state, &user, unreachable_plan(), Some(e.message.clone())).await {
+                Ok(template) => render_with(e.status, &template),
+                Err(e) => error_page(&e),
+            };
         }
     };
     let form = match read_form(form).await {

@@ -189,7 +189,12 @@ pub async fn token_create(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match account::create_token(State(state.clone()), user.caller.clone(), ApiJson(NewToken { name: form.name, scope: form.scope, expires_in_days: form.expires_in_days })).await
+    match account::create_token(
+        State(state.clone()),
+        user.caller.clone(),
+        ApiJson(NewToken { name: form.name, scope: form.scope, expires_in_days: form.expires_in_days }),
+    )
+    .await
     {
         Ok((_, axum::Json(created))) => {
             page(&state, &user, StatusCode::CREATED, |t| t.new_token = Some((created.info.name, created.token))).await

@@ -206,7 +206,8 @@ fn auth_page(
 ) -> Response {
     let existing = auth::cookie(headers, form_cookie(state)).filter(|t| t.len() == 64);
     let token = existing.clone().unwrap_or_else(auth::random_secret);
-    let mut response = render_with(status, &AuthTemplate { mode, email, error, form_token: &token, signed_in: false, csrf: "" });
+    let mut response =
+        render_with(status, &AuthTemplate { mode, email, error, form_token: &token, signed_in: false, csrf: "" });
     if existing.is_none() {
         let secure = state.config.accounts.cookie_secure;
         let cookie = cookie::Cookie::build((form_cookie(state), token))
@@ -225,7 +226,8 @@ fn auth_page(
 
 /// Whether a posted log-in or sign-up form carries the visitor's form token.
 fn form_token_ok(state: &AppState, headers: &HeaderMap, form: &CredentialsForm) -> bool {
-    auth::cookie(headers, form_cookie(state)).is_some_and(|t| !t.is_empty() && auth::constant_time_eq(&t, &form.form_token))
+    auth::cookie(headers, form_cookie(state))
+        .is_some_and(|t| !t.is_empty() && auth::constant_time_eq(&t, &form.form_token))
 }
 
 const FORM_EXPIRED: &str = "This form has expired. Please try again.";
