@@ -15,7 +15,7 @@ use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tubewatch_core::{Clock, Email, VideoId};
-use tubewatch_store::Plan;
+use tubewatch_store::{Plan, TargetKind, TargetState};
 use tubewatch_web::config::{AccountsConfig, StripeConfig};
 
 /// `n` distinct channels and, from other channels, recent videos the simulator publishes.
@@ -308,7 +308,7 @@ async fn free_plan_limits_and_free_videos_of_monitored_channels() {
 
 #[tokio::test]
 async fn concurrent_requests_cannot_exceed_a_limit() {
-    let app = spawn_app(Options::default()).await;
+    let app = spawn_app(Options { channels: 12, ..Options::default() }).await;
     let alice = Client::signup(&app, "alice@example.com").await.bearer().await;
     let channels = sim_channels(&app);
     let replies = futures::future::join_all(
@@ -319,6 +319,36 @@ async fn concurrent_requests_cannot_exceed_a_limit() {
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 201 || *s == 402), "{statuses:?}");
     assert_eq!(alice.get("/api/v1/channels").await.body["items"].as_array().unwrap().len(), 3);
+    // A refused request leaves nothing running: exactly the three admitted channels are checked.
+    let mut live = 0;
+    for c in channels.iter().take(7) {
+        let target = app.store.target(TargetKind::Channel, c).await.unwrap();
+        live += usize::from(target.is_some_and(|t| t.state == TargetState::Active));
+    }
+    assert_eq!(live, 3);
+    // At the limit, a handle is refused before it is looked up on YouTube: one that does not
+    // exist gets the limit's answer, not YouTube's "no such channel".
+    let handle = alice.post("/api/v1/channels", json!({ "url": "@no-such-handle-anywhere" })).await;
+    assert_eq!((handle.status.as_u16(), handle.code()), (402, "channel_limit_reached"), "{}", handle.body);
+    // A channel already monitored is still answered as such.
+    let admitted = replies.iter().find(|r| r.status == 201).unwrap().body["channel"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(alice.post("/api/v1/channels", json!({ "url": admitted })).await.status, 200);
+
+    // The same for videos: ten credits a month, twelve at once.
+    let bob = Client::signup(&app, "bob@example.com").await.bearer().await;
+    let videos: Vec<VideoId> = channels.iter().skip(7).flat_map(|c| recent_videos(&app, c)).take(12).collect();
+    assert_eq!(videos.len(), 12);
+    let replies =
+        futures::future::join_all(videos.iter().map(|v| bob.post("/api/v1/videos", json!({ "url": v.to_string() }))))
+            .await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+    let mut live = 0;
+    for v in &videos {
+        let target = app.store.target(TargetKind::Video, v.as_str()).await.unwrap();
+        live += usize::from(target.is_some_and(|t| t.state == TargetState::Active));
+    }
+    assert_eq!(live, 10, "refused videos are not checked");
 }
 
 /// One documented operation with the first user's resources filled in.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, UserId, VideoId, YoutubeRef};
-use tubewatch_store::{NewChannel, NewVideo, Store, StoreError, TargetKind, TargetState};
+use tubewatch_store::{LimitOutcome, NewChannel, NewVideo, Store, StoreError, TargetKind, TargetState, Video};
 use tubewatch_youtube::{ErrorKind, YoutubeClient, YoutubeError};
 
 use crate::pipeline::PipelineConfig;
@@ -65,6 +65,18 @@ impl Tracker {
     /// Starts monitoring a channel (its feed checked hourly, new videos tracked). The check runs at
     /// once. Returns the channel id.
     pub async fn track_channel(&self, user: Option<UserId>, input: &str) -> Result<ChannelId, TrackError> {
+        Ok(self.track_channel_within(user, input, None).await?.0)
+    }
+
+    /// `track_channel` for a user with a channel limit: the user's mapping is added within `limit`
+    /// (counted and inserted in one store transaction) before the channel's target is made live,
+    /// so a refused request (`LimitReached`) leaves nothing running, however many race.
+    pub async fn track_channel_within(
+        &self,
+        user: Option<UserId>,
+        input: &str,
+        limit: Option<u32>,
+    ) -> Result<(ChannelId, LimitOutcome), TrackError> {
         let id = self.resolve_channel(input).await?;
         let feed = self.youtube.channel_feed(&id).await.map_err(|e| match e.kind() {
             ErrorKind::NotFound => TrackError::NoSuchChannel(id.to_string()),
@@ -78,19 +90,53 @@ impl Tracker {
         let title = feed.title.unwrap_or_default();
         self.store.upsert_channel(&NewChannel { id: id.clone(), title, handle }, now).await?;
         // The mapping first: from then on, another user letting the channel go cannot stop it.
-        if let Some(user) = user {
-            self.store.add_user_channel(user, &id, now).await?;
+        let outcome = match user {
+            Some(user) => self.store.add_user_channel_within_limit(user, &id, limit, now).await?,
+            None => LimitOutcome::Added { charged: false },
+        };
+        if matches!(outcome, LimitOutcome::LimitReached { .. }) {
+            return Ok((id, outcome));
         }
         if self.ensure_active(TargetKind::Channel, id.as_str(), now).await? {
             self.resume_channel_videos(&id).await?;
         }
         self.ensure_outliers_target(&id).await?;
         tracing::info!(channel_id = %id, "tracking channel {id}");
-        Ok(id)
+        Ok((id, outcome))
     }
 
     /// Starts tracking one video from its current slot. Returns the video id.
     pub async fn track_video(&self, user: Option<UserId>, input: &str) -> Result<VideoId, TrackError> {
+        let (video, slot_start) = self.known_video(input).await?;
+        if let Some(user) = user {
+            self.store.add_user_video(user, &video.id, self.clock.now()).await?;
+        }
+        self.activate_video(&video, slot_start).await?;
+        Ok(video.id)
+    }
+
+    /// `track_video` for a user with a monthly video limit (credits counted from `month_start`):
+    /// the user's mapping is added within the limit in one store transaction before the video's
+    /// target is made live, so a refused request (`LimitReached`) leaves nothing running.
+    pub async fn track_video_within(
+        &self,
+        user: UserId,
+        input: &str,
+        monthly_limit: Option<u32>,
+        month_start: DateTime<Utc>,
+    ) -> Result<(VideoId, LimitOutcome), TrackError> {
+        let (video, slot_start) = self.known_video(input).await?;
+        let now = self.clock.now();
+        let outcome = self.store.add_user_video_within_limit(user, &video.id, monthly_limit, month_start, now).await?;
+        if !matches!(outcome, LimitOutcome::LimitReached { .. }) {
+            self.activate_video(&video, slot_start).await?;
+        }
+        Ok((video.id, outcome))
+    }
+
+    /// The video (read from its watch page and stored when new) and the start of its current
+    /// slot; past its tracking window this fails, before any mapping is added.
+    async fn known_video(&self, input: &str) -> Result<(Video, DateTime<Utc>), TrackError> {
         let id = YoutubeRef::parse_video(input)?;
         if self.store.video(&id).await?.is_none() {
             let info = self.youtube.watch_page(&id).await.map_err(|e| {
@@ -112,17 +158,20 @@ impl Tracker {
                 NewVideo { id: id.clone(), channel_id, published_at: published, is_short: false, title: info.title };
             self.store.insert_video(&video, now).await?;
         }
-        // Past its tracking window this fails, before the user's mapping is added.
-        self.ensure_video_target(&id).await?;
-        // The video's thumbnail/title outliers come from its channel's weekly run.
-        if let Some(video) = self.store.video(&id).await? {
-            self.ensure_outliers_target(&video.channel_id).await?;
-        }
-        if let Some(user) = user {
-            self.store.add_user_video(user, &id, self.clock.now()).await?;
-        }
-        tracing::info!(video_id = %id, "tracking video {id}");
-        Ok(id)
+        let video = self.store.video(&id).await?.ok_or_else(|| StoreError::NotFound(format!("video {id}")))?;
+        let Some(slot) = self.config.policy.slot_at(video.published_at, self.clock.now()) else {
+            return Err(TrackError::TrackingOver(id, self.config.policy.track_days()));
+        };
+        Ok((video, slot.start()))
+    }
+
+    /// Makes the video's target live from `slot_start`, with its channel's weekly outlier run
+    /// (where the video's thumbnail/title outliers come from).
+    async fn activate_video(&self, video: &Video, slot_start: DateTime<Utc>) -> Result<(), TrackError> {
+        self.ensure_active(TargetKind::Video, video.id.as_str(), slot_start).await?;
+        self.ensure_outliers_target(&video.channel_id).await?;
+        tracing::info!(video_id = %video.id, "tracking video {}", video.id);
+        Ok(())
     }
 
     /// Makes sure the channel has its weekly outlier run, due at the next weekly run time.
@@ -157,17 +206,6 @@ impl Tracker {
                 self.store.resume_target(TargetKind::Video, video.id.as_str(), slot.start()).await?;
             }
         }
-        Ok(())
-    }
-
-    /// Makes sure a known video has a target, due at its current slot.
-    async fn ensure_video_target(&self, id: &VideoId) -> Result<(), TrackError> {
-        let video = self.store.video(id).await?.ok_or_else(|| StoreError::NotFound(format!("video {id}")))?;
-        let now = self.clock.now();
-        let Some(slot) = self.config.policy.slot_at(video.published_at, now) else {
-            return Err(TrackError::TrackingOver(id.clone(), self.config.policy.track_days()));
-        };
-        self.ensure_active(TargetKind::Video, id.as_str(), slot.start()).await?;
         Ok(())
     }
 }

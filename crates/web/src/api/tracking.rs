@@ -14,9 +14,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tubewatch_core::{ChannelId, VideoId, YoutubeRef};
+use tubewatch_core::{ChannelId, ChannelRef, VideoId, YoutubeRef};
 use tubewatch_store::{ChangeEvent, LimitOutcome, TargetKind, Video};
-use tubewatch_worker::thumbnail_key;
+use tubewatch_worker::{TrackError, thumbnail_key};
 use utoipa::ToSchema;
 
 use super::{PageQuery, Resource, Usage, limit_reached, month_start};
@@ -204,17 +204,18 @@ pub async fn track_channel(
 ) -> Result<Response, ApiError> {
     let user = caller.user.id;
     let limit = caller.limits(&state).channels.get();
-    let id = state.tracker.resolve_channel(&body.url).await?;
-    if !state.store.user_tracks_channel(user, &id).await?
-        && let Some(limit) = limit
-    {
-        let used = state.store.user_channels(user).await?.len() as u64;
-        if used >= u64::from(limit) {
+    let wanted = YoutubeRef::parse_channel(&body.url).map_err(TrackError::from)?;
+    // At the limit, a channel the caller does not monitor yet is refused before anything is
+    // fetched from YouTube or created.
+    if let Some(limit) = limit {
+        let tracked = state.store.user_channels(user).await?;
+        let used = tracked.len() as u64;
+        if used >= u64::from(limit) && !is_among(&state, &wanted, &tracked).await? {
             return Err(limit_reached(&state, &caller, Resource::Channels, limit, used));
         }
     }
-    let id = state.tracker.track_channel(None, id.as_str()).await?;
-    let outcome = state.store.add_user_channel_within_limit(user, &id, limit, state.clock.now()).await?;
+    // Under it, the mapping is reserved within the limit before the channel's target goes live.
+    let (id, outcome) = state.tracker.track_channel_within(Some(user), &body.url, limit).await?;
     let (status, charged) = match outcome {
         LimitOutcome::Added { charged } => (StatusCode::CREATED, charged),
         LimitOutcome::AlreadyTracked => (StatusCode::OK, false),
@@ -229,6 +230,30 @@ pub async fn track_channel(
         usage: Usage::of(&state, &caller.user).await?,
     };
     Ok((status, Json(body)).into_response())
+}
+
+/// Whether `wanted` is one of `tracked`, known without asking YouTube: by id, or by the handle a
+/// tracked channel was added with.
+async fn is_among(state: &AppState, wanted: &ChannelRef, tracked: &[ChannelId]) -> Result<bool, ApiError> {
+    match wanted {
+        ChannelRef::Id(id) => Ok(tracked.contains(id)),
+        ChannelRef::Handle(handle) => {
+            let handle = handle.to_string();
+            for id in tracked {
+                if state
+                    .store
+                    .channel(id)
+                    .await?
+                    .and_then(|c| c.handle)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&handle))
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        ChannelRef::Custom(_) | ChannelRef::User(_) => Ok(false),
+    }
 }
 
 /// Stops monitoring a channel for the caller (others who monitor it are unaffected). When nobody
@@ -325,8 +350,8 @@ pub async fn track_video(
             return Err(limit_reached(&state, &caller, Resource::Videos, limit, used));
         }
     }
-    let id = state.tracker.track_video(None, id.as_str()).await?;
-    let outcome = state.store.add_user_video_within_limit(user, &id, limit, month, now).await?;
+    // The mapping is reserved within the limit before the video's target goes live.
+    let (id, outcome) = state.tracker.track_video_within(user, id.as_str(), limit, month).await?;
     let (status, charged) = match outcome {
         LimitOutcome::Added { charged } => (StatusCode::CREATED, charged),
         LimitOutcome::AlreadyTracked => (StatusCode::OK, false),
