@@ -179,15 +179,17 @@ async fn slow_requests_time_out_and_a_full_server_sheds_load() {
             .body(stalled_body(b"{\"email\":".to_vec()))
             .send()
     };
+    // Bounded on the client too, so that a server without deadlines fails here rather than hangs.
+    let client = || reqwest::Client::builder().timeout(StdDuration::from_secs(10)).build().unwrap();
     let started = Instant::now();
-    let reply = slow(reqwest::Client::new()).await.unwrap();
+    let reply = slow(client()).await.expect("answered before the client gave up");
     assert_eq!(reply.status(), 408);
     assert!(started.elapsed() < StdDuration::from_secs(5), "{:?}", started.elapsed());
     let body: serde_json::Value = reply.json().await.unwrap();
     assert_eq!(body["error"]["code"], "request_timeout");
 
     // Two slow requests occupy both slots: a third is answered 503 at once.
-    let held = [tokio::spawn(slow(reqwest::Client::new())), tokio::spawn(slow(reqwest::Client::new()))];
+    let held = [tokio::spawn(slow(client())), tokio::spawn(slow(client()))];
     tokio::time::sleep(StdDuration::from_millis(300)).await;
     let shed = reqwest::Client::new().get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!((shed.status().as_u16(), shed.headers()["retry-after"].to_str().unwrap()), (503, "1"));

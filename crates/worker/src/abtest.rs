@@ -200,6 +200,18 @@ pub struct PreparedThumbnail {
     pub phash: PerceptualHash,
 }
 
+/// Runs image work (decoding, scaling, encoding) on the blocking pool, at most one job per core
+/// at a time whatever the number of requests: each decode may take up to `max_pixels` × 4 bytes,
+/// so their number is bounded as well as their size.
+async fn image_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+    });
+    let _slot = slots.acquire().await?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| anyhow::anyhow!("image task failed: {e}"))
+}
+
 /// Validates an upload and normalises it. The format is sniffed and the declared dimensions
 /// read from the header before anything is decoded, so a decompression bomb is refused without
 /// allocating its canvas; decoding itself runs under `image::Limits` as a second guard.
@@ -398,16 +410,15 @@ impl AbTests {
             request.titles.iter().enumerate().map(|(i, t)| validate_title(i, t)).collect::<Result<Vec<_>, _>>()?;
         let limits = self.services.upload_limits;
         let uploads = request.thumbnails.clone();
-        // Decoding and encoding are CPU work: off the async threads.
-        let prepared = tokio::task::spawn_blocking(move || {
+        // Decoding and encoding are CPU work: off the async threads, under the image bound.
+        let prepared = image_work(move || {
             uploads
                 .iter()
                 .enumerate()
                 .map(|(i, b)| prepare_thumbnail(b, &limits).map_err(|r| (i, r)))
                 .collect::<Vec<_>>()
         })
-        .await
-        .map_err(|e| anyhow::anyhow!("image task failed: {e}"))?
+        .await?
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
         .map_err(|(index, reason)| AbTestError::BadImage { index, reason })?;
@@ -521,9 +532,8 @@ impl AbTests {
             match self.youtube.thumbnail(video, size).await {
                 Ok(t) => {
                     let limits = self.services.upload_limits;
-                    return tokio::task::spawn_blocking(move || prepare_thumbnail(&t.bytes, &limits))
-                        .await
-                        .map_err(|e| anyhow::anyhow!("image task failed: {e}"))?
+                    return image_work(move || prepare_thumbnail(&t.bytes, &limits))
+                        .await?
                         .map_err(|reason| AbTestError::Other(anyhow::anyhow!("original thumbnail: {reason}")));
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => last = Some(e),
