@@ -151,6 +151,20 @@ pub trait AccountStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<()>;
 
+    /// Stores a password reset by the hash of its mailed token, usable once until `expires_at`.
+    async fn create_password_reset(
+        &self,
+        user: UserId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Uses a live reset (known, unused, not expired at `now`): sets the password, marks every
+    /// reset of the user used, revokes every session and API token of theirs and writes the audit
+    /// entry, in one transaction. `None` (and nothing changes) when there is no live reset.
+    async fn reset_password(&self, token_hash: &str, password_hash: &str, now: DateTime<Utc>)
+    -> Result<Option<UserId>>;
+
     /// Stores a new API token by its hash and writes the audit entry.
     async fn create_api_token(&self, user: UserId, token: &NewApiToken<'_>, now: DateTime<Utc>) -> Result<ApiToken>;
     /// A user's tokens, newest first, revoked ones included.

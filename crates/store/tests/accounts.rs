@@ -290,7 +290,31 @@ async fn billing_events_apply_once(store: Arc<dyn Store>) {
     ));
 }
 
+async fn password_resets_are_single_use_and_expire(store: Arc<dyn Store>) {
+    let alice = user(&*store, 1).await;
+    let now = t("2026-02-01T10:00:00Z");
+    let hour = now + Duration::hours(1);
+    store.create_session(alice, "session", now, now + Duration::days(1)).await.unwrap();
+    store.create_password_reset(alice, "reset-a", now, hour).await.unwrap();
+    store.create_password_reset(alice, "reset-b", now, hour).await.unwrap();
+    store.create_password_reset(alice, "reset-late", now, now + Duration::minutes(1)).await.unwrap();
+    assert_eq!(store.reset_password("unknown", "$argon2id$x", now).await.unwrap(), None);
+    assert_eq!(
+        store.reset_password("reset-late", "$argon2id$x", now + Duration::minutes(1)).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(store.user(alice).await.unwrap().unwrap().password_hash, "$argon2id$v=19$stub");
+    assert_eq!(store.reset_password("reset-a", "$argon2id$new", now).await.unwrap(), Some(alice));
+    assert_eq!(store.user(alice).await.unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(store.session_user("session", now).await.unwrap().is_none(), "sessions die with the old password");
+    assert_eq!(store.reset_password("reset-a", "$argon2id$again", now).await.unwrap(), None, "used once");
+    assert_eq!(store.reset_password("reset-b", "$argon2id$again", now).await.unwrap(), None, "siblings die too");
+    assert_eq!(store.audit_log(alice, 1).await.unwrap()[0].action, "password_reset");
+}
+
 conformance!(
+    password_resets_are_single_use_and_expire,
     sessions_live_until_revoked_or_expired,
     password_change_revokes_other_sessions,
     api_tokens_are_scoped_and_revocable,

@@ -304,3 +304,62 @@ async fn the_webhook_test_button_is_throttled() {
     app.clock.advance(Duration::minutes(11));
     assert_eq!(alice.post("/api/v1/webhook/test", json!({})).await.status, 200, "the window passes");
 }
+
+/// The reset code in a mail: the one run of 64 hex digits.
+fn reset_code(mail: &str) -> String {
+    let bytes = mail.as_bytes();
+    (0..bytes.len().saturating_sub(64))
+        .find(|&i| {
+            bytes[i..i + 64].iter().all(u8::is_ascii_hexdigit)
+                && bytes.get(i + 64).is_none_or(|b| !b.is_ascii_hexdigit())
+                && (i == 0 || !bytes[i - 1].is_ascii_hexdigit())
+        })
+        .map(|i| mail[i..i + 64].to_owned())
+        .expect("a reset code in the mail")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_resets_go_by_mail_work_once_and_tell_nothing() {
+    let http = HttpConfig { public_origin: Some("https://tw.example".into()), ..HttpConfig::default() };
+    let app = spawn_app(Options { http, ..Options::default() }).await;
+    let alice = Client::signup(&app, "alice@example.com").await;
+    let anon = Client::anonymous(&app);
+    let known = anon.post("/api/v1/auth/password-reset", json!({ "email": "alice@example.com" })).await;
+    let unknown = anon.post("/api/v1/auth/password-reset", json!({ "email": "ghost@example.com" })).await;
+    assert_eq!(known.status, 202);
+    assert_eq!((known.status, &known.bytes), (unknown.status, &unknown.bytes), "the same answer for both");
+    let mails = outbox_mails(&app, 1).await;
+    assert_eq!(mails.len(), 1, "no mail for an email without an account");
+    let mail = &mails[0];
+    assert!(mail.contains("To: alice@example.com") && mail.contains("Reset your tubewatch password"), "{mail}");
+    assert!(mail.contains("https://tw.example/reset-password"), "links use the configured origin: {mail}");
+    let code = reset_code(mail);
+
+    let confirm = |token: &str, password: &str| {
+        anon.post("/api/v1/auth/password-reset/confirm", json!({ "token": token, "new_password": password }))
+    };
+    let wrong = confirm(&"0".repeat(64), "a brand new password").await;
+    assert_eq!((wrong.status.as_u16(), wrong.code()), (400, "invalid_reset_token"));
+    assert_eq!(confirm("short", "a brand new password").await.code(), "invalid_reset_token");
+    assert_eq!(confirm(&code, "short").await.code(), "weak_password");
+    assert_eq!(confirm(&code, "a brand new password").await.status, 204);
+    assert_eq!(alice.get("/api/v1/me").await.code(), "session_expired", "sessions end with the reset");
+    let login =
+        |password: &str| anon.post("/api/v1/auth/login", json!({ "email": "alice@example.com", "password": password }));
+    assert_eq!(login(PASSWORD).await.status, 401);
+    assert_eq!(login("a brand new password").await.status, 200);
+    assert_eq!(confirm(&code, "another new password").await.code(), "invalid_reset_token", "used once");
+
+    // A link expires after an hour.
+    anon.post("/api/v1/auth/password-reset", json!({ "email": "alice@example.com" })).await;
+    let mails = outbox_mails(&app, 2).await;
+    let code = mails.iter().map(|m| reset_code(m)).find(|c| *c != code).unwrap();
+    app.clock.advance(Duration::minutes(61));
+    assert_eq!(confirm(&code, "another new password").await.code(), "invalid_reset_token");
+    // And an address gets at most three reset mails an hour.
+    for _ in 0..3 {
+        assert_eq!(anon.post("/api/v1/auth/password-reset", json!({ "email": "alice@example.com" })).await.status, 202);
+    }
+    let fourth = anon.post("/api/v1/auth/password-reset", json!({ "email": "alice@example.com" })).await;
+    assert_eq!(fourth.status, 429);
+}

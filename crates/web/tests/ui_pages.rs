@@ -75,7 +75,8 @@ impl Browser {
     /// browser would have them.
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut fields: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        if matches!(path, "/login" | "/signup") && !form.iter().any(|(k, _)| *k == "form_token") {
+        let pre_session = matches!(path, "/login" | "/signup" | "/forgot-password" | "/reset-password");
+        if pre_session && !form.iter().any(|(k, _)| *k == "form_token") {
             fields.push(("form_token", Self::hidden(&self.get(path).await, "form_token")));
         }
         self.send(self.http.post(format!("{}{path}", self.base)).form(&fields)).await
@@ -215,6 +216,38 @@ async fn sign_up_log_in_and_log_out_with_errors_inline() {
         .find(|c| c.starts_with("tw_form="));
     let form_cookie = form_cookie.expect("a fresh form token for the retry");
     assert!(form_cookie.contains("HttpOnly") && form_cookie.contains("SameSite=Strict"), "{form_cookie}");
+
+    // A forgotten password: the log-in page links to the reset form, which answers the same for
+    // any email and mails the link; the link's page sets the new password.
+    assert!(visitor.get("/login").await.body.contains("href=\"/forgot-password\""));
+    let asked = visitor.post("/forgot-password", &[("email", "ann@example.com")]).await;
+    assert_eq!(asked.status, 200);
+    let ghost = visitor.post("/forgot-password", &[("email", "ghost@example.com")]).await;
+    let sent = "If this email has an account, a link to choose a new password is on its way.";
+    assert!(asked.body.contains(sent) && ghost.body.contains(sent));
+    let mut mail = None;
+    for _ in 0..50 {
+        let outbox = app.dir.path().join("outbox");
+        if let Some(entry) = std::fs::read_dir(&outbox).ok().and_then(|mut d| d.next()).and_then(Result::ok) {
+            mail = Some(std::fs::read_to_string(entry.path()).unwrap());
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let mail = mail.expect("the reset mail in the outbox");
+    let at = mail.find("code on the reset page:").expect("the code in the mail") + "code on the reset page:".len();
+    let code: String = mail[at..].trim_start().chars().take(64).collect();
+    let page = visitor.get(&format!("/reset-password?token={code}")).await;
+    assert!(page.body.contains(&format!("value=\"{code}\"")), "the link fills the code in");
+    let done =
+        visitor.post("/reset-password", &[("token", code.as_str()), ("password", "the new long password")]).await;
+    assert!(done.status == 200 && done.body.contains("Your password is changed"), "{}", done.body);
+    let reused =
+        visitor.post("/reset-password", &[("token", code.as_str()), ("password", "the new long password")]).await;
+    assert_eq!(reused.status, 400);
+    let new_login =
+        visitor.post("/login", &[("email", "ann@example.com"), ("password", "the new long password")]).await;
+    assert_eq!((new_login.status, new_login.location()), (StatusCode::SEE_OTHER, "/dashboard"));
     assert!(visitor.get("/dashboard").await.body.contains("Signed in as ann@example.com"));
 }
 

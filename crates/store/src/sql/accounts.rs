@@ -36,6 +36,37 @@ fn token_from_row(row: &DbRow) -> Result<ApiToken> {
     })
 }
 
+/// Replaces a user's password hash and revokes their sessions (but `keep_session`) and every
+/// API token: a stolen session or token dies with the old password.
+async fn set_password(
+    tx: &mut Transaction<'_, Db>,
+    user: UserId,
+    password_hash: &str,
+    keep_session: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user.0)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("user {user}")));
+    }
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND token_hash <> $3")
+        .bind(ts(now))
+        .bind(user.0)
+        .bind(keep_session.unwrap_or(""))
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(ts(now))
+        .bind(user.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn audit(
     tx: &mut Transaction<'_, Db>,
     user: UserId,
@@ -127,30 +158,60 @@ impl AccountStore for Backend {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("user {user}")));
-        }
+        set_password(&mut tx, user, password_hash, keep_session, now).await?;
+        audit(&mut tx, user, Some(user), "password_changed", "other sessions and every API token revoked", now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    async fn create_password_reset(
+        &self,
+        user: UserId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND token_hash <> $3",
+            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(ts(now))
+        .bind(ts(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>> {
+        let mut tx = self.begin().await?;
+        let user: Option<i64> = sqlx::query_scalar(
+            "UPDATE password_resets SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING user_id",
         )
         .bind(ts(now))
-        .bind(user.0)
-        .bind(keep_session.unwrap_or(""))
-        .execute(&mut *tx)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
         .await?;
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        let Some(user) = user.map(UserId) else {
+            return Ok(None);
+        };
+        // Every other reset link of the user dies with this one.
+        sqlx::query("UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
             .bind(ts(now))
             .bind(user.0)
             .execute(&mut *tx)
             .await?;
-        audit(&mut tx, user, Some(user), "password_changed", "other sessions and every API token revoked", now).await?;
+        set_password(&mut tx, user, password_hash, None, now).await?;
+        audit(&mut tx, user, Some(user), "password_reset", "by mail; every session and API token revoked", now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(user))
     }
 
     #[instrument(skip_all, fields(user_id = %user))]

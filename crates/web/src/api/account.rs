@@ -142,9 +142,6 @@ pub async fn signup(
     let now = state.clock.now();
     let window = Duration::minutes(i64::from(accounts.login_window_minutes));
     let ip_key = ip.key("signup");
-    if state.store.login_failures_since(&ip_key, now - window).await? >= u64::from(accounts.signups_per_ip) {
-        return Err(auth::too_many_attempts(window));
-    }
     let email =
         Email::parse(&body.email).map_err(|_| ApiError::bad_request("bad_email", "not a valid email address"))?;
     auth::validate_password(&body.password)?;
@@ -208,6 +205,113 @@ pub async fn login(
             state.store.record_login_failure(&[&ip_key], now).await?;
             Err(invalid_credentials())
         }
+    }
+}
+
+/// How long a mailed password reset link works.
+pub const RESET_VALID_MINUTES: i64 = 60;
+/// Reset mails per address within an hour.
+const RESETS_PER_EMAIL_PER_HOUR: u32 = 3;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetConfirm {
+    /// The token from the mailed link.
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Mails a password reset link (valid for an hour, usable once) when the email has an account.
+/// The answer is the same whether or not it has one, and the mail is sent after answering, so
+/// neither the answer nor its timing tells.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "accounts", request_body = ResetRequest,
+    responses(
+        (status = 202, description = "A link was mailed if the email has an account"),
+        (status = 400, description = "`bad_email`", body = ErrorBody),
+        (status = 429, description = "Too many resets for this address or email", body = ErrorBody)))]
+pub async fn request_reset(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    let accounts = &state.config.accounts;
+    let email =
+        Email::parse(&body.email).map_err(|_| ApiError::bad_request("bad_email", "not a valid email address"))?;
+    let window = Duration::minutes(i64::from(accounts.login_window_minutes));
+    auth::throttle(&state, &ip.key("reset"), accounts.signups_per_ip, window).await?;
+    let per_email = format!("reset:acct:{}", email.as_str());
+    auth::throttle(&state, &per_email, RESETS_PER_EMAIL_PER_HOUR, Duration::hours(1)).await?;
+    if let Some(user) = state.store.user_by_email(&email).await? {
+        let token = auth::random_secret();
+        let now = state.clock.now();
+        let expires_at = now + Duration::minutes(RESET_VALID_MINUTES);
+        state.store.create_password_reset(user.id, &auth::hash_token(&token), now, expires_at).await?;
+        let mail = reset_mail(&state, &user, &token);
+        let mailer = state.tracker.config.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&mail).await {
+                tracing::error!(error = %e, "password reset mail {} not sent: {e:#}", mail.key);
+            }
+        });
+        tracing::info!(user_id = %user.id, "password reset mailed to user {}", user.id);
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The reset mail. Its link is built on the configured public origin, never on the request's
+/// `Host` (which a requester chooses).
+fn reset_mail(state: &AppState, user: &User, token: &str) -> tubewatch_worker::Mail {
+    let origin = state.config.http.public_origin.as_deref().unwrap_or("");
+    let link = format!("{origin}/reset-password?token={token}");
+    let text = format!(
+        "Someone asked to reset the password of your tubewatch account.\n\n\
+         Open this link within {RESET_VALID_MINUTES} minutes to choose a new one:\n{link}\n\n\
+         Or enter this code on the reset page:\n{token}\n\n\
+         If it was not you, ignore this mail: your password stays as it is.\n"
+    );
+    let html = format!(
+        "<p>Someone asked to reset the password of your tubewatch account.</p>\
+         <p><a href=\"{link}\">Choose a new password</a> within {RESET_VALID_MINUTES} minutes.</p>\
+         <p>If it was not you, ignore this mail: your password stays as it is.</p>"
+    );
+    tubewatch_worker::Mail {
+        key: format!("password-reset-{}-{}", user.id, &token[..12]),
+        to: user.email.to_string(),
+        subject: "Reset your tubewatch password".into(),
+        text,
+        html,
+        images: Vec::new(),
+        unsubscribe_url: None,
+    }
+}
+
+/// Sets a new password with a mailed reset token; every session and API token of the account is
+/// revoked.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "accounts", request_body = ResetConfirm,
+    responses(
+        (status = 204, description = "The password is changed; log in with it"),
+        (status = 400, description = "`invalid_reset_token` (unknown, used or expired) or `weak_password`", body = ErrorBody)))]
+pub async fn confirm_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetConfirm>,
+) -> Result<StatusCode, ApiError> {
+    auth::validate_password(&body.new_password)?;
+    let invalid = || ApiError::bad_request("invalid_reset_token", "this reset link is unknown, used or expired");
+    let token = body.token.trim();
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    let hash = auth::hash_password(body.new_password).await?;
+    match state.store.reset_password(&auth::hash_token(token), &hash, state.clock.now()).await? {
+        Some(user) => {
+            tracing::info!(user_id = %user, "password of user {user} reset by mail");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(invalid()),
     }
 }
 

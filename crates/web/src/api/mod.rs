@@ -24,6 +24,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::signup))
         .routes(routes!(account::login))
+        .routes(routes!(account::request_reset))
+        .routes(routes!(account::confirm_reset))
         .routes(routes!(account::logout))
         .routes(routes!(account::me))
         .routes(routes!(account::change_password))

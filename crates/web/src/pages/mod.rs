@@ -48,6 +48,8 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(signup_page).post(signup_submit))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout_submit))
+        .route("/forgot-password", get(forgot_page).post(forgot_submit))
+        .route("/reset-password", get(reset_page).post(reset_submit))
         .route("/dashboard", get(views::dashboard))
         .route("/track", get(track_page).post(track_submit))
         .route("/channels/{channel_id}", get(channel::channel_page))
@@ -204,10 +206,16 @@ fn auth_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    with_form_token(state, headers, |token| {
+        render_with(status, &AuthTemplate { mode, email, error, form_token: token, signed_in: false, csrf: "" })
+    })
+}
+
+/// A pre-session form rendered with the visitor's form token (the cookie is set when new).
+fn with_form_token(state: &AppState, headers: &HeaderMap, render_form: impl FnOnce(&str) -> Response) -> Response {
     let existing = auth::cookie(headers, form_cookie(state)).filter(|t| t.len() == 64);
     let token = existing.clone().unwrap_or_else(auth::random_secret);
-    let mut response =
-        render_with(status, &AuthTemplate { mode, email, error, form_token: &token, signed_in: false, csrf: "" });
+    let mut response = render_form(&token);
     if existing.is_none() {
         let secure = state.config.accounts.cookie_secure;
         let cookie = cookie::Cookie::build((form_cookie(state), token))
@@ -224,10 +232,9 @@ fn auth_page(
     response
 }
 
-/// Whether a posted log-in or sign-up form carries the visitor's form token.
-fn form_token_ok(state: &AppState, headers: &HeaderMap, form: &CredentialsForm) -> bool {
-    auth::cookie(headers, form_cookie(state))
-        .is_some_and(|t| !t.is_empty() && auth::constant_time_eq(&t, &form.form_token))
+/// Whether a posted pre-session form carries the visitor's form token.
+fn form_token_ok(state: &AppState, headers: &HeaderMap, form_token: &str) -> bool {
+    auth::cookie(headers, form_cookie(state)).is_some_and(|t| !t.is_empty() && auth::constant_time_eq(&t, form_token))
 }
 
 const FORM_EXPIRED: &str = "This form has expired. Please try again.";
@@ -275,7 +282,7 @@ async fn credentials_submit(
     form: CredentialsForm,
     mode: &str,
 ) -> Response {
-    if !form_token_ok(&state, &headers, &form) {
+    if !form_token_ok(&state, &headers, &form.form_token) {
         return auth_page(&state, &headers, mode, &form.email, Some(FORM_EXPIRED), StatusCode::FORBIDDEN);
     }
     let email = form.email.clone();
@@ -289,6 +296,107 @@ async fn credentials_submit(
         Ok(response) => redirect_keeping_cookies(&response, "/dashboard"),
         Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
         Err(e) => auth_page(&state, &headers, mode, &email, Some(&e.message), e.status),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "reset.html")]
+struct ResetTemplate<'a> {
+    /// `request` (the email form), `confirm` (the new-password form) or `done`.
+    mode: &'a str,
+    token: &'a str,
+    form_token: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn reset_page_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    mode: &str,
+    token: &str,
+    message: Result<Option<&str>, &str>,
+    status: StatusCode,
+) -> Response {
+    let (notice, error) = match message {
+        Ok(notice) => (notice, None),
+        Err(error) => (None, Some(error)),
+    };
+    with_form_token(state, headers, |form_token| {
+        let template = ResetTemplate { mode, token, form_token, error, notice, signed_in: false, csrf: "" };
+        render_with(status, &template)
+    })
+}
+
+async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    reset_page_with(&state, &headers, "request", "", Ok(None), StatusCode::OK)
+}
+
+async fn forgot_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ip: ClientIp,
+    axum::Form(form): axum::Form<ResetForm>,
+) -> Response {
+    if !form_token_ok(&state, &headers, &form.form_token) {
+        return reset_page_with(&state, &headers, "request", "", Err(FORM_EXPIRED), StatusCode::FORBIDDEN);
+    }
+    let request = account::ResetRequest { email: form.email };
+    match account::request_reset(State(state.clone()), ip, ApiJson(request)).await {
+        Ok(_) => {
+            let sent = "If this email has an account, a link to choose a new password is on its way.";
+            reset_page_with(&state, &headers, "done", "", Ok(Some(sent)), StatusCode::OK)
+        }
+        Err(e) if e.status.is_server_error() => error_page(&e),
+        Err(e) => reset_page_with(&state, &headers, "request", "", Err(&e.message), e.status),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+async fn reset_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<TokenQuery>,
+) -> Response {
+    let token: String = query.token.chars().filter(char::is_ascii_hexdigit).take(64).collect();
+    reset_page_with(&state, &headers, "confirm", &token, Ok(None), StatusCode::OK)
+}
+
+async fn reset_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<ResetForm>,
+) -> Response {
+    if !form_token_ok(&state, &headers, &form.form_token) {
+        return reset_page_with(&state, &headers, "confirm", "", Err(FORM_EXPIRED), StatusCode::FORBIDDEN);
+    }
+    let confirm = account::ResetConfirm { token: form.token.clone(), new_password: form.password };
+    match account::confirm_reset(State(state.clone()), ApiJson(confirm)).await {
+        Ok(_) => {
+            let done = "Your password is changed. Log in with it.";
+            reset_page_with(&state, &headers, "done", "", Ok(Some(done)), StatusCode::OK)
+        }
+        Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
+        Err(e) => reset_page_with(&state, &headers, "confirm", &form.token, Err(&e.message), e.status),
     }
 }
 

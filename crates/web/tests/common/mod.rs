@@ -14,7 +14,7 @@ use tubewatch_store::{Store, StoreOptions, connect};
 use tubewatch_web::config::{AccountsConfig, HttpConfig, StripeConfig};
 use tubewatch_web::{AppState, WebConfig, router};
 use tubewatch_worker::token_crypto::TokenKeyring;
-use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker, Webhooks};
+use tubewatch_worker::{Blobs, Mailer, Metrics, PipelineConfig, Tracker, Webhooks};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -60,8 +60,10 @@ pub async fn spawn_app(options: Options) -> TestApp {
     let youtube = YoutubeClient::new(yt).unwrap();
     let clock_dyn: Arc<dyn Clock> = clock.clone();
     let blobs = Blobs::local(&dir.path().join("blobs")).unwrap();
-    let tracker =
-        Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config: PipelineConfig::default() };
+    // Mail (password resets) goes to the outbox folder, read back by `outbox_mails`.
+    let mailer = Mailer::outbox("tubewatch <tubewatch@localhost>", &dir.path().join("outbox")).unwrap();
+    let config = PipelineConfig { mailer, ..PipelineConfig::default() };
+    let tracker = Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config };
     let state = AppState {
         store: store.clone(),
         clock: clock_dyn,
@@ -80,6 +82,26 @@ pub async fn spawn_app(options: Options) -> TestApp {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     TestApp { base: format!("http://{addr}"), store, clock, sim, blobs, dir }
+}
+
+/// The mails in the app's outbox folder, as raw messages, waiting up to five seconds for at
+/// least `at_least` (mail is sent after the answer).
+pub async fn outbox_mails(app: &TestApp, at_least: usize) -> Vec<String> {
+    for _ in 0..50 {
+        let mails: Vec<String> = std::fs::read_dir(app.dir.path().join("outbox"))
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mails.len() >= at_least {
+            return mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {at_least} mails in the outbox");
 }
 
 /// How a client authenticates.

@@ -17,7 +17,7 @@ use tubewatch_web::api::abtests::AbTestsWeb;
 use tubewatch_web::{AppState, WebConfig, router};
 use tubewatch_worker::abtest::{AbTestServices, AbTests};
 use tubewatch_worker::token_crypto::TokenKeyring;
-use tubewatch_worker::{Blobs, Metrics, PipelineConfig, Tracker, Webhooks};
+use tubewatch_worker::{Blobs, Mailer, Metrics, PipelineConfig, Tracker, Webhooks};
 use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
 
 use crate::common::TestApp;
@@ -65,8 +65,9 @@ pub async fn spawn_ab_app_with_webhooks(channels: u32, webhook_hosts: &[String])
         clock: clock_dyn.clone(),
         services: AbTestServices::new(oauth, keyring.clone()),
     };
-    let tracker =
-        Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config: PipelineConfig::default() };
+    let mailer = Mailer::outbox("tubewatch <tubewatch@localhost>", &dir.path().join("outbox")).unwrap();
+    let config = PipelineConfig { mailer, ..PipelineConfig::default() };
+    let tracker = Tracker { store: store.clone(), youtube, clock: clock_dyn.clone(), config };
     let state = AppState {
         store: store.clone(),
         clock: clock_dyn,
