@@ -6,13 +6,3 @@ ALTER TABLE users ADD COLUMN billing_state_at {time};
 -- scoped: 'read' tokens may only read.
 ALTER TABLE api_tokens ADD COLUMN expires_at {time};
 ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'write';
-
--- Password resets sent by mail, by the SHA-256 of their single-use token.
-CREATE TABLE password_resets (
-    token_hash TEXT PRIMARY KEY,
-    user_id    {int} NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    created_at {time} NOT NULL,
-    expires_at {time} NOT NULL,
-    used_at    {time}
-);
-CREATE INDEX password_resets_user ON password_resets (user_id);
