@@ -450,6 +450,8 @@ async fn authorization_matrix_covers_every_route() {
     let public: BTreeSet<(String, String)> = [
         ("post", "/api/v1/auth/signup"),
         ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/auth/password-reset"),
+        ("post", "/api/v1/auth/password-reset/confirm"),
         ("post", "/webhooks/stripe"),
         ("get", "/healthz"),
         ("get", "/metrics"),
