@@ -234,7 +234,7 @@ pub async fn stripe_webhook(
         Ok(Json(WebhookAck { received: true, applied: false }))
     };
     let Some(effect) = effect_of(&event.kind, &event.data.object, &stripe.premium_price_id) else {
-        return ignored("not an event tubewatch acts on");
+        return ignored("not an event tubewatch acts on, or not for the premium price");
     };
     let user = match &effect.user {
         UserRef::Id(id) => state.store.user(*id).await?,
