@@ -24,6 +24,56 @@ pub enum EvalCommand {
     Abtest(crate::eval_abtest::AbtestArgs),
     /// Weekly outliers: precision and recall against the truth, ours and the naive baseline.
     Outliers(crate::eval_outliers::OutliersArgs),
+    /// The simulator's world: each calibrated statistic of a sampled world beside its published
+    /// value and tolerance; exits 1 when one is outside.
+    World(WorldArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorldArgs {
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Channels sampled.
+    #[arg(long, default_value_t = 2_000)]
+    pub channels: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tubewatch eval world`.
+fn world(args: WorldArgs) -> anyhow::Result<ExitCode> {
+    use tubewatch_sim::calibration::{Sample, measure};
+    let params = tubewatch_sim::WorldParams { seed: args.seed, ..tubewatch_sim::WorldParams::default() };
+    let report = measure(params, Sample { channels: args.channels, ..Sample::default() });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "The simulated world (seed {}, {} channels) against published figures:\n",
+            report.seed, report.channels
+        );
+        println!("  {:<38} {:>10}  {:<19} {:>6}  published", "statistic", "measured", "tolerance", "n");
+        for s in &report.statistics {
+            println!(
+                "  {:<38} {:>10.4}  {:<19} {:>6}  {}{} ({})",
+                s.name,
+                s.measured,
+                format!("[{}, {}]", s.low, s.high),
+                s.sample,
+                if s.within { "" } else { "OUTSIDE; " },
+                s.published,
+                s.source
+            );
+        }
+        let outside = report.statistics.iter().filter(|s| !s.within).count();
+        println!(
+            "\n  {} of {} statistics within tolerance",
+            report.statistics.len() - outside,
+            report.statistics.len()
+        );
+    }
+    Ok(if report.all_within() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +152,7 @@ pub async fn run(cmd: EvalCommand, settings: Settings) -> anyhow::Result<ExitCod
         EvalCommand::Tracking(args) => tracking(args, settings).await,
         EvalCommand::Abtest(args) => crate::eval_abtest::run(args, settings).await,
         EvalCommand::Outliers(args) => crate::eval_outliers::run(args, settings).await,
+        EvalCommand::World(args) => tokio::task::spawn_blocking(move || world(args)).await?,
     }
 }
 

@@ -27,7 +27,8 @@ use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, Youtu
 
 use crate::settings::Settings;
 
-/// True lifts of the better variant; 0 is an A/A test (both variants truly equal).
+/// True lifts of the better variant's click-through rate (its views gain less: only their
+/// impression-driven share moves); 0 is an A/A test (both variants truly equal).
 const EFFECTS: [f64; 4] = [0.0, 0.05, 0.10, 0.20];
 
 #[derive(Debug, Args)]

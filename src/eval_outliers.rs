@@ -9,7 +9,9 @@
 //! separates them fully), and the videos whose true expected views are at least 5× the channel's
 //! typical video (what "far above this channel's typical" means, before noise). Thumbnail and
 //! title outliers: creator changes, in a run's change window, on videos tracked before the
-//! change, whose new ÷ old multiplier is at least 1 + the lift threshold. The naive baseline
+//! change, whose effect on the view rate (the simulator's `views_lift`: the new ÷ old multiplier
+//! acts on click-through rate, so on the impression-driven share of views) is at least 1 + the
+//! lift threshold. The naive baseline
 //! flags the same candidates when, at the run, the video's views ÷ the median current views of
 //! all the channel's tracked videos is ≥ 2.
 //!
@@ -492,7 +494,7 @@ fn channel_candidates_for_run(
 }
 
 /// The creator changes a run judges (tracked before the change, in its window), the true lift of
-/// each (new ÷ old multiplier − 1), and the naive verdict on the changed video.
+/// each (its effect on the view rate − 1), and the naive verdict on the changed video.
 fn changes_for_run(
     sim: &Simulator,
     config: &OutliersConfig,
@@ -518,7 +520,7 @@ fn changes_for_run(
             continue;
         }
         let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
-        let lift = change.multiplier / change.previous_multiplier - 1.0;
+        let lift = change.views_lift - 1.0;
         let id = change.video_id.to_string();
         let profile = profile.get_or_init(|| channel_profile(&views_all, run));
         let judgement = match judge_video_change(config, s, views, profile.as_ref(), run) {

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod calibration;
 mod control;
 pub mod faults;
 pub mod pages;
@@ -26,6 +27,6 @@ pub mod world;
 pub use faults::{Endpoint, Fault, FaultConfig, FaultSpec};
 pub use sim::{OAuthConfig, RunningSim, SimClock, SimConfig, SimError, Simulator};
 pub use world::{
-    ChangeSource, ChangeTruth, Channel, HOURLY_NOISE_SIGMA, MultiplierOverride, VariantKind, VideoTruth, WorldParams,
-    thumbnail_variant_id, title_variant_id,
+    ChangeSource, ChangeTruth, Channel, HOURLY_NOISE_SIGMA, MultiplierOverride, ReachDay, VariantKind, VideoTruth,
+    WorldParams, pacific_day, thumbnail_variant_id, title_variant_id,
 };
