@@ -203,10 +203,7 @@ async fn slow_requests_time_out_and_a_full_server_sheds_load() {
 async fn secure_cookies_carry_the_host_prefix() {
     let accounts = AccountsConfig { cookie_secure: true, ..AccountsConfig::default() };
     let app = spawn_app(Options { accounts, ..Options::default() }).await;
-    let reply = Client::anonymous(&app)
-        .post("/api/v1/auth/signup", json!({ "email": "alice@example.com", "password": PASSWORD }))
-        .await;
-    assert_eq!(reply.status, 201);
+    let reply = Client::signup_reply(&app, "alice@example.com").await;
     let cookies: Vec<&str> = reply.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
     let session = cookies.iter().find(|c| c.starts_with("__Host-tw_session=")).expect("a __Host- session cookie");
     for part in ["Secure", "HttpOnly", "Path=/", "SameSite=Lax"] {
