@@ -645,7 +645,10 @@ impl Settings {
     /// What the operator should know about sign-ups at start: `None` when email verification
     /// is on and its mail goes out by SMTP.
     pub fn signup_warning(&self) -> Option<&'static str> {
-        match (self.accounts.verify_email.unwrap_or_else(|| self.mail_leaves_the_machine()), self.mail_leaves_the_machine()) {
+        match (
+            self.accounts.verify_email.unwrap_or_else(|| self.mail_leaves_the_machine()),
+            self.mail_leaves_the_machine(),
+        ) {
             (true, true) => None,
             (true, false) => Some(
                 "accounts.verify_email is on but no SMTP server is set: verification links only reach the \

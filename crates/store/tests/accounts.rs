@@ -15,7 +15,13 @@ use tubewatch_store::*;
 
 async fn user(store: &dyn Store, n: u32) -> UserId {
     let email = Email::parse(&format!("user{n}@example.com")).unwrap();
-    let new = NewUser { email, password_hash: "$argon2id$v=19$stub".into(), plan: Plan::Free, is_admin: false, email_verified: true };
+    let new = NewUser {
+        email,
+        password_hash: "$argon2id$v=19$stub".into(),
+        plan: Plan::Free,
+        is_admin: false,
+        email_verified: true,
+    };
     store.create_user(&new, t("2026-01-01T00:00:00Z")).await.unwrap().id
 }
 

@@ -333,7 +333,13 @@ async fn users_and_mappings(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!((ann.email.clone(), ann.plan, ann.is_admin, ann.created_at), (email.clone(), Plan::Free, false, now));
-    let dup = NewUser { email: email.clone(), password_hash: "x".into(), plan: Plan::Premium, is_admin: true, email_verified: true };
+    let dup = NewUser {
+        email: email.clone(),
+        password_hash: "x".into(),
+        plan: Plan::Premium,
+        is_admin: true,
+        email_verified: true,
+    };
     assert!(matches!(store.create_user(&dup, now).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.user_by_email(&email).await.unwrap().unwrap().id, ann.id);
     assert_eq!(store.user(ann.id).await.unwrap().unwrap().email, email);

@@ -101,9 +101,8 @@ async fn signup_answers_a_new_and_a_taken_email_alike_and_tells_by_mail() {
     let http = HttpConfig { public_origin: Some("https://tw.example".into()), ..HttpConfig::default() };
     let app = spawn_app(Options { http, ..Options::default() }).await;
     let anon = Client::anonymous(&app);
-    let signup = |email: &str, password: &str| {
-        anon.post("/api/v1/auth/signup", json!({ "email": email, "password": password }))
-    };
+    let signup =
+        |email: &str, password: &str| anon.post("/api/v1/auth/signup", json!({ "email": email, "password": password }));
     let new = signup("ann@example.com", PASSWORD).await;
     let taken = signup("ann@example.com", "the intruder's password").await;
     assert_eq!(new.status, 202, "{}", new.body);
@@ -122,7 +121,8 @@ async fn signup_answers_a_new_and_a_taken_email_alike_and_tells_by_mail() {
     // Nothing else changed: the intruder's password opens nothing.
     let token = &mailed_verification_tokens(&app, "ann@example.com", 1).await[0];
     assert_eq!(anon.post("/api/v1/auth/verify-email", json!({ "token": token })).await.status, 200);
-    let login = |password: &str| anon.post("/api/v1/auth/login", json!({ "email": "ann@example.com", "password": password }));
+    let login =
+        |password: &str| anon.post("/api/v1/auth/login", json!({ "email": "ann@example.com", "password": password }));
     assert_eq!(login(PASSWORD).await.status, 200);
     assert_eq!(login("the intruder's password").await.status, 401);
 
@@ -148,8 +148,10 @@ async fn verification_links_work_once_expire_and_open_a_session() {
     let unverified = login().await;
     assert_eq!((unverified.status.as_u16(), unverified.code()), (403, "email_unverified"));
     assert!(unverified.headers.get("set-cookie").is_none());
-    let wrong = anon.post("/api/v1/auth/login", json!({ "email": "bea@example.com", "password": "wrong password!" })).await;
-    let unknown = anon.post("/api/v1/auth/login", json!({ "email": "ghost@example.com", "password": "wrong password!" })).await;
+    let wrong =
+        anon.post("/api/v1/auth/login", json!({ "email": "bea@example.com", "password": "wrong password!" })).await;
+    let unknown =
+        anon.post("/api/v1/auth/login", json!({ "email": "ghost@example.com", "password": "wrong password!" })).await;
     assert_eq!((wrong.status.as_u16(), wrong.code()), (401, "invalid_credentials"));
     assert_eq!(visible(&wrong), visible(&unknown));
 

@@ -273,7 +273,8 @@ pub async fn signup(
     let verify = accounts.verify_email;
     // Accounts opened while verification is off count as verified: turning it on later (say, by
     // configuring SMTP) must not lock them out.
-    let new = NewUser { email: email.clone(), password_hash, plan: Plan::Free, is_admin: false, email_verified: !verify };
+    let new =
+        NewUser { email: email.clone(), password_hash, plan: Plan::Free, is_admin: false, email_verified: !verify };
     let mail = match state.store.create_user(&new, now).await {
         Ok(user) => {
             tracing::info!(user_id = %user.id, "account created for user {}", user.id);

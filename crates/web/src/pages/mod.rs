@@ -335,7 +335,8 @@ async fn credentials_submit(
         Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
         Err(e) => {
             let unverified = e.code == "email_unverified";
-            let template = AuthTemplate { mode, email: &email, error: Some(&e.message), unverified, ..AuthTemplate::blank() };
+            let template =
+                AuthTemplate { mode, email: &email, error: Some(&e.message), unverified, ..AuthTemplate::blank() };
             auth_page_with(&state, &headers, template, e.status)
         }
     }
@@ -361,7 +362,12 @@ impl VerifyTemplate<'_> {
     }
 }
 
-fn verify_page_with(state: &AppState, headers: &HeaderMap, template: VerifyTemplate<'_>, status: StatusCode) -> Response {
+fn verify_page_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    template: VerifyTemplate<'_>,
+    status: StatusCode,
+) -> Response {
     with_form_token(state, headers, |token| render_with(status, &VerifyTemplate { form_token: token, ..template }))
 }
 
@@ -417,7 +423,8 @@ async fn resend_submit(
     axum::Form(form): axum::Form<VerifyForm>,
 ) -> Response {
     if !form_token_ok(&state, &headers, &form.form_token) {
-        let template = VerifyTemplate { mode: "resend", email: &form.email, error: Some(FORM_EXPIRED), ..VerifyTemplate::blank() };
+        let template =
+            VerifyTemplate { mode: "resend", email: &form.email, error: Some(FORM_EXPIRED), ..VerifyTemplate::blank() };
         return verify_page_with(&state, &headers, template, StatusCode::FORBIDDEN);
     }
     let request = account::ResendVerification { email: form.email.clone() };
@@ -430,7 +437,12 @@ async fn resend_submit(
         ),
         Err(e) if e.status.is_server_error() => error_page(&e),
         Err(e) => {
-            let template = VerifyTemplate { mode: "resend", email: &form.email, error: Some(&e.message), ..VerifyTemplate::blank() };
+            let template = VerifyTemplate {
+                mode: "resend",
+                email: &form.email,
+                error: Some(&e.message),
+                ..VerifyTemplate::blank()
+            };
             verify_page_with(&state, &headers, template, e.status)
         }
     }

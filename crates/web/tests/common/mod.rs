@@ -150,8 +150,11 @@ pub fn verification_tokens(mail: &str) -> Vec<String> {
 
 /// The verification tokens mailed to `email`, waiting for at least `at_least` mails with one.
 pub async fn mailed_verification_tokens(app: &TestApp, email: &str, at_least: usize) -> Vec<String> {
-    let mut tokens: Vec<String> =
-        mails_to(app, email, "/verify-email?token=", at_least).await.iter().flat_map(|m| verification_tokens(m)).collect();
+    let mut tokens: Vec<String> = mails_to(app, email, "/verify-email?token=", at_least)
+        .await
+        .iter()
+        .flat_map(|m| verification_tokens(m))
+        .collect();
     tokens.sort();
     tokens.dedup();
     tokens
