@@ -138,7 +138,8 @@ pub struct MailSettings {
     /// `Name <address>` the mail comes from.
     pub from: String,
     pub outbox_dir: PathBuf,
-    /// The service's address as users reach it, for links in mail (unsubscribe).
+    /// The service's address as users reach it, for links in mail (unsubscribe, email
+    /// verification, password reset).
     pub public_url: String,
 }
 
