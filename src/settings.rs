@@ -755,19 +755,39 @@ mod tests {
         assert!(https.accounts.cookie_secure);
         let forced = web("[mail]\npublic_url = \"https://tw.example\"\n[accounts]\ncookie_secure = false\n").unwrap();
         assert!(!forced.accounts.cookie_secure, "an explicit setting wins");
-        assert!(!https.accounts.verify_email, "no SMTP: nobody could receive the link, so it is off");
-        let smtp = web("[mail]\nsmtp_url = \"smtp://127.0.0.1:25\"\n").unwrap();
-        assert!(smtp.accounts.verify_email, "with SMTP sign-ups confirm their email");
-        let off = web("[mail]\nsmtp_url = \"smtp://127.0.0.1:25\"\n[accounts]\nverify_email = false\n").unwrap();
-        assert!(!off.accounts.verify_email, "an explicit setting wins");
-        assert!(web("[accounts]\nverify_email = true\n").unwrap().accounts.verify_email);
-        std::fs::write(&file, "[accounts]\nverify_email = \"sometimes\"\n").unwrap();
-        assert!(load(SettingsArgs { config: Some(file.clone()), ..Default::default() }).is_err());
+
         assert_eq!(https.http.public_origin.as_deref(), Some("https://tw.example"));
         let proxies = web("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
         assert_eq!(proxies.http.trusted_proxies.len(), 2);
         let bad = web("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n").unwrap_err();
         assert!(bad.contains("prefix"), "{bad}");
+    }
+
+    // A runtime: validating SMTP settings builds the SMTP transport, whose pool needs one.
+    #[tokio::test]
+    async fn sign_ups_confirm_their_email_when_mail_goes_out_by_smtp() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        let settings = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            load(SettingsArgs { config: Some(file.clone()), ..Default::default() })
+        };
+        let verify = |text: &str| settings(text).unwrap().web_config().unwrap().accounts.verify_email;
+        let outbox = settings("").unwrap();
+        assert!(!outbox.web_config().unwrap().accounts.verify_email, "no SMTP: nobody could receive the link");
+        assert!(outbox.signup_warning().unwrap().contains("verification is off"));
+        let smtp = settings("[mail]\nsmtp_url = \"smtp://127.0.0.1:25\"\n").unwrap();
+        assert!(smtp.web_config().unwrap().accounts.verify_email, "with SMTP sign-ups confirm their email");
+        assert_eq!(smtp.signup_warning(), None);
+        assert!(
+            !verify("[mail]\nsmtp_url = \"smtp://127.0.0.1:25\"\n[accounts]\nverify_email = false\n"),
+            "explicit wins"
+        );
+        let forced = settings("[accounts]\nverify_email = true\n").unwrap();
+        assert!(forced.web_config().unwrap().accounts.verify_email);
+        assert!(forced.signup_warning().unwrap().contains("outbox folder"));
+        let bad = settings("[accounts]\nverify_email = \"sometimes\"\n").unwrap_err();
+        assert!(bad.contains("verify_email"), "{bad}");
     }
 
     #[test]
