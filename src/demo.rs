@@ -262,7 +262,13 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             .await?
             .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?
     };
-    let user = NewUser { email: Email::parse(DEMO_EMAIL)?, password_hash, plan: Plan::Premium, is_admin: false };
+    let user = NewUser {
+        email: Email::parse(DEMO_EMAIL)?,
+        password_hash,
+        plan: Plan::Premium,
+        is_admin: false,
+        email_verified: true,
+    };
     let user = app.store.create_user(&user, app.clock.now()).await?;
     let tracker = app.tracker()?;
     for id in &channels {

@@ -259,6 +259,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                     password_hash: "-".into(),
                     plan: Plan::Premium,
                     is_admin: false,
+                    email_verified: true,
                 },
                 now,
             )

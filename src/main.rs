@@ -173,6 +173,9 @@ async fn serve(settings: &Settings, role: Role) -> anyhow::Result<()> {
         }
         Role::Web => None,
     };
+    if let Some(warning) = settings.signup_warning() {
+        tracing::warn!("{warning}");
+    }
     let web = tubewatch_web::router(app.web_state()?);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -138,7 +138,8 @@ pub struct MailSettings {
     /// `Name <address>` the mail comes from.
     pub from: String,
     pub outbox_dir: PathBuf,
-    /// The service's address as users reach it, for links in mail (unsubscribe).
+    /// The service's address as users reach it, for links in mail (unsubscribe, email
+    /// verification, password reset).
     pub public_url: String,
 }
 
@@ -579,6 +580,11 @@ pub struct AccountsSettings {
     pub login_max_failures_per_ip: u32,
     pub login_window_minutes: u32,
     pub signups_per_ip: u32,
+    /// A new account must follow a link mailed to its address before it can log in. Unset: on
+    /// exactly when mail leaves the machine (`mail.smtp_url` or `mail.smtp_host` is set); with
+    /// mail going only to the outbox folder nobody could receive the link, so it is off (sign-ups
+    /// log in at once) and `serve` says so at start.
+    pub verify_email: Option<bool>,
     /// Largest request body accepted, in KiB.
     pub max_body_kib: u32,
     /// Limits per plan; a limit is a number or "unlimited". Admins are unlimited.
@@ -606,6 +612,7 @@ impl Default for AccountsSettings {
         let web = tubewatch_web::config::AccountsConfig::default();
         Self {
             cookie_secure: None,
+            verify_email: None,
             session_days: web.session_days,
             login_max_failures_per_account: web.login_max_failures_per_account,
             login_max_failures_per_ip: web.login_max_failures_per_ip,
@@ -631,6 +638,30 @@ impl Default for BillingSettings {
 }
 
 impl Settings {
+    /// Whether mail goes out through an SMTP server (otherwise only to the outbox folder).
+    pub fn mail_leaves_the_machine(&self) -> bool {
+        self.mail.smtp_url.is_some() || self.mail.smtp_host.is_some()
+    }
+
+    /// What the operator should know about sign-ups at start: `None` when email verification
+    /// is on and its mail goes out by SMTP.
+    pub fn signup_warning(&self) -> Option<&'static str> {
+        match (
+            self.accounts.verify_email.unwrap_or_else(|| self.mail_leaves_the_machine()),
+            self.mail_leaves_the_machine(),
+        ) {
+            (true, true) => None,
+            (true, false) => Some(
+                "accounts.verify_email is on but no SMTP server is set: verification links only reach the \
+                 outbox folder, so new accounts cannot log in until someone hands them their link",
+            ),
+            (false, _) => Some(
+                "email verification is off (accounts.verify_email, on by default only with SMTP): new accounts \
+                 log in without confirming their address",
+            ),
+        }
+    }
+
     /// What the web edge needs: account policy, plans and (when configured) Stripe.
     pub fn web_config(&self) -> Result<tubewatch_web::WebConfig, SettingsError> {
         let a = &self.accounts;
@@ -648,6 +679,7 @@ impl Settings {
             login_max_failures_per_ip: a.login_max_failures_per_ip,
             login_window_minutes: a.login_window_minutes,
             signups_per_ip: a.signups_per_ip,
+            verify_email: a.verify_email.unwrap_or_else(|| self.mail_leaves_the_machine()),
             max_body_bytes: a.max_body_kib as usize * 1024,
         };
         let h = &self.http;
@@ -723,11 +755,39 @@ mod tests {
         assert!(https.accounts.cookie_secure);
         let forced = web("[mail]\npublic_url = \"https://tw.example\"\n[accounts]\ncookie_secure = false\n").unwrap();
         assert!(!forced.accounts.cookie_secure, "an explicit setting wins");
+
         assert_eq!(https.http.public_origin.as_deref(), Some("https://tw.example"));
         let proxies = web("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
         assert_eq!(proxies.http.trusted_proxies.len(), 2);
         let bad = web("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n").unwrap_err();
         assert!(bad.contains("prefix"), "{bad}");
+    }
+
+    // A runtime: validating SMTP settings builds the SMTP transport, whose pool needs one.
+    #[tokio::test]
+    async fn sign_ups_confirm_their_email_when_mail_goes_out_by_smtp() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        let settings = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            load(SettingsArgs { config: Some(file.clone()), ..Default::default() })
+        };
+        let verify = |text: &str| settings(text).unwrap().web_config().unwrap().accounts.verify_email;
+        let outbox = settings("").unwrap();
+        assert!(!outbox.web_config().unwrap().accounts.verify_email, "no SMTP: nobody could receive the link");
+        assert!(outbox.signup_warning().unwrap().contains("verification is off"));
+        let smtp = settings("[mail]\nsmtp_url = \"smtp://127.0.0.1:25\"\n").unwrap();
+        assert!(smtp.web_config().unwrap().accounts.verify_email, "with SMTP sign-ups confirm their email");
+        assert_eq!(smtp.signup_warning(), None);
+        assert!(
+            !verify("[mail]\nsmtp_url = \"smtp://127.0.0.1:25\"\n[accounts]\nverify_email = false\n"),
+            "explicit wins"
+        );
+        let forced = settings("[accounts]\nverify_email = true\n").unwrap();
+        assert!(forced.web_config().unwrap().accounts.verify_email);
+        assert!(forced.signup_warning().unwrap().contains("outbox folder"));
+        let bad = settings("[accounts]\nverify_email = \"sometimes\"\n").unwrap_err();
+        assert!(bad.contains("verify_email"), "{bad}");
     }
 
     #[test]

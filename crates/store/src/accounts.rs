@@ -161,9 +161,25 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<()>;
     /// Uses a live reset (known, unused, not expired at `now`): sets the password, marks every
     /// reset of the user used, revokes every session and API token of theirs and writes the audit
-    /// entry, in one transaction. `None` (and nothing changes) when there is no live reset.
+    /// entry, in one transaction. The mailed link proves the address, so an unconfirmed email
+    /// counts as confirmed from then on. `None` (and nothing changes) when there is no live reset.
     async fn reset_password(&self, token_hash: &str, password_hash: &str, now: DateTime<Utc>)
     -> Result<Option<UserId>>;
+
+    /// Stores an email verification by the hash of its mailed token, usable once until
+    /// `expires_at`.
+    async fn create_email_verification(
+        &self,
+        user: UserId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Uses a live verification (known, unused, not expired at `now`): marks the user's email
+    /// confirmed (keeping an earlier confirmation time), marks every verification of the user used
+    /// and writes the audit entry, in one transaction. Returns the user; `None` (and nothing
+    /// changes) when there is no live verification.
+    async fn verify_email(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>>;
 
     /// Stores a new API token by its hash and writes the audit entry.
     async fn create_api_token(&self, user: UserId, token: &NewApiToken<'_>, now: DateTime<Utc>) -> Result<ApiToken>;

@@ -285,6 +285,10 @@ pub struct NewUser {
     pub password_hash: String,
     pub plan: Plan,
     pub is_admin: bool,
+    /// Whether the email counts as confirmed from the start: true for accounts the operator
+    /// creates (CLI, demo); false for a sign-up, which must follow the mailed link before it
+    /// can log in.
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,6 +300,14 @@ pub struct User {
     pub plan: Plan,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// When the email was confirmed; `None`: not yet, and the account cannot log in.
+    pub email_verified_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,7 +17,13 @@ conformance!(connections_are_sealed_refreshed_and_revoked, tests_keep_schedule_s
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
     let email = Email::parse(&format!("{name}@example.com")).unwrap();
-    let new = NewUser { email, password_hash: "$argon2id$x".into(), plan: Plan::Premium, is_admin: false };
+    let new = NewUser {
+        email,
+        password_hash: "$argon2id$x".into(),
+        plan: Plan::Premium,
+        is_admin: false,
+        email_verified: true,
+    };
     store.create_user(&new, t("2026-03-01T00:00:00Z")).await.unwrap().id
 }
 

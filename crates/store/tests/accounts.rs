@@ -15,7 +15,13 @@ use tubewatch_store::*;
 
 async fn user(store: &dyn Store, n: u32) -> UserId {
     let email = Email::parse(&format!("user{n}@example.com")).unwrap();
-    let new = NewUser { email, password_hash: "$argon2id$v=19$stub".into(), plan: Plan::Free, is_admin: false };
+    let new = NewUser {
+        email,
+        password_hash: "$argon2id$v=19$stub".into(),
+        plan: Plan::Free,
+        is_admin: false,
+        email_verified: true,
+    };
     store.create_user(&new, t("2026-01-01T00:00:00Z")).await.unwrap().id
 }
 
@@ -313,7 +319,51 @@ async fn password_resets_are_single_use_and_expire(store: Arc<dyn Store>) {
     assert_eq!(store.audit_log(alice, 1).await.unwrap()[0].action, "password_reset");
 }
 
+async fn email_verifications_are_single_use_and_expire(store: Arc<dyn Store>) {
+    let signed_up = t("2026-02-01T09:00:00Z");
+    let new = |n: &str| NewUser {
+        email: Email::parse(&format!("{n}@example.com")).unwrap(),
+        password_hash: "$argon2id$v=19$stub".into(),
+        plan: Plan::Free,
+        is_admin: false,
+        email_verified: false,
+    };
+    let ann = store.create_user(&new("ann"), signed_up).await.unwrap();
+    assert_eq!(ann.email_verified_at, None, "a sign-up starts unconfirmed");
+    let operator_made = store.create_user(&NewUser { email_verified: true, ..new("op") }, signed_up).await.unwrap();
+    assert_eq!(operator_made.email_verified_at, Some(signed_up));
+
+    let now = t("2026-02-01T10:00:00Z");
+    let day = now + Duration::hours(24);
+    store.create_email_verification(ann.id, "verify-a", now, day).await.unwrap();
+    store.create_email_verification(ann.id, "verify-b", now, day).await.unwrap();
+    store.create_email_verification(ann.id, "verify-late", now, now + Duration::minutes(1)).await.unwrap();
+    assert_eq!(store.verify_email("unknown", now).await.unwrap(), None);
+    assert_eq!(store.verify_email("verify-late", now + Duration::minutes(1)).await.unwrap(), None, "expired");
+    assert_eq!(store.user(ann.id).await.unwrap().unwrap().email_verified_at, None, "nothing changed");
+
+    let later = now + Duration::hours(2);
+    let verified = store.verify_email("verify-a", later).await.unwrap().expect("a live link verifies");
+    assert_eq!((verified.id, verified.email_verified_at), (ann.id, Some(later)));
+    assert_eq!(store.user_by_email(&ann.email).await.unwrap().unwrap().email_verified_at, Some(later));
+    assert_eq!(store.verify_email("verify-a", later).await.unwrap(), None, "used once");
+    assert_eq!(store.verify_email("verify-b", later).await.unwrap(), None, "siblings die too");
+    assert_eq!(store.audit_log(ann.id, 1).await.unwrap()[0].action, "email_verified");
+
+    // A later link (say, the owner asked again) keeps the first confirmation time.
+    store.create_email_verification(ann.id, "verify-c", later, later + Duration::hours(24)).await.unwrap();
+    let again = store.verify_email("verify-c", later + Duration::hours(1)).await.unwrap().unwrap();
+    assert_eq!(again.email_verified_at, Some(later));
+
+    // A password reset proves the address too.
+    let bob = store.create_user(&new("bob"), signed_up).await.unwrap();
+    store.create_password_reset(bob.id, "reset-bob", now, now + Duration::hours(1)).await.unwrap();
+    store.reset_password("reset-bob", "$argon2id$new", now).await.unwrap().unwrap();
+    assert_eq!(store.user(bob.id).await.unwrap().unwrap().email_verified_at, Some(now));
+}
+
 conformance!(
+    email_verifications_are_single_use_and_expire,
     password_resets_are_single_use_and_expire,
     sessions_live_until_revoked_or_expired,
     password_change_revokes_other_sessions,

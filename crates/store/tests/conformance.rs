@@ -326,13 +326,20 @@ async fn users_and_mappings(store: Arc<dyn Store>) {
                 password_hash: "$argon2id$v=19$…".into(),
                 plan: Plan::Free,
                 is_admin: false,
+                email_verified: true,
             },
             now,
         )
         .await
         .unwrap();
     assert_eq!((ann.email.clone(), ann.plan, ann.is_admin, ann.created_at), (email.clone(), Plan::Free, false, now));
-    let dup = NewUser { email: email.clone(), password_hash: "x".into(), plan: Plan::Premium, is_admin: true };
+    let dup = NewUser {
+        email: email.clone(),
+        password_hash: "x".into(),
+        plan: Plan::Premium,
+        is_admin: true,
+        email_verified: true,
+    };
     assert!(matches!(store.create_user(&dup, now).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.user_by_email(&email).await.unwrap().unwrap().id, ann.id);
     assert_eq!(store.user(ann.id).await.unwrap().unwrap().email, email);
@@ -371,6 +378,7 @@ async fn users_and_mappings(store: Arc<dyn Store>) {
                 password_hash: "h".into(),
                 plan: Plan::Free,
                 is_admin: false,
+                email_verified: true,
             },
             now,
         )
@@ -388,6 +396,7 @@ async fn a_channel_nobody_monitors_stops_with_what_only_it_tracked(store: Arc<dy
         password_hash: "h".into(),
         plan: Plan::Free,
         is_admin: false,
+        email_verified: true,
     };
     let ann = store.create_user(&user("ann"), now).await.unwrap().id;
     let bob = store.create_user(&user("bob"), now).await.unwrap().id;

@@ -53,6 +53,7 @@ async fn user(store: &dyn Store, name: &str) -> UserId {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         plan: Plan::Free,
         is_admin: false,
+        email_verified: true,
     };
     store.create_user(&user, t("2026-03-01T00:00:00Z")).await.unwrap().id
 }

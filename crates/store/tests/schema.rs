@@ -48,6 +48,32 @@ async fn a_database_from_the_former_migration_files_upgrades_and_a_modified_one_
     backend.finish().await;
 }
 
+#[tokio::test]
+async fn accounts_from_before_email_verification_count_as_verified() {
+    let backend = common::Backend::sqlite().await;
+    let url = backend.sqlite_url().unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    // Take the database back to migration 10, with an account in it.
+    for sql in [
+        "DROP TABLE email_verifications",
+        "ALTER TABLE users DROP COLUMN email_verified_at",
+        "DELETE FROM _sqlx_migrations WHERE version = 11",
+        "INSERT INTO users (email, password_hash, plan, is_admin, created_at) \
+         VALUES ('old@example.com', '$argon2id$x', 'free', 0, 1767225600000)",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    drop(conn);
+    // A store opened on the database as it now is (the test's own pool has seen the newer shape).
+    let store = tubewatch_store::connect(&url, &tubewatch_store::StoreOptions::default()).await.unwrap();
+    store.migrate().await.expect("migration 11 applies");
+    let store = tubewatch_store::connect(&url, &tubewatch_store::StoreOptions::default()).await.unwrap();
+    let email = tubewatch_core::Email::parse("old@example.com").unwrap();
+    let user = store.user_by_email(&email).await.unwrap().expect("the account is kept");
+    assert_eq!(user.email_verified_at, Some(user.created_at), "verified since it was created");
+    backend.finish().await;
+}
+
 /// (table, column, not null) and index names of a migrated SQLite database.
 async fn sqlite_shape(url: &str) -> (BTreeSet<(String, String, bool)>, BTreeSet<String>) {
     let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();

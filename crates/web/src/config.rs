@@ -113,6 +113,9 @@ pub struct AccountsConfig {
     pub login_window_minutes: u32,
     /// Sign-ups per client address within the window.
     pub signups_per_ip: u32,
+    /// A new account must follow a mailed link before it can log in. Off: sign-ups can log in at
+    /// once (the binary turns it off by default when mail only goes to the outbox folder).
+    pub verify_email: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
 }
@@ -222,6 +225,7 @@ impl Default for AccountsConfig {
             login_max_failures_per_ip: 50,
             login_window_minutes: 15,
             signups_per_ip: 20,
+            verify_email: true,
             max_body_bytes: 64 * 1024,
         }
     }

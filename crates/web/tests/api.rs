@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tubewatch_core::{Clock, Email, VideoId};
 use tubewatch_store::{Plan, TargetKind, TargetState};
-use tubewatch_web::config::{AccountsConfig, StripeConfig};
+use tubewatch_web::config::{AccountsConfig, HttpConfig, StripeConfig};
 
 /// `n` distinct channels and, from other channels, recent videos the simulator publishes.
 fn sim_channels(app: &TestApp) -> Vec<String> {
@@ -41,10 +41,12 @@ async fn signup_login_logout_without_user_enumeration() {
     );
     assert_eq!(me.body["usage"]["channels"], json!({ "used": 0, "limit": 3 }));
 
+    // The domain is case-folded, the local part is not: `alice@` is a new account, `Alice@` is
+    // taken; both get the same answer.
     let again = anon.post("/api/v1/auth/signup", json!({ "email": "alice@example.com", "password": PASSWORD })).await;
-    assert_eq!((again.status.as_u16(), again.code()), (201, ""), "the domain is case-folded, the local part is not");
     let taken = anon.post("/api/v1/auth/signup", json!({ "email": "Alice@example.com", "password": PASSWORD })).await;
-    assert_eq!((taken.status.as_u16(), taken.code()), (409, "email_unavailable"));
+    assert_eq!((again.status.as_u16(), &again.bytes), (202, &taken.bytes));
+    mailed_verification_tokens(&app, "alice@example.com", 1).await;
     let weak = anon.post("/api/v1/auth/signup", json!({ "email": "b@example.com", "password": "short" })).await;
     assert_eq!((weak.status.as_u16(), weak.code()), (400, "weak_password"));
     let bad = anon.post("/api/v1/auth/signup", json!({ "email": "nope", "password": PASSWORD })).await;
@@ -82,12 +84,128 @@ async fn signup_login_logout_without_user_enumeration() {
     assert_eq!(alice.get("/api/v1/me").await.status, 200, "other sessions live on");
 }
 
+/// What a client sees of an answer: status, header names and values but `date`, and the body.
+fn visible(reply: &Reply) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut headers: Vec<(String, String)> = reply
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    (reply.status.as_u16(), headers, reply.bytes.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_answers_a_new_and_a_taken_email_alike_and_tells_by_mail() {
+    let http = HttpConfig { public_origin: Some("https://tw.example".into()), ..HttpConfig::default() };
+    let app = spawn_app(Options { http, ..Options::default() }).await;
+    let anon = Client::anonymous(&app);
+    let signup =
+        |email: &str, password: &str| anon.post("/api/v1/auth/signup", json!({ "email": email, "password": password }));
+    let new = signup("ann@example.com", PASSWORD).await;
+    let taken = signup("ann@example.com", "the intruder's password").await;
+    assert_eq!(new.status, 202, "{}", new.body);
+    assert_eq!(visible(&new), visible(&taken), "byte for byte the same answer");
+    assert_eq!(new.body["next"], "verify_email");
+    assert!(new.headers.get("set-cookie").is_none(), "no session before the email is confirmed");
+
+    // The new address got one verification link on the configured origin; the second sign-up got
+    // its owner a "you already have an account" mail and no new link.
+    let links = mails_to(&app, "ann@example.com", "Confirm your email", 1).await;
+    assert_eq!(links.len(), 1);
+    assert!(links[0].contains("https://tw.example/verify-email?token="), "{}", links[0]);
+    let again = mails_to(&app, "ann@example.com", "You already have a tubewatch account", 1).await;
+    assert!(again[0].contains("https://tw.example/forgot-password"), "{}", again[0]);
+    assert_eq!(mailed_verification_tokens(&app, "ann@example.com", 1).await.len(), 1);
+    // Nothing else changed: the intruder's password opens nothing.
+    let token = &mailed_verification_tokens(&app, "ann@example.com", 1).await[0];
+    assert_eq!(anon.post("/api/v1/auth/verify-email", json!({ "token": token })).await.status, 200);
+    let login =
+        |password: &str| anon.post("/api/v1/auth/login", json!({ "email": "ann@example.com", "password": password }));
+    assert_eq!(login(PASSWORD).await.status, 200);
+    assert_eq!(login("the intruder's password").await.status, 401);
+
+    // A taken email's owner gets at most three such mails an hour; the answer never changes.
+    for _ in 0..4 {
+        assert_eq!(visible(&signup("ann@example.com", PASSWORD).await), visible(&new));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(mails_to(&app, "ann@example.com", "You already have a tubewatch account", 1).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_links_work_once_expire_and_open_a_session() {
+    let app = spawn_app(Options::default()).await;
+    let anon = Client::anonymous(&app);
+    let signup = anon.post("/api/v1/auth/signup", json!({ "email": "bea@example.com", "password": PASSWORD })).await;
+    assert_eq!(signup.status, 202);
+    let verify = |token: &str| anon.post("/api/v1/auth/verify-email", json!({ "token": token }));
+    let login = || anon.post("/api/v1/auth/login", json!({ "email": "bea@example.com", "password": PASSWORD }));
+
+    // Before the link: the right password is told the email is not confirmed; a wrong one learns
+    // nothing more than for an unknown email.
+    let unverified = login().await;
+    assert_eq!((unverified.status.as_u16(), unverified.code()), (403, "email_unverified"));
+    assert!(unverified.headers.get("set-cookie").is_none());
+    let wrong =
+        anon.post("/api/v1/auth/login", json!({ "email": "bea@example.com", "password": "wrong password!" })).await;
+    let unknown =
+        anon.post("/api/v1/auth/login", json!({ "email": "ghost@example.com", "password": "wrong password!" })).await;
+    assert_eq!((wrong.status.as_u16(), wrong.code()), (401, "invalid_credentials"));
+    assert_eq!(visible(&wrong), visible(&unknown));
+
+    // Wrong and malformed tokens.
+    for bad in ["0".repeat(64), "short".to_owned(), "z".repeat(64)] {
+        let reply = verify(&bad).await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (400, "invalid_verification_token"), "{bad}");
+    }
+    // A link expires after 24 hours; asking again mails a new one.
+    let first = mailed_verification_tokens(&app, "bea@example.com", 1).await.remove(0);
+    app.clock.advance(Duration::hours(24));
+    assert_eq!(verify(&first).await.code(), "invalid_verification_token", "expired");
+    let resend = |email: &str| anon.post("/api/v1/auth/verify-email/resend", json!({ "email": email }));
+    let known = resend("bea@example.com").await;
+    let unknown = resend("ghost@example.com").await;
+    assert_eq!(known.status, 202);
+    assert_eq!(visible(&known), visible(&unknown), "the same answer whatever the email");
+    assert_eq!(resend("not an email").await.code(), "bad_email");
+    let tokens = mailed_verification_tokens(&app, "bea@example.com", 2).await;
+    let second = tokens.into_iter().find(|t| *t != first).expect("a new link");
+
+    // The link confirms, logs in, and works once.
+    let confirmed = verify(&second).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let bea = Client::from_session_reply(&app, &confirmed);
+    assert_eq!(bea.get("/api/v1/me").await.body["user"]["email"], "bea@example.com");
+    assert_eq!(verify(&second).await.code(), "invalid_verification_token", "used once");
+    assert_eq!(login().await.status, 200, "a confirmed account logs in");
+    // A confirmed account is mailed no more links.
+    resend("bea@example.com").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(mailed_verification_tokens(&app, "bea@example.com", 2).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_verification_a_signup_logs_in_and_still_tells_nothing() {
+    let accounts = AccountsConfig { verify_email: false, ..AccountsConfig::default() };
+    let app = spawn_app(Options { accounts, ..Options::default() }).await;
+    let anon = Client::anonymous(&app);
+    let signup = |email: &str| anon.post("/api/v1/auth/signup", json!({ "email": email, "password": PASSWORD }));
+    let new = signup("cy@example.com").await;
+    let taken = signup("cy@example.com").await;
+    assert_eq!(visible(&new), visible(&taken));
+    assert_eq!((new.status.as_u16(), new.body["next"].as_str()), (202, Some("log_in")));
+    let login = anon.post("/api/v1/auth/login", json!({ "email": "cy@example.com", "password": PASSWORD })).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(anon.post("/api/v1/auth/verify-email/resend", json!({ "email": "cy@example.com" })).await.status, 202);
+}
+
 #[tokio::test]
 async fn secure_cookies_when_configured_and_sessions_expire() {
     let accounts = AccountsConfig { cookie_secure: true, session_days: 1, ..AccountsConfig::default() };
     let app = spawn_app(Options { accounts, ..Options::default() }).await;
-    let anon = Client::anonymous(&app);
-    let reply = anon.post("/api/v1/auth/signup", json!({ "email": "s@example.com", "password": PASSWORD })).await;
+    let reply = Client::signup_reply(&app, "s@example.com").await;
     let cookies: Vec<String> =
         reply.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert!(cookies.iter().all(|c| c.contains("Secure")), "{cookies:?}");
@@ -184,7 +302,7 @@ async fn tokens_are_shown_once_revocable_and_scoped() {
     assert_eq!(alice.delete(&format!("/api/v1/tokens/{id}")).await.status, 404);
     let user = app.store.user_by_email(&Email::parse("alice@example.com").unwrap()).await.unwrap().unwrap();
     let actions: Vec<String> = app.store.audit_log(user.id, 10).await.unwrap().into_iter().map(|e| e.action).collect();
-    assert_eq!(actions, ["token_revoked", "token_created"]);
+    assert_eq!(actions, ["token_revoked", "token_created", "email_verified"]);
 }
 
 #[tokio::test]
@@ -450,6 +568,8 @@ async fn authorization_matrix_covers_every_route() {
     let public: BTreeSet<(String, String)> = [
         ("post", "/api/v1/auth/signup"),
         ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/auth/verify-email"),
+        ("post", "/api/v1/auth/verify-email/resend"),
         ("post", "/api/v1/auth/password-reset"),
         ("post", "/api/v1/auth/password-reset/confirm"),
         ("post", "/webhooks/stripe"),

@@ -35,6 +35,22 @@ use tubewatch_worker::{Metrics, Pipeline, PipelineConfig};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 use ui_common::*;
 
+/// Signs up through the form, opens the verification link mailed to the outbox and presses its
+/// button, which lands on the (empty) dashboard.
+async fn sign_up(browser: &WebDriver, app: &TestApp, email: &str) {
+    browser.goto(&format!("{}/signup", app.base)).await.unwrap();
+    browser.find(Locator::Css("#email")).await.unwrap().send_keys(email).await.unwrap();
+    browser.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("p.notice")).await.unwrap();
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("Check your mail"), "{text}");
+    let tokens = mailed_verification_tokens(app, email, 1).await;
+    browser.goto(&format!("{}/verify-email?token={}", app.base, tokens[0])).await.unwrap();
+    browser.find(Locator::Css("main button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css(".empty")).await.unwrap();
+}
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -153,11 +169,7 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     let base = &app.base;
 
     // Sign up through the form.
-    browser.goto(&format!("{base}/signup")).await.unwrap();
-    browser.find(Locator::Css("#email")).await.unwrap().send_keys("carol@example.com").await.unwrap();
-    browser.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css(".empty")).await.unwrap();
+    sign_up(&browser, &app, "carol@example.com").await;
     let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
     assert!(text.contains("No videos yet — add a channel"), "empty dashboard: {text}");
 
@@ -299,11 +311,7 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     browser.find(Locator::Css("button.link")).await.unwrap().click().await.unwrap();
     browser.wait().for_element(Locator::Css("#email")).await.unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/login");
-    browser.goto(&format!("{base}/signup")).await.unwrap();
-    browser.find(Locator::Css("#email")).await.unwrap().send_keys("dave@example.com").await.unwrap();
-    browser.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css(".empty")).await.unwrap();
+    sign_up(&browser, &app, "dave@example.com").await;
     browser.goto(&format!("{base}/videos/{}", change.video_id)).await.unwrap();
     let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
     assert!(text.contains("Not Found") && text.contains("not yours"), "{text}");
@@ -333,11 +341,7 @@ async fn a_premium_user_connects_youtube_and_starts_an_ab_test_in_chromium() {
     let driver = start_driver().await;
     let browser = open_browser(&driver).await;
     let base = &app.base;
-    browser.goto(&format!("{base}/signup")).await.unwrap();
-    browser.find(Locator::Css("#email")).await.unwrap().send_keys("erin@example.com").await.unwrap();
-    browser.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css(".empty")).await.unwrap();
+    sign_up(&browser, &app, "erin@example.com").await;
     make_premium(&app, "erin@example.com").await;
     browser.goto(&format!("{base}/track")).await.unwrap();
     browser.wait().for_element(Locator::Css("#url")).await.unwrap().send_keys(owned.as_str()).await.unwrap();

@@ -75,7 +75,10 @@ impl Browser {
     /// browser would have them.
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut fields: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        let pre_session = matches!(path, "/login" | "/signup" | "/forgot-password" | "/reset-password");
+        let pre_session = matches!(
+            path,
+            "/login" | "/signup" | "/forgot-password" | "/reset-password" | "/verify-email" | "/verify-email/resend"
+        );
         if pre_session && !form.iter().any(|(k, _)| *k == "form_token") {
             fields.push(("form_token", Self::hidden(&self.get(path).await, "form_token")));
         }
@@ -94,11 +97,26 @@ impl Browser {
         Self::hidden(page, "csrf_token")
     }
 
+    /// Signs up as a user does: the sign-up form, then the link mailed to the outbox, whose page's
+    /// button confirms the email and logs in.
     async fn signup(app: &TestApp, email: &str) -> Self {
         let browser = Self::new(app);
         let page = browser.post("/signup", &[("email", email), ("password", PASSWORD)]).await;
-        assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/dashboard"), "{}", page.body);
-        browser
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("Check your mail"), "{}", page.body);
+        let tokens = mailed_verification_tokens(app, email, 1).await;
+        assert_eq!(tokens.len(), 1, "one verification link for {email}");
+        browser.confirm_email(&tokens[0]).await
+    }
+
+    /// Opens a mailed verification link and presses its button.
+    async fn confirm_email(self, token: &str) -> Self {
+        let page = self.get(&format!("/verify-email?token={token}")).await;
+        assert!(page.body.contains("Confirm my email"), "{}", page.body);
+        let form_token = Self::hidden(&page, "form_token");
+        let done = self.post("/verify-email", &[("form_token", &form_token), ("token", token)]).await;
+        assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, "/dashboard"), "{}", done.body);
+        self
     }
 }
 
@@ -181,8 +199,14 @@ async fn sign_up_log_in_and_log_out_with_errors_inline() {
     assert!(dashboard.body.contains("Signed in as ann@example.com") && dashboard.body.contains("Your plan: free"));
     assert!(dashboard.body.contains("0 of 3"), "channel usage against the free plan's limit");
 
+    // A taken email gets the same page as a new one; its owner is told by mail.
     let taken = visitor.post("/signup", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
-    assert!(taken.status == 409 && taken.body.contains("log in instead"));
+    let new = visitor.post("/signup", &[("email", "ned@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!((taken.status, new.status), (StatusCode::OK, StatusCode::OK));
+    let say = |page: &Page, email: &str| page.body.replace(email, "EMAIL");
+    assert_eq!(say(&taken, "ann@example.com"), say(&new, "ned@example.com"), "the same page for both");
+    assert!(taken.body.contains("Check your mail"));
+    mails_to(&app, "ann@example.com", "You already have a tubewatch account", 1).await;
     let wrong = visitor.post("/login", &[("email", "ann@example.com"), ("password", "wrong password!")]).await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("wrong email or password") && wrong.body.contains("value=\"ann@example.com\""));
@@ -225,16 +249,7 @@ async fn sign_up_log_in_and_log_out_with_errors_inline() {
     let ghost = visitor.post("/forgot-password", &[("email", "ghost@example.com")]).await;
     let sent = "If this email has an account, a link to choose a new password is on its way.";
     assert!(asked.body.contains(sent) && ghost.body.contains(sent));
-    let mut mail = None;
-    for _ in 0..50 {
-        let outbox = app.dir.path().join("outbox");
-        if let Some(entry) = std::fs::read_dir(&outbox).ok().and_then(|mut d| d.next()).and_then(Result::ok) {
-            mail = Some(std::fs::read_to_string(entry.path()).unwrap());
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
-    let mail = mail.expect("the reset mail in the outbox");
+    let mail = mails_to(&app, "ann@example.com", "Reset your tubewatch password", 1).await.remove(0);
     let at = mail.find("code on the reset page:").expect("the code in the mail") + "code on the reset page:".len();
     let code: String = mail[at..].trim_start().chars().take(64).collect();
     let page = visitor.get(&format!("/reset-password?token={code}")).await;
@@ -249,6 +264,85 @@ async fn sign_up_log_in_and_log_out_with_errors_inline() {
         visitor.post("/login", &[("email", "ann@example.com"), ("password", "the new long password")]).await;
     assert_eq!((new_login.status, new_login.location()), (StatusCode::SEE_OTHER, "/dashboard"));
     assert!(visitor.get("/dashboard").await.body.contains("Signed in as ann@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailed_link_confirms_the_email_only_when_its_button_is_pressed() {
+    let app = spawn_app(Options { channels: 2, ..Options::default() }).await;
+    let visitor = Browser::new(&app);
+    let signed_up = visitor.post("/signup", &[("email", "una@example.com"), ("password", PASSWORD)]).await;
+    assert!(signed_up.body.contains("Check your mail") && signed_up.body.contains("href=\"/verify-email/resend\""));
+
+    // Log-in before confirming: the right password is told why, with a button for a new link; a
+    // wrong one gets the usual answer.
+    let wrong = visitor.post("/login", &[("email", "una@example.com"), ("password", "wrong password!")]).await;
+    assert_eq!(wrong.status, 401);
+    assert!(!wrong.body.contains("action=\"/verify-email/resend\""));
+    let refused = visitor.post("/login", &[("email", "una@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("confirm your email first"), "{}", refused.body);
+    assert!(
+        refused.body.contains("action=\"/verify-email/resend\"")
+            && refused.body.contains("Mail me a new confirmation link")
+    );
+    let form_token = Browser::hidden(&refused, "form_token");
+    let resent =
+        visitor.post("/verify-email/resend", &[("form_token", &form_token), ("email", "una@example.com")]).await;
+    assert_eq!(resent.status, 200);
+    assert!(resent.body.contains("a new link is on its way"), "{}", resent.body);
+    let ghost = visitor.post("/verify-email/resend", &[("email", "ghost@example.com")]).await;
+    assert_eq!(ghost.body.replace("ghost@example.com", "EMAIL"), resent.body.replace("una@example.com", "EMAIL"));
+    let forged = Browser::new(&app);
+    let no_token =
+        forged.post("/verify-email/resend", &[("form_token", &"a".repeat(64)), ("email", "una@example.com")]).await;
+    assert_eq!(no_token.status, 403, "the resend form carries the visitor's form token");
+    let tokens = mailed_verification_tokens(&app, "una@example.com", 2).await;
+    assert_eq!(tokens.len(), 2);
+
+    // Opening the link (as a mail scanner would, any number of times) uses nothing up.
+    let link = format!("/verify-email?token={}", tokens[0]);
+    for _ in 0..3 {
+        let page = Browser::new(&app).get(&link).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains(&format!("name=\"token\" value=\"{}\"", tokens[0])));
+    }
+    let refused = visitor.post("/login", &[("email", "una@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(refused.status, 403, "still unconfirmed");
+    // The button, without the visitor's form token, does nothing.
+    let forged =
+        Browser::new(&app).post("/verify-email", &[("form_token", &"a".repeat(64)), ("token", &tokens[0])]).await;
+    assert_eq!(forged.status, 403);
+    // With it, the email is confirmed and the visitor is logged in; the link is then used up, and
+    // so is the other one.
+    let una = Browser::new(&app).confirm_email(&tokens[0]).await;
+    assert!(una.get("/dashboard").await.body.contains("Signed in as una@example.com"));
+    for token in &tokens {
+        let again = Browser::new(&app);
+        let page = again.get(&format!("/verify-email?token={token}")).await;
+        let used = again
+            .post("/verify-email", &[("form_token", &Browser::hidden(&page, "form_token")), ("token", token)])
+            .await;
+        assert_eq!(used.status, 400);
+        assert!(
+            used.body.contains("unknown, used or expired") && used.body.contains("Mail me a new link"),
+            "{}",
+            used.body
+        );
+    }
+    let login = visitor.post("/login", &[("email", "una@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!((login.status, login.location()), (StatusCode::SEE_OTHER, "/dashboard"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_verification_the_signup_page_sends_to_log_in() {
+    let accounts = tubewatch_web::config::AccountsConfig { verify_email: false, ..Default::default() };
+    let app = spawn_app(Options { channels: 2, accounts, ..Options::default() }).await;
+    let visitor = Browser::new(&app);
+    let page = visitor.post("/signup", &[("email", "vic@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("log in with the password you chose") && page.body.contains("action=\"/login\""));
+    let login = visitor.post("/login", &[("email", "vic@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!((login.status, login.location()), (StatusCode::SEE_OTHER, "/dashboard"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

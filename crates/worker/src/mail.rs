@@ -1,7 +1,8 @@
 //! Outgoing email: one small API (`Mailer::send(&Mail)`) over two deliveries. With SMTP
 //! configured, mail goes through lettre's async SMTP transport (rustls); otherwise each message is
 //! written to an outbox folder as an `.eml` file (the embedded default, so the demo shows its mail
-//! without a mail server). Used by the weekly digest and by A/B test result emails.
+//! without a mail server). Used by the weekly digest, A/B test result emails and account mail
+//! (sign-up verification, password reset).
 //!
 //! A `Mail` carries a stable `key` (e.g. `digest-7-2026-W03`): the outbox file is named by it, so
 //! writing the same mail twice leaves one file. SMTP has no such guard; callers record what they

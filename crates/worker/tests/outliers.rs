@@ -221,6 +221,7 @@ async fn world() -> World {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         plan: Plan::Free,
         is_admin: false,
+        email_verified: true,
     };
     let ada = store.create_user(&user("ada"), setup).await.unwrap().id;
     let bob = store.create_user(&user("bob"), setup).await.unwrap().id;

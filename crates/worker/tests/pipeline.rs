@@ -264,6 +264,7 @@ async fn a_channel_its_last_user_lets_go_stops_and_comes_back_when_added_again()
         password_hash: "h".into(),
         plan: tubewatch_store::Plan::Free,
         is_admin: false,
+        email_verified: true,
     };
     let ann = store.create_user(&new_user, w.clock.now()).await.unwrap().id;
     let channel = w.sim.sim.channels()[0].id.clone();

@@ -67,6 +67,16 @@ async fn set_password(
     Ok(())
 }
 
+/// Marks a user's email confirmed at `now`, unless it already was (the first time is kept).
+async fn mark_email_verified(tx: &mut Transaction<'_, Db>, user: UserId, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL")
+        .bind(ts(now))
+        .bind(user.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn audit(
     tx: &mut Transaction<'_, Db>,
     user: UserId,
@@ -209,9 +219,57 @@ impl AccountStore for Backend {
             .execute(&mut *tx)
             .await?;
         set_password(&mut tx, user, password_hash, None, now).await?;
+        mark_email_verified(&mut tx, user, now).await?;
         audit(&mut tx, user, Some(user), "password_reset", "by mail; every session and API token revoked", now).await?;
         tx.commit().await?;
         Ok(Some(user))
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    async fn create_email_verification(
+        &self,
+        user: UserId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO email_verifications (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(ts(now))
+        .bind(ts(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn verify_email(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
+        let mut tx = self.begin().await?;
+        let user: Option<i64> = sqlx::query_scalar(
+            "UPDATE email_verifications SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
+        )
+        .bind(ts(now))
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user) = user.map(UserId) else {
+            return Ok(None);
+        };
+        // Every other link of the user dies with this one.
+        sqlx::query("UPDATE email_verifications SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+            .bind(ts(now))
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        mark_email_verified(&mut tx, user, now).await?;
+        audit(&mut tx, user, Some(user), "email_verified", "by the mailed link", now).await?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(user.0).fetch_one(&mut *tx).await?;
+        let verified = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(verified))
     }
 
     #[instrument(skip_all, fields(user_id = %user))]

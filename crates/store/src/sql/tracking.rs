@@ -55,6 +55,7 @@ pub(super) fn user_from_row(row: &DbRow) -> Result<User> {
         plan: decode("users.plan", row.try_get::<String, _>("plan")?.parse::<Plan>())?,
         is_admin: row.try_get("is_admin")?,
         created_at: at(row, "created_at")?,
+        email_verified_at: at_opt(row, "email_verified_at")?,
     })
 }
 
@@ -561,13 +562,15 @@ impl Store for Backend {
 
     async fn create_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User> {
         let row = sqlx::query(
-            "INSERT INTO users (email, password_hash, plan, is_admin, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            "INSERT INTO users (email, password_hash, plan, is_admin, created_at, email_verified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
         )
         .bind(user.email.as_str())
         .bind(&user.password_hash)
         .bind(user.plan.as_str())
         .bind(user.is_admin)
         .bind(ts(now))
+        .bind(user.email_verified.then(|| ts(now)))
         .fetch_one(&self.pool)
         .await
         .map_err(|e| {

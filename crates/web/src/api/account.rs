@@ -1,8 +1,15 @@
-//! Accounts over the API: sign-up, log-in (throttled per account and per client address),
-//! log-out, the caller's account and usage, password change, and API tokens.
+//! Accounts over the API: sign-up with email verification, log-in (throttled per account and per
+//! client address), password reset by mail, log-out, the caller's account and usage, password
+//! change, and API tokens.
 //!
-//! Log-in never says whether an email is registered: an unknown email and a wrong password get
-//! the same answer after the same argon2 work.
+//! No answer says whether an email is registered. Log-in: an unknown email and a wrong password
+//! get the same answer after the same argon2 work, and an unconfirmed account is named as such
+//! only to someone who gave its password. Sign-up, verification re-sends and reset requests
+//! answer 202 with the same body whatever the email, after the same password hashing, and send
+//! their mail (a link, or "you already have an account") after answering.
+//!
+//! Mailed links (verification, reset) carry a 256-bit token kept only as its SHA-256, usable once
+//! until it expires, built on the configured public origin (never on the request's `Host`).
 
 use std::net::IpAddr;
 
@@ -126,18 +133,132 @@ async fn start_session(state: &AppState, user: &User, status: StatusCode) -> Res
     Ok(response)
 }
 
-/// Creates an account on the free plan and logs it in.
+/// How long a mailed verification link works.
+pub const VERIFY_VALID_HOURS: i64 = 24;
+/// Account mails (verification links, "you already have an account") per address within an hour.
+/// Beyond that nothing is mailed, but the answer stays the same, so it tells nothing.
+const ACCOUNT_MAILS_PER_EMAIL_PER_HOUR: u32 = 3;
+
+/// The answer to a sign-up: the same, byte for byte, whether the email was new or taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignupAccepted {
+    /// What to do next when the email was new: `verify_email` (follow the link mailed to it, then
+    /// you are logged in) or `log_in` (this server does not verify emails; log in). When the email
+    /// already had an account, its owner is mailed instead, and nothing else changes.
+    pub next: String,
+    pub message: String,
+}
+
+impl SignupAccepted {
+    fn new(verify_email: bool) -> Self {
+        let (next, message) = if verify_email {
+            ("verify_email", "Check your mail: we sent a message to this address with what to do next.")
+        } else {
+            ("log_in", "If this email had no account, it has one now: log in with the password you chose.")
+        };
+        Self { next: next.to_owned(), message: message.to_owned() }
+    }
+}
+
+/// Counts one account mail to `email` and says whether it may be sent (at most
+/// `ACCOUNT_MAILS_PER_EMAIL_PER_HOUR` an hour). Never an error the caller sees: a refusal here
+/// would tell that the address had mail coming.
+async fn account_mail_allowed(state: &AppState, email: &Email) -> Result<bool, ApiError> {
+    let key = format!("account-mail:acct:{}", email.as_str());
+    let now = state.clock.now();
+    state.store.record_login_failure(&[&key], now).await?;
+    let sent = state.store.login_failures_since(&key, now - Duration::hours(1)).await?;
+    Ok(sent <= u64::from(ACCOUNT_MAILS_PER_EMAIL_PER_HOUR))
+}
+
+/// Sends `mail` in the background, so that the answer goes out first and its timing does not tell
+/// whether there was anything to send.
+fn send_after_answering(state: &AppState, mail: tubewatch_worker::Mail) {
+    let mailer = state.tracker.config.mailer.clone();
+    tokio::spawn(async move {
+        if let Err(e) = mailer.send(&mail).await {
+            tracing::error!(error = %e, "account mail {} not sent: {e:#}", mail.key);
+        }
+    });
+}
+
+/// The configured public origin for links in mail (empty: links are relative).
+fn public_origin(state: &AppState) -> &str {
+    state.config.http.public_origin.as_deref().unwrap_or("")
+}
+
+/// A new verification link for `user`: stored by its hash, and the mail that carries it.
+async fn verification_mail(state: &AppState, user: &User) -> Result<tubewatch_worker::Mail, ApiError> {
+    let token = auth::random_secret();
+    let now = state.clock.now();
+    let expires_at = now + Duration::hours(VERIFY_VALID_HOURS);
+    state.store.create_email_verification(user.id, &auth::hash_token(&token), now, expires_at).await?;
+    let link = format!("{}/verify-email?token={token}", public_origin(state));
+    let text = format!(
+        "Welcome to tubewatch.\n\n\
+         Open this link within {VERIFY_VALID_HOURS} hours to confirm your email and log in:\n{link}\n\n\
+         If you did not sign up, ignore this mail: no account is opened without this link.\n"
+    );
+    let html = format!(
+        "<p>Welcome to tubewatch.</p>\
+         <p><a href=\"{link}\">Confirm your email</a> within {VERIFY_VALID_HOURS} hours to log in.</p>\
+         <p>If you did not sign up, ignore this mail: no account is opened without this link.</p>"
+    );
+    Ok(tubewatch_worker::Mail {
+        key: format!("verify-email-{}-{}", user.id, &token[..12]),
+        to: user.email.to_string(),
+        subject: "Confirm your email for tubewatch".into(),
+        text,
+        html,
+        images: Vec::new(),
+        unsubscribe_url: None,
+    })
+}
+
+/// The mail to the owner of an address someone tried to sign up with again.
+fn already_registered_mail(state: &AppState, user: &User) -> tubewatch_worker::Mail {
+    let origin = public_origin(state);
+    let (login, forgot) = (format!("{origin}/login"), format!("{origin}/forgot-password"));
+    let text = format!(
+        "Someone, maybe you, tried to sign up to tubewatch with this address.\n\n\
+         You already have an account. Log in at {login}\n\
+         or, if you forgot your password, choose a new one at {forgot}\n\
+         (which also confirms this address if you never did).\n\n\
+         If it was not you, ignore this mail: nothing changed.\n"
+    );
+    let html = format!(
+        "<p>Someone, maybe you, tried to sign up to tubewatch with this address.</p>\
+         <p>You already have an account: <a href=\"{login}\">log in</a>, or \
+         <a href=\"{forgot}\">choose a new password</a> if you forgot it (which also confirms this \
+         address if you never did).</p>\
+         <p>If it was not you, ignore this mail: nothing changed.</p>"
+    );
+    let nonce = auth::random_secret();
+    tubewatch_worker::Mail {
+        key: format!("signup-again-{}-{}", user.id, &nonce[..12]),
+        to: user.email.to_string(),
+        subject: "You already have a tubewatch account".into(),
+        text,
+        html,
+        images: Vec::new(),
+        unsubscribe_url: None,
+    }
+}
+
+/// Opens an account on the free plan, or tells the owner of a taken email by mail; the answer is
+/// the same either way. With email verification on (see `accounts.verify_email`), a new account
+/// cannot log in until the link mailed to it (valid 24 hours, usable once) is followed.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = Credentials,
     responses(
-        (status = 201, description = "Account created; session cookie set", body = SessionView),
-        (status = 400, description = "Invalid email or weak password", body = ErrorBody),
-        (status = 409, description = "The email cannot be used", body = ErrorBody),
+        (status = 202, description = "Accepted, whether the email was new (an account is opened and, with \
+            verification on, a link mailed) or taken (its owner is mailed); the same body for both", body = SignupAccepted),
+        (status = 400, description = "`bad_email` or `weak_password`", body = ErrorBody),
         (status = 429, description = "Too many sign-ups from this address", body = ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
     ip: ClientIp,
     ApiJson(body): ApiJson<Credentials>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<SignupAccepted>), ApiError> {
     let accounts = &state.config.accounts;
     let now = state.clock.now();
     let window = Duration::minutes(i64::from(accounts.login_window_minutes));
@@ -147,21 +268,106 @@ pub async fn signup(
     auth::validate_password(&body.password)?;
     // Every attempt counts against the address, so sign-up cannot be used to probe many emails.
     auth::throttle(&state, &ip_key, accounts.signups_per_ip, window).await?;
+    // The password is hashed for a taken email too, so that both take the same time.
     let password_hash = auth::hash_password(body.password).await?;
-    let new = NewUser { email, password_hash, plan: Plan::Free, is_admin: false };
-    let user = match state.store.create_user(&new, now).await {
-        Ok(user) => user,
+    let verify = accounts.verify_email;
+    // Accounts opened while verification is off count as verified: turning it on later (say, by
+    // configuring SMTP) must not lock them out.
+    let new =
+        NewUser { email: email.clone(), password_hash, plan: Plan::Free, is_admin: false, email_verified: !verify };
+    let mail = match state.store.create_user(&new, now).await {
+        Ok(user) => {
+            tracing::info!(user_id = %user.id, "account created for user {}", user.id);
+            let allowed = account_mail_allowed(&state, &email).await?;
+            if verify && allowed { Some(verification_mail(&state, &user).await?) } else { None }
+        }
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "email_unavailable",
-                "this email cannot be used; log in instead",
-            ));
+            let owner = state.store.user_by_email(&email).await?;
+            let allowed = account_mail_allowed(&state, &email).await?;
+            if let Some(owner) = &owner {
+                tracing::info!(user_id = %owner.id, "sign-up with the email of user {}; owner told by mail", owner.id);
+            }
+            owner.filter(|_| allowed).map(|owner| already_registered_mail(&state, &owner))
         }
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(user_id = %user.id, "account created for user {}", user.id);
-    start_session(&state, &user, StatusCode::CREATED).await
+    if let Some(mail) = mail {
+        send_after_answering(&state, mail);
+    }
+    Ok((StatusCode::ACCEPTED, Json(SignupAccepted::new(verify))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyEmail {
+    /// The token from the mailed link.
+    pub token: String,
+}
+
+fn invalid_verification_token() -> ApiError {
+    ApiError::bad_request("invalid_verification_token", "this confirmation link is unknown, used or expired")
+}
+
+/// Confirms an email with the token from the mailed link and logs its account in. A `POST`, never
+/// a `GET`: mail scanners and link previews fetch links, and must not use them up.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "accounts", request_body = VerifyEmail,
+    responses(
+        (status = 200, description = "Confirmed; logged in, session cookie set", body = SessionView),
+        (status = 400, description = "`invalid_verification_token` (unknown, used or expired)", body = ErrorBody)))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<VerifyEmail>,
+) -> Result<Response, ApiError> {
+    let token = body.token.trim();
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid_verification_token());
+    }
+    match state.store.verify_email(&auth::hash_token(token), state.clock.now()).await? {
+        Some(user) => {
+            tracing::info!(user_id = %user.id, "email of user {} confirmed", user.id);
+            start_session(&state, &user, StatusCode::OK).await
+        }
+        None => Err(invalid_verification_token()),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResendVerification {
+    pub email: String,
+}
+
+/// Mails a new verification link (valid 24 hours) when the email has an account that is not
+/// confirmed yet. The answer is the same whatever the email, and the mail goes after it.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email/resend", tag = "accounts", request_body = ResendVerification,
+    responses(
+        (status = 202, description = "A link was mailed if the email has an unconfirmed account"),
+        (status = 400, description = "`bad_email`", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody)))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<ResendVerification>,
+) -> Result<StatusCode, ApiError> {
+    let accounts = &state.config.accounts;
+    let email =
+        Email::parse(&body.email).map_err(|_| ApiError::bad_request("bad_email", "not a valid email address"))?;
+    let window = Duration::minutes(i64::from(accounts.login_window_minutes));
+    auth::throttle(&state, &ip.key("verify-resend"), accounts.signups_per_ip, window).await?;
+    let allowed = account_mail_allowed(&state, &email).await?;
+    let user = state.store.user_by_email(&email).await?;
+    if let Some(user) = user.filter(|u| accounts.verify_email && !u.email_verified() && allowed) {
+        let mail = verification_mail(&state, &user).await?;
+        send_after_answering(&state, mail);
+        tracing::info!(user_id = %user.id, "verification link mailed again to user {}", user.id);
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// 403 `email_unverified`: the right password for an account whose email is not confirmed.
+fn email_unverified() -> ApiError {
+    ApiError::forbidden(
+        "email_unverified",
+        "confirm your email first: follow the link we mailed you, or ask for a new one",
+    )
 }
 
 /// Logs in with email and password; sets the session cookie.
@@ -169,6 +375,8 @@ pub async fn signup(
     responses(
         (status = 200, description = "Logged in; session cookie set", body = SessionView),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
+        (status = 403, description = "`email_unverified`: the password is right but the email is not confirmed \
+            yet (follow the mailed link, or POST /api/v1/auth/verify-email/resend)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts for this account or address", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -198,6 +406,12 @@ pub async fn login(
     match user.filter(|_| valid) {
         Some(user) => {
             state.store.clear_login_failures(&account_key, window_start).await?;
+            // Said only after the password was checked: to anyone else an unconfirmed account
+            // looks like any other.
+            if accounts.verify_email && !user.email_verified() {
+                tracing::info!(user_id = %user.id, "log-in of user {} refused: email not confirmed", user.id);
+                return Err(email_unverified());
+            }
             tracing::info!(user_id = %user.id, "user {} logged in", user.id);
             start_session(&state, &user, StatusCode::OK).await
         }
@@ -250,13 +464,7 @@ pub async fn request_reset(
         let now = state.clock.now();
         let expires_at = now + Duration::minutes(RESET_VALID_MINUTES);
         state.store.create_password_reset(user.id, &auth::hash_token(&token), now, expires_at).await?;
-        let mail = reset_mail(&state, &user, &token);
-        let mailer = state.tracker.config.mailer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = mailer.send(&mail).await {
-                tracing::error!(error = %e, "password reset mail {} not sent: {e:#}", mail.key);
-            }
-        });
+        send_after_answering(&state, reset_mail(&state, &user, &token));
         tracing::info!(user_id = %user.id, "password reset mailed to user {}", user.id);
     }
     Ok(StatusCode::ACCEPTED)
@@ -265,8 +473,7 @@ pub async fn request_reset(
 /// The reset mail. Its link is built on the configured public origin, never on the request's
 /// `Host` (which a requester chooses).
 fn reset_mail(state: &AppState, user: &User, token: &str) -> tubewatch_worker::Mail {
-    let origin = state.config.http.public_origin.as_deref().unwrap_or("");
-    let link = format!("{origin}/reset-password?token={token}");
+    let link = format!("{}/reset-password?token={token}", public_origin(state));
     let text = format!(
         "Someone asked to reset the password of your tubewatch account.\n\n\
          Open this link within {RESET_VALID_MINUTES} minutes to choose a new one:\n{link}\n\n\

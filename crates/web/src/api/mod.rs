@@ -24,6 +24,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::signup))
         .routes(routes!(account::login))
+        .routes(routes!(account::verify_email))
+        .routes(routes!(account::resend_verification))
         .routes(routes!(account::request_reset))
         .routes(routes!(account::confirm_reset))
         .routes(routes!(account::logout))

@@ -1,5 +1,5 @@
-//! The server-rendered web UI (askama templates in `crates/web/templates/`): sign-up, log-in and
-//! log-out, the dashboard (with what changed since the last visit), the add-a-channel-or-video
+//! The server-rendered web UI (askama templates in `crates/web/templates/`): sign-up with email
+//! confirmation, log-in and log-out, password reset, the dashboard (with what changed since the last visit), the add-a-channel-or-video
 //! form, the channel page with its typical band, the video page with its chart, the video series
 //! as CSV or JSON downloads, the weekly outliers, the A/B test pages and the account page. Static assets (the vendored uPlot chart library, the
 //! page script and style) are compiled into the binary and served from `/assets/`.
@@ -13,6 +13,10 @@
 //! before there is a session, carry a token of their own, double-submitted against a
 //! `SameSite=Strict` cookie, so that no other site can log a visitor in to an account of its
 //! choosing.
+//!
+//! Mailed links (`/verify-email?token=…`, `/reset-password?token=…`) open a page with a button;
+//! only the button's `POST` uses the token, so a mail scanner or link preview that fetches the
+//! link does not use it up.
 
 mod abtests;
 mod account_page;
@@ -50,6 +54,8 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout_submit))
         .route("/forgot-password", get(forgot_page).post(forgot_submit))
         .route("/reset-password", get(reset_page).post(reset_submit))
+        .route("/verify-email", get(verify_page).post(verify_submit))
+        .route("/verify-email/resend", get(resend_page).post(resend_submit))
         .route("/dashboard", get(views::dashboard))
         .route("/track", get(track_page).post(track_submit))
         .route("/channels/{channel_id}", get(channel::channel_page))
@@ -175,6 +181,9 @@ struct AuthTemplate<'a> {
     mode: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    notice: Option<&'a str>,
+    /// The log-in was refused for an unconfirmed email: offer to mail a new link.
+    unverified: bool,
     /// The form's own token (there is no session yet).
     form_token: &'a str,
     signed_in: bool,
@@ -206,9 +215,26 @@ fn auth_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    with_form_token(state, headers, |token| {
-        render_with(status, &AuthTemplate { mode, email, error, form_token: token, signed_in: false, csrf: "" })
-    })
+    auth_page_with(state, headers, AuthTemplate { mode, email, error, ..AuthTemplate::blank() }, status)
+}
+
+fn auth_page_with(state: &AppState, headers: &HeaderMap, template: AuthTemplate<'_>, status: StatusCode) -> Response {
+    with_form_token(state, headers, |token| render_with(status, &AuthTemplate { form_token: token, ..template }))
+}
+
+impl AuthTemplate<'_> {
+    fn blank() -> Self {
+        Self {
+            mode: "login",
+            email: "",
+            error: None,
+            notice: None,
+            unverified: false,
+            form_token: "",
+            signed_in: false,
+            csrf: "",
+        }
+    }
 }
 
 /// A pre-session form rendered with the visitor's form token (the cookie is set when new).
@@ -288,14 +314,137 @@ async fn credentials_submit(
     let email = form.email.clone();
     let credentials = ApiJson(Credentials { email: form.email, password: form.password });
     let outcome = if mode == "signup" {
-        account::signup(State(state.clone()), ip, credentials).await
+        account::signup(State(state.clone()), ip, credentials).await.map(|_| None)
     } else {
-        account::login(State(state.clone()), ip, credentials).await
+        account::login(State(state.clone()), ip, credentials).await.map(Some)
     };
     match outcome {
-        Ok(response) => redirect_keeping_cookies(&response, "/dashboard"),
+        Ok(Some(session)) => redirect_keeping_cookies(&session, "/dashboard"),
+        // The same page for a new and a taken email: what happens next is in the mail.
+        Ok(None) if state.config.accounts.verify_email => verify_page_with(
+            &state,
+            &headers,
+            VerifyTemplate { mode: "sent", email: &email, ..VerifyTemplate::blank() },
+            StatusCode::OK,
+        ),
+        Ok(None) => {
+            let notice = "If this email had no account, it has one now: log in with the password you chose.";
+            let template = AuthTemplate { email: &email, notice: Some(notice), ..AuthTemplate::blank() };
+            auth_page_with(&state, &headers, template, StatusCode::OK)
+        }
         Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
-        Err(e) => auth_page(&state, &headers, mode, &email, Some(&e.message), e.status),
+        Err(e) => {
+            let unverified = e.code == "email_unverified";
+            let template =
+                AuthTemplate { mode, email: &email, error: Some(&e.message), unverified, ..AuthTemplate::blank() };
+            auth_page_with(&state, &headers, template, e.status)
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "verify.html")]
+struct VerifyTemplate<'a> {
+    /// `sent` (after sign-up: check your mail), `confirm` (the mailed link's page, with its
+    /// button), `resend` (the ask-for-a-new-link form) or `resent`.
+    mode: &'a str,
+    email: &'a str,
+    token: &'a str,
+    form_token: &'a str,
+    error: Option<&'a str>,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+impl VerifyTemplate<'_> {
+    fn blank() -> Self {
+        Self { mode: "confirm", email: "", token: "", form_token: "", error: None, signed_in: false, csrf: "" }
+    }
+}
+
+fn verify_page_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    template: VerifyTemplate<'_>,
+    status: StatusCode,
+) -> Response {
+    with_form_token(state, headers, |token| render_with(status, &VerifyTemplate { form_token: token, ..template }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// The page of the mailed link: a button that confirms. Opening it uses nothing up.
+async fn verify_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<TokenQuery>,
+) -> Response {
+    let token: String = query.token.chars().filter(char::is_ascii_hexdigit).take(64).collect();
+    verify_page_with(&state, &headers, VerifyTemplate { token: &token, ..VerifyTemplate::blank() }, StatusCode::OK)
+}
+
+async fn verify_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<VerifyForm>,
+) -> Response {
+    let token: String = form.token.chars().filter(char::is_ascii_hexdigit).take(64).collect();
+    if !form_token_ok(&state, &headers, &form.form_token) {
+        let template = VerifyTemplate { token: &token, error: Some(FORM_EXPIRED), ..VerifyTemplate::blank() };
+        return verify_page_with(&state, &headers, template, StatusCode::FORBIDDEN);
+    }
+    match account::verify_email(State(state.clone()), ApiJson(account::VerifyEmail { token })).await {
+        Ok(session) => redirect_keeping_cookies(&session, "/dashboard"),
+        Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
+        Err(e) => {
+            let message = format!("{}. Ask for a new link below.", e.message);
+            let template = VerifyTemplate { mode: "resend", error: Some(&message), ..VerifyTemplate::blank() };
+            verify_page_with(&state, &headers, template, e.status)
+        }
+    }
+}
+
+async fn resend_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    verify_page_with(&state, &headers, VerifyTemplate { mode: "resend", ..VerifyTemplate::blank() }, StatusCode::OK)
+}
+
+async fn resend_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ip: ClientIp,
+    axum::Form(form): axum::Form<VerifyForm>,
+) -> Response {
+    if !form_token_ok(&state, &headers, &form.form_token) {
+        let template =
+            VerifyTemplate { mode: "resend", email: &form.email, error: Some(FORM_EXPIRED), ..VerifyTemplate::blank() };
+        return verify_page_with(&state, &headers, template, StatusCode::FORBIDDEN);
+    }
+    let request = account::ResendVerification { email: form.email.clone() };
+    match account::resend_verification(State(state.clone()), ip, ApiJson(request)).await {
+        Ok(_) => verify_page_with(
+            &state,
+            &headers,
+            VerifyTemplate { mode: "resent", email: &form.email, ..VerifyTemplate::blank() },
+            StatusCode::OK,
+        ),
+        Err(e) if e.status.is_server_error() => error_page(&e),
+        Err(e) => {
+            let template = VerifyTemplate {
+                mode: "resend",
+                email: &form.email,
+                error: Some(&e.message),
+                ..VerifyTemplate::blank()
+            };
+            verify_page_with(&state, &headers, template, e.status)
+        }
     }
 }
 

@@ -104,6 +104,62 @@ pub async fn outbox_mails(app: &TestApp, at_least: usize) -> Vec<String> {
     panic!("fewer than {at_least} mails in the outbox");
 }
 
+/// The mails in the outbox addressed to `email` (its domain in any case, as accounts take it)
+/// that contain `needle`, waiting up to five seconds for at least `at_least` of them (mail is sent
+/// after the answer).
+pub async fn mails_to(app: &TestApp, email: &str, needle: &str, at_least: usize) -> Vec<String> {
+    let (local, domain) = email.rsplit_once('@').expect("an email");
+    let to = format!("To: {local}@{}", domain.to_lowercase());
+    for _ in 0..50 {
+        let mails: Vec<String> = std::fs::read_dir(app.dir.path().join("outbox"))
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read(e.path()).ok())
+                    .map(|raw| decoded(&raw))
+                    .filter(|m| m.lines().any(|l| l == to) && m.contains(needle))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mails.len() >= at_least {
+            return mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {at_least} mails to {email} with {needle:?} in the outbox");
+}
+
+/// A raw mail as its reader sees it: quoted-printable decoded (soft line breaks joined, `=3D`
+/// read as `=`), so that a link is one piece of text.
+fn decoded(raw: &[u8]) -> String {
+    let text = quoted_printable::decode(raw, quoted_printable::ParseMode::Robust).unwrap_or_else(|_| raw.to_vec());
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// The token of every verification link in `mail` (as `mails_to` returns it).
+pub fn verification_tokens(mail: &str) -> Vec<String> {
+    const LINK: &str = "/verify-email?token=";
+    mail.match_indices(LINK)
+        .filter_map(|(at, _)| {
+            let rest = &mail[at + LINK.len()..];
+            let token: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+            (token.len() == 64).then_some(token)
+        })
+        .collect()
+}
+
+/// The verification tokens mailed to `email`, waiting for at least `at_least` mails with one.
+pub async fn mailed_verification_tokens(app: &TestApp, email: &str, at_least: usize) -> Vec<String> {
+    let mut tokens: Vec<String> = mails_to(app, email, "/verify-email?token=", at_least)
+        .await
+        .iter()
+        .flat_map(|m| verification_tokens(m))
+        .collect();
+    tokens.sort();
+    tokens.dedup();
+    tokens
+}
+
 /// How a client authenticates.
 #[derive(Debug, Clone)]
 pub enum Auth {
@@ -173,12 +229,23 @@ impl Client {
         self.send(Method::DELETE, path, None).await
     }
 
-    /// Signs up and returns a cookie-authenticated client.
+    /// Signs up the way a user does: posts the sign-up, follows the verification link mailed to
+    /// the outbox, and returns the cookie-authenticated client of the session it opens.
     pub async fn signup(app: &TestApp, email: &str) -> Self {
+        let reply = Self::signup_reply(app, email).await;
+        Self::from_session_reply(app, &reply)
+    }
+
+    /// Signs up and follows the mailed link; the answer to the link (a new session).
+    pub async fn signup_reply(app: &TestApp, email: &str) -> Reply {
         let anon = Self::anonymous(app);
         let reply = anon.post("/api/v1/auth/signup", json!({ "email": email, "password": PASSWORD })).await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        Self::from_session_reply(app, &reply)
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let tokens = mailed_verification_tokens(app, email, 1).await;
+        assert_eq!(tokens.len(), 1, "one verification link for {email}");
+        let verified = anon.post("/api/v1/auth/verify-email", json!({ "token": tokens[0] })).await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+        verified
     }
 
     pub fn from_session_reply(app: &TestApp, reply: &Reply) -> Self {
