@@ -14,7 +14,7 @@ use anyhow::Context;
 use chrono::Duration;
 use clap::Args;
 use serde::Serialize;
-use tubewatch_core::abtest::{Verdict, detection_probability, naive_analysis};
+use tubewatch_core::abtest::{Verdict, detection_probability, naive_analysis, oracle_verdict};
 use tubewatch_core::outliers::ViewsPoint;
 use tubewatch_core::{Clock, Email, Slot, UserId, VideoId};
 use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
@@ -35,8 +35,9 @@ const EFFECTS: [f64; 4] = [0.0, 0.05, 0.10, 0.20];
 pub struct AbtestArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Simulated tests in all, split evenly over the effect sizes and the two methods.
-    #[arg(long, default_value_t = 80)]
+    /// Simulated tests in all, split evenly over the traffic bands, the effect sizes and the two
+    /// methods (a multiple of 32).
+    #[arg(long, default_value_t = 128)]
     pub tests: usize,
     /// Length of each test in days.
     #[arg(long, default_value_t = 14)]
@@ -74,8 +75,8 @@ struct Cell {
     false_winner: usize,
     performed_same: usize,
     inconclusive: usize,
-    /// Tests whose analysis failed (counted as inconclusive too).
-    errors: usize,
+    /// Tests that ended without a verdict (their analysis failed; counted as inconclusive too).
+    no_verdict: usize,
     correct_share: f64,
     false_winner_share: f64,
 }
@@ -89,6 +90,9 @@ struct EffectRow {
     raw_views_on_balanced: Cell,
     /// Median of the power estimates' minimum detectable lift shown at creation (our tests).
     median_min_detectable_lift: f64,
+    /// An analysis knowing each hour's expected views but the variants' effect, on our tests'
+    /// data: the ceiling for `ours`.
+    oracle: Cell,
     /// The power estimates' own forecast of `ours.correct_share` for this lift (their mean
     /// probability of naming the right winner), to set beside what happened; none for A/A.
     mean_predicted_power: Option<f64>,
@@ -109,28 +113,52 @@ struct Report {
     swaps_failed: usize,
     wall_seconds: f64,
     by_effect: Vec<EffectRow>,
-    /// The same, split by the views per hour the video drew during its test.
-    by_traffic: Vec<TrafficRow>,
+    /// The same per traffic band: the views per hour the video drew over the day before its test.
+    by_band: Vec<BandRow>,
 }
 
-/// Views per hour during the test: quiet, typical, busy.
-const TRAFFIC_BUCKETS: [(f64, f64, &str); 3] =
-    [(0.0, 1.0, "under 1"), (1.0, 10.0, "1 to 10"), (10.0, f64::INFINITY, "10 or more")];
+/// Traffic bands, in views per hour over the day before the test; each gets an equal share of
+/// the tests (videos drawing under one view an hour are left out: no method can judge them).
+const BANDS: [(f64, f64, &str); 4] =
+    [(1.0, 10.0, "1-10"), (10.0, 100.0, "10-100"), (100.0, 1_000.0, "100-1,000"), (1_000.0, f64::INFINITY, "1,000+")];
 
 #[derive(Debug, Serialize)]
-struct TrafficRow {
+struct BandRow {
     views_per_hour: &'static str,
     true_lift: f64,
     ours: Cell,
     naive: Cell,
+    oracle: Cell,
+    /// Ours' correct share ÷ the oracle's (the measure; none when the oracle is never right).
+    ours_over_oracle: Option<f64>,
     mean_predicted_power: Option<f64>,
 }
 
 struct Planned {
     test_id: i64,
+    video: VideoId,
+    band: usize,
     effect: f64,
     best: usize,
     method: Method,
+}
+
+/// Where a row's cells and forecasts are gathered.
+#[derive(Debug, Default)]
+struct Tally {
+    ours: Cell,
+    naive: Cell,
+    oracle: Cell,
+    raw_on_balanced: Cell,
+    min_detectable: Vec<f64>,
+    forecasts: Vec<f64>,
+}
+
+impl Tally {
+    fn mean_forecast(&self, lift: f64) -> Option<f64> {
+        let f: Vec<f64> = self.forecasts.iter().copied().filter(|x| x.is_finite()).collect();
+        (lift > 0.0 && !f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64)
+    }
 }
 
 /// Scores one verdict: `correct` means the truly better variant won (or, in an A/A test, no
@@ -149,7 +177,7 @@ fn score(cell: &mut Cell, effect: f64, best: usize, verdict: Option<Verdict>) {
         Some(Verdict::Inconclusive) | None => {
             cell.inconclusive += 1;
             if verdict.is_none() {
-                cell.errors += 1;
+                cell.no_verdict += 1;
             }
             if effect == 0.0 {
                 cell.correct += 1;
@@ -186,8 +214,13 @@ fn picture(look: u64) -> anyhow::Result<Vec<u8>> {
 
 pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    anyhow::ensure!(args.tests >= EFFECTS.len() * 2, "--tests must be at least {}", EFFECTS.len() * 2);
-    let (mut config, clock) = SimConfig::for_tests(args.seed, u32::try_from(args.tests * 3).unwrap_or(u32::MAX));
+    let per_round = BANDS.len() * EFFECTS.len() * 2;
+    anyhow::ensure!(
+        args.tests > 0 && args.tests.is_multiple_of(per_round),
+        "--tests must be a multiple of {per_round}"
+    );
+    // Busy videos are rare in a calibrated world: a big one finds enough for every band.
+    let (mut config, clock) = SimConfig::for_tests(args.seed, u32::try_from(args.tests * 40).unwrap_or(u32::MAX));
     // Creators leave their videos alone during the eval: any change is a swap of ours.
     config.world.creator_thumbnail_change_rate = 0.0;
     config.world.creator_title_change_rate = 0.0;
@@ -227,31 +260,17 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     let ab = AbTests { store: store.clone(), youtube, blobs, clock: clock_dyn, services };
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
 
-    // The most recent long-form video of each channel published 2–10 days ago: the typical
-    // "test my latest upload" case, at the simulator's typical traffic.
     let now = clock.now();
-    let mut videos: Vec<(tubewatch_core::ChannelId, VideoId)> = Vec::new();
-    for channel in sim.sim.channels() {
-        let recent = sim.sim.channel_videos(
-            channel.id.as_str(),
-            now - Duration::days(args.max_age_days),
-            now - Duration::days(args.min_age_days),
-        )?;
-        if let Some(v) = recent.iter().filter(|v| !v.is_short).max_by_key(|v| v.published) {
-            track_history(&store, &sim.sim, channel, v, now, args.tracked_hours).await?;
-            videos.push((channel.id.clone(), v.id.clone()));
-        }
-        if videos.len() == args.tests {
-            break;
-        }
-    }
-    anyhow::ensure!(videos.len() == args.tests, "only {} suitable videos in the world", videos.len());
-
+    let videos = pick_videos(&sim.sim, &store, &args, now).await?;
     let mut planned = Vec::with_capacity(args.tests);
-    for (i, (channel, video)) in videos.iter().enumerate() {
-        let effect = EFFECTS[i % EFFECTS.len()];
-        let method = if (i / EFFECTS.len()).is_multiple_of(2) { Method::Ours } else { Method::Naive };
-        let best = (i / (EFFECTS.len() * 2)) % 2;
+    let mut in_band = [0usize; BANDS.len()];
+    for (i, (channel, video, band)) in videos.iter().enumerate() {
+        // Within a band: every effect, then both methods, then which variant is truly better.
+        let j = in_band[*band];
+        in_band[*band] += 1;
+        let effect = EFFECTS[j % EFFECTS.len()];
+        let method = if (j / EFFECTS.len()).is_multiple_of(2) { Method::Ours } else { Method::Naive };
+        let best = (j / (EFFECTS.len() * 2)) % 2;
         let user = store
             .create_user(
                 &NewUser {
@@ -287,7 +306,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                 multiplier,
             )?;
         }
-        planned.push(Planned { test_id: created.test.id, effect, best, method });
+        planned.push(Planned { test_id: created.test.id, video: video.clone(), band: *band, effect, best, method });
     }
 
     // Hour by hour, 30 s past the hour, until every test has ended.
@@ -298,14 +317,70 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
     }
 
-    let mut cells: BTreeMap<(u64, Method), Cell> = BTreeMap::new();
-    let mut raw_on_balanced: HashMap<u64, Cell> = HashMap::new();
-    let mut mde: HashMap<u64, Vec<f64>> = HashMap::new();
-    let mut predicted: HashMap<u64, Vec<f64>> = HashMap::new();
+    let mut report = score_tests(&store, &sim.sim, &planned, &args).await?;
+    report.wall_seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The most recent long-form video of channels published `--min-age-days` to `--max-age-days`
+/// ago (the typical "test my latest upload" case), an equal number per traffic band, each with
+/// its history tracked before the test.
+async fn pick_videos(
+    sim: &Simulator,
+    store: &Arc<dyn Store>,
+    args: &AbtestArgs,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<(tubewatch_core::ChannelId, VideoId, usize)>> {
+    let quota = args.tests / BANDS.len();
+    let mut per_band = [0usize; BANDS.len()];
+    let mut videos = Vec::with_capacity(args.tests);
+    for channel in sim.channels() {
+        let recent = sim.channel_videos(
+            channel.id.as_str(),
+            now - Duration::days(args.max_age_days),
+            now - Duration::days(args.min_age_days),
+        )?;
+        let Some(v) = recent.iter().filter(|v| !v.is_short).max_by_key(|v| v.published) else { continue };
+        let rate = (sim.views_at(v.id.as_str(), now)? as f64
+            - sim.views_at(v.id.as_str(), now - Duration::hours(24))? as f64)
+            / 24.0;
+        let Some(band) = BANDS.iter().position(|&(lo, hi, _)| rate >= lo && rate < hi) else { continue };
+        if per_band[band] == quota {
+            continue;
+        }
+        per_band[band] += 1;
+        track_history(store, sim, channel, v, now, args.tracked_hours).await?;
+        videos.push((channel.id.clone(), v.id.clone(), band));
+        if videos.len() == args.tests {
+            break;
+        }
+    }
+    anyhow::ensure!(
+        videos.len() == args.tests,
+        "too few suitable videos in the world: per band {per_band:?} of {quota}"
+    );
+    Ok(videos)
+}
+
+/// Scores every finished test: ours, the naive method, raw views on our schedule and the oracle
+/// on our data, per true lift and per traffic band.
+async fn score_tests(
+    store: &Arc<dyn Store>,
+    sim: &Simulator,
+    planned: &[Planned],
+    args: &AbtestArgs,
+) -> anyhow::Result<Report> {
+    let mut by_effect: BTreeMap<u64, Tally> = BTreeMap::new();
+    let mut by_band: BTreeMap<(usize, u64), Tally> = BTreeMap::new();
     let (mut rates, mut noise, mut swaps_failed) = (Vec::new(), Vec::new(), 0);
     let (mut dispersion, mut during) = (Vec::new(), Vec::new());
-    let mut by_traffic: BTreeMap<(usize, u64), (Cell, Cell, Vec<f64>)> = BTreeMap::new();
-    for p in &planned {
+    for p in planned {
         let detail = store.abtest(p.test_id).await?.context("test")?;
         anyhow::ensure!(
             matches!(detail.test.state, AbTestState::Finished),
@@ -315,7 +390,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
             detail.test.state_reason
         );
         swaps_failed += detail.periods.iter().filter(|x| x.swapped_at.is_none()).count();
-        let key = (p.effect.mul_add(1000.0, 0.5) as u64, p.method);
+        let lift_key = p.effect.mul_add(1000.0, 0.5) as u64;
         let power: serde_json::Value = serde_json::from_str(&detail.test.power_json)?;
         let result: serde_json::Value = serde_json::from_str(detail.test.result_json.as_deref().unwrap_or("{}"))?;
         let points: Vec<ViewsPoint> = store
@@ -324,86 +399,74 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
             .into_iter()
             .map(|v| ViewsPoint { at: v.measured_at, views: v.views })
             .collect();
+        let published = detail.test.video_published_at;
         let periods = analysis_periods(&detail.periods, points.last().map_or(detail.test.ends_at, |x| x.at));
-        let naive = naive_analysis(&points, detail.test.video_published_at, &periods, detail.variants.len())?;
+        let naive = naive_analysis(&points, published, &periods, detail.variants.len())?;
         let naive_verdict = Some(naive.winner.map_or(Verdict::Inconclusive, |variant| Verdict::Winner { variant }));
-        let rate_during = match (points.first(), points.last()) {
-            (Some(first), Some(last)) if last.at > first.at => {
-                (last.views - first.views) as f64 / ((last.at - first.at).num_seconds() as f64 / 3600.0)
+        if let (Some(first), Some(last)) = (points.first(), points.last()) {
+            if last.at > first.at {
+                during.push((last.views - first.views) as f64 / ((last.at - first.at).num_seconds() as f64 / 3600.0));
             }
-            _ => f64::NAN,
-        };
-        during.push(rate_during);
-        let bucket = TRAFFIC_BUCKETS.iter().position(|&(lo, hi, _)| rate_during >= lo && rate_during < hi);
-        match p.method {
-            Method::Ours => {
-                let verdict: Option<Verdict> = serde_json::from_value(result["analysis"]["verdict"].clone()).ok();
-                score(cells.entry(key).or_default(), p.effect, p.best, verdict);
-                score(raw_on_balanced.entry(key.0).or_default(), p.effect, p.best, naive_verdict);
-                mde.entry(key.0)
-                    .or_default()
-                    .push(power["estimate"]["min_detectable_lift"].as_f64().unwrap_or(f64::NAN));
-                noise.push(result["analysis"]["extra_noise_cv"].as_f64().unwrap_or(f64::NAN));
-                dispersion.push(result["analysis"]["count_dispersion"].as_f64().unwrap_or(f64::NAN));
-                let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
-                predicted.entry(key.0).or_default().push(detection_probability(p.effect, se));
-            }
-            Method::Naive => score(cells.entry(key).or_default(), p.effect, p.best, naive_verdict),
         }
         rates.push(power["traffic"]["views_per_hour"].as_f64().unwrap_or(f64::NAN));
-        if let Some(b) = bucket {
-            let entry = by_traffic.entry((b, key.0)).or_default();
+        for tally in [by_effect.entry(lift_key).or_default(), by_band.entry((p.band, lift_key)).or_default()] {
             match p.method {
                 Method::Ours => {
                     let verdict: Option<Verdict> = serde_json::from_value(result["analysis"]["verdict"].clone()).ok();
-                    score(&mut entry.0, p.effect, p.best, verdict);
+                    score(&mut tally.ours, p.effect, p.best, verdict);
+                    score(&mut tally.raw_on_balanced, p.effect, p.best, naive_verdict);
+                    let expected = |a, b| sim.noise_free_views(p.video.as_str(), a, b).map_or(0.0, |v| v.iter().sum());
+                    let oracle = oracle_verdict(&points, published, &periods, detail.variants.len(), 0.05, expected)?;
+                    score(&mut tally.oracle, p.effect, p.best, Some(oracle));
+                    tally.min_detectable.push(power["estimate"]["min_detectable_lift"].as_f64().unwrap_or(f64::NAN));
                     let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
-                    entry.2.push(detection_probability(p.effect, se));
+                    tally.forecasts.push(detection_probability(p.effect, se));
                 }
-                Method::Naive => score(&mut entry.1, p.effect, p.best, naive_verdict),
+                Method::Naive => score(&mut tally.naive, p.effect, p.best, naive_verdict),
             }
         }
+        if p.method == Method::Ours {
+            noise.push(result["analysis"]["extra_noise_cv"].as_f64().unwrap_or(f64::NAN));
+            dispersion.push(result["analysis"]["count_dispersion"].as_f64().unwrap_or(f64::NAN));
+        }
     }
-    let by_traffic: Vec<TrafficRow> = by_traffic
+    let by_band = by_band
         .into_iter()
-        .map(|((b, k), (mut ours, mut naive, forecasts))| {
-            finish(&mut ours);
-            finish(&mut naive);
-            let lift = k as f64 / 1000.0;
-            TrafficRow {
-                views_per_hour: TRAFFIC_BUCKETS[b].2,
-                true_lift: lift,
-                ours,
-                naive,
-                mean_predicted_power: (lift > 0.0 && !forecasts.is_empty())
-                    .then(|| forecasts.iter().filter(|x| x.is_finite()).sum::<f64>() / forecasts.len() as f64),
-            }
-        })
-        .collect();
-    let by_effect = EFFECTS
-        .iter()
-        .map(|&e| {
-            let k = e.mul_add(1000.0, 0.5) as u64;
-            let mut ours = cells.get(&(k, Method::Ours)).cloned().unwrap_or_default();
-            let mut naive = cells.get(&(k, Method::Naive)).cloned().unwrap_or_default();
-            let mut raw = raw_on_balanced.get(&k).cloned().unwrap_or_default();
-            for c in [&mut ours, &mut naive, &mut raw] {
+        .map(|((band, k), mut t)| {
+            for c in [&mut t.ours, &mut t.naive, &mut t.oracle] {
                 finish(c);
             }
-            EffectRow {
-                true_lift: e,
-                ours,
-                naive,
-                raw_views_on_balanced: raw,
-                median_min_detectable_lift: median(mde.get(&k).cloned().unwrap_or_default()),
-                mean_predicted_power: predicted
-                    .get(&k)
-                    .filter(|_| e > 0.0)
-                    .map(|v| v.iter().filter(|x| x.is_finite()).sum::<f64>() / v.len().max(1) as f64),
+            let lift = k as f64 / 1000.0;
+            BandRow {
+                views_per_hour: BANDS[band].2,
+                true_lift: lift,
+                ours_over_oracle: (t.oracle.correct > 0).then(|| t.ours.correct_share / t.oracle.correct_share),
+                mean_predicted_power: t.mean_forecast(lift),
+                ours: t.ours,
+                naive: t.naive,
+                oracle: t.oracle,
             }
         })
         .collect();
-    let report = Report {
+    let by_effect = by_effect
+        .into_iter()
+        .map(|(k, mut t)| {
+            for c in [&mut t.ours, &mut t.naive, &mut t.raw_on_balanced, &mut t.oracle] {
+                finish(c);
+            }
+            let lift = k as f64 / 1000.0;
+            EffectRow {
+                true_lift: lift,
+                median_min_detectable_lift: median(t.min_detectable.clone()),
+                mean_predicted_power: t.mean_forecast(lift),
+                ours: t.ours,
+                naive: t.naive,
+                raw_views_on_balanced: t.raw_on_balanced,
+                oracle: t.oracle,
+            }
+        })
+        .collect();
+    Ok(Report {
         seed: args.seed,
         tests: args.tests,
         days: args.days,
@@ -413,64 +476,62 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         median_count_dispersion: median(dispersion),
         median_views_per_hour_during: median(during),
         swaps_failed,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds: 0.0,
         by_effect,
-        by_traffic,
+        by_band,
+    })
+}
+
+fn print_report(report: &Report) {
+    println!(
+        "A/B eval: seed {}, {} tests of {} days, median {:.1} views/h at start (as estimated), {:.1} during; noise cv {:.2}, count φ {:.2}; {} failed swaps; {:.0} s",
+        report.seed,
+        report.tests,
+        report.days,
+        report.median_views_per_hour_at_start,
+        report.median_views_per_hour_during,
+        report.median_extra_noise_cv,
+        report.median_count_dispersion,
+        report.swaps_failed,
+        report.wall_seconds
+    );
+    let forecast = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |p| format!("{:.0}%", p * 100.0));
+    let cell = |c: &Cell| {
+        format!("{:>4.0}% / {:>3.0}% ({:>2})", c.correct_share * 100.0, c.false_winner_share * 100.0, c.tests)
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    println!("Right / wrong winner (n); for a 0 % lift, right means no winner named. The oracle knows every");
+    println!("hour's expected views but the variants' effect and faces only the noise, on our tests' data.");
+    println!(
+        "true lift | ours             | oracle           | naive daily      | raw views, our schedule | no verdict | median MDE | predicted power"
+    );
+    for r in &report.by_effect {
         println!(
-            "A/B eval: seed {}, {} tests of {} days, median {:.1} views/h at start (as estimated), {:.1} during; noise cv {:.2}, count φ {:.2}; {} failed swaps; {:.0} s",
-            report.seed,
-            report.tests,
-            report.days,
-            report.median_views_per_hour_at_start,
-            report.median_views_per_hour_during,
-            report.median_extra_noise_cv,
-            report.median_count_dispersion,
-            report.swaps_failed,
-            report.wall_seconds
+            "{:>8.0}% | {} | {} | {} | {}        | {:>10} | {:>9.0}% | {}",
+            r.true_lift * 100.0,
+            cell(&r.ours),
+            cell(&r.oracle),
+            cell(&r.naive),
+            cell(&r.raw_views_on_balanced),
+            r.ours.no_verdict,
+            r.median_min_detectable_lift * 100.0,
+            forecast(r.mean_predicted_power)
         );
-        println!(
-            "true lift | ours: correct / false winner (n) | naive daily + raw views: correct / false winner (n) | raw views on our schedule | median MDE | predicted power"
-        );
-        for r in &report.by_effect {
-            let forecast = r.mean_predicted_power.map_or_else(|| "-".to_owned(), |p| format!("{:.1}%", p * 100.0));
-            println!(
-                "{:>8.0}% | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% | {:>5.1}% | {forecast}",
-                r.true_lift * 100.0,
-                r.ours.correct_share * 100.0,
-                r.ours.false_winner_share * 100.0,
-                r.ours.tests,
-                r.naive.correct_share * 100.0,
-                r.naive.false_winner_share * 100.0,
-                r.naive.tests,
-                r.raw_views_on_balanced.correct_share * 100.0,
-                r.raw_views_on_balanced.false_winner_share * 100.0,
-                r.median_min_detectable_lift * 100.0
-            );
-        }
-        println!(
-            "views/h during | true lift | ours: correct / false winner (n) | naive: correct / false winner (n) | predicted power"
-        );
-        for r in &report.by_traffic {
-            let forecast = r.mean_predicted_power.map_or_else(|| "-".to_owned(), |p| format!("{:.1}%", p * 100.0));
-            println!(
-                "{:>14} | {:>8.0}% | {:>5.1}% / {:>5.1}% ({:>3}) | {:>5.1}% / {:>5.1}% ({:>3}) | {forecast}",
-                r.views_per_hour,
-                r.true_lift * 100.0,
-                r.ours.correct_share * 100.0,
-                r.ours.false_winner_share * 100.0,
-                r.ours.tests,
-                r.naive.correct_share * 100.0,
-                r.naive.false_winner_share * 100.0,
-                r.naive.tests
-            );
-        }
     }
-    sim.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    println!(
+        "views/h   | true lift | ours             | oracle           | ours ÷ oracle | naive daily      | predicted power"
+    );
+    for r in &report.by_band {
+        println!(
+            "{:>9} | {:>8.0}% | {} | {} | {:>13} | {} | {}",
+            r.views_per_hour,
+            r.true_lift * 100.0,
+            cell(&r.ours),
+            cell(&r.oracle),
+            r.ours_over_oracle.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}")),
+            cell(&r.naive),
+            forecast(r.mean_predicted_power)
+        );
+    }
 }
 
 /// Records the video's hourly views over the `hours` before `now` from the simulator's truth,

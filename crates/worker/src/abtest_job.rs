@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use tubewatch_core::abtest::{AbAnalysis, AbPeriod, Verdict, analyse, variant_label};
+use tubewatch_core::abtest::{AbAnalysis, AbPeriod, Verdict, analyse_with_fallback, variant_label};
 use tubewatch_core::outliers::ViewsPoint;
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{
@@ -384,10 +384,9 @@ impl Pipeline {
         let (analysis, analysis_error) = if periods.is_empty() {
             (None, Some("the test ended before its first swap".to_owned()))
         } else {
-            match analyse(&points, test.video_published_at, &periods, k, &ab.services.analysis) {
-                Ok(a) => (Some(a), None),
-                Err(e) => (None, Some(e.to_string())),
-            }
+            let (a, fallback) =
+                analyse_with_fallback(&points, test.video_published_at, &periods, k, &ab.services.analysis);
+            (Some(a), fallback)
         };
         let winner = match analysis.as_ref().map(|a| a.verdict) {
             Some(Verdict::Winner { variant }) if test.final_action == FinalAction::ApplyWinner => Some(variant),
