@@ -96,7 +96,7 @@ impl QuotaBook {
 }
 
 /// A Data API error: status and Google's JSON body.
-struct ApiError(StatusCode, Value);
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) Value);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -116,7 +116,7 @@ fn bad_request(reason: &str, domain: &str, message: &str) -> ApiError {
 }
 
 /// Who is calling the Data API.
-enum Caller {
+pub(crate) enum Caller {
     Key(String),
     User { client_id: String, scope: String },
 }
@@ -152,7 +152,12 @@ fn login_required() -> ApiError {
 }
 
 /// Authenticates by bearer token (checked first) or API key.
-fn caller(sim: &SimInner, headers: &HeaderMap, key: Option<&str>, need_user: bool) -> Result<Caller, ApiError> {
+pub(crate) fn caller(
+    sim: &SimInner,
+    headers: &HeaderMap,
+    key: Option<&str>,
+    need_user: bool,
+) -> Result<Caller, ApiError> {
     if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let token = auth.strip_prefix("Bearer ").ok_or_else(invalid_credentials)?.trim();
         let book = sim.auth.lock().unwrap_or_else(|e| e.into_inner());

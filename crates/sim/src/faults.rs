@@ -27,10 +27,12 @@ pub enum Endpoint {
     DataApi,
     /// `/o/oauth2/v2/auth`, `/token`, `/revoke`
     OAuth,
+    /// The Reporting API: `/v1/reportTypes`, `/v1/jobs…` and report downloads under `/v1/media/…`
+    Reporting,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 7] = [
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::Feed,
         Endpoint::Watch,
         Endpoint::Player,
@@ -38,6 +40,7 @@ impl Endpoint {
         Endpoint::Thumbnail,
         Endpoint::DataApi,
         Endpoint::OAuth,
+        Endpoint::Reporting,
     ];
 
     /// Which endpoint a request path belongs to (`None`: the control API, never faulted).
@@ -50,6 +53,7 @@ impl Endpoint {
             "/o/oauth2/v2/auth" | "/token" | "/revoke" => Endpoint::OAuth,
             p if p.starts_with("/vi/") => Endpoint::Thumbnail,
             p if p.starts_with("/youtube/v3/") || p.starts_with("/upload/youtube/v3/") => Endpoint::DataApi,
+            p if p.starts_with("/v1/") => Endpoint::Reporting,
             _ => return None,
         })
     }
@@ -141,8 +145,8 @@ pub struct Decision {
 /// Per-endpoint request counters and the draw.
 #[derive(Debug, Default)]
 pub struct FaultDice {
-    counters: [AtomicU64; 7],
-    injected: [AtomicU64; 7],
+    counters: [AtomicU64; Endpoint::ALL.len()],
+    injected: [AtomicU64; Endpoint::ALL.len()],
 }
 
 impl FaultDice {

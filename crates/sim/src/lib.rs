@@ -1,5 +1,5 @@
 //! tubewatch's YouTube simulator: a deterministic world (channels, videos, views, thumbnails,
-//! titles) served over YouTube's and Google's real HTTP formats on one base URL, with ground
+//! titles, reach reports) served over YouTube's and Google's real HTTP formats on one base URL, with ground
 //! truth, an injectable clock and fault injection.
 //!
 //! In-process use (tests, demo):
@@ -18,6 +18,7 @@ pub mod calibration;
 mod control;
 pub mod faults;
 pub mod pages;
+mod reporting;
 pub mod rng;
 mod routes;
 mod sim;
@@ -28,5 +29,5 @@ pub use faults::{Endpoint, Fault, FaultConfig, FaultSpec};
 pub use sim::{OAuthConfig, RunningSim, SimClock, SimConfig, SimError, Simulator};
 pub use world::{
     ChangeSource, ChangeTruth, Channel, HOURLY_NOISE_SIGMA, MultiplierOverride, ReachDay, VariantKind, VideoTruth,
-    WorldParams, pacific_day, thumbnail_variant_id, title_variant_id,
+    WorldParams, pacific_date, pacific_day, pacific_midnight, thumbnail_variant_id, title_variant_id,
 };

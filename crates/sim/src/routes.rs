@@ -1,7 +1,7 @@
 //! The HTTP surface: the router, the fault-injection layer in front of every YouTube/Google
 //! endpoint, and the `www.youtube.com` / `i.ytimg.com` handlers (feed, watch page, InnerTube
-//! player and resolve_url, thumbnails). The Data API and OAuth live in `api`, the control and
-//! truth API in `control`.
+//! player and resolve_url, thumbnails). The Data API and OAuth live in `api`, the Reporting API
+//! in `reporting`, the control and truth API in `control`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -43,6 +43,11 @@ pub(crate) fn router(sim: Shared) -> Router {
         .route("/o/oauth2/v2/auth", get(crate::api::authorize))
         .route("/token", post(crate::api::token))
         .route("/revoke", post(crate::api::revoke))
+        .route("/v1/reportTypes", get(crate::reporting::report_types))
+        .route("/v1/jobs", get(crate::reporting::jobs_list).post(crate::reporting::jobs_create))
+        .route("/v1/jobs/{job_id}/reports", get(crate::reporting::reports_list))
+        .route("/v1/jobs/{job_id}/reports/{report_id}", get(crate::reporting::report_get))
+        .route("/v1/media/{*resource}", get(crate::reporting::media))
         .merge(crate::control::routes())
         .route("/_sim/faults", put(crate::control::put_faults).get(crate::control::get_faults))
         .layer(middleware::from_fn_with_state(sim.clone(), inject_faults))

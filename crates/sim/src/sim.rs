@@ -1,5 +1,5 @@
 //! The simulator as a value: its configuration, its shared state (world, mutations, clock,
-//! faults, OAuth and quota books, caches), the in-process truth accessors, and starting the HTTP
+//! faults, OAuth, quota and reporting-job books, caches), the in-process truth accessors, and starting the HTTP
 //! server on an address.
 
 use std::net::SocketAddr;
@@ -16,8 +16,9 @@ use tubewatch_core::{ChannelId, Clock, ManualClock};
 use crate::api::{AuthBook, QuotaBook};
 use crate::faults::{FaultConfig, FaultDice};
 use crate::pages::Padding;
+use crate::reporting::ReportingBook;
 use crate::thumbs::{self, ThumbCache};
-use crate::world::{ChangeTruth, Channel, Mutations, VariantKind, Video, VideoTruth, World, WorldParams};
+use crate::world::{ChangeTruth, Channel, Mutations, ReachDay, VariantKind, Video, VideoTruth, World, WorldParams};
 
 /// Where the simulator's "now" comes from.
 #[derive(Debug, Clone)]
@@ -127,6 +128,7 @@ pub(crate) struct SimInner {
     pub padding: Padding,
     pub auth: Mutex<AuthBook>,
     pub quota: Mutex<QuotaBook>,
+    pub reporting: Mutex<ReportingBook>,
     pub base: OnceLock<String>,
 }
 
@@ -186,6 +188,7 @@ impl Simulator {
             padding: Padding::new(config.world.seed, config.page_bytes),
             auth: Mutex::new(AuthBook::default()),
             quota: Mutex::new(QuotaBook::default()),
+            reporting: Mutex::new(ReportingBook::default()),
             base: OnceLock::new(),
             config,
         };
@@ -261,6 +264,14 @@ impl Simulator {
     pub fn views_at(&self, id: &str, at: DateTime<Utc>) -> Result<u64, SimError> {
         let video = self.video_or_err(id, at)?;
         Ok(self.inner.world.live_state(&video, &self.inner.read_muts(), at).views)
+    }
+
+    /// What the reach report says of a published video for Pacific day `day` (see
+    /// [`crate::pacific_day`]), as known now: `None` for a day not over yet or before publish.
+    pub fn reach_day(&self, id: &str, day: i64) -> Result<Option<ReachDay>, SimError> {
+        let now = self.now();
+        let video = self.video_or_err(id, now)?;
+        Ok(self.inner.world.reach_day(&video, &self.inner.read_muts(), day, now))
     }
 
     /// A video's views from `from` to `to` at multiplier 1 without hour-to-hour noise, one piece

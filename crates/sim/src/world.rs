@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tubewatch_core::{ChannelId, Handle, VideoId};
@@ -454,7 +454,7 @@ pub fn poisson_quantile(lambda: f64, u: f64) -> u64 {
         }
         k
     };
-    if !(lambda > 0.0) {
+    if lambda.is_nan() || lambda <= 0.0 {
         return 0;
     }
     if lambda < EXACT_BELOW {
@@ -1068,13 +1068,7 @@ impl World {
     pub fn reach_day(&self, video: &Video, muts: &Mutations, day: i64, now: DateTime<Utc>) -> Option<ReachDay> {
         let channel = self.channel(video.key.channel)?;
         let p = video.published.timestamp();
-        let midnight = |d: i64| {
-            let utc_guess = d * 86_400 + 8 * 3600;
-            let offset =
-                DateTime::from_timestamp(utc_guess, 0).map_or(-8 * 3600, |t| pacific_offset(t).local_minus_utc());
-            d * 86_400 - i64::from(offset)
-        };
-        let (day_start, day_end) = (midnight(day), midnight(day + 1));
+        let (day_start, day_end) = (pacific_midnight(day), pacific_midnight(day + 1));
         if day_end <= p || day_end > now.timestamp() {
             return None;
         }
@@ -1346,12 +1340,25 @@ pub fn pacific_day(t: i64) -> i64 {
     (t + i64::from(offset)).div_euclid(86_400)
 }
 
+/// The instant (Unix seconds) Pacific day `day` (see [`pacific_day`]) begins: its local midnight.
+pub fn pacific_midnight(day: i64) -> i64 {
+    let utc_guess = day * 86_400 + 8 * 3600;
+    let offset = DateTime::from_timestamp(utc_guess, 0).map_or(-8 * 3600, |t| pacific_offset(t).local_minus_utc());
+    day * 86_400 - i64::from(offset)
+}
+
+/// The calendar date of Pacific day `day`, as reach reports write it.
+pub fn pacific_date(day: i64) -> NaiveDate {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    epoch.checked_add_signed(Duration::days(day)).unwrap_or(epoch)
+}
+
 /// A presentation variant's multiplier on click-through rate from a hash: most are within a
 /// few percent to a few tens of percent of the original (log-normal), a few are strong (±40–60 %).
 fn variant_multiplier(h: u64) -> f64 {
     let m = if rng::unit(rng::mix64(h ^ 0x57)) < VARIANT_STRONG_SHARE {
         let size = rng::uniform(rng::mix64(h ^ 0x58), 0.4, 0.6);
-        if rng::mix64(h ^ 0x59) % 2 == 0 { 1.0 + size } else { 1.0 - size }
+        if rng::mix64(h ^ 0x59).is_multiple_of(2) { 1.0 + size } else { 1.0 - size }
     } else {
         rng::log_normal(h, VARIANT_SIGMA)
     };

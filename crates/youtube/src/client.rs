@@ -68,6 +68,8 @@ pub struct YoutubeConfig {
     pub accounts_base: Url,
     /// `oauth2.googleapis.com`: OAuth token and revoke endpoints.
     pub oauth_base: Url,
+    /// `youtubereporting.googleapis.com`: Reporting API (bulk reports) and its report downloads.
+    pub reporting_base: Url,
     pub user_agent: String,
     /// Whole-request timeout (connect + send + read body).
     pub request_timeout: Duration,
@@ -97,6 +99,7 @@ impl fmt::Debug for YoutubeConfig {
             .field("api_base", &self.api_base.as_str())
             .field("accounts_base", &self.accounts_base.as_str())
             .field("oauth_base", &self.oauth_base.as_str())
+            .field("reporting_base", &self.reporting_base.as_str())
             .field("user_agent", &self.user_agent)
             .field("request_timeout", &self.request_timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -125,6 +128,7 @@ impl Default for YoutubeConfig {
             api_base: fixed_url("https://www.googleapis.com"),
             accounts_base: fixed_url("https://accounts.google.com"),
             oauth_base: fixed_url("https://oauth2.googleapis.com"),
+            reporting_base: fixed_url("https://youtubereporting.googleapis.com"),
             user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
             request_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
@@ -141,14 +145,15 @@ impl Default for YoutubeConfig {
 }
 
 impl YoutubeConfig {
-    /// Points every surface (web, images, Data API, OAuth) at one base URL. This is how the
+    /// Points every surface (web, images, Data API, OAuth, Reporting API) at one base URL. This is how the
     /// service is pointed at the simulator, which serves all paths on one host.
     pub fn with_single_base(mut self, base: Url) -> Self {
         self.web_base = base.clone();
         self.image_base = base.clone();
         self.api_base = base.clone();
         self.accounts_base = base.clone();
-        self.oauth_base = base;
+        self.oauth_base = base.clone();
+        self.reporting_base = base;
         self
     }
 
@@ -520,6 +525,10 @@ fn pre_classify(raw: &RawResponse) -> Option<YoutubeError> {
         });
     }
     if raw.status == 429 {
+        // A spent daily quota answers 429 too on the newer Google APIs; waiting seconds won't help.
+        if let quota @ YoutubeError::QuotaExceeded(_) = crate::data_api::parse_google_error(429, &raw.body) {
+            return Some(quota);
+        }
         return Some(YoutubeError::RateLimited {
             detail: "HTTP 429 Too Many Requests".into(),
             retry_after: raw.retry_after,

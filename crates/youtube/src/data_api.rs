@@ -128,7 +128,7 @@ struct RawContentDetails {
     related_playlists: BTreeMap<String, String>,
 }
 
-fn json_error(what: &str, e: &serde_json::Error) -> YoutubeError {
+pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> YoutubeError {
     if e.is_eof() {
         YoutubeError::truncated(format!("{what}: {e}"))
     } else {
@@ -197,21 +197,35 @@ struct GoogleErrorBody {
     error: GoogleError,
 }
 
+/// Google's error body. The Data API lists `errors[].reason` (`quotaExceeded`, …); the newer
+/// APIs (the Reporting API among them) give `status` and `details[].reason`
+/// (`ACCESS_TOKEN_SCOPE_INSUFFICIENT`, `RATE_LIMIT_EXCEEDED`, …) instead.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct GoogleError {
     code: u16,
     message: String,
     errors: Vec<GoogleErrorItem>,
+    details: Vec<GoogleErrorItem>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct GoogleErrorItem {
     reason: String,
+    metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl GoogleErrorItem {
+    /// A `RATE_LIMIT_EXCEEDED` detail whose limit is per day: a spent daily quota, not a burst.
+    fn is_daily_limit(&self) -> bool {
+        self.metadata.get("quota_limit").and_then(serde_json::Value::as_str).is_some_and(|l| l.contains("PerDay"))
+    }
 }
 
 /// Maps a Google API error response (status + `{"error":{…}}` body) to a typed error.
+/// Insufficient scopes come out as `Forbidden` with the reason `insufficientPermissions`
+/// (see [`YoutubeError::is_insufficient_scope`]), whichever of the two body shapes said so.
 pub fn parse_google_error(status: u16, body: &[u8]) -> YoutubeError {
     let parsed: GoogleErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let message = if parsed.error.message.is_empty() {
@@ -219,11 +233,12 @@ pub fn parse_google_error(status: u16, body: &[u8]) -> YoutubeError {
     } else {
         parsed.error.message.clone()
     };
-    let reasons: Vec<&str> = parsed.error.errors.iter().map(|e| e.reason.as_str()).collect();
-    let has = |r: &str| reasons.contains(&r);
-    if has("quotaExceeded") || has("dailyLimitExceeded") {
+    let items: Vec<&GoogleErrorItem> = parsed.error.errors.iter().chain(&parsed.error.details).collect();
+    let has = |r: &str| items.iter().any(|i| i.reason == r);
+    let daily_limit = items.iter().any(|i| i.reason == "RATE_LIMIT_EXCEEDED" && i.is_daily_limit());
+    if has("quotaExceeded") || has("dailyLimitExceeded") || daily_limit {
         YoutubeError::QuotaExceeded(message)
-    } else if has("rateLimitExceeded") || has("userRateLimitExceeded") || status == 429 {
+    } else if has("rateLimitExceeded") || has("userRateLimitExceeded") || has("RATE_LIMIT_EXCEEDED") || status == 429 {
         YoutubeError::RateLimited { detail: message, retry_after: None }
     } else if has("invalidImage") || has("mediaBodyRequired") || has("uploadLimitExceeded") {
         YoutubeError::InvalidImage(message)
@@ -232,14 +247,21 @@ pub fn parse_google_error(status: u16, body: &[u8]) -> YoutubeError {
     } else if status == 404 || has("videoNotFound") || has("channelNotFound") || has("notFound") {
         YoutubeError::not_found(message)
     } else if status == 403 {
-        let reason = reasons.first().map_or("forbidden", |r| r).to_owned();
-        YoutubeError::Forbidden { reason, message }
+        let reason = if has("ACCESS_TOKEN_SCOPE_INSUFFICIENT") {
+            INSUFFICIENT_PERMISSIONS
+        } else {
+            items.first().map(|i| i.reason.as_str()).filter(|r| !r.is_empty()).unwrap_or("forbidden")
+        };
+        YoutubeError::Forbidden { reason: reason.to_owned(), message }
     } else {
         YoutubeError::Http { status: Some(status), message }
     }
 }
 
-fn ok_or_google_error(raw: &crate::RawResponse) -> Result<(), YoutubeError> {
+/// The Data API's reason for a token without the scope the call needs.
+pub(crate) const INSUFFICIENT_PERMISSIONS: &str = "insufficientPermissions";
+
+pub(crate) fn ok_or_google_error(raw: &crate::RawResponse) -> Result<(), YoutubeError> {
     if (200..300).contains(&raw.status) { Ok(()) } else { Err(parse_google_error(raw.status, &raw.body)) }
 }
 

@@ -153,6 +153,12 @@ impl YoutubeError {
         }
     }
 
+    /// True when Google refused because the access token lacks a scope the call needs: the
+    /// account must be connected again with that scope (no retry or refresh can fix it).
+    pub fn is_insufficient_scope(&self) -> bool {
+        matches!(self, Self::Forbidden { reason, .. } if reason == crate::data_api::INSUFFICIENT_PERMISSIONS)
+    }
+
     /// How long the server asked us to wait, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

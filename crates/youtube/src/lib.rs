@@ -1,6 +1,6 @@
 //! tubewatch's YouTube client: parsers for every public surface tubewatch reads (channel RSS
 //! feeds, watch pages and InnerTube player JSON, thumbnails, channel resolution, Data API v3,
-//! Google OAuth) and one HTTP client that fetches them with per-host limits and retries.
+//! Google OAuth, Reporting API reach reports) and one HTTP client that fetches them with per-host limits and retries.
 //!
 //! Parsers are plain functions over bytes (usable on recorded samples and fuzzed); the client
 //! adds transport. Every failure is a classified [`YoutubeError`], so nothing that is not data
@@ -17,6 +17,7 @@ pub mod feed;
 pub mod oauth;
 pub mod player;
 pub mod recorded;
+pub mod reporting;
 pub mod resolve;
 mod sniff;
 pub mod thumbnail;
@@ -25,8 +26,14 @@ pub use client::{CONSENT_COOKIE, RawResponse, RetryPolicy, Thumbnail, YoutubeCli
 pub use data_api::{ApiAuth, ApiChannel, ApiVideo, VIDEOS_LIST_MAX_IDS, parse_google_error};
 pub use error::{ErrorKind, YoutubeError};
 pub use feed::{Feed, FeedEntry, parse_feed};
-pub use oauth::{AuthorizationRequest, OAuthClient, OAuthConfig, SCOPE_YOUTUBE_FORCE_SSL, TokenSet};
+pub use oauth::{
+    AuthorizationRequest, OAuthClient, OAuthConfig, SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY, TokenSet,
+};
 pub use player::{VideoInfo, ViewsSource, parse_player_response, parse_watch_page};
+pub use reporting::{
+    REACH_COLUMNS, REACH_REPORT_TYPE, ReachCsvError, ReachRow, Report, ReportFilter, ReportType, ReportingJob,
+    parse_reach_csv,
+};
 pub use resolve::parse_resolve_response;
 pub use thumbnail::{
     PerceptualHash, SAME_PICTURE_MAX_DISTANCE, ThumbnailHashes, ThumbnailSize, classify_thumbnail_response,

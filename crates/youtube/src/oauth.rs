@@ -21,6 +21,10 @@ use crate::client::{YoutubeClient, endpoint};
 /// The scope that covers `thumbnails.set` and `videos.update`.
 pub const SCOPE_YOUTUBE_FORCE_SSL: &str = "https://www.googleapis.com/auth/youtube.force-ssl";
 
+/// The scope that covers the Reporting API's non-monetary reports (reach: thumbnail impressions
+/// and click-through rate).
+pub const SCOPE_YT_ANALYTICS_READONLY: &str = "https://www.googleapis.com/auth/yt-analytics.readonly";
+
 type GoogleOAuth = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// The app's OAuth registration.

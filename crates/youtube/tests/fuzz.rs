@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use tubewatch_core::VideoId;
 use tubewatch_youtube::recorded::parse_recorded;
 use tubewatch_youtube::{
-    classify_thumbnail_response, parse_feed, parse_google_error, parse_player_response, parse_resolve_response,
-    parse_watch_page,
+    classify_thumbnail_response, parse_feed, parse_google_error, parse_player_response, parse_reach_csv,
+    parse_resolve_response, parse_watch_page,
 };
 
 /// xorshift64*: a tiny deterministic generator, enough to drive mutations.
@@ -55,6 +55,14 @@ const INTERESTING: &[&[u8]] = &[
     b"\0",
     b"\"viewCount\":\"-1\"",
     b"99999999999999999999999",
+    b",",
+    b"\n",
+    b"\r\n",
+    b"1e308",
+    b"NaN",
+    b"-0.5",
+    b"20260230",
+    b"video_thumbnail_impressions",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
@@ -142,6 +150,24 @@ fn resolve_and_api_parsers_never_panic() {
         let _ = tubewatch_youtube::data_api::parse_channels_list(b);
         let _ = parse_google_error(403, b);
         let _ = parse_recorded(b);
+    });
+}
+
+#[test]
+fn reach_csv_parser_never_panics() {
+    run(&["reach_basic_a1.csv"], |b| {
+        // Whatever it accepts is valid: a CTR in [0, 1].
+        if let Ok(rows) = parse_reach_csv(b) {
+            assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r.ctr)));
+        }
+    });
+}
+
+#[test]
+fn newer_google_error_bodies_never_panic() {
+    run(&["reporting_quota_daily.json", "reporting_insufficient_scope.json"], |b| {
+        let _ = parse_google_error(429, b);
+        let _ = parse_google_error(403, b);
     });
 }
 

@@ -15,7 +15,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tubewatch_core::{ChannelId, ChannelRef, Handle, VideoId};
-use tubewatch_youtube::{ApiAuth, ErrorKind, OAuthConfig, RetryPolicy, ThumbnailSize, YoutubeClient, YoutubeConfig};
+use tubewatch_youtube::{
+    ApiAuth, ErrorKind, OAuthConfig, REACH_REPORT_TYPE, ReportFilter, RetryPolicy, ThumbnailSize, YoutubeClient,
+    YoutubeConfig,
+};
 
 #[derive(Clone)]
 struct Canned {
@@ -142,8 +145,9 @@ fn defaults_are_the_real_hosts_and_single_base_points_everything_at_one_host() {
     assert_eq!(d.api_base.as_str(), "https://www.googleapis.com/");
     assert_eq!(d.accounts_base.as_str(), "https://accounts.google.com/");
     assert_eq!(d.oauth_base.as_str(), "https://oauth2.googleapis.com/");
+    assert_eq!(d.reporting_base.as_str(), "https://youtubereporting.googleapis.com/");
     let s = YoutubeConfig::single_base("http://127.0.0.1:9/sim").unwrap();
-    for base in [&s.web_base, &s.image_base, &s.api_base, &s.accounts_base, &s.oauth_base] {
+    for base in [&s.web_base, &s.image_base, &s.api_base, &s.accounts_base, &s.oauth_base, &s.reporting_base] {
         assert_eq!(base.as_str(), "http://127.0.0.1:9/sim");
     }
     assert!(!format!("{:?}", YoutubeConfig { api_key: Some("secret-key".into()), ..d }).contains("secret-key"));
@@ -470,6 +474,96 @@ async fn data_api_errors_are_typed_and_not_retried() {
     let err = client.set_thumbnail("token", &vid(), &jpeg(1)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden);
     assert_eq!(mock.hits("/upload/youtube/v3/thumbnails/set").len(), 1);
+}
+
+const JOB: &str = "1c20da45-0604-4d60-85db-925989df1db6";
+
+#[tokio::test]
+async fn reports_follow_pages_and_downloads_stay_on_the_configured_host() {
+    let (mock, base) = start().await;
+    let path = format!("/v1/jobs/{JOB}/reports");
+    mock.on(
+        &format!("GET {path}"),
+        vec![
+            canned(200, "application/json", fixture("reporting_reports_list.json")),
+            canned(200, "application/json", "{}"),
+        ],
+    );
+    let media = format!("/v1/media/CHANNEL/ybpwL6sPt6SSzazIV400WQ/jobs/{JOB}/reports/4317112913");
+    mock.on(
+        &format!("GET {media}"),
+        vec![canned(503, "text/html", "busy"), canned(200, "text/csv", fixture("reach_basic_a1.csv"))],
+    );
+    let client = YoutubeClient::new(config(&base)).unwrap();
+    let since = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+    let filter = ReportFilter { created_after: Some(since), ..ReportFilter::default() };
+    let reports = client.reports("tok", JOB, &filter).await.unwrap();
+    assert_eq!(reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["4315953856", "4317112913"]);
+    let hits = mock.hits(&path);
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].headers["authorization"], "Bearer tok");
+    assert!(hits[0].query.contains("createdAfter=2026-01-01T00%3A00%3A00.000000Z"), "{}", hits[0].query);
+    assert!(hits[1].query.contains("pageToken=CAIQAhgB"), "{}", hits[1].query);
+    // The report names youtubereporting.googleapis.com; the request goes to the configured base.
+    let rows = client.reach_rows("tok", &reports[1]).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    let downloads = mock.hits(&media);
+    assert_eq!(downloads.len(), 2, "the 503 was retried");
+    assert_eq!(downloads[1].query, "alt=media");
+    assert_eq!(downloads[1].headers["authorization"], "Bearer tok");
+    let mut elsewhere = reports[1].clone();
+    elsewhere.download_url = "https://attacker.example/steal?alt=media".into();
+    assert_eq!(client.reach_rows("tok", &elsewhere).await.unwrap_err().kind(), ErrorKind::Malformed);
+    assert!(client.reports("tok", "../jobs", &filter).await.is_err());
+}
+
+#[tokio::test]
+async fn ensure_reporting_job_reuses_the_existing_job_and_survives_a_creation_race() {
+    let (mock, base) = start().await;
+    mock.on("GET /v1/jobs", vec![canned(200, "application/json", fixture("reporting_jobs_list.json"))]);
+    let client = YoutubeClient::new(config(&base)).unwrap();
+    let job = client.ensure_reporting_job("tok", REACH_REPORT_TYPE, "tubewatch reach").await.unwrap();
+    assert_eq!((job.id.as_str(), job.report_type_id.as_str()), (JOB, REACH_REPORT_TYPE));
+    assert!(mock.hits("/v1/jobs").iter().all(|h| h.method == "GET"), "no second job is created");
+
+    // None listed ({} as Google answers), then another worker wins the creation: 409, list again.
+    let (mock, base) = start().await;
+    mock.on(
+        "GET /v1/jobs",
+        vec![
+            canned(200, "application/json", "{}"),
+            canned(200, "application/json", fixture("reporting_jobs_list.json")),
+        ],
+    );
+    mock.on("POST /v1/jobs", vec![canned(409, "application/json", fixture("reporting_job_exists.json"))]);
+    let client = YoutubeClient::new(config(&base)).unwrap();
+    let job = client.ensure_reporting_job("tok", REACH_REPORT_TYPE, "tubewatch reach").await.unwrap();
+    assert_eq!(job.id, JOB);
+    let posts: Vec<Hit> = mock.hits("/v1/jobs").into_iter().filter(|h| h.method == "POST").collect();
+    assert_eq!(posts.len(), 1, "409 is not retried");
+    let body: serde_json::Value = serde_json::from_slice(&posts[0].body).unwrap();
+    assert_eq!(body, serde_json::json!({"reportTypeId": REACH_REPORT_TYPE, "name": "tubewatch reach"}));
+}
+
+#[tokio::test]
+async fn reporting_errors_are_typed_and_only_transient_ones_retried() {
+    let (mock, base) = start().await;
+    let client = YoutubeClient::new(config(&base)).unwrap();
+    let cases = [
+        (403, "reporting_insufficient_scope.json", ErrorKind::Forbidden, 1),
+        (401, "google_401.json", ErrorKind::Unauthorized, 1),
+        (429, "reporting_quota_daily.json", ErrorKind::QuotaExceeded, 1),
+        (429, "reporting_rate_limited.json", ErrorKind::RateLimited, 4),
+        (500, "reporting_job_exists.json", ErrorKind::Http, 4),
+    ];
+    for (status, body, kind, attempts) in cases {
+        let before = mock.hits("/v1/reportTypes").len();
+        mock.on("GET /v1/reportTypes", vec![canned(status, "application/json", fixture(body))]);
+        let err = client.report_types("tok").await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{body}: {err}");
+        assert_eq!(err.is_insufficient_scope(), status == 403, "{body}");
+        assert_eq!(mock.hits("/v1/reportTypes").len() - before, attempts, "{body}");
+    }
 }
 
 #[tokio::test]

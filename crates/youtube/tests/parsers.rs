@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use tubewatch_core::{ChannelId, VideoId};
 use tubewatch_youtube::recorded::parse_recorded;
 use tubewatch_youtube::{
-    ErrorKind, ViewsSource, YoutubeError, parse_feed, parse_google_error, parse_player_response,
-    parse_resolve_response, parse_watch_page,
+    ErrorKind, ReachCsvError, ViewsSource, YoutubeError, parse_feed, parse_google_error, parse_player_response,
+    parse_reach_csv, parse_resolve_response, parse_watch_page,
 };
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -368,4 +368,108 @@ fn benchmark_inputs_are_realistic_and_parse() {
     let feed = parse_feed(synthetic_feed(15).as_bytes()).unwrap();
     assert_eq!(feed.entries.len(), 15);
     assert_eq!(feed.entries.iter().filter(|e| e.is_short).count(), 8);
+}
+
+// ---------- Reporting API ----------
+
+#[test]
+fn newer_google_error_bodies_are_typed() {
+    let scope = parse_google_error(403, &fixture("reporting_insufficient_scope.json"));
+    assert_eq!(scope.kind(), ErrorKind::Forbidden);
+    assert!(scope.is_insufficient_scope(), "{scope}");
+    let legacy = br#"{"error":{"code":403,"message":"Request had insufficient authentication scopes.","errors":[{"message":"Insufficient Permission","domain":"global","reason":"insufficientPermissions"}],"status":"PERMISSION_DENIED"}}"#;
+    assert!(parse_google_error(403, legacy).is_insufficient_scope());
+    assert!(!parse_google_error(403, &fixture("google_forbidden.json")).is_insufficient_scope());
+    // The daily request quota is spent until tomorrow; the per-minute limit passes in seconds.
+    let daily = parse_google_error(429, &fixture("reporting_quota_daily.json"));
+    assert_eq!(daily.kind(), ErrorKind::QuotaExceeded);
+    assert!(!daily.is_retryable());
+    let minute = parse_google_error(429, &fixture("reporting_rate_limited.json"));
+    assert_eq!(minute.kind(), ErrorKind::RateLimited);
+    assert!(minute.is_retryable());
+    assert!(matches!(
+        parse_google_error(409, &fixture("reporting_job_exists.json")),
+        YoutubeError::Http { status: Some(409), .. }
+    ));
+}
+
+const REACH_HEADER: &str = "date,channel_id,video_id,video_thumbnail_impressions,video_thumbnail_impressions_ctr\n";
+
+fn reach(rows: &str) -> Result<Vec<tubewatch_youtube::ReachRow>, ReachCsvError> {
+    parse_reach_csv(format!("{REACH_HEADER}{rows}").as_bytes())
+}
+
+#[test]
+fn reach_report_sample_parses_every_field() {
+    let rows = parse_reach_csv(&fixture("reach_basic_a1.csv")).unwrap();
+    assert_eq!(rows.len(), 4);
+    let first = &rows[0];
+    assert_eq!(first.date, chrono::NaiveDate::from_ymd_opt(2026, 1, 12).unwrap());
+    assert_eq!(first.channel_id, ChannelId::parse("UCybpwL6sPt6SSzazIV400WQ").unwrap());
+    assert_eq!(first.video_id, vid("dQw4w9WgXcQ"));
+    assert_eq!((first.impressions, first.ctr), (15321, 0.0482));
+    assert_eq!((rows[2].impressions, rows[2].ctr), (48, 0.0));
+    assert_eq!((rows[3].impressions, rows[3].ctr), (1, 1.0));
+}
+
+#[test]
+fn reach_report_with_only_a_header_has_no_rows_but_an_empty_body_is_an_error() {
+    assert_eq!(reach("").unwrap(), vec![]);
+    assert_eq!(parse_reach_csv(b"").unwrap_err(), ReachCsvError::Empty);
+}
+
+#[test]
+fn reach_report_header_must_name_exactly_the_five_columns() {
+    let missing = "date,channel_id,video_id,video_thumbnail_impressions\n";
+    assert_eq!(
+        parse_reach_csv(missing.as_bytes()).unwrap_err(),
+        ReachCsvError::MissingColumn("video_thumbnail_impressions_ctr")
+    );
+    let unknown = REACH_HEADER.replace("\n", ",views\n");
+    assert_eq!(parse_reach_csv(unknown.as_bytes()).unwrap_err(), ReachCsvError::UnknownColumn("views".into()));
+    let twice = REACH_HEADER.replace("\n", ",date\n");
+    assert_eq!(parse_reach_csv(twice.as_bytes()).unwrap_err(), ReachCsvError::DuplicateColumn("date"));
+}
+
+#[test]
+fn every_bad_reach_value_is_a_typed_error_with_its_line() {
+    let ok = "20260112,UCybpwL6sPt6SSzazIV400WQ,dQw4w9WgXcQ,10,0.5";
+    assert!(reach(&format!("{ok}\n")).is_ok());
+    let bad_value = |row: &str, column: &str| match reach(&format!("{ok}\n{row}\n")).unwrap_err() {
+        ReachCsvError::BadValue { line, column: c, .. } => assert_eq!((line, c), (3, column), "{row}"),
+        other => panic!("{row}: {other:?}"),
+    };
+    bad_value("2026-01-12,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,10,0.5", "date");
+    bad_value("20260230,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,10,0.5", "date");
+    bad_value("20260112,ybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,10,0.5", "channel_id");
+    bad_value("20260112,UCybpwL6sPt6SSzazIV400WQ,short,10,0.5", "video_id");
+    bad_value("20260112,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,-3,0.5", "video_thumbnail_impressions");
+    bad_value("20260112,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,1.5,0.5", "video_thumbnail_impressions");
+    bad_value("20260112,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,,0.5", "video_thumbnail_impressions");
+    bad_value("20260112,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,10,abc", "video_thumbnail_impressions_ctr");
+    bad_value("20260112,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,10,NaN", "video_thumbnail_impressions_ctr");
+    for ctr in ["1.2", "-0.01", "4.5"] {
+        let row = format!("20260112,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,10,{ctr}\n");
+        assert!(matches!(reach(&row).unwrap_err(), ReachCsvError::CtrOutOfRange { line: 2, .. }), "{ctr}");
+    }
+    assert_eq!(
+        reach(&format!("{ok}\n20260112,UCybpwL6sPt6SSzazIV400WQ,9bZkp7q19f0,10\n")).unwrap_err(),
+        ReachCsvError::FieldCount { line: 3, expected: 5, got: 4 }
+    );
+    assert!(matches!(reach(&format!("{ok}\n{ok}\n")).unwrap_err(), ReachCsvError::DuplicateRow { line: 3, .. }));
+}
+
+#[test]
+fn reach_report_cut_short_is_truncated_and_retryable() {
+    let body = fixture("reach_basic_a1.csv");
+    // Cut anywhere but after a line break: "0.0482" cut to "0.04" must not pass for data.
+    for cut in [body.len() - 3, body.len() / 2, 10] {
+        let err = parse_reach_csv(&body[..cut]).unwrap_err();
+        assert!(matches!(err, ReachCsvError::Truncated { .. }), "cut at {cut}: {err:?}");
+        let err = YoutubeError::from(err);
+        assert_eq!(err.kind(), ErrorKind::Malformed);
+        assert!(err.is_retryable());
+    }
+    // Any other refusal is a changed or broken format: not worth a retry.
+    assert!(!YoutubeError::from(ReachCsvError::Empty).is_retryable());
 }
