@@ -1,9 +1,12 @@
 //! `tubewatch eval abtest`: runs simulated A/B tests with known true multipliers through the
 //! real path — OAuth connection, test creation with uploaded images, the leased job's swaps
 //! over HTTP against the simulator on a stepped virtual clock, the wrap-up's analysis — and
-//! scores the verdicts against the truth, per true effect size, for our method (balanced
-//! rotation, decay-adjusted analysis) and for the naive one common tools use (one variant a
-//! day, more raw views wins), run on separate, equally drawn videos side by side.
+//! scores the verdicts against the truth, per true effect size and per traffic band, for our
+//! method (balanced rotation, decay-adjusted analysis) and for the naive one common tools use
+//! (one variant a day, more raw views wins), run on separate, equally drawn videos side by side,
+//! and for an oracle on our tests' data: an analysis that knows every hour's expected views (the
+//! simulator's noise-free trajectory and rhythm) but not the variants' effect, and so faces only
+//! the noise. Its right share is the ceiling for that band.
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
@@ -220,7 +223,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         "--tests must be a multiple of {per_round}"
     );
     // Busy videos are rare in a calibrated world: a big one finds enough for every band.
-    let (mut config, clock) = SimConfig::for_tests(args.seed, u32::try_from(args.tests * 40).unwrap_or(u32::MAX));
+    let (mut config, clock) = SimConfig::for_tests(args.seed, u32::try_from(args.tests * 80).unwrap_or(u32::MAX));
     // Creators leave their videos alone during the eval: any change is a swap of ours.
     config.world.creator_thumbnail_change_rate = 0.0;
     config.world.creator_title_change_rate = 0.0;

@@ -1408,7 +1408,7 @@ mod tests {
 
     #[test]
     fn views_never_decrease_and_follow_multipliers() {
-        let w = world(30);
+        let w = world(15);
         let muts = Mutations::default();
         let now = w.params.epoch;
         let mut checked = 0;
@@ -1420,7 +1420,7 @@ mod tests {
                     let views = w.true_views(&v, &muts, t);
                     assert!(views >= prev, "{} at {t}: {views} < {prev}", v.id);
                     prev = views;
-                    t += Duration::minutes(53);
+                    t += Duration::minutes(71);
                     checked += 1;
                 }
             }
@@ -1430,7 +1430,7 @@ mod tests {
 
     #[test]
     fn the_public_counter_lags_the_true_count_and_goes_down_only_when_corrected() {
-        let w = world(120);
+        let w = world(80);
         let muts = Mutations::default();
         let (mut behind, mut went_down, mut checked) = (0, 0, 0);
         for ch in w.channels() {
