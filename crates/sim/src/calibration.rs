@@ -74,7 +74,6 @@ struct Builder {
 }
 
 impl Builder {
-    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         name: &'static str,
