@@ -140,6 +140,8 @@ struct BandRow {
 struct Planned {
     test_id: i64,
     video: VideoId,
+    /// Share of the video's views a thumbnail moves (the simulator's truth).
+    impression_share: f64,
     band: usize,
     effect: f64,
     best: usize,
@@ -309,7 +311,16 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                 multiplier,
             )?;
         }
-        planned.push(Planned { test_id: created.test.id, video: video.clone(), band: *band, effect, best, method });
+        let impression_share = sim.sim.video(video.as_str())?.impression_share;
+        planned.push(Planned {
+            test_id: created.test.id,
+            video: video.clone(),
+            impression_share,
+            band: *band,
+            effect,
+            best,
+            method,
+        });
     }
 
     // Hour by hour, 30 s past the hour, until every test has ended.
@@ -422,8 +433,10 @@ async fn score_tests(
                     let oracle = oracle_verdict(&points, published, &periods, detail.variants.len(), 0.05, expected)?;
                     score(&mut tally.oracle, p.effect, p.best, Some(oracle));
                     tally.min_detectable.push(power["estimate"]["min_detectable_lift"].as_f64().unwrap_or(f64::NAN));
+                    // The forecast is of the view rate's lift: a thumbnail moves only the
+                    // impression-driven share of views.
                     let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
-                    tally.forecasts.push(detection_probability(p.effect, se));
+                    tally.forecasts.push(detection_probability(p.effect * p.impression_share, se));
                 }
                 Method::Naive => score(&mut tally.naive, p.effect, p.best, naive_verdict),
             }
