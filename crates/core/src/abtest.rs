@@ -482,6 +482,14 @@ pub struct ExpectedTraffic {
     /// Day/night swing: the rate is × (1 + amplitude · cos) over the day (≈0.5 is typical; the
     /// estimate assumes a peak at 20:00 UTC — where the peak falls hardly changes the variance).
     pub diurnal_amplitude: f64,
+    /// Lag-one autocorrelation of the hour-to-hour noise (0.5–0.7 on YouTube, Miotto et al.
+    /// 2017): correlated hours of one rotation period tell less than independent ones.
+    #[serde(default = "typical_noise_autocorrelation")]
+    pub noise_autocorrelation: f64,
+}
+
+fn typical_noise_autocorrelation() -> f64 {
+    0.6
 }
 
 impl ExpectedTraffic {
@@ -493,7 +501,16 @@ impl ExpectedTraffic {
             floor_views_per_hour: views_per_hour,
             noise_cv: 0.3,
             diurnal_amplitude: 0.5,
+            noise_autocorrelation: typical_noise_autocorrelation(),
         }
+    }
+
+    /// How much the multiplicative noise of a `hours`-long period's total exceeds that of as
+    /// many independent hours: `1 + 2 Σₖ (1 − k/L) ρᵏ` for an AR(1) process.
+    fn correlated_noise_factor(&self, hours: usize) -> f64 {
+        let rho = self.noise_autocorrelation;
+        let l = hours.max(1) as f64;
+        1.0 + 2.0 * (1..hours).map(|k| (1.0 - k as f64 / l) * rho.powi(k as i32)).sum::<f64>()
     }
 
     fn validate(&self) -> Result<(), AbError> {
@@ -504,6 +521,7 @@ impl ExpectedTraffic {
             && self.noise_cv.is_finite()
             && self.noise_cv >= 0.0
             && (0.0..1.0).contains(&self.diurnal_amplitude)
+            && (0.0..1.0).contains(&self.noise_autocorrelation)
             && self.half_life_hours.is_none_or(|h| h.is_finite() && h > 0.0);
         if ok { Ok(()) } else { Err(AbError::Traffic(format!("{self:?}"))) }
     }
@@ -572,7 +590,8 @@ pub fn power_estimate(
         }
     }
     let layout = build_model(&obs, published, periods, variants, config.diurnal_harmonics);
-    let kappa = traffic.noise_cv * traffic.noise_cv;
+    let rotation_hours = periods.iter().map(|p| hours_between(p.start, p.end)).fold(1.0, f64::max);
+    let kappa = traffic.noise_cv * traffic.noise_cv * traffic.correlated_noise_factor(rotation_hours.round() as usize);
     let cov = stats::planned_covariance(&layout.design, &mu, kappa).map_err(|e| AbError::Model(e.to_string()))?;
     let p = layout.design.cols;
     let mut worst_se: f64 = 0.0;
@@ -695,6 +714,14 @@ fn assign(points: &[ViewsPoint], published: DateTime<Utc>, periods: &[AbPeriod])
     (used, dropped)
 }
 
+/// The index of the schedule period each observation lies in: its cluster, since the hours of
+/// one period share correlated noise (usize::MAX for none, which `assign` never keeps).
+fn period_of_each(obs: &[Obs], periods: &[AbPeriod]) -> Vec<usize> {
+    obs.iter()
+        .map(|o| periods.iter().position(|p| p.start <= o.start && o.end <= p.end).unwrap_or(usize::MAX))
+        .collect()
+}
+
 fn naive_from(obs: &[Obs], variants: usize) -> NaiveResult {
     let mut views = vec![0.0; variants];
     let mut hours = vec![0.0; variants];
@@ -801,7 +828,11 @@ pub fn oracle_verdict(
     }
     let y: Vec<f64> = known.iter().map(|(o, _)| o.views).collect();
     let offset: Vec<f64> = known.iter().map(|(_, e)| e.ln()).collect();
-    let Ok(flexible) = stats::fit_counts_flexible(&design, &y, &offset) else { return Ok(Verdict::Inconclusive) };
+    let observed: Vec<Obs> = known.iter().map(|(o, _)| *o).collect();
+    let clusters = period_of_each(&observed, periods);
+    let Ok(flexible) = stats::fit_counts_flexible(&design, &y, &offset, Some(&clusters)) else {
+        return Ok(Verdict::Inconclusive);
+    };
     let fit = flexible.fit;
     let variant_cols: Vec<usize> = (windows.len()..cols).collect();
     let beta = |v: usize| if v == 0 { 0.0 } else { fit.coef[variant_cols[v - 1]] };
@@ -845,8 +876,9 @@ pub fn analyse(
     }
     let layout = build_model(&obs, published, periods, variants, config.diurnal_harmonics);
     let y: Vec<f64> = obs.iter().map(|o| o.views).collect();
-    let flexible =
-        stats::fit_counts_flexible(&layout.design, &y, &layout.offset).map_err(|e| AbError::Model(e.to_string()))?;
+    let clusters = period_of_each(&obs, periods);
+    let flexible = stats::fit_counts_flexible(&layout.design, &y, &layout.offset, Some(&clusters))
+        .map_err(|e| AbError::Model(e.to_string()))?;
     let fit = flexible.fit;
     let p = fit.p();
     let beta = |v: usize| if v == 0 { 0.0 } else { fit.coef[layout.variant_cols[v - 1]] };
@@ -1341,6 +1373,27 @@ mod tests {
     }
 
     #[test]
+    fn correlated_hours_widen_the_power_estimate() {
+        let independent = ExpectedTraffic { noise_autocorrelation: 0.0, ..ExpectedTraffic::steady(500.0) };
+        let correlated = ExpectedTraffic::steady(500.0);
+        assert!((independent.correlated_noise_factor(12) - 1.0).abs() < 1e-12);
+        // ρ = 0.6 over 12 hours: 1 + 2 Σ (1 − k/12) 0.6ᵏ ≈ 3.4.
+        assert!(
+            (correlated.correlated_noise_factor(12) - 3.38).abs() < 0.05,
+            "{}",
+            correlated.correlated_noise_factor(12)
+        );
+        let periods = schedule(2, 5);
+        let published = periods[0].start - Duration::days(3);
+        let config = AnalysisConfig::default();
+        let a = power_estimate(&periods, 2, published, &independent, &config).unwrap();
+        let b = power_estimate(&periods, 2, published, &correlated, &config).unwrap();
+        assert!(b.standard_error > 1.5 * a.standard_error, "{a:?} {b:?}");
+        let bad = ExpectedTraffic { noise_autocorrelation: 1.0, ..correlated };
+        assert!(matches!(power_estimate(&periods, 2, published, &bad, &config), Err(AbError::Traffic(_))));
+    }
+
+    #[test]
     fn power_estimate_matches_simulated_power() {
         let video = Video::typical();
         let periods = schedule(2, 3);
@@ -1351,6 +1404,8 @@ mod tests {
             floor_views_per_hour: video.start_rate * video.floor_share,
             noise_cv: video.noise_sigma,
             diurnal_amplitude: 0.55,
+            // The synthetic video's hour-to-hour noise is independent.
+            noise_autocorrelation: 0.0,
         };
         let est = power_estimate(&periods, 2, video.published, &traffic, &AnalysisConfig::default()).unwrap();
         println!("power estimate (typical video): {est:?}");

@@ -240,6 +240,10 @@ pub(crate) struct CountFit {
     /// whatever the variance function, and the leverage correction keeps it from being
     /// optimistic with tens of nuisance parameters.
     pub cov_robust: Vec<f64>,
+    /// The cluster-robust sandwich (CR1: scores summed within each cluster, × G/(G−1)) when
+    /// the observations come in clusters whose noise may be correlated (the hours of one
+    /// rotation period): right whatever the correlation inside a cluster.
+    pub cov_clustered: Option<Vec<f64>>,
     /// The extra-Poisson variance coefficient κ (method of moments).
     pub kappa: f64,
     pub df_resid: usize,
@@ -262,10 +266,12 @@ impl CountFit {
         s
     }
 
-    /// The larger of the model-based and robust variances of `gᵀβ`: neither a wrong variance
-    /// function nor the sandwich's small-sample noise makes an interval too narrow.
+    /// The largest of the model-based, robust and cluster-robust variances of `gᵀβ`: neither a
+    /// wrong variance function, nor noise correlated from hour to hour, nor a sandwich's
+    /// small-sample noise makes an interval too narrow.
     pub fn conservative_var(&self, g: &[f64]) -> f64 {
-        Self::var_of(&self.cov_model, g).max(Self::var_of(&self.cov_robust, g))
+        let clustered = self.cov_clustered.as_ref().map_or(0.0, |cov| Self::var_of(cov, g));
+        Self::var_of(&self.cov_model, g).max(Self::var_of(&self.cov_robust, g)).max(clustered)
     }
 }
 
@@ -328,7 +334,7 @@ fn weighted_gram(x: &Design, w: &[f64]) -> Vec<f64> {
 /// re-estimating κ by moments at every step. The design must not contain all-zero columns; it
 /// needs no intercept if its columns span one (e.g. fixed effects).
 pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountFit, FitError> {
-    let fit = fit_irls(x, y, offset, |mu, df, _| VarianceFn { phi: 1.0, kappa: moment_kappa(y, mu, df) })?;
+    let fit = fit_irls(x, y, offset, None, |mu, df, _| VarianceFn { phi: 1.0, kappa: moment_kappa(y, mu, df) })?;
     Ok(fit.fit)
 }
 
@@ -339,6 +345,7 @@ fn fit_irls(
     x: &Design,
     y: &[f64],
     offset: &[f64],
+    clusters: Option<&[usize]>,
     estimate: impl Fn(&[f64], f64, VarianceFn) -> VarianceFn,
 ) -> Result<FlexibleFit, FitError> {
     let n = x.rows();
@@ -401,6 +408,7 @@ fn fit_irls(
     let l = cholesky(&weighted_gram(x, &w), p).ok_or(FitError::Collinear)?;
     let bread = cholesky_inverse(&l, p);
     let mut meat = vec![0.0; p * p];
+    let mut cluster_scores: std::collections::BTreeMap<usize, Vec<f64>> = std::collections::BTreeMap::new();
     let mut pearson = 0.0;
     for i in 0..n {
         let row = x.row(i);
@@ -415,11 +423,29 @@ fn fit_irls(
                 meat[a * p + b] += u * u * row[a] * row[b];
             }
         }
+        if let Some(clusters) = clusters {
+            let score = cluster_scores.entry(clusters[i]).or_insert_with(|| vec![0.0; p]);
+            let raw = (y[i] - mu[i]) * mu[i] / var;
+            score.iter_mut().zip(row).for_each(|(s, xa)| *s += raw * xa);
+        }
     }
     let dispersion = (pearson / df).max(1.0);
     let cov_model: Vec<f64> = bread.iter().map(|v| v * dispersion).collect();
     let cov_robust = sandwich(&bread, &meat, p);
-    Ok(FlexibleFit { fit: CountFit { coef, cov_model, cov_robust, kappa: variance.kappa, df_resid: n - p }, variance })
+    let groups = cluster_scores.len() as f64;
+    let cov_clustered = (groups > 1.0).then(|| {
+        let mut meat = vec![0.0; p * p];
+        for score in cluster_scores.values() {
+            for a in 0..p {
+                for b in 0..p {
+                    meat[a * p + b] += score[a] * score[b] * groups / (groups - 1.0);
+                }
+            }
+        }
+        sandwich(&bread, &meat, p)
+    });
+    let fit = CountFit { coef, cov_model, cov_robust, cov_clustered, kappa: variance.kappa, df_resid: n - p };
+    Ok(FlexibleFit { fit, variance })
 }
 
 /// A variance function `Var y = φ·μ + κ·μ²` whose two coefficients are estimated from the data.
@@ -506,8 +532,14 @@ pub(crate) struct FlexibleFit {
 /// moments between steps (see [`VarianceFn`]). The model-based covariance is
 /// `(XᵀWX)⁻¹` scaled by the Pearson dispersion (floored at 1, so it never narrows what the
 /// estimated variance function implies); the robust one is the HC3 sandwich.
-pub(crate) fn fit_counts_flexible(x: &Design, y: &[f64], offset: &[f64]) -> Result<FlexibleFit, FitError> {
-    fit_irls(x, y, offset, |mu, df, current| VarianceFn::estimate(y, mu, df, current))
+/// `clusters`, when given, names each observation's cluster for the cluster-robust covariance.
+pub(crate) fn fit_counts_flexible(
+    x: &Design,
+    y: &[f64],
+    offset: &[f64],
+    clusters: Option<&[usize]>,
+) -> Result<FlexibleFit, FitError> {
+    fit_irls(x, y, offset, clusters, |mu, df, current| VarianceFn::estimate(y, mu, df, current))
 }
 
 /// The expected covariance of [`fit_counts`]' estimates for a planned design, expected means `mu`
@@ -675,7 +707,7 @@ mod tests {
             let mean = if busy { 400.0 } else { 20.0 };
             y.push(mean * (0.3 * rng.normal()).exp());
         }
-        let flex = fit_counts_flexible(&x, &y, &vec![0.0; 6000]).unwrap();
+        let flex = fit_counts_flexible(&x, &y, &vec![0.0; 6000], None).unwrap();
         assert!((flex.variance.kappa - 0.094).abs() < 0.012, "{:?}", flex.variance);
         assert!(flex.variance.phi < 0.5, "{:?}", flex.variance);
         // Exact Poisson-like data keep φ near 1.
@@ -686,7 +718,7 @@ mod tests {
             // Poisson(30) by the normal approximation, rounded.
             y.push((30.0 + 30f64.sqrt() * rng.normal()).round().max(0.0));
         }
-        let flex = fit_counts_flexible(&x, &y, &vec![0.0; 4000]).unwrap();
+        let flex = fit_counts_flexible(&x, &y, &vec![0.0; 4000], None).unwrap();
         assert!((flex.variance.phi + 30.0 * flex.variance.kappa - 1.0).abs() < 0.1, "{:?}", flex.variance);
     }
 
