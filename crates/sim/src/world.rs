@@ -454,7 +454,8 @@ pub fn poisson_quantile(lambda: f64, u: f64) -> u64 {
         }
         k
     };
-    if !(lambda > 0.0) {
+    // NaN too.
+    if lambda.is_nan() || lambda <= 0.0 {
         return 0;
     }
     if lambda < EXACT_BELOW {
@@ -1351,7 +1352,7 @@ pub fn pacific_day(t: i64) -> i64 {
 fn variant_multiplier(h: u64) -> f64 {
     let m = if rng::unit(rng::mix64(h ^ 0x57)) < VARIANT_STRONG_SHARE {
         let size = rng::uniform(rng::mix64(h ^ 0x58), 0.4, 0.6);
-        if rng::mix64(h ^ 0x59) % 2 == 0 { 1.0 + size } else { 1.0 - size }
+        if rng::mix64(h ^ 0x59).is_multiple_of(2) { 1.0 + size } else { 1.0 - size }
     } else {
         rng::log_normal(h, VARIANT_SIGMA)
     };
