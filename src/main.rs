@@ -166,7 +166,7 @@ enum ConfigCommand {
     /// effective values, secrets redacted; exit code 2 on an invalid value.
     Check {
         #[command(flatten)]
-        settings: ServeFlags,
+        settings: Box<ServeFlags>,
     },
     /// Print the example configuration: every setting with its default and what it does.
     Example,
@@ -177,7 +177,8 @@ impl Command {
     fn settings_flags(&self) -> Option<&dyn SettingsFlags> {
         match self {
             Self::Migrate { settings } | Self::Eval { settings, .. } | Self::Bench { settings, .. } => Some(settings),
-            Self::Serve { settings, .. } | Self::Config(ConfigCommand::Check { settings }) => Some(settings),
+            Self::Serve { settings, .. } => Some(settings),
+            Self::Config(ConfigCommand::Check { settings }) => Some(settings.as_ref()),
             Self::Worker { settings }
             | Self::Track { settings, .. }
             | Self::Untrack { settings, .. }
@@ -312,7 +313,12 @@ async fn run_without_settings(command: Command) -> anyhow::Result<ExitCode> {
 /// the one message that names the invalid setting.
 fn config_check(args: &SettingsArgs) -> ExitCode {
     match Settings::load(args) {
-        Ok(settings) => {
+        Ok(mut settings) => {
+            // The database URL is not a `Secret` (it is mostly not one), but its password is.
+            settings.database_url = redact_url(&settings.database_url);
+            for var in unread_variables() {
+                eprintln!("warning: {var} is ignored: no setting or flag has this variable");
+            }
             println!("# The settings are valid. Effective values (secrets redacted):");
             println!("{settings:#?}");
             ExitCode::SUCCESS
@@ -322,6 +328,25 @@ fn config_check(args: &SettingsArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The `TUBEWATCH_*` variables in the environment that nothing reads: a misspelt setting, most
+/// likely.
+fn unread_variables() -> Vec<String> {
+    fn flag_variables(command: &clap::Command, known: &mut std::collections::HashSet<String>) {
+        known.extend(command.get_arguments().filter_map(|a| a.get_env()).map(|v| v.to_string_lossy().into_owned()));
+        for sub in command.get_subcommands() {
+            flag_variables(sub, known);
+        }
+    }
+    let mut known: std::collections::HashSet<String> = settings::env_settings().iter().map(|s| s.var.clone()).collect();
+    flag_variables(&cli_command(), &mut known);
+    let mut unread: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("TUBEWATCH_") && !known.contains(name))
+        .collect();
+    unread.sort();
+    unread
 }
 
 async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {

@@ -41,6 +41,11 @@ fn config_check_prints_the_effective_settings_with_secrets_redacted() {
     assert!(stdout.contains("[redacted]"), "{stdout}");
     assert!(!stdout.contains("very-secret"), "a secret is shown: {stdout}");
 
+    // A misspelt variable is named (and otherwise ignored).
+    let (out, _, stderr) = run(tubewatch().args(["config", "check"]).env("TUBEWATCH_WORKER_BACH_SIZE", "3"));
+    assert!(out.status.success());
+    assert!(stderr.contains("warning: TUBEWATCH_WORKER_BACH_SIZE is ignored"), "{stderr}");
+
     // The settings flags are still taken before the subcommand, as older scripts give them.
     let (out, stdout, _) = run(tubewatch().args(["--database-url", "postgres://tw@db.internal/tw", "config", "check"]));
     assert!(out.status.success());
@@ -192,4 +197,38 @@ fn json_logs_carry_the_request_id() {
         .find(|l| l["span"]["request_id"] == "ops-test-7")
         .unwrap_or_else(|| panic!("no log line in the request's span: {lines:?}"));
     assert_eq!(request["span"]["path"], "/readyz");
+}
+
+/// The compose file's `TUBEWATCH_*` variables (with compose's `${VAR:-default}` defaults, and a
+/// stand-in for the required password) make valid settings, every one of them read.
+#[test]
+fn the_compose_file_sets_valid_settings() {
+    let compose = std::fs::read_to_string(format!("{}/deploy/compose.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut cmd = tubewatch();
+    cmd.args(["config", "check"]);
+    let mut count = 0;
+    for line in compose.lines().map(str::trim) {
+        let Some((name, value)) = line.split_once(": ") else { continue };
+        if !(name.starts_with("TUBEWATCH_") || name == "RUST_LOG") {
+            continue;
+        }
+        let mut value = value.trim_matches('"').to_owned();
+        while let Some(start) = value.find("${") {
+            let end = start + value[start..].find('}').unwrap();
+            let inner = &value[start + 2..end];
+            let replacement = match inner.split_once(":-") {
+                Some((_, default)) => default.to_owned(),
+                None => "stand-in".to_owned(),
+            };
+            value.replace_range(start..=end, &replacement);
+        }
+        cmd.env(name, value);
+        count += 1;
+    }
+    assert!(count >= 5, "the compose file's variables were not found");
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(stdout.contains("postgres://tubewatch:***@postgres:5432/tubewatch"), "the password is hidden: {stdout}");
+    assert!(stdout.contains("/data/blobs"), "{stdout}");
 }
