@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -253,37 +253,239 @@ impl Default for WorkerSettings {
     }
 }
 
-/// Flags shared by every command that touches the service's state. Each has a `TUBEWATCH_…`
-/// variable; a flag beats the variable, which beats the config file, which beats the default.
-#[derive(Debug, Clone, Default, Args)]
+/// The settings given as flags, the last layer. Filled from the flag groups below, in the order
+/// the command line gives them (a flag after the subcommand beats the same flag before it).
+#[derive(Debug, Clone, Default)]
 pub struct SettingsArgs {
-    /// TOML configuration file.
-    #[arg(long, global = true, env = "TUBEWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub blob_dir: Option<PathBuf>,
+    pub youtube_base_url: Option<String>,
+    pub youtube_api_key: Option<String>,
+    pub clock: Option<String>,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+}
+
+/// A group of settings flags, as a subcommand declares the ones it uses.
+pub trait SettingsFlags {
+    /// Copies the flags given into `args`.
+    fn apply(&self, args: &mut SettingsArgs);
+}
+
+fn set<T: Clone>(target: &mut Option<T>, flag: &Option<T>) {
+    if flag.is_some() {
+        target.clone_from(flag);
+    }
+}
+
+/// The configuration file and the database: what every command that opens the store uses.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Settings (also in the --config file and TUBEWATCH_* variables)")]
+pub struct DatabaseFlags {
+    /// TOML configuration file (see tubewatch.example.toml, or `tubewatch config example`).
+    #[arg(long, env = "TUBEWATCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long, global = true, env = "TUBEWATCH_DATABASE_URL")]
+    #[arg(long, env = "TUBEWATCH_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Address to listen on, e.g. 127.0.0.1:8080.
-    #[arg(long, global = true, env = "TUBEWATCH_LISTEN")]
-    pub listen: Option<String>,
+}
+
+impl SettingsFlags for DatabaseFlags {
+    fn apply(&self, args: &mut SettingsArgs) {
+        set(&mut args.config, &self.config);
+        set(&mut args.database_url, &self.database_url);
+    }
+}
+
+/// The service's parts beyond the database: blob folder, clock and YouTube.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Settings (also in the --config file and TUBEWATCH_* variables)")]
+pub struct ServiceFlags {
+    #[command(flatten)]
+    pub database: DatabaseFlags,
     /// Folder for archived thumbnails.
-    #[arg(long, global = true, env = "TUBEWATCH_BLOB_DIR")]
+    #[arg(long, env = "TUBEWATCH_BLOB_DIR")]
     pub blob_dir: Option<PathBuf>,
+    /// `system` or an accelerated clock `VIRT0@WALL0xSPEED`.
+    #[arg(long, env = "TUBEWATCH_CLOCK")]
+    pub clock: Option<String>,
     /// One base URL for every YouTube/Google host (e.g. the simulator's).
-    #[arg(long, global = true, env = "TUBEWATCH_YOUTUBE_BASE_URL")]
+    #[arg(long, env = "TUBEWATCH_YOUTUBE_BASE_URL")]
     pub youtube_base_url: Option<String>,
     /// YouTube Data API key.
-    #[arg(long, global = true, env = "TUBEWATCH_YOUTUBE_API_KEY", hide_env_values = true)]
+    #[arg(long, env = "TUBEWATCH_YOUTUBE_API_KEY", hide_env_values = true)]
     pub youtube_api_key: Option<String>,
-    /// `system` or an accelerated clock `VIRT0@WALL0xSPEED`.
-    #[arg(long, global = true, env = "TUBEWATCH_CLOCK")]
-    pub clock: Option<String>,
+}
+
+impl SettingsFlags for ServiceFlags {
+    fn apply(&self, args: &mut SettingsArgs) {
+        self.database.apply(args);
+        set(&mut args.blob_dir, &self.blob_dir);
+        set(&mut args.clock, &self.clock);
+        set(&mut args.youtube_base_url, &self.youtube_base_url);
+        set(&mut args.youtube_api_key, &self.youtube_api_key);
+    }
+}
+
+/// Where the web edge listens.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Settings (also in the --config file and TUBEWATCH_* variables)")]
+pub struct ListenFlag {
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, env = "TUBEWATCH_LISTEN")]
+    pub listen: Option<String>,
+}
+
+impl SettingsFlags for ListenFlag {
+    fn apply(&self, args: &mut SettingsArgs) {
+        set(&mut args.listen, &self.listen);
+    }
+}
+
+/// Every settings flag: what `serve` and `config check` take.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Settings (also in the --config file and TUBEWATCH_* variables)")]
+pub struct ServeFlags {
+    #[command(flatten)]
+    pub service: ServiceFlags,
+    #[command(flatten)]
+    pub listen: ListenFlag,
     /// Stripe secret API key (enables billing with the `[billing]` settings).
-    #[arg(long, global = true, env = "TUBEWATCH_STRIPE_SECRET_KEY", hide_env_values = true)]
+    #[arg(long, env = "TUBEWATCH_STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
     /// Stripe webhook signing secret (`whsec_…`).
-    #[arg(long, global = true, env = "TUBEWATCH_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(long, env = "TUBEWATCH_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
+}
+
+impl SettingsFlags for ServeFlags {
+    fn apply(&self, args: &mut SettingsArgs) {
+        self.service.apply(args);
+        self.listen.apply(args);
+        set(&mut args.stripe_secret_key, &self.stripe_secret_key);
+        set(&mut args.stripe_webhook_secret, &self.stripe_webhook_secret);
+    }
+}
+
+/// What `demo` takes: the database (it keeps a non-default one) and where to listen.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DemoFlags {
+    #[command(flatten)]
+    pub database: DatabaseFlags,
+    #[command(flatten)]
+    pub listen: ListenFlag,
+}
+
+impl SettingsFlags for DemoFlags {
+    fn apply(&self, args: &mut SettingsArgs) {
+        self.database.apply(args);
+        self.listen.apply(args);
+    }
+}
+
+/// The example configuration: every setting, commented out, with its default (or, for one unset
+/// by default, an example value) and a line of documentation. It is the list of settings the
+/// environment can set, and `tubewatch config example` prints it; tests keep it true to
+/// `Settings`.
+pub const EXAMPLE_CONFIG: &str = include_str!("../tubewatch.example.toml");
+
+/// Settings whose value is a table of the operator's own keys: set whole, never walked into.
+const MAP_SETTINGS: &[&str] = &["abtests.token_keys"];
+
+/// One setting as the environment sets it.
+#[derive(Debug)]
+pub struct EnvSetting {
+    /// Its path in the TOML file, e.g. `worker.batch_size`.
+    pub key: String,
+    /// Its variable, e.g. `TUBEWATCH_WORKER_BATCH_SIZE`.
+    pub var: String,
+    /// The example's value, whose type says how the variable is read.
+    example: toml::Value,
+}
+
+impl EnvSetting {
+    /// The variable's text as a TOML value: as it is for text settings, a TOML value otherwise
+    /// (text when it is not one, so `unlimited` reaches a plan limit), and a list of text may be
+    /// written `a,b,c`.
+    fn value(&self, text: &str) -> toml::Value {
+        use toml::Value;
+        match &self.example {
+            Value::String(_) => Value::String(text.to_owned()),
+            Value::Array(_) if !text.trim_start().starts_with('[') => Value::Array(
+                text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+            ),
+            _ => toml::from_str::<toml::Table>(&format!("v = {text}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| Value::String(text.to_owned())),
+        }
+    }
+}
+
+/// The example with its commented-out keys and plan tables uncommented: every setting set.
+fn uncommented_example() -> String {
+    let ident = |s: &str, also: char| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == also)
+    };
+    let is_setting = |text: &str| match text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        Some(table) => ident(table, '.'),
+        None => text.split_once(" = ").is_some_and(|(key, _)| ident(key, '_')),
+    };
+    EXAMPLE_CONFIG
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if is_setting(rest) => rest,
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every setting with its environment variable, from the example (which a test holds to
+/// `Settings`).
+pub fn env_settings() -> &'static [EnvSetting] {
+    static SETTINGS: OnceLock<Vec<EnvSetting>> = OnceLock::new();
+    SETTINGS.get_or_init(|| {
+        let table: toml::Table =
+            toml::from_str(&uncommented_example()).expect("the example configuration parses (a test checks it)");
+        let mut settings = Vec::new();
+        collect_settings(&table, "", &mut settings);
+        settings
+    })
+}
+
+fn collect_settings(table: &toml::Table, prefix: &str, out: &mut Vec<EnvSetting>) {
+    for (name, value) in table {
+        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        match value {
+            toml::Value::Table(inner) if !MAP_SETTINGS.contains(&key.as_str()) => collect_settings(inner, &key, out),
+            _ => out.push(EnvSetting {
+                var: format!("TUBEWATCH_{}", key.replace('.', "_").to_uppercase()),
+                key,
+                example: value.clone(),
+            }),
+        }
+    }
+}
+
+/// Sets `key` (a dotted path) in `table`, making the tables on the way.
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) {
+    match key.split_once('.') {
+        None => {
+            table.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let slot = table.entry(head.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !slot.is_table() {
+                *slot = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(inner) = slot {
+                set_path(inner, rest, value);
+            }
+        }
+    }
 }
 
 /// A setting that cannot be used, named so the user knows what to fix.
@@ -381,12 +583,24 @@ fn invalid(setting: &'static str, message: impl fmt::Display) -> SettingsError {
 }
 
 impl Settings {
-    /// Builds the settings from every layer and validates them.
+    /// Builds the settings from every layer (the process's environment) and validates them.
     pub fn load(args: &SettingsArgs) -> Result<Self, SettingsError> {
+        Self::load_with_env(args, |var| std::env::var(var).ok())
+    }
+
+    /// Builds the settings from every layer, the environment read through `env`, and validates them.
+    pub fn load_with_env(args: &SettingsArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let settings = Self::layered(args, env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn layered(args: &SettingsArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let mut settings = match &args.config {
             Some(path) => Self::from_file(path)?,
             None => Self::default(),
         };
+        settings = settings.with_env(env)?;
         if let Some(v) = &args.database_url {
             settings.database_url = v.clone();
         }
@@ -411,7 +625,27 @@ impl Settings {
         if let Some(v) = &args.stripe_webhook_secret {
             settings.billing.stripe_webhook_secret = Some(Secret::new(v.clone()));
         }
-        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// These settings with the `TUBEWATCH_*` variables `env` gives applied.
+    fn with_env(self, env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let given: Vec<(&'static EnvSetting, String)> =
+            env_settings().iter().filter_map(|s| env(&s.var).map(|text| (s, text))).collect();
+        if given.is_empty() {
+            return Ok(self);
+        }
+        let mut table =
+            toml::Table::try_from(&self).map_err(|e| invalid("config", format!("settings as TOML: {e}")))?;
+        let mut settings = self;
+        for (setting, text) in given {
+            set_path(&mut table, &setting.key, setting.value(&text));
+            // Read after each variable, so that an error names the variable that caused it.
+            settings = table
+                .clone()
+                .try_into()
+                .map_err(|e| invalid(setting.key.as_str(), format!("{}: {}", setting.var, e.message())))?;
+        }
         Ok(settings)
     }
 
@@ -728,7 +962,123 @@ mod tests {
     use super::*;
 
     fn load(args: SettingsArgs) -> Result<Settings, String> {
-        Settings::load(&args).map_err(|e| e.to_string())
+        Settings::load_with_env(&args, |_| None).map_err(|e| e.to_string())
+    }
+
+    fn example_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tubewatch.example.toml")
+    }
+
+    /// Every setting's path with its value, tables walked into except the map settings.
+    fn leaves(table: &toml::Table) -> std::collections::BTreeMap<String, toml::Value> {
+        let mut settings = Vec::new();
+        collect_settings(table, "", &mut settings);
+        settings.into_iter().map(|s| (s.key, s.example)).collect()
+    }
+
+    #[test]
+    fn the_example_config_as_shipped_is_the_defaults() {
+        let loaded = load(SettingsArgs { config: Some(example_path()), ..Default::default() }).unwrap();
+        assert_eq!(loaded, Settings::default());
+    }
+
+    #[test]
+    fn the_example_config_names_every_setting_with_its_default() {
+        let text = uncommented_example();
+        // Unknown keys are rejected, so every key the example names is a setting.
+        let full: Settings = toml::from_str(&text).unwrap();
+        // Every optional setting is shown (with an example value)…
+        let shown = format!("{full:?}");
+        assert!(!shown.contains("None"), "an optional setting is missing from the example: {shown}");
+        // …and every other one with its default.
+        let example = leaves(&toml::from_str(&text).unwrap());
+        let defaults = leaves(&toml::Table::try_from(Settings::default()).unwrap());
+        for (key, default) in &defaults {
+            assert_eq!(example.get(key), Some(default), "{key}: the example must show the default");
+        }
+        assert_eq!(env_settings().len(), example.len());
+    }
+
+    #[test]
+    fn every_setting_has_its_own_environment_variable() {
+        let vars: std::collections::BTreeSet<&str> = env_settings().iter().map(|s| s.var.as_str()).collect();
+        assert_eq!(vars.len(), env_settings().len(), "two settings share a variable");
+        for taken in ["TUBEWATCH_CONFIG", "TUBEWATCH_LOG_FORMAT"] {
+            assert!(!vars.contains(taken), "{taken} is a flag's variable, not a setting's");
+        }
+        for (key, var) in [
+            ("database_url", "TUBEWATCH_DATABASE_URL"),
+            ("youtube.base_url", "TUBEWATCH_YOUTUBE_BASE_URL"),
+            ("accounts.plans.free.channels", "TUBEWATCH_ACCOUNTS_PLANS_FREE_CHANNELS"),
+            ("abtests.token_keys", "TUBEWATCH_ABTESTS_TOKEN_KEYS"),
+        ] {
+            assert!(env_settings().iter().any(|s| s.key == key && s.var == var), "{key}");
+        }
+        // The environment alone, each variable set to the example's value, sets what the
+        // uncommented example sets: every setting (optional ones included) is read from its variable.
+        let env: std::collections::HashMap<String, String> = env_settings()
+            .iter()
+            .map(|s| {
+                let text = match &s.example {
+                    toml::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (s.var.clone(), text)
+            })
+            .collect();
+        let from_env = Settings::layered(&SettingsArgs::default(), |var| env.get(var).cloned()).unwrap();
+        let from_file: Settings = toml::from_str(&uncommented_example()).unwrap();
+        assert_eq!(from_env, from_file);
+    }
+
+    #[test]
+    fn the_environment_sits_between_the_file_and_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        std::fs::write(&file, "[worker]\nbatch_size = 7\nconcurrency = 3\n[mail]\nsmtp_port = 25\n").unwrap();
+        let env = |var: &str| {
+            match var {
+                "TUBEWATCH_WORKER_BATCH_SIZE" => Some("9"),
+                "TUBEWATCH_DATABASE_URL" => Some("postgres://env@db/tw"),
+                "TUBEWATCH_ACCOUNTS_PLANS_FREE_CHANNELS" => Some("unlimited"),
+                "TUBEWATCH_WEBHOOKS_ALLOWED_HOSTS" => Some("hooks.example.com, n8n.internal:5678"),
+                "TUBEWATCH_HTTP_TRUSTED_PROXIES" => Some(r#"["10.0.0.0/8"]"#),
+                "TUBEWATCH_ABTESTS_CURRENT_KEY_ID" => Some("2026"),
+                "TUBEWATCH_ABTESTS_TOKEN_KEYS" => {
+                    Some(r#"{ 2026 = "abababababababababababababababababababababababababababababababab" }"#)
+                }
+                "TUBEWATCH_MAIL_OUTBOX_DIR" => Some("/var/lib/tubewatch/outbox"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let args =
+            SettingsArgs { config: Some(file), database_url: Some("sqlite://flag.db".into()), ..Default::default() };
+        let s = Settings::load_with_env(&args, env).unwrap();
+        assert_eq!(
+            (s.worker.batch_size, s.worker.concurrency),
+            (9, 3),
+            "the variable beats the file, the file the default"
+        );
+        assert_eq!(s.mail.smtp_port, 25);
+        assert_eq!(s.database_url, "sqlite://flag.db", "the flag beats the variable");
+        assert_eq!(s.accounts.plans.free.channels, tubewatch_web::config::Limit::Unlimited);
+        assert!(!s.accounts.plans.free.ab_tests, "the rest of the plan is kept");
+        assert_eq!(s.webhooks.allowed_hosts, ["hooks.example.com", "n8n.internal:5678"]);
+        assert_eq!(s.http.trusted_proxies.len(), 1);
+        assert_eq!(s.abtests.current_key_id.as_deref(), Some("2026"), "text, not the number 2026");
+        assert_eq!(s.mail.outbox_dir, Path::new("/var/lib/tubewatch/outbox"));
+
+        for (var, text, setting) in [
+            ("TUBEWATCH_WORKER_BATCH_SIZE", "many", "worker.batch_size"),
+            ("TUBEWATCH_ACCOUNTS_COOKIE_SECURE", "yes", "accounts.cookie_secure"),
+            ("TUBEWATCH_LISTEN", "nowhere", "listen"),
+        ] {
+            let err = Settings::load_with_env(&SettingsArgs::default(), |v| (v == var).then(|| text.to_owned()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("invalid setting `{setting}`: {var}")), "{err}");
+        }
     }
 
     #[test]

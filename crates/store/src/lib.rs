@@ -61,6 +61,8 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
     async fn migrate(&self) -> Result<()>;
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> Result<()>;
+    /// Closes the connection pool: every later call fails.
+    async fn close(&self);
 
     async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()>;
     async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>>;

@@ -22,12 +22,14 @@ use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Json};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 use tubewatch_core::Clock;
 use tubewatch_store::Store;
 use tubewatch_worker::{Blobs, Metrics, Tracker};
@@ -70,6 +72,7 @@ struct ApiDoc;
 fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
         .merge(api::routes())
@@ -89,7 +92,7 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// The whole HTTP edge: every route, the OpenAPI document, security headers, body limits, the
-/// request guards.
+/// request guards, and request ids with a tracing span per request.
 pub fn router(state: AppState) -> Router {
     let (router, _) = documented_routes().split_for_parts();
     let secure = state.config.accounts.cookie_secure;
@@ -114,7 +117,35 @@ pub fn router(state: AppState) -> Router {
     if secure {
         app = app.layer(header_layer(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"));
     }
-    app
+    // Outermost, so that every answer (a guard's 503 or 408 too) has an id and a span.
+    app.layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_unusable_request_id))
+}
+
+/// The header a request's id travels in: taken from the client (or a proxy) when usable,
+/// generated (a UUID) otherwise, echoed in the response and recorded in the request's span.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A client's `x-request-id` is kept only when it is short and plain, so logs stay readable.
+async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = |v: &HeaderValue| {
+        let bytes = v.as_bytes();
+        (1..=64).contains(&bytes.len())
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    if request.headers().get(REQUEST_ID).is_some_and(|v| !usable(v)) {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+/// Every event logged while a request is handled carries its id, method and path (never the
+/// query, which may hold a token).
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
 }
 
 /// Sets a header unless the handler set its own (e.g. thumbnails' `Cache-Control`).
@@ -132,6 +163,40 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             tracing::error!(error = %e, "health check: store unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
         }
+    }
+}
+
+/// Readiness: 200 when the database answers a query and the blob store takes a write; 503 with
+/// `failed` naming the checks that did not pass (details go to the log, not to the client).
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "Ready: every check passed"),
+        (status = 503, description = "Not ready: `failed` lists the checks (`database`, `blobs`) that did not pass")))]
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+    let in_time = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| {
+        r.unwrap_or_else(|_| Err(format!("no answer within {} s", LIMIT.as_secs())))
+    };
+    let (database, blobs) = tokio::join!(
+        tokio::time::timeout(LIMIT, async { state.store.ping().await.map_err(|e| e.to_string()) }),
+        tokio::time::timeout(LIMIT, async { state.blobs.check_writable().await.map_err(|e| format!("{e:#}")) }),
+    );
+    let mut checks = serde_json::Map::new();
+    let mut failed = Vec::new();
+    for (name, result) in [("database", in_time(database)), ("blobs", in_time(blobs))] {
+        let status = match result {
+            Ok(()) => "ok",
+            Err(error) => {
+                tracing::error!(check = name, %error, "readiness: the {name} check failed");
+                failed.push(name);
+                "failed"
+            }
+        };
+        checks.insert(name.to_owned(), status.into());
+    }
+    if failed.is_empty() {
+        (StatusCode::OK, Json(json!({ "status": "ready", "checks": checks })))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "failed": failed, "checks": checks })))
     }
 }
 

@@ -62,6 +62,17 @@ impl Blobs {
         Ok(())
     }
 
+    /// Whether the store takes a write: a small probe object is written and removed (for `/readyz`).
+    pub async fn check_writable(&self) -> anyhow::Result<()> {
+        let path = ObjectPath::from("readyz/probe");
+        self.inner.put(&path, PutPayload::from_static(b"ok")).await.context("writing a probe blob")?;
+        match self.inner.delete(&path).await {
+            // Another probe at the same moment removed it first.
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e).context("removing the probe blob"),
+        }
+    }
+
     /// The blob's bytes, or `None` when there is no such blob.
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<Bytes>> {
         let path = ObjectPath::parse(key).with_context(|| format!("blob key {key:?}"))?;
@@ -94,5 +105,7 @@ mod tests {
         blobs.put(&key, vec![1, 2, 3]).await.unwrap();
         assert_eq!(blobs.get(&key).await.unwrap().unwrap().as_ref(), &[1, 2, 3]);
         assert!(dir.path().join("blobs/thumbnails/dQw4w9WgXcQ/ab12/default.jpg").exists());
+        blobs.check_writable().await.unwrap();
+        assert!(!dir.path().join("blobs/readyz/probe").exists(), "the probe is removed");
     }
 }

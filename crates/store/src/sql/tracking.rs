@@ -211,6 +211,10 @@ impl Store for Backend {
         Ok(())
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     #[instrument(skip_all, fields(channel_id = %channel.id))]
     async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()> {
         sqlx::query(
