@@ -240,7 +240,7 @@ pub(crate) struct CountFit {
     /// whatever the variance function, and the leverage correction keeps it from being
     /// optimistic with tens of nuisance parameters.
     pub cov_robust: Vec<f64>,
-    /// The cluster-robust sandwich (CR1: scores summed within each cluster, × G/(G−1)) when
+    /// The cluster-robust sandwich (scores summed within each cluster, × G/(G − nested)) when
     /// the observations come in clusters whose noise may be correlated (the hours of one
     /// rotation period): right whatever the correlation inside a cluster.
     pub cov_clustered: Option<Vec<f64>>,
@@ -345,7 +345,7 @@ fn fit_irls(
     x: &Design,
     y: &[f64],
     offset: &[f64],
-    clusters: Option<&[usize]>,
+    clusters: Option<Clusters<'_>>,
     estimate: impl Fn(&[f64], f64, VarianceFn) -> VarianceFn,
 ) -> Result<FlexibleFit, FitError> {
     let n = x.rows();
@@ -424,7 +424,7 @@ fn fit_irls(
             }
         }
         if let Some(clusters) = clusters {
-            let score = cluster_scores.entry(clusters[i]).or_insert_with(|| vec![0.0; p]);
+            let score = cluster_scores.entry(clusters.of_each[i]).or_insert_with(|| vec![0.0; p]);
             let raw = (y[i] - mu[i]) * mu[i] / var;
             score.iter_mut().zip(row).for_each(|(s, xa)| *s += raw * xa);
         }
@@ -433,12 +433,13 @@ fn fit_irls(
     let cov_model: Vec<f64> = bread.iter().map(|v| v * dispersion).collect();
     let cov_robust = sandwich(&bread, &meat, p);
     let groups = cluster_scores.len() as f64;
-    let cov_clustered = (groups > 1.0).then(|| {
+    let nested = clusters.map_or(1, |c| c.nested_columns.max(1)) as f64;
+    let cov_clustered = (groups > nested).then(|| {
         let mut meat = vec![0.0; p * p];
         for score in cluster_scores.values() {
             for a in 0..p {
                 for b in 0..p {
-                    meat[a * p + b] += score[a] * score[b] * groups / (groups - 1.0);
+                    meat[a * p + b] += score[a] * score[b] * groups / (groups - nested);
                 }
             }
         }
@@ -532,12 +533,21 @@ pub(crate) struct FlexibleFit {
 /// moments between steps (see [`VarianceFn`]). The model-based covariance is
 /// `(XᵀWX)⁻¹` scaled by the Pearson dispersion (floored at 1, so it never narrows what the
 /// estimated variance function implies); the robust one is the HC3 sandwich.
-/// `clusters`, when given, names each observation's cluster for the cluster-robust covariance.
+/// Which cluster each observation belongs to, for the cluster-robust covariance, and how many of
+/// the design's columns are constant within every cluster (fixed effects of groups of whole
+/// clusters): each of those absorbs one cluster's worth of information from the scores, so the
+/// small-sample factor is `G / (G − nested)` rather than `G / (G − 1)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clusters<'a> {
+    pub of_each: &'a [usize],
+    pub nested_columns: usize,
+}
+
 pub(crate) fn fit_counts_flexible(
     x: &Design,
     y: &[f64],
     offset: &[f64],
-    clusters: Option<&[usize]>,
+    clusters: Option<Clusters<'_>>,
 ) -> Result<FlexibleFit, FitError> {
     fit_irls(x, y, offset, clusters, |mu, df, current| VarianceFn::estimate(y, mu, df, current))
 }
