@@ -374,7 +374,7 @@ mod tests {
         for seed in [3] {
             let report = measure(
                 WorldParams { seed, ..WorldParams::default() },
-                Sample { channels: 1_000, busy_videos: 12, quiet_videos: 12, counter_videos: 60 },
+                Sample { channels: 1_000, busy_videos: 12, quiet_videos: 12, counter_videos: 100 },
             );
             for s in &report.statistics {
                 println!("seed {seed} {:40} {:>10.4} [{}, {}] n {}", s.name, s.measured, s.low, s.high, s.sample);
