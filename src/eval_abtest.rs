@@ -406,10 +406,10 @@ async fn score_tests(
         let periods = analysis_periods(&detail.periods, points.last().map_or(detail.test.ends_at, |x| x.at));
         let naive = naive_analysis(&points, published, &periods, detail.variants.len())?;
         let naive_verdict = Some(naive.winner.map_or(Verdict::Inconclusive, |variant| Verdict::Winner { variant }));
-        if let (Some(first), Some(last)) = (points.first(), points.last()) {
-            if last.at > first.at {
-                during.push((last.views - first.views) as f64 / ((last.at - first.at).num_seconds() as f64 / 3600.0));
-            }
+        if let (Some(first), Some(last)) = (points.first(), points.last())
+            && last.at > first.at
+        {
+            during.push((last.views - first.views) as f64 / ((last.at - first.at).num_seconds() as f64 / 3600.0));
         }
         rates.push(power["traffic"]["views_per_hour"].as_f64().unwrap_or(f64::NAN));
         for tally in [by_effect.entry(lift_key).or_default(), by_band.entry((p.band, lift_key)).or_default()] {
