@@ -57,7 +57,7 @@ impl App {
                 client_id: client_id.clone(),
                 client_secret: s.google_client_secret.as_ref().map(|x| x.expose().to_owned()),
                 redirect_uri: s.redirect_url.clone().unwrap_or_default(),
-                scopes: vec![tubewatch_youtube::SCOPE_YOUTUBE_FORCE_SSL.to_owned()],
+                scopes: tubewatch_youtube::AB_TEST_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             })
             .context("configuring the Google OAuth client")?;
         Ok(Some(tubewatch_worker::abtest::AbTestServices::new(oauth, s.keyring()?)))

@@ -323,6 +323,25 @@ pub fn exposure(periods: &[AbPeriod], variants: usize) -> Exposure {
     Exposure { by_hour_of_day, by_weekday, total_hours }
 }
 
+/// The share of `[from, to)` during which each variant was live, given the spans variants were
+/// actually live (excluded spans count: what matters here is what viewers saw). Time outside
+/// every span (before the first swap, after the end) is no variant's, so the shares may sum to
+/// less than 1. A daily reach figure mixes its variants in these proportions.
+pub fn live_shares(spans: &[AbPeriod], from: DateTime<Utc>, to: DateTime<Utc>, variants: usize) -> Vec<f64> {
+    let mut shares = vec![0.0; variants];
+    let whole = (to - from).num_milliseconds() as f64;
+    if whole <= 0.0 {
+        return shares;
+    }
+    for span in spans.iter().filter(|s| s.variant < variants) {
+        let overlap = (span.end.min(to) - span.start.max(from)).num_milliseconds();
+        if overlap > 0 {
+            shares[span.variant] += overlap as f64 / whole;
+        }
+    }
+    shares
+}
+
 /// Settings of the analysis and of the power estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -1041,6 +1060,20 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn live_shares_split_a_day_by_what_was_live() {
+        let span = |from: &str, to: &str, variant| AbPeriod { start: t(from), end: t(to), variant, excluded: false };
+        let spans = [
+            span("2026-03-02T14:00:00Z", "2026-03-03T02:00:00Z", 0),
+            span("2026-03-03T02:00:00Z", "2026-03-03T14:00:00Z", 1),
+        ];
+        // A Pacific day (08:00 UTC to 08:00 UTC): 6 h of nothing, 12 h of A, 6 h of B.
+        let shares = live_shares(&spans, t("2026-03-02T08:00:00Z"), t("2026-03-03T08:00:00Z"), 2);
+        assert_eq!(shares, vec![0.5, 0.25]);
+        assert_eq!(live_shares(&spans, t("2026-03-05T08:00:00Z"), t("2026-03-06T08:00:00Z"), 2), vec![0.0, 0.0]);
+        assert_eq!(live_shares(&spans, t("2026-03-03T08:00:00Z"), t("2026-03-03T08:00:00Z"), 2), vec![0.0, 0.0]);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! A/B tests: YouTube account connections (tokens sealed by the caller: the store only ever sees
 //! ciphertext and the id of the key that sealed it), tests with their variants, the schedule
 //! fixed at creation with each swap's actual time and outcome, the hourly views measured during
-//! a test, and the quota it used.
+//! a test, and the quota it used; the owner's daily reach (the channel's reporting job, the days
+//! read from its reports) and each test's reach state.
 
 use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_core::{ChannelId, UserId, VideoId};
 
@@ -80,6 +81,21 @@ text_enum!(
 text_enum!(
     /// What the wrap-up leaves live: the winner (the original when there is none), or the original.
     FinalAction { ApplyWinner = "apply_winner", RestoreOriginal = "restore_original" }
+);
+
+text_enum!(
+    /// Where a test's daily reach data (the owner's thumbnail impressions and click-through rate)
+    /// stands: `NotGranted` (the grant lacks `yt-analytics.readonly`), `WaitingForFirstReport`
+    /// (the channel's reporting job exists, its first reports come about 48 hours after it was
+    /// created), `Receiving`, `Failed` (the last poll failed; retried), `Revoked` (the grant is
+    /// gone: the test goes on with public views alone).
+    ReachState {
+        NotGranted = "not_granted",
+        WaitingForFirstReport = "waiting_for_first_report",
+        Receiving = "receiving",
+        Failed = "failed",
+        Revoked = "revoked",
+    }
 );
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +195,10 @@ pub struct AbTest {
     pub finished_at: Option<DateTime<Utc>>,
     /// When the result was sent to the user (`None`: not yet).
     pub notified_at: Option<DateTime<Utc>>,
+    pub reach_state: ReachState,
+    /// Why: when the reporting job was created, the last day received, the last error.
+    pub reach_reason: Option<String>,
+    pub reach_updated_at: Option<DateTime<Utc>>,
 }
 
 /// A test with its variants and schedule.
@@ -206,6 +226,44 @@ pub struct SwapRecord {
     pub excluded: bool,
     /// Data API units spent (added to the test's total).
     pub quota_units: i64,
+}
+
+/// A channel's reporting job for the reach report, and how far its reports were read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReachJob {
+    pub channel_id: ChannelId,
+    pub job_id: String,
+    /// When YouTube created the job: its first reports come about 48 hours later.
+    pub job_created_at: DateTime<Utc>,
+    /// The creation time of the newest report read (with every one created before it): the next
+    /// poll asks for reports created after it. `None`: no report read yet.
+    pub reports_through: Option<DateTime<Utc>>,
+    /// The newest Pacific day a report was read for.
+    pub last_day: Option<NaiveDate>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A video's thumbnail impressions on one Pacific day (`[day_start, day_end)`) and the share of
+/// them that became views.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReachDay {
+    pub video_id: VideoId,
+    pub date: NaiveDate,
+    pub day_start: DateTime<Utc>,
+    pub day_end: DateTime<Utc>,
+    pub impressions: i64,
+    pub ctr: f64,
+}
+
+/// One downloaded reach report: a Pacific day and the channel's rows for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReachReport {
+    pub channel_id: ChannelId,
+    pub date: NaiveDate,
+    pub day_start: DateTime<Utc>,
+    pub day_end: DateTime<Utc>,
+    /// (video, impressions, click-through rate)
+    pub rows: Vec<(VideoId, i64, f64)>,
 }
 
 #[async_trait]
@@ -267,4 +325,34 @@ pub trait AbTestStore: Send + Sync {
     /// mailer picks up.
     async fn abtests_to_notify(&self, limit: u32) -> Result<Vec<AbTest>>;
     async fn mark_abtest_notified(&self, id: AbTestId, now: DateTime<Utc>) -> Result<()>;
+
+    /// Sets a test's reach state and its reason.
+    async fn set_abtest_reach(
+        &self,
+        id: AbTestId,
+        state: ReachState,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Records the channel's reporting job. Another job than the one recorded (the old one
+    /// expired) starts reading its reports from the beginning.
+    async fn set_reach_job(
+        &self,
+        channel: &ChannelId,
+        job_id: &str,
+        job_created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ReachJob>;
+    async fn reach_job(&self, channel: &ChannelId) -> Result<Option<ReachJob>>;
+    /// Stores a report's rows (each replacing the same video and day) in one transaction, and
+    /// moves the job's read position to `through` when given (never backwards). `NotFound`
+    /// without a job for the channel.
+    async fn record_reach_report(
+        &self,
+        report: &ReachReport,
+        through: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// A video's days that overlap `[from, to)`, oldest first.
+    async fn reach_days(&self, video: &VideoId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ReachDay>>;
 }

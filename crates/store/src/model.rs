@@ -69,10 +69,13 @@ pub enum TargetKind {
     Digest,
     /// An A/B test's next step, a swap or the wrap-up (subject: test id).
     AbTest,
+    /// A user's hourly read of their channel's reach reports for their A/B tests (subject: user id).
+    Reach,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 5] = [Self::Channel, Self::Video, Self::Outliers, Self::Digest, Self::AbTest];
+    pub const ALL: [TargetKind; 6] =
+        [Self::Channel, Self::Video, Self::Outliers, Self::Digest, Self::AbTest, Self::Reach];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,6 +84,7 @@ impl TargetKind {
             Self::Outliers => "outliers",
             Self::Digest => "digest",
             Self::AbTest => "abtest",
+            Self::Reach => "reach",
         }
     }
 }

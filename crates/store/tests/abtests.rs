@@ -1,6 +1,7 @@
 //! AbTestStore conformance: YouTube connections (sealed tokens, revocation pausing tests), tests
 //! with their variants and schedule, swaps with quota, hourly views, outside-change flags and the
-//! result hand-off to the mailer — the same behaviour on SQLite and PostgreSQL.
+//! result hand-off to the mailer, the owner's reach (reporting job, days, each test's reach state)
+//! — the same behaviour on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,11 @@ use common::*;
 use tubewatch_core::{Email, UserId};
 use tubewatch_store::*;
 
-conformance!(connections_are_sealed_refreshed_and_revoked, tests_keep_schedule_swaps_views_and_results);
+conformance!(
+    connections_are_sealed_refreshed_and_revoked,
+    tests_keep_schedule_swaps_views_and_results,
+    reach_reports_are_stored_once_per_day_and_read_in_order,
+);
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
     let email = Email::parse(&format!("{name}@example.com")).unwrap();
@@ -225,6 +230,82 @@ async fn tests_keep_schedule_swaps_views_and_results(store: Arc<dyn Store>) {
     );
     assert!(matches!(
         store.set_abtest_state(4242, AbTestState::Running, None, end).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+fn report(channel: u32, day: &str, rows: &[(u32, i64, f64)]) -> ReachReport {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+    // Pacific standard time: the day starts at 08:00 UTC.
+    let day_start = t(&format!("{day}T08:00:00Z"));
+    ReachReport {
+        channel_id: channel_id(channel),
+        date,
+        day_start,
+        day_end: day_start + Duration::days(1),
+        rows: rows.iter().map(|&(v, impressions, ctr)| (video_id(v), impressions, ctr)).collect(),
+    }
+}
+
+async fn reach_reports_are_stored_once_per_day_and_read_in_order(store: Arc<dyn Store>) {
+    let now = t("2026-03-02T10:00:00Z");
+    let ch = channel_id(1);
+    assert!(store.reach_job(&ch).await.unwrap().is_none());
+    // No job, no report: a report is only read for a job.
+    let first = report(1, "2026-02-28", &[(1, 400, 0.05)]);
+    assert!(matches!(store.record_reach_report(&first, Some(now), now).await, Err(StoreError::NotFound(_))));
+
+    let job = store.set_reach_job(&ch, "job-1", now - Duration::hours(50), now).await.unwrap();
+    assert_eq!((job.job_id.as_str(), job.reports_through, job.last_day), ("job-1", None, None));
+    // Setting the same job again (an idempotent ensure) changes nothing.
+    assert_eq!(store.set_reach_job(&ch, "job-1", now - Duration::hours(50), now).await.unwrap(), job);
+
+    // Two reports made at the same time: the position moves only with the last of them.
+    let made = now - Duration::hours(2);
+    let second = report(1, "2026-03-01", &[(1, 380, 0.043), (2, 90, 0.1)]);
+    store.record_reach_report(&second, None, now).await.unwrap();
+    let job = store.reach_job(&ch).await.unwrap().unwrap();
+    assert_eq!(job.reports_through, None, "not every report of that time is read yet");
+    assert_eq!(job.last_day, Some(second.date));
+    store.record_reach_report(&first, Some(made), now).await.unwrap();
+    let job = store.reach_job(&ch).await.unwrap().unwrap();
+    assert_eq!((job.reports_through, job.last_day), (Some(made), Some(second.date)), "never backwards");
+
+    // The same report read again, or a backfill of a day, replaces the day.
+    store.record_reach_report(&first, Some(made - Duration::hours(1)), now).await.unwrap();
+    let replaced = report(1, "2026-02-28", &[(1, 410, 0.048)]);
+    store.record_reach_report(&replaced, Some(made + Duration::hours(1)), now).await.unwrap();
+    let days = store.reach_days(&video_id(1), t("2026-02-01T00:00:00Z"), t("2026-04-01T00:00:00Z")).await.unwrap();
+    assert_eq!(
+        days.iter().map(|d| (d.date.to_string(), d.impressions)).collect::<Vec<_>>(),
+        vec![("2026-02-28".to_owned(), 410), ("2026-03-01".to_owned(), 380)]
+    );
+    assert_eq!((days[0].ctr, days[0].day_start), (0.048, t("2026-02-28T08:00:00Z")));
+    assert_eq!(store.reach_job(&ch).await.unwrap().unwrap().reports_through, Some(made + Duration::hours(1)));
+    // Only the days overlapping the window, of that video.
+    let days = store.reach_days(&video_id(1), t("2026-03-01T07:00:00Z"), t("2026-03-01T09:00:00Z")).await.unwrap();
+    assert_eq!(days.len(), 2, "both days overlap the window around the Pacific midnight");
+    let days = store.reach_days(&video_id(1), t("2026-03-01T09:00:00Z"), t("2026-03-03T00:00:00Z")).await.unwrap();
+    assert_eq!(days.iter().map(|d| d.impressions).collect::<Vec<_>>(), vec![380]);
+    assert!(store.reach_days(&video_id(3), t("2026-01-01T00:00:00Z"), now).await.unwrap().is_empty());
+
+    // A new job (the old one expired) reads its reports from the start.
+    let job = store.set_reach_job(&ch, "job-2", now, now).await.unwrap();
+    assert_eq!((job.job_id.as_str(), job.reports_through, job.last_day), ("job-2", None, None));
+
+    // Each test has its reach state, not_granted until told otherwise.
+    let ann = user(&*store, "ann").await;
+    let test = store.create_abtest(&new_test(ann, 1, now), now).await.unwrap();
+    assert_eq!((test.reach_state, test.reach_reason, test.reach_updated_at), (ReachState::NotGranted, None, None));
+    let later = now + Duration::hours(1);
+    store.set_abtest_reach(test.id, ReachState::Failed, Some("reach report: cut off"), later).await.unwrap();
+    let got = store.abtest(test.id).await.unwrap().unwrap().test;
+    assert_eq!(
+        (got.reach_state, got.reach_reason.as_deref(), got.reach_updated_at),
+        (ReachState::Failed, Some("reach report: cut off"), Some(later))
+    );
+    assert!(matches!(
+        store.set_abtest_reach(4242, ReachState::Receiving, None, later).await,
         Err(StoreError::NotFound(_))
     ));
 }

@@ -2,7 +2,9 @@
 //! a real SQLite store and the YouTube simulator (OAuth consent, Data API) over HTTP. A premium
 //! user connects an account through `/oauth/google/start` and the callback (state checked,
 //! bound to the user), creates a test from two uploaded images and reads it back; other users
-//! get 404, free users 402, an unconfigured server 503; bad uploads are refused with a code.
+//! get 404, free users 402, an unconfigured server 503; bad uploads are refused with a code; a
+//! test shows the signals it reads and the owner's daily reach (waiting, receiving with the
+//! variants live each day, failed, revoked, not granted with the offer to connect again).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,8 +16,9 @@ use common::*;
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use tubewatch_core::{ChannelId, Clock, Email, VideoId};
-use tubewatch_youtube::SCOPE_YOUTUBE_FORCE_SSL;
-use ui_common::{make_premium, picture, spawn_ab_app};
+use tubewatch_store::{ReachReport, ReachState, SwapRecord};
+use tubewatch_youtube::{SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY};
+use ui_common::{make_premium, picture, spawn_ab_app, spawn_ab_app_asking};
 
 async fn premium(app: &TestApp, email: &str) -> Client {
     let client = Client::signup(app, email).await;
@@ -254,4 +257,133 @@ async fn free_users_get_402_and_an_unconfigured_server_503() {
     for reply in [alice.get("/api/v1/abtests").await, alice.get("/oauth/google/start?channel=x").await] {
         assert_eq!((reply.status.as_u16(), reply.code()), (503, "abtests_not_configured"), "{}", reply.body);
     }
+}
+
+/// The owned channel's busiest video published 2–60 days ago.
+fn busiest_video(app: &TestApp, owned: &ChannelId) -> VideoId {
+    let now = app.clock.now();
+    let mut videos =
+        app.sim.sim.channel_videos(owned.as_str(), now - Duration::days(60), now - Duration::days(2)).unwrap();
+    videos.sort_by_key(|v| (v.is_short, std::cmp::Reverse(v.views)));
+    videos.first().expect("a video").id.clone()
+}
+
+fn two_pictures(video: &VideoId) -> Form {
+    form(video, vec![("a.png", picture(1, image::ImageFormat::Png)), ("b.png", picture(2, image::ImageFormat::Png))])
+}
+
+#[tokio::test]
+async fn a_test_shows_its_signals_and_the_reach_state_with_the_days_received() {
+    let (app, owned) = spawn_ab_app(6).await;
+    let alice = premium(&app, "alice@example.com").await;
+    connect_account(&alice, &owned).await;
+    let status = alice.get("/api/v1/youtube/connection").await;
+    assert!(status.body["scopes"].as_array().unwrap().iter().any(|s| s == SCOPE_YT_ANALYTICS_READONLY));
+    let video = busiest_video(&app, &owned);
+    let created = send_form(&alice, "/api/v1/abtests", two_pictures(&video)).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+
+    // The channel's reporting job was created with the test: its first report is 48 h away.
+    let reach = &created.body["reach"];
+    assert_eq!(created.body["signals"], serde_json::json!(["public_hourly_views", "daily_reach"]));
+    assert_eq!(reach["state"], "waiting_for_first_report", "{reach}");
+    assert!(reach["reason"].as_str().unwrap().contains("first report is expected"), "{reach}");
+    let job_created: chrono::DateTime<chrono::Utc> = serde_json::from_value(reach["job_created_at"].clone()).unwrap();
+    let expected: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(reach["first_report_expected_at"].clone()).unwrap();
+    assert_eq!(expected - job_created, Duration::hours(48));
+    assert_eq!(reach["days"], serde_json::json!([]));
+
+    // Reports arrive (as the worker stores them): the test's first day, then a day missing, then
+    // the third. The first two periods' swaps were made on time.
+    let test = app.store.abtest(id).await.unwrap().unwrap();
+    let start = test.test.starts_at;
+    for period in [0, 1] {
+        let swap = SwapRecord {
+            period,
+            swapped_at: Some(test.periods[period as usize].start),
+            outcome: "ok".into(),
+            excluded: false,
+            quota_units: 50,
+        };
+        app.store.record_abtest_swap(id, &swap).await.unwrap();
+    }
+    // Pacific days (standard time: from 08:00 UTC), the first one holding the test's start.
+    let first_day = (start - Duration::hours(8)).date_naive().and_hms_opt(8, 0, 0).unwrap().and_utc();
+    let day_start = |days: i64| first_day + Duration::days(days);
+    for (days, impressions, ctr) in [(0, 1200, 0.051), (2, 900, 0.047)] {
+        let report = ReachReport {
+            channel_id: owned.clone(),
+            date: day_start(days).date_naive(),
+            day_start: day_start(days),
+            day_end: day_start(days + 1),
+            rows: vec![(video.clone(), impressions, ctr)],
+        };
+        app.store.record_reach_report(&report, Some(app.clock.now()), app.clock.now()).await.unwrap();
+    }
+    let now = app.clock.now();
+    app.store.set_abtest_reach(id, ReachState::Receiving, Some("last day received: x"), now).await.unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    let reach = &read.body["reach"];
+    assert_eq!(reach["state"], "receiving", "{reach}");
+    let days = reach["days"].as_array().unwrap();
+    assert_eq!(days.len(), 2, "a missing day is simply not there: {reach}");
+    assert_eq!((days[0]["impressions"].as_i64(), days[0]["ctr"].as_f64()), (Some(1200), Some(0.051)));
+    assert_eq!(days[0]["date"], day_start(0).date_naive().to_string());
+    // The first day saw the first period's variant, and the second's if it began that day; the
+    // second period's variant stays live after it (no later swap was made).
+    let variant = |i: usize| test.periods[i].variant;
+    let label = |v: i32| ["A", "B"][v as usize];
+    let mut first = std::collections::BTreeSet::from([variant(0)]);
+    if test.periods[1].start < day_start(1) {
+        first.insert(variant(1));
+    }
+    let first: Vec<&str> = first.into_iter().map(label).collect();
+    assert_eq!(days[0]["live_variants"], serde_json::json!(first), "{reach}");
+    assert_eq!(days[1]["live_variants"], serde_json::json!([label(variant(1))]), "{reach}");
+    assert_eq!(reach["last_day_received"], day_start(2).date_naive().to_string());
+
+    // The page shows the same.
+    let page = alice.get(&format!("/abtests/{id}")).await;
+    let html = String::from_utf8_lossy(&page.bytes);
+    assert_eq!(page.status, 200);
+    assert!(html.contains("and the channel's daily reach from YouTube"), "{html}");
+    assert!(html.contains("state-receiving") && html.contains("1,200") && html.contains("5.10 %"), "{html}");
+
+    // A failed read says why; a revoked grant says so and keeps the days.
+    let why = "malformed response: reach report: line 3 has 4 fields where the header has 5; retried next hour";
+    app.store.set_abtest_reach(id, ReachState::Failed, Some(why), now).await.unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!(
+        (read.body["reach"]["state"].as_str(), read.body["reach"]["reason"].as_str()),
+        (Some("failed"), Some(why))
+    );
+    let user = app.store.user_by_email(&Email::parse("alice@example.com").unwrap()).await.unwrap().unwrap();
+    app.store.revoke_youtube_connection(user.id, "Google answered invalid_grant", now).await.unwrap();
+    app.store.set_abtest_reach(id, ReachState::Revoked, Some("Google answered invalid_grant"), now).await.unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!(read.body["reach"]["state"], "revoked");
+    assert_eq!(read.body["reach"]["days"].as_array().unwrap().len(), 2);
+    let page = alice.get(&format!("/abtests/{id}")).await;
+    assert!(String::from_utf8_lossy(&page.bytes).contains("Connect YouTube again to add reach data"));
+}
+
+#[tokio::test]
+async fn without_the_reach_scope_a_test_reads_public_views_and_offers_to_reconnect() {
+    let (app, owned) = spawn_ab_app_asking(6, &[], &[SCOPE_YOUTUBE_FORCE_SSL]).await;
+    let alice = premium(&app, "alice@example.com").await;
+    connect_account(&alice, &owned).await;
+    let video = busiest_video(&app, &owned);
+    let created = send_form(&alice, "/api/v1/abtests", two_pictures(&video)).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    assert_eq!(created.body["signals"], serde_json::json!(["public_hourly_views"]));
+    assert_eq!(created.body["reach"]["state"], "not_granted", "{}", created.body);
+    assert!(created.body["reach"]["job_created_at"].is_null());
+    let id = created.body["id"].as_i64().unwrap();
+    let page = alice.get(&format!("/abtests/{id}")).await;
+    let html = String::from_utf8_lossy(&page.bytes);
+    assert!(html.contains("state-not_granted"), "{html}");
+    assert!(html.contains(&format!("/oauth/google/start?channel={owned}")), "{html}");
+    assert!(!html.contains("and the channel's daily reach"), "{html}");
 }

@@ -324,6 +324,7 @@ impl AbTests {
         };
         self.store.upsert_youtube_connection(&connection, now).await?;
         tracing::info!(user_id = user.0, channel_id = %channel, "YouTube account connected for user {}", user.0);
+        self.resume_reach(user).await?;
         self.store.youtube_connection(user).await?.ok_or(AbTestError::NotConnected)
     }
 
@@ -377,6 +378,24 @@ impl AbTests {
         };
         self.store.update_youtube_tokens(user, resealed.as_ref(), Some((&access, expires)), now).await?;
         Ok(tokens.access_token)
+    }
+
+    /// Runs a call to Google with the user's access token; a token the API refuses is refreshed
+    /// once (a refresh Google refuses marks the grant revoked and pauses the user's tests).
+    pub(crate) async fn with_token<T, F, Fut>(&self, user: UserId, call: F) -> Result<T, AbTestError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, YoutubeError>>,
+    {
+        let token = self.access_token(user, false).await?;
+        let result = match call(token).await {
+            Err(e) if e.kind() == ErrorKind::Unauthorized => call(self.access_token(user, true).await?).await,
+            other => other,
+        };
+        result.map_err(|e| match e.kind() {
+            ErrorKind::QuotaExceeded => AbTestError::QuotaExceeded,
+            _ => AbTestError::Youtube(e),
+        })
     }
 
     /// Creates a test: validates the variants, checks that the connected channel owns the
@@ -521,6 +540,7 @@ impl AbTests {
         // The snippet read and the ownership probe.
         self.store.add_abtest_quota(test.id, READ_UNITS * 2 + WRITE_UNITS).await?;
         self.store.ensure_target(TargetKind::AbTest, &test.id.to_string(), start, now).await?;
+        self.start_reach(test.id, &conn, now).await?;
         tracing::info!(test_id = test.id, video_id = %video, variants = variants_n, %start, "A/B test {} created", test.id);
         self.store.abtest(test.id).await?.ok_or(AbTestError::NoSuchTest(test.id))
     }

@@ -16,14 +16,15 @@ use tubewatch_core::abtest::{AbAnalysis, AbPeriod, Verdict, analyse_with_fallbac
 use tubewatch_core::outliers::ViewsPoint;
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{
-    AbTestDetail, AbTestKind, AbTestPeriod, AbTestState, AbViews, ConnectionState, FinalAction, Lease, SwapRecord,
-    Target,
+    AbTestDetail, AbTestKind, AbTestPeriod, AbTestState, AbViews, ConnectionState, FinalAction, Lease, ReachState,
+    SwapRecord, Target,
 };
-use tubewatch_youtube::{ErrorKind, PerceptualHash, ThumbnailSize, YoutubeError};
+use tubewatch_youtube::{PerceptualHash, ThumbnailSize, YoutubeError};
 
 use crate::abtest::{AbTestError, AbTests, READ_UNITS, WRITE_UNITS};
 use crate::mail::Mail;
 use crate::pipeline::{JobError, Pipeline};
+use crate::reach::TestReachDay;
 
 /// What the wrap-up stores as the test's result (JSON).
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +42,11 @@ pub struct AbResult {
     pub periods_excluded: usize,
     pub quota_used: i64,
     pub outside_change: Option<String>,
+    /// The owner's daily reach at the wrap-up (`not_granted` without the analytics scope) and
+    /// the days received that cover the test, with the share of each day each variant was live.
+    /// Not used by the analysis yet: it fits the public hourly views.
+    pub reach_state: ReachState,
+    pub reach_days: Vec<TestReachDay>,
 }
 
 /// What should be live: a thumbnail (blob and perceptual hash) and/or a title.
@@ -87,7 +93,7 @@ fn refused(e: &YoutubeError) -> bool {
         || matches!(e, YoutubeError::Http { status: Some(s), .. } if (400..500).contains(s) && *s != 408 && *s != 429)
 }
 
-fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     Slot::hour_of(now).start() + Duration::hours(1)
 }
 
@@ -122,7 +128,7 @@ pub fn analysis_periods(periods: &[AbTestPeriod], end: DateTime<Utc>) -> Vec<AbP
 }
 
 impl Pipeline {
-    fn abtests(&self) -> Result<AbTests, JobError> {
+    pub(crate) fn abtests(&self) -> Result<AbTests, JobError> {
         let services = self
             .config
             .abtests
@@ -346,7 +352,7 @@ impl Pipeline {
                     .get(key)
                     .await?
                     .ok_or_else(|| AbTestError::Other(anyhow::anyhow!("thumbnail blob {key} is missing")))?;
-                with_token(ab, user, video, |token| {
+                ab.with_token(user, |token| {
                     let image = image.clone();
                     async move { ab.youtube.set_thumbnail(&token, video, &image).await }
                 })
@@ -355,7 +361,7 @@ impl Pipeline {
                 units += WRITE_UNITS;
             }
             if let Some(title) = &look.title {
-                with_token(ab, user, video, |token| async move {
+                ab.with_token(user, |token| async move {
                     ab.youtube.update_video_title(&token, video, title).await.map(|_| ())
                 })
                 .await?;
@@ -419,6 +425,10 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         };
         let fresh = self.store.abtest(test.id).await?.map_or_else(|| test.clone(), |d| d.test);
+        // The days up to now: the test ends with this wrap-up.
+        let mut ended = detail.clone();
+        ended.test.finished_at = Some(now);
+        let reach_days = crate::reach::reach_days_of(&*self.store, &ended).await?;
         let result = AbResult {
             analysis,
             analysis_error,
@@ -430,6 +440,8 @@ impl Pipeline {
             periods_excluded: detail.periods.iter().filter(|p| p.excluded || p.swapped_at.is_none()).count(),
             quota_used: fresh.quota_used,
             outside_change: fresh.outside_change.clone(),
+            reach_state: fresh.reach_state,
+            reach_days,
         };
         let json = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
         let state = if stopped { AbTestState::Stopped } else { AbTestState::Finished };
@@ -460,10 +472,9 @@ impl Pipeline {
             }
         }
         if let Some(title) = &look.title {
-            let read = with_token(ab, detail.test.user_id, video, |token| async move {
-                ab.youtube.video_snippet(&token, video).await
-            })
-            .await;
+            let read = ab
+                .with_token(detail.test.user_id, |token| async move { ab.youtube.video_snippet(&token, video).await })
+                .await;
             if self.store.add_abtest_quota(detail.test.id, READ_UNITS).await.is_err() {
                 tracing::warn!(test_id = detail.test.id, "quota not counted");
             }
@@ -514,36 +525,6 @@ impl Pipeline {
                 tracing::warn!(test_id = test.id, error = %format!("{e:#}"), "A/B result mail failed; kept for later")
             }
         }
-    }
-}
-
-/// Runs a Data API call with the user's access token; a token the API refuses is refreshed
-/// once (a refresh Google refuses marks the grant revoked and pauses the user's tests).
-async fn with_token<T, F, Fut>(
-    ab: &AbTests,
-    user: tubewatch_core::UserId,
-    video: &VideoId,
-    call: F,
-) -> Result<T, AbTestError>
-where
-    F: Fn(String) -> Fut,
-    Fut: Future<Output = Result<T, YoutubeError>>,
-{
-    let token = ab.access_token(user, false).await?;
-    match call(token).await {
-        Ok(v) => Ok(v),
-        Err(e) if e.kind() == ErrorKind::Unauthorized => {
-            let token = ab.access_token(user, true).await?;
-            call(token).await.map_err(|e| map_call_error(e, video))
-        }
-        Err(e) => Err(map_call_error(e, video)),
-    }
-}
-
-fn map_call_error(e: YoutubeError, _video: &VideoId) -> AbTestError {
-    match e.kind() {
-        ErrorKind::QuotaExceeded => AbTestError::QuotaExceeded,
-        _ => AbTestError::Youtube(e),
     }
 }
 

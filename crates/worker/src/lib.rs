@@ -11,6 +11,7 @@ pub mod mail;
 pub mod metrics;
 pub mod outliers_job;
 mod pipeline;
+pub mod reach;
 mod runner;
 pub mod token_crypto;
 pub mod track;

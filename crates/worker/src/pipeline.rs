@@ -136,6 +136,7 @@ impl Pipeline {
             TargetKind::Outliers => self.run_outliers(&target, &lease).await,
             TargetKind::Digest => self.run_digest(&target, &lease).await,
             TargetKind::AbTest => self.run_abtest_step(&target, &lease).await,
+            TargetKind::Reach => self.run_reach(&target, &lease).await,
         };
         let error = match result {
             Ok(()) => {
@@ -193,7 +194,9 @@ impl Pipeline {
     async fn next_due_after_giving_up(&self, target: &Target, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match target.kind {
             TargetKind::Channel => Some(next_channel_check(now, self.config.channel_check_offset)),
-            TargetKind::Outliers | TargetKind::Digest | TargetKind::AbTest => Some(now + Duration::hours(1)),
+            TargetKind::Outliers | TargetKind::Digest | TargetKind::AbTest | TargetKind::Reach => {
+                Some(now + Duration::hours(1))
+            }
             TargetKind::Video => {
                 let id = VideoId::parse(&target.subject).ok()?;
                 let video = self.store.video(&id).await.ok()??;

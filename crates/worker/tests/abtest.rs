@@ -2,26 +2,33 @@
 //! connecting an account (OAuth with PKCE, tokens sealed in the database), creating a test from
 //! uploaded images, the swaps going live at the scheduled times (the simulator's truth), the
 //! wrap-up applying the winner and mailing the result; refreshed and revoked grants, quota
-//! exhaustion mid-test, rejected uploads and videos the user does not own.
+//! exhaustion mid-test, rejected uploads and videos the user does not own; the owner's daily
+//! reach (waiting for the first report, then the simulator's truth; not granted; revoked; cut
+//! downloads retried with nothing lost).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use tubewatch_core::{ChannelId, Clock, Email, ManualClock, Slot, UserId, VideoId};
-use tubewatch_sim::{ChangeSource, SimConfig, Simulator, VariantKind, thumbnail_variant_id, title_variant_id};
+use tubewatch_sim::{
+    ChangeSource, Endpoint, FaultConfig, FaultSpec, SimConfig, Simulator, VariantKind, pacific_day,
+    thumbnail_variant_id, title_variant_id,
+};
 use tubewatch_store::{
-    AbTestDetail, AbTestState, ConnectionState, FinalAction, NewChannel, NewUser, NewVideo, Plan, Store, StoreOptions,
-    TargetKind, ViewsRecord, connect,
+    AbTestDetail, AbTestState, ConnectionState, FinalAction, NewChannel, NewUser, NewVideo, Plan, ReachState, Store,
+    StoreOptions, TargetKind, ViewsRecord, connect,
 };
 use tubewatch_worker::abtest::{AbTestError, AbTestServices, AbTests, CreateAbTest, UploadLimits};
 use tubewatch_worker::token_crypto::{TokenKeyring, TokenPurpose};
 use tubewatch_worker::{Blobs, Mailer, Metrics, Pipeline, PipelineConfig};
-use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
+use tubewatch_youtube::{
+    AB_TEST_SCOPES, OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig,
+};
 
 const KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 const CLIENT_ID: &str = "tubewatch-test";
@@ -38,7 +45,22 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
+/// The OAuth app as tubewatch configures it: swaps and reach.
 async fn world(seed: u64, quota_per_day: u64) -> World {
+    world_asking(seed, quota_per_day, &AB_TEST_SCOPES).await
+}
+
+fn oauth_config(scopes: &[&str]) -> OAuthConfig {
+    OAuthConfig {
+        client_id: CLIENT_ID.into(),
+        client_secret: None,
+        redirect_uri: "http://127.0.0.1:9/oauth/google/callback".into(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// A world whose OAuth app asks for `scopes` (the simulated user grants what is asked).
+async fn world_asking(seed: u64, quota_per_day: u64, scopes: &[&str]) -> World {
     let (mut config, clock) = SimConfig::for_tests(seed, 12);
     // No creator edits during the test: any change the truth shows is ours.
     config.world.creator_thumbnail_change_rate = 0.0;
@@ -60,14 +82,7 @@ async fn world(seed: u64, quota_per_day: u64) -> World {
     let mut yt = YoutubeConfig::single_base(&sim.base_url).unwrap();
     yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
     let youtube = YoutubeClient::new(yt).unwrap();
-    let oauth = youtube
-        .oauth(&OAuthConfig {
-            client_id: CLIENT_ID.into(),
-            client_secret: None,
-            redirect_uri: "http://127.0.0.1:9/oauth/google/callback".into(),
-            scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into()],
-        })
-        .unwrap();
+    let oauth = youtube.oauth(&oauth_config(scopes)).unwrap();
     let keyring = TokenKeyring::from_hex("k1", &[("k1".into(), KEY.into())]).unwrap();
     let outbox = dir.path().join("outbox");
     let services = AbTestServices::new(oauth, keyring);
@@ -330,6 +345,12 @@ async fn access_tokens_refresh_and_a_revoked_grant_pauses_until_reconnected() {
     let d = w.detail(id).await;
     assert_eq!(d.test.state, AbTestState::Paused);
     assert!(d.test.state_reason.as_deref().unwrap().contains("refresh"), "the user is told why");
+    // The hourly reach read may find the grant revoked before a swap does: go on into the next
+    // period, which starts while the test is paused.
+    let next_start = d.periods.iter().find(|p| p.start > w.clock.now()).unwrap().start;
+    w.run_hours((next_start - w.clock.now()).num_hours() + 1).await;
+    let d = w.detail(id).await;
+    assert_eq!(d.test.state, AbTestState::Paused);
     let missed = d.periods.iter().find(|p| p.start <= w.clock.now() && w.clock.now() < p.end).unwrap().clone();
     assert!(missed.swapped_at.is_none());
     assert!(matches!(w.ab.access_token(ann, false).await, Err(AbTestError::Revoked(_))));
@@ -511,4 +532,179 @@ async fn a_test_stopped_early_wraps_up_within_the_hour_and_restores_the_original
     let runs_before = w.detail(id).await.test.quota_used;
     w.run_hours(24).await;
     assert_eq!(w.detail(id).await.test.quota_used, runs_before, "a stopped test makes no more calls");
+}
+
+impl World {
+    /// A test of two titles on the owned channel's busiest video, created now.
+    async fn title_test(&self, user: UserId, days: i64) -> AbTestDetail {
+        let mut request = CreateAbTest::new(self.video_of(&self.owned));
+        request.titles = vec!["A title with reach".into(), "B title with reach".into()];
+        request.duration = Duration::days(days);
+        self.ab.create(user, request).await.unwrap()
+    }
+
+    async fn reach_state(&self, id: i64) -> (ReachState, String) {
+        let test = self.detail(id).await.test;
+        (test.reach_state, test.reach_reason.unwrap_or_default())
+    }
+
+    /// Every stored day of the video since the backfill began, and the simulator's truth for the
+    /// same span (YouTube leaves out days without impressions): (Pacific day, impressions, CTR).
+    async fn stored_and_true_reach(&self, video: &VideoId) -> (BTreeMap<i64, (i64, f64)>, BTreeMap<i64, (i64, f64)>) {
+        let job = self.ab.store.reach_job(&self.owned).await.unwrap().expect("a reporting job");
+        let first = pacific_day(job.job_created_at.timestamp()) - 30;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let last = (job.last_day.expect("a day received") - epoch).num_days();
+        let stored = self
+            .ab
+            .store
+            .reach_days(video, job.job_created_at - Duration::days(40), self.clock.now())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (pacific_day(d.day_start.timestamp()), (d.impressions, d.ctr)))
+            .collect();
+        let truth = (first..=last)
+            .filter_map(|day| {
+                let r = self.sim.sim.reach_day(video.as_str(), day).unwrap()?;
+                (r.impressions > 0).then(|| (day, (i64::try_from(r.impressions).unwrap(), r.ctr)))
+            })
+            .collect();
+        (stored, truth)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reach_waits_for_the_first_report_then_matches_the_truth() {
+    let w = world(26, 10_000).await;
+    let ann = w.user("ann").await;
+    w.connect(ann, &w.owned).await;
+    let conn = w.ab.store.youtube_connection(ann).await.unwrap().unwrap();
+    assert!(conn.scopes.contains("yt-analytics.readonly"), "the granted scopes are recorded: {}", conn.scopes);
+    let created = w.title_test(ann, 4).await;
+    let id = created.test.id;
+    let video = created.test.video_id.clone();
+    // The reporting job is created with the test; its first reports come 48 hours later.
+    let job = w.ab.store.reach_job(&w.owned).await.unwrap().expect("the job is created with the test");
+    assert!((job.job_created_at - w.clock.now()).num_seconds().abs() <= 1, "{job:?}");
+    let (state, reason) = w.reach_state(id).await;
+    assert_eq!(state, ReachState::WaitingForFirstReport, "{reason}");
+    assert!(reason.contains("first report is expected around"), "{reason}");
+    w.run_hours(46).await;
+    assert_eq!(w.reach_state(id).await.0, ReachState::WaitingForFirstReport);
+    assert!(
+        w.ab.store.reach_days(&video, job.job_created_at - Duration::days(40), w.clock.now()).await.unwrap().is_empty()
+    );
+
+    w.run_hours(3).await;
+    let (state, reason) = w.reach_state(id).await;
+    assert_eq!(state, ReachState::Receiving, "{reason}");
+    let (stored, truth) = w.stored_and_true_reach(&video).await;
+    assert!(truth.len() >= 3, "the backfill since the video came out and the test's first day: {}", truth.len());
+    assert_eq!(stored, truth);
+    // Another day's report a day later.
+    w.run_hours(24).await;
+    let (stored_later, truth_later) = w.stored_and_true_reach(&video).await;
+    assert_eq!(stored_later, truth_later);
+    assert_eq!(stored_later.len(), stored.len() + 1);
+
+    // The test's days carry which variant was live: every hour of a day inside the test had one.
+    let detail = w.detail(id).await;
+    let reach = tubewatch_worker::reach::reach_of(&*w.ab.store, &detail).await.unwrap();
+    assert_eq!((reach.state, reach.job_created_at), (ReachState::Receiving, Some(job.job_created_at)));
+    assert!(!reach.days.is_empty());
+    for day in &reach.days {
+        let live: f64 = day.variant_share.iter().sum();
+        assert!(live > 0.0 && live <= 1.0 + 1e-9, "{day:?}");
+    }
+    assert!(reach.days.iter().any(|d| (d.variant_share.iter().sum::<f64>() - 1.0).abs() < 1e-9), "{:?}", reach.days);
+
+    // The wrap-up keeps the days that cover the test.
+    w.run_hours(26).await;
+    let detail = w.detail(id).await;
+    assert_eq!(detail.test.state, AbTestState::Finished, "{:?}", detail.test.state_reason);
+    let result: serde_json::Value = serde_json::from_str(detail.test.result_json.as_ref().unwrap()).unwrap();
+    assert_eq!(result["reach_state"], "receiving", "{result}");
+    assert!(result["reach_days"].as_array().unwrap().len() >= 3, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_reach_scope_the_test_runs_on_public_views_until_reconnected() {
+    let mut w = world_asking(27, 10_000, &[SCOPE_YOUTUBE_FORCE_SSL]).await;
+    let ann = w.user("ann").await;
+    w.connect(ann, &w.owned).await;
+    let created = w.title_test(ann, 3).await;
+    let id = created.test.id;
+    let (state, reason) = w.reach_state(id).await;
+    assert_eq!(state, ReachState::NotGranted);
+    assert!(reason.contains("connect the account again"), "{reason}");
+    w.run_hours(13).await;
+    let d = w.detail(id).await;
+    assert_eq!(w.reach_state(id).await.0, ReachState::NotGranted);
+    assert!(w.ab.store.reach_job(&w.owned).await.unwrap().is_none(), "no reporting job without the scope");
+    assert!(d.periods[..2].iter().all(|p| p.swapped_at.is_some()), "swaps go on: {:?}", d.periods);
+    assert!(w.ab.store.abtest_views(id).await.unwrap().len() >= 12, "public views are measured");
+
+    // Connecting again with both scopes adds reach to the running test.
+    w.ab.services.oauth = w.ab.youtube.oauth(&oauth_config(&AB_TEST_SCOPES)).unwrap();
+    w.connect(ann, &w.owned).await;
+    w.run_hours(1).await;
+    let (state, reason) = w.reach_state(id).await;
+    assert_eq!(state, ReachState::WaitingForFirstReport, "{reason}");
+    assert!(w.ab.store.reach_job(&w.owned).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_marks_reach_revoked_and_keeps_what_was_read() {
+    let w = world(28, 10_000).await;
+    let ann = w.user("ann").await;
+    w.connect(ann, &w.owned).await;
+    let created = w.title_test(ann, 4).await;
+    let id = created.test.id;
+    w.run_hours(49).await;
+    assert_eq!(w.reach_state(id).await.0, ReachState::Receiving);
+    let (before, _) = w.stored_and_true_reach(&created.test.video_id).await;
+
+    let conn = w.ab.store.youtube_connection(ann).await.unwrap().unwrap();
+    let refresh = w.ab.services.keyring.open(ann, TokenPurpose::Refresh, &conn.refresh).unwrap();
+    w.ab.services.oauth.revoke(&refresh).await.unwrap();
+    // Access tokens last an hour: within two the grant is found revoked.
+    w.run_hours(3).await;
+    let (state, reason) = w.reach_state(id).await;
+    assert_eq!(state, ReachState::Revoked, "{reason}");
+    assert!(reason.contains("invalid_grant"), "{reason}");
+    let (after, _) = w.stored_and_true_reach(&created.test.video_id).await;
+    assert_eq!(after, before, "the days read stay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_reports_fail_then_recover_with_nothing_lost() {
+    let w = world(29, 10_000).await;
+    let ann = w.user("ann").await;
+    w.connect(ann, &w.owned).await;
+    let created = w.title_test(ann, 4).await;
+    let (id, video) = (created.test.id, created.test.video_id.clone());
+    w.run_hours(46).await;
+    let faults = |rate: f64| FaultConfig {
+        endpoints: [(Endpoint::Reporting, FaultSpec { rate_truncate: rate, ..FaultSpec::default() })].into(),
+        ..FaultConfig::default()
+    };
+    // Every Reporting API answer cut short when the first reports come.
+    w.sim.sim.set_faults(faults(1.0));
+    w.run_hours(3).await;
+    let (state, reason) = w.reach_state(id).await;
+    assert_eq!(state, ReachState::Failed, "{reason}");
+    assert!(reason.contains("truncated"), "{reason}");
+    let job = w.ab.store.reach_job(&w.owned).await.unwrap().unwrap();
+    assert_eq!(job.reports_through, None, "nothing read from a cut report");
+    // Some answers cut: reports of the batch are stored, the read position waits for the rest.
+    w.sim.sim.set_faults(faults(0.3));
+    w.run_hours(2).await;
+    w.sim.sim.set_faults(FaultConfig::default());
+    w.run_hours(1).await;
+    let (state, reason) = w.reach_state(id).await;
+    assert_eq!(state, ReachState::Receiving, "{reason}");
+    let (stored, truth) = w.stored_and_true_reach(&video).await;
+    assert!(truth.len() >= 3);
+    assert_eq!(stored, truth, "every day arrived once the downloads came through whole");
 }

@@ -27,7 +27,8 @@ pub use data_api::{ApiAuth, ApiChannel, ApiVideo, VIDEOS_LIST_MAX_IDS, parse_goo
 pub use error::{ErrorKind, YoutubeError};
 pub use feed::{Feed, FeedEntry, parse_feed};
 pub use oauth::{
-    AuthorizationRequest, OAuthClient, OAuthConfig, SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY, TokenSet,
+    AB_TEST_SCOPES, AuthorizationRequest, OAuthClient, OAuthConfig, SCOPE_YOUTUBE_FORCE_SSL,
+    SCOPE_YT_ANALYTICS_READONLY, TokenSet,
 };
 pub use player::{VideoInfo, ViewsSource, parse_player_response, parse_watch_page};
 pub use reporting::{

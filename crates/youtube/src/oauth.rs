@@ -25,6 +25,10 @@ pub const SCOPE_YOUTUBE_FORCE_SSL: &str = "https://www.googleapis.com/auth/youtu
 /// and click-through rate).
 pub const SCOPE_YT_ANALYTICS_READONLY: &str = "https://www.googleapis.com/auth/yt-analytics.readonly";
 
+/// What an A/B test connection asks for: edits (swaps) and the owner's reach reports. Google
+/// lets the user grant either alone; the granted ones are in the token response.
+pub const AB_TEST_SCOPES: [&str; 2] = [SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY];
+
 type GoogleOAuth = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// The app's OAuth registration.
@@ -183,6 +187,8 @@ impl OAuthClient {
         let (url, state) = request
             .set_pkce_challenge(challenge)
             .add_extra_param("access_type", "offline")
+            // Scopes granted before (e.g. to a connection made without reach data) stay granted.
+            .add_extra_param("include_granted_scopes", "true")
             .add_extra_param("prompt", "consent")
             .url();
         AuthorizationRequest {
@@ -203,7 +209,12 @@ impl OAuthClient {
             .request_async(&adapter)
             .await
             .map_err(token_error)?;
-        Ok(token_set(&token))
+        let mut set = token_set(&token);
+        // RFC 6749 §5.1: a response without `scope` grants exactly what was asked.
+        if set.scopes.is_empty() {
+            set.scopes = self.scopes.clone();
+        }
+        Ok(set)
     }
 
     /// A new access token from a refresh token. The refresh token stays the same.

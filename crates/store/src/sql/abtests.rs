@@ -1,7 +1,7 @@
 //! AbTestStore, written once for both backends (see `crate::sql`).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 use tracing::instrument;
 use tubewatch_core::{ChannelId, UserId, VideoId};
@@ -9,8 +9,30 @@ use tubewatch_core::{ChannelId, UserId, VideoId};
 use super::{Backend, DbRow, at, at_opt, ts};
 use crate::{
     AbTest, AbTestDetail, AbTestId, AbTestPeriod, AbTestState, AbTestStore, AbVariant, AbViews, NewAbTest,
-    NewYoutubeConnection, Result, SealedToken, StoreError, SwapRecord, YoutubeConnection, decode,
+    NewYoutubeConnection, ReachDay, ReachJob, ReachReport, ReachState, Result, SealedToken, StoreError, SwapRecord,
+    YoutubeConnection, decode,
 };
+
+/// A Pacific day as stored: `YYYY-MM-DD`, which sorts as the days do.
+fn day_text(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+fn day_of(column: &str, text: &str) -> Result<NaiveDate> {
+    decode(column, NaiveDate::parse_from_str(text, "%Y-%m-%d"))
+}
+
+fn reach_job_from_row(row: &DbRow) -> Result<ReachJob> {
+    let last_day: Option<String> = row.try_get("last_day")?;
+    Ok(ReachJob {
+        channel_id: decode("reach_jobs.channel_id", ChannelId::parse(row.try_get("channel_id")?))?,
+        job_id: row.try_get("job_id")?,
+        job_created_at: at(row, "job_created_at")?,
+        reports_through: at_opt(row, "reports_through")?,
+        last_day: last_day.map(|d| day_of("reach_jobs.last_day", &d)).transpose()?,
+        updated_at: at(row, "updated_at")?,
+    })
+}
 
 fn connection_from_row(row: &DbRow) -> Result<YoutubeConnection> {
     let access_key: Option<String> = row.try_get("access_key_id")?;
@@ -53,6 +75,9 @@ fn test_from_row(row: &DbRow) -> Result<AbTest> {
         created_at: at(row, "created_at")?,
         finished_at: at_opt(row, "finished_at")?,
         notified_at: at_opt(row, "notified_at")?,
+        reach_state: decode("abtests.reach_state", row.try_get::<String, _>("reach_state")?.parse())?,
+        reach_reason: row.try_get("reach_reason")?,
+        reach_updated_at: at_opt(row, "reach_updated_at")?,
     })
 }
 
@@ -420,5 +445,131 @@ impl AbTestStore for Backend {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    #[instrument(skip_all, fields(test_id = id, reach_state = state.as_str()))]
+    async fn set_abtest_reach(
+        &self,
+        id: AbTestId,
+        state: ReachState,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE abtests SET reach_state = $1, reach_reason = $2, reach_updated_at = $3 WHERE id = $4")
+                .bind(state.as_str())
+                .bind(reason)
+                .bind(ts(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("A/B test", id));
+        }
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(channel_id = %channel, job_id))]
+    async fn set_reach_job(
+        &self,
+        channel: &ChannelId,
+        job_id: &str,
+        job_created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ReachJob> {
+        let row = sqlx::query(
+            "INSERT INTO reach_jobs (channel_id, job_id, job_created_at, reports_through, last_day, updated_at) \
+             VALUES ($1, $2, $3, NULL, NULL, $4) \
+             ON CONFLICT (channel_id) DO UPDATE SET job_id = excluded.job_id, \
+             job_created_at = excluded.job_created_at, updated_at = excluded.updated_at, \
+             reports_through = CASE WHEN reach_jobs.job_id = excluded.job_id THEN reach_jobs.reports_through END, \
+             last_day = CASE WHEN reach_jobs.job_id = excluded.job_id THEN reach_jobs.last_day END \
+             RETURNING *",
+        )
+        .bind(channel.as_str())
+        .bind(job_id)
+        .bind(ts(job_created_at))
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        reach_job_from_row(&row)
+    }
+
+    async fn reach_job(&self, channel: &ChannelId) -> Result<Option<ReachJob>> {
+        let row = sqlx::query("SELECT * FROM reach_jobs WHERE channel_id = $1")
+            .bind(channel.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(reach_job_from_row).transpose()
+    }
+
+    #[instrument(skip_all, fields(channel_id = %report.channel_id, day = %report.date, rows = report.rows.len()))]
+    async fn record_reach_report(
+        &self,
+        report: &ReachReport,
+        through: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let day = day_text(report.date);
+        let done = sqlx::query(
+            "UPDATE reach_jobs SET updated_at = $1, \
+             last_day = CASE WHEN last_day IS NULL OR last_day < $2 THEN $3 ELSE last_day END, \
+             reports_through = CASE WHEN reports_through IS NULL OR reports_through < $4 \
+             THEN COALESCE($5, reports_through) ELSE reports_through END \
+             WHERE channel_id = $6",
+        )
+        .bind(ts(now))
+        .bind(&day)
+        .bind(&day)
+        .bind(through.map(ts))
+        .bind(through.map(ts))
+        .bind(report.channel_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("reporting job of channel", &report.channel_id));
+        }
+        for (video, impressions, ctr) in &report.rows {
+            sqlx::query(
+                "INSERT INTO reach_days (video_id, day, channel_id, day_start, day_end, impressions, ctr) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (video_id, day) DO UPDATE SET channel_id = excluded.channel_id, \
+                 day_start = excluded.day_start, day_end = excluded.day_end, \
+                 impressions = excluded.impressions, ctr = excluded.ctr",
+            )
+            .bind(video.as_str())
+            .bind(&day)
+            .bind(report.channel_id.as_str())
+            .bind(ts(report.day_start))
+            .bind(ts(report.day_end))
+            .bind(impressions)
+            .bind(ctr)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reach_days(&self, video: &VideoId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ReachDay>> {
+        sqlx::query("SELECT * FROM reach_days WHERE video_id = $1 AND day_end > $2 AND day_start < $3 ORDER BY day")
+            .bind(video.as_str())
+            .bind(ts(from))
+            .bind(ts(to))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ReachDay {
+                    video_id: decode("reach_days.video_id", VideoId::parse(r.try_get("video_id")?))?,
+                    date: day_of("reach_days.day", &r.try_get::<String, _>("day")?)?,
+                    day_start: at(r, "day_start")?,
+                    day_end: at(r, "day_end")?,
+                    impressions: r.try_get("impressions")?,
+                    ctr: r.try_get("ctr")?,
+                })
+            })
+            .collect()
     }
 }

@@ -20,9 +20,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use tubewatch_core::abtest::variant_label;
 use tubewatch_core::{ChannelId, UserId, VideoId};
-use tubewatch_store::{AbTest, AbTestDetail, AbTestState, FinalAction};
+use tubewatch_store::{AbTest, AbTestDetail, AbTestState, FinalAction, ReachState};
 use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
+use tubewatch_worker::reach::{TestReach, reach_of};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -350,10 +352,93 @@ pub struct PeriodView {
     pub excluded: bool,
 }
 
+/// One Pacific day of the owner's reach for the tested video.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReachDayView {
+    /// The Pacific (YouTube reporting) day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Thumbnail impressions that day.
+    pub impressions: i64,
+    /// The share of those impressions that became views, in [0, 1].
+    pub ctr: f64,
+    /// The share of the day each variant was live, by variant index (the rest of the day, none
+    /// was: before the first swap or after the end).
+    pub variant_share: Vec<f64>,
+    /// The variants live at some point that day (`A`, `B`, …).
+    pub live_variants: Vec<String>,
+}
+
+/// The owner's daily reach data for the test.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReachView {
+    /// `not_granted` (the connection lacks `yt-analytics.readonly`: connect again to add it),
+    /// `waiting_for_first_report` (the channel's reporting job makes its first reports about 48 h
+    /// after it was created), `receiving`, `failed` (the last read failed; retried) or `revoked`
+    /// (the grant is gone).
+    pub state: String,
+    /// Why: when the job was created, the last day received, the last error.
+    pub reason: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub job_created_at: Option<DateTime<Utc>>,
+    pub first_report_expected_at: Option<DateTime<Utc>>,
+    /// The newest day received for the channel, `YYYY-MM-DD`.
+    pub last_day_received: Option<String>,
+    /// The days received that overlap the test, oldest first.
+    pub days: Vec<ReachDayView>,
+}
+
+impl From<&TestReach> for ReachView {
+    fn from(r: &TestReach) -> Self {
+        Self {
+            state: r.state.as_str().to_owned(),
+            reason: r.reason.clone(),
+            updated_at: r.updated_at,
+            job_created_at: r.job_created_at,
+            first_report_expected_at: r.first_report_expected_at,
+            last_day_received: r.last_day_received.map(|d| d.to_string()),
+            days: r
+                .days
+                .iter()
+                .map(|d| ReachDayView {
+                    date: d.date.to_string(),
+                    impressions: d.impressions,
+                    ctr: d.ctr,
+                    variant_share: d.variant_share.clone(),
+                    live_variants: d
+                        .variant_share
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, share)| **share > 0.0)
+                        .map(|(v, _)| variant_label(v))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Whether the owner's daily reach is among the test's signals: granted, or days received.
+pub fn uses_daily_reach(reach: &TestReach) -> bool {
+    matches!(reach.state, ReachState::WaitingForFirstReport | ReachState::Receiving | ReachState::Failed)
+        || !reach.days.is_empty()
+}
+
+/// The signals a test reads: public hourly views always, the owner's daily reach while granted.
+pub fn signals(reach: &TestReach) -> Vec<String> {
+    let mut signals = vec!["public_hourly_views".to_owned()];
+    if uses_daily_reach(reach) {
+        signals.push("daily_reach".to_owned());
+    }
+    signals
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AbTestView {
     #[serde(flatten)]
     pub test: AbTestSummary,
+    /// `public_hourly_views`, plus `daily_reach` when the owner's reach data is granted.
+    pub signals: Vec<String>,
+    pub reach: ReachView,
     pub variants: Vec<VariantView>,
     /// The rotation schedule, fixed at creation.
     pub schedule: Vec<PeriodView>,
@@ -365,11 +450,13 @@ pub struct AbTestView {
     pub result: Option<serde_json::Value>,
 }
 
-impl From<&AbTestDetail> for AbTestView {
-    fn from(d: &AbTestDetail) -> Self {
+impl AbTestView {
+    pub fn new(d: &AbTestDetail, reach: &TestReach) -> Self {
         let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
         Self {
             test: AbTestSummary::from(&d.test),
+            signals: signals(reach),
+            reach: ReachView::from(reach),
             variants: d
                 .variants
                 .iter()
@@ -480,7 +567,8 @@ pub async fn create_abtest(
         ..CreateAbTest::new(video)
     };
     let detail = web.engine.create(caller.user.id, request).await?;
-    Ok((StatusCode::CREATED, Json(AbTestView::from(&detail))))
+    let reach = reach_of(&*state.store, &detail).await?;
+    Ok((StatusCode::CREATED, Json(AbTestView::new(&detail, &reach))))
 }
 
 /// The caller's tests, newest first.
@@ -493,7 +581,8 @@ pub async fn list_abtests(caller: CurrentUser, State(state): State<AppState>) ->
     Ok(Json(AbTestList { items: tests.iter().map(AbTestSummary::from).collect() }))
 }
 
-/// One of the caller's tests: status, schedule, result.
+/// One of the caller's tests: status, schedule, the signals read (public hourly views; the
+/// owner's daily reach when granted) with the reach state and days, result.
 #[utoipa::path(get, path = "/api/v1/abtests/{test_id}", tag = "abtests", params(("test_id" = i64, Path)),
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = AbTestView), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
@@ -506,7 +595,9 @@ pub async fn get_abtest(
 ) -> Result<Json<AbTestView>, ApiError> {
     let web = engine(&state, &caller)?;
     let id = test_id.parse().map_err(|_| ApiError::not_found("A/B test"))?;
-    Ok(Json(AbTestView::from(&web.engine.get(caller.user.id, id).await?)))
+    let detail = web.engine.get(caller.user.id, id).await?;
+    let reach = reach_of(&*state.store, &detail).await?;
+    Ok(Json(AbTestView::new(&detail, &reach)))
 }
 
 /// Stops a test early: it is wrapped up on the data so far within the hour.

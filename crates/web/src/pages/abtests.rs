@@ -18,8 +18,9 @@ use tubewatch_core::abtest::{
     AbAnalysis, ScheduleRequest, Verdict, balanced_schedule, exposure, power_estimate, variant_label,
 };
 use tubewatch_core::{Slot, VideoId};
-use tubewatch_store::{AbTestDetail, AbTestState, FinalAction};
+use tubewatch_store::{AbTestDetail, AbTestState, FinalAction, ReachState};
 use tubewatch_worker::abtest::{CreateAbTest, expected_traffic};
+use tubewatch_worker::reach::{TestReach, reach_of};
 
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
@@ -588,6 +589,63 @@ fn result_view(json: &str) -> Option<ResultView> {
     })
 }
 
+pub struct ReachDayRow {
+    pub date: String,
+    pub impressions: String,
+    pub ctr: String,
+    /// The variants live that day with their share of it, e.g. `A 50 %, B 50 %`.
+    pub live: String,
+}
+
+/// The signals the test reads and the state of the owner's daily reach.
+pub struct ReachSection {
+    /// Whether daily reach is among the signals (granted).
+    pub granted: bool,
+    pub state: &'static str,
+    pub state_text: &'static str,
+    pub reason: Option<String>,
+    /// The channel to connect again to add reach data, when it is missing.
+    pub reconnect_channel: Option<String>,
+    pub days: Vec<ReachDayRow>,
+}
+
+impl ReachSection {
+    fn new(reach: &TestReach, channel: Option<String>) -> Self {
+        let state_text = match reach.state {
+            ReachState::NotGranted => "not granted",
+            ReachState::WaitingForFirstReport => "waiting for the first report",
+            ReachState::Receiving => "receiving",
+            ReachState::Failed => "failed, retrying",
+            ReachState::Revoked => "revoked",
+        };
+        let days = reach
+            .days
+            .iter()
+            .map(|d| ReachDayRow {
+                date: d.date.to_string(),
+                impressions: exact_number(d.impressions),
+                ctr: format!("{:.2} %", d.ctr * 100.0),
+                live: d
+                    .variant_share
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, share)| **share > 0.0)
+                    .map(|(v, share)| format!("{} {:.0} %", variant_label(v), share * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect();
+        Self {
+            granted: crate::api::abtests::uses_daily_reach(reach),
+            state: reach.state.as_str(),
+            state_text,
+            reason: reach.reason.clone(),
+            reconnect_channel: channel.filter(|_| matches!(reach.state, ReachState::NotGranted | ReachState::Revoked)),
+            days,
+        }
+    }
+}
+
 #[derive(askama::Template)]
 #[template(path = "abtest.html")]
 struct DetailTemplate {
@@ -612,6 +670,7 @@ struct DetailTemplate {
     /// What the power estimate's traffic was read from.
     power_basis: Option<String>,
     result: Option<ResultView>,
+    reach: ReachSection,
     can_stop: bool,
     error: Option<String>,
     signed_in: bool,
@@ -653,6 +712,8 @@ async fn detail_template(
     let live_variant = d.periods.iter().find(|p| running && p.start <= now && now < p.end).map(|p| label(p.variant));
     let next_swap = d.periods.iter().find(|p| running && p.start > now).map(|p| TimeView::of(p.start));
     let power: serde_json::Value = serde_json::from_str(&t.power_json).unwrap_or_default();
+    let channel = state.store.youtube_connection(t.user_id).await?.map(|c| c.channel_id.to_string());
+    let reach = ReachSection::new(&reach_of(&*state.store, &d).await?, channel);
     Ok(DetailTemplate {
         id: t.id,
         video_id: t.video_id.to_string(),
@@ -687,6 +748,7 @@ async fn detail_template(
         power_summary: power["estimate"]["summary"].as_str().map(str::to_owned),
         power_basis: power["basis"].as_str().map(str::to_owned),
         result: t.result_json.as_deref().and_then(result_view),
+        reach,
         can_stop: running && state.abtests.is_some(),
         error,
         signed_in: true,

@@ -18,7 +18,7 @@ use tubewatch_web::{AppState, WebConfig, router};
 use tubewatch_worker::abtest::{AbTestServices, AbTests};
 use tubewatch_worker::token_crypto::TokenKeyring;
 use tubewatch_worker::{Blobs, Mailer, Metrics, PipelineConfig, Tracker, Webhooks};
-use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
+use tubewatch_youtube::{AB_TEST_SCOPES, OAuthConfig, RetryPolicy, YoutubeClient, YoutubeConfig};
 
 use crate::common::TestApp;
 
@@ -33,6 +33,11 @@ pub async fn spawn_ab_app(channels: u32) -> (TestApp, ChannelId) {
 
 /// The same, with webhooks allowed to `webhook_hosts` (none: webhooks off).
 pub async fn spawn_ab_app_with_webhooks(channels: u32, webhook_hosts: &[String]) -> (TestApp, ChannelId) {
+    spawn_ab_app_asking(channels, webhook_hosts, &AB_TEST_SCOPES).await
+}
+
+/// The same, with the OAuth app asking for `scopes` (the simulated user grants what is asked).
+pub async fn spawn_ab_app_asking(channels: u32, webhook_hosts: &[String], scopes: &[&str]) -> (TestApp, ChannelId) {
     let (mut config, clock) = SimConfig::for_tests(11, channels);
     config.oauth.client_id = Some(CLIENT_ID.into());
     let owned = Simulator::new(config.clone()).channels()[0].id.clone();
@@ -52,7 +57,7 @@ pub async fn spawn_ab_app_with_webhooks(channels: u32, webhook_hosts: &[String])
             client_id: CLIENT_ID.into(),
             client_secret: None,
             redirect_uri: format!("{base}/oauth/google/callback"),
-            scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into()],
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         })
         .unwrap();
     let keyring = TokenKeyring::from_hex("k1", &[("k1".into(), KEY.into())]).unwrap();
