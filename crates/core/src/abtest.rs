@@ -737,6 +737,32 @@ fn assign(points: &[ViewsPoint], published: DateTime<Utc>, periods: &[AbPeriod])
     (used, dropped)
 }
 
+/// Below this many views per hour (the test's median), an hour without views is plausible.
+const STALL_MIN_RATE: f64 = 20.0;
+
+/// Leaves out the hours where YouTube's public counter stood still on a busy video (it freezes
+/// for hours now and then, and after a downward correction it stays below its old high for a
+/// while), and the interval after each, which catches up with views of the frozen hours: kept,
+/// they would credit one variant's views to the next. Returns the rest and the hours left out.
+fn drop_counter_stalls(obs: Vec<Obs>) -> (Vec<Obs>, f64) {
+    let mut rates: Vec<f64> = obs.iter().map(|o| o.views / hours_between(o.start, o.end).max(1e-9)).collect();
+    rates.sort_by(f64::total_cmp);
+    if rates.get(rates.len() / 2).is_none_or(|median| *median < STALL_MIN_RATE) {
+        return (obs, 0.0);
+    }
+    let (mut kept, mut dropped, mut after_stall) = (Vec::with_capacity(obs.len()), 0.0, false);
+    for o in obs {
+        let stalled = o.views <= 0.0;
+        if stalled || after_stall {
+            dropped += hours_between(o.start, o.end);
+        } else {
+            kept.push(o);
+        }
+        after_stall = stalled;
+    }
+    (kept, dropped)
+}
+
 /// The index of the schedule period each observation lies in: its cluster, since the hours of
 /// one period share correlated noise (usize::MAX for none, which `assign` never keeps).
 fn period_of_each(obs: &[Obs], periods: &[AbPeriod]) -> Vec<usize> {
@@ -881,6 +907,8 @@ pub fn analyse(
 ) -> Result<AbAnalysis, AbError> {
     check_periods(periods, variants)?;
     let (obs, hours_dropped) = assign(points, published, periods);
+    let (obs, stalled_hours) = drop_counter_stalls(obs);
+    let hours_dropped = hours_dropped + stalled_hours;
     for v in 0..variants {
         if !obs.iter().any(|o| o.variant == v) {
             return Err(AbError::NoDataForVariant(v));
@@ -1391,6 +1419,32 @@ mod tests {
         }
         assert!(found >= 80, "a 30 % lift named {found} times in 100");
         assert!(false_winners <= 10, "{false_winners} false winners in 100 A/A tests");
+    }
+
+    #[test]
+    fn a_frozen_counter_on_a_busy_video_is_left_out() {
+        let video = Video { start_rate: 400.0, ..Video::typical() };
+        let mut rng = Rng(SplitMix::new(12));
+        let periods = schedule(2, 31);
+        let mut points = video.run(&periods, &[1.0, 1.0], &mut rng);
+        let clean = analyse(&points, video.published, &periods, 2, &AnalysisConfig::default()).unwrap();
+        // The counter stands still for 4 hours across the first swap, then catches up.
+        let swap = periods[1].start;
+        let frozen_at = points.iter().position(|p| p.at >= swap - Duration::hours(2)).unwrap();
+        let held = points[frozen_at].views;
+        for p in &mut points[frozen_at..frozen_at + 4] {
+            p.views = held;
+        }
+        let a = analyse(&points, video.published, &periods, 2, &AnalysisConfig::default()).unwrap();
+        // The still hours and the hour that catches up are left out, beside the swap's own.
+        assert!(a.hours_dropped >= clean.hours_dropped + 3.0, "{} vs {}", a.hours_dropped, clean.hours_dropped);
+        // A quiet video's viewless hours are kept.
+        let quiet = Video { start_rate: 3.0, floor_share: 0.3, ..Video::typical() };
+        let points = quiet.run(&periods, &[1.0, 1.0], &mut rng);
+        let (obs, _) = assign(&points, quiet.published, &periods);
+        let zeros = obs.iter().filter(|o| o.views == 0.0).count();
+        assert!(zeros > 0);
+        assert_eq!(drop_counter_stalls(obs.clone()).0.len(), obs.len());
     }
 
     #[test]
