@@ -77,6 +77,59 @@ async fn mark_email_verified(tx: &mut Transaction<'_, Db>, user: UserId, now: Da
     Ok(())
 }
 
+/// The two kinds of single-use link mailed to a user; each keeps its tokens' hashes (SHA-256) in
+/// a table of the same shape.
+#[derive(Debug, Clone, Copy)]
+enum MailedToken {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl MailedToken {
+    /// Its statements: insert a token, use a live one (returning its user), and use up the
+    /// user's other live ones.
+    fn statements(self) -> [&'static str; 3] {
+        match self {
+            Self::PasswordReset => [
+                "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                "UPDATE password_resets SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+                 RETURNING user_id",
+                "UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
+            ],
+            Self::EmailVerification => [
+                "INSERT INTO email_verifications (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                "UPDATE email_verifications SET used_at = $1 \
+                 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
+                "UPDATE email_verifications SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
+            ],
+        }
+    }
+
+    async fn insert(
+        self,
+        pool: &sqlx::Pool<Db>,
+        user: UserId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let [insert, ..] = self.statements();
+        sqlx::query(insert).bind(token_hash).bind(user.0).bind(ts(now)).bind(ts(expires_at)).execute(pool).await?;
+        Ok(())
+    }
+
+    /// Uses a live token: its user, with every other link of that user used up too; `None` for
+    /// an unknown, used or expired token.
+    async fn take(self, tx: &mut Transaction<'_, Db>, token_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>> {
+        let [_, take, expire_others] = self.statements();
+        let user: Option<i64> =
+            sqlx::query_scalar(take).bind(ts(now)).bind(token_hash).fetch_optional(&mut **tx).await?;
+        let Some(user) = user.map(UserId) else { return Ok(None) };
+        sqlx::query(expire_others).bind(ts(now)).bind(user.0).execute(&mut **tx).await?;
+        Ok(Some(user))
+    }
+}
+
 async fn audit(
     tx: &mut Transaction<'_, Db>,
     user: UserId,
@@ -182,16 +235,7 @@ impl AccountStore for Backend {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(user.0)
-        .bind(ts(now))
-        .bind(ts(expires_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        MailedToken::PasswordReset.insert(&self.pool, user, token_hash, now, expires_at).await
     }
 
     async fn reset_password(
@@ -201,23 +245,9 @@ impl AccountStore for Backend {
         now: DateTime<Utc>,
     ) -> Result<Option<UserId>> {
         let mut tx = self.begin().await?;
-        let user: Option<i64> = sqlx::query_scalar(
-            "UPDATE password_resets SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING user_id",
-        )
-        .bind(ts(now))
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(user) = user.map(UserId) else {
+        let Some(user) = MailedToken::PasswordReset.take(&mut tx, token_hash, now).await? else {
             return Ok(None);
         };
-        // Every other reset link of the user dies with this one.
-        sqlx::query("UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
-            .bind(ts(now))
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?;
         set_password(&mut tx, user, password_hash, None, now).await?;
         mark_email_verified(&mut tx, user, now).await?;
         audit(&mut tx, user, Some(user), "password_reset", "by mail; every session and API token revoked", now).await?;
@@ -233,37 +263,14 @@ impl AccountStore for Backend {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO email_verifications (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(user.0)
-        .bind(ts(now))
-        .bind(ts(expires_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        MailedToken::EmailVerification.insert(&self.pool, user, token_hash, now, expires_at).await
     }
 
     async fn verify_email(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
         let mut tx = self.begin().await?;
-        let user: Option<i64> = sqlx::query_scalar(
-            "UPDATE email_verifications SET used_at = $1 \
-             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
-        )
-        .bind(ts(now))
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(user) = user.map(UserId) else {
+        let Some(user) = MailedToken::EmailVerification.take(&mut tx, token_hash, now).await? else {
             return Ok(None);
         };
-        // Every other link of the user dies with this one.
-        sqlx::query("UPDATE email_verifications SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
-            .bind(ts(now))
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?;
         mark_email_verified(&mut tx, user, now).await?;
         audit(&mut tx, user, Some(user), "email_verified", "by the mailed link", now).await?;
         let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(user.0).fetch_one(&mut *tx).await?;
