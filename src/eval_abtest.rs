@@ -5,8 +5,14 @@
 //! method (balanced rotation, decay-adjusted analysis) and for the naive one common tools use
 //! (one variant a day, more raw views wins), run on separate, equally drawn videos side by side,
 //! and for an oracle on our tests' data: an analysis that knows every hour's expected views (the
-//! simulator's noise-free trajectory and rhythm) but not the variants' effect, and so faces only
-//! the noise. Its right share is the ceiling for that band.
+//! simulator's noise-free trajectory and rhythm) and the video's click-through rate, but not the
+//! variants' effect, and so faces only the noise. Its right share is the ceiling for that band.
+//!
+//! Our tests run on both schedules (balanced hourly rotation; one variant per Pacific day), on a
+//! grant that includes the owner's reach report, so each is scored twice: on the hourly views
+//! alone and on views + reach (what the product decides with the grant). Each is also replayed
+//! hour by hour as a sequential test (always-valid looks every hour from the first look on), which
+//! gives its early verdict and length beside the fixed-horizon one, on the same data.
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
@@ -17,16 +23,22 @@ use anyhow::Context;
 use chrono::Duration;
 use clap::Args;
 use serde::Serialize;
-use tubewatch_core::abtest::{Verdict, detection_probability, naive_analysis, oracle_verdict};
+use tubewatch_core::abtest::{
+    AbPeriod, AnalysisConfig, Verdict, analyse_with_fallback, ctr_standard_error, detection_probability,
+    naive_analysis, oracle_verdict, sequential_verdict,
+};
 use tubewatch_core::outliers::ViewsPoint;
+use tubewatch_core::reach::{ReachObs, planned_standard_error};
 use tubewatch_core::{Clock, Email, Slot, UserId, VideoId};
 use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
-use tubewatch_store::{AbTestState, NewUser, Plan, Store, StoreOptions};
-use tubewatch_worker::abtest::{AbTestServices, AbTests, CreateAbTest, RotationDesign};
-use tubewatch_worker::abtest_job::analysis_periods;
+use tubewatch_store::{AbDesign, AbTestState, NewUser, Plan, Store, StoreOptions};
+use tubewatch_worker::abtest::{AbTestServices, AbTests, CreateAbTest, StoredPower, reach_plan_from_views};
+use tubewatch_worker::abtest_job::{analysis_periods, first_look};
 use tubewatch_worker::token_crypto::TokenKeyring;
 use tubewatch_worker::{Blobs, Mailer, Metrics, Pipeline, PipelineConfig};
-use tubewatch_youtube::{OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
+use tubewatch_youtube::{
+    OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY, YoutubeClient, YoutubeConfig,
+};
 
 use crate::settings::Settings;
 
@@ -38,9 +50,9 @@ const EFFECTS: [f64; 4] = [0.0, 0.05, 0.10, 0.20];
 pub struct AbtestArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Simulated tests in all, split evenly over the traffic bands, the effect sizes and the two
-    /// methods (a multiple of 32).
-    #[arg(long, default_value_t = 128)]
+    /// Simulated tests in all, split evenly over the traffic bands, the effect sizes and the three
+    /// methods (a multiple of 48).
+    #[arg(long, default_value_t = 192)]
     pub tests: usize,
     /// Length of each test in days.
     #[arg(long, default_value_t = 14)]
@@ -64,11 +76,33 @@ pub struct AbtestArgs {
     pub json: bool,
 }
 
+/// How a test's variants take turns: our two schedules and the naive one common tools use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 enum Method {
-    Ours,
+    Balanced,
+    PacificDays,
     Naive,
+}
+
+const METHODS: [Method; 3] = [Method::Balanced, Method::PacificDays, Method::Naive];
+
+impl Method {
+    fn design(self) -> AbDesign {
+        match self {
+            Self::Balanced => AbDesign::Balanced,
+            Self::PacificDays => AbDesign::PacificDays,
+            Self::Naive => AbDesign::DailyAlternation,
+        }
+    }
+}
+
+/// What our verdict is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum SignalUsed {
+    Views,
+    ViewsAndReach,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -84,21 +118,32 @@ struct Cell {
     false_winner_share: f64,
 }
 
+/// One row of the report: ours on one schedule and signal, beside the oracle on the same tests'
+/// data and the naive method on its own tests, for one group of tests.
 #[derive(Debug, Serialize)]
-struct EffectRow {
+struct Row {
+    /// `all`, `views_per_hour` (the video's rate over the day before the test) or
+    /// `impressions_per_day` (the median day of reach received during the test).
+    grouping: &'static str,
+    band: &'static str,
+    design: Method,
+    signal: SignalUsed,
     true_lift: f64,
     ours: Cell,
-    naive: Cell,
-    /// Raw views compared on our balanced schedule's data (the naive decision rule alone).
-    raw_views_on_balanced: Cell,
-    /// Median of the power estimates' minimum detectable lift shown at creation (our tests).
-    median_min_detectable_lift: f64,
-    /// An analysis knowing each hour's expected views but the variants' effect, on our tests'
-    /// data: the ceiling for `ours`.
+    /// Knows every hour's expected views and the CTR level, but not the variants' effect: the
+    /// ceiling for `ours`.
     oracle: Cell,
-    /// The power estimates' own forecast of `ours.correct_share` for this lift (their mean
-    /// probability of naming the right winner), to set beside what happened; none for A/A.
-    mean_predicted_power: Option<f64>,
+    /// Ours' right share ÷ the oracle's (none when the oracle is never right).
+    ours_over_oracle: Option<f64>,
+    /// The same tests as sequential tests: looked at every hour, stopped once decided.
+    sequential: Cell,
+    /// Mean length of the sequential tests in days (the full length when never decided).
+    sequential_mean_days: f64,
+    /// The forecast shown at creation of `ours.correct_share` (mean chance of naming the right
+    /// winner); none for A/A.
+    predicted_power: Option<f64>,
+    /// The naive method (one variant a day, most raw views wins) on its own tests of the group.
+    naive: Cell,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,16 +153,15 @@ struct Report {
     days: i64,
     rotation_hours: i64,
     median_views_per_hour_at_start: f64,
-    median_extra_noise_cv: f64,
-    /// The analyses' count-noise φ (1 = Poisson).
-    median_count_dispersion: f64,
-    /// Median views per hour the videos actually drew during the tests.
     median_views_per_hour_during: f64,
+    median_extra_noise_cv: f64,
+    /// Median impressions per day of the reach received (ours' tests).
+    median_impressions_per_day: f64,
+    /// Tests whose reach gave too few days to use.
+    tests_without_usable_reach: usize,
     swaps_failed: usize,
     wall_seconds: f64,
-    by_effect: Vec<EffectRow>,
-    /// The same per traffic band: the views per hour the video drew over the day before its test.
-    by_band: Vec<BandRow>,
+    rows: Vec<Row>,
 }
 
 /// Traffic bands, in views per hour over the day before the test; each gets an equal share of
@@ -125,44 +169,80 @@ struct Report {
 const BANDS: [(f64, f64, &str); 4] =
     [(1.0, 10.0, "1-10"), (10.0, 100.0, "10-100"), (100.0, 1_000.0, "100-1,000"), (1_000.0, f64::INFINITY, "1,000+")];
 
-#[derive(Debug, Serialize)]
-struct BandRow {
-    views_per_hour: &'static str,
-    true_lift: f64,
-    ours: Cell,
-    naive: Cell,
-    oracle: Cell,
-    /// Ours' correct share ÷ the oracle's (the measure; none when the oracle is never right).
-    ours_over_oracle: Option<f64>,
-    mean_predicted_power: Option<f64>,
-}
+/// Bands of the reach received, in impressions per day.
+const IMPRESSION_BANDS: [(f64, f64, &str); 3] =
+    [(0.0, 1_000.0, "<1,000"), (1_000.0, 10_000.0, "1,000-10,000"), (10_000.0, f64::INFINITY, "10,000+")];
 
 struct Planned {
     test_id: i64,
     video: VideoId,
-    /// Share of the video's views a thumbnail moves (the simulator's truth).
-    impression_share: f64,
     band: usize,
     effect: f64,
     best: usize,
     method: Method,
 }
 
+/// What one of our tests ended with, under one signal.
+#[derive(Debug, Clone, Copy)]
+struct Judged {
+    ours: Option<Verdict>,
+    oracle: Verdict,
+    sequential: Verdict,
+    sequential_days: f64,
+    forecast: f64,
+}
+
+/// One test's scores.
+struct Scored {
+    method: Method,
+    band: usize,
+    impression_band: Option<usize>,
+    effect: f64,
+    best: usize,
+    naive: Option<Verdict>,
+    /// Views only, then views + reach (ours only).
+    judged: Vec<(SignalUsed, Judged)>,
+}
+
 /// Where a row's cells and forecasts are gathered.
 #[derive(Debug, Default)]
 struct Tally {
     ours: Cell,
-    naive: Cell,
     oracle: Cell,
-    raw_on_balanced: Cell,
-    min_detectable: Vec<f64>,
+    sequential: Cell,
+    sequential_days: Vec<f64>,
+    naive: Cell,
     forecasts: Vec<f64>,
 }
 
 impl Tally {
-    fn mean_forecast(&self, lift: f64) -> Option<f64> {
+    fn add(&mut self, effect: f64, best: usize, j: &Judged) {
+        score(&mut self.ours, effect, best, j.ours);
+        score(&mut self.oracle, effect, best, Some(j.oracle));
+        score(&mut self.sequential, effect, best, Some(j.sequential));
+        self.sequential_days.push(j.sequential_days);
+        self.forecasts.push(j.forecast);
+    }
+
+    fn row(mut self, grouping: &'static str, band: &'static str, design: Method, signal: SignalUsed, lift: f64) -> Row {
+        for c in [&mut self.ours, &mut self.oracle, &mut self.sequential, &mut self.naive] {
+            finish(c);
+        }
         let f: Vec<f64> = self.forecasts.iter().copied().filter(|x| x.is_finite()).collect();
-        (lift > 0.0 && !f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64)
+        Row {
+            grouping,
+            band,
+            design,
+            signal,
+            true_lift: lift,
+            ours_over_oracle: (self.oracle.correct > 0).then(|| self.ours.correct_share / self.oracle.correct_share),
+            sequential_mean_days: self.sequential_days.iter().sum::<f64>() / self.sequential_days.len().max(1) as f64,
+            predicted_power: (lift > 0.0 && !f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64),
+            ours: self.ours,
+            oracle: self.oracle,
+            sequential: self.sequential,
+            naive: self.naive,
+        }
     }
 }
 
@@ -219,7 +299,7 @@ fn picture(look: u64) -> anyhow::Result<Vec<u8>> {
 
 pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let per_round = BANDS.len() * EFFECTS.len() * 2;
+    let per_round = BANDS.len() * EFFECTS.len() * METHODS.len();
     anyhow::ensure!(
         args.tests > 0 && args.tests.is_multiple_of(per_round),
         "--tests must be a multiple of {per_round}"
@@ -243,7 +323,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         client_id: "tubewatch-eval".into(),
         client_secret: None,
         redirect_uri: "http://127.0.0.1:9/oauth/google/callback".into(),
-        scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into()],
+        scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into(), SCOPE_YT_ANALYTICS_READONLY.into()],
     })?;
     let key = format!("{:064x}", u128::from(args.seed) | (1 << 100));
     let keyring = TokenKeyring::from_hex("eval", &[("eval".into(), key)])?;
@@ -270,12 +350,12 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     let mut planned = Vec::with_capacity(args.tests);
     let mut in_band = [0usize; BANDS.len()];
     for (i, (channel, video, band)) in videos.iter().enumerate() {
-        // Within a band: every effect, then both methods, then which variant is truly better.
+        // Within a band: every effect, then every method, then which variant is truly better.
         let j = in_band[*band];
         in_band[*band] += 1;
         let effect = EFFECTS[j % EFFECTS.len()];
-        let method = if (j / EFFECTS.len()).is_multiple_of(2) { Method::Ours } else { Method::Naive };
-        let best = (j / (EFFECTS.len() * 2)) % 2;
+        let method = METHODS[(j / EFFECTS.len()) % METHODS.len()];
+        let best = (j / (EFFECTS.len() * METHODS.len())) % 2;
         let user = store
             .create_user(
                 &NewUser {
@@ -295,10 +375,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         request.duration = Duration::days(args.days);
         request.rotation = Duration::hours(args.rotation_hours);
         request.seed = Some(args.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        request.design = match method {
-            Method::Ours => RotationDesign::Balanced,
-            Method::Naive => RotationDesign::DailyAlternation,
-        };
+        request.design = method.design();
         let created = ab.create(user, request).await.with_context(|| format!("creating test {i} on {video}"))?;
         for (v, variant) in created.variants.iter().enumerate() {
             let key = variant.thumb_blob_key.as_deref().context("thumbnail variant")?;
@@ -311,27 +388,19 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
                 multiplier,
             )?;
         }
-        let impression_share = sim.sim.video(video.as_str())?.impression_share;
-        planned.push(Planned {
-            test_id: created.test.id,
-            video: video.clone(),
-            impression_share,
-            band: *band,
-            effect,
-            best,
-            method,
-        });
+        planned.push(Planned { test_id: created.test.id, video: video.clone(), band: *band, effect, best, method });
     }
 
-    // Hour by hour, 30 s past the hour, until every test has ended.
-    let hours = args.days * 24 + 3;
+    // Hour by hour, 30 s past the hour, until every test has ended (one a day on Pacific days
+    // starts at the next Pacific midnight, up to a day later).
+    let hours = args.days * 24 + 27;
     for _ in 0..hours {
         let at = Slot::hour_of(clock.now()).start() + Duration::hours(1) + Duration::seconds(30);
         clock.set(at);
         pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
     }
 
-    let mut report = score_tests(&store, &sim.sim, &planned, &args).await?;
+    let mut report = score_tests(&store, &sim.sim, &planned, &args, &ab.services.analysis).await?;
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -382,170 +451,306 @@ async fn pick_videos(
     Ok(videos)
 }
 
-/// Scores every finished test: ours, the naive method, raw views on our schedule and the oracle
-/// on our data, per true lift and per traffic band.
+/// A finished test's data, read from the store.
+struct TestData {
+    points: Vec<ViewsPoint>,
+    periods: Vec<AbPeriod>,
+    published: chrono::DateTime<chrono::Utc>,
+    reach: Vec<(chrono::DateTime<chrono::Utc>, ReachObs)>,
+    first_look: Option<chrono::DateTime<chrono::Utc>>,
+    power: StoredPower,
+    /// The product's own verdict (with reach, when usable).
+    stored: Option<Verdict>,
+    used_reach: bool,
+    extra_noise_cv: f64,
+}
+
+/// Scores every finished test: ours on both schedules and both signals, with the oracle and the
+/// sequential replay on the same data, and the naive method, per true lift and per traffic band.
 async fn score_tests(
     store: &Arc<dyn Store>,
     sim: &Simulator,
     planned: &[Planned],
     args: &AbtestArgs,
+    config: &AnalysisConfig,
 ) -> anyhow::Result<Report> {
-    let mut by_effect: BTreeMap<u64, Tally> = BTreeMap::new();
-    let mut by_band: BTreeMap<(usize, u64), Tally> = BTreeMap::new();
-    let (mut rates, mut noise, mut swaps_failed) = (Vec::new(), Vec::new(), 0);
-    let (mut dispersion, mut during) = (Vec::new(), Vec::new());
+    let (mut rates, mut noise, mut during, mut impressions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut swaps_failed, mut without_reach) = (0, 0);
+    let mut loaded = Vec::with_capacity(planned.len());
     for p in planned {
-        let detail = store.abtest(p.test_id).await?.context("test")?;
-        anyhow::ensure!(
-            matches!(detail.test.state, AbTestState::Finished),
-            "test {} did not finish: {:?} {:?}",
-            p.test_id,
-            detail.test.state,
-            detail.test.state_reason
-        );
-        swaps_failed += detail.periods.iter().filter(|x| x.swapped_at.is_none()).count();
-        let lift_key = p.effect.mul_add(1000.0, 0.5) as u64;
-        let power: serde_json::Value = serde_json::from_str(&detail.test.power_json)?;
-        let result: serde_json::Value = serde_json::from_str(detail.test.result_json.as_deref().unwrap_or("{}"))?;
-        let points: Vec<ViewsPoint> = store
-            .abtest_views(p.test_id)
-            .await?
-            .into_iter()
-            .map(|v| ViewsPoint { at: v.measured_at, views: v.views })
-            .collect();
-        let published = detail.test.video_published_at;
-        let periods = analysis_periods(&detail.periods, points.last().map_or(detail.test.ends_at, |x| x.at));
-        let naive = naive_analysis(&points, published, &periods, detail.variants.len())?;
-        let naive_verdict = Some(naive.winner.map_or(Verdict::Inconclusive, |variant| Verdict::Winner { variant }));
-        if let (Some(first), Some(last)) = (points.first(), points.last())
+        let data = load(store, p).await?;
+        swaps_failed += data.1;
+        let data = data.0;
+        if let (Some(first), Some(last)) = (data.points.first(), data.points.last())
             && last.at > first.at
         {
             during.push((last.views - first.views) as f64 / ((last.at - first.at).num_seconds() as f64 / 3600.0));
         }
-        rates.push(power["traffic"]["views_per_hour"].as_f64().unwrap_or(f64::NAN));
-        for tally in [by_effect.entry(lift_key).or_default(), by_band.entry((p.band, lift_key)).or_default()] {
-            match p.method {
-                Method::Ours => {
-                    let verdict: Option<Verdict> = serde_json::from_value(result["analysis"]["verdict"].clone()).ok();
-                    score(&mut tally.ours, p.effect, p.best, verdict);
-                    score(&mut tally.raw_on_balanced, p.effect, p.best, naive_verdict);
-                    let expected = |a, b| sim.noise_free_views(p.video.as_str(), a, b).map_or(0.0, |v| v.iter().sum());
-                    let oracle = oracle_verdict(&points, published, &periods, detail.variants.len(), 0.05, expected)?;
-                    score(&mut tally.oracle, p.effect, p.best, Some(oracle));
-                    tally.min_detectable.push(power["estimate"]["min_detectable_lift"].as_f64().unwrap_or(f64::NAN));
-                    // The forecast is of the view rate's lift: a thumbnail moves only the
-                    // impression-driven share of views.
-                    let se = power["estimate"]["standard_error"].as_f64().unwrap_or(f64::NAN);
-                    tally.forecasts.push(detection_probability(p.effect * p.impression_share, se));
-                }
-                Method::Naive => score(&mut tally.naive, p.effect, p.best, naive_verdict),
+        rates.push(data.power.traffic.views_per_hour);
+        if p.method != Method::Naive {
+            noise.push(data.extra_noise_cv);
+            without_reach += usize::from(!data.used_reach);
+            if let Some(m) = median_impressions(&data.reach) {
+                impressions.push(m);
             }
         }
-        if p.method == Method::Ours {
-            noise.push(result["analysis"]["extra_noise_cv"].as_f64().unwrap_or(f64::NAN));
-            dispersion.push(result["analysis"]["count_dispersion"].as_f64().unwrap_or(f64::NAN));
-        }
+        loaded.push(data);
     }
-    let by_band = by_band
-        .into_iter()
-        .map(|((band, k), mut t)| {
-            for c in [&mut t.ours, &mut t.naive, &mut t.oracle] {
-                finish(c);
-            }
-            let lift = k as f64 / 1000.0;
-            BandRow {
-                views_per_hour: BANDS[band].2,
-                true_lift: lift,
-                ours_over_oracle: (t.oracle.correct > 0).then(|| t.ours.correct_share / t.oracle.correct_share),
-                mean_predicted_power: t.mean_forecast(lift),
-                ours: t.ours,
-                naive: t.naive,
-                oracle: t.oracle,
-            }
-        })
-        .collect();
-    let by_effect = by_effect
-        .into_iter()
-        .map(|(k, mut t)| {
-            for c in [&mut t.ours, &mut t.naive, &mut t.raw_on_balanced, &mut t.oracle] {
-                finish(c);
-            }
-            let lift = k as f64 / 1000.0;
-            EffectRow {
-                true_lift: lift,
-                median_min_detectable_lift: median(t.min_detectable.clone()),
-                mean_predicted_power: t.mean_forecast(lift),
-                ours: t.ours,
-                naive: t.naive,
-                raw_views_on_balanced: t.raw_on_balanced,
-                oracle: t.oracle,
-            }
-        })
-        .collect();
+    // The analyses (hourly replays above all) are CPU work: spread over the machine's cores.
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = planned.len().div_ceil(threads).max(1);
+    let scored: Vec<Scored> = std::thread::scope(|scope| {
+        let handles: Vec<_> = planned
+            .chunks(chunk)
+            .zip(loaded.chunks(chunk))
+            .map(|(ps, ds)| {
+                scope.spawn(move || ps.iter().zip(ds).map(|(p, d)| score_test(sim, p, d, config)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
     Ok(Report {
         seed: args.seed,
         tests: args.tests,
         days: args.days,
         rotation_hours: args.rotation_hours,
         median_views_per_hour_at_start: median(rates),
-        median_extra_noise_cv: median(noise),
-        median_count_dispersion: median(dispersion),
         median_views_per_hour_during: median(during),
+        median_extra_noise_cv: median(noise),
+        median_impressions_per_day: median(impressions),
+        tests_without_usable_reach: without_reach,
         swaps_failed,
         wall_seconds: 0.0,
-        by_effect,
-        by_band,
+        rows: rows(&scored),
     })
+}
+
+/// A test's data and its failed swaps.
+async fn load(store: &Arc<dyn Store>, p: &Planned) -> anyhow::Result<(TestData, usize)> {
+    let detail = store.abtest(p.test_id).await?.context("test")?;
+    anyhow::ensure!(
+        matches!(detail.test.state, AbTestState::Finished),
+        "test {} did not finish: {:?} {:?}",
+        p.test_id,
+        detail.test.state,
+        detail.test.state_reason
+    );
+    let swaps_failed = detail.periods.iter().filter(|x| x.swapped_at.is_none()).count();
+    let power: StoredPower = serde_json::from_str(&detail.test.power_json)?;
+    let result: serde_json::Value = serde_json::from_str(detail.test.result_json.as_deref().unwrap_or("{}"))?;
+    let points: Vec<ViewsPoint> = store
+        .abtest_views(p.test_id)
+        .await?
+        .into_iter()
+        .map(|v| ViewsPoint { at: v.measured_at, views: v.views })
+        .collect();
+    let periods = analysis_periods(&detail.periods, points.last().map_or(detail.test.ends_at, |x| x.at));
+    let mut reach = Vec::new();
+    for day in result["reach_days"].as_array().into_iter().flatten() {
+        let date: chrono::NaiveDate = serde_json::from_value(day["date"].clone())?;
+        let index = (date - chrono::NaiveDate::default()).num_days();
+        let ends = chrono::DateTime::from_timestamp(tubewatch_core::pacific::midnight(index + 1), 0).context("day")?;
+        reach.push((
+            ends,
+            ReachObs {
+                impressions: day["impressions"].as_f64().unwrap_or(0.0),
+                ctr: day["ctr"].as_f64().unwrap_or(0.0),
+                shares: serde_json::from_value(day["variant_share"].clone())?,
+            },
+        ));
+    }
+    let analysis = &result["analysis"];
+    let data = TestData {
+        points,
+        periods,
+        published: detail.test.video_published_at,
+        reach,
+        first_look: first_look(&detail),
+        power,
+        stored: serde_json::from_value(analysis["verdict"].clone()).ok(),
+        used_reach: analysis["signal"].as_str().is_some_and(|s| s != "views"),
+        extra_noise_cv: analysis["extra_noise_cv"].as_f64().unwrap_or(f64::NAN),
+    };
+    Ok((data, swaps_failed))
+}
+
+fn median_impressions(reach: &[(chrono::DateTime<chrono::Utc>, ReachObs)]) -> Option<f64> {
+    let m = median(reach.iter().map(|(_, r)| r.impressions).collect());
+    m.is_finite().then_some(m)
+}
+
+/// A reach day is read about a day after it ends.
+const REACH_DAY_AVAILABLE_AFTER_HOURS: i64 = 24;
+
+/// Scores one test: the naive method's verdict, or ours under each signal with the oracle, the
+/// sequential replay and the forecast.
+fn score_test(sim: &Simulator, p: &Planned, d: &TestData, config: &AnalysisConfig) -> Scored {
+    let band_of = |m: f64| IMPRESSION_BANDS.iter().position(|&(lo, hi, _)| m >= lo && m < hi);
+    let mut scored = Scored {
+        method: p.method,
+        band: p.band,
+        impression_band: median_impressions(&d.reach).and_then(band_of),
+        effect: p.effect,
+        best: p.best,
+        naive: None,
+        judged: Vec::new(),
+    };
+    if p.method == Method::Naive {
+        scored.naive = naive_analysis(&d.points, d.published, &d.periods, 2)
+            .ok()
+            .map(|n| n.winner.map_or(Verdict::Inconclusive, |variant| Verdict::Winner { variant }));
+        return scored;
+    }
+    let expected = |a, b| sim.noise_free_views(p.video.as_str(), a, b).map_or(0.0, |v| v.iter().sum());
+    let all_reach: Vec<ReachObs> = d.reach.iter().map(|(_, r)| r.clone()).collect();
+    let views_se = d.power.estimate.standard_error;
+    let reach_se = d
+        .periods
+        .first()
+        .and_then(|_| planned_standard_error(&d.periods, 2, &reach_plan_from_views(&d.power.traffic), config.alpha));
+    for signal in [SignalUsed::Views, SignalUsed::ViewsAndReach] {
+        let reach: &[ReachObs] = if signal == SignalUsed::Views { &[] } else { &all_reach };
+        let ours = match signal {
+            SignalUsed::Views => {
+                Some(analyse_with_fallback(&d.points, d.published, &d.periods, 2, &[], config).0.verdict)
+            }
+            SignalUsed::ViewsAndReach => d.stored,
+        };
+        let oracle = oracle_verdict(&d.points, d.published, &d.periods, 2, reach, config, expected)
+            .unwrap_or(Verdict::Inconclusive);
+        let (sequential, sequential_days) = replay(d, signal, ours, config);
+        let se = ctr_standard_error(views_se, if signal == SignalUsed::Views { None } else { reach_se });
+        scored.judged.push((
+            signal,
+            Judged { ours, oracle, sequential, sequential_days, forecast: detection_probability(p.effect, se) },
+        ));
+    }
+    scored
+}
+
+/// The test replayed as a sequential one: at every hour from its first look, the analysis of the
+/// data seen by then (reach days a day after they end) and the always-valid rule; the first
+/// decided look ends it, else the fixed-horizon verdict stands. Returns the verdict and the
+/// length in days.
+fn replay(d: &TestData, signal: SignalUsed, fixed: Option<Verdict>, config: &AnalysisConfig) -> (Verdict, f64) {
+    let (Some(start), Some(end)) = (d.periods.first().map(|p| p.start), d.periods.last().map(|p| p.end)) else {
+        return (fixed.unwrap_or(Verdict::Inconclusive), 0.0);
+    };
+    let days = |at: chrono::DateTime<chrono::Utc>| (at - start).num_seconds() as f64 / 86_400.0;
+    let Some(first) = d.first_look else { return (fixed.unwrap_or(Verdict::Inconclusive), days(end)) };
+    for (i, look) in d.points.iter().enumerate().filter(|(_, p)| p.at >= first && p.at < end) {
+        let seen = &d.points[..=i];
+        let periods: Vec<AbPeriod> = d
+            .periods
+            .iter()
+            .filter(|p| p.start < look.at)
+            .map(|p| AbPeriod { end: p.end.min(look.at), ..*p })
+            .collect();
+        let reach: Vec<ReachObs> = match signal {
+            SignalUsed::Views => Vec::new(),
+            SignalUsed::ViewsAndReach => d
+                .reach
+                .iter()
+                .filter(|(ends, _)| *ends + Duration::hours(REACH_DAY_AVAILABLE_AFTER_HOURS) <= look.at)
+                .map(|(_, r)| r.clone())
+                .collect(),
+        };
+        let (analysis, _) = analyse_with_fallback(seen, d.published, &periods, 2, &reach, config);
+        if let Some(verdict) = sequential_verdict(&analysis, 2, config) {
+            return (verdict, days(look.at));
+        }
+    }
+    (fixed.unwrap_or(Verdict::Inconclusive), days(end))
+}
+
+/// The report's rows: every lift, then per traffic band, then per band of reach received.
+fn rows(scored: &[Scored]) -> Vec<Row> {
+    let lift_key = |e: f64| e.mul_add(1000.0, 0.5) as u64;
+    type Key = (u8, usize, Method, SignalUsed, u64);
+    let mut tallies: BTreeMap<Key, Tally> = BTreeMap::new();
+    let mut naive: BTreeMap<(u8, usize, u64), Cell> = BTreeMap::new();
+    for t in scored {
+        let lift = lift_key(t.effect);
+        if let Some(v) = t.naive {
+            score(naive.entry((0, 0, lift)).or_default(), t.effect, t.best, Some(v));
+            score(naive.entry((1, t.band, lift)).or_default(), t.effect, t.best, Some(v));
+            continue;
+        }
+        for (signal, j) in &t.judged {
+            tallies.entry((0, 0, t.method, *signal, lift)).or_default().add(t.effect, t.best, j);
+            tallies.entry((1, t.band, t.method, *signal, lift)).or_default().add(t.effect, t.best, j);
+            if let (Some(band), SignalUsed::ViewsAndReach) = (t.impression_band, signal) {
+                tallies.entry((2, band, t.method, *signal, lift)).or_default().add(t.effect, t.best, j);
+            }
+        }
+    }
+    tallies
+        .into_iter()
+        .map(|((grouping, band, method, signal, lift), mut tally)| {
+            if grouping < 2 {
+                tally.naive = naive.get(&(grouping, band, lift)).cloned().unwrap_or_default();
+            }
+            let (grouping, band) = match grouping {
+                0 => ("all", "all"),
+                1 => ("views_per_hour", BANDS[band].2),
+                _ => ("impressions_per_day", IMPRESSION_BANDS[band].2),
+            };
+            tally.row(grouping, band, method, signal, lift as f64 / 1000.0)
+        })
+        .collect()
 }
 
 fn print_report(report: &Report) {
     println!(
-        "A/B eval: seed {}, {} tests of {} days, median {:.1} views/h at start (as estimated), {:.1} during; noise cv {:.2}, count φ {:.2}; {} failed swaps; {:.0} s",
+        "A/B eval: seed {}, {} tests of {} days, median {:.1} views/h at start (as estimated), {:.1} during; noise cv {:.2}; reach median {:.0} impressions/day ({} of our tests without usable reach); {} failed swaps; {:.0} s",
         report.seed,
         report.tests,
         report.days,
         report.median_views_per_hour_at_start,
         report.median_views_per_hour_during,
         report.median_extra_noise_cv,
-        report.median_count_dispersion,
+        report.median_impressions_per_day,
+        report.tests_without_usable_reach,
         report.swaps_failed,
         report.wall_seconds
     );
-    let forecast = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |p| format!("{:.0}%", p * 100.0));
-    let cell = |c: &Cell| {
-        format!("{:>4.0}% / {:>3.0}% ({:>2})", c.correct_share * 100.0, c.false_winner_share * 100.0, c.tests)
-    };
     println!("Right / wrong winner (n); for a 0 % lift, right means no winner named. The oracle knows every");
-    println!("hour's expected views but the variants' effect and faces only the noise, on our tests' data.");
-    println!(
-        "true lift | ours             | oracle           | naive daily      | raw views, our schedule | no verdict | median MDE | predicted power"
-    );
-    for r in &report.by_effect {
+    println!("hour's expected views and the CTR level but not the variants' effect, and faces only the noise,");
+    println!("on our tests' data. Sequential: the same tests looked at every hour, stopped once decided.");
+    let cell = |c: &Cell| {
+        format!("{:>4.0}% / {:>3.0}% ({:>3})", c.correct_share * 100.0, c.false_winner_share * 100.0, c.tests)
+    };
+    let percent = |p: Option<f64>, scale: f64| p.map_or_else(|| "-".to_owned(), |p| format!("{:.0}%", p * scale));
+    let mut grouping = "";
+    for r in &report.rows {
+        if r.grouping != grouping {
+            grouping = r.grouping;
+            println!(
+                "\n{:<13} | lift | schedule     | signal        | ours              | oracle            | ours÷oracle | sequential        | days | predicted | naive daily       | no verdict",
+                grouping
+            );
+        }
         println!(
-            "{:>8.0}% | {} | {} | {} | {}        | {:>10} | {:>9.0}% | {}",
+            "{:<13} | {:>3.0}% | {:<12} | {:<13} | {} | {} | {:>11} | {} | {:>4.1} | {:>9} | {} | {:>3}",
+            r.band,
             r.true_lift * 100.0,
+            match r.design {
+                Method::Balanced => "balanced",
+                Method::PacificDays => "pacific days",
+                Method::Naive => "naive",
+            },
+            match r.signal {
+                SignalUsed::Views => "views",
+                SignalUsed::ViewsAndReach => "views + reach",
+            },
             cell(&r.ours),
             cell(&r.oracle),
-            cell(&r.naive),
-            cell(&r.raw_views_on_balanced),
+            percent(r.ours_over_oracle, 100.0),
+            cell(&r.sequential),
+            r.sequential_mean_days,
+            percent(r.predicted_power, 100.0),
+            if r.naive.tests > 0 { cell(&r.naive) } else { "-".to_owned() },
             r.ours.no_verdict,
-            r.median_min_detectable_lift * 100.0,
-            forecast(r.mean_predicted_power)
-        );
-    }
-    println!(
-        "views/h   | true lift | ours             | oracle           | ours ÷ oracle | naive daily      | predicted power"
-    );
-    for r in &report.by_band {
-        println!(
-            "{:>9} | {:>8.0}% | {} | {} | {:>13} | {} | {}",
-            r.views_per_hour,
-            r.true_lift * 100.0,
-            cell(&r.ours),
-            cell(&r.oracle),
-            r.ours_over_oracle.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}")),
-            cell(&r.naive),
-            forecast(r.mean_predicted_power)
         );
     }
 }
@@ -610,7 +815,10 @@ async fn connect(
     channel: &tubewatch_core::ChannelId,
 ) -> anyhow::Result<()> {
     let request = ab.start_connect();
-    let consent = http.get(&request.url).send().await?;
+    // The simulated user picks this creator's channel on the account chooser.
+    let mut url = url::Url::parse(&request.url)?;
+    url.query_pairs_mut().append_pair("channel", channel.as_str());
+    let consent = http.get(url).send().await?;
     let location = consent.headers().get("location").context("no redirect from consent")?.to_str()?.to_owned();
     let location = url::Url::parse(&location)?;
     let pairs: HashMap<String, String> = location.query_pairs().into_owned().collect();

@@ -61,6 +61,7 @@ use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::outliers::{ViewsPoint, increments};
+use crate::reach::{ReachAnalysis, ReachObs, analyse_reach};
 use crate::stats::{self, CountFit, Design, SplitMix};
 
 pub const MIN_VARIANTS: usize = 2;
@@ -251,7 +252,6 @@ fn local_search(
 /// cut short if the duration is not a whole number of rotations. Deterministic in the request.
 pub fn balanced_schedule(req: &ScheduleRequest) -> Result<Vec<AbPeriod>, AbError> {
     req.validate()?;
-    let k = req.variants;
     let end = req.start + req.duration;
     let mut bounds = Vec::new();
     let mut s = req.start;
@@ -260,10 +260,35 @@ pub fn balanced_schedule(req: &ScheduleRequest) -> Result<Vec<AbPeriod>, AbError
         bounds.push((s, e));
         s = e;
     }
+    Ok(balanced_order(&bounds, req.variants, req.seed))
+}
+
+/// One variant a whole US Pacific day (the days YouTube's reach report counts, so each day's
+/// impressions and click-through rate belong to one variant), for `days` days from the first
+/// Pacific midnight at or after `start`, in permuted blocks balanced over the weekdays like
+/// [`balanced_schedule`]. Days are 23 or 25 hours long where daylight saving time changes.
+pub fn pacific_day_schedule(
+    variants: usize,
+    start: DateTime<Utc>,
+    days: i64,
+    seed: u64,
+) -> Result<Vec<AbPeriod>, AbError> {
+    let first = crate::pacific::next_midnight(start);
+    ScheduleRequest { variants, start: first, duration: Duration::days(days), rotation: Duration::days(1), seed }
+        .validate()?;
+    let day0 = crate::pacific::day(first.timestamp());
+    let at = |d: i64| DateTime::from_timestamp(crate::pacific::midnight(day0 + d), 0).unwrap_or(first);
+    let bounds: Vec<_> = (0..days).map(|d| (at(d), at(d + 1))).collect();
+    Ok(balanced_order(&bounds, variants, seed))
+}
+
+/// Variants for consecutive periods: permuted blocks of `k`, their orders searched to balance
+/// hours of the day and weekdays (see the module docs).
+fn balanced_order(bounds: &[(DateTime<Utc>, DateTime<Utc>)], k: usize, seed: u64) -> Vec<AbPeriod> {
     let profiles: Vec<Profile> = bounds.iter().map(|&(s, e)| Profile::of(s, e)).collect();
     let perms = permutations(k);
     let blocks = bounds.len().div_ceil(k);
-    let mut rng = SplitMix::new(req.seed ^ 0x5eed_ab7e_57c4_ed01);
+    let mut rng = SplitMix::new(seed ^ 0x5eed_ab7e_57c4_ed01);
     let mut best: Option<(f64, Vec<usize>)> = None;
     for _restart in 0..RESTARTS {
         let (cost, choice) = local_search(&profiles, &perms, k, blocks, &mut rng);
@@ -272,11 +297,11 @@ pub fn balanced_schedule(req: &ScheduleRequest) -> Result<Vec<AbPeriod>, AbError
         }
     }
     let choice = best.map(|(_, c)| c).unwrap_or_else(|| vec![0; blocks]);
-    Ok(bounds
+    bounds
         .iter()
         .enumerate()
         .map(|(i, &(start, end))| AbPeriod { start, end, variant: perms[choice[i / k]][i % k], excluded: false })
-        .collect())
+        .collect()
 }
 
 /// What common tools do: variant A the first day, B the next, and so on (for comparison only).
@@ -577,6 +602,18 @@ pub fn detection_probability(lift: f64, standard_error: f64) -> f64 {
     stats::normal_cdf((1.0 + lift).ln() / standard_error - stats::normal_quantile(0.975))
 }
 
+/// The standard error of a CTR log ratio from the views' (`views_se`, a views log ratio's,
+/// divided by [`IMPRESSION_SHARE_OF_VIEWS`]) and, where reach is expected, the reach's
+/// (`reach_se`), combined by inverse variance as the analysis combines them.
+pub fn ctr_standard_error(views_se: f64, reach_se: Option<f64>) -> f64 {
+    let views = views_se / IMPRESSION_SHARE_OF_VIEWS;
+    match reach_se.filter(|r| r.is_finite() && *r > 0.0) {
+        Some(r) if views.is_finite() && views > 0.0 => (views.powi(-2) + r.powi(-2)).sqrt().recip(),
+        Some(r) => r,
+        None => views,
+    }
+}
+
 /// The minimum detectable effect of the planned test: the covariance the analysis will have,
 /// computed from the schedule and the expected traffic, for the
 /// Winner rule's critical value and the configured power.
@@ -679,7 +716,7 @@ pub struct VariantEffect {
     pub prob_best: f64,
 }
 
-/// A pairwise comparison: `ratio` = variant `a`'s view rate ÷ variant `b`'s.
+/// A pairwise comparison: `ratio` = variant `a`'s view rate (or click-through rate) ÷ variant `b`'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairComparison {
     pub a: usize,
@@ -690,7 +727,71 @@ pub struct PairComparison {
     pub ci_high: f64,
     /// Two-sided, not adjusted.
     pub p_value: f64,
+    /// `ln ratio` and its standard error, which the verdicts are made from.
+    #[serde(default)]
+    pub log_ratio: f64,
+    #[serde(default)]
+    pub standard_error: f64,
 }
+
+impl PairComparison {
+    /// From a log ratio, its standard error and the interval's critical value.
+    pub fn from_log(a: usize, b: usize, log_ratio: f64, standard_error: f64, critical: f64) -> Self {
+        let z = log_ratio / standard_error;
+        Self {
+            a,
+            b,
+            ratio: log_ratio.exp(),
+            ci_low: (log_ratio - critical * standard_error).exp(),
+            ci_high: (log_ratio + critical * standard_error).exp(),
+            p_value: if z.is_finite() { 2.0 * (1.0 - stats::normal_cdf(z.abs())) } else { f64::NAN },
+            log_ratio,
+            standard_error,
+        }
+    }
+
+    /// `ln(rate a ÷ rate b)` and its standard error for any ordered pair, read from the pairs
+    /// (each stored once, `a < b`).
+    fn between(pairs: &[Self], a: usize, b: usize) -> Option<(f64, f64)> {
+        pairs.iter().find_map(|c| {
+            if (c.a, c.b) == (a, b) {
+                Some((c.log_ratio, c.standard_error))
+            } else if (c.a, c.b) == (b, a) {
+                Some((-c.log_ratio, c.standard_error))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// What the verdict was made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// The public view counter, hour by hour.
+    #[default]
+    Views,
+    /// The hourly views and the owner's daily impressions and click-through rate.
+    ViewsAndReach,
+    /// The daily reach alone (the hourly views could not be analysed).
+    Reach,
+}
+
+impl Signal {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Views => "hourly public views",
+            Self::ViewsAndReach => "hourly public views and the owner's daily impressions and click-through rate",
+            Self::Reach => "the owner's daily impressions and click-through rate",
+        }
+    }
+}
+
+/// The share of a video's views that comes from impressions, and so moves with the thumbnail's
+/// click-through rate (60–85 % for long-form videos; see `CALIBRATION.md`): a CTR lift of `x`
+/// is a views lift of about this times `x`. It puts the two signals on one scale.
+pub const IMPRESSION_SHARE_OF_VIEWS: f64 = 0.73;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -717,6 +818,15 @@ pub struct AbAnalysis {
     pub count_dispersion: f64,
     pub naive: NaiveResult,
     pub summary: String,
+    /// What the verdict was made from, and the comparisons it was made on: the views' own, or,
+    /// with reach, the two signals combined on the click-through rate's scale.
+    #[serde(default)]
+    pub signal: Signal,
+    #[serde(default)]
+    pub evidence: Vec<PairComparison>,
+    /// The owner's reach analysed on its own, when there was enough of it.
+    #[serde(default)]
+    pub reach: Option<ReachAnalysis>,
 }
 
 /// Splits the measured series into intervals, keeping those wholly inside a usable period.
@@ -797,9 +907,32 @@ pub fn naive_analysis(
 
 /// The analysis, always with a verdict: when the full model cannot be fitted it is tried again
 /// without the time-of-day terms, and when that fails too (or a variant has no usable hours)
-/// the test is inconclusive, with the reason and the raw figures per variant. Returns the
-/// analysis and, when it fell back, why.
+/// the views give no comparison. The owner's daily `reach`, where there is enough of it, joins
+/// the evidence (or decides alone when the views gave none); with neither, the test is
+/// inconclusive, with the reason and the raw figures per variant. Returns the analysis and,
+/// when something could not be used, why.
 pub fn analyse_with_fallback(
+    points: &[ViewsPoint],
+    published: DateTime<Utc>,
+    periods: &[AbPeriod],
+    variants: usize,
+    reach: &[ReachObs],
+    config: &AnalysisConfig,
+) -> (AbAnalysis, Option<String>) {
+    let (views, mut problem) = views_with_fallback(points, published, periods, variants, config);
+    if reach.is_empty() {
+        return (views, problem);
+    }
+    match analyse_reach(reach, variants, config.alpha) {
+        Ok(r) => (with_reach(views, r, variants, config), problem),
+        Err(e) => {
+            problem = Some(problem.map_or_else(|| e.to_string(), |p| format!("{p}; {e}")));
+            (views, problem)
+        }
+    }
+}
+
+fn views_with_fallback(
     points: &[ViewsPoint],
     published: DateTime<Utc>,
     periods: &[AbPeriod],
@@ -832,34 +965,61 @@ pub fn analyse_with_fallback(
         count_dispersion: 1.0,
         summary: format!("Inconclusive: {first}."),
         naive,
+        signal: Signal::Views,
+        evidence: Vec::new(),
+        reach: None,
     };
     (analysis, Some(first.to_string()))
 }
 
-/// The verdict our analysis would reach if it knew the video's expected views in every
-/// interval except the variants' effect: an evaluation's ceiling, which no real test can run.
-/// It is our model with the decay and time-of-day terms replaced by that knowledge (an offset of
-/// `log expected`), keeping the window effects that absorb shocks shared by a day, the same
-/// variance estimate and the same winner rule at `alpha`; it faces only the noise.
+/// The verdict our analysis would reach if it knew the video's expected views in every interval
+/// except the variants' effect (`expected_views`): an evaluation's ceiling, which no real test
+/// can run. It is our views model with the decay and time-of-day terms replaced by that
+/// knowledge (an offset of `log expected`), keeping the window effects that absorb shocks shared
+/// by a day, the same variance estimate and the same winner rule; with `reach` days, combined
+/// with the reach model as ours combines them (a day's CTR has no trajectory to know beyond its
+/// level, which the variants' effects are relative to). It faces only the noise.
 pub fn oracle_verdict(
     points: &[ViewsPoint],
     published: DateTime<Utc>,
     periods: &[AbPeriod],
     variants: usize,
-    alpha: f64,
-    expected: impl Fn(DateTime<Utc>, DateTime<Utc>) -> f64,
+    reach: &[ReachObs],
+    config: &AnalysisConfig,
+    expected_views: impl Fn(DateTime<Utc>, DateTime<Utc>) -> f64,
 ) -> Result<Verdict, AbError> {
     check_periods(periods, variants)?;
+    let mut evidence = oracle_views_evidence(points, published, periods, variants, config, expected_views);
+    if !reach.is_empty()
+        && let Ok(r) = analyse_reach(reach, variants, config.alpha)
+    {
+        evidence = combine_evidence(&evidence, &r, config.alpha);
+    }
+    if evidence.len() != variants * (variants - 1) / 2 {
+        return Ok(Verdict::Inconclusive);
+    }
+    Ok(decide(&evidence, variants, config).0)
+}
+
+/// The oracle's pairwise views estimates (empty when they cannot be made).
+fn oracle_views_evidence(
+    points: &[ViewsPoint],
+    published: DateTime<Utc>,
+    periods: &[AbPeriod],
+    variants: usize,
+    config: &AnalysisConfig,
+    expected_views: impl Fn(DateTime<Utc>, DateTime<Utc>) -> f64,
+) -> Vec<PairComparison> {
     let (obs, _) = assign(points, published, periods);
     let mut known = Vec::with_capacity(obs.len());
     for o in drop_empty_windows(obs, periods, variants) {
-        let e = expected(o.start, o.end);
+        let e = expected_views(o.start, o.end);
         if e > 0.0 {
             known.push((o, e));
         }
     }
     if (0..variants).any(|v| !known.iter().any(|(o, _)| o.variant == v)) {
-        return Ok(Verdict::Inconclusive);
+        return Vec::new();
     }
     let window_of = window_fn(periods, variants);
     let mut windows: Vec<i64> = known.iter().map(|(o, _)| window_of(o)).collect();
@@ -881,18 +1041,20 @@ pub fn oracle_verdict(
     let clusters = period_of_each(&observed, periods);
     let clusters = stats::Clusters { of_each: &clusters, nested_columns: windows.len() };
     let Ok(flexible) = stats::fit_counts_flexible(&design, &y, &offset, Some(clusters)) else {
-        return Ok(Verdict::Inconclusive);
+        return Vec::new();
     };
     let fit = flexible.fit;
     let variant_cols: Vec<usize> = (windows.len()..cols).collect();
     let beta = |v: usize| if v == 0 { 0.0 } else { fit.coef[variant_cols[v - 1]] };
-    let best = (0..variants).max_by(|&a, &b| beta(a).total_cmp(&beta(b))).unwrap_or(0);
-    let critical = stats::normal_quantile(1.0 - alpha / (2.0 * (variants - 1) as f64));
-    let beats_all = (0..variants).filter(|&v| v != best).all(|v| {
-        let se = fit.conservative_var(&contrast(&variant_cols, fit.p(), best, v)).sqrt();
-        beta(best) - beta(v) > critical * se
-    });
-    Ok(if beats_all { Verdict::Winner { variant: best } } else { Verdict::Inconclusive })
+    let z = stats::normal_quantile(1.0 - config.alpha / 2.0);
+    let mut evidence = Vec::new();
+    for a in 0..variants {
+        for b in a + 1..variants {
+            let se = fit.conservative_var(&contrast(&variant_cols, fit.p(), a, b)).sqrt();
+            evidence.push(PairComparison::from_log(a, b, beta(a) - beta(b), se, z));
+        }
+    }
+    evidence
 }
 
 /// The decay- and time-of-day-adjusted analysis (see the module docs). `points` are the video's
@@ -939,32 +1101,16 @@ pub fn analyse(
     let z = stats::normal_quantile(1.0 - config.alpha / 2.0);
 
     let mut comparisons = Vec::new();
-    let mut pair_stats = vec![vec![(0.0, 0.0); variants]; variants];
-    for (a, row) in pair_stats.iter_mut().enumerate() {
-        for (b, cell) in row.iter_mut().enumerate() {
-            if a == b {
-                continue;
-            }
-            let d = beta(a) - beta(b);
+    for a in 0..variants {
+        for b in a + 1..variants {
             let se = fit.conservative_var(&contrast(&layout.variant_cols, p, a, b)).sqrt();
-            *cell = (d, se);
-            if a < b {
-                comparisons.push(PairComparison {
-                    a,
-                    b,
-                    ratio: d.exp(),
-                    ci_low: (d - z * se).exp(),
-                    ci_high: (d + z * se).exp(),
-                    p_value: 2.0 * (1.0 - stats::normal_cdf((d / se).abs())),
-                });
-            }
+            comparisons.push(PairComparison::from_log(a, b, beta(a) - beta(b), se, z));
         }
     }
-
     let prob_best = prob_best(&fit, &layout.variant_cols, variants, config);
     let effects = (0..variants)
         .map(|v| {
-            let (d, se) = if v == 0 { (0.0, 0.0) } else { pair_stats[v][0] };
+            let (d, se) = PairComparison::between(&comparisons, v, 0).unwrap_or((0.0, 0.0));
             VariantEffect {
                 variant: v,
                 ratio_to_a: d.exp(),
@@ -974,11 +1120,40 @@ pub fn analyse(
             }
         })
         .collect::<Vec<_>>();
+    let (verdict, best) = decide(&comparisons, variants, config);
+    let summary = summarise(verdict, &comparisons, best, variants, z, Signal::Views);
+    Ok(AbAnalysis {
+        verdict,
+        effects,
+        evidence: comparisons.clone(),
+        comparisons,
+        hours_used,
+        hours_dropped,
+        extra_noise_cv: fit.kappa.sqrt(),
+        count_dispersion: flexible.variance.phi,
+        naive,
+        summary,
+        signal: Signal::Views,
+        reach: None,
+    })
+}
 
-    let best = (0..variants).max_by(|&a, &b| beta(a).total_cmp(&beta(b))).unwrap_or(0);
+/// The variant with the highest estimate, from the pairs against variant A.
+fn best_of(evidence: &[PairComparison], variants: usize) -> usize {
+    let effect = |v: usize| PairComparison::between(evidence, v, 0).map_or(0.0, |(d, _)| d);
+    (0..variants).max_by(|&a, &b| effect(a).total_cmp(&effect(b))).unwrap_or(0)
+}
+
+/// The verdict rule (see the module docs) on pairwise log ratios and their standard errors:
+/// Winner when the best variant beats every other at `α/(k−1)` each, Performed the same when
+/// every pair's `1 − 2α/m` interval lies within the margin, else Inconclusive. Returns the
+/// verdict and the best variant.
+fn decide(evidence: &[PairComparison], variants: usize, config: &AnalysisConfig) -> (Verdict, usize) {
+    let best = best_of(evidence, variants);
+    let pair = |a: usize, b: usize| PairComparison::between(evidence, a, b).unwrap_or((0.0, f64::INFINITY));
     let winner_crit = stats::normal_quantile(1.0 - config.alpha / (2.0 * (variants - 1) as f64));
     let beats_all = (0..variants).filter(|&o| o != best).all(|o| {
-        let (d, se) = pair_stats[best][o];
+        let (d, se) = pair(best, o);
         d > winner_crit * se
     });
     let pairs = variants * (variants - 1) / 2;
@@ -986,7 +1161,7 @@ pub fn analyse(
     let margin = (1.0 + config.equivalence_margin).ln();
     let all_same = (0..variants).all(|a| {
         (a + 1..variants).all(|b| {
-            let (d, se) = pair_stats[a][b];
+            let (d, se) = pair(a, b);
             d - tost_crit * se > -margin && d + tost_crit * se < margin
         })
     });
@@ -997,32 +1172,126 @@ pub fn analyse(
     } else {
         Verdict::Inconclusive
     };
-    let summary = summarise(verdict, &pair_stats, best, variants, z);
-    Ok(AbAnalysis {
-        verdict,
-        effects,
-        comparisons,
-        hours_used,
-        hours_dropped,
-        extra_noise_cv: fit.kappa.sqrt(),
-        count_dispersion: flexible.variance.phi,
-        naive,
-        summary,
-    })
+    (verdict, best)
 }
 
-fn summarise(verdict: Verdict, pair_stats: &[Vec<(f64, f64)>], best: usize, variants: usize, z: f64) -> String {
+/// The mixture's spread (log scale) in the always-valid intervals: the size of effect a
+/// thumbnail test expects, where the intervals are tightest.
+const SEQUENTIAL_MIXTURE_SD: f64 = 0.1;
+
+/// Half-width of the always-valid `1 − α` interval around a normal estimate of variance
+/// `variance` (the mixture sequential probability ratio test with a `N(0, τ²)` mixture; Robbins
+/// 1970, Johari et al. 2017): the set of effects `θ` whose likelihood ratio
+/// `√(V/(V+τ²)) · exp(τ²(d−θ)² / (2V(V+τ²)))` stays below `1/α`. Looking after every hour and
+/// stopping at the first look it excludes 0 keeps the chance of a false call within `α`.
+fn always_valid_half_width(variance: f64, alpha: f64) -> f64 {
+    let (v, t2) = (variance, SEQUENTIAL_MIXTURE_SD * SEQUENTIAL_MIXTURE_SD);
+    (2.0 * v * (v + t2) / t2 * ((1.0 / alpha).ln() + 0.5 * ((v + t2) / v).ln())).sqrt()
+}
+
+/// The sequential rule, at one look: `Some(verdict)` when the always-valid intervals already
+/// decide — the best variant beats every other (each at `α/(k−1)`), or every pair lies within
+/// the equivalence margin (each at `2α/m`) — and `None` to go on. The same rule as the
+/// fixed-horizon verdict with always-valid intervals in place of the fixed ones.
+pub fn sequential_verdict(analysis: &AbAnalysis, variants: usize, config: &AnalysisConfig) -> Option<Verdict> {
+    let evidence = &analysis.evidence;
+    if evidence.len() != variants * (variants - 1) / 2 || evidence.iter().any(|c| !c.standard_error.is_finite()) {
+        return None;
+    }
+    let best = best_of(evidence, variants);
+    let pair = |a: usize, b: usize| PairComparison::between(evidence, a, b).unwrap_or((0.0, f64::INFINITY));
+    let winner_alpha = config.alpha / (variants - 1) as f64;
+    let beats_all = (0..variants).filter(|&o| o != best).all(|o| {
+        let (d, se) = pair(best, o);
+        d > always_valid_half_width(se * se, winner_alpha)
+    });
+    if beats_all {
+        return Some(Verdict::Winner { variant: best });
+    }
+    let same_alpha = 2.0 * config.alpha / (variants * (variants - 1) / 2) as f64;
+    let margin = (1.0 + config.equivalence_margin).ln();
+    let all_same = evidence.iter().all(|c| {
+        let r = always_valid_half_width(c.standard_error * c.standard_error, same_alpha);
+        c.log_ratio - r > -margin && c.log_ratio + r < margin
+    });
+    all_same.then_some(Verdict::PerformedSame)
+}
+
+/// When a sequential test's hourly looks begin: once every variant has been live twice (the end
+/// of the schedule's `2k`-th period). Before then the variance has too few periods behind it to
+/// be trusted at a look. `None` when the schedule is shorter.
+pub fn first_sequential_look(periods: &[AbPeriod], variants: usize) -> Option<DateTime<Utc>> {
+    periods.get(2 * variants - 1).map(|p| p.end)
+}
+
+/// The two signals' pairwise estimates combined by inverse variance on the click-through rate's
+/// scale: the views' log ratios divided by [`IMPRESSION_SHARE_OF_VIEWS`], the reach's standard
+/// errors widened by `t/z` for its few days. Without a views estimate for a pair (the views'
+/// analysis fell back), the reach's alone.
+fn combine_evidence(views: &[PairComparison], reach: &ReachAnalysis, alpha: f64) -> Vec<PairComparison> {
+    let z = stats::normal_quantile(1.0 - alpha / 2.0);
+    let t = stats::t_quantile(1.0 - alpha / 2.0, reach.degrees_of_freedom as f64);
+    let share = IMPRESSION_SHARE_OF_VIEWS;
+    reach
+        .comparisons
+        .iter()
+        .map(|r| {
+            let (dr, ser) = (r.log_ratio, r.standard_error * t / z);
+            let (d, se) = match PairComparison::between(views, r.a, r.b) {
+                Some((dv, sev)) if sev.is_finite() && sev > 0.0 && ser > 0.0 => {
+                    let (wv, wr) = ((share / sev).powi(2), ser.powi(-2));
+                    ((wv * dv / share + wr * dr) / (wv + wr), (wv + wr).sqrt().recip())
+                }
+                _ => (dr, ser),
+            };
+            PairComparison::from_log(r.a, r.b, d, se, z)
+        })
+        .collect()
+}
+
+/// Adds the owner's reach to a views analysis: the evidence combined (see
+/// [`combine_evidence`]) and the verdict made again on it. When the views gave no comparisons
+/// (their analysis fell back), the reach decides alone.
+fn with_reach(mut analysis: AbAnalysis, reach: ReachAnalysis, variants: usize, config: &AnalysisConfig) -> AbAnalysis {
+    let z = stats::normal_quantile(1.0 - config.alpha / 2.0);
+    let evidence = combine_evidence(&analysis.comparisons, &reach, config.alpha);
+    let signal = if analysis.comparisons.is_empty() { Signal::Reach } else { Signal::ViewsAndReach };
+    let (verdict, best) = decide(&evidence, variants, config);
+    analysis.summary = summarise(verdict, &evidence, best, variants, z, signal);
+    analysis.verdict = verdict;
+    analysis.evidence = evidence;
+    analysis.signal = signal;
+    analysis.reach = Some(reach);
+    analysis
+}
+
+fn summarise(
+    verdict: Verdict,
+    evidence: &[PairComparison],
+    best: usize,
+    variants: usize,
+    z: f64,
+    signal: Signal,
+) -> String {
+    let pair = |a: usize, b: usize| PairComparison::between(evidence, a, b).unwrap_or((0.0, f64::INFINITY));
     // The runner-up: the comparison that limits the winner's claim.
     let runner_up = (0..variants).filter(|&o| o != best).min_by(|&a, &b| {
-        let za = pair_stats[best][a].0 / pair_stats[best][a].1;
-        let zb = pair_stats[best][b].0 / pair_stats[best][b].1;
-        za.total_cmp(&zb)
+        let (za, zb) = (pair(best, a), pair(best, b));
+        (za.0 / za.1).total_cmp(&(zb.0 / zb.1))
     });
     let Some(other) = runner_up else { return String::new() };
-    let (d, se) = pair_stats[best][other];
+    let (d, se) = pair(best, other);
     let pct = |x: f64| (x.exp() - 1.0) * 100.0;
+    let (what, how) = match signal {
+        Signal::Views => ("views per hour", "adjusted for the video's decay and time of day"),
+        Signal::ViewsAndReach => (
+            "click-through rate",
+            "from the hourly views (adjusted for decay and time of day) and the owner's daily reach together",
+        ),
+        Signal::Reach => ("click-through rate", "from the owner's daily reach"),
+    };
     let figure = format!(
-        "{} drew {:+.0}% views per hour compared with {} (95% CI {:+.0}% to {:+.0}%), adjusted for the video's decay and time of day",
+        "{} drew {:+.0}% {what} compared with {} (95% CI {:+.0}% to {:+.0}%), {how}",
         variant_label(best),
         pct(d),
         variant_label(other),
@@ -1239,6 +1508,97 @@ mod tests {
     }
 
     #[test]
+    fn pacific_day_schedules_are_whole_pacific_days_balanced_over_weekdays() {
+        // Created on a Monday at 15:00 UTC (07:00 PST): the first day starts at 08:00 UTC next day.
+        let periods = pacific_day_schedule(2, t("2026-03-02T15:00:00Z"), 14, 7).unwrap();
+        assert_eq!(periods.len(), 14);
+        assert_eq!(periods[0].start, t("2026-03-03T08:00:00Z"));
+        // Summer time from 2026-03-08: those days start at 07:00 UTC.
+        assert_eq!(periods[6].start, t("2026-03-09T07:00:00Z"));
+        assert!(periods.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(periods.iter().filter(|p| p.variant == 0).count(), 7);
+        for block in periods.chunks(2) {
+            assert_ne!(block[0].variant, block[1].variant, "each pair of days has both variants");
+        }
+        assert_eq!(
+            pacific_day_schedule(3, t("2026-03-02T15:00:00Z"), 2, 7),
+            Err(AbError::Duration { hours: 48, min_hours: 72 })
+        );
+    }
+
+    #[test]
+    fn hourly_looks_with_always_valid_intervals_rarely_name_a_false_winner() {
+        let video = Video { noise_sigma: 0.3, noise_rho: 0.6, start_rate: 60.0, ..Video::typical() };
+        let config = AnalysisConfig::default();
+        let (mut false_calls, mut found, mut fixed_found) = (0, 0, 0);
+        let tests = 40;
+        for seed in 0..tests {
+            let periods = schedule(2, seed);
+            let first = first_sequential_look(&periods, 2).unwrap();
+            for (lift, is_aa) in [(1.0, true), (1.4, false)] {
+                let mut rng = Rng(SplitMix::new(seed * 7 + u64::from(is_aa)));
+                let points = video.run(&periods, &[1.0, lift], &mut rng);
+                // Every sixth hour stands in for every hour here, to keep the test quick.
+                let decided = points.iter().filter(|p| p.at >= first).step_by(6).find_map(|p| {
+                    let seen: Vec<ViewsPoint> = points.iter().copied().filter(|q| q.at <= p.at).collect();
+                    let cut: Vec<AbPeriod> = periods
+                        .iter()
+                        .filter(|x| x.start < p.at)
+                        .map(|x| AbPeriod { end: x.end.min(p.at), ..*x })
+                        .collect();
+                    let (a, _) = analyse_with_fallback(&seen, video.published, &cut, 2, &[], &config);
+                    sequential_verdict(&a, 2, &config)
+                });
+                if is_aa {
+                    false_calls += usize::from(matches!(decided, Some(Verdict::Winner { .. })));
+                } else {
+                    found += usize::from(decided == Some(Verdict::Winner { variant: 1 }));
+                    let (a, _) = analyse_with_fallback(&points, video.published, &periods, 2, &[], &config);
+                    fixed_found += usize::from(a.verdict == Verdict::Winner { variant: 1 });
+                }
+            }
+        }
+        assert!(false_calls <= 2, "{false_calls} false winners in {tests} A/A tests looked at every 6 hours");
+        assert!(found * 10 >= fixed_found * 6, "sequential found {found}, fixed-horizon {fixed_found} of {tests}");
+    }
+
+    #[test]
+    fn reach_days_join_the_views_and_can_decide_alone() {
+        let video = Video { noise_sigma: 0.3, noise_rho: 0.6, start_rate: 5.0, ..Video::typical() };
+        let periods = pacific_day_schedule(2, t("2026-03-02T15:00:00Z"), 14, 3).unwrap();
+        let mut rng = Rng(SplitMix::new(5));
+        let points = video.run(&periods, &[1.0, 1.0], &mut rng);
+        // Clear reach: B's CTR 30 % higher on 20,000 impressions a day.
+        let reach: Vec<ReachObs> = periods
+            .iter()
+            .map(|p| {
+                let ctr = 0.045 * if p.variant == 1 { 1.3 } else { 1.0 } * (0.03 * rng.0.normal()).exp();
+                let mut shares = vec![0.0; 2];
+                shares[p.variant] = 1.0;
+                ReachObs { impressions: 20_000.0, ctr, shares }
+            })
+            .collect();
+        let config = AnalysisConfig::default();
+        let (views_only, _) = analyse_with_fallback(&points, video.published, &periods, 2, &[], &config);
+        assert_eq!(views_only.signal, Signal::Views);
+        let (both, problem) = analyse_with_fallback(&points, video.published, &periods, 2, &reach, &config);
+        assert_eq!(problem, None);
+        assert_eq!(both.signal, Signal::ViewsAndReach);
+        assert_eq!(both.verdict, Verdict::Winner { variant: 1 });
+        assert!(both.summary.contains("click-through rate"), "{}", both.summary);
+        let r = both.reach.as_ref().unwrap();
+        assert!((r.ctr_ratio_to_a[1] / 1.3 - 1.0).abs() < 0.05, "{r:?}");
+        // Too few days of reach: the views decide, and the reason is given.
+        let (short, problem) = analyse_with_fallback(&points, video.published, &periods, 2, &reach[..3], &config);
+        assert_eq!(short.signal, Signal::Views);
+        assert!(problem.is_some_and(|p| p.contains("usable days")));
+        // No views at all for variant B: the reach decides alone.
+        let only_a: Vec<AbPeriod> = periods.iter().map(|p| AbPeriod { excluded: p.variant == 1, ..*p }).collect();
+        let (alone, _) = analyse_with_fallback(&points, video.published, &only_a, 2, &reach, &config);
+        assert_eq!((alone.signal, alone.verdict), (Signal::Reach, Verdict::Winner { variant: 1 }));
+    }
+
+    #[test]
     fn schedule_requests_are_validated() {
         let start = t("2026-03-02T15:00:00Z");
         assert_eq!(balanced_schedule(&ScheduleRequest::new(1, start, 0)), Err(AbError::Variants(1)));
@@ -1387,7 +1747,7 @@ mod tests {
         );
         // The wrap-up still has a verdict: inconclusive, saying why, with the raw figures.
         let (fallback, reason) =
-            analyse_with_fallback(&points, video.published, &all_excluded, 3, &AnalysisConfig::default());
+            analyse_with_fallback(&points, video.published, &all_excluded, 3, &[], &AnalysisConfig::default());
         assert_eq!(fallback.verdict, Verdict::Inconclusive);
         assert_eq!(reason.as_deref(), Some(AbError::NoDataForVariant(2).to_string().as_str()));
         assert!(
@@ -1397,7 +1757,8 @@ mod tests {
         );
         assert!(fallback.naive.hours[0] > 0.0 && fallback.naive.hours[2] == 0.0, "{:?}", fallback.naive);
         // A fit that works is returned as it is.
-        let (fitted, reason) = analyse_with_fallback(&points, video.published, &periods, 3, &AnalysisConfig::default());
+        let (fitted, reason) =
+            analyse_with_fallback(&points, video.published, &periods, 3, &[], &AnalysisConfig::default());
         assert_eq!((fitted.verdict, reason), (Verdict::Winner { variant: 1 }, None));
     }
 
@@ -1407,15 +1768,16 @@ mod tests {
         let periods = schedule(2, 14);
         let start = periods[0].start;
         let expected = |a: DateTime<Utc>, b: DateTime<Utc>| video.rate(start, a) * hours_between(a, b);
+        let config = AnalysisConfig::default();
         let (mut found, mut false_winners) = (0, 0);
         for seed in 0..100 {
             let mut rng = Rng(SplitMix::new(seed));
             let lifted = video.run(&periods, &[1.0, 1.3], &mut rng);
-            let verdict = oracle_verdict(&lifted, video.published, &periods, 2, 0.05, expected).unwrap();
+            let verdict = oracle_verdict(&lifted, video.published, &periods, 2, &[], &config, expected).unwrap();
             found += usize::from(verdict == Verdict::Winner { variant: 1 });
             let same = video.run(&periods, &[1.0, 1.0], &mut rng);
-            let verdict = oracle_verdict(&same, video.published, &periods, 2, 0.05, expected).unwrap();
-            false_winners += usize::from(verdict != Verdict::Inconclusive);
+            let verdict = oracle_verdict(&same, video.published, &periods, 2, &[], &config, expected).unwrap();
+            false_winners += usize::from(matches!(verdict, Verdict::Winner { .. }));
         }
         assert!(found >= 80, "a 30 % lift named {found} times in 100");
         assert!(false_winners <= 10, "{false_winners} false winners in 100 A/A tests");

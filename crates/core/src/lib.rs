@@ -6,6 +6,8 @@ pub mod abtest;
 pub mod clock;
 pub mod ids;
 pub mod outliers;
+pub mod pacific;
+pub mod reach;
 pub mod reference;
 pub mod schedule;
 pub mod slot;

@@ -21,6 +21,7 @@ use crate::routes::{Shared, html, json_response};
 use crate::sim::SimInner;
 use crate::thumbs::{self, ThumbSize};
 use crate::world::{Channel, Video, pacific_offset};
+use tubewatch_core::ChannelId;
 
 /// Scopes that allow `thumbnails.set` / `videos.update`.
 const WRITE_SCOPES: [&str; 3] = [
@@ -35,12 +36,15 @@ struct PendingCode {
     redirect_uri: String,
     challenge: Option<(String, String)>,
     scope: String,
+    /// The channel picked on the account chooser (`None`: the simulated user's default).
+    channel: Option<ChannelId>,
 }
 
 #[derive(Debug, Clone)]
 struct AccessToken {
     client_id: String,
     scope: String,
+    channel: Option<ChannelId>,
     expires: DateTime<Utc>,
     refresh: Option<String>,
 }
@@ -49,6 +53,7 @@ struct AccessToken {
 struct RefreshToken {
     client_id: String,
     scope: String,
+    channel: Option<ChannelId>,
 }
 
 /// Issued codes and tokens.
@@ -118,7 +123,12 @@ fn bad_request(reason: &str, domain: &str, message: &str) -> ApiError {
 /// Who is calling the Data API.
 pub(crate) enum Caller {
     Key(String),
-    User { client_id: String, scope: String },
+    /// `channel`: the channel the grant was made for, when one was picked at consent.
+    User {
+        client_id: String,
+        scope: String,
+        channel: Option<ChannelId>,
+    },
 }
 
 impl Caller {
@@ -162,7 +172,11 @@ pub(crate) fn caller(
         let token = auth.strip_prefix("Bearer ").ok_or_else(invalid_credentials)?.trim();
         let book = sim.auth.lock().unwrap_or_else(|e| e.into_inner());
         let access = book.access.get(token).filter(|t| t.expires > sim.now()).ok_or_else(invalid_credentials)?;
-        return Ok(Caller::User { client_id: access.client_id.clone(), scope: access.scope.clone() });
+        return Ok(Caller::User {
+            client_id: access.client_id.clone(),
+            scope: access.scope.clone(),
+            channel: access.channel.clone(),
+        });
     }
     if need_user {
         return Err(login_required());
@@ -414,7 +428,11 @@ fn editor(sim: &SimInner, headers: &HeaderMap, video: Option<&Video>) -> Result<
     if let Some(video) = video {
         let owned = &sim.config.oauth.user_channels;
         let channel_id = sim.world.channel_id_of(video);
-        if !owned.is_empty() && !owned.contains(&channel_id) {
+        let granted = match &who {
+            Caller::User { channel: Some(c), .. } => c == &channel_id,
+            _ => true,
+        };
+        if !granted || (!owned.is_empty() && !owned.contains(&channel_id)) {
             return Err(api_error(
                 403,
                 "PERMISSION_DENIED",
@@ -574,6 +592,15 @@ pub(crate) async fn authorize(State(sim): State<Shared>, Query(q): Query<HashMap
         (Some(_), _) => return fail(redirect, "invalid_request"),
     };
     let scope = get("scope").to_owned();
+    // Google's account chooser, where the user picks which of their channels to grant: the
+    // simulated consent takes the pick as `channel` (a channel of the world), else the default.
+    let channel = match q.get("channel") {
+        None => None,
+        Some(id) => match ChannelId::parse(id).ok().filter(|c| sim.world.channel_by_id(c.as_str()).is_some()) {
+            Some(c) => Some(c),
+            None => return fail(redirect, "invalid_request"),
+        },
+    };
     let code = {
         let mut book = sim.auth.lock().unwrap_or_else(|e| e.into_inner());
         let code = book.mint(sim.world.seed(), "4/0Asim");
@@ -584,6 +611,7 @@ pub(crate) async fn authorize(State(sim): State<Shared>, Query(q): Query<HashMap
                 redirect_uri: get("redirect_uri").to_owned(),
                 challenge,
                 scope: scope.clone(),
+                channel,
             },
         );
         code
@@ -644,13 +672,18 @@ pub(crate) async fn token(State(sim): State<Shared>, body: Bytes) -> Response {
             let access = book.mint(seed, "ya29.sim");
             book.refresh.insert(
                 refresh.clone(),
-                RefreshToken { client_id: client_id.to_owned(), scope: pending.scope.clone() },
+                RefreshToken {
+                    client_id: client_id.to_owned(),
+                    scope: pending.scope.clone(),
+                    channel: pending.channel.clone(),
+                },
             );
             book.access.insert(
                 access.clone(),
                 AccessToken {
                     client_id: client_id.to_owned(),
                     scope: pending.scope.clone(),
+                    channel: pending.channel.clone(),
                     expires: now + Duration::seconds(lifetime),
                     refresh: Some(refresh.clone()),
                 },
@@ -671,6 +704,7 @@ pub(crate) async fn token(State(sim): State<Shared>, body: Bytes) -> Response {
                 AccessToken {
                     client_id: client_id.to_owned(),
                     scope: grant.scope.clone(),
+                    channel: grant.channel.clone(),
                     expires: now + Duration::seconds(lifetime),
                     refresh: Some(refresh),
                 },

@@ -146,12 +146,12 @@ fn not_found(message: &str) -> ApiError {
     rpc_error(404, "NOT_FOUND", None, message)
 }
 
-/// The owner's channel: the caller must hold a live access token with an analytics scope. The
-/// simulated user's channel is the first of `oauth.user_channels` (the world's first channel
-/// when that list is empty).
+/// The owner's channel: the caller must hold a live access token with an analytics scope. It is
+/// the channel the grant was made for, else the simulated user's first of `oauth.user_channels`
+/// (the world's first channel when that list is empty).
 fn owner(sim: &SimInner, headers: &HeaderMap) -> Result<ChannelId, ApiError> {
-    let scope = match caller(sim, headers, None, true)? {
-        Caller::User { scope, .. } => scope,
+    let (scope, granted) = match caller(sim, headers, None, true)? {
+        Caller::User { scope, channel, .. } => (scope, channel),
         Caller::Key(_) => return Err(rpc_error(401, "UNAUTHENTICATED", None, "Login Required.")),
     };
     if !scope.split(' ').any(|s| ANALYTICS_SCOPES.contains(&s)) {
@@ -163,11 +163,8 @@ fn owner(sim: &SimInner, headers: &HeaderMap) -> Result<ChannelId, ApiError> {
         ));
     }
     let channels = sim.world.channels();
-    sim.config
-        .oauth
-        .user_channels
-        .first()
-        .cloned()
+    granted
+        .or_else(|| sim.config.oauth.user_channels.first().cloned())
         .or_else(|| channels.first().map(|c| c.id.clone()))
         .ok_or_else(|| rpc_error(403, "PERMISSION_DENIED", None, "The caller does not have permission"))
 }

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tubewatch_core::{ChannelId, Handle, VideoId};
@@ -1333,19 +1333,7 @@ impl World {
     }
 }
 
-/// The index of `t`'s day in US Pacific time (days since 1970-01-01 there): the days reach
-/// reports count and the Data API's quota resets on.
-pub fn pacific_day(t: i64) -> i64 {
-    let offset = DateTime::from_timestamp(t, 0).map_or(-8 * 3600, |at| pacific_offset(at).local_minus_utc());
-    (t + i64::from(offset)).div_euclid(86_400)
-}
-
-/// The instant (Unix seconds) Pacific day `day` (see [`pacific_day`]) begins: its local midnight.
-pub fn pacific_midnight(day: i64) -> i64 {
-    let utc_guess = day * 86_400 + 8 * 3600;
-    let offset = DateTime::from_timestamp(utc_guess, 0).map_or(-8 * 3600, |t| pacific_offset(t).local_minus_utc());
-    day * 86_400 - i64::from(offset)
-}
+pub use tubewatch_core::pacific::{day as pacific_day, midnight as pacific_midnight, offset as pacific_offset};
 
 /// The calendar date of Pacific day `day`, as reach reports write it.
 pub fn pacific_date(day: i64) -> NaiveDate {
@@ -1363,24 +1351,6 @@ fn variant_multiplier(h: u64) -> f64 {
         rng::log_normal(h, VARIANT_SIGMA)
     };
     m.clamp(VARIANT_CLAMP.0, VARIANT_CLAMP.1)
-}
-
-/// US Pacific time's offset at `t` (PST −8, PDT −7 from the second Sunday of March 02:00 to the
-/// first Sunday of November 02:00), as YouTube writes `publishDate` and resets quota in it.
-pub fn pacific_offset(t: DateTime<Utc>) -> FixedOffset {
-    use chrono::Datelike;
-    let year = t.year();
-    let nth_sunday = |month: u32, n: u32| -> Option<DateTime<Utc>> {
-        let first = Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single()?;
-        let to_sunday = (7 - first.weekday().num_days_from_sunday()) % 7;
-        Some(first + Duration::days(i64::from(to_sunday + 7 * (n - 1))))
-    };
-    let dst = match (nth_sunday(3, 2), nth_sunday(11, 1)) {
-        (Some(start), Some(end)) => t >= start + Duration::hours(10) && t < end + Duration::hours(9),
-        _ => false,
-    };
-    let hours = if dst { -7 } else { -8 };
-    FixedOffset::east_opt(hours * 3600).expect("-7 and -8 hours are valid offsets")
 }
 
 #[cfg(test)]
@@ -1565,16 +1535,6 @@ mod tests {
         // Time past four weeks is left out.
         let v = w.newest_videos(&w.channels()[0], w.params.epoch, 1).remove(0);
         assert!(w.noise_free_views(&v, v.published + Duration::days(29), v.published + Duration::days(30)).is_empty());
-    }
-
-    #[test]
-    fn pacific_offsets() {
-        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap_or_default();
-        assert_eq!(pacific_offset(t("2026-01-15T12:00:00Z")).local_minus_utc(), -8 * 3600);
-        assert_eq!(pacific_offset(t("2026-07-15T12:00:00Z")).local_minus_utc(), -7 * 3600);
-        // 2026-03-08 is the second Sunday of March: DST starts at 10:00 UTC.
-        assert_eq!(pacific_offset(t("2026-03-08T09:59:00Z")).local_minus_utc(), -8 * 3600);
-        assert_eq!(pacific_offset(t("2026-03-08T10:00:00Z")).local_minus_utc(), -7 * 3600);
     }
 
     #[test]

@@ -79,6 +79,16 @@ text_enum!(
 );
 
 text_enum!(
+    /// How variants take turns. `Balanced`: rotation periods of a few hours in random order with
+    /// every variant the same hours of the day and days of the week. `PacificDays`: one variant a
+    /// whole US Pacific day, the days balanced over the weekdays — what the owner's daily reach
+    /// (impressions, click-through rate) can attribute to one variant. `DailyAlternation`: one
+    /// variant a day in turn from the start, as common tools do (for comparison in `eval abtest`:
+    /// a variant cannot be told from its day under it).
+    AbDesign { Balanced = "balanced", PacificDays = "pacific_days", DailyAlternation = "daily_alternation" }
+);
+
+text_enum!(
     /// What the wrap-up leaves live: the winner (the original when there is none), or the original.
     FinalAction { ApplyWinner = "apply_winner", RestoreOriginal = "restore_original" }
 );
@@ -156,6 +166,9 @@ pub struct NewAbTest {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub rotation_minutes: i32,
+    pub design: AbDesign,
+    /// The test may stop as soon as its always-valid verdict is decided.
+    pub sequential: bool,
     pub final_action: FinalAction,
     pub original_title: Option<String>,
     pub original_thumb_key: Option<String>,
@@ -179,6 +192,9 @@ pub struct AbTest {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub rotation_minutes: i32,
+    pub design: AbDesign,
+    /// The test may stop as soon as its always-valid verdict is decided.
+    pub sequential: bool,
     pub final_action: FinalAction,
     pub original_title: Option<String>,
     pub original_thumb_key: Option<String>,

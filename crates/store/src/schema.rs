@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "password resets", include_str!("../migrations/0010_password_resets.sql")),
     (11, "email verification", include_str!("../migrations/0011_email_verification.sql")),
     (12, "reach", include_str!("../migrations/0012_reach.sql")),
+    (13, "abtest design", include_str!("../migrations/0013_abtest_design.sql")),
 ];
 
 /// The first 8 bytes (hex) of the SHA-384 that databases created from the former per-dialect files

@@ -56,6 +56,8 @@ fn new_test(user: UserId, n: u32, start: chrono::DateTime<chrono::Utc>) -> NewAb
         starts_at: start,
         ends_at: start + Duration::hours(48),
         rotation_minutes: 720,
+        design: AbDesign::PacificDays,
+        sequential: n % 2 == 1,
         final_action: FinalAction::ApplyWinner,
         original_title: Some("Original".into()),
         original_thumb_key: Some("abtests/orig.jpg".into()),
@@ -144,6 +146,8 @@ async fn tests_keep_schedule_swaps_views_and_results(store: Arc<dyn Store>) {
     let other = store.create_abtest(&new_test(bob, 1, start), start).await.unwrap();
     assert_ne!(created.id, other.id);
     assert_eq!((created.state, created.quota_used, created.result_json.clone()), (AbTestState::Running, 0, None));
+    assert_eq!((created.design, created.sequential), (new.design, new.sequential));
+    assert_eq!((other.design, other.sequential), (AbDesign::PacificDays, true));
     let detail = store.abtest(created.id).await.unwrap().unwrap();
     assert_eq!(detail.variants, new.variants);
     assert_eq!(detail.periods, new.periods);

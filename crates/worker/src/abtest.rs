@@ -10,15 +10,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tubewatch_core::abtest::{
-    AbError, AnalysisConfig, ExpectedTraffic, MAX_VARIANTS, MIN_VARIANTS, PowerEstimate, ScheduleRequest,
-    balanced_schedule, naive_daily_schedule, power_estimate,
+    AbError, AbPeriod, AnalysisConfig, ExpectedTraffic, IMPRESSION_SHARE_OF_VIEWS, MAX_VARIANTS, MIN_VARIANTS,
+    PowerEstimate, ScheduleRequest, balanced_schedule, ctr_standard_error, detection_probability, naive_daily_schedule,
+    pacific_day_schedule, power_estimate,
 };
+use tubewatch_core::reach::{ReachPlan, planned_standard_error};
 use tubewatch_core::{ChannelId, Clock, Slot, UserId, VideoId};
 use tubewatch_store::{
-    AbTestDetail, AbTestId, AbTestKind, AbTestPeriod, AbTestState, AbVariant, ConnectionState, FinalAction, NewAbTest,
-    NewYoutubeConnection, Store, StoreError, TargetKind, ViewsRecord, YoutubeConnection,
+    AbDesign, AbTestDetail, AbTestId, AbTestKind, AbTestPeriod, AbTestState, AbVariant, ConnectionState, FinalAction,
+    NewAbTest, NewYoutubeConnection, Store, StoreError, TargetKind, ViewsRecord, YoutubeConnection,
 };
 use tubewatch_youtube::{
     AuthorizationRequest, ErrorKind, OAuthClient, PerceptualHash, ThumbnailSize, YoutubeClient, YoutubeError,
@@ -139,17 +141,6 @@ impl AbTestError {
     }
 }
 
-/// How variants take turns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RotationDesign {
-    /// Every variant the same hours of the day and days of the week, in random balanced order.
-    #[default]
-    Balanced,
-    /// One variant a day, in turn: what common tools do. For comparison (`tubewatch eval
-    /// abtest`); the decay-adjusted analysis cannot separate a variant from its day under it.
-    DailyAlternation,
-}
-
 /// A new test as the user asks for it.
 #[derive(Debug, Clone)]
 pub struct CreateAbTest {
@@ -163,7 +154,9 @@ pub struct CreateAbTest {
     pub final_action: FinalAction,
     /// Seed of the schedule's randomisation; `None`: random.
     pub seed: Option<u64>,
-    pub design: RotationDesign,
+    pub design: AbDesign,
+    /// Stop as soon as the always-valid verdict is decided (looked at every hour).
+    pub sequential: bool,
 }
 
 impl CreateAbTest {
@@ -177,14 +170,15 @@ impl CreateAbTest {
             rotation: Duration::hours(12),
             final_action: FinalAction::ApplyWinner,
             seed: None,
-            design: RotationDesign::Balanced,
+            design: AbDesign::Balanced,
+            sequential: false,
         }
     }
 }
 
 /// The power estimate stored with a test (and shown in the preview), with the traffic it
 /// assumed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredPower {
     pub traffic: ExpectedTraffic,
     pub estimate: PowerEstimate,
@@ -502,11 +496,18 @@ impl AbTests {
             rotation: request.rotation,
             seed: request.seed.unwrap_or_else(rand::random),
         };
+        if request.design == AbDesign::PacificDays && request.duration != Duration::days(request.duration.num_days()) {
+            return Err(AbTestError::BadInput("a test of whole Pacific days lasts a whole number of days".into()));
+        }
         let periods = match request.design {
-            RotationDesign::Balanced => balanced_schedule(&schedule),
-            RotationDesign::DailyAlternation => naive_daily_schedule(variants_n, start, request.duration),
+            AbDesign::Balanced => balanced_schedule(&schedule),
+            AbDesign::PacificDays => {
+                pacific_day_schedule(variants_n, start, request.duration.num_days(), schedule.seed)
+            }
+            AbDesign::DailyAlternation => naive_daily_schedule(variants_n, start, request.duration),
         }
         .map_err(|e| AbTestError::BadInput(e.to_string()))?;
+        let start = periods.first().map_or(start, |p| p.start);
         let power = self.power(&video, published, now, &periods, variants_n).await?;
         let new = NewAbTest {
             user_id: user,
@@ -515,7 +516,12 @@ impl AbTests {
             kind,
             starts_at: start,
             ends_at: periods.last().map_or(start, |p| p.end),
-            rotation_minutes: i32::try_from(rotation_minutes).unwrap_or(i32::MAX),
+            rotation_minutes: match request.design {
+                AbDesign::PacificDays => 24 * 60,
+                _ => i32::try_from(rotation_minutes).unwrap_or(i32::MAX),
+            },
+            design: request.design,
+            sequential: request.sequential,
             final_action: request.final_action,
             original_title,
             original_thumb_key,
@@ -575,7 +581,7 @@ impl AbTests {
         video: &VideoId,
         published: DateTime<Utc>,
         now: DateTime<Utc>,
-        periods: &[tubewatch_core::abtest::AbPeriod],
+        periods: &[AbPeriod],
         variants: usize,
     ) -> Result<StoredPower, AbTestError> {
         let series = self.store.views(video).await?;
@@ -639,10 +645,10 @@ impl AbTests {
             return Ok(false);
         }
         let Some(traffic) = expected_traffic(&records, now) else { return Ok(false) };
-        let planned: Vec<tubewatch_core::abtest::AbPeriod> = detail
+        let planned: Vec<AbPeriod> = detail
             .periods
             .iter()
-            .map(|p| tubewatch_core::abtest::AbPeriod {
+            .map(|p| AbPeriod {
                 start: p.start,
                 end: p.end,
                 variant: usize::try_from(p.variant).unwrap_or(0),
@@ -680,6 +686,78 @@ impl AbTests {
 const TRACKED_BASIS: &str = "tracked views over the last day";
 /// … and when re-estimated from the test's own first day.
 const OWN_VIEWS_BASIS: &str = "hourly views over the test's first day";
+
+/// The click-through-rate lift the form's forecasts are for: a clear but ordinary thumbnail win.
+pub const FORECAST_CTR_LIFT: f64 = 0.10;
+
+/// What one schedule is predicted to find: the chance of naming the better variant when its
+/// click-through rate is [`FORECAST_CTR_LIFT`] higher, from the hourly views alone and with the
+/// owner's daily reach (when it is expected).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesignForecast {
+    pub design: AbDesign,
+    pub views_only: f64,
+    pub with_reach: Option<f64>,
+}
+
+impl DesignForecast {
+    /// The chance that counts: with reach when reach is expected.
+    pub fn power(&self) -> f64 {
+        self.with_reach.unwrap_or(self.views_only)
+    }
+}
+
+/// The forecast of a planned schedule (see [`DesignForecast`]).
+pub fn forecast(
+    design: AbDesign,
+    periods: &[AbPeriod],
+    variants: usize,
+    published: DateTime<Utc>,
+    traffic: &ExpectedTraffic,
+    reach: Option<&ReachPlan>,
+    config: &AnalysisConfig,
+) -> Result<DesignForecast, AbError> {
+    let views_se = power_estimate(periods, variants, published, traffic, config)?.standard_error;
+    let reach_se = reach.and_then(|plan| planned_standard_error(periods, variants, plan, config.alpha));
+    let chance = |se: f64| detection_probability(FORECAST_CTR_LIFT, se);
+    Ok(DesignForecast {
+        design,
+        views_only: chance(ctr_standard_error(views_se, None)),
+        with_reach: reach.map(|_| chance(ctr_standard_error(views_se, reach_se))),
+    })
+}
+
+/// The reach a planned test on `video` can expect per day: the median of the owner's last seven
+/// days received for it, or else impressions estimated from the expected views (the
+/// impression-driven share of views at a typical 4.5 % click-through rate).
+pub async fn reach_plan(
+    store: &dyn Store,
+    video: &VideoId,
+    traffic: &ExpectedTraffic,
+    now: DateTime<Utc>,
+) -> Result<ReachPlan, StoreError> {
+    let days = store.reach_days(video, now - Duration::days(8), now).await?;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let impressions = median(days.iter().map(|d| d.impressions as f64).collect());
+    let ctr = median(days.iter().map(|d| d.ctr).collect());
+    Ok(match (impressions, ctr) {
+        (Some(impressions_per_day), Some(ctr)) if impressions_per_day > 0.0 && ctr > 0.0 => {
+            ReachPlan { impressions_per_day, ctr }
+        }
+        _ => reach_plan_from_views(traffic),
+    })
+}
+
+/// Reach estimated from the expected views: their impression-driven share at a typical 4.5 %
+/// click-through rate, over the test's first days.
+pub fn reach_plan_from_views(traffic: &ExpectedTraffic) -> ReachPlan {
+    const TYPICAL_CTR: f64 = 0.045;
+    let views_per_day = traffic.rate_at(72.0) * 24.0;
+    ReachPlan { impressions_per_day: views_per_day * IMPRESSION_SHARE_OF_VIEWS / TYPICAL_CTR, ctr: TYPICAL_CTR }
+}
 
 /// The views per hour the test can expect, from the video's tracked series: the rate over the
 /// last day (at least 6 hours of it), decaying with the half-life the day before suggests.

@@ -12,8 +12,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use tubewatch_core::abtest::{AbAnalysis, AbPeriod, Verdict, analyse_with_fallback, variant_label};
+use tubewatch_core::abtest::{
+    AbAnalysis, AbPeriod, AnalysisConfig, Verdict, analyse_with_fallback, first_sequential_look, sequential_verdict,
+    variant_label,
+};
 use tubewatch_core::outliers::ViewsPoint;
+use tubewatch_core::reach::ReachObs;
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{
     AbTestDetail, AbTestKind, AbTestPeriod, AbTestState, AbViews, ConnectionState, FinalAction, Lease, ReachState,
@@ -33,6 +37,10 @@ pub struct AbResult {
     /// Why there is no analysis (e.g. a variant never got clean data).
     pub analysis_error: Option<String>,
     pub stopped_early: bool,
+    /// The test stopped before its end because the always-valid (sequential) verdict was
+    /// decided at an hourly look.
+    #[serde(default)]
+    pub decided_early: bool,
     /// `Some(v)`: variant v was applied; `None`: the original was restored (or nothing could be).
     pub applied_variant: Option<usize>,
     pub applied: String,
@@ -43,10 +51,41 @@ pub struct AbResult {
     pub quota_used: i64,
     pub outside_change: Option<String>,
     /// The owner's daily reach at the wrap-up (`not_granted` without the analytics scope) and
-    /// the days received that cover the test, with the share of each day each variant was live.
-    /// Not used by the analysis yet: it fits the public hourly views.
+    /// the days received that cover the test, with the share of each day each variant was live;
+    /// the analysis uses them beside the hourly views (see its `signal`).
     pub reach_state: ReachState,
     pub reach_days: Vec<TestReachDay>,
+}
+
+/// Why a test wraps up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Its schedule ran out.
+    Scheduled,
+    /// Its owner stopped it.
+    StoppedByUser,
+    /// Its sequential verdict was decided at an hourly look.
+    Decided,
+}
+
+/// What a test has measured so far (see [`Pipeline::data`]).
+struct TestData {
+    points: Vec<ViewsPoint>,
+    periods: Vec<AbPeriod>,
+    reach_days: Vec<TestReachDay>,
+}
+
+impl TestData {
+    /// The analysis of everything measured: the hourly views and the reach days received.
+    fn analyse(&self, detail: &AbTestDetail, config: &AnalysisConfig) -> (AbAnalysis, Option<String>) {
+        let reach: Vec<ReachObs> = self
+            .reach_days
+            .iter()
+            .map(|d| ReachObs { impressions: d.impressions as f64, ctr: d.ctr, shares: d.variant_share.clone() })
+            .collect();
+        let published = detail.test.video_published_at;
+        analyse_with_fallback(&self.points, published, &self.periods, detail.variants.len(), &reach, config)
+    }
 }
 
 /// What should be live: a thumbnail (blob and perceptual hash) and/or a title.
@@ -99,6 +138,20 @@ pub(crate) fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
 
 fn as_usize(v: i32) -> usize {
     usize::try_from(v).unwrap_or(0)
+}
+
+/// The schedule as planned at creation.
+pub fn planned_periods(detail: &AbTestDetail) -> Vec<AbPeriod> {
+    detail
+        .periods
+        .iter()
+        .map(|p| AbPeriod { start: p.start, end: p.end, variant: as_usize(p.variant), excluded: false })
+        .collect()
+}
+
+/// When a sequential test's hourly looks begin (see [`first_sequential_look`]).
+pub fn first_look(detail: &AbTestDetail) -> Option<DateTime<Utc>> {
+    first_sequential_look(&planned_periods(detail), detail.variants.len())
 }
 
 /// The periods as the analysis sees them: each one starts when its swap was actually made and
@@ -162,7 +215,7 @@ impl Pipeline {
             }
             AbTestState::Stopped => {
                 self.measure(&ab, &detail, now).await?;
-                return self.wrap_up(&ab, &detail, lease, true).await;
+                return self.wrap_up(&ab, &detail, lease, Ending::StoppedByUser).await;
             }
             AbTestState::Paused => {
                 // Paused for a revoked grant: resume once the user has connected again; the
@@ -192,7 +245,11 @@ impl Pipeline {
             Err(e) => tracing::warn!(test_id = id, error = %e, "A/B test {id}: power estimate not made again"),
         }
         if now >= detail.test.ends_at {
-            return self.wrap_up(&ab, &detail, lease, false).await;
+            return self.wrap_up(&ab, &detail, lease, Ending::Scheduled).await;
+        }
+        if self.decided(&ab, &detail, now).await? {
+            tracing::info!(test_id = id, "A/B test {id}: decided at an hourly look, ending early");
+            return self.wrap_up(&ab, &detail, lease, Ending::Decided).await;
         }
         match self.swap_if_due(&ab, &detail, now).await {
             Ok(()) => {}
@@ -373,25 +430,57 @@ impl Pipeline {
         (result, units)
     }
 
-    /// Analyses, puts the final look live, verifies it, stores the result and sends it.
-    async fn wrap_up(&self, ab: &AbTests, detail: &AbTestDetail, lease: &Lease, stopped: bool) -> Result<(), JobError> {
-        let test = &detail.test;
-        let now = self.clock.now();
+    /// The test's data so far: its hourly views, its periods as they were actually live (the
+    /// last cut at the newest measurement) and the owner's reach days up to `until`.
+    async fn data(&self, detail: &AbTestDetail, until: DateTime<Utc>) -> Result<TestData, JobError> {
         let points: Vec<ViewsPoint> = self
             .store
-            .abtest_views(test.id)
+            .abtest_views(detail.test.id)
             .await?
             .into_iter()
             .map(|v| ViewsPoint { at: v.measured_at, views: v.views })
             .collect();
-        // The last measurement (made just before this wrap-up) closes the last period.
-        let periods = analysis_periods(&detail.periods, points.last().map_or(now, |p| p.at));
+        let periods = analysis_periods(&detail.periods, points.last().map_or(until, |p| p.at));
+        let mut ended = detail.clone();
+        ended.test.finished_at = Some(until);
+        let reach_days = crate::reach::reach_days_of(&*self.store, &ended).await?;
+        Ok(TestData { points, periods, reach_days })
+    }
+
+    /// Whether a sequential test's always-valid verdict is decided at this hour's look (looks
+    /// start once every variant has been live twice; see [`first_sequential_look`]).
+    async fn decided(&self, ab: &AbTests, detail: &AbTestDetail, now: DateTime<Utc>) -> Result<bool, JobError> {
         let k = detail.variants.len();
-        let (analysis, analysis_error) = if periods.is_empty() {
+        if !detail.test.sequential {
+            return Ok(false);
+        }
+        if first_look(detail).is_none_or(|first| now < first) {
+            return Ok(false);
+        }
+        let data = self.data(detail, now).await?;
+        if data.periods.is_empty() {
+            return Ok(false);
+        }
+        let (analysis, _) = data.analyse(detail, &ab.services.analysis);
+        Ok(sequential_verdict(&analysis, k, &ab.services.analysis).is_some())
+    }
+
+    /// Analyses, puts the final look live, verifies it, stores the result and sends it.
+    async fn wrap_up(
+        &self,
+        ab: &AbTests,
+        detail: &AbTestDetail,
+        lease: &Lease,
+        ending: Ending,
+    ) -> Result<(), JobError> {
+        let test = &detail.test;
+        let now = self.clock.now();
+        // The last measurement (made just before this wrap-up) closes the last period.
+        let data = self.data(detail, now).await?;
+        let (analysis, analysis_error) = if data.periods.is_empty() {
             (None, Some("the test ended before its first swap".to_owned()))
         } else {
-            let (a, fallback) =
-                analyse_with_fallback(&points, test.video_published_at, &periods, k, &ab.services.analysis);
+            let (a, fallback) = data.analyse(detail, &ab.services.analysis);
             (Some(a), fallback)
         };
         let winner = match analysis.as_ref().map(|a| a.verdict) {
@@ -425,14 +514,11 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         };
         let fresh = self.store.abtest(test.id).await?.map_or_else(|| test.clone(), |d| d.test);
-        // The days up to now: the test ends with this wrap-up.
-        let mut ended = detail.clone();
-        ended.test.finished_at = Some(now);
-        let reach_days = crate::reach::reach_days_of(&*self.store, &ended).await?;
         let result = AbResult {
             analysis,
             analysis_error,
-            stopped_early: stopped,
+            stopped_early: ending == Ending::StoppedByUser,
+            decided_early: ending == Ending::Decided,
             applied_variant: winner,
             applied,
             verified,
@@ -441,10 +527,10 @@ impl Pipeline {
             quota_used: fresh.quota_used,
             outside_change: fresh.outside_change.clone(),
             reach_state: fresh.reach_state,
-            reach_days,
+            reach_days: data.reach_days,
         };
         let json = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
-        let state = if stopped { AbTestState::Stopped } else { AbTestState::Finished };
+        let state = if ending == Ending::StoppedByUser { AbTestState::Stopped } else { AbTestState::Finished };
         self.store.finish_abtest(test.id, state, &json, now).await?;
         tracing::info!(test_id = test.id, verified, "A/B test {} wrapped up: {}", test.id, result.applied);
         self.send_result(ab, detail, &result).await;

@@ -63,6 +63,8 @@ fn test_from_row(row: &DbRow) -> Result<AbTest> {
         starts_at: at(row, "starts_at")?,
         ends_at: at(row, "ends_at")?,
         rotation_minutes: row.try_get("rotation_minutes")?,
+        design: decode("abtests.design", row.try_get::<String, _>("design")?.parse())?,
+        sequential: row.try_get("sequential")?,
         final_action: decode("abtests.final_action", row.try_get::<String, _>("final_action")?.parse())?,
         original_title: row.try_get("original_title")?,
         original_thumb_key: row.try_get("original_thumb_key")?,
@@ -201,8 +203,9 @@ impl AbTestStore for Backend {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
             "INSERT INTO abtests (user_id, video_id, video_published_at, kind, state, starts_at, ends_at, rotation_minutes, \
-             final_action, original_title, original_thumb_key, original_thumb_phash, power_json, created_at) \
-             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
+             final_action, original_title, original_thumb_key, original_thumb_phash, power_json, created_at, design, \
+             sequential) \
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *",
         )
         .bind(test.user_id.0)
         .bind(test.video_id.as_str())
@@ -217,6 +220,8 @@ impl AbTestStore for Backend {
         .bind(&test.original_thumb_phash)
         .bind(&test.power_json)
         .bind(ts(now))
+        .bind(test.design.as_str())
+        .bind(test.sequential)
         .fetch_one(&mut *tx)
         .await?;
         let created = test_from_row(&row)?;

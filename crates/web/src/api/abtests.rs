@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_core::abtest::variant_label;
 use tubewatch_core::{ChannelId, UserId, VideoId};
-use tubewatch_store::{AbTest, AbTestDetail, AbTestState, FinalAction, ReachState};
+use tubewatch_store::{AbDesign, AbTest, AbTestDetail, AbTestState, FinalAction, ReachState};
 use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
 use tubewatch_worker::reach::{TestReach, reach_of};
 use utoipa::{IntoParams, ToSchema};
@@ -291,6 +291,12 @@ pub struct CreateAbTestForm {
     pub rotation_hours: Option<u32>,
     /// `apply_winner` (default) or `restore_original`.
     pub final_action: Option<String>,
+    /// `balanced` (default: swaps every `rotation_hours`, balanced over the hours of the day) or
+    /// `pacific_days` (one variant per US Pacific day, what daily reach data can attribute; the
+    /// test starts at the next Pacific midnight).
+    pub design: Option<String>,
+    /// `true`: stop as soon as the always-valid verdict is decided (looked at every hour).
+    pub sequential: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -305,6 +311,11 @@ pub struct AbTestSummary {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub rotation_hours: i32,
+    /// `balanced`, `pacific_days` or `daily_alternation`.
+    pub design: String,
+    /// The test may stop as soon as its always-valid verdict is decided; `result.decided_early`
+    /// says whether it did.
+    pub sequential: bool,
     pub final_action: String,
     /// Data API units spent.
     pub quota_used: i64,
@@ -325,6 +336,8 @@ impl From<&AbTest> for AbTestSummary {
             starts_at: t.starts_at,
             ends_at: t.ends_at,
             rotation_hours: t.rotation_minutes / 60,
+            design: t.design.as_str().to_owned(),
+            sequential: t.sequential,
             final_action: t.final_action.as_str().to_owned(),
             quota_used: t.quota_used,
             outside_change: t.outside_change.clone(),
@@ -528,6 +541,8 @@ pub async fn create_abtest(
     let mut duration_days = 14;
     let mut rotation_hours = 12;
     let mut final_action = FinalAction::ApplyWinner;
+    let mut design = AbDesign::Balanced;
+    let mut sequential = false;
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_input" };
@@ -537,7 +552,7 @@ pub async fn create_abtest(
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
             "thumbnail" => thumbnails.push(field.bytes().await.map_err(multipart_error)?.to_vec()),
-            "video" | "title" | "duration_days" | "rotation_hours" | "final_action" => {
+            "video" | "title" | "duration_days" | "rotation_hours" | "final_action" | "design" | "sequential" => {
                 let text = field.text().await.map_err(multipart_error)?;
                 match name.as_str() {
                     "video" => {
@@ -546,6 +561,17 @@ pub async fn create_abtest(
                     "title" => titles.push(text),
                     "duration_days" => duration_days = small_number("duration_days", &text)?,
                     "rotation_hours" => rotation_hours = small_number("rotation_hours", &text)?,
+                    "design" => {
+                        design = text
+                            .trim()
+                            .parse()
+                            .ok()
+                            .filter(|d| *d != AbDesign::DailyAlternation)
+                            .ok_or_else(|| bad_form("design: balanced or pacific_days"))?;
+                    }
+                    "sequential" => {
+                        sequential = text.trim().parse().map_err(|_| bad_form("sequential: true or false"))?;
+                    }
                     _ => {
                         final_action = text
                             .trim()
@@ -564,6 +590,8 @@ pub async fn create_abtest(
         duration: Duration::days(i64::from(duration_days)),
         rotation: Duration::hours(i64::from(rotation_hours)),
         final_action,
+        design,
+        sequential,
         ..CreateAbTest::new(video)
     };
     let detail = web.engine.create(caller.user.id, request).await?;

@@ -15,12 +15,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use serde::Deserialize;
 use tubewatch_core::abtest::{
-    AbAnalysis, ScheduleRequest, Verdict, balanced_schedule, exposure, power_estimate, variant_label,
+    AbAnalysis, AbError, AbPeriod, ScheduleRequest, Verdict, balanced_schedule, exposure, pacific_day_schedule,
+    power_estimate, variant_label,
 };
 use tubewatch_core::{Slot, VideoId};
-use tubewatch_store::{AbTestDetail, AbTestState, FinalAction, ReachState};
-use tubewatch_worker::abtest::{CreateAbTest, expected_traffic};
-use tubewatch_worker::reach::{TestReach, reach_of};
+use tubewatch_store::{AbDesign, AbTestDetail, AbTestState, FinalAction, ReachState};
+use tubewatch_worker::abtest::{
+    CreateAbTest, DesignForecast, FORECAST_CTR_LIFT, expected_traffic, forecast, reach_plan,
+};
+use tubewatch_worker::abtest_job::first_look;
+use tubewatch_worker::reach::{TestReach, has_reach_scope, reach_of};
 
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
@@ -114,15 +118,20 @@ pub struct PlanQuery {
     variants: Option<String>,
     duration_days: Option<String>,
     rotation_hours: Option<String>,
+    design: Option<String>,
+    sequential: Option<String>,
 }
 
-/// A validated plan (defaults: 2 variants, 14 days, a swap every 12 hours).
+/// A validated plan (defaults: 2 variants, 14 days, a swap every 12 hours, balanced, not
+/// sequential).
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub video: Option<String>,
     pub variants: usize,
     pub duration_days: u32,
     pub rotation_hours: u32,
+    pub design: AbDesign,
+    pub sequential: bool,
 }
 
 fn number(field: &str, text: Option<&str>, default: u32, range: std::ops::RangeInclusive<u32>) -> Result<u32, String> {
@@ -143,7 +152,34 @@ impl Plan {
             variants: number("Variants", q.variants.as_deref(), 2, 2..=4)? as usize,
             duration_days: number("Duration", q.duration_days.as_deref(), 14, 1..=90)?,
             rotation_hours: number("Rotation", q.rotation_hours.as_deref(), 12, 1..=168)?,
+            design: match q.design.as_deref().map(str::trim) {
+                None | Some("") => AbDesign::Balanced,
+                Some(text) => text
+                    .parse()
+                    .ok()
+                    .filter(|d| *d != AbDesign::DailyAlternation)
+                    .ok_or("Schedule: balanced or pacific_days")?,
+            },
+            sequential: match q.sequential.as_deref().map(str::trim) {
+                None | Some("" | "false" | "off") => false,
+                Some("true" | "on") => true,
+                Some(_) => return Err("Stop early: on or off".into()),
+            },
         })
+    }
+
+    fn schedule(&self, design: AbDesign, start: chrono::DateTime<chrono::Utc>) -> Result<Vec<AbPeriod>, AbError> {
+        let days = i64::from(self.duration_days);
+        match design {
+            AbDesign::PacificDays => pacific_day_schedule(self.variants, start, days, rand::random()),
+            _ => balanced_schedule(&ScheduleRequest {
+                variants: self.variants,
+                start,
+                duration: Duration::days(days),
+                rotation: Duration::hours(i64::from(self.rotation_hours)),
+                seed: rand::random(),
+            }),
+        }
     }
 }
 
@@ -160,11 +196,31 @@ pub struct ExposureRow {
     pub quarters: [String; 4],
 }
 
+/// One schedule's forecast as the form shows it.
+pub struct ForecastRow {
+    pub name: &'static str,
+    pub views_only: String,
+    pub with_reach: Option<String>,
+    pub recommended: bool,
+}
+
 pub struct Preview {
     pub periods: Vec<PeriodPreview>,
     pub exposure: Vec<ExposureRow>,
     pub power_summary: Option<String>,
     pub views_per_hour: Option<String>,
+    /// Each schedule's chance of naming a 10 % better thumbnail, the better one recommended.
+    pub forecasts: Vec<ForecastRow>,
+    pub reach_granted: bool,
+    pub forecast_lift: String,
+}
+
+pub fn design_name(design: AbDesign) -> &'static str {
+    match design {
+        AbDesign::Balanced => "Balanced rotation (hours of the day)",
+        AbDesign::PacificDays => "One variant per Pacific day",
+        AbDesign::DailyAlternation => "One variant a day, in turn",
+    }
 }
 
 pub struct VideoChoice {
@@ -236,7 +292,7 @@ async fn new_template(
     template.videos = videos.iter().map(|v| VideoChoice { id: v.id.to_string(), title: v.title.clone() }).collect();
     let chosen = template.plan.video.as_deref().and_then(|id| videos.iter().find(|v| v.id.as_str() == id));
     if let Some(video) = chosen {
-        match preview(state, web, &template.plan, video).await {
+        match preview(state, web, user, &template.plan, video).await {
             Ok(p) => template.preview = Some(p),
             Err(message) => template.error = template.error.take().or(Some(message)),
         }
@@ -247,28 +303,45 @@ async fn new_template(
 async fn preview(
     state: &AppState,
     web: &AbTestsWeb,
+    user: &PageUser,
     plan: &Plan,
     video: &tubewatch_store::Video,
 ) -> Result<Preview, String> {
     let now = state.clock.now();
-    let request = ScheduleRequest {
-        variants: plan.variants,
-        start: Slot::hour_of(now).start() + Duration::hours(1),
-        duration: Duration::days(i64::from(plan.duration_days)),
-        rotation: Duration::hours(i64::from(plan.rotation_hours)),
-        seed: rand::random(),
-    };
-    let periods = balanced_schedule(&request).map_err(|e| e.to_string())?;
+    let start = Slot::hour_of(now).start() + Duration::hours(1);
+    let periods = plan.schedule(plan.design, start).map_err(|e| e.to_string())?;
     let series = state.store.views(&video.id).await.map_err(|e| ApiError::from(e).message)?;
     let traffic = expected_traffic(&series, now);
+    let config = &web.engine.services.analysis;
     let power_summary = match &traffic {
         Some(t) => Some(
-            power_estimate(&periods, plan.variants, video.published_at, t, &web.engine.services.analysis)
-                .map_err(|e| e.to_string())?
-                .summary,
+            power_estimate(&periods, plan.variants, video.published_at, t, config).map_err(|e| e.to_string())?.summary,
         ),
         None => None,
     };
+    let connection =
+        state.store.youtube_connection(user.caller.user.id).await.map_err(|e| ApiError::from(e).message)?;
+    let reach_granted = connection.as_ref().is_some_and(has_reach_scope);
+    let mut forecasts: Vec<DesignForecast> = Vec::new();
+    if let Some(t) = &traffic {
+        let reach = match reach_granted {
+            true => Some(reach_plan(&*state.store, &video.id, t, now).await.map_err(|e| ApiError::from(e).message)?),
+            false => None,
+        };
+        for design in [AbDesign::Balanced, AbDesign::PacificDays] {
+            let periods = if design == plan.design {
+                periods.clone()
+            } else {
+                plan.schedule(design, start).map_err(|e| e.to_string())?
+            };
+            forecasts.push(
+                forecast(design, &periods, plan.variants, video.published_at, t, reach.as_ref(), config)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    let best = forecasts.iter().map(DesignForecast::power).fold(f64::NEG_INFINITY, f64::max);
+    let percent = |p: f64| if p.is_finite() { format!("{:.0}%", p * 100.0) } else { "–".to_owned() };
     let exposed = exposure(&periods, plan.variants);
     let exposure = (0..plan.variants)
         .map(|v| {
@@ -293,6 +366,17 @@ async fn preview(
         exposure,
         power_summary,
         views_per_hour: traffic.map(|t| exact_number(t.views_per_hour.round() as i64)),
+        forecasts: forecasts
+            .iter()
+            .map(|f| ForecastRow {
+                name: design_name(f.design),
+                views_only: percent(f.views_only),
+                with_reach: f.with_reach.map(percent),
+                recommended: f.power() >= best,
+            })
+            .collect(),
+        reach_granted,
+        forecast_lift: format!("{:.0}%", FORECAST_CTR_LIFT * 100.0),
     })
 }
 
@@ -311,7 +395,14 @@ pub async fn new_page(State(state): State<AppState>, user: PageUser, ApiQuery(qu
 
 /// The defaults, which always parse.
 fn unreachable_plan() -> Plan {
-    Plan { video: None, variants: 2, duration_days: 14, rotation_hours: 12 }
+    Plan {
+        video: None,
+        variants: 2,
+        duration_days: 14,
+        rotation_hours: 12,
+        design: AbDesign::Balanced,
+        sequential: false,
+    }
 }
 
 /// The create form, as posted (multipart: files and text).
@@ -341,6 +432,8 @@ async fn read_form(mut form: Multipart) -> Result<CreateForm, String> {
             "variants" => out.plan.variants = Some(text),
             "duration_days" => out.plan.duration_days = Some(text),
             "rotation_hours" => out.plan.rotation_hours = Some(text),
+            "design" => out.plan.design = Some(text),
+            "sequential" => out.plan.sequential = Some(text),
             "final_action" => out.final_action = Some(text),
             "title" if !text.trim().is_empty() => out.titles.push(text),
             _ => {}
@@ -453,10 +546,23 @@ async fn create(
         duration: Duration::days(i64::from(plan.duration_days)),
         rotation: Duration::hours(i64::from(plan.rotation_hours)),
         final_action,
+        design: plan.design,
+        sequential: plan.sequential,
         ..CreateAbTest::new(video)
     };
     let detail = web.engine.create(user.caller.user.id, request).await?;
     Ok(detail.test.id)
+}
+
+/// Whether and from when the test looks at its data every hour to stop once decided.
+fn sequential_text(d: &AbTestDetail) -> String {
+    if !d.test.sequential {
+        return "no: it runs its full length".to_owned();
+    }
+    match first_look(d) {
+        Some(at) => format!("when decided, looking every hour from {}", TimeView::of(at).text),
+        None => "when decided (the schedule is too short for hourly looks)".to_owned(),
+    }
 }
 
 /// The caller's test, or the same 404 as a missing one.
@@ -502,6 +608,11 @@ pub struct EffectRow {
 pub struct ResultView {
     pub verdict: String,
     pub summary: String,
+    /// What the verdict was made from.
+    pub signal: String,
+    /// The reach model's own figures, e.g. "B +12 % (CTR vs A) over 12 days; …".
+    pub reach: Option<String>,
+    pub decided_early: bool,
     pub effects: Vec<EffectRow>,
     pub naive_winner: String,
     pub hours_used: String,
@@ -524,6 +635,8 @@ struct StoredResult {
     verified: bool,
     #[serde(default)]
     verification: String,
+    #[serde(default)]
+    decided_early: bool,
 }
 
 fn percent_vs_a(ratio: f64) -> String {
@@ -539,6 +652,23 @@ fn result_view(json: &str) -> Option<ResultView> {
             return None;
         }
     };
+    let signal = stored.analysis.as_ref().map_or_else(String::new, |a| a.signal.describe().to_owned());
+    let reach = stored.analysis.as_ref().and_then(|a| a.reach.as_ref()).map(|r| {
+        let ratios: Vec<String> = r
+            .ctr_ratio_to_a
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(v, ratio)| format!("{} {}", variant_label(v), percent_vs_a(*ratio)))
+            .collect();
+        format!(
+            "Click-through rate vs A: {} over {} days of about {} impressions (the rate's own day-to-day variation: {:.0} %).",
+            ratios.join(", "),
+            r.days_used,
+            exact_number(r.impressions_per_day.round() as i64),
+            r.day_to_day_cv * 100.0
+        )
+    });
     let (verdict, summary, effects, naive_winner, hours_used) = match &stored.analysis {
         Some(a) => {
             let verdict = match a.verdict {
@@ -579,6 +709,9 @@ fn result_view(json: &str) -> Option<ResultView> {
     Some(ResultView {
         verdict,
         summary,
+        signal,
+        reach,
+        decided_early: stored.decided_early,
         effects,
         naive_winner,
         hours_used,
@@ -658,6 +791,9 @@ struct DetailTemplate {
     starts: TimeView,
     ends: TimeView,
     rotation_hours: i32,
+    design: &'static str,
+    /// "no", or when the hourly looks begin (or began).
+    sequential: String,
     final_action: &'static str,
     quota_used: String,
     outside_change: Option<String>,
@@ -724,6 +860,8 @@ async fn detail_template(
         starts: TimeView::of(t.starts_at),
         ends: TimeView::of(t.ends_at),
         rotation_hours: t.rotation_minutes / 60,
+        design: design_name(t.design),
+        sequential: sequential_text(&d),
         final_action: match t.final_action {
             FinalAction::ApplyWinner => "apply the winner (the original when there is none)",
             FinalAction::RestoreOriginal => "restore the original",
