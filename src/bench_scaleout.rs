@@ -17,11 +17,11 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use futures::StreamExt;
 use serde::Serialize;
-use tubewatch_core::{AcceleratedClock, Clock, Resolution, SchedulePolicy, Slot, VideoId};
+use tubewatch_core::{AcceleratedClock, Clock, Resolution, SchedulePolicy, VideoId};
 use tubewatch_sim::WorldParams;
 use tubewatch_sim::world::World;
 use tubewatch_store::pg_server::PgServer;
-use tubewatch_store::{StoreOptions, TargetKind};
+use tubewatch_store::{Store, StoreOptions, TargetKind, TargetState};
 use tubewatch_worker::Blobs;
 
 use crate::bench::{populate, start_sim};
@@ -35,8 +35,8 @@ pub struct ScaleoutArgs {
     /// Monitored channels (their feeds are read in the burst).
     #[arg(long, default_value_t = 200)]
     pub channels: u32,
-    /// Videos measured in the burst.
-    #[arg(long, default_value_t = 3_000)]
+    /// Videos measured in the burst (at most the world's recent videos of those channels).
+    #[arg(long, default_value_t = 2_000)]
     pub videos: u32,
     /// Median latency the simulator adds to every request (uniform on 0..2×median).
     #[arg(long, default_value_t = 200)]
@@ -237,7 +237,30 @@ struct Database {
     name: String,
     url: String,
     videos: Vec<VideoId>,
-    channels: u64,
+}
+
+/// Channel targets due at `at`, and video targets due at `at` with the time each is due (the
+/// start of the slot its check records: a video past its hourly days is due daily, not hourly).
+async fn due_targets(store: &dyn Store, at: DateTime<Utc>) -> anyhow::Result<(u64, Vec<(VideoId, DateTime<Utc>)>)> {
+    let mut channels = 0;
+    let mut videos = Vec::new();
+    for kind in [TargetKind::Channel, TargetKind::Video] {
+        let mut offset = 0;
+        loop {
+            let page = store.list_targets(kind, offset, 1000).await?;
+            for target in page.iter().filter(|t| t.state == TargetState::Active && t.next_due_at <= at) {
+                match kind {
+                    TargetKind::Video => videos.push((VideoId::parse(&target.subject)?, target.next_due_at)),
+                    _ => channels += 1,
+                }
+            }
+            if page.len() < 1000 {
+                break;
+            }
+            offset += 1000;
+        }
+    }
+    Ok((channels, videos))
 }
 
 pub async fn run(args: ScaleoutArgs, settings: Settings) -> anyhow::Result<()> {
@@ -336,26 +359,9 @@ impl Bench {
         let store = tubewatch_store::connect(&url, &StoreOptions { max_connections: 4 }).await?;
         store.migrate().await?;
         populate(&*store, world, &self.policy, self.args.videos, hour).await?;
-        let mut videos = Vec::new();
-        let mut channels = 0;
-        for kind in [TargetKind::Channel, TargetKind::Video] {
-            let mut offset = 0;
-            loop {
-                let page = store.list_targets(kind, offset, 1000).await?;
-                for target in &page {
-                    match kind {
-                        TargetKind::Video => videos.push(VideoId::parse(&target.subject)?),
-                        _ => channels += 1,
-                    }
-                }
-                if page.len() < 1000 {
-                    break;
-                }
-                offset += 1000;
-            }
-        }
+        let (_, due) = due_targets(&*store, hour).await?;
         store.close().await;
-        Ok(Database { name, url, videos, channels })
+        Ok(Database { name, url, videos: due.into_iter().map(|(video, _)| video).collect() })
     }
 
     /// The baseline and steady rounds of `workers`, and the kill round when it is theirs.
@@ -415,9 +421,10 @@ impl Bench {
         let sim_before = proc_cpu(sim_pid).map_or(f64::NAN, |(own, _)| own);
         let workers_before = reaped_children_cpu();
 
-        let mut processes = WorkerProcesses::spawn(&config, &log, workers)?;
         let monitor = tubewatch_store::connect(&db.url, &StoreOptions { max_connections: 1 }).await?;
-        let total = db.channels + db.videos.len() as u64;
+        let (channels_due, videos_due) = due_targets(&*monitor, at).await?;
+        let total = channels_due + videos_due.len() as u64;
+        let mut processes = WorkerProcesses::spawn(&config, &log, workers)?;
         let deadline = Instant::now() + StdDuration::from_secs(900);
         let mut killed_at = None;
         let (finished, failed) = loop {
@@ -446,6 +453,7 @@ impl Bench {
         };
         processes.stop();
         monitor.close().await;
+        ensure!(!kill || killed_at.is_some(), "the burst was over before a worker could be killed: use more --videos");
         // Backends report their counters as they exit.
         tokio::time::sleep(StdDuration::from_millis(1500)).await;
         let worker_cpu = reaped_children_cpu() - workers_before;
@@ -453,7 +461,7 @@ impl Bench {
             self.postmaster.and_then(postgres_cpu).zip(postgres_before).map(|(after, before)| after - before);
         let sim_cpu = proc_cpu(sim_pid).map_or(f64::NAN, |(own, _)| own) - sim_before;
         let activity = self.server.activity(&db.name).await?.since(&activity_before);
-        let (missing, duplicates) = verify_slots(db, Slot::hour_of(at)).await?;
+        let (missing, duplicates) = verify_slots(&db.url, &videos_due).await?;
 
         let seconds = (finished - at).num_milliseconds() as f64 / 1000.0;
         let per_check = |n: f64| n / total.max(1) as f64;
@@ -471,7 +479,7 @@ impl Bench {
             postgres_rows_written_per_check: per_check(activity.rows_written as f64),
             simulator_cpu_seconds: sim_cpu,
             failed_checks: failed,
-            slots_expected: db.videos.len() as u64,
+            slots_expected: videos_due.len() as u64,
             slots_missing: missing,
             duplicate_records: duplicates,
             workers_killed: usize::from(killed_at.is_some()),
@@ -480,25 +488,39 @@ impl Bench {
     }
 }
 
-/// Videos of `db` without a views record for `slot`, and records beyond one per video.
-async fn verify_slots(db: &Database, slot: Slot) -> anyhow::Result<(u64, u64)> {
-    let store = tubewatch_store::connect(&db.url, &StoreOptions { max_connections: 8 }).await?;
-    let counts: Vec<anyhow::Result<usize>> = futures::stream::iter(&db.videos)
-        .map(|video| {
+/// Videos without a views record for the slot they were due for, and records beyond one per slot.
+/// A missing one is described on standard error (its target and records) before the database goes.
+async fn verify_slots(url: &str, due: &[(VideoId, DateTime<Utc>)]) -> anyhow::Result<(u64, u64)> {
+    let store = tubewatch_store::connect(url, &StoreOptions { max_connections: 8 }).await?;
+    let counts: Vec<anyhow::Result<(&VideoId, DateTime<Utc>, usize)>> = futures::stream::iter(due)
+        .map(|(video, slot)| {
             let store = store.clone();
-            async move { Ok(store.views(video).await?.iter().filter(|r| r.slot == slot).count()) }
+            async move {
+                let records = store.views(video).await?.iter().filter(|r| r.slot.start() == *slot).count();
+                Ok((video, *slot, records))
+            }
         })
         .buffer_unordered(8)
         .collect()
         .await;
-    store.close().await;
     let (mut missing, mut duplicates) = (0, 0);
     for count in counts {
         match count? {
-            0 => missing += 1,
-            n => duplicates += n as u64 - 1,
+            (video, slot, 0) => {
+                missing += 1;
+                let target = store.target(TargetKind::Video, video.as_str()).await?;
+                let records: Vec<String> = store
+                    .views(video)
+                    .await?
+                    .iter()
+                    .map(|r| format!("{} measured {}", r.slot.start(), r.measured_at))
+                    .collect();
+                eprintln!("missing: video {video} has no record for {slot}: target {target:?}, records {records:?}");
+            }
+            (_, _, n) => duplicates += n as u64 - 1,
         }
     }
+    store.close().await;
     Ok((missing, duplicates))
 }
 
