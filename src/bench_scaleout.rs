@@ -200,11 +200,11 @@ impl WorkerProcesses {
     }
 
     fn kill_one(&mut self) -> anyhow::Result<()> {
-        let child = self.children.first_mut().context("no worker to kill")?;
-        child.kill()?; // SIGKILL: no chance to finish or release anything
+        ensure!(!self.children.is_empty(), "no worker to kill");
+        let mut child = self.children.remove(0);
+        let killed = child.kill(); // SIGKILL: no chance to finish or release anything
         child.wait()?;
-        self.children.remove(0);
-        Ok(())
+        Ok(killed?)
     }
 
     fn stop(&mut self) {
@@ -383,8 +383,7 @@ impl Bench {
             plan.push(("kill", hour + Duration::hours(2), true));
         }
         for (name, at, kill) in plan {
-            let clock =
-                if name == "baseline" { sim_clock.clone() } else { AcceleratedClock::starting_now(at - lead, 1.0)? };
+            let clock = if name == "baseline" { sim_clock } else { AcceleratedClock::starting_now(at - lead, 1.0)? };
             let report = self.round(workers, db, name, at, kill, &clock, sim_pid).await?;
             if !a.json {
                 eprintln!(
