@@ -29,8 +29,25 @@ impl App {
         let store = open_store(settings).await?;
         let clock = settings.clock()?;
         let youtube = YoutubeClient::new(youtube_config(settings)?).context("building the YouTube client")?;
-        let blobs = Blobs::local(&settings.blob_dir)?;
+        let blobs = open_blobs(settings)?;
         Ok(Self { settings: settings.clone(), store, clock, youtube, blobs, metrics: Arc::new(Metrics::default()) })
+    }
+
+    /// At the start of `serve` and `worker`: a blob store that refuses the credentials or has no
+    /// such bucket is a configuration error and stops the process; one that does not answer only
+    /// gets a warning (it may be starting too; `/readyz` keeps reporting it).
+    pub async fn check_blob_store(&self) -> anyhow::Result<()> {
+        use tubewatch_worker::BlobError;
+        match self.blobs.check_writable().await {
+            Ok(()) => Ok(()),
+            Err(e) => match e.downcast_ref::<BlobError>() {
+                Some(BlobError::NoBucket { .. } | BlobError::Credentials { .. } | BlobError::Denied { .. }) => Err(e),
+                _ => {
+                    tracing::warn!(error = %format!("{e:#}"), "the blob store does not take a write yet: {e:#}");
+                    Ok(())
+                }
+            },
+        }
     }
 
     pub fn pipeline_config(&self) -> anyhow::Result<PipelineConfig> {
@@ -121,6 +138,19 @@ impl App {
     pub async fn run_worker(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tubewatch_worker::run_worker(self.pipeline()?, self.runner_config(), shutdown).await;
         Ok(())
+    }
+}
+
+/// The blob store the settings name: the `[s3]` bucket, or else the local `blob_dir`.
+pub fn open_blobs(settings: &Settings) -> anyhow::Result<Blobs> {
+    match settings.s3_config()? {
+        Some(s3) => {
+            if let Some(warning) = s3.credential_warning(|var| std::env::var(var).ok()) {
+                tracing::warn!("{warning}");
+            }
+            Blobs::s3(&s3)
+        }
+        None => Blobs::local(&settings.blob_dir),
     }
 }
 

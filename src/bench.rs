@@ -1,5 +1,6 @@
-//! Benchmarks that print figures: `bench parse` (the parsers) and `bench burst` (one hourly slot
-//! at the design's full scale against a simulator running as its own process).
+//! Benchmarks that print figures: `bench parse` (the parsers), `bench burst` (one hourly slot
+//! at the design's full scale against a simulator running as its own process) and `bench
+//! scaleout` (the burst on several worker processes, in `bench_scaleout`).
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -27,6 +28,9 @@ pub enum BenchCommand {
     Parse,
     /// One hourly burst at full scale: every channel feed and every video checked at once.
     Burst(BurstArgs),
+    /// The hourly burst handled by 1, 2 and 4 `tubewatch worker` processes sharing one
+    /// PostgreSQL, one S3 bucket and the simulator; a worker killed mid-burst loses nothing.
+    Scaleout(crate::bench_scaleout::ScaleoutArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,11 +108,12 @@ pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Parse => parse(),
         BenchCommand::Burst(args) => burst(args, settings).await,
+        BenchCommand::Scaleout(args) => crate::bench_scaleout::run(args, settings).await,
     }
 }
 
 /// CPU seconds (user + system) of this process so far, from `/proc/self/stat`.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> =
@@ -135,13 +140,42 @@ fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-struct SimProcess(Child);
+pub(crate) struct SimProcess(pub(crate) Child);
 
 impl Drop for SimProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `tubewatch sim` as its own process on `port` (a world of `channels` channels on `clock`,
+/// pages of `page_bytes`, latency uniform on 0..2×`latency_ms`) and waits until it answers.
+pub(crate) async fn start_sim(
+    channels: u32,
+    clock: &AcceleratedClock,
+    port: u16,
+    page_bytes: usize,
+    latency_ms: u64,
+) -> anyhow::Result<SimProcess> {
+    let sim = SimProcess(
+        Command::new(std::env::current_exe()?)
+            .args(["sim", "--channels", &channels.to_string(), "--clock", &clock.to_string()])
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--page-bytes", &page_bytes.to_string()])
+            .args(["--latency-ms", &format!("0-{}", latency_ms * 2)])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the simulator process")?,
+    );
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("the simulator did not start on port {port}");
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    Ok(sim)
 }
 
 async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
@@ -154,23 +188,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     // The hour of the burst: a month into the simulated world.
     let hour = WorldParams::default().epoch + Duration::days(30) + Duration::hours(12);
     let sim_clock = AcceleratedClock::starting_now(hour - Duration::seconds(2), 1.0)?;
-    let sim = SimProcess(
-        Command::new(std::env::current_exe()?)
-            .args(["sim", "--channels", &args.channels.to_string(), "--clock", &sim_clock.to_string()])
-            .args(["--bind", &format!("127.0.0.1:{}", args.sim_port), "--page-bytes", &args.page_bytes.to_string()])
-            .args(["--latency-ms", &format!("0-{}", args.latency_ms * 2)])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting the simulator process")?,
-    );
-    let deadline = Instant::now() + StdDuration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", args.sim_port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("the simulator did not start on port {}", args.sim_port);
-        }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
+    let sim = start_sim(args.channels, &sim_clock, args.sim_port, args.page_bytes, args.latency_ms).await?;
 
     let store = crate::app::open_store(&settings).await?;
     let world = World::new(WorldParams { channels: args.channels, ..WorldParams::default() });
@@ -275,7 +293,7 @@ fn runs(metrics: &Metrics) -> (u64, u64) {
 
 /// Stores every channel with a target and up to `videos` recent videos (round-robin over the
 /// channels, newest first), all due at `hour`. Returns how many videos were stored.
-async fn populate(
+pub(crate) async fn populate(
     store: &dyn Store,
     world: &World,
     policy: &SchedulePolicy,

@@ -3,6 +3,7 @@
 
 mod app;
 mod bench;
+mod bench_scaleout;
 mod commands;
 mod demo;
 mod eval;
@@ -267,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { role, .. } => serve(&settings, role).await?,
         Command::Worker { .. } => {
             let app = App::open(&settings).await?;
+            app.check_blob_store().await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             app.run_worker(shutdown).await?;
@@ -319,7 +321,12 @@ fn config_check(args: &SettingsArgs) -> ExitCode {
             for var in unread_variables() {
                 eprintln!("warning: {var} is ignored: no setting or flag has this variable");
             }
-            println!("# The settings are valid. Effective values (secrets redacted):");
+            let (blobs, warning) = settings.blob_store_summary(|var| std::env::var(var).ok());
+            if let Some(warning) = warning {
+                eprintln!("warning: {warning}");
+            }
+            println!("# The settings are valid. Blobs: {blobs}.");
+            println!("# Effective values (secrets redacted):");
             println!("{settings:#?}");
             ExitCode::SUCCESS
         }
@@ -366,6 +373,7 @@ async fn stop_on_signal(token: CancellationToken) {
 
 async fn serve(settings: &Settings, role: Role) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
+    app.check_blob_store().await?;
     let shutdown = CancellationToken::new();
     let worker = match role {
         Role::All => {

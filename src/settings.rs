@@ -40,8 +40,10 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// Where the web UI, API and `/healthz` listen.
     pub listen: SocketAddr,
-    /// Local folder for archived thumbnails (the embedded default blob store).
+    /// Local folder for archived thumbnails (the embedded default blob store; unused with `[s3]`).
     pub blob_dir: PathBuf,
+    /// An S3-compatible bucket for the blobs instead of `blob_dir` (scaled out on several machines).
+    pub s3: S3Settings,
     pub youtube: YoutubeSettings,
     /// `system`, or an accelerated clock `VIRT0@WALL0xSPEED` shared with the simulator.
     pub clock: String,
@@ -54,6 +56,28 @@ pub struct Settings {
     pub mail: MailSettings,
     pub webhooks: WebhookSettings,
     pub http: HttpSettings,
+}
+
+/// The blob store in an S3-compatible bucket (`[s3]`): thumbnails and A/B variant images, shared
+/// by every web and worker process on every machine. Off (the local `blob_dir`) until `bucket` is
+/// set. Credentials: `access_key_id` and `secret_access_key` here, or else the standard AWS
+/// environment chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, a web
+/// identity token, an ECS or EKS container role, the EC2 instance metadata service); AWS profile
+/// files are not read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: Option<String>,
+    /// The bucket's AWS region; required unless `endpoint` is set.
+    pub region: Option<String>,
+    /// An S3-compatible store's URL (MinIO, Ceph, Cloudflare R2, …); unset: AWS S3.
+    pub endpoint: Option<String>,
+    /// Address the bucket as `BUCKET.host` (virtual-hosted style) rather than `host/BUCKET`.
+    pub virtual_hosted_style: bool,
+    /// Allow a plain `http://` endpoint.
+    pub allow_http: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
 }
 
 /// The HTTP edge's limits and trust (`[http]`).
@@ -189,6 +213,7 @@ impl Default for Settings {
             database_max_connections: 10,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             blob_dir: PathBuf::from("./tubewatch-data/blobs"),
+            s3: S3Settings::default(),
             youtube: YoutubeSettings::default(),
             clock: "system".into(),
             tracking: TrackingSettings::default(),
@@ -705,7 +730,66 @@ impl Settings {
         }
         self.mail_config()?;
         self.webhooks()?;
+        self.s3_config()?;
         Ok(())
+    }
+
+    /// The S3 bucket for the blobs, when `s3.bucket` is set (`None`: the local `blob_dir`).
+    pub fn s3_config(&self) -> Result<Option<tubewatch_worker::S3Config>, SettingsError> {
+        let s = &self.s3;
+        let Some(bucket) = &s.bucket else {
+            let stray = [
+                ("s3.region", s.region.is_some()),
+                ("s3.endpoint", s.endpoint.is_some()),
+                ("s3.access_key_id", s.access_key_id.is_some()),
+                ("s3.secret_access_key", s.secret_access_key.is_some()),
+            ];
+            if let Some((name, _)) = stray.iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    "s3.bucket",
+                    format!("{name} is set but s3.bucket is not: set the bucket, or the blobs stay in blob_dir"),
+                ));
+            }
+            return Ok(None);
+        };
+        let config = tubewatch_worker::S3Config {
+            bucket: bucket.clone(),
+            region: s.region.clone(),
+            endpoint: s.endpoint.clone(),
+            virtual_hosted_style: s.virtual_hosted_style,
+            allow_http: s.allow_http,
+            access_key_id: s.access_key_id.clone(),
+            secret_access_key: s.secret_access_key.as_ref().map(|k| k.expose().to_owned()),
+        };
+        config.validate().map_err(|e| {
+            let setting = match e.field {
+                "bucket" => "s3.bucket",
+                "region" => "s3.region",
+                "endpoint" => "s3.endpoint",
+                "allow_http" => "s3.allow_http",
+                "access_key_id" => "s3.access_key_id",
+                "secret_access_key" => "s3.secret_access_key",
+                _ => "s3",
+            };
+            invalid(setting, e.message)
+        })?;
+        Ok(Some(config))
+    }
+
+    /// Where the blobs go and, for S3, where its credentials come from, with any warning about
+    /// credentials the environment suggests but tubewatch will not read (for `config check`).
+    pub fn blob_store_summary(&self, env: impl Fn(&str) -> Option<String>) -> (String, Option<String>) {
+        match self.s3_config() {
+            Ok(Some(config)) => {
+                let blobs = tubewatch_worker::Blobs::s3_with_env(&config, &env)
+                    .map_or_else(|e| format!("S3 bucket {} ({e:#})", config.bucket), |b| b.location().to_owned());
+                (
+                    format!("{blobs}; credentials from {}", config.credential_source(&env)),
+                    config.credential_warning(&env),
+                )
+            }
+            _ => (format!("blob folder {} (every web and worker process must see it)", self.blob_dir.display()), None),
+        }
     }
 
     /// The outgoing webhooks, when the operator allows any host.
@@ -1163,6 +1247,41 @@ mod tests {
     }
 
     #[test]
+    fn an_s3_bucket_replaces_the_blob_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        std::fs::write(&file, "[s3]\nbucket = \"tw-blobs\"\nendpoint = \"http://minio:9000\"\nallow_http = true\n")
+            .unwrap();
+        let env = |var: &str| match var {
+            "TUBEWATCH_S3_ACCESS_KEY_ID" => Some("tubewatch".to_owned()),
+            "TUBEWATCH_S3_SECRET_ACCESS_KEY" => Some("minio-very-secret".to_owned()),
+            _ => None,
+        };
+        let s = Settings::load_with_env(&SettingsArgs { config: Some(file), ..Default::default() }, env).unwrap();
+        let s3 = s.s3_config().unwrap().unwrap();
+        assert_eq!((s3.bucket.as_str(), s3.endpoint.as_deref()), ("tw-blobs", Some("http://minio:9000")));
+        assert_eq!(s3.secret_access_key.as_deref(), Some("minio-very-secret"));
+        let (summary, warning) = s.blob_store_summary(|_| None);
+        assert!(
+            summary.starts_with(
+                "S3 bucket tw-blobs at http://minio:9000; credentials from the access key in the settings"
+            ),
+            "{summary}"
+        );
+        assert_eq!(warning, None);
+        assert!(!format!("{s:?}").contains("minio-very-secret"));
+        // Without keys, the AWS environment's; a profile is named as unread.
+        let mut keyless = s.clone();
+        keyless.s3.access_key_id = None;
+        keyless.s3.secret_access_key = None;
+        let aws = |var: &str| (var == "AWS_PROFILE").then(|| "prod".to_owned());
+        let (summary, warning) = keyless.blob_store_summary(aws);
+        assert!(summary.contains("EC2 instance metadata"), "{summary}");
+        assert!(warning.unwrap().contains("AWS_PROFILE=prod"));
+        assert_eq!(Settings::default().s3_config().unwrap(), None, "the local folder by default");
+    }
+
+    #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tubewatch.toml");
@@ -1221,6 +1340,12 @@ mod tests {
             ("[mail]\nsmtp_url = \"http://mail\"", "mail.smtp_url"),
             ("[mail]\nsmtp_host = \"mail\"\nsmtp_tls = \"maybe\"", "mail.smtp_tls"),
             ("[mail]\nfrom = \"not an address\"", "mail.from"),
+            ("[s3]\nbucket = \"tw-blobs\"", "s3.region"),
+            ("[s3]\nendpoint = \"http://minio:9000\"", "s3.bucket"),
+            ("[s3]\nbucket = \"TW\"\nregion = \"eu-west-1\"", "s3.bucket"),
+            ("[s3]\nbucket = \"tw-blobs\"\nendpoint = \"http://minio:9000\"", "s3.allow_http"),
+            ("[s3]\nbucket = \"tw-blobs\"\nendpoint = \"minio:9000\"", "s3.endpoint"),
+            ("[s3]\nbucket = \"tw-blobs\"\nregion = \"eu-west-1\"\naccess_key_id = \"AKIA1\"", "s3.secret_access_key"),
         ] {
             let file = dir.path().join("bad.toml");
             std::fs::write(&file, body).unwrap();

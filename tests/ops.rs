@@ -200,7 +200,7 @@ fn json_logs_carry_the_request_id() {
 }
 
 /// The compose file's `TUBEWATCH_*` variables (with compose's `${VAR:-default}` defaults, and a
-/// stand-in for the required password) make valid settings, every one of them read.
+/// stand-in for the required passwords) make valid settings, every one of them read.
 #[test]
 fn the_compose_file_sets_valid_settings() {
     let compose = std::fs::read_to_string(format!("{}/deploy/compose.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -230,5 +230,12 @@ fn the_compose_file_sets_valid_settings() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
     assert!(stdout.contains("postgres://tubewatch:***@postgres:5432/tubewatch"), "the password is hidden: {stdout}");
-    assert!(stdout.contains("/data/blobs"), "{stdout}");
+    // No shared folder: the blobs go to the MinIO bucket, with the key from the settings.
+    assert!(
+        stdout.contains(
+            "Blobs: S3 bucket tubewatch at http://minio:9000; credentials from the access key in the settings"
+        ),
+        "{stdout}"
+    );
+    assert!(!compose.contains("TUBEWATCH_BLOB_DIR"), "a blob folder is set");
 }

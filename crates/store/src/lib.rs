@@ -10,6 +10,7 @@ mod abtests;
 mod accounts;
 mod model;
 mod outliers;
+pub mod pg_server;
 mod postgres;
 mod schema;
 mod sqlite;

@@ -17,7 +17,7 @@ pub mod token_crypto;
 pub mod track;
 pub mod webhook;
 
-pub use blobs::{Blobs, S3Config, thumbnail_key};
+pub use blobs::{BlobError, Blobs, S3Config, S3ConfigError, S3Credentials, thumbnail_key};
 pub use mail::{Delivery, InlineImage, Mail, MailConfig, Mailer, SmtpConfig, SmtpServer, SmtpTls};
 pub use metrics::Metrics;
 pub use outliers_job::OutliersConfig;
