@@ -20,7 +20,7 @@
 //! `log E[yₜ] = log(hoursₜ) + window FE + γ₁·log(age) + γ₂·age + Σₖ (aₖ cos + bₖ sin)(2πk·hour/24) + β_variant`
 //!
 //! * window fixed effects: one level per day (or per `k × rotation` rounded up to whole days),
-//!   anchored at UTC midnight, absorb the video's decay between days, weekday effects, and any
+//!   anchored at Pacific midnight (YouTube's day), absorb the video's decay between days, weekday effects, and any
 //!   shock shared by a whole day — the comparison is made *within* days, where the balanced
 //!   schedule puts every variant at different hours;
 //! * log-age and age terms model the decay inside a window;
@@ -459,12 +459,19 @@ pub(crate) fn diurnal_terms(start: DateTime<Utc>, end: DateTime<Utc>, harmonics:
     }
 }
 
-/// The window (fixed-effect level) of an observation: whole UTC days, as many as one block of
-/// `variants` rotations needs, counted from the day the test starts.
+/// The window (fixed-effect level) of an observation: whole days, as many as one block of
+/// `variants` rotations needs, counted from the Pacific midnight that begins the test's first
+/// day. Pacific days are YouTube's: a video's click-through rate moves from one to the next (and
+/// reach reports count them), so a window that straddled two would leave that shift in the hours.
 fn window_fn(periods: &[AbPeriod], variants: usize) -> impl Fn(&Obs) -> i64 {
-    let rotation_hours = periods.iter().map(|p| hours_between(p.start, p.end)).fold(1.0, f64::max);
+    // The usual period length (a day of 23 or 25 hours, or a period cut short, does not count).
+    let mut lengths: Vec<f64> = periods.iter().map(|p| hours_between(p.start, p.end).round()).collect();
+    lengths.sort_by(f64::total_cmp);
+    let rotation_hours = lengths[lengths.len() / 2].max(1.0);
     let window_days = ((variants as f64 * rotation_hours) / 24.0).ceil().max(1.0);
-    let anchor = periods[0].start.duration_trunc(Duration::days(1)).unwrap_or(periods[0].start);
+    let first = periods[0].start.timestamp();
+    let anchor =
+        DateTime::from_timestamp(crate::pacific::midnight(crate::pacific::day(first)), 0).unwrap_or(periods[0].start);
     move |o: &Obs| (hours_between(anchor, o.start + (o.end - o.start) / 2) / (24.0 * window_days)).floor() as i64
 }
 
@@ -660,6 +667,9 @@ pub fn power_estimate(
             worst_se = worst_se.max(CountFit::var_of(&cov, &contrast(&layout.variant_cols, p, a, b)).sqrt());
         }
     }
+    // The analysis widens its intervals for a variance estimated from few periods: so does this.
+    let widen = small_sample_widening(cluster_count(&period_of_each(&obs, periods)), layout.windows, config.alpha);
+    let worst_se = worst_se * widen;
     let crit = stats::normal_quantile(1.0 - config.alpha / (2.0 * (variants - 1) as f64));
     let mde = ((crit + stats::normal_quantile(config.power)) * worst_se).exp() - 1.0;
     let expected_views: f64 = mu.iter().sum();
@@ -1039,6 +1049,7 @@ fn oracle_views_evidence(
     let offset: Vec<f64> = known.iter().map(|(_, e)| e.ln()).collect();
     let observed: Vec<Obs> = known.iter().map(|(o, _)| *o).collect();
     let clusters = period_of_each(&observed, periods);
+    let widen = small_sample_widening(cluster_count(&clusters), windows.len(), config.alpha);
     let clusters = stats::Clusters { of_each: &clusters, nested_columns: windows.len() };
     let Ok(flexible) = stats::fit_counts_flexible(&design, &y, &offset, Some(clusters)) else {
         return Vec::new();
@@ -1050,7 +1061,7 @@ fn oracle_views_evidence(
     let mut evidence = Vec::new();
     for a in 0..variants {
         for b in a + 1..variants {
-            let se = fit.conservative_var(&contrast(&variant_cols, fit.p(), a, b)).sqrt();
+            let se = fit.conservative_var(&contrast(&variant_cols, fit.p(), a, b)).sqrt() * widen;
             evidence.push(PairComparison::from_log(a, b, beta(a) - beta(b), se, z));
         }
     }
@@ -1091,6 +1102,7 @@ pub fn analyse(
     let layout = build_model(&obs, published, periods, variants, config.diurnal_harmonics);
     let y: Vec<f64> = obs.iter().map(|o| o.views).collect();
     let clusters = period_of_each(&obs, periods);
+    let widen = small_sample_widening(cluster_count(&clusters), layout.windows, config.alpha);
     // The window effects are constant within periods (a window holds whole periods).
     let clusters = stats::Clusters { of_each: &clusters, nested_columns: layout.windows };
     let flexible = stats::fit_counts_flexible(&layout.design, &y, &layout.offset, Some(clusters))
@@ -1103,7 +1115,7 @@ pub fn analyse(
     let mut comparisons = Vec::new();
     for a in 0..variants {
         for b in a + 1..variants {
-            let se = fit.conservative_var(&contrast(&layout.variant_cols, p, a, b)).sqrt();
+            let se = fit.conservative_var(&contrast(&layout.variant_cols, p, a, b)).sqrt() * widen;
             comparisons.push(PairComparison::from_log(a, b, beta(a) - beta(b), se, z));
         }
     }
@@ -1136,6 +1148,26 @@ pub fn analyse(
         signal: Signal::Views,
         reach: None,
     })
+}
+
+/// How much wider than the normal's a pairwise interval must be when its variance comes from
+/// `clusters` rotation periods with `nested` window effects inside them: Student's t on
+/// `clusters − nested` degrees of freedom over z (the cluster-robust variance is itself
+/// estimated from those few clusters; treating it as known made early and short tests name
+/// false winners). Infinite without a degree of freedom.
+fn small_sample_widening(clusters: usize, nested: usize, alpha: f64) -> f64 {
+    match clusters.checked_sub(nested).filter(|df| *df > 0) {
+        Some(df) => stats::t_quantile(1.0 - alpha / 2.0, df as f64) / stats::normal_quantile(1.0 - alpha / 2.0),
+        None => f64::INFINITY,
+    }
+}
+
+/// The distinct clusters among `of_each` (`usize::MAX` is none).
+fn cluster_count(of_each: &[usize]) -> usize {
+    let mut ids: Vec<usize> = of_each.iter().copied().filter(|&c| c != usize::MAX).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
 }
 
 /// The variant with the highest estimate, from the pairs against variant A.

@@ -14,10 +14,10 @@
 //!   have. `τ²` is estimated by Paule–Mandel (the value at which the weighted residual sum of
 //!   squares equals its degrees of freedom), and the intervals use Student's t on those degrees.
 //!
-//! With a daily schedule each day has one variant (`s` is 0 or 1) and the model is exact; with an
-//! hourly rotation the day mixes variants and `Σ s β` is the first-order term of
-//! `log Σ s e^β`, close for the effects thumbnails have. Days mostly outside the test (less than
-//! [`MIN_DAY_SHARE`] of them under a variant) are left out.
+//! Only days that belong to one variant (see [`ONE_VARIANT_SHARE`]) are used, so reach speaks for
+//! a daily schedule (`pacific_days`); under an hourly rotation it cannot attribute a day, and the
+//! views decide. Within a kept day `Σ s β` is the first-order term of `log Σ s e^β`, exact when
+//! one variant had the whole day.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,8 +26,18 @@ use chrono::{DateTime, Utc};
 use crate::abtest::{AbError, AbPeriod, PairComparison, live_shares};
 use crate::{pacific, stats};
 
-/// A day counts when variants were live for at least this share of it.
+/// A day counts when variants were live for at least this share of it, and one variant for at
+/// least [`ONE_VARIANT_SHARE`] of that: a daily figure attributes only to the variant that had
+/// the day. (Days mixing variants by the hour tell little, and what they tell is biased: a
+/// variant live in the evening has more than its share of the day's impressions.)
 pub const MIN_DAY_SHARE: f64 = 0.75;
+pub const ONE_VARIANT_SHARE: f64 = 0.9;
+
+/// Whether a day's shares make it one variant's day within the test.
+fn attributable(shares: &[f64]) -> bool {
+    let total: f64 = shares.iter().sum();
+    total >= MIN_DAY_SHARE && shares.iter().copied().fold(0.0, f64::max) >= ONE_VARIANT_SHARE * total
+}
 
 /// One Pacific day of the reach report during a test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +77,7 @@ fn fit_reach(days: &[ReachObs], variants: usize, alpha: f64, log_level: Option<f
         .iter()
         .filter(|d| {
             d.shares.len() == variants
-                && d.shares.iter().sum::<f64>() >= MIN_DAY_SHARE
+                && attributable(&d.shares)
                 && d.impressions.is_finite()
                 && d.impressions >= 1.0
                 && d.ctr.is_finite()
@@ -207,7 +217,7 @@ pub fn planned_standard_error(periods: &[AbPeriod], variants: usize, plan: &Reac
         }
         let shares = live_shares(periods, from, to, variants);
         let total: f64 = shares.iter().sum();
-        if total >= MIN_DAY_SHARE {
+        if attributable(&shares) {
             let mut row = vec![1.0];
             row.extend(shares[1..].iter().map(|s| s / total));
             for a in 0..p {

@@ -13,15 +13,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{Duration, Timelike};
 use tubewatch_core::{ChannelId, Clock, Email, ManualClock, Slot, UserId, VideoId};
 use tubewatch_sim::{
     ChangeSource, Endpoint, FaultConfig, FaultSpec, SimConfig, Simulator, VariantKind, pacific_day,
     thumbnail_variant_id, title_variant_id,
 };
 use tubewatch_store::{
-    AbTestDetail, AbTestState, ConnectionState, FinalAction, NewChannel, NewUser, NewVideo, Plan, ReachState, Store,
-    StoreOptions, TargetKind, ViewsRecord, connect,
+    AbDesign, AbTestDetail, AbTestState, ConnectionState, FinalAction, NewChannel, NewUser, NewVideo, Plan, ReachState,
+    Store, StoreOptions, TargetKind, ViewsRecord, connect,
 };
 use tubewatch_worker::abtest::{AbTestError, AbTestServices, AbTests, CreateAbTest, UploadLimits};
 use tubewatch_worker::token_crypto::{TokenKeyring, TokenPurpose};
@@ -707,4 +707,43 @@ async fn cut_reports_fail_then_recover_with_nothing_lost() {
     let (stored, truth) = w.stored_and_true_reach(&video).await;
     assert!(truth.len() >= 3);
     assert_eq!(stored, truth, "every day arrived once the downloads came through whole");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequential_test_of_pacific_days_ends_once_decided_with_views_and_reach() {
+    let w = world(27, 10_000).await;
+    let ann = w.user("ann").await;
+    w.connect(ann, &w.owned).await;
+    let video = w.video_of(&w.owned);
+    let mut request = CreateAbTest::new(video.clone());
+    request.titles = vec!["A plain title".into(), "B title that draws clicks".into()];
+    request.design = AbDesign::PacificDays;
+    request.sequential = true;
+    let created = w.ab.create(ann, request).await.unwrap();
+    let id = created.test.id;
+    assert_eq!((created.test.design, created.test.sequential), (AbDesign::PacificDays, true));
+    // Whole Pacific days: the first starts at the next Pacific midnight (07:00 or 08:00 UTC).
+    assert!(created.periods.iter().all(|p| matches!(p.start.hour(), 7 | 8)), "{:?}", created.periods);
+    assert!(created.test.starts_at > w.clock.now());
+    // Title B's click-through rate is 60 % higher.
+    for (title, multiplier) in [("A plain title", 1.0), ("B title that draws clicks", 1.6)] {
+        w.sim.sim.set_multiplier(video.as_str(), VariantKind::Title, &title_variant_id(title), multiplier).unwrap();
+    }
+    let first_look = tubewatch_worker::abtest_job::first_look(&created).unwrap();
+    let mut hours = 0;
+    while w.detail(id).await.test.state == AbTestState::Running && hours < 16 * 24 {
+        w.run_hours(1).await;
+        hours += 1;
+    }
+    let d = w.detail(id).await;
+    assert_eq!(d.test.state, AbTestState::Finished, "{:?}", d.test.state_reason);
+    let finished = d.test.finished_at.unwrap();
+    assert!(finished >= first_look, "no look before every variant was live twice: {finished} < {first_look}");
+    assert!(finished < d.test.ends_at - Duration::days(1), "decided early: {finished} vs {}", d.test.ends_at);
+    let result: serde_json::Value = serde_json::from_str(d.test.result_json.as_ref().unwrap()).unwrap();
+    assert_eq!(result["decided_early"], true, "{result}");
+    assert_eq!(result["stopped_early"], false, "{result}");
+    assert_eq!(result["analysis"]["verdict"]["verdict"], "winner", "{result}");
+    assert_eq!(result["analysis"]["verdict"]["variant"], 1, "{result}");
+    assert_eq!(w.sim.sim.video(video.as_str()).unwrap().title, "B title that draws clicks");
 }
