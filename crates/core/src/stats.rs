@@ -338,6 +338,18 @@ pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountF
     Ok(fit.fit)
 }
 
+/// [`fit_counts`] with a cluster-robust covariance as well, for observations whose noise may be
+/// correlated within clusters (consecutive hours of one video).
+pub(crate) fn fit_counts_clustered(
+    x: &Design,
+    y: &[f64],
+    offset: &[f64],
+    clusters: Option<Clusters<'_>>,
+) -> Result<CountFit, FitError> {
+    let fit = fit_irls(x, y, offset, clusters, |mu, df, _| VarianceFn { phi: 1.0, kappa: moment_kappa(y, mu, df) })?;
+    Ok(fit.fit)
+}
+
 /// The IRLS loop shared by both fits: `log μᵢ = offsetᵢ + xᵢᵀβ` with the variance function
 /// re-estimated by `estimate(μ, residual df, current)` after every step, then the model-based
 /// covariance (`(XᵀWX)⁻¹` scaled by the Pearson dispersion, floored at 1) and the HC3 sandwich.
