@@ -75,6 +75,9 @@ pub struct OutliersArgs {
     /// quadratic).
     #[arg(long)]
     pub decay: Option<String>,
+    /// Override the prior deviation of a video's tilt from its channel's decay shape (0: free).
+    #[arg(long)]
+    pub tilt_sd: Option<f64>,
     /// Override the least videos of the channel at an age for a channel judgement.
     #[arg(long)]
     pub band_min_videos: Option<usize>,
@@ -173,6 +176,10 @@ pub struct OutliersReport {
     pub channel_outliers: Comparison,
     /// Precision and recall if the rule flagged at other multiples of the band's median.
     pub channel_curve: Vec<CurvePoint>,
+    /// Against the same level measured over the videos our band holds (tracked, old enough),
+    /// free of noise: how much of the miss is the rule's measurement rather than the few videos
+    /// a newly tracked channel shows.
+    pub channel_outliers_band_videos: Comparison,
     /// The same findings against the simulator's breakouts.
     pub channel_outliers_breakouts: Comparison,
     /// The best any rule could do against the breakout truth if it saw each candidate's true
@@ -256,6 +263,8 @@ struct ChannelCandidate {
     naive: bool,
     /// True expected views at the judged age ÷ the channel's typical at that age.
     true_level: f64,
+    /// The same ÷ the typical of the videos our band holds (tracked, old enough), free of noise.
+    band_level: f64,
     breakout: bool,
     /// The breakout truth's level: expected total views ÷ the channel's typical video.
     total_level: Option<f64>,
@@ -319,6 +328,9 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     if let Some(decay) = &args.decay {
         outliers.change.decay =
             serde_json::from_value(serde_json::Value::String(decay.clone())).context("--decay: an unknown shape")?;
+    }
+    if let Some(sd) = args.tilt_sd {
+        outliers.change.tilt_sd = sd;
     }
     if let Some(min) = args.band_min_videos {
         outliers.band.min_videos = min;
@@ -400,11 +412,15 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     };
     let truth_level = channel_set(&|c| c.true_level >= args.channel_level);
     let truth_breakout = channel_set(&|c| c.breakout);
+    let truth_band = channel_set(&|c| c.band_level >= args.channel_level);
     let naive_channel = channel_set(&|c| c.naive);
     let channel_not_judged = channel_set(&|c| c.score.is_none());
     let channel_curve = [3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0]
         .into_iter()
-        .map(|at| CurvePoint { at, score: Score::of(&channel_set(&|c| c.score.is_some_and(|s| s >= at)), &truth_level) })
+        .map(|at| CurvePoint {
+            at,
+            score: Score::of(&channel_set(&|c| c.score.is_some_and(|s| s >= at)), &truth_level),
+        })
         .collect();
     let true_levels: Vec<(f64, bool)> =
         channel_candidates.values().filter_map(|c| c.total_level.map(|l| (l, c.breakout))).collect();
@@ -415,7 +431,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         change_candidates.iter().filter(|(_, c)| keep(c)).map(|((id, kind), _)| format!("{id}/{kind}")).collect()
     };
     let (min_lift, confidence) = (outliers.change.min_lift, outliers.change.confidence);
-    let reference_flags = |k: &Option<(f64, f64)>, margin: f64| k.is_some_and(|(lift, low)| low > 0.0 && lift >= margin);
+    let reference_flags =
+        |k: &Option<(f64, f64)>, margin: f64| k.is_some_and(|(lift, low)| low > 0.0 && lift >= margin);
     let comparison = |stream: &dyn Fn(&ChangeCandidate) -> bool| {
         let candidates = change_set(stream);
         let truth = change_set(&|c| stream(c) && c.lift >= true_lift);
@@ -468,7 +485,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         entry.all += 1;
         entry.truth += usize::from(c.lift >= true_lift);
     }
-    let change_truth_judged = found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged"), &reference_same_hours);
+    let change_truth_judged =
+        found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged"), &reference_same_hours);
     let change_truth_judged_quiet =
         found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged" && c.quiet), &reference_same_hours);
     let mut videos_tracked = 0;
@@ -497,6 +515,13 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             reference: None,
         },
         channel_curve,
+        channel_outliers_band_videos: Comparison {
+            candidates: channel_candidates.len(),
+            truth: truth_band.len(),
+            ours: Score::of(&ours_channel, &truth_band),
+            naive: Score::of(&naive_channel, &truth_band),
+            reference: None,
+        },
         channel_outliers_breakouts: Comparison {
             candidates: channel_candidates.len(),
             truth: truth_breakout.len(),
@@ -524,9 +549,10 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     if args.details {
         for (id, c) in &channel_candidates {
             eprintln!(
-                "channel {id}: score {} true level {:.2} band videos {} breakout {} flagged {}",
+                "channel {id}: score {} true level {:.2} band level {:.2} band videos {} breakout {} flagged {}",
                 c.score.map_or("-".to_owned(), |s| format!("{s:.2}")),
                 c.true_level,
+                c.band_level,
                 c.band_videos,
                 c.breakout,
                 ours_channel.contains(id)
@@ -612,6 +638,7 @@ fn print_report(report: &OutliersReport) {
         "  not judged (too little history): {} candidates, {} of them true",
         report.channel_not_judged, report.channel_truth_not_judged
     );
+    show("  the same level over the videos our band holds", &report.channel_outliers_band_videos);
     show("channel outliers (truth: the simulator's breakouts)", &report.channel_outliers_breakouts);
     if let Some(c) = &report.channel_breakout_ceiling {
         println!(
@@ -709,7 +736,9 @@ fn channel_candidates_for_run(
         }
         let id = s.video.id.to_string();
         let (score, judged_age) = match judge_channel_outlier(&band, views, &config.channel) {
-            ChannelJudgement::Judged(score) => (Some(score.score), Duration::seconds((score.age_hours * 3600.0) as i64)),
+            ChannelJudgement::Judged(score) => {
+                (Some(score.score), Duration::seconds((score.age_hours * 3600.0) as i64))
+            }
             _ => (None, Duration::hours(age.num_hours())),
         };
         let band_videos = band
@@ -738,6 +767,24 @@ fn channel_candidates_for_run(
         let typical = if n == 0 { 0.0 } else { (others[(n - 1) / 2] + others[n / 2]) / 2.0 };
         let mine = expected_views(world, &video, video.published + judged_age);
         let true_level = if typical > 0.0 { mine / typical } else { 0.0 };
+        // The same over the videos the band can hold: tracked, of the same kind, at least the
+        // judged age old, the latest `max_videos`.
+        let mut tracked: Vec<&VideoSeries> = series
+            .iter()
+            .filter(|o| o.video.is_short == video.is_short && o.video.id != s.video.id)
+            .filter(|o| o.video.published_at + judged_age <= run)
+            .collect();
+        tracked.sort_by(|a, b| b.video.published_at.cmp(&a.video.published_at));
+        let mut band_others: Vec<f64> = tracked
+            .iter()
+            .take(config.band.max_videos)
+            .filter_map(|o| world.video_key(o.video.id.as_str()).and_then(|k| world.video(k)))
+            .map(|v| expected_views(world, &v, v.published + judged_age))
+            .collect();
+        band_others.sort_by(f64::total_cmp);
+        let n = band_others.len();
+        let band_typical = if n == 0 { 0.0 } else { (band_others[(n - 1) / 2] + band_others[n / 2]) / 2.0 };
+        let band_level = if band_typical > 0.0 { mine / band_typical } else { 0.0 };
         let typical_total = if video.is_short { channel.typical_short_views } else { channel.typical_long_views };
         candidates.insert(
             id,
@@ -746,6 +793,7 @@ fn channel_candidates_for_run(
                 score,
                 naive,
                 true_level,
+                band_level,
                 breakout: video.breakout.is_some(),
                 total_level: (typical_total > 0.0).then(|| video.expected_total / typical_total),
             },
@@ -788,10 +836,16 @@ fn changes_for_run(
             ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
             _ => None,
         };
-        let why = match &judged {
+        let mut why = match &judged {
             ChangeJudgement::Skipped(reason) => reason.explanation(),
             _ => String::new(),
         };
+        if matches!(judged, ChangeJudgement::Judged(_)) {
+            why = match tubewatch_worker::outliers_job::channel_decay(config, s, series, profile.as_ref(), run) {
+                Some(t) => format!("shape of {} videos, {} hours: {:?}", t.videos, t.hours, t.values),
+                None => "no channel shape".to_owned(),
+            };
+        }
         let judgement = match judged {
             ChangeJudgement::Judged(_) => "judged",
             // The tracker recorded no change in the window: a detection miss, not a judgement.

@@ -866,7 +866,10 @@ impl World {
         match variant {
             "c0" => 1.0,
             v if v.starts_with('c') => variant_multiplier(
-                hash(self.params.seed, &[kind_tag, u64::from(key.channel), key.stream.bit(), u64::from(key.index), tag(v)]),
+                hash(
+                    self.params.seed,
+                    &[kind_tag, u64::from(key.channel), key.stream.bit(), u64::from(key.index), tag(v)],
+                ),
                 self.params.creator_strong_variant_share,
             ),
             v => variant_multiplier(hash(self.params.seed, &[kind_tag, tag(v)]), VARIANT_STRONG_SHARE),

@@ -11,9 +11,9 @@
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use tubewatch_core::ChannelId;
 use tubewatch_core::outliers::{
-    BandConfig, ChangeEvent as CoreChange, DecayShape, ChangeJudgement, ChangeKind as CoreKind, ChangeOutlierConfig,
-    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, DecayTemplate, HourProfile, VideoViews, ViewsPoint, judge_change,
-    judge_channel_outlier,
+    BandConfig, ChangeEvent as CoreChange, ChangeJudgement, ChangeKind as CoreKind, ChangeOutlierConfig,
+    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, DecayShape, DecayTemplate, HourProfile, VideoViews,
+    ViewsPoint, judge_change, judge_channel_outlier,
 };
 use tubewatch_store::{
     BandSnapshotRecord, ChangeKind, Lease, NewOutlier, OutlierKind, Target, TargetKind, VideoSeries,

@@ -60,7 +60,12 @@ impl OutlierView {
                     (Some(lo), Some(hi)) => format!(" (interval {} to {})", percent(lo), percent(hi)),
                     _ => String::new(),
                 };
-                (percent(lift), format!("views after the change vs. what the video's own trend and its channel's decay predicted{interval}"))
+                (
+                    percent(lift),
+                    format!(
+                        "views after the change vs. what the video's own trend and its channel's decay predicted{interval}"
+                    ),
+                )
             }
         };
         Self {
