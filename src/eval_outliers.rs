@@ -774,7 +774,7 @@ fn channel_candidates_for_run(
             .filter(|o| o.video.is_short == video.is_short && o.video.id != s.video.id)
             .filter(|o| o.video.published_at + judged_age <= run)
             .collect();
-        tracked.sort_by(|a, b| b.video.published_at.cmp(&a.video.published_at));
+        tracked.sort_by_key(|o| std::cmp::Reverse(o.video.published_at));
         let mut band_others: Vec<f64> = tracked
             .iter()
             .take(config.band.max_videos)

@@ -155,7 +155,7 @@ pub fn channel_decay(
         .filter(|s| s.video.id != video.video.id && s.video.is_short == video.video.is_short)
         .filter(|s| s.video.published_at < run)
         .collect();
-    others.sort_by(|a, b| b.video.published_at.cmp(&a.video.published_at));
+    others.sort_by_key(|s| std::cmp::Reverse(s.video.published_at));
     let videos: Vec<VideoViews> = others
         .into_iter()
         .map(|s| {
