@@ -202,6 +202,11 @@ pub struct OutliersReport {
     /// rule's confidence; and of the reference at the same margins.
     pub change_curve: Vec<CurvePoint>,
     pub change_reference_curve: Vec<CurvePoint>,
+    /// The same over the interval's confidence (the margin below the estimate), at the rule's
+    /// smallest lift: the interval at another confidence is recovered from the one at the rule's
+    /// (a normal approximation).
+    pub change_confidence_curve: Vec<CurvePoint>,
+    pub change_reference_confidence_curve: Vec<CurvePoint>,
     pub change_recall_by_true_lift: Vec<LiftBucket>,
     /// Changes the rule does not judge, by reason ("several_changes": another change in the
     /// week; "too_few_hours_before" / "too_few_hours_after": too close to upload, to another
@@ -479,6 +484,27 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             score: Score::of(&change_set(&|c| reference_flags(&c.known_trajectory[0], at)), &truth_change),
         })
         .collect();
+    // Flagged at confidence `at`: the interval's lower end, moved from the rule's confidence.
+    let z_rule = tubewatch_core::normal_quantile(1.0 - (1.0 - confidence) / 2.0);
+    let flags_at = |e: &Option<(f64, f64)>, at: f64| {
+        e.is_some_and(|(lift, low)| {
+            let (step, low) = ((1.0 + lift).ln(), (1.0 + low).max(1e-9).ln());
+            let se = (step - low) / z_rule;
+            lift >= min_lift && step - tubewatch_core::normal_quantile(1.0 - (1.0 - at) / 2.0) * se > 0.0
+        })
+    };
+    let confidences = [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
+    let change_confidence_curve = confidences
+        .iter()
+        .map(|&at| CurvePoint { at, score: Score::of(&change_set(&|c| flags_at(&c.estimate, at)), &truth_change) })
+        .collect();
+    let change_reference_confidence_curve = confidences
+        .iter()
+        .map(|&at| CurvePoint {
+            at,
+            score: Score::of(&change_set(&|c| flags_at(&c.known_trajectory[0], at)), &truth_change),
+        })
+        .collect();
     let mut change_not_judged: BTreeMap<&'static str, NotJudged> = BTreeMap::new();
     for c in change_candidates.values().filter(|c| c.judgement != "judged") {
         let entry = change_not_judged.entry(c.judgement).or_default();
@@ -541,6 +567,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         ),
         change_curve,
         change_reference_curve,
+        change_confidence_curve,
+        change_reference_confidence_curve,
         change_recall_by_true_lift,
         change_not_judged,
         change_truth_judged,
@@ -664,6 +692,13 @@ fn print_report(report: &OutliersReport) {
         &pct,
     );
     curve("reference flagged at estimated lift", &report.change_reference_curve, &pct);
+    let conf = |c: f64| format!("{:.0} %", c * 100.0);
+    curve(
+        &format!("ours flagged at interval confidence (lift ≥ {:.0} %)", report.min_lift * 100.0),
+        &report.change_confidence_curve,
+        &conf,
+    );
+    curve("reference flagged at interval confidence", &report.change_reference_confidence_curve, &conf);
     for b in &report.change_recall_by_true_lift {
         let to = b.to.map_or("∞".to_owned(), |to| format!("{:.0} %", to * 100.0));
         println!(
