@@ -138,7 +138,7 @@ pub struct OutlierSettings {
     pub digest_delay_hours: u32,
     /// A video is judged against its channel once, at the first run where it is this many hours old.
     pub judge_at_hours: u32,
-    /// A channel outlier's views exceed the band's upper bound × (1 + margin).
+    /// A channel outlier's views are at least the band's median × (1 + margin).
     pub margin: f64,
     /// Smallest thumbnail/title lift flagged (0.2 = 20 %).
     pub min_lift: f64,

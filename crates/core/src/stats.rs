@@ -334,7 +334,25 @@ fn weighted_gram(x: &Design, w: &[f64]) -> Vec<f64> {
 /// re-estimating κ by moments at every step. The design must not contain all-zero columns; it
 /// needs no intercept if its columns span one (e.g. fixed effects).
 pub(crate) fn fit_counts(x: &Design, y: &[f64], offset: &[f64]) -> Result<CountFit, FitError> {
-    let fit = fit_irls(x, y, offset, None, |mu, df, _| VarianceFn { phi: 1.0, kappa: moment_kappa(y, mu, df) })?;
+    let fit = fit_irls(x, y, offset, None, None, |mu, df, _| VarianceFn { phi: 1.0, kappa: moment_kappa(y, mu, df) })?;
+    Ok(fit.fit)
+}
+
+/// [`fit_counts`] with a cluster-robust covariance as well, for observations whose noise may be
+/// correlated within clusters (consecutive hours of one video), and optionally a zero-mean
+/// normal prior on some coefficients (`prior_precision[j]`, 0 for none; on the scale of `XᵀWX`):
+/// partial pooling, where a coefficient is known to vary little around what the prior says.
+pub(crate) fn fit_counts_clustered(
+    x: &Design,
+    y: &[f64],
+    offset: &[f64],
+    clusters: Option<Clusters<'_>>,
+    prior_precision: Option<&[f64]>,
+) -> Result<CountFit, FitError> {
+    let fit = fit_irls(x, y, offset, clusters, prior_precision, |mu, df, _| VarianceFn {
+        phi: 1.0,
+        kappa: moment_kappa(y, mu, df),
+    })?;
     Ok(fit.fit)
 }
 
@@ -346,8 +364,16 @@ fn fit_irls(
     y: &[f64],
     offset: &[f64],
     clusters: Option<Clusters<'_>>,
+    prior_precision: Option<&[f64]>,
     estimate: impl Fn(&[f64], f64, VarianceFn) -> VarianceFn,
 ) -> Result<FlexibleFit, FitError> {
+    let penalise = |gram: &mut Vec<f64>| {
+        if let Some(prior) = prior_precision {
+            for (j, p) in prior.iter().enumerate().take(x.cols) {
+                gram[j * x.cols + j] += p;
+            }
+        }
+    };
     let n = x.rows();
     let p = x.cols;
     if n < p + 2 {
@@ -366,7 +392,8 @@ fn fit_irls(
     let mut converged = false;
     for iteration in 0..200 {
         let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
-        let gram = weighted_gram(x, &w);
+        let mut gram = weighted_gram(x, &w);
+        penalise(&mut gram);
         let mut rhs = vec![0.0; p];
         for i in 0..n {
             let z = if iteration == 0 { eta[i] - offset[i] } else { eta[i] - offset[i] + (y[i] - mu[i]) / mu[i] };
@@ -405,7 +432,9 @@ fn fit_irls(
         return Err(FitError::NoConvergence);
     }
     let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
-    let l = cholesky(&weighted_gram(x, &w), p).ok_or(FitError::Collinear)?;
+    let mut gram = weighted_gram(x, &w);
+    penalise(&mut gram);
+    let l = cholesky(&gram, p).ok_or(FitError::Collinear)?;
     let bread = cholesky_inverse(&l, p);
     let mut meat = vec![0.0; p * p];
     let mut cluster_scores: std::collections::BTreeMap<usize, Vec<f64>> = std::collections::BTreeMap::new();
@@ -549,7 +578,7 @@ pub(crate) fn fit_counts_flexible(
     offset: &[f64],
     clusters: Option<Clusters<'_>>,
 ) -> Result<FlexibleFit, FitError> {
-    fit_irls(x, y, offset, clusters, |mu, df, current| VarianceFn::estimate(y, mu, df, current))
+    fit_irls(x, y, offset, clusters, None, |mu, df, current| VarianceFn::estimate(y, mu, df, current))
 }
 
 /// The expected covariance of [`fit_counts`]' estimates for a planned design, expected means `mu`

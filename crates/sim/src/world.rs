@@ -33,6 +33,11 @@ pub struct WorldParams {
     pub creator_title_change_rate: f64,
     /// Share of videos that are true breakouts (5–20× the views the video would otherwise get).
     pub breakout_rate: f64,
+    /// Share of creator variants (a creator's own new thumbnail or title) that are strong (±40–60 %
+    /// on click-through rate) rather than drawn from the usual small spread. The calibrated value
+    /// is the published one; an evaluation of change detection may raise it to see enough large
+    /// lifts (uploaded variants keep the calibrated share).
+    pub creator_strong_variant_share: f64,
     /// Share of videos without a `maxresdefault` thumbnail (served as the grey 404 placeholder).
     pub maxres_missing_rate: f64,
 }
@@ -47,6 +52,7 @@ impl Default for WorldParams {
             creator_thumbnail_change_rate: 0.06,
             creator_title_change_rate: 0.04,
             breakout_rate: 0.015,
+            creator_strong_variant_share: VARIANT_STRONG_SHARE,
             maxres_missing_rate: 0.15,
         }
     }
@@ -857,15 +863,17 @@ impl World {
             VariantKind::Thumbnail => tag("mult-thumb"),
             VariantKind::Title => tag("mult-title"),
         };
-        let h = match variant {
-            "c0" => return 1.0,
-            v if v.starts_with('c') => hash(
-                self.params.seed,
-                &[kind_tag, u64::from(key.channel), key.stream.bit(), u64::from(key.index), tag(v)],
+        match variant {
+            "c0" => 1.0,
+            v if v.starts_with('c') => variant_multiplier(
+                hash(
+                    self.params.seed,
+                    &[kind_tag, u64::from(key.channel), key.stream.bit(), u64::from(key.index), tag(v)],
+                ),
+                self.params.creator_strong_variant_share,
             ),
-            v => hash(self.params.seed, &[kind_tag, tag(v)]),
-        };
-        variant_multiplier(h)
+            v => variant_multiplier(hash(self.params.seed, &[kind_tag, tag(v)]), VARIANT_STRONG_SHARE),
+        }
     }
 
     /// Every presentation change of a video, creator-made and API-made, in time order (ties:
@@ -1343,8 +1351,8 @@ pub fn pacific_date(day: i64) -> NaiveDate {
 
 /// A presentation variant's multiplier on click-through rate from a hash: most are within a
 /// few percent to a few tens of percent of the original (log-normal), a few are strong (±40–60 %).
-fn variant_multiplier(h: u64) -> f64 {
-    let m = if rng::unit(rng::mix64(h ^ 0x57)) < VARIANT_STRONG_SHARE {
+fn variant_multiplier(h: u64, strong_share: f64) -> f64 {
+    let m = if rng::unit(rng::mix64(h ^ 0x57)) < strong_share {
         let size = rng::uniform(rng::mix64(h ^ 0x58), 0.4, 0.6);
         if rng::mix64(h ^ 0x59).is_multiple_of(2) { 1.0 + size } else { 1.0 - size }
     } else {

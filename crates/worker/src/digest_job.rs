@@ -92,7 +92,7 @@ impl<'a> From<&'a Outlier> for WebhookOutlier<'a> {
 struct DigestItem {
     title: String,
     url: String,
-    /// "4.2×" or "+63%".
+    /// "4.2×" or "+63% (+20% to +110%)".
     figure: String,
     kind: &'static str,
     reason: String,
@@ -116,10 +116,18 @@ struct DigestText<'a> {
     unsubscribe_url: &'a str,
 }
 
+/// The headline figure: "4.2×" for a channel outlier; a change's lift with its interval,
+/// "+63% (+20% to +110%)".
 fn figure(outlier: &Outlier) -> String {
-    match (outlier.outlier.kind, outlier.outlier.lift) {
-        (OutlierKind::Channel, _) | (_, None) => format!("{:.1}×", outlier.outlier.score),
-        (_, Some(lift)) => format!("{:+.0}%", lift * 100.0),
+    let o = &outlier.outlier;
+    match (o.kind, o.lift) {
+        (OutlierKind::Channel, _) | (_, None) => format!("{:.1}×", o.score),
+        (_, Some(lift)) => match (o.ci_low, o.ci_high) {
+            (Some(low), Some(high)) => {
+                format!("{:+.0}% ({:+.0}% to {:+.0}%)", lift * 100.0, low * 100.0, high * 100.0)
+            }
+            _ => format!("{:+.0}%", lift * 100.0),
+        },
     }
 }
 

@@ -12,8 +12,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use tubewatch_core::ChannelId;
 use tubewatch_core::outliers::{
     BandConfig, ChangeEvent as CoreChange, ChangeJudgement, ChangeKind as CoreKind, ChangeOutlierConfig,
-    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, HourProfile, VideoViews, ViewsPoint, judge_change,
-    judge_channel_outlier,
+    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, DecayShape, DecayTemplate, HourProfile, VideoViews,
+    ViewsPoint, judge_change, judge_channel_outlier,
 };
 use tubewatch_store::{
     BandSnapshotRecord, ChangeKind, Lease, NewOutlier, OutlierKind, Target, TargetKind, VideoSeries,
@@ -140,16 +140,57 @@ pub fn channel_profile(all: &[VideoViews], run: DateTime<Utc>) -> Option<HourPro
     HourProfile::measure(&measured_since(all, run - PROFILE_SPAN))
 }
 
-/// How a run judges the video's thumbnail/title change in its window.
+/// The decay shape of `video`'s channel, pooled over its other videos of the same kind (the
+/// latest `max_videos` with hourly measurements up to `run`), each cut at its first change so
+/// that no change's step bends the shape.
+pub fn channel_decay(
+    config: &OutliersConfig,
+    video: &VideoSeries,
+    channel: &[VideoSeries],
+    profile: Option<&HourProfile>,
+    run: DateTime<Utc>,
+) -> Option<DecayTemplate> {
+    let mut others: Vec<&VideoSeries> = channel
+        .iter()
+        .filter(|s| s.video.id != video.video.id && s.video.is_short == video.video.is_short)
+        .filter(|s| s.video.published_at < run)
+        .collect();
+    others.sort_by_key(|s| std::cmp::Reverse(s.video.published_at));
+    let videos: Vec<VideoViews> = others
+        .into_iter()
+        .map(|s| {
+            let cut = s.changes.iter().map(|c| c.change.detected_at).min().unwrap_or(run).min(run);
+            let mut v = video_views(s, cut);
+            // The measurement that saw the change holds part of it: the cut is before it.
+            v.points.retain(|p| p.at < cut || cut == run);
+            v
+        })
+        .filter(|v| v.points.len() >= 13)
+        .take(config.band.max_videos)
+        .collect();
+    DecayTemplate::measure(&videos, profile)
+}
+
+/// How a run judges the video's thumbnail/title change in its window (`channel`: the series of
+/// the channel's videos, whose decay shape is pooled).
 pub fn judge_video_change(
     config: &OutliersConfig,
     series: &VideoSeries,
     views: &VideoViews,
     profile: Option<&HourProfile>,
+    channel: &[VideoSeries],
     run: DateTime<Utc>,
 ) -> ChangeJudgement {
     let (from, to) = config.change_window(run);
-    judge_change(views, &change_events(series, &config.change), from, to, profile, &config.change)
+    let events = change_events(series, &config.change);
+    if !events.iter().any(|e| e.at >= from && e.at < to) {
+        return ChangeJudgement::NoChange;
+    }
+    let template = match config.change.decay {
+        DecayShape::Pooled => channel_decay(config, series, channel, profile, run),
+        _ => None,
+    };
+    judge_change(views, &events, from, to, profile, template.as_ref(), &config.change)
 }
 
 /// Everything one run decides, before it is written (also what `eval outliers` inspects).
@@ -210,7 +251,7 @@ pub fn judge_week(
         if s.changes.is_empty() {
             continue;
         }
-        if let ChangeJudgement::Judged(lift) = judge_video_change(config, s, views, profile.as_ref(), run)
+        if let ChangeJudgement::Judged(lift) = judge_video_change(config, s, views, profile.as_ref(), series, run)
             && lift.flagged
         {
             let kind =

@@ -57,10 +57,15 @@ impl OutlierView {
             }
             (_, Some(lift)) => {
                 let interval = match (n.ci_low, n.ci_high) {
-                    (Some(lo), Some(hi)) => format!(" (99 % interval {} to {})", percent(lo), percent(hi)),
+                    (Some(lo), Some(hi)) => format!(" (interval {} to {})", percent(lo), percent(hi)),
                     _ => String::new(),
                 };
-                (percent(lift), format!("views after the change vs. the video's own trend{interval}"))
+                (
+                    percent(lift),
+                    format!(
+                        "views after the change vs. what the video's own trend and its channel's decay predicted{interval}"
+                    ),
+                )
             }
         };
         Self {
