@@ -478,9 +478,8 @@ async fn score_tests(
     let (mut swaps_failed, mut without_reach) = (0, 0);
     let mut loaded = Vec::with_capacity(planned.len());
     for p in planned {
-        let data = load(store, p).await?;
-        swaps_failed += data.1;
-        let data = data.0;
+        let (data, failed) = load(store, p).await?;
+        swaps_failed += failed;
         if let (Some(first), Some(last)) = (data.points.first(), data.points.last())
             && last.at > first.at
         {

@@ -69,10 +69,6 @@ pub struct ReachAnalysis {
 /// The days' CTR model (see the module docs); an error when too few usable days remain or the
 /// days do not separate the variants.
 pub fn analyse_reach(days: &[ReachObs], variants: usize, alpha: f64) -> Result<ReachAnalysis, AbError> {
-    fit_reach(days, variants, alpha, None)
-}
-
-fn fit_reach(days: &[ReachObs], variants: usize, alpha: f64, log_level: Option<f64>) -> Result<ReachAnalysis, AbError> {
     let usable: Vec<&ReachObs> = days
         .iter()
         .filter(|d| {
@@ -85,9 +81,8 @@ fn fit_reach(days: &[ReachObs], variants: usize, alpha: f64, log_level: Option<f
                 && d.ctr <= 1.0
         })
         .collect();
-    // Columns: the level (unless known), then variants B, C, … by their share of the day.
-    let off = usize::from(log_level.is_none());
-    let p = variants - 1 + off;
+    // Columns: the level, then variants B, C, … by their share of the day.
+    let p = variants;
     if usable.len() < p + 2 {
         return Err(AbError::Model(format!(
             "reach: {} usable days, at least {} are needed for {variants} variants",
@@ -100,11 +95,9 @@ fn fit_reach(days: &[ReachObs], variants: usize, alpha: f64, log_level: Option<f
     let mut noise = Vec::with_capacity(usable.len());
     for d in &usable {
         let total: f64 = d.shares.iter().sum();
-        let mut row = vec![1.0; off];
-        row.extend(d.shares[1..].iter().map(|s| s / total));
-        rows.push(row);
+        rows.push(design_row(&d.shares, total));
         let clicks = d.ctr * d.impressions;
-        y.push(((clicks + 0.5) / (d.impressions + 0.5)).ln() - log_level.unwrap_or(0.0));
+        y.push(((clicks + 0.5) / (d.impressions + 0.5)).ln());
         noise.push(1.0 / (clicks + 0.5) - 1.0 / (d.impressions + 0.5));
     }
     let n = rows.len();
@@ -155,18 +148,13 @@ fn fit_reach(days: &[ReachObs], variants: usize, alpha: f64, log_level: Option<f
         hi
     };
     let (coef, cov, _) = fit_at(tau2).ok_or_else(separated)?;
-    // Variant v ≥ 1 is column v − 1 + off.
-    let beta = |v: usize| if v == 0 { 0.0 } else { coef[v - 1 + off] };
-    let var = |a: usize, b: usize| {
-        let entry = |i: usize, j: usize| if i == 0 || j == 0 { 0.0 } else { cov[(i - 1 + off) * p + (j - 1 + off)] };
-        (entry(a, a) + entry(b, b) - 2.0 * entry(a, b)).max(0.0)
-    };
+    let beta = |v: usize| if v == 0 { 0.0 } else { coef[v] };
     let t = stats::t_quantile(1.0 - alpha / 2.0, df as f64);
     let mut comparisons = Vec::new();
     for a in 0..variants {
         for b in a + 1..variants {
             let d = beta(a) - beta(b);
-            let se = var(a, b).sqrt();
+            let se = pair_variance(&cov, p, a, b).sqrt();
             comparisons.push(PairComparison::from_log(a, b, d, se, t));
         }
     }
@@ -181,6 +169,20 @@ fn fit_reach(days: &[ReachObs], variants: usize, alpha: f64, log_level: Option<f
         ctr_ratio_to_a: (0..variants).map(|v| beta(v).exp()).collect(),
         comparisons,
     })
+}
+
+/// A day's row of the model: the level, then each variant after A by its share of the test's
+/// part of the day (column `v` is variant `v`).
+fn design_row(shares: &[f64], total: f64) -> Vec<f64> {
+    let mut row = vec![1.0];
+    row.extend(shares[1..].iter().map(|s| s / total));
+    row
+}
+
+/// The variance of `β_a − β_b` from the coefficients' covariance (`β_A` is 0 by definition).
+fn pair_variance(cov: &[f64], p: usize, a: usize, b: usize) -> f64 {
+    let entry = |i: usize, j: usize| if i == 0 || j == 0 { 0.0 } else { cov[i * p + j] };
+    (entry(a, a) + entry(b, b) - 2.0 * entry(a, b)).max(0.0)
 }
 
 /// A video's click-through rate moving from day to day for reasons of its own, as assumed when
@@ -218,8 +220,7 @@ pub fn planned_standard_error(periods: &[AbPeriod], variants: usize, plan: &Reac
         let shares = live_shares(periods, from, to, variants);
         let total: f64 = shares.iter().sum();
         if attributable(&shares) {
-            let mut row = vec![1.0];
-            row.extend(shares[1..].iter().map(|s| s / total));
+            let row = design_row(&shares, total);
             for a in 0..p {
                 for b in 0..p {
                     xtx[a * p + b] += row[a] * row[b] / var_day;
@@ -233,11 +234,10 @@ pub fn planned_standard_error(periods: &[AbPeriod], variants: usize, plan: &Reac
         return None;
     }
     let cov = stats::cholesky_inverse(&stats::cholesky(&xtx, p)?, p);
-    let entry = |i: usize, j: usize| if i == 0 || j == 0 { 0.0 } else { cov[i * p + j] };
     let mut worst: f64 = 0.0;
     for a in 0..variants {
         for b in a + 1..variants {
-            worst = worst.max(entry(a, a) + entry(b, b) - 2.0 * entry(a, b));
+            worst = worst.max(pair_variance(&cov, p, a, b));
         }
     }
     let widen = stats::t_quantile(1.0 - alpha / 2.0, (n - p) as f64) / stats::normal_quantile(1.0 - alpha / 2.0);
