@@ -43,6 +43,7 @@ use tubewatch_core::outliers::{
     judge_channel_outlier, naive_outlier_score,
 };
 use tubewatch_core::{Clock, Slot, VideoId};
+use tubewatch_sim::world::{DECAY_TAU_HOURS, DECAY_TAU_SIGMA, DECAY_THETA};
 use tubewatch_sim::world::{Stream, Video, World};
 use tubewatch_sim::{ChangeSource, HOURLY_NOISE_SIGMA, SimConfig, Simulator, VariantKind};
 use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
@@ -147,6 +148,21 @@ pub struct Comparison {
     /// The known-trajectory reference on our rule's hours (thumbnail/title outliers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<Score>,
+    /// The same taking the hours as independent (the earlier, overconfident reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_independent_hours: Option<Score>,
+    /// The reference that knows all but the video's own decay speed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape_unknown_reference: Option<Score>,
+}
+
+/// Thumbnail/title outliers among changes made at `[from_hours, to_hours)` after publish.
+#[derive(Debug, Serialize)]
+pub struct AgeBand {
+    pub from_hours: f64,
+    pub to_hours: Option<f64>,
+    #[serde(flatten)]
+    pub comparison: Comparison,
 }
 
 /// One operating point of a rule: flag when its margin reaches `at`.
@@ -192,6 +208,8 @@ pub struct OutliersReport {
     pub change_outliers: Comparison,
     pub change_outliers_long: Comparison,
     pub change_outliers_shorts: Comparison,
+    /// By the change's age: early changes leave the video's own decay speed to be guessed.
+    pub change_outliers_by_age: Vec<AgeBand>,
     /// What a rule that knew each changed video's trajectory and rhythm exactly (the simulator's
     /// noise-free views) could flag from the same measurements, at the rule's confidence and
     /// minimum lift, with every measurement the run has (from publish or the previous change to
@@ -208,9 +226,12 @@ pub struct OutliersReport {
     pub change_confidence_curve: Vec<CurvePoint>,
     pub change_reference_confidence_curve: Vec<CurvePoint>,
     pub change_recall_by_true_lift: Vec<LiftBucket>,
+    /// How honest each rule's intervals are, over the changes it estimated.
+    pub change_interval_calibration: Vec<Calibration>,
     /// Changes the rule does not judge, by reason ("several_changes": another change in the
     /// week; "too_few_hours_before" / "too_few_hours_after": too close to upload, to another
-    /// change or to the end of hourly tracking; "change_not_detected": tracking missed it), all
+    /// change or to the end of hourly tracking; "no_channel_shape": the channel's decay is not
+    /// known yet; "change_not_detected": tracking missed it), all
     /// and the true outliers among them (counted as missed).
     pub change_not_judged: BTreeMap<&'static str, NotJudged>,
     /// The true ones the rules judge, and among them those on quiet videos.
@@ -286,14 +307,55 @@ struct ChangeCandidate {
     /// What the rule said when it did not judge.
     why: String,
     is_short: bool,
+    /// Hours after publish the change was made.
+    age_hours: f64,
     quiet: bool,
     naive: bool,
-    /// The known-trajectory reference, on our rule's hours and on all of them: its estimated
-    /// lift and its interval's lower end, when it can fit both sides.
-    known_trajectory: [Option<(f64, f64)>; 2],
+    /// What rules that know more than ours find.
+    references: References,
 }
 
 const QUIET_VIEWS_PER_HOUR: f64 = 5.0;
+
+/// A rule's intervals against the truth: the deviation of `(estimate − true step) ÷ standard
+/// error` in log views (1 when the intervals are honest, above 1 when too narrow) and the median
+/// standard error (how much a change must lift views to be seen).
+#[derive(Debug, Serialize)]
+pub struct Calibration {
+    pub rule: &'static str,
+    pub changes: usize,
+    pub z_sd: Option<f64>,
+    pub median_standard_error: Option<f64>,
+}
+
+impl Calibration {
+    /// From `(true lift, estimated lift and interval low end at `confidence`)` per change.
+    fn of(rule: &'static str, estimates: &[(f64, (f64, f64))], confidence: f64) -> Self {
+        let z = tubewatch_core::normal_quantile(1.0 - (1.0 - confidence) / 2.0);
+        let mut ses = Vec::new();
+        let mut zs = Vec::new();
+        for &(truth, (lift, low)) in estimates {
+            if lift <= -1.0 || truth <= -1.0 {
+                continue;
+            }
+            let step = (1.0 + lift).ln();
+            let se = (step - (1.0 + low).max(1e-9).ln()) / z;
+            if se > 0.0 && se.is_finite() {
+                ses.push(se);
+                zs.push((step - (1.0 + truth).ln()) / se);
+            }
+        }
+        ses.sort_by(f64::total_cmp);
+        let n = zs.len() as f64;
+        let mean = zs.iter().sum::<f64>() / n;
+        Self {
+            rule,
+            changes: zs.len(),
+            z_sd: (zs.len() > 1).then(|| (zs.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()),
+            median_standard_error: ses.get(ses.len() / 2).copied(),
+        }
+    }
+}
 
 /// True thumbnail/title outliers with a true lift in `[from, to)`, and how many we found.
 #[derive(Debug, Serialize)]
@@ -448,18 +510,34 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours, &truth),
             naive: Score::of(&change_set(&|c| stream(c) && c.naive), &truth),
             reference: Some(Score::of(
-                &change_set(&|c| stream(c) && reference_flags(&c.known_trajectory[0], min_lift)),
+                &change_set(&|c| stream(c) && reference_flags(&c.references.known[0], min_lift)),
+                &truth,
+            )),
+            reference_independent_hours: Some(Score::of(
+                &change_set(&|c| stream(c) && reference_flags(&c.references.known_independent, min_lift)),
+                &truth,
+            )),
+            shape_unknown_reference: Some(Score::of(
+                &change_set(&|c| stream(c) && reference_flags(&c.references.shape_unknown, min_lift)),
                 &truth,
             )),
         }
     };
+    let change_outliers_by_age = [(0.0, 24.0), (24.0, 72.0), (72.0, f64::INFINITY)]
+        .into_iter()
+        .map(|(from, to)| AgeBand {
+            from_hours: from,
+            to_hours: to.is_finite().then_some(to),
+            comparison: comparison(&|c| (from..to).contains(&c.age_hours)),
+        })
+        .collect();
     let truth_change = change_set(&|c| c.lift >= true_lift);
     let found = |truth: &BTreeSet<String>, reference: &BTreeSet<String>| Found {
         truth: truth.len(),
         found: truth.intersection(&ours_change).count(),
         reference_found: truth.intersection(reference).count(),
     };
-    let reference_same_hours = change_set(&|c| reference_flags(&c.known_trajectory[0], min_lift));
+    let reference_same_hours = change_set(&|c| reference_flags(&c.references.known[0], min_lift));
     let change_recall_by_true_lift = [(true_lift, 0.3), (0.3, 0.4), (0.4, f64::INFINITY)]
         .into_iter()
         .filter(|(from, to)| from < to)
@@ -481,7 +559,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         .iter()
         .map(|&at| CurvePoint {
             at,
-            score: Score::of(&change_set(&|c| reference_flags(&c.known_trajectory[0], at)), &truth_change),
+            score: Score::of(&change_set(&|c| reference_flags(&c.references.known[0], at)), &truth_change),
         })
         .collect();
     // Flagged at confidence `at`: the interval's lower end, moved from the rule's confidence.
@@ -502,9 +580,20 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         .iter()
         .map(|&at| CurvePoint {
             at,
-            score: Score::of(&change_set(&|c| flags_at(&c.known_trajectory[0], at)), &truth_change),
+            score: Score::of(&change_set(&|c| flags_at(&c.references.known[0], at)), &truth_change),
         })
         .collect();
+    let calibration = |rule, pick: &dyn Fn(&ChangeCandidate) -> Option<(f64, f64)>| {
+        let estimates: Vec<(f64, (f64, f64))> =
+            change_candidates.values().filter_map(|c| pick(c).map(|e| (c.lift, e))).collect();
+        Calibration::of(rule, &estimates, confidence)
+    };
+    let change_interval_calibration = vec![
+        calibration("ours", &|c| c.estimate),
+        calibration("known trajectory", &|c| c.references.known[0]),
+        calibration("the same, hours independent", &|c| c.references.known_independent),
+        calibration("decay speed unknown", &|c| c.references.shape_unknown),
+    ];
     let mut change_not_judged: BTreeMap<&'static str, NotJudged> = BTreeMap::new();
     for c in change_candidates.values().filter(|c| c.judgement != "judged") {
         let entry = change_not_judged.entry(c.judgement).or_default();
@@ -539,6 +628,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours_channel, &truth_level),
             naive: Score::of(&naive_channel, &truth_level),
             reference: None,
+            reference_independent_hours: None,
+            shape_unknown_reference: None,
         },
         channel_curve,
         channel_outliers_band_videos: Comparison {
@@ -547,6 +638,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours_channel, &truth_band),
             naive: Score::of(&naive_channel, &truth_band),
             reference: None,
+            reference_independent_hours: None,
+            shape_unknown_reference: None,
         },
         channel_outliers_breakouts: Comparison {
             candidates: channel_candidates.len(),
@@ -554,6 +647,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             ours: Score::of(&ours_channel, &truth_breakout),
             naive: Score::of(&naive_channel, &truth_breakout),
             reference: None,
+            reference_independent_hours: None,
+            shape_unknown_reference: None,
         },
         channel_breakout_ceiling: Ceiling::best(true_levels),
         channel_not_judged: channel_not_judged.len(),
@@ -561,8 +656,9 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         change_outliers: comparison(&|_| true),
         change_outliers_long: comparison(&|c| !c.is_short),
         change_outliers_shorts: comparison(&|c| c.is_short),
+        change_outliers_by_age,
         change_known_trajectory_all_hours: Score::of(
-            &change_set(&|c| reference_flags(&c.known_trajectory[1], min_lift)),
+            &change_set(&|c| reference_flags(&c.references.known[1], min_lift)),
             &truth_change,
         ),
         change_curve,
@@ -570,6 +666,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         change_confidence_curve,
         change_reference_confidence_curve,
         change_recall_by_true_lift,
+        change_interval_calibration,
         change_not_judged,
         change_truth_judged,
         change_truth_judged_quiet,
@@ -589,13 +686,16 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         let pair = |v: &Option<(f64, f64)>| v.map_or("-".to_owned(), |(l, low)| format!("{l:+.2} (low {low:+.2})"));
         for ((id, kind), c) in &change_candidates {
             eprintln!(
-                "change {id}/{kind}: short {} true lift {:+.2} | {} ours {} {} | reference {} | quiet {}",
+                "change {id}/{kind}: short {} at {:.0} h true lift {:+.2} | {} ours {} {} | known {} | independent {} | shape unknown {} | quiet {}",
                 c.is_short,
+                c.age_hours,
                 c.lift,
                 c.judgement,
                 pair(&c.estimate),
                 c.why,
-                pair(&c.known_trajectory[0]),
+                pair(&c.references.known[0]),
+                pair(&c.references.known_independent),
+                pair(&c.references.shape_unknown),
                 c.quiet
             );
         }
@@ -615,18 +715,26 @@ fn f3(v: Option<f64>) -> String {
 
 fn print_report(report: &OutliersReport) {
     let show = |name: &str, c: &Comparison| {
-        let reference = c.reference.as_ref().map_or(String::new(), |r| {
-            let share = match (c.ours.recall, r.recall) {
-                (Some(o), Some(r)) if r > 0.0 => format!(", ours ÷ reference recall {:.2}", o / r),
-                _ => String::new(),
-            };
-            format!(
-                " | known-trajectory reference, our hours: precision {} recall {} ({} flagged{share})",
-                f3(r.precision),
-                f3(r.recall),
-                r.flagged
-            )
-        });
+        let reference = |label: &str, r: &Option<Score>| {
+            r.as_ref().map_or(String::new(), |r| {
+                let share = match (c.ours.recall, r.recall) {
+                    (Some(o), Some(r)) if r > 0.0 => format!(", ours ÷ its recall {:.2}", o / r),
+                    _ => String::new(),
+                };
+                format!(
+                    "\n    {label}: precision {} recall {} ({} flagged{share})",
+                    f3(r.precision),
+                    f3(r.recall),
+                    r.flagged
+                )
+            })
+        };
+        let reference = [
+            reference("known-trajectory reference, our hours", &c.reference),
+            reference("the same, hours taken as independent", &c.reference_independent_hours),
+            reference("decay speed unknown (the world's spread), our hours", &c.shape_unknown_reference),
+        ]
+        .concat();
         println!(
             "{name}: {} candidates, {} true | ours precision {} recall {} ({} flagged) | naive precision {} recall {} ({} flagged){reference}",
             c.candidates,
@@ -678,6 +786,10 @@ fn print_report(report: &OutliersReport) {
     show(&format!("thumbnail/title outliers ({truth})"), &report.change_outliers);
     show("  long videos", &report.change_outliers_long);
     show("  Shorts", &report.change_outliers_shorts);
+    for band in &report.change_outliers_by_age {
+        let to = band.to_hours.map_or("on".to_owned(), |to| format!("{to:.0} h"));
+        show(&format!("  changed {:.0} h–{to} after publish", band.from_hours), &band.comparison);
+    }
     let k = &report.change_known_trajectory_all_hours;
     println!(
         "  known-trajectory reference, all hours: precision {} recall {} ({} flagged)",
@@ -709,6 +821,15 @@ fn print_report(report: &OutliersReport) {
             b.found.reference_found
         );
     }
+    let calibration: Vec<String> = report
+        .change_interval_calibration
+        .iter()
+        .map(|c| format!("{} {} ({}, {} changes)", c.rule, f3(c.z_sd), f3(c.median_standard_error), c.changes))
+        .collect();
+    println!(
+        "  intervals: deviation of (estimate − truth) ÷ standard error, 1 when honest (median standard error in log views): {}",
+        calibration.join(" · ")
+    );
     let skipped: Vec<String> =
         report.change_not_judged.iter().map(|(why, n)| format!("{why} {} ({} true)", n.all, n.truth)).collect();
     println!("  not judged: {}", if skipped.is_empty() { "none".into() } else { skipped.join(", ") });
@@ -889,6 +1010,7 @@ fn changes_for_run(
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. }) => "too_few_hours_before",
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { .. }) => "too_few_hours_after",
             ChangeJudgement::Skipped(SkipReason::NoTrend { .. }) => "no_trend",
+            ChangeJudgement::Skipped(SkipReason::NoChannelShape) => "no_channel_shape",
         };
         let day_after = views.points.iter().filter(|p| p.at >= change.at && p.at <= change.at + Duration::days(1));
         let (first, last) = (day_after.clone().min_by_key(|p| p.at), day_after.max_by_key(|p| p.at));
@@ -898,10 +1020,7 @@ fn changes_for_run(
             }
             _ => true,
         };
-        let known_trajectory = [
-            known_trajectory_fit(sim, &config.change, s, change.at, run, true)?,
-            known_trajectory_fit(sim, &config.change, s, change.at, run, false)?,
-        ];
+        let references = References::measure(sim, &config.change, s, change.at, run)?;
         let naive = latest_views(s, run)
             .and_then(|v| naive_outlier_score(v, &all))
             .is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD);
@@ -913,88 +1032,221 @@ fn changes_for_run(
                 estimate,
                 why,
                 is_short: s.video.is_short,
+                age_hours: (change.at - s.video.published_at).num_seconds() as f64 / 3600.0,
                 quiet,
                 naive,
-                known_trajectory,
+                references,
             },
         );
     }
     Ok(())
 }
 
-/// What a rule that knew the video's trajectory and rhythm exactly finds for the change at
-/// `changed_at` from the measurements a run at `run` has: its estimated lift and the lower end of
-/// the lift's interval at the rule's confidence (`None` when a side has no views). The video's
-/// level (views ÷ the simulator's noise-free views) is fitted on each side of the change, back to
-/// the previous change and on to the next one or the run, by quasi-likelihood with the noise's
-/// own variance (κμ² with κ = e^(σ²) − 1 summed over the UTC hours an increment spans, plus 1/6
-/// for whole views; the increments taken as independent, which the world's hour-to-hour noise is
-/// not, so the reference's intervals are, if anything, too narrow). Only increments in the first
-/// two weeks after publish count (hourly noise); with `rule_hours`, only those our rule looks at
-/// (hourly ones from an hour after publish, up to `max_hours_before` before the change and
-/// `hours_after` after it).
-fn known_trajectory_fit(
-    sim: &Simulator,
-    config: &ChangeOutlierConfig,
-    s: &VideoSeries,
-    changed_at: DateTime<Utc>,
-    run: DateTime<Utc>,
-    rule_hours: bool,
-) -> anyhow::Result<Option<(f64, f64)>> {
-    let kappa = (HOURLY_NOISE_SIGMA * HOURLY_NOISE_SIGMA).exp() - 1.0;
-    let id = s.video.id.as_str();
-    let changes: Vec<DateTime<Utc>> = sim.video_at(id, run)?.changes.iter().map(|c| c.at).collect();
-    let hours = |h: f64| Duration::seconds((h * 3600.0) as i64);
-    let published = s.video.published_at;
-    let mut before_start = changes.iter().filter(|&&t| t < changed_at).max().copied().unwrap_or(published);
-    let mut after_end = changes.iter().filter(|&&t| t > changed_at).min().copied().unwrap_or(run).min(run);
-    if rule_hours {
-        before_start =
-            before_start.max(published + Duration::hours(1)).max(changed_at - hours(config.max_hours_before));
-        after_end = after_end.min(changed_at + hours(config.hours_after));
+/// The references a change is judged against, each an estimated lift and the lower end of its
+/// interval at the rule's confidence (`None` when a side has no views).
+#[derive(Debug, Default)]
+struct References {
+    /// Knowing the video's trajectory, its rhythm and its noise process (the correlated
+    /// hour-to-hour noise), on our rule's hours and on every hour the run has: the best possible.
+    known: [Option<(f64, f64)>; 2],
+    /// The same on our hours, with the hours taken as independent (the earlier reference, whose
+    /// intervals are too narrow: kept to show what the correlation does).
+    known_independent: Option<(f64, f64)>,
+    /// On our hours, knowing all of that but the video's own decay speed: its τ and θ drawn from
+    /// the world's spread of them, averaged over by their evidence. The best a rule can do that
+    /// learns the shape of decay from other videos, as ours must.
+    shape_unknown: Option<(f64, f64)>,
+}
+
+/// One increment of the measurements a run has: its views, whether it is after the change, and
+/// its UTC-hour pieces (start and end in Unix seconds, the noise-free views of each).
+struct Increment {
+    views: f64,
+    after: bool,
+    pieces: Vec<(i64, i64, f64)>,
+}
+
+/// A power-law decay `F(age) = 1 − (1 + age/τ)^−θ` (the world's), as the share of a video's
+/// views between two instants (Unix seconds) after publish at `published`.
+fn decay_share(tau_hours: f64, theta: f64, published: i64, from: i64, to: i64) -> f64 {
+    let f = |x: i64| 1.0 - (1.0 + (x - published).max(0) as f64 / (tau_hours * 3600.0)).powf(-theta);
+    (f(to) - f(from)).max(0.0)
+}
+
+impl References {
+    /// What rules that know more than ours find for the change at `changed_at` from the
+    /// measurements a run at `run` has. Each fits the video's level on each side of the change
+    /// (back to the previous change and on to the next one or the run) by generalised least
+    /// squares with the noise's own covariance: a lognormal AR(1) factor on each hour (σ, the
+    /// video's ρ) times the expected views, plus Poisson counts. Only increments in the first two
+    /// weeks after publish count (hourly noise); "our hours" are those the rule looks at (hourly
+    /// ones from an hour after publish, up to `max_hours_before` before the change and
+    /// `hours_after` after it).
+    fn measure(
+        sim: &Simulator,
+        config: &ChangeOutlierConfig,
+        s: &VideoSeries,
+        changed_at: DateTime<Utc>,
+        run: DateTime<Utc>,
+    ) -> anyhow::Result<Self> {
+        let id = s.video.id.as_str();
+        let truth = sim.video_at(id, run)?;
+        let changes: Vec<DateTime<Utc>> = truth.changes.iter().map(|c| c.at).collect();
+        let hours = |h: f64| Duration::seconds((h * 3600.0) as i64);
+        let published = s.video.published_at;
+        let all_from = changes.iter().filter(|&&t| t < changed_at).max().copied().unwrap_or(published);
+        let all_to = changes.iter().filter(|&&t| t > changed_at).min().copied().unwrap_or(run).min(run);
+        let ours_from = all_from.max(published + Duration::hours(1)).max(changed_at - hours(config.max_hours_before));
+        let ours_to = all_to.min(changed_at + hours(config.hours_after));
+        let increments = |from: DateTime<Utc>, to: DateTime<Utc>, rule_hours: bool| -> anyhow::Result<Vec<Increment>> {
+            let mut out = Vec::new();
+            for pair in s.views.windows(2) {
+                let (a, b) = (&pair[0], &pair[1]);
+                let too_long = rule_hours && b.measured_at - a.measured_at > Duration::hours(2);
+                if a.measured_at < from
+                    || b.measured_at > to
+                    || b.measured_at > published + Duration::days(14)
+                    || too_long
+                    || (a.measured_at < changed_at && b.measured_at > changed_at)
+                {
+                    continue;
+                }
+                let (start, end) = (a.measured_at.timestamp(), b.measured_at.timestamp());
+                let views = sim.noise_free_views(id, a.measured_at, b.measured_at)?;
+                let mut pieces = Vec::with_capacity(views.len());
+                let mut at = start.max(published.timestamp());
+                for v in views {
+                    let piece_end = ((at.div_euclid(3600) + 1) * 3600).min(end);
+                    pieces.push((at, piece_end, v));
+                    at = piece_end;
+                }
+                if pieces.iter().any(|p| p.2 > 0.0) {
+                    out.push(Increment {
+                        views: (b.views - a.views) as f64,
+                        after: a.measured_at >= changed_at,
+                        pieces,
+                    });
+                }
+            }
+            Ok(out)
+        };
+        let z = tubewatch_core::normal_quantile(1.0 - (1.0 - config.confidence) / 2.0);
+        let flag = |fit: Option<(f64, f64)>| fit.map(|(step, sd)| (step.exp() - 1.0, (step - z * sd).exp() - 1.0));
+        let known_shape = [(truth.tau_hours, truth.theta, 1.0)];
+        let ours = increments(ours_from, ours_to, true)?;
+        let all = increments(all_from, all_to, false)?;
+        let p = published.timestamp();
+        let (tau_median, theta_range) =
+            (if truth.is_short { DECAY_TAU_HOURS.1 } else { DECAY_TAU_HOURS.0 }, DECAY_THETA);
+        // Equal-probability strata of the world's spread of τ (log-normal) and θ (uniform).
+        let (taus, thetas) = (7, 5);
+        let mut shapes = Vec::new();
+        for i in 0..taus {
+            let q = tubewatch_core::normal_quantile((f64::from(i) + 0.5) / f64::from(taus));
+            for j in 0..thetas {
+                let theta = theta_range.0 + (theta_range.1 - theta_range.0) * (f64::from(j) + 0.5) / f64::from(thetas);
+                shapes.push((tau_median * (DECAY_TAU_SIGMA * q).exp(), theta, 1.0));
+            }
+        }
+        let step = |incs: &[Increment], shapes: &[(f64, f64, f64)], rho: f64| {
+            step_by_evidence(incs, shapes, (truth.tau_hours, truth.theta), p, rho)
+        };
+        Ok(Self {
+            known: [flag(step(&ours, &known_shape, truth.noise_rho)), flag(step(&all, &known_shape, truth.noise_rho))],
+            known_independent: flag(step(&ours, &known_shape, 0.0)),
+            shape_unknown: flag(step(&ours, &shapes, truth.noise_rho)),
+        })
     }
-    // (views, noise-free views, Σ noise-free² over its hours) of each increment inside [from, to].
-    let side = |from: DateTime<Utc>, to: DateTime<Utc>| -> anyhow::Result<Option<(f64, f64)>> {
-        let mut increments = Vec::new();
-        for pair in s.views.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            let too_long = rule_hours && b.measured_at - a.measured_at > Duration::hours(2);
-            if a.measured_at < from || b.measured_at > to || b.measured_at > published + Duration::days(14) || too_long
-            {
-                continue;
+}
+
+/// The change's step in log views and its deviation: for each candidate decay `(τ, θ, prior
+/// weight)`, the increments' expected views are the noise-free ones rescaled from the video's
+/// true decay `truth` to the candidate; a level before and one after are fitted by GLS with the
+/// noise's covariance at the fitted means (three rounds); the candidates are averaged by prior ×
+/// evidence (a mixture: its mean and deviation). `rho` 0 takes the hours as independent.
+fn step_by_evidence(
+    incs: &[Increment],
+    shapes: &[(f64, f64, f64)],
+    truth: (f64, f64),
+    published: i64,
+    rho: f64,
+) -> Option<(f64, f64)> {
+    if !incs.iter().any(|i| i.after) || incs.iter().all(|i| i.after) {
+        return None;
+    }
+    let sigma2 = HOURLY_NOISE_SIGMA * HOURLY_NOISE_SIGMA;
+    let n = incs.len();
+    let mut fits: Vec<(f64, f64, f64)> = Vec::new();
+    for &(tau, theta, prior) in shapes {
+        // Each piece's expected views under this shape, before the level.
+        let expected: Vec<Vec<(i64, f64)>> = incs
+            .iter()
+            .map(|inc| {
+                inc.pieces
+                    .iter()
+                    .map(|&(a, b, v)| {
+                        let true_share = decay_share(truth.0, truth.1, published, a, b);
+                        let share = decay_share(tau, theta, published, a, b);
+                        (a.div_euclid(3600), if true_share > 0.0 { v * share / true_share } else { 0.0 })
+                    })
+                    .collect()
+            })
+            .collect();
+        let totals: Vec<f64> = expected.iter().map(|e| e.iter().map(|p| p.1).sum()).collect();
+        let rows: Vec<Vec<f64>> =
+            incs.iter().zip(&totals).map(|(inc, &e)| if inc.after { vec![0.0, e] } else { vec![e, 0.0] }).collect();
+        let y: Vec<f64> = incs.iter().map(|i| i.views).collect();
+        let side_ratio = |after: bool| {
+            let (y, e) = incs
+                .iter()
+                .zip(&totals)
+                .filter(|(i, _)| i.after == after)
+                .fold((0.0, 0.0), |acc, (i, e)| (acc.0 + i.views, acc.1 + e));
+            (e > 0.0).then(|| y / e)
+        };
+        let (Some(mut before), Some(mut after)) = (side_ratio(false), side_ratio(true)) else { continue };
+        let mut fit = None;
+        for _ in 0..3 {
+            let level = |k: usize| if incs[k].after { after } else { before }.max(1e-9);
+            let mut v = vec![0.0; n * n];
+            for k in 0..n {
+                for l in k..n {
+                    let mut c = 0.0;
+                    for &(hk, ek) in &expected[k] {
+                        for &(hl, el) in &expected[l] {
+                            let d = (hk - hl).unsigned_abs();
+                            let corr = if d == 0 { 1.0 } else { rho.powi(d.min(64) as i32) };
+                            c += ek * el * ((sigma2 * corr).exp() - 1.0);
+                        }
+                    }
+                    c *= level(k) * level(l);
+                    if k == l {
+                        c += level(k) * totals[k] + 1.0 / 6.0;
+                    }
+                    v[k * n + l] = c;
+                    v[l * n + k] = c;
+                }
             }
-            let pieces = sim.noise_free_views(id, a.measured_at, b.measured_at)?;
-            let e: f64 = pieces.iter().sum();
-            if e > 0.0 {
-                increments.push(((b.views - a.views) as f64, e, pieces.iter().map(|p| p * p).sum::<f64>()));
-            }
+            let Some(f) = tubewatch_core::gls(&rows, &y, &v) else { break };
+            (before, after) = (f.coef[0], f.coef[1]);
+            fit = Some(f);
         }
-        let (y, e): (f64, f64) = increments.iter().fold((0.0, 0.0), |acc, i| (acc.0 + i.0, acc.1 + i.1));
-        if y <= 0.0 || e <= 0.0 {
-            return Ok(None);
+        let Some(f) = fit else { continue };
+        if before <= 0.0 || after <= 0.0 {
+            continue;
         }
-        let mut level = y / e;
-        let mut information = 0.0;
-        for _ in 0..20 {
-            let (mut num, mut den) = (0.0, 0.0);
-            for (y, e, e2) in &increments {
-                let var = kappa * level * level * e2 + 1.0 / 6.0;
-                num += y * e / var;
-                den += e * e / var;
-            }
-            level = num / den;
-            information = den;
-        }
-        Ok((level > 0.0).then(|| (level.ln(), 1.0 / (level * level * information))))
-    };
-    let (Some((before, var_before)), Some((after, var_after))) =
-        (side(before_start, changed_at)?, side(changed_at, after_end)?)
-    else {
-        return Ok(None);
-    };
-    let z = tubewatch_core::normal_quantile(1.0 - (1.0 - config.confidence) / 2.0);
-    let step = after - before;
-    Ok(Some((step.exp() - 1.0, (step - z * (var_before + var_after).sqrt()).exp() - 1.0)))
+        let var = f.cov[3] / (after * after) + f.cov[0] / (before * before) - 2.0 * f.cov[1] / (after * before);
+        fits.push(((after / before).ln(), var.max(0.0), prior.ln() + f.log_evidence));
+    }
+    let top = fits.iter().map(|f| f.2).fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = fits.iter().map(|f| (f.2 - top).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    if fits.is_empty() || total <= 0.0 {
+        return None;
+    }
+    let mean = fits.iter().zip(&weights).map(|(f, w)| w * f.0).sum::<f64>() / total;
+    let second = fits.iter().zip(&weights).map(|(f, w)| w * (f.1 + f.0 * f.0)).sum::<f64>() / total;
+    Some((mean, (second - mean * mean).max(0.0).sqrt()))
 }
 
 #[cfg(test)]

@@ -274,6 +274,8 @@ pub struct VideoTruth {
     pub expected_total_views: f64,
     pub tau_hours: f64,
     pub theta: f64,
+    /// Lag-one autocorrelation of the hour-to-hour noise.
+    pub noise_rho: f64,
     pub impression_share: f64,
     pub base_ctr: f64,
     pub has_maxres: bool,
@@ -358,9 +360,11 @@ const SHORTS_REACH: (f64, f64) = (0.003, 0.12);
 /// Log-space deviation of video quality (the spread of videos within a channel).
 const QUALITY_SIGMA: f64 = 1.25;
 /// Views decay as a power law, rate ∝ (1 + age/τ)^−(1+θ): median τ in hours (long, Short)…
-const DECAY_TAU_HOURS: (f64, f64) = (6.0, 4.0);
+pub const DECAY_TAU_HOURS: (f64, f64) = (6.0, 4.0);
+/// …the log-space deviation of a video's τ around it…
+pub const DECAY_TAU_SIGMA: f64 = 0.3;
 /// …and the range of θ.
-const DECAY_THETA: (f64, f64) = (0.3, 0.5);
+pub const DECAY_THETA: (f64, f64) = (0.3, 0.5);
 /// Range of the day/night amplitude `a` (peak ÷ trough = (1+a)/(1−a), about 2).
 const DAY_AMPLITUDE: (f64, f64) = (0.28, 0.42);
 /// Range of the weekday amplitude.
@@ -747,7 +751,7 @@ impl World {
         let typical = if is_short { channel.typical_short_views } else { channel.typical_long_views };
         let expected_total = typical * quality * breakout.unwrap_or(1.0);
         let tau_median = if is_short { DECAY_TAU_HOURS.1 } else { DECAY_TAU_HOURS.0 };
-        let tau_hours = tau_median * rng::log_normal(key.h(seed, "tau"), 0.3);
+        let tau_hours = tau_median * rng::log_normal(key.h(seed, "tau"), DECAY_TAU_SIGMA);
         let impression_share = if is_short { IMPRESSION_SHARE_SHORT } else { IMPRESSION_SHARE_LONG };
         let length_seconds = if is_short {
             15 + (key.h(seed, "length") % 46) as u32
@@ -1317,6 +1321,7 @@ impl World {
             expected_total_views: video.expected_total,
             tau_hours: video.tau_hours,
             theta: video.theta,
+            noise_rho: video.noise_rho,
             impression_share: video.impression_share,
             base_ctr: video.base_ctr,
             has_maxres: video.has_maxres,
