@@ -686,7 +686,7 @@ pub struct DecayTemplate {
     pub hours: usize,
     /// How far the channel's videos tilt away from the shape (their own slopes in log age):
     /// the between-video deviation (DerSimonian–Laird, each video's slope with its block-robust
-    /// variance), `None` when fewer than [`MIN_DECAY_VIDEOS`] slopes could be fitted. The prior
+    /// variance), `None` when fewer than [`MIN_TILTS`] slopes could be fitted. The prior
     /// a change's fit puts on its video's tilt (partial pooling).
     #[serde(default)]
     pub tilt_sd: Option<f64>,
@@ -698,11 +698,16 @@ const TILT_BLOCK_HOURS: f64 = 6.0;
 /// 72 h before).
 const TILT_WINDOW_HOURS: f64 = 96.0;
 
+/// Least tilts (videos × windows) a spread is measured from: from three, one wild tilt decides it.
+const MIN_TILTS: usize = 6;
+/// How far past its last knot a shape is used (in log age: ×1.25).
+const SHAPE_REACH: f64 = 0.223;
+
 /// The between-group deviation of estimates with known variances `(estimate, variance)`
 /// (DerSimonian–Laird's moment estimate, 0 when the estimates vary no more than their variances
-/// say); `None` with fewer than [`MIN_DECAY_VIDEOS`].
+/// say); `None` with fewer than [`MIN_TILTS`].
 fn between_deviation(estimates: &[(f64, f64)]) -> Option<f64> {
-    if estimates.len() < MIN_DECAY_VIDEOS {
+    if estimates.len() < MIN_TILTS {
         return None;
     }
     let w: Vec<f64> = estimates.iter().map(|e| 1.0 / e.1).collect();
@@ -959,7 +964,7 @@ impl SkipReason {
             ),
             Self::NoTrend { why } => format!("not judged: the video's trend could not be fitted ({why})"),
             Self::NoChannelShape => format!(
-                "not judged: the channel's decay is not known yet (fewer than {MIN_DECAY_VIDEOS} of its videos of this kind have half a day of hourly views), and the video's own few days cannot tell its decay from a lift"
+                "not judged: the channel's decay is not known yet at these ages (fewer than {MIN_DECAY_VIDEOS} of its videos of this kind have half a day of hourly views, or none as old), and the video's own few days cannot tell its decay from a lift"
             ),
         }
     }
@@ -1084,7 +1089,13 @@ pub fn judge_change(
         before.iter().map(|iv| (*iv, false)).chain(after.iter().map(|iv| (*iv, true))).collect();
     let centre_log = window.iter().map(|(iv, _)| age(iv).ln()).sum::<f64>() / window.len() as f64;
     let centre = window.iter().map(|(iv, _)| age(iv)).sum::<f64>() / window.len() as f64;
-    let template = template.filter(|_| config.decay == DecayShape::Pooled);
+    // A shape learnt from younger videos than the window reaches says nothing of the ages past
+    // its last knot (extended along its end slope, a change 7 h after publish was read as +300 %
+    // from a 3-video shape measured to 64 h): as good as no shape.
+    let oldest = window.iter().map(|(iv, _)| age(iv)).fold(0.0, f64::max);
+    let template = template
+        .filter(|_| config.decay == DecayShape::Pooled)
+        .filter(|t| t.log_ages.last().is_some_and(|&last| oldest.ln() <= last + SHAPE_REACH));
     let decay = match config.decay {
         DecayShape::Pooled if template.is_some() => DecayShape::Pooled,
         // Without the channel's shape, the video's own `log(age)` + age was fitted here, but on
