@@ -233,11 +233,13 @@ pub(crate) struct RequestSpec {
     pub body: Option<Vec<u8>>,
     /// Extra attempts granted to a 404 (valid feeds return 404 now and then).
     pub not_found_retries: u32,
+    /// A watch page: stop reading once its player response is complete (the rest is not used).
+    pub stop_after_player: bool,
 }
 
 impl RequestSpec {
     pub(crate) fn new(method: reqwest::Method, url: Url) -> Self {
-        Self { method, url, headers: HeaderMap::new(), body: None, not_found_retries: 0 }
+        Self { method, url, headers: HeaderMap::new(), body: None, not_found_retries: 0, stop_after_player: false }
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Result<Self, YoutubeError> {
@@ -390,6 +392,7 @@ impl YoutubeClient {
         let retry_after =
             text_header(header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
         let mut body = Vec::new();
+        let mut scan = (spec.stop_after_player && status == 200).then(crate::player::PlayerResponseScan::default);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -400,6 +403,11 @@ impl YoutubeClient {
                         )));
                     }
                     body.extend_from_slice(&chunk);
+                    // What follows the player response is never read: dropping the response
+                    // here saves receiving and decompressing most of the page.
+                    if scan.as_mut().is_some_and(|scan| scan.complete(&body)) {
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) if e.is_timeout() => return Err(YoutubeError::Timeout(format!("reading {}", spec.url.path()))),
@@ -498,7 +506,8 @@ impl YoutubeClient {
             .append_pair("v", video.as_str())
             .append_pair("bpctr", "9999999999")
             .append_pair("has_verified", "1");
-        let spec = self.web_request(reqwest::Method::GET, url)?;
+        let mut spec = self.web_request(reqwest::Method::GET, url)?;
+        spec.stop_after_player = true;
         self.execute(spec, |raw| match raw.status {
             200 => parse_watch_page(&raw.body, Some(video)),
             404 | 410 => Err(YoutubeError::not_found(format!("watch page of {video}"))),
