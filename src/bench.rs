@@ -1,6 +1,7 @@
 //! Benchmarks that print figures: `bench parse` (the parsers), `bench burst` (one hourly slot
 //! at the design's full scale against a simulator running as its own process) and `bench
-//! scaleout` (the burst on several worker processes, in `bench_scaleout`).
+//! scaleout` (the burst on several worker processes, in `bench_scaleout`) and `bench chart-api`
+//! (the chart's API under load, in `bench_chart`).
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -18,7 +19,7 @@ use tubewatch_sim::WorldParams;
 use tubewatch_sim::world::World;
 use tubewatch_store::{NewChannel, NewVideo, Store, TargetKind};
 use tubewatch_worker::{Blobs, Metrics, Pipeline, PipelineConfig, RunnerConfig};
-use tubewatch_youtube::{YoutubeClient, YoutubeConfig};
+use tubewatch_youtube::{ViewsEndpoint, YoutubeClient, YoutubeConfig};
 
 use crate::settings::Settings;
 
@@ -31,6 +32,8 @@ pub enum BenchCommand {
     /// The hourly burst handled by 1, 2 and 4 `tubewatch worker` processes sharing one
     /// PostgreSQL, one S3 bucket and the simulator; a worker killed mid-burst loses nothing.
     Scaleout(crate::bench_scaleout::ScaleoutArgs),
+    /// The chart API (`/api/v1/videos/{id}/series`) at a steady request rate on loopback: p50/p99.
+    ChartApi(crate::bench_chart::ChartArgs),
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +56,21 @@ pub struct BurstArgs {
     /// Port for the simulator process.
     #[arg(long, default_value_t = 18_090)]
     pub sim_port: u16,
+    /// Ask for gzip (`Accept-Encoding: gzip`; the simulator then compresses pages, feeds and
+    /// InnerTube JSON as YouTube does) or not.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub gzip: String,
+    /// Where checks read views and title: `player` (InnerTube with a `$fields` mask) or `watch`
+    /// (the watch page).
+    #[arg(long, default_value = "player", value_parser = ["player", "watch"])]
+    pub views_from: String,
+    /// Videos the simple peer (`bench/peer_burst.py`: a thread pool, regex and sqlite3) checks
+    /// against the same simulator after the rounds, for comparison; 0 skips it.
+    #[arg(long, default_value_t = 5_000)]
+    pub peer_videos: u32,
+    /// Threads of the peer's pool.
+    #[arg(long, default_value_t = 64)]
+    pub peer_threads: u32,
     #[arg(long)]
     pub json: bool,
 }
@@ -81,6 +99,9 @@ struct Round {
     seconds_after_the_hour: f64,
     checks_per_second: f64,
     cpu_seconds: f64,
+    checks_per_cpu_second: f64,
+    /// The simulator process's CPU in the round (not counted in `cpu_seconds`).
+    simulator_cpu_seconds: f64,
     failed_checks: u64,
     peak_rss_mib: f64,
 }
@@ -93,9 +114,13 @@ struct BurstReport {
     page_bytes: usize,
     concurrency: usize,
     database: String,
+    gzip: bool,
+    views_from: String,
     setup_seconds: f64,
     rounds: Vec<Round>,
     bytes_per_views_record: f64,
+    /// The simple peer's figures (`bench/peer_burst.py`), when it ran.
+    peer: Option<serde_json::Value>,
 }
 
 pub fn parse() -> anyhow::Result<()> {
@@ -109,6 +134,7 @@ pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
         BenchCommand::Parse => parse(),
         BenchCommand::Burst(args) => burst(args, settings).await,
         BenchCommand::Scaleout(args) => crate::bench_scaleout::run(args, settings).await,
+        BenchCommand::ChartApi(args) => crate::bench_chart::run(args, settings).await,
     }
 }
 
@@ -198,6 +224,8 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     let clock = Arc::new(OffsetClock::default());
     let mut youtube = YoutubeConfig::single_base(&format!("http://127.0.0.1:{}", args.sim_port))?;
     youtube.max_concurrent_per_host = args.concurrency;
+    youtube.gzip = args.gzip == "on";
+    youtube.views_from = ViewsEndpoint::parse(&args.views_from).unwrap_or_default();
     let pipeline = Pipeline {
         store: store.clone(),
         youtube: YoutubeClient::new(youtube)?,
@@ -216,6 +244,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         clock.jump_to(at - Duration::milliseconds(500));
         reset_peak_rss();
         let cpu = cpu_seconds();
+        let sim_cpu = crate::bench_scaleout::proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own);
         let shutdown = CancellationToken::new();
         let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
         let worker = tokio::spawn(tubewatch_worker::run_worker(pipeline.clone(), runner, shutdown.clone()));
@@ -234,50 +263,105 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         let (claimed, completed) = runs(&pipeline.metrics);
         let checks = claimed - done_before.0;
         let failed = checks.saturating_sub(completed - done_before.1);
+        let cpu = cpu_seconds() - cpu;
+        let sim_cpu = crate::bench_scaleout::proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own) - sim_cpu;
         rounds.push(Round {
             round,
             checks,
             seconds_after_the_hour: seconds,
             checks_per_second: checks as f64 / seconds.max(0.001),
-            cpu_seconds: cpu_seconds() - cpu,
+            cpu_seconds: cpu,
+            checks_per_cpu_second: checks as f64 / cpu.max(0.001),
+            simulator_cpu_seconds: sim_cpu,
             failed_checks: failed,
             peak_rss_mib: peak_rss_mib(),
         });
         if round == "steady" && sqlite {
             let size_after = file_size(&db) + file_size(&db.with_extension("db-wal"));
-            bytes_per_record = size_after.saturating_sub(size_before) as f64 / videos.max(1) as f64;
+            bytes_per_record = size_after.saturating_sub(size_before) as f64 / videos.len().max(1) as f64;
         }
     }
+    let peer = if args.peer_videos > 0 {
+        let ids: Vec<String> = videos.iter().take(args.peer_videos as usize).map(|id| id.to_string()).collect();
+        Some(run_peer(&args, &ids, dir.path()).await?)
+    } else {
+        None
+    };
     drop(sim);
     let report = BurstReport {
         channels: args.channels,
-        videos: u32::try_from(videos).unwrap_or(u32::MAX),
+        videos: u32::try_from(videos.len()).unwrap_or(u32::MAX),
         median_latency_ms: args.latency_ms,
         page_bytes: args.page_bytes,
         concurrency: args.concurrency,
         database: if sqlite { "sqlite".into() } else { crate::app::redact_url(&settings.database_url) },
+        gzip: args.gzip == "on",
+        views_from: args.views_from.clone(),
         setup_seconds,
         rounds,
         bytes_per_views_record: bytes_per_record,
+        peer,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for r in &report.rounds {
             println!(
-                "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s, peak RSS {:.0} MiB, {} failed",
+                "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s ({:.0} checks per CPU s; simulator {:.1} CPU s), peak RSS {:.0} MiB, {} failed",
                 r.round,
                 r.checks,
                 r.seconds_after_the_hour,
                 r.checks_per_second,
                 r.cpu_seconds,
+                r.checks_per_cpu_second,
+                r.simulator_cpu_seconds,
                 r.peak_rss_mib,
                 r.failed_checks
             );
         }
         println!("{:.0} bytes per views record", report.bytes_per_views_record);
+        if let Some(peer) = &report.peer {
+            let num = |k: &str| peer.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+            println!(
+                "peer (bench/peer_burst.py, {} threads): {:.0} checks in {:.1} s ({:.0}/s), {:.1} CPU s ({:.0} checks per CPU s), peak RSS {:.0} MiB, {:.0} bytes per record, {:.0} failed",
+                args.peer_threads,
+                num("checks"),
+                num("seconds"),
+                num("checks_per_second"),
+                num("cpu_seconds"),
+                num("checks_per_cpu_second"),
+                num("peak_rss_mib"),
+                num("bytes_per_record"),
+                num("failed_checks"),
+            );
+        }
     }
     Ok(())
+}
+
+/// Runs the simple peer (`bench/peer_burst.py`) on `ids` against the bench's simulator and
+/// returns the JSON it prints.
+async fn run_peer(args: &BurstArgs, ids: &[String], dir: &Path) -> anyhow::Result<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/peer_burst.py");
+    let list = dir.join("peer_ids.txt");
+    std::fs::write(&list, ids.join("\n"))?;
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--base", &format!("http://127.0.0.1:{}", args.sim_port)])
+        .arg("--ids")
+        .arg(&list)
+        .arg("--db")
+        .arg(dir.join("peer.db"))
+        .args(["--threads", &args.peer_threads.to_string(), "--gzip", &args.gzip])
+        .args(["--endpoint", &args.views_from])
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!("{} failed ({})", script.display(), output.status);
+    }
+    serde_json::from_slice(&output.stdout).context("reading the peer's JSON")
 }
 
 /// Claimed and completed runs so far (a claimed run that did not complete failed).
@@ -292,14 +376,14 @@ fn runs(metrics: &Metrics) -> (u64, u64) {
 }
 
 /// Stores every channel with a target and up to `videos` recent videos (round-robin over the
-/// channels, newest first), all due at `hour`. Returns how many videos were stored.
+/// channels, newest first), all due at `hour`. Returns the stored videos' ids in that order.
 pub(crate) async fn populate(
     store: &dyn Store,
     world: &World,
     policy: &SchedulePolicy,
     videos: u32,
     hour: DateTime<Utc>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Vec<tubewatch_core::VideoId>> {
     let now = hour - Duration::hours(1);
     let mut per_channel: Vec<Vec<tubewatch_sim::world::Video>> =
         world.channels().iter().map(|c| world.videos_between(c, hour - Duration::days(59), now)).collect();
@@ -308,12 +392,12 @@ pub(crate) async fn populate(
         store.upsert_channel(&new, now).await?;
         store.ensure_target(TargetKind::Channel, channel.id.as_str(), hour, now).await?;
     }
-    let mut stored = 0u64;
+    let mut stored = Vec::new();
     let mut round = 0;
-    while stored < u64::from(videos) && per_channel.iter().any(|v| v.len() > round) {
+    while (stored.len() as u64) < u64::from(videos) && per_channel.iter().any(|v| v.len() > round) {
         for (channel, list) in world.channels().iter().zip(per_channel.iter_mut()) {
             let Some(video) = list.get(round) else { continue };
-            if stored >= u64::from(videos) || policy.slot_at(video.published, hour).is_none() {
+            if stored.len() as u64 >= u64::from(videos) || policy.slot_at(video.published, hour).is_none() {
                 continue;
             }
             let new = NewVideo {
@@ -326,7 +410,7 @@ pub(crate) async fn populate(
             store.insert_video(&new, now).await?;
             let due = policy.slot_at(video.published, hour).map_or(hour, Slot::start);
             store.ensure_target(TargetKind::Video, video.id.as_str(), due.max(hour), now).await?;
-            stored += 1;
+            stored.push(video.id.clone());
         }
         round += 1;
     }

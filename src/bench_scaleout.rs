@@ -141,7 +141,7 @@ fn s3_settings(settings: &Settings) -> anyhow::Result<S3Settings> {
 }
 
 /// CPU seconds of process `pid` from `/proc/PID/stat`: its own and its reaped children's.
-fn proc_cpu(pid: u32) -> Option<(f64, f64)> {
+pub(crate) fn proc_cpu(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());

@@ -3,6 +3,7 @@
 
 mod app;
 mod bench;
+mod bench_chart;
 mod bench_scaleout;
 mod commands;
 mod demo;

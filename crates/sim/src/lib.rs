@@ -17,6 +17,8 @@ mod api;
 pub mod calibration;
 mod control;
 pub mod faults;
+pub mod fields;
+pub mod gzip;
 pub mod pages;
 mod reporting;
 pub mod rng;

@@ -199,6 +199,10 @@ pub fn script_json(value: &Value) -> String {
 pub struct Padding {
     pub head: Bytes,
     pub tail: Bytes,
+    /// The same padding compressed once, for gzip responses.
+    pub head_gz: crate::gzip::DeflatePiece,
+    pub tail_gz: crate::gzip::DeflatePiece,
+    pub end_gz: crate::gzip::DeflatePiece,
 }
 
 impl std::fmt::Debug for Padding {
@@ -235,12 +239,32 @@ impl Padding {
             j += 1;
         }
         tail.push_str("{}]}}}}};</script>\n");
-        Self { head: Bytes::from(head), tail: Bytes::from(tail) }
+        let piece = |text: &[u8]| crate::gzip::DeflatePiece::compress(text, GZIP_LEVEL);
+        Self {
+            head_gz: piece(head.as_bytes()),
+            tail_gz: piece(tail.as_bytes()),
+            end_gz: piece(PAGE_END),
+            head: Bytes::from(head),
+            tail: Bytes::from(tail),
+        }
     }
 }
 
-/// `GET /watch?v=…`: the page's chunks (static padding is shared, not copied).
-pub fn watch_page(base: &str, id: &str, player: &Value, live: Option<&LiveState>, padding: &Padding) -> Vec<Bytes> {
+/// The compression level of the simulator's gzip responses (zlib's default, as front ends use).
+pub const GZIP_LEVEL: u32 = 6;
+
+const PAGE_END: &[u8] = b"</body></html>\n";
+
+/// `GET /watch?v=…`: the page's chunks (static padding is shared, not copied), as one gzip member
+/// when `gzip` (the padding compressed once, only the parts about this video per request).
+pub fn watch_page(
+    base: &str,
+    id: &str,
+    player: &Value,
+    live: Option<&LiveState>,
+    padding: &Padding,
+    gzip: bool,
+) -> Vec<Bytes> {
     let title = live.map_or_else(|| "YouTube".to_owned(), |l| format!("{} - YouTube", l.title));
     let mut top = format!(
         "<!DOCTYPE html><html style=\"font-size: 10px;font-family: Roboto, Arial, sans-serif;\" lang=\"en\" system-icons typography><head><meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\"><title>{}</title><meta name=\"title\" content=\"{}\"><link rel=\"canonical\" href=\"{base}/watch?v={id}\"><meta property=\"og:title\" content=\"{}\">",
@@ -262,12 +286,17 @@ pub fn watch_page(base: &str, id: &str, player: &Value, live: Option<&LiveState>
     middle.push_str("</div>\n<script nonce=\"sim\">var ytInitialPlayerResponse = ");
     middle.push_str(&script_json(player));
     middle.push_str(";var meta = document.createElement('meta'); meta.name = 'referrer'; meta.content = 'origin-when-cross-origin'; document.getElementsByTagName('head')[0].appendChild(meta);</script>\n");
+    if gzip {
+        let top = crate::gzip::DeflatePiece::compress(top.as_bytes(), GZIP_LEVEL);
+        let middle = crate::gzip::DeflatePiece::compress(middle.as_bytes(), GZIP_LEVEL);
+        return crate::gzip::member(&[&top, &padding.head_gz, &middle, &padding.tail_gz, &padding.end_gz]);
+    }
     vec![
         Bytes::from(top),
         padding.head.clone(),
         Bytes::from(middle),
         padding.tail.clone(),
-        Bytes::from_static(b"</body></html>\n"),
+        Bytes::from_static(PAGE_END),
     ]
 }
 

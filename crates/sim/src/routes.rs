@@ -28,11 +28,11 @@ pub(crate) type Shared = Arc<SimInner>;
 pub(crate) fn router(sim: Shared) -> Router {
     let upload_limit = sim.config.thumbnail_max_bytes.saturating_mul(2).max(1024 * 1024);
     Router::new()
-        .route("/feeds/videos.xml", get(feed))
+        .route("/feeds/videos.xml", get(feed).layer(middleware::from_fn(gzip_small)))
         .route("/watch", get(watch))
         .route("/m", get(consent))
-        .route("/youtubei/v1/player", post(player))
-        .route("/youtubei/v1/navigation/resolve_url", post(resolve_url))
+        .route("/youtubei/v1/player", post(player).layer(middleware::from_fn(gzip_small)))
+        .route("/youtubei/v1/navigation/resolve_url", post(resolve_url).layer(middleware::from_fn(gzip_small)))
         .route("/vi/{id}/{name}", get(thumbnail))
         .route("/youtube/v3/videos", get(crate::api::videos_list).put(crate::api::videos_update))
         .route("/youtube/v3/channels", get(crate::api::channels_list))
@@ -84,6 +84,22 @@ pub(crate) fn html(code: StatusCode, body: String) -> Response {
 
 pub(crate) fn json_response(code: StatusCode, value: &Value) -> Response {
     (code, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], value.to_string()).into_response()
+}
+
+/// Compresses a small document (feed, InnerTube JSON) when the client accepts gzip, as
+/// `www.youtube.com` does. Watch pages compress themselves (their padding is compressed once).
+async fn gzip_small(req: Request, next: Next) -> Response {
+    let gzip = crate::gzip::accepts_gzip(req.headers());
+    let response = next.run(req).await;
+    if !gzip || response.headers().contains_key(header::CONTENT_ENCODING) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return family_error(Endpoint::Feed, StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    crate::gzip::set_gzip_headers(&mut parts.headers);
+    Response::from_parts(parts, Body::from(crate::gzip::gzip(&bytes, pages::GZIP_LEVEL)))
 }
 
 /// Decides each request's fault before it reaches its handler. Faults that change the content
@@ -188,6 +204,7 @@ fn player_for(sim: &SimInner, id: &str, fault: Option<Fault>) -> (Value, Option<
 async fn watch(
     State(sim): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     fault: Option<axum::Extension<Fault>>,
 ) -> Response {
     let fault = fault.map(|f| f.0);
@@ -206,10 +223,14 @@ async fn watch(
         return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
     }
     let (player, live) = player_for(&sim, &id, fault);
-    let chunks = pages::watch_page(sim.base(), &id, &player, live.as_ref(), &sim.padding);
+    let gzip = crate::gzip::accepts_gzip(&headers);
+    let chunks = pages::watch_page(sim.base(), &id, &player, live.as_ref(), &sim.padding, gzip);
     let stream = futures::stream::iter(chunks.into_iter().map(Ok::<Bytes, Infallible>));
     let mut response = Response::new(Body::from_stream(stream));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if gzip {
+        crate::gzip::set_gzip_headers(response.headers_mut());
+    }
     response
 }
 
@@ -218,8 +239,14 @@ async fn consent(Query(q): Query<HashMap<String, String>>) -> Response {
     html(StatusCode::OK, pages::consent_page(q.get("continue").map_or("", String::as_str)))
 }
 
-/// `POST /youtubei/v1/player` with `{"videoId": …}`.
-async fn player(State(sim): State<Shared>, fault: Option<axum::Extension<Fault>>, body: Bytes) -> Response {
+/// `POST /youtubei/v1/player` with `{"videoId": …}`; `?$fields=a.b,c(d,e)` keeps only those
+/// fields, as Google's partial responses do.
+async fn player(
+    State(sim): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    fault: Option<axum::Extension<Fault>>,
+    body: Bytes,
+) -> Response {
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return json_response(
             StatusCode::BAD_REQUEST,
@@ -234,7 +261,14 @@ async fn player(State(sim): State<Shared>, fault: Option<axum::Extension<Fault>>
     };
     let id = request.get("videoId").and_then(Value::as_str).unwrap_or_default();
     let (json, _) = player_for(&sim, id, fault.map(|f| f.0));
-    json_response(StatusCode::OK, &json)
+    match q.get("$fields").map(|mask| crate::fields::FieldMask::parse(mask)) {
+        None => json_response(StatusCode::OK, &json),
+        Some(Ok(mask)) => json_response(StatusCode::OK, &mask.apply(&json)),
+        Some(Err(e)) => json_response(
+            StatusCode::BAD_REQUEST,
+            &pages::google_json_error(400, "INVALID_ARGUMENT", "global", "badRequest", &e),
+        ),
+    }
 }
 
 /// `POST /youtubei/v1/navigation/resolve_url` with `{"url": "https://www.youtube.com/@handle"}`.

@@ -14,8 +14,9 @@ async fn start(seed: u64, channels: u32) -> (RunningSim, Arc<ManualClock>) {
     (Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap(), clock)
 }
 
+/// A client that sends no `Accept-Encoding` of its own and never decompresses: bodies as sent.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).gzip(false).build().unwrap()
 }
 
 /// The first long-form video of a channel that has one, published at least `min_age` ago.
@@ -601,4 +602,69 @@ async fn control_api_time_and_truth() {
         let f = b["breakout"].as_f64().unwrap();
         assert!((5.0..=20.0).contains(&f));
     }
+}
+
+async fn gunzipped(response: reqwest::Response) -> Vec<u8> {
+    use std::io::Read;
+    let body = response.bytes().await.unwrap();
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn pages_feeds_and_player_json_are_gzipped_when_the_client_accepts_it() {
+    let (running, _clock) = start(11, 20).await;
+    let base = &running.base_url;
+    let id = some_video(&running.sim, Duration::hours(2));
+    let channel = running.sim.channels()[0].id.to_string();
+    let watch = format!("{base}/watch?v={id}");
+    let feed = format!("{base}/feeds/videos.xml?channel_id={channel}");
+    for url in [&watch, &feed] {
+        let plain = client().get(url).send().await.unwrap();
+        assert!(plain.headers().get("content-encoding").is_none(), "{url}: identity unless asked");
+        let plain = plain.bytes().await.unwrap();
+        let zipped = client().get(url).header("accept-encoding", "gzip, deflate, br").send().await.unwrap();
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{url}");
+        assert!(zipped.headers().get_all("vary").iter().any(|v| v == "Accept-Encoding"), "{url}");
+        let raw_len = zipped.content_length();
+        let body = gunzipped(zipped).await;
+        assert_eq!(body, plain.to_vec(), "{url}: the same document, compressed");
+        assert!(raw_len.is_none_or(|n| (n as usize) < body.len() / 2), "{url}: compressed to less than half");
+    }
+    let request =
+        json!({"context": {"client": {"clientName": "WEB", "clientVersion": "2.20260123.01.00"}}, "videoId": id});
+    let zipped = client()
+        .post(format!("{base}/youtubei/v1/player?prettyPrint=false"))
+        .header("accept-encoding", "gzip")
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let json: Value = serde_json::from_slice(&gunzipped(zipped).await).unwrap();
+    assert_eq!(json, player(base, &id).await);
+}
+
+#[tokio::test]
+async fn player_fields_mask_keeps_only_the_named_fields() {
+    let (running, _clock) = start(12, 20).await;
+    let base = &running.base_url;
+    let id = some_video(&running.sim, Duration::hours(2));
+    let full = player(base, &id).await;
+    let request =
+        json!({"context": {"client": {"clientName": "WEB", "clientVersion": "2.20260123.01.00"}}, "videoId": id});
+    let url = format!("{base}/youtubei/v1/player?prettyPrint=false&$fields={}", tubewatch_youtube::PLAYER_CHECK_FIELDS);
+    let cut: Value = client().post(&url).json(&request).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cut["videoDetails"]["viewCount"], full["videoDetails"]["viewCount"]);
+    assert_eq!(cut["videoDetails"]["title"], full["videoDetails"]["title"]);
+    assert_eq!(cut["playabilityStatus"], json!({"status": "OK"}));
+    assert!(cut.get("responseContext").is_none() && cut["videoDetails"].get("keywords").is_none());
+    assert!(cut.to_string().len() * 4 < full.to_string().len(), "a fraction of the full response");
+    // The parser reads the cut response as it reads the full one.
+    let video = tubewatch_core::VideoId::parse(&id).unwrap();
+    let info = tubewatch_youtube::parse_player_response(cut.to_string().as_bytes(), Some(&video)).unwrap();
+    assert_eq!(info.views.to_string(), full["videoDetails"]["viewCount"].as_str().unwrap());
+    let bad = client().post(format!("{base}/youtubei/v1/player?$fields=a,,b")).json(&request).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
 }

@@ -15,7 +15,9 @@ use tubewatch_store::{
     ChangeKind, ChannelCheck, Lease, NewChange, NewVideo, Store, StoreError, Target, TargetKind, ThumbState, Video,
     VideoCheck, ViewsRecord,
 };
-use tubewatch_youtube::{ApiVideo, PerceptualHash, ThumbnailSize, YoutubeClient, YoutubeError};
+use tubewatch_youtube::{
+    ApiVideo, PerceptualHash, ThumbnailCheck, ThumbnailSize, ViewsEndpoint, YoutubeClient, YoutubeError,
+};
 
 use crate::blobs::{Blobs, thumbnail_key};
 use crate::metrics::{EndpointLabel, FailureLabels, Metrics};
@@ -272,10 +274,26 @@ impl Pipeline {
             self.store.complete(lease, None).await?;
             return Ok(());
         };
-        let (views, title) = self.views_and_title(&id).await?;
-        let thumb = self.timed("thumbnail", self.youtube.thumbnail(&id, ThumbnailSize::Default)).await?;
+        // Views and thumbnail are independent requests: in flight together, a check takes one
+        // round trip instead of two. The thumbnail is decoded only when its bytes changed.
+        let known_sha256 = video.thumb.as_ref().map(|t| t.sha256.as_str());
+        let thumbnail = async {
+            let fetch = self.youtube.thumbnail_unless_unchanged(&id, ThumbnailSize::Default, known_sha256);
+            self.timed("thumbnail", fetch).await.map_err(JobError::from)
+        };
+        let ((views, title), thumb) = if self.youtube.config().api_key.is_some() {
+            // `videos.list` gathers the ids of checks arriving within a short window; decoding
+            // thumbnails at the same moment would delay those arrivals and shrink the batches.
+            let views_and_title = self.views_and_title(&id).await?;
+            (views_and_title, thumbnail.await?)
+        } else {
+            futures::future::try_join(self.views_and_title(&id), thumbnail).await?
+        };
         let measured_at = self.clock.now();
-        let (thumb_state, mut changes) = self.compare_thumbnail(&video, &thumb, slot, measured_at).await?;
+        let (thumb_state, mut changes) = match &thumb {
+            ThumbnailCheck::Unchanged => (None, vec![]),
+            ThumbnailCheck::Fetched(thumb) => self.compare_thumbnail(&video, thumb, slot, measured_at).await?,
+        };
         // The first measurement sets the baseline; only later differences are changes.
         if video.thumb.is_some() && title != video.title {
             changes.push(NewChange {
@@ -310,13 +328,14 @@ impl Pipeline {
     }
 
     /// A video's views and title: from the Data API (`videos.list`, batched 50 ids per request)
-    /// when an API key is configured, else from the watch page. When the key's daily quota is
-    /// spent, the watch page stands in until it resets, so tracking never stops for quota.
+    /// when an API key is configured, else from the player endpoint cut to the needed fields (or
+    /// the watch page, per `views_from`). When the key's daily quota is spent, the scraped source
+    /// stands in until it resets, so tracking never stops for quota.
     async fn views_and_title(&self, id: &VideoId) -> Result<(u64, String), JobError> {
         if self.youtube.config().api_key.is_some() {
             match self.timed("videos.list", self.youtube.video_batched(id)).await {
                 Ok(Some(ApiVideo { views: Some(views), title, .. })) => return Ok((views, title)),
-                // Statistics withheld: the watch page still shows the count.
+                // Statistics withheld: the player response still shows the count.
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return Err(YoutubeError::Unavailable {
@@ -326,12 +345,16 @@ impl Pipeline {
                     .into());
                 }
                 Err(e @ YoutubeError::QuotaExceeded(_)) => {
-                    tracing::debug!(video_id = %id, "{e}; reading the watch page instead");
+                    tracing::debug!(video_id = %id, "{e}; reading the player response instead");
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        let info = self.timed("watch", self.youtube.watch_page(id)).await?;
+        let endpoint = match self.youtube.config().views_from {
+            ViewsEndpoint::Player => "player",
+            ViewsEndpoint::WatchPage => "watch",
+        };
+        let info = self.timed(endpoint, self.youtube.video_check_info(id)).await?;
         Ok((info.views, info.title))
     }
 

@@ -168,7 +168,7 @@ async fn with_an_api_key_views_come_from_batched_videos_list() {
     w.run_hours(6).await;
     let records = records_match_truth(&w, 4).await;
     let calls = requests(&w, "data_api").await;
-    assert_eq!(requests(&w, "watch").await, 0, "no watch page read");
+    assert_eq!(requests(&w, "watch").await + requests(&w, "player").await, 0, "nothing scraped");
     // Videos due in the same step share requests of up to 50 ids.
     assert!(records > 50 && calls > 0, "records {records}, videos.list calls {calls}");
     assert!(calls * 5 <= records as u64, "batched: {calls} calls for {records} records");
@@ -176,7 +176,7 @@ async fn with_an_api_key_views_come_from_batched_videos_list() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_the_quota_is_spent_the_watch_page_stands_in() {
+async fn when_the_quota_is_spent_the_player_endpoint_stands_in() {
     // Three videos.list calls a day: spent within the first steps.
     let w = world_with(11, 6, Some("test-key"), |c| c.quota_per_day = 3).await;
     for channel in w.sim.sim.channels().iter().take(4) {
@@ -185,7 +185,7 @@ async fn when_the_quota_is_spent_the_watch_page_stands_in() {
     w.run_hours(6).await;
     let records = records_match_truth(&w, 4).await;
     assert!(records > 50, "records {records}");
-    assert!(requests(&w, "watch").await > 0, "the watch page stood in");
+    assert!(requests(&w, "player").await > 0, "the player endpoint stood in");
     let stats = w.pipeline.store.queue_stats(w.clock.now()).await.unwrap();
     assert_eq!((stats.failed, stats.erroring), (0, 0), "nothing failed for quota: {stats:?}");
 }

@@ -89,7 +89,44 @@ pub struct YoutubeConfig {
     pub max_upload_bytes: usize,
     /// How long [`YoutubeClient::video_batched`] gathers ids before sending a `videos.list`.
     pub batch_window: Duration,
+    /// Ask for compressed bodies (`Accept-Encoding: gzip`), as browsers do; YouTube then sends
+    /// pages and feeds gzipped. Off only to measure the difference.
+    pub gzip: bool,
+    /// Where a check reads views and title from (without a Data API key).
+    pub views_from: ViewsEndpoint,
 }
+
+/// The endpoint a check reads a video's views and title from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewsEndpoint {
+    /// InnerTube `/youtubei/v1/player` with a `$fields` mask: under a kilobyte instead of the
+    /// watch page's megabyte, the same `videoDetails`/`microformat` fields. The watch page stands
+    /// in when this answers with something unusable (a bot check, a refused mask).
+    #[default]
+    Player,
+    /// The watch page's embedded `ytInitialPlayerResponse`.
+    WatchPage,
+}
+
+impl ViewsEndpoint {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "player" => Some(Self::Player),
+            "watch" | "watch_page" => Some(Self::WatchPage),
+            _ => None,
+        }
+    }
+}
+
+/// The fields a check needs from the player response (Google's partial-response mask, dotted
+/// paths as in the recorded `player_web_fields_mock.json`): the playability verdict with its error
+/// screen (bot checks are recognised there), the video id (another video's response is refused),
+/// title and views with the microformat's as fallback, and the channel.
+pub const PLAYER_CHECK_FIELDS: &str = "playabilityStatus.status,playabilityStatus.reason,playabilityStatus.errorScreen,\
+videoDetails.videoId,videoDetails.title,videoDetails.viewCount,videoDetails.channelId,videoDetails.author,\
+videoDetails.isLiveContent,microformat.playerMicroformatRenderer.externalVideoId,\
+microformat.playerMicroformatRenderer.title,microformat.playerMicroformatRenderer.viewCount";
 
 impl fmt::Debug for YoutubeConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,6 +148,8 @@ impl fmt::Debug for YoutubeConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("batch_window", &self.batch_window)
+            .field("gzip", &self.gzip)
+            .field("views_from", &self.views_from)
             .finish()
     }
 }
@@ -140,6 +179,8 @@ impl Default for YoutubeConfig {
             batch_window: Duration::from_millis(20),
             max_body_bytes: 8 * 1024 * 1024,
             max_upload_bytes: 2 * 1024 * 1024,
+            gzip: true,
+            views_from: ViewsEndpoint::Player,
         }
     }
 }
@@ -192,11 +233,13 @@ pub(crate) struct RequestSpec {
     pub body: Option<Vec<u8>>,
     /// Extra attempts granted to a 404 (valid feeds return 404 now and then).
     pub not_found_retries: u32,
+    /// A watch page: stop reading once its player response is complete (the rest is not used).
+    pub stop_after_player: bool,
 }
 
 impl RequestSpec {
     pub(crate) fn new(method: reqwest::Method, url: Url) -> Self {
-        Self { method, url, headers: HeaderMap::new(), body: None, not_found_retries: 0 }
+        Self { method, url, headers: HeaderMap::new(), body: None, not_found_retries: 0, stop_after_player: false }
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Result<Self, YoutubeError> {
@@ -231,6 +274,15 @@ pub struct Thumbnail {
     pub content_type: Option<String>,
     #[serde(flatten)]
     pub hashes: ThumbnailHashes,
+}
+
+/// What [`YoutubeClient::thumbnail_unless_unchanged`] found.
+#[derive(Debug, Clone)]
+pub enum ThumbnailCheck {
+    /// The same bytes as the known hash.
+    Unchanged,
+    /// Different (or first) bytes, decoded and hashed.
+    Fetched(Thumbnail),
 }
 
 /// The YouTube client. Cheap to clone (shared connection pool and host gates).
@@ -274,7 +326,7 @@ impl YoutubeClient {
             .user_agent(config.user_agent.clone())
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
-            .gzip(true)
+            .gzip(config.gzip)
             .redirect(redirect)
             .build()
             .map_err(|e| YoutubeError::Http { status: None, message: format!("cannot build the HTTP client: {e}") })?;
@@ -340,6 +392,7 @@ impl YoutubeClient {
         let retry_after =
             text_header(header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
         let mut body = Vec::new();
+        let mut scan = (spec.stop_after_player && status == 200).then(crate::player::PlayerResponseScan::default);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -350,6 +403,11 @@ impl YoutubeClient {
                         )));
                     }
                     body.extend_from_slice(&chunk);
+                    // What follows the player response is never read: dropping the response
+                    // here saves receiving and decompressing most of the page.
+                    if scan.as_mut().is_some_and(|scan| scan.complete(&body)) {
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) if e.is_timeout() => return Err(YoutubeError::Timeout(format!("reading {}", spec.url.path()))),
@@ -448,7 +506,8 @@ impl YoutubeClient {
             .append_pair("v", video.as_str())
             .append_pair("bpctr", "9999999999")
             .append_pair("has_verified", "1");
-        let spec = self.web_request(reqwest::Method::GET, url)?;
+        let mut spec = self.web_request(reqwest::Method::GET, url)?;
+        spec.stop_after_player = true;
         self.execute(spec, |raw| match raw.status {
             200 => parse_watch_page(&raw.body, Some(video)),
             404 | 410 => Err(YoutubeError::not_found(format!("watch page of {video}"))),
@@ -460,6 +519,32 @@ impl YoutubeClient {
     /// Asks InnerTube's player endpoint (smaller than the watch page, same fields).
     #[tracing::instrument(skip_all, fields(video_id = %video))]
     pub async fn player(&self, video: &VideoId) -> Result<VideoInfo, YoutubeError> {
+        self.player_with_fields(video, None).await
+    }
+
+    /// Views and title for a check, from [`YoutubeConfig::views_from`]: the player endpoint with
+    /// [`PLAYER_CHECK_FIELDS`] (the watch page standing in when that answer is unusable), or the
+    /// watch page.
+    #[tracing::instrument(skip_all, fields(video_id = %video))]
+    pub async fn video_check_info(&self, video: &VideoId) -> Result<VideoInfo, YoutubeError> {
+        if self.config.views_from == ViewsEndpoint::WatchPage {
+            return self.watch_page(video).await;
+        }
+        match self.player_with_fields(video, Some(PLAYER_CHECK_FIELDS)).await {
+            // A bot check on the API, a refused mask or a changed shape: the page may still serve.
+            Err(e)
+                if matches!(e.kind(), ErrorKind::BotCheck | ErrorKind::Malformed)
+                    || matches!(e, YoutubeError::Http { status: Some(400..=499), .. }) =>
+            {
+                tracing::debug!(video_id = %video, error = %e, "player endpoint unusable; reading the watch page");
+                self.watch_page(video).await
+            }
+            other => other,
+        }
+    }
+
+    /// The player endpoint, its response cut to `fields` (Google's `$fields` mask) when given.
+    async fn player_with_fields(&self, video: &VideoId, fields: Option<&str>) -> Result<VideoInfo, YoutubeError> {
         let body = serde_json::json!({
             "context": {"client": {
                 "clientName": "WEB", "clientVersion": self.config.innertube_client_version, "hl": "en", "gl": "US"
@@ -468,7 +553,12 @@ impl YoutubeClient {
             "contentCheckOk": true,
             "racyCheckOk": true,
         });
-        let spec = self.innertube_request("/youtubei/v1/player", &body)?;
+        let mut spec = self.innertube_request("/youtubei/v1/player", &body)?;
+        if let Some(fields) = fields {
+            // Written as the recorded request writes it (`$` and `,` unescaped).
+            let query = format!("{}&$fields={fields}", spec.url.query().unwrap_or_default());
+            spec.url.set_query(Some(&query));
+        }
         self.execute(spec, |raw| match raw.status {
             200 => parse_player_response(&raw.body, Some(video)),
             404 => Err(YoutubeError::not_found(format!("player response for {video}"))),
@@ -486,6 +576,37 @@ impl YoutubeClient {
         self.execute(spec, |raw| {
             let hashes = classify_thumbnail_response(raw.status, raw.content_type.as_deref(), &raw.body)?;
             Ok(Thumbnail { video_id: video.clone(), size, bytes: raw.body, content_type: raw.content_type, hashes })
+        })
+        .await
+    }
+
+    /// Like [`YoutubeClient::thumbnail`], but when the bytes' SHA-256 equals `known_sha256` (the
+    /// picture stored at the last check) the image is not decoded or hashed again: identical bytes
+    /// decode to the identical picture. Most checks find the thumbnail unchanged.
+    #[tracing::instrument(skip_all, fields(video_id = %video, size = size.name()))]
+    pub async fn thumbnail_unless_unchanged(
+        &self,
+        video: &VideoId,
+        size: ThumbnailSize,
+        known_sha256: Option<&str>,
+    ) -> Result<ThumbnailCheck, YoutubeError> {
+        let url = endpoint(&self.config.image_base, &format!("/vi/{video}/{}.jpg", size.name()));
+        let spec = RequestSpec::new(reqwest::Method::GET, url);
+        self.execute(spec, |raw| {
+            if raw.status == 200
+                && let Some(known) = known_sha256
+                && crate::thumbnail::sha256_hex(&raw.body) == known
+            {
+                return Ok(ThumbnailCheck::Unchanged);
+            }
+            let hashes = classify_thumbnail_response(raw.status, raw.content_type.as_deref(), &raw.body)?;
+            Ok(ThumbnailCheck::Fetched(Thumbnail {
+                video_id: video.clone(),
+                size,
+                bytes: raw.body,
+                content_type: raw.content_type,
+                hashes,
+            }))
         })
         .await
     }

@@ -22,7 +22,10 @@ pub mod resolve;
 mod sniff;
 pub mod thumbnail;
 
-pub use client::{CONSENT_COOKIE, RawResponse, RetryPolicy, Thumbnail, YoutubeClient, YoutubeConfig};
+pub use client::{
+    CONSENT_COOKIE, PLAYER_CHECK_FIELDS, RawResponse, RetryPolicy, Thumbnail, ThumbnailCheck, ViewsEndpoint,
+    YoutubeClient, YoutubeConfig,
+};
 pub use data_api::{ApiAuth, ApiChannel, ApiVideo, VIDEOS_LIST_MAX_IDS, parse_google_error};
 pub use error::{ErrorKind, YoutubeError};
 pub use feed::{Feed, FeedEntry, parse_feed};

@@ -163,6 +163,75 @@ pub fn find_player_response(body: &[u8]) -> Option<usize> {
     None
 }
 
+/// Follows a watch page as it arrives and says when the embedded player response is complete, so
+/// that the rest of the page (most of it: `ytInitialData`, scripts) need not be read. Each byte is
+/// looked at once: the name is searched only in what is new, and the object's end is found by
+/// tracking strings, escapes and brace depth (a `}` inside a title does not end it).
+#[derive(Debug, Default, Clone)]
+pub struct PlayerResponseScan {
+    /// Where the next search for the name starts.
+    searched: usize,
+    /// Offset of the object's `{`, once found.
+    start: Option<usize>,
+    /// How far the object has been scanned.
+    scanned: usize,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    done: bool,
+}
+
+impl PlayerResponseScan {
+    /// Takes the whole body read so far (it only grows); true once the player response's closing
+    /// brace is in it.
+    pub fn complete(&mut self, body: &[u8]) -> bool {
+        if self.done {
+            return true;
+        }
+        if self.start.is_none() {
+            // The name and `= {` may straddle two chunks: search again from a little before.
+            let from = self.searched.saturating_sub(64);
+            match find_player_response(&body[from..]) {
+                Some(i) => {
+                    self.start = Some(from + i);
+                    self.scanned = from + i;
+                }
+                None => {
+                    self.searched = body.len();
+                    return false;
+                }
+            }
+        }
+        for (i, &b) in body.iter().enumerate().skip(self.scanned) {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        self.done = true;
+                        self.scanned = i + 1;
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.scanned = body.len();
+        false
+    }
+}
+
 /// Deserialises exactly one JSON value from the start of `slice` and ignores what follows
 /// (`;var meta = …`). Unlike a lazy `\{.*?\};` regex, a title containing `};` cannot end it early.
 fn parse_one_object(slice: &[u8]) -> Result<RawPlayer, YoutubeError> {
@@ -344,4 +413,37 @@ fn extract(
         category: pmr.category,
         playability: status,
     })
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_ends_at_the_player_responses_closing_brace_whatever_the_chunking() {
+        let page = br#"<script>var x = {"ytInitialPlayerResponse": null};</script><script>var ytInitialPlayerResponse = {"videoDetails":{"videoId":"abcdefghijk","title":"a } \" {{ title","viewCount":"5"},"list":[{"a":"]"}]};var meta = {};</script><p>rest of the page</p>"#;
+        let real_end = memmem::find(page, b"]};var meta").expect("end") + 2;
+        for chunk in [1, 2, 7, 64, page.len()] {
+            let mut scan = PlayerResponseScan::default();
+            let mut body = Vec::new();
+            let mut stopped_at = None;
+            for piece in page.chunks(chunk) {
+                body.extend_from_slice(piece);
+                if scan.complete(&body) {
+                    stopped_at = Some(body.len());
+                    break;
+                }
+            }
+            let stopped_at = stopped_at.expect("the player response completes");
+            assert!(stopped_at >= real_end && stopped_at < real_end + chunk, "chunk {chunk}: stopped at {stopped_at}");
+            let info = parse_watch_page(&body, None).expect("the prefix parses");
+            assert_eq!(info.views, 5);
+        }
+    }
+
+    #[test]
+    fn a_page_without_a_player_response_is_read_to_the_end() {
+        let mut scan = PlayerResponseScan::default();
+        assert!(!scan.complete(b"<html><body>consent</body></html>"));
+    }
 }
