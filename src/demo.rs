@@ -689,13 +689,10 @@ async fn print_abtests(store: &dyn Store, tests: &[AbTestId]) -> anyhow::Result<
 
 async fn print_outliers(store: &dyn Store, week: &str) -> anyhow::Result<()> {
     let found = store.week_outliers(week).await?;
-    if found.is_empty() {
-        println!("  outliers of {week}:    none");
-    }
+    println!("  weekly outliers ({week}): {}", if found.is_empty() { "none" } else { "" });
     for o in &found {
         let o = &o.outlier;
-        let lift = o.lift.map_or_else(|| format!("{:.1}× typical", o.score), |l| format!("{:+.0} % views", l * 100.0));
-        println!("  {:?} outlier ({week}): video {} {lift}: {}", o.kind, o.video_id, o.explanation);
+        println!("    {} outlier, video {}: {}", o.kind.as_str(), o.video_id, o.explanation);
     }
     Ok(())
 }
@@ -757,11 +754,13 @@ mod tests {
         assert_eq!(old.last().map(|s| s.start()), Some(t("2026-01-11T10:00:00Z")));
         assert_eq!(old.len(), 6 * 24 + 11);
 
-        // Published in the last hour before the horizon and found by the channel check at 22:55:
-        // its publish slot is due.
+        // Published at 22:40 and found by the channel check at 22:55: its publish slot and the
+        // next, which began before the horizon (23:00:20), are due.
         let published = t("2026-01-11T22:40:00Z");
         let found = t("2026-01-11T22:55:00Z");
-        assert_eq!(due_slots(&policy, published, tracked, found, horizon), vec![Slot::hour_of(published)]);
+        let due: Vec<DateTime<Utc>> =
+            due_slots(&policy, published, tracked, found, horizon).iter().map(|s| s.start()).collect();
+        assert_eq!(due, [t("2026-01-11T22:00:00Z"), t("2026-01-11T23:00:00Z")]);
         // Found only at 23:55, after the horizon: its slot is not due yet, so not missing.
         let found_late = t("2026-01-11T23:55:00Z");
         assert!(due_slots(&policy, t("2026-01-11T22:58:00Z"), tracked, found_late, horizon).is_empty());
