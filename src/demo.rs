@@ -399,8 +399,12 @@ fn plan(
 /// The `n` channels with the most uploads in the first `days`, among the first 100.
 fn busiest_channels(world: &World, start: DateTime<Utc>, n: u32, days: u32) -> Vec<ChannelId> {
     let until = start + Duration::days(i64::from(days));
-    let mut by_uploads: Vec<(usize, ChannelId)> =
-        world.channels().iter().take(100).map(|c| (world.videos_between(c, start, until).len(), c.id.clone())).collect();
+    let mut by_uploads: Vec<(usize, ChannelId)> = world
+        .channels()
+        .iter()
+        .take(100)
+        .map(|c| (world.videos_between(c, start, until).len(), c.id.clone()))
+        .collect();
     by_uploads.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     by_uploads.into_iter().take(n as usize).map(|(_, id)| id).collect()
 }
@@ -434,7 +438,13 @@ async fn connect_youtube(ab: &AbTests, user: UserId, channel: &ChannelId) -> any
 
 /// The two A/B tests on the user's own channel: a short thumbnail test whose second variant is
 /// truly much better (it finishes with a verdict during the demo), and a title test that runs on.
-async fn start_abtests(h: &Harness, ab: &AbTests, user: UserId, plan: &DemoPlan, days: u32) -> anyhow::Result<[AbTestId; 2]> {
+async fn start_abtests(
+    h: &Harness,
+    ab: &AbTests,
+    user: UserId,
+    plan: &DemoPlan,
+    days: u32,
+) -> anyhow::Result<[AbTestId; 2]> {
     connect_youtube(ab, user, &plan.owned).await?;
     let [first, second] = &plan.owned_videos;
     let mut request = CreateAbTest::new(first.clone());
@@ -702,7 +712,9 @@ fn digest_file(outbox: &Path) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(outbox)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("digest") && n.ends_with(".eml")))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("digest") && n.ends_with(".eml"))
+        })
         .collect();
     found.sort();
     found.pop()

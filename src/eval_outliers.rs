@@ -372,7 +372,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     let mut next_run = outliers.next_run_after(start - Duration::seconds(1));
     let mut channel_candidates: BTreeMap<String, ChannelCandidate> = BTreeMap::new();
     let mut change_candidates: BTreeMap<(String, &'static str), ChangeCandidate> = BTreeMap::new();
-    let progress = Progress::new("eval outliers", u64::try_from((end - start).num_hours()).unwrap_or(0), "virtual hours");
+    let progress =
+        Progress::new("eval outliers", u64::try_from((end - start).num_hours()).unwrap_or(0), "virtual hours");
     while clock.now() < end {
         progress.set(u64::try_from((clock.now() - start).num_hours()).unwrap_or(0));
         let next_hour = Slot::hour_of(clock.now()).start() + Duration::hours(1);

@@ -147,7 +147,13 @@ impl Progress {
         let done = p.position as f64 / self.total as f64;
         let eta = if done > 0.0 { format!(", ETA {:.0} s", elapsed * (1.0 - done) / done) } else { String::new() };
         let note = if p.message.is_empty() { String::new() } else { format!(" · {}", p.message) };
-        Some(format!("{}: {}/{} ({:.0} %), {elapsed:.0} s{eta}{note}", self.label, p.position, self.total, done * 100.0))
+        Some(format!(
+            "{}: {}/{} ({:.0} %), {elapsed:.0} s{eta}{note}",
+            self.label,
+            p.position,
+            self.total,
+            done * 100.0
+        ))
     }
 }
 
