@@ -36,8 +36,9 @@ pub struct DemoArgs {
     /// Virtual seconds per real second (21600: a day in 4 seconds).
     #[arg(long, default_value_t = 21_600.0)]
     pub speed: f64,
-    /// Seed of the simulated world.
-    #[arg(long, default_value_t = 1)]
+    /// Seed of the simulated world (5: one whose week holds a standout upload and three clear
+    /// creator changes to flag).
+    #[arg(long, default_value_t = 5)]
     pub seed: u64,
     /// Keep serving after the run (Ctrl-C to stop).
     #[arg(long)]
