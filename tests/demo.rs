@@ -1,7 +1,8 @@
-//! `tubewatch demo` as a newcomer runs it, shortened: the real binary on the embedded SQLite and
-//! the simulator, kept running, then the pages and the API looked at with the login it prints:
-//! a finished A/B test with its verdict and a running one, channel and thumbnail/title outliers
-//! with their lift, and the digest in the outbox. Also: a clean run reports no slot missing.
+//! `tubewatch demo` as a newcomer runs it, slowed for a test build: the real binary on the embedded
+//! SQLite and the simulator, kept running, then the pages and the API looked at with the log-in it
+//! prints: a finished A/B test with its verdict and a running one, a channel outlier with its
+//! factor (thumbnail/title outliers with their lift when flagged), the digest in the outbox; the
+//! progress stays off standard output.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
