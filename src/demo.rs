@@ -701,7 +701,7 @@ async fn print_abtests(store: &dyn Store, tests: &[AbTestId]) -> anyhow::Result<
 
 async fn print_outliers(store: &dyn Store, week: &str) -> anyhow::Result<()> {
     let found = store.week_outliers(week).await?;
-    println!("  weekly outliers ({week}): {}", if found.is_empty() { "none" } else { "" });
+    println!("  weekly outliers ({week}):{}", if found.is_empty() { " none" } else { "" });
     for o in &found {
         let o = &o.outlier;
         println!("    {} outlier, video {}: {}", o.kind.as_str(), o.video_id, o.explanation);
