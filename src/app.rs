@@ -77,7 +77,12 @@ impl App {
                 scopes: tubewatch_youtube::AB_TEST_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             })
             .context("configuring the Google OAuth client")?;
-        Ok(Some(tubewatch_worker::abtest::AbTestServices::new(oauth, s.keyring()?)))
+        let mut services = tubewatch_worker::abtest::AbTestServices::new(oauth, s.keyring()?);
+        // On an accelerated clock (the demo) a real second, the worker's reaction time on a busy
+        // machine, is virtual hours: a swap that late still counts (its period starts at the swap,
+        // so the analysis loses only those hours of the variant before).
+        services.swap_tolerance = services.swap_tolerance.max(self.clock.virtual_span(StdDuration::from_secs(1)));
+        Ok(Some(services))
     }
 
     pub fn pipeline(&self) -> anyhow::Result<Pipeline> {

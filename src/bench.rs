@@ -211,6 +211,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         settings.database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
     }
     let setup = Instant::now();
+    let setting_up = crate::progress::Progress::spinner("bench burst: populating the database");
     // The hour of the burst: a month into the simulated world.
     let hour = WorldParams::default().epoch + Duration::days(30) + Duration::hours(12);
     let sim_clock = AcceleratedClock::starting_now(hour - Duration::seconds(2), 1.0)?;
@@ -235,6 +236,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         config: PipelineConfig { policy, ..PipelineConfig::default() },
     };
     let setup_seconds = setup.elapsed().as_secs_f64();
+    setting_up.finish();
     let db = dir.path().join("bench.db");
     let mut rounds = Vec::new();
     let mut bytes_per_record = f64::NAN;
@@ -248,15 +250,18 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
         let worker = tokio::spawn(tubewatch_worker::run_worker(pipeline.clone(), runner, shutdown.clone()));
+        let progress = crate::progress::Progress::new(&format!("bench burst: {round}"), videos + 1, "checks");
         // Done when nothing is due or leased any more.
         let finished = loop {
             tokio::time::sleep(StdDuration::from_millis(200)).await;
+            progress.set(runs(&pipeline.metrics).0 - done_before.0);
             let now = clock.now();
             let stats = store.queue_stats(now).await?;
             if now > at && stats.due == 0 && stats.leased == 0 {
                 break now;
             }
         };
+        progress.finish();
         shutdown.cancel();
         worker.await?;
         let seconds = (finished - at).num_milliseconds() as f64 / 1000.0;

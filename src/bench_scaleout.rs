@@ -424,6 +424,7 @@ impl Bench {
         let (channels_due, videos_due) = due_targets(&*monitor, at).await?;
         let total = channels_due + videos_due.len() as u64;
         let mut processes = WorkerProcesses::spawn(&config, &log, workers)?;
+        let progress = crate::progress::Progress::new(&format!("{workers} worker(s), {name}"), total, "checks");
         let deadline = Instant::now() + StdDuration::from_secs(900);
         let mut killed_at = None;
         let (finished, failed) = loop {
@@ -442,6 +443,7 @@ impl Bench {
             }
             let stats = monitor.queue_stats(now).await?;
             let left = stats.due + stats.leased;
+            progress.set(total.saturating_sub(left));
             if kill && killed_at.is_none() && left * 2 <= total {
                 killed_at = Some(1.0 - left as f64 / total as f64);
                 processes.kill_one()?;
@@ -450,6 +452,7 @@ impl Bench {
                 break (now, stats.erroring);
             }
         };
+        progress.finish();
         processes.stop();
         monitor.close().await;
         ensure!(!kill || killed_at.is_some(), "the burst was over before a worker could be killed: use more --videos");

@@ -12,13 +12,18 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use tubewatch_core::Email;
-use tubewatch_core::{AcceleratedClock, ChannelId, Clock, SchedulePolicy, Slot};
-use tubewatch_sim::{RunningSim, SimClock, SimConfig, Simulator, VariantKind, WorldParams};
-use tubewatch_store::{ChangeKind, NewUser, Plan, Store};
+use tubewatch_core::{AcceleratedClock, ChannelId, Clock, Email, SchedulePolicy, Slot, UserId, VideoId};
+use tubewatch_sim::world::{Channel, Mutations, Video, World};
+use tubewatch_sim::{
+    ChangeSource, RunningSim, SimClock, SimConfig, Simulator, VariantKind, WorldParams, thumbnail_variant_id,
+    title_variant_id,
+};
+use tubewatch_store::{AbTestId, ChangeKind, NewUser, Plan, Store, TargetKind, TargetState};
+use tubewatch_worker::OutliersConfig;
+use tubewatch_worker::abtest::{AbTests, CreateAbTest};
 
 use crate::app::App;
-use crate::settings::Settings;
+use crate::settings::{Secret, Settings};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -31,8 +36,9 @@ pub struct DemoArgs {
     /// Virtual seconds per real second (21600: a day in 4 seconds).
     #[arg(long, default_value_t = 21_600.0)]
     pub speed: f64,
-    /// Seed of the simulated world.
-    #[arg(long, default_value_t = 1)]
+    /// Seed of the simulated world (5: one whose week holds a standout upload and three clear
+    /// creator changes to flag).
+    #[arg(long, default_value_t = 5)]
     pub seed: u64,
     /// Keep serving after the run (Ctrl-C to stop).
     #[arg(long)]
@@ -72,8 +78,8 @@ pub struct Harness {
 }
 
 pub struct HarnessOptions {
-    pub seed: u64,
-    pub world_channels: u32,
+    /// The simulated world (its seed, its number of channels, …).
+    pub world: WorldParams,
     pub speed: f64,
     pub page_bytes: usize,
     pub faults: tubewatch_sim::FaultConfig,
@@ -82,9 +88,13 @@ pub struct HarnessOptions {
 
 impl Harness {
     pub async fn start(base: Settings, opts: HarnessOptions) -> anyhow::Result<Self> {
-        let start = WorldParams::default().epoch;
+        let start = opts.world.epoch;
         let clock = AcceleratedClock::starting_now(start, opts.speed)?;
-        let mut config = SimConfig::new(opts.seed, opts.world_channels, SimClock::Shared(Arc::new(clock)));
+        let mut config = SimConfig::new(opts.world.seed, opts.world.channels, SimClock::Shared(Arc::new(clock)));
+        config.world = opts.world;
+        // Google's access tokens last an hour of real time, not of an accelerated clock (where an
+        // hour may pass in a few milliseconds and a token would expire in flight).
+        config.oauth.access_token_secs = (3600.0 * opts.speed.max(1.0)) as i64;
         config.page_bytes = opts.page_bytes;
         config.faults = opts.faults;
         let sim = Simulator::start(config, "127.0.0.1:0".parse()?).await?;
@@ -99,23 +109,6 @@ impl Harness {
         settings.validate()?;
         let app = App::open(&settings).await?;
         Ok(Self { sim, clock, settings, app, start })
-    }
-
-    /// The `n` channels with the most uploads in the first `days`, among the first 100.
-    pub fn busiest_channels(&self, n: u32, days: u32) -> Vec<ChannelId> {
-        let until = self.start + Duration::days(i64::from(days));
-        let mut by_uploads: Vec<(usize, ChannelId)> = self
-            .sim
-            .sim
-            .channels()
-            .iter()
-            .take(100)
-            .map(|c| {
-                (self.sim.sim.channel_videos(c.id.as_str(), self.start, until).map_or(0, |v| v.len()), c.id.clone())
-            })
-            .collect();
-        by_uploads.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        by_uploads.into_iter().take(n as usize).map(|(_, id)| id).collect()
     }
 }
 
@@ -140,10 +133,43 @@ pub struct TrackingReport {
     pub missing_examples: Vec<String>,
 }
 
-/// Compares the store with the truth for the tracked channels over `[start, end]`. A slot is
-/// expected from the video's first slot (its publish slot, or tracking's start) until an hour
-/// before `end`.
-/// Lag is measured on every record but a video's first.
+/// The slots of a video a clean run has recorded by `horizon`: from its first slot (its publish
+/// slot, or the slot its channel's tracking began in when it was already out), every slot due by
+/// then. A slot is due at its start, and the video's slots not before the video was found
+/// (`found_at`: a video published late in an hour is found by the next channel check, whose
+/// first measurement then fills its publish slot); a slot due after `horizon` is not yet missing.
+pub fn due_slots(
+    policy: &SchedulePolicy,
+    published: DateTime<Utc>,
+    tracked_at: DateTime<Utc>,
+    found_at: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+) -> Vec<Slot> {
+    let Some(first) = policy.slot_at(published, published.max(tracked_at)) else { return Vec::new() };
+    policy.all_slots(published).into_iter().filter(|s| *s >= first && s.start().max(found_at) <= horizon).collect()
+}
+
+/// Active channel and video checks due at or before `horizon`, leased or not: a run is compared
+/// with the truth once these are done.
+pub async fn pending_before(store: &dyn Store, horizon: DateTime<Utc>) -> anyhow::Result<usize> {
+    let mut pending = 0;
+    for kind in [TargetKind::Channel, TargetKind::Video] {
+        let mut offset = 0;
+        loop {
+            let page = store.list_targets(kind, offset, 1000).await?;
+            pending += page.iter().filter(|t| t.state == TargetState::Active && t.next_due_at <= horizon).count();
+            if page.len() < 1000 {
+                break;
+            }
+            offset += 1000;
+        }
+    }
+    Ok(pending)
+}
+
+/// Compares the store with the truth for the tracked channels over `[start, end]`: the slots due
+/// until an hour before `end` (see [`due_slots`]). Lag is measured on every record but a video's
+/// first.
 pub async fn tracking_report(
     store: &dyn Store,
     sim: &Simulator,
@@ -166,14 +192,7 @@ pub async fn tracking_report(
             let records = store.views(&video.id).await?;
             // Videos already out when their channel was tracked start at that slot; later ones
             // at the slot of their publish time.
-            let Some(first) = policy.slot_at(video.published_at, video.published_at.max(tracked_at)) else {
-                continue;
-            };
-            let expected: Vec<Slot> = policy
-                .all_slots(video.published_at)
-                .into_iter()
-                .filter(|s| *s >= first && s.start() <= horizon)
-                .collect();
+            let expected = due_slots(policy, video.published_at, tracked_at, video.created_at, horizon);
             let recorded: std::collections::HashSet<Slot> = records.iter().map(|r| r.slot).collect();
             report.duplicate_records += records.len() - recorded.len();
             report.slots_expected += expected.len();
@@ -222,11 +241,286 @@ pub async fn tracking_report(
     Ok(report)
 }
 
+/// What the demo's world holds for each feature, picked from the seeded world before its clock
+/// starts (the same seed picks the same every time).
+#[derive(Debug)]
+struct DemoPlan {
+    /// Tracked for the demo user, the two below first.
+    tracked: Vec<ChannelId>,
+    /// A long-form upload far above its channel's typical views at the same age, and by how much.
+    standout: Option<(ChannelId, VideoId, f64)>,
+    /// Creators' thumbnail or title changes with a clear lift on the video's view rate, the
+    /// clearest first (the rule flags a lift of +35 % about two times in three: a few of them
+    /// make a finding all but certain).
+    changed: Vec<(ChannelId, VideoId, VariantKind, f64)>,
+    /// The demo user's own channel (connected through OAuth, not tracked) and the two recent
+    /// uploads its A/B tests run on.
+    owned: ChannelId,
+    owned_videos: [VideoId; 2],
+}
+
+/// The channel's feed at `at`: its newest uploads.
+fn feed_at(world: &World, channel: &Channel, at: DateTime<Utc>) -> Vec<Video> {
+    world.newest_videos(channel, at, FEED_ENTRIES)
+}
+
+const FEED_ENTRIES: usize = 15;
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// The upload that a weekly run at `run` will judge far above its channel's typical views at the
+/// same age: long-form, published after tracking starts and old enough to be judged at `run`, on a
+/// channel whose feed holds enough long-form videos for a typical band.
+fn pick_standout(
+    world: &World,
+    start: DateTime<Utc>,
+    run: DateTime<Utc>,
+    judge_at: Duration,
+) -> Option<(ChannelId, VideoId, f64)> {
+    let muts = Mutations::default();
+    let views = |v: &Video, at: DateTime<Utc>| world.live_state(v, &muts, at).views as f64;
+    let mut best: Option<(ChannelId, VideoId, f64)> = None;
+    for channel in world.channels() {
+        let history: Vec<Video> = feed_at(world, channel, start).into_iter().filter(|v| !v.is_short).collect();
+        if history.len() < 8 {
+            continue;
+        }
+        for video in world.videos_between(channel, start + Duration::hours(6), run - judge_at) {
+            if video.is_short {
+                continue;
+            }
+            let age = run - video.published;
+            let Some(typical) = median(history.iter().map(|o| views(o, o.published + age)).collect()) else {
+                continue;
+            };
+            let (now, ratio) = (views(&video, run), views(&video, run) / typical.max(1.0));
+            if now >= 1_000.0 && best.as_ref().is_none_or(|b| ratio > b.2) {
+                best = Some((channel.id.clone(), video.id.clone(), ratio));
+            }
+        }
+    }
+    best
+}
+
+/// Creators' changes with a clear true lift on busy long-form videos that tracking sees from
+/// before the change, alone in their week, early enough for the run at `run` to judge them: the
+/// clearest on each channel, the clearest `n` channels first.
+fn pick_changes(
+    world: &World,
+    start: DateTime<Utc>,
+    run: DateTime<Utc>,
+    hours_after: Duration,
+    n: usize,
+) -> Vec<(ChannelId, VideoId, VariantKind, f64)> {
+    let muts = Mutations::default();
+    let mut found: Vec<(ChannelId, VideoId, VariantKind, f64)> = Vec::new();
+    for channel in world.channels() {
+        let feed = feed_at(world, channel, start);
+        for video in world.videos_between(channel, start - Duration::days(7), run - hours_after) {
+            let seen = video.published > start || feed.iter().any(|v| v.id == video.id);
+            if video.is_short || !seen {
+                continue;
+            }
+            let changes = world.changes_of(&video, &muts, run);
+            let [change] = changes.as_slice() else { continue };
+            let in_window = change.at >= start + Duration::hours(6) && change.at + hours_after < run;
+            let hourly = change.at + hours_after < video.published + Duration::days(7);
+            if change.source != ChangeSource::Creator || !in_window || !hourly || change.views_lift < 1.3 {
+                continue;
+            }
+            let views = |at| world.live_state(&video, &muts, at).views;
+            let busy = views(change.at + Duration::hours(24)).saturating_sub(views(change.at)) >= 24 * 20;
+            let better = found.iter().all(|c| c.0 != channel.id || c.3 < change.views_lift);
+            if busy && better {
+                found.retain(|c| c.0 != channel.id);
+                found.push((channel.id.clone(), video.id.clone(), change.kind, change.views_lift));
+            }
+        }
+    }
+    found.sort_by(|a, b| b.3.total_cmp(&a.3));
+    found.truncate(n);
+    found
+}
+
+/// Picks the demo's world: the channels with a standout upload and a clear change, the busiest
+/// others up to `channels`, and an untracked busy channel with two recent uploads as the user's own.
+fn plan(
+    world: &World,
+    args: &DemoArgs,
+    start: DateTime<Utc>,
+    run: DateTime<Utc>,
+    outliers: &OutliersConfig,
+) -> anyhow::Result<DemoPlan> {
+    let standout = pick_standout(world, start, run, Duration::hours(outliers.judge_at_hours));
+    let hours_after = Duration::seconds((outliers.change.hours_after * 3600.0) as i64);
+    let changed = pick_changes(world, start, run, hours_after, 3);
+    let mut tracked: Vec<ChannelId> = Vec::new();
+    for id in standout.iter().map(|s| &s.0).chain(changed.iter().map(|c| &c.0)) {
+        if !tracked.contains(id) {
+            tracked.push(id.clone());
+        }
+    }
+    for id in busiest_channels(world, start, args.channels, args.days) {
+        if tracked.len() >= args.channels.max(2) as usize {
+            break;
+        }
+        if !tracked.contains(&id) {
+            tracked.push(id);
+        }
+    }
+    let mut by_views: Vec<&Channel> = world.channels().iter().filter(|c| !tracked.contains(&c.id)).collect();
+    by_views.sort_by(|a, b| b.typical_long_views.total_cmp(&a.typical_long_views));
+    for channel in by_views {
+        let mut recent: Vec<Video> = world
+            .videos_between(channel, start - Duration::days(10), start - Duration::days(1))
+            .into_iter()
+            .filter(|v| !v.is_short)
+            .collect();
+        // The thumbnail test on the upload whose views come most from impressions (where a
+        // thumbnail moves views most); the title test on another.
+        recent.sort_by(|a, b| b.impression_share.total_cmp(&a.impression_share));
+        if let [a, b, ..] = recent.as_slice()
+            && a.impression_share >= 0.6
+        {
+            return Ok(DemoPlan {
+                tracked,
+                standout,
+                changed,
+                owned: channel.id.clone(),
+                owned_videos: [a.id.clone(), b.id.clone()],
+            });
+        }
+    }
+    bail!("no busy channel of this world has two long-form uploads in the ten days before the demo; try another --seed")
+}
+
+/// The `n` channels with the most uploads in the first `days`, among the first 100.
+fn busiest_channels(world: &World, start: DateTime<Utc>, n: u32, days: u32) -> Vec<ChannelId> {
+    let until = start + Duration::days(i64::from(days));
+    let mut by_uploads: Vec<(usize, ChannelId)> = world
+        .channels()
+        .iter()
+        .take(100)
+        .map(|c| (world.videos_between(c, start, until).len(), c.id.clone()))
+        .collect();
+    by_uploads.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    by_uploads.into_iter().take(n as usize).map(|(_, id)| id).collect()
+}
+
+/// A demo thumbnail: a bold diagonal pattern in one of two colour schemes (uploads are scaled to
+/// 1280×720; only their identity matters to the simulator).
+fn thumbnail(scheme: u8) -> anyhow::Result<Vec<u8>> {
+    let [a, b] = if scheme == 0 { [[230, 57, 70], [29, 53, 87]] } else { [[255, 209, 102], [6, 214, 160]] };
+    let img = image::RgbImage::from_fn(640, 360, |x, y| image::Rgb(if (x + y) / 60 % 2 == 0 { a } else { b }));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
+/// Connects `user`'s YouTube account as the web UI does: the consent page (where the simulated
+/// user picks `channel`), its redirect with the code, then the code exchanged with PKCE.
+async fn connect_youtube(ab: &AbTests, user: UserId, channel: &ChannelId) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let request = ab.start_connect();
+    let mut url = url::Url::parse(&request.url)?;
+    url.query_pairs_mut().append_pair("channel", channel.as_str());
+    let consent = http.get(url).send().await?;
+    let location = consent.headers().get("location").context("the consent page did not redirect")?.to_str()?;
+    let location = url::Url::parse(location)?;
+    let pairs: std::collections::HashMap<String, String> = location.query_pairs().into_owned().collect();
+    anyhow::ensure!(pairs.get("state") == Some(&request.state), "OAuth state mismatch");
+    let code = pairs.get("code").context("no code in the OAuth redirect")?;
+    ab.finish_connect(user, channel, code, &request.pkce_verifier).await?;
+    Ok(())
+}
+
+/// The two A/B tests on the user's own channel: a short thumbnail test whose second variant is
+/// truly much better (it finishes with a verdict during the demo), and a title test that runs on.
+async fn start_abtests(
+    h: &Harness,
+    ab: &AbTests,
+    user: UserId,
+    plan: &DemoPlan,
+    days: u32,
+) -> anyhow::Result<[AbTestId; 2]> {
+    connect_youtube(ab, user, &plan.owned).await?;
+    let [first, second] = &plan.owned_videos;
+    let mut request = CreateAbTest::new(first.clone());
+    request.thumbnails = vec![thumbnail(0)?, thumbnail(1)?];
+    request.duration = Duration::days(i64::from(days.saturating_sub(2).clamp(2, 4)));
+    request.seed = Some(1);
+    let finished = ab.create(user, request).await.context("creating the thumbnail A/B test")?;
+    for (v, variant) in finished.variants.iter().enumerate() {
+        let key = variant.thumb_blob_key.as_deref().context("a thumbnail variant without its image")?;
+        let bytes = ab.blobs.get(key).await?.context("the variant's image")?;
+        // The simulated audience clicks variant B five times as often: a difference four days of
+        // twice-daily swaps pin down.
+        let multiplier = if v == 1 { 5.0 } else { 1.0 };
+        h.sim.sim.set_multiplier(first.as_str(), VariantKind::Thumbnail, &thumbnail_variant_id(&bytes), multiplier)?;
+    }
+    let titles = ["How I built it in a weekend", "I built this in 48 hours (it worked)"];
+    let mut request = CreateAbTest::new(second.clone());
+    request.titles = titles.iter().map(|t| (*t).to_owned()).collect();
+    request.duration = Duration::days(14);
+    request.seed = Some(2);
+    let running = ab.create(user, request).await.context("creating the title A/B test")?;
+    for (v, title) in titles.iter().enumerate() {
+        let multiplier = if v == 1 { 1.3 } else { 1.0 };
+        h.sim.sim.set_multiplier(second.as_str(), VariantKind::Title, &title_variant_id(title), multiplier)?;
+    }
+    Ok([finished.test.id, running.test.id])
+}
+
+/// The demo's settings on top of the user's: its own folder for blobs and mail, the weekly
+/// outlier run half a day before the end (digests three hours later), and A/B tests through the
+/// simulator's OAuth with a fresh token key.
+fn demo_settings(mut settings: Settings, args: &DemoArgs, url: &str, run: DateTime<Utc>) -> Settings {
+    use chrono::{Datelike, Timelike};
+    settings.mail.outbox_dir = args.data_dir.join("outbox");
+    settings.mail.public_url = url.to_owned();
+    settings.outliers.weekday = run.weekday().to_string();
+    settings.outliers.hour = run.hour();
+    settings.outliers.digest_delay_hours = 3;
+    let a = &mut settings.abtests;
+    a.google_client_id = Some("tubewatch-demo".into());
+    a.redirect_url = Some(format!("{url}/oauth/google/callback"));
+    a.current_key_id = Some("demo".into());
+    a.token_keys.insert("demo".into(), Secret::new(tubewatch_web::auth::random_secret()));
+    settings
+}
+
 pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(args.days >= 5, "--days must be at least 5: the A/B test and the weekly outlier run need them");
     fresh_dir(&args.data_dir)?;
+    let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let url = format!("http://{}", listener.local_addr()?);
+    let start = WorldParams::default().epoch;
+    let end = start + Duration::days(i64::from(args.days));
+    let run_at = end - Duration::hours(12);
+    let settings = demo_settings(settings, &args, &url, run_at);
+    let outliers = settings.outliers_config();
+
+    // Everything slow happens before the accelerated clock starts.
+    let picking = crate::progress::Progress::spinner("picking the demo's world");
+    let world_params = demo_world(args.seed);
+    let plan = plan(&World::new(world_params.clone()), &args, start, run_at, &outliers)?;
+    let password = easy_password();
+    let password_hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || tubewatch_web::auth::hash_password_blocking(&password))
+            .await?
+            .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?
+    };
+    picking.finish();
+
     let opts = HarnessOptions {
-        seed: args.seed,
-        world_channels: 200,
+        world: world_params.clone(),
         speed: args.speed,
         page_bytes: args.page_bytes,
         faults: tubewatch_sim::FaultConfig::default(),
@@ -234,11 +528,18 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     };
     let h = Harness::start(settings, opts).await?;
     let app = &h.app;
-    let listener = match tokio::net::TcpListener::bind(h.settings.listen).await {
-        Ok(l) => l,
-        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    let user = NewUser {
+        email: Email::parse(DEMO_EMAIL)?,
+        password_hash,
+        plan: Plan::Premium,
+        is_admin: false,
+        email_verified: true,
     };
-    let url = format!("http://{}", listener.local_addr()?);
+    let user = app.store.create_user(&user, app.clock.now()).await?;
+    let tracker = app.tracker()?;
+    for id in &plan.tracked {
+        tracker.track_channel(Some(user.id), id.as_str()).await?;
+    }
     let web = tubewatch_web::router(app.web_state()?);
     let shutdown = CancellationToken::new();
     let web_token = shutdown.clone();
@@ -250,53 +551,64 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     let worker_app = app.clone();
     let worker_token = shutdown.clone();
     let worker = tokio::spawn(async move { worker_app.run_worker(worker_token).await });
+    // The tests' images are prepared while the worker already tracks (they start on the hour).
+    let services = app.abtest_services()?.context("the demo configures A/B tests")?;
+    let ab = AbTests {
+        store: app.store.clone(),
+        youtube: app.youtube.clone(),
+        blobs: app.blobs.clone(),
+        clock: app.clock.clone(),
+        services,
+    };
+    let tests = start_abtests(&h, &ab, user.id, &plan, args.days).await?;
 
     println!("tubewatch demo: simulator at {}, service at {url}", h.sim.base_url);
     println!("clock: {} (one virtual day every {:.1} s)", h.clock, 86_400.0 / args.speed);
-    let channels = h.busiest_channels(args.channels, args.days);
-    // A premium demo user owns the tracked channels, so the web UI has something to show.
-    let password = tubewatch_web::auth::random_secret();
-    let password_hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || tubewatch_web::auth::hash_password_blocking(&password))
-            .await?
-            .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?
-    };
-    let user = NewUser {
-        email: Email::parse(DEMO_EMAIL)?,
-        password_hash,
-        plan: Plan::Premium,
-        is_admin: false,
-        email_verified: true,
-    };
-    let user = app.store.create_user(&user, app.clock.now()).await?;
-    let tracker = app.tracker()?;
-    for id in &channels {
-        tracker.track_channel(Some(user.id), id.as_str()).await?;
+    println!(
+        "tracking {} simulated channels for {} virtual days; two A/B tests on the demo user's own channel;",
+        plan.tracked.len(),
+        args.days
+    );
+    println!("the weekly outlier run at {run_at} and the digest three hours later");
+    if let Some((channel, video, ratio)) = &plan.standout {
+        println!("  in the world: video {video} of channel {channel} draws {ratio:.0}× its channel's typical views");
     }
-    println!("tracking {} simulated channels for {} virtual days\n", channels.len(), args.days);
+    for (_, video, kind, lift) in &plan.changed {
+        let kind = if *kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
+        println!("  in the world: video {video} gets a new {kind} that lifts its views {:+.0} %", (lift - 1.0) * 100.0);
+    }
+    println!();
 
-    let end = h.start + Duration::days(i64::from(args.days));
     let wall = Instant::now();
-    let mut last_line = Instant::now() - StdDuration::from_secs(10);
+    let hours = u64::try_from((end - h.start).num_hours()).unwrap_or(0);
+    let progress = crate::progress::Progress::new("demo", hours, "virtual hours");
+    let mut counted = Instant::now() - StdDuration::from_secs(10);
     while h.clock.now() < end {
-        if last_line.elapsed() >= StdDuration::from_secs(1) {
-            let (videos, records, changes) = counts(&*app.store, &channels).await?;
-            let day = (h.clock.now() - h.start).num_minutes() as f64 / 1440.0;
-            println!(
-                "  day {day:>4.1}/{}: {videos:>4} videos tracked, {records:>6} views records, {changes:>3} changes detected",
-                args.days
-            );
-            last_line = Instant::now();
+        progress.set(u64::try_from((h.clock.now() - h.start).num_hours()).unwrap_or(0));
+        if counted.elapsed() >= StdDuration::from_secs(1) {
+            let (videos, records, changes) = counts(&*app.store, &plan.tracked).await?;
+            progress.message(format!("{videos} videos, {records} views records, {changes} changes"));
+            counted = Instant::now();
         }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
+    progress.set(hours);
+    // The checks due by an hour before the end are done before the run is compared with the truth
+    // (on a slow machine the worker is a little behind the clock).
+    let horizon = h.clock.now() - Duration::hours(1);
+    let catch_up = Instant::now() + StdDuration::from_secs(30);
+    while Instant::now() < catch_up && pending_before(&*app.store, horizon).await? > 0 {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    progress.finish();
     let policy = app.pipeline_config()?;
-    let report = tracking_report(&*app.store, &h.sim.sim, &policy.policy, &channels, h.start, h.clock.now()).await?;
-    println!("\nafter {} virtual days ({:.0} s):", args.days, wall.elapsed().as_secs_f64());
+    let report =
+        tracking_report(&*app.store, &h.sim.sim, &policy.policy, &plan.tracked, h.start, horizon + Duration::hours(1))
+            .await?;
+    println!("after {} virtual days ({:.0} s):", args.days, wall.elapsed().as_secs_f64());
     println!("  videos tracked:        {}", report.videos_tracked);
     println!(
-        "  views records:         {} of {} slots expected ({} missing)",
+        "  views records:         {} of {} slots due ({} missing)",
         report.slots_recorded, report.slots_expected, report.slots_missing
     );
     println!(
@@ -308,12 +620,24 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         report.title_changes_detected, report.title_changes_true
     );
     println!("  slot lag p95:          {:.0} s (virtual)", report.p95_lag_seconds);
-    if let Some(video) = first_changed_video(&*app.store, &channels).await? {
-        println!(
-            "\nA video with a detected change:  tubewatch --database-url {} views {video}",
-            h.settings.database_url
-        );
+    print_abtests(&*app.store, &tests).await?;
+    print_outliers(&*app.store, &OutliersConfig::week_label(run_at)).await?;
+    let digest = digest_file(&args.data_dir.join("outbox"));
+    match &digest {
+        Some(path) => println!("  digest in the outbox:  {}", path.display()),
+        None => println!("  digest in the outbox:  none yet"),
     }
+
+    let changed = first_changed_video(&*app.store, &plan.tracked).await?;
+    println!("\nLook at (log in first):");
+    println!("  {url}/dashboard            tracked channels and their latest videos");
+    println!("  {url}/outliers             this week's channel and thumbnail/title outliers, with their lift");
+    println!("  {url}/abtests              the finished A/B test's verdict and the running one");
+    if let Some(video) = changed {
+        println!("  {url}/videos/{video}   hourly views with a detected change");
+    }
+    println!("  {url}/settings/digest      the weekly digest (the mail itself is the .eml above)");
+    println!("  {url}/api/v1/openapi.json  the API");
     let browse = if args.keep_running { "" } else { " (run with --keep-running to browse it)" };
     println!("\nWeb UI: {url}/login   as {DEMO_EMAIL} with password {password}{browse}");
     println!("Data: {}   Health: {url}/healthz   Metrics: {url}/metrics", args.data_dir.display());
@@ -325,6 +649,77 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     worker.await??;
     web_task.await??;
     Ok(())
+}
+
+/// The demo's world: 200 channels (enough for the picks, few enough to pick in a second) whose
+/// creators change thumbnails and titles more often than the calibrated world's, with more of the
+/// new ones strong (as `eval outliers` does, further), so that a week holds changes worth
+/// flagging.
+fn demo_world(seed: u64) -> WorldParams {
+    WorldParams {
+        seed,
+        channels: 200,
+        creator_thumbnail_change_rate: 0.3,
+        creator_title_change_rate: 0.2,
+        creator_strong_variant_share: 0.6,
+        ..WorldParams::default()
+    }
+}
+
+/// A password that is easy to type and still not the same on every machine: `demo-` and eight
+/// digits (the demo serves on 127.0.0.1 unless told otherwise).
+fn easy_password() -> String {
+    let digits: String = tubewatch_web::auth::random_secret()
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .chain(std::iter::repeat(b'7'))
+        .take(8)
+        .map(char::from)
+        .collect();
+    format!("demo-{}-{}", &digits[..4], &digits[4..])
+}
+
+async fn print_abtests(store: &dyn Store, tests: &[AbTestId]) -> anyhow::Result<()> {
+    for id in tests {
+        let Some(detail) = store.abtest(*id).await? else { continue };
+        let t = &detail.test;
+        let result: serde_json::Value =
+            t.result_json.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default();
+        let verdict = &result["analysis"]["verdict"];
+        let outcome = match verdict["verdict"].as_str() {
+            Some("winner") => format!(
+                "variant {} won",
+                verdict["variant"].as_u64().and_then(|v| char::from_u32(u32::try_from(v).ok()? + 65)).unwrap_or('?')
+            ),
+            Some(other) => other.replace('_', " "),
+            None => format!("ends {}", t.ends_at.format("%Y-%m-%d %H:%M")),
+        };
+        println!("  A/B test {id} ({}, video {}): {:?}, {outcome}", t.kind.as_str(), t.video_id, t.state);
+    }
+    Ok(())
+}
+
+async fn print_outliers(store: &dyn Store, week: &str) -> anyhow::Result<()> {
+    let found = store.week_outliers(week).await?;
+    println!("  weekly outliers ({week}):{}", if found.is_empty() { " none" } else { "" });
+    for o in &found {
+        let o = &o.outlier;
+        println!("    {} outlier, video {}: {}", o.kind.as_str(), o.video_id, o.explanation);
+    }
+    Ok(())
+}
+
+/// The digest mail the outbox holds, if any.
+fn digest_file(outbox: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(outbox)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("digest") && n.ends_with(".eml"))
+        })
+        .collect();
+    found.sort();
+    found.pop()
 }
 
 async fn counts(store: &dyn Store, channels: &[ChannelId]) -> anyhow::Result<(usize, usize, usize)> {
@@ -348,4 +743,42 @@ async fn first_changed_video(store: &dyn Store, channels: &[ChannelId]) -> anyho
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn slots_not_yet_due_are_not_counted_as_missing() {
+        let policy = SchedulePolicy::default();
+        let tracked = t("2026-01-05T00:00:00Z");
+        // The run ended a few seconds after midnight: slots are compared up to an hour before.
+        let horizon = t("2026-01-12T00:00:20Z") - Duration::hours(1);
+
+        // Out before tracking began: from the tracking slot to its last hourly slot (its daily
+        // slot at midnight is after the horizon).
+        let old = due_slots(&policy, t("2026-01-04T10:30:00Z"), tracked, tracked + Duration::minutes(3), horizon);
+        assert_eq!(old.first().map(|s| s.start()), Some(tracked));
+        assert_eq!(old.last().map(|s| s.start()), Some(t("2026-01-11T10:00:00Z")));
+        assert_eq!(old.len(), 6 * 24 + 11);
+
+        // Published at 22:40 and found by the channel check at 22:55: its publish slot and the
+        // next, which began before the horizon (23:00:20), are due.
+        let published = t("2026-01-11T22:40:00Z");
+        let found = t("2026-01-11T22:55:00Z");
+        let due: Vec<DateTime<Utc>> =
+            due_slots(&policy, published, tracked, found, horizon).iter().map(|s| s.start()).collect();
+        assert_eq!(due, [t("2026-01-11T22:00:00Z"), t("2026-01-11T23:00:00Z")]);
+        // Found only at 23:55, after the horizon: its slot is not due yet, so not missing.
+        let found_late = t("2026-01-11T23:55:00Z");
+        assert!(due_slots(&policy, t("2026-01-11T22:58:00Z"), tracked, found_late, horizon).is_empty());
+        // Published after the horizon: nothing.
+        assert!(due_slots(&policy, t("2026-01-11T23:30:00Z"), tracked, found_late, horizon).is_empty());
+    }
 }

@@ -11,9 +11,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use tubewatch_core::Clock;
 use tubewatch_sim::{FaultConfig, FaultSpec};
-use tubewatch_store::{Store, TargetKind, TargetState};
 
-use crate::demo::{Harness, HarnessOptions, TrackingReport, tracking_report};
+use crate::demo::{Harness, HarnessOptions, TrackingReport, pending_before, tracking_report};
+use crate::progress::Progress;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -45,7 +45,9 @@ pub struct WorldArgs {
 fn world(args: WorldArgs) -> anyhow::Result<ExitCode> {
     use tubewatch_sim::calibration::{Sample, measure};
     let params = tubewatch_sim::WorldParams { seed: args.seed, ..tubewatch_sim::WorldParams::default() };
+    let progress = Progress::spinner(&format!("eval world: sampling {} channels", args.channels));
     let report = measure(params, Sample { channels: args.channels, ..Sample::default() });
+    progress.finish();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -186,30 +188,16 @@ impl Workers {
     }
 }
 
-/// Active channel and video targets still due at or before `horizon`, leased or not.
-async fn pending_before(store: &dyn Store, horizon: chrono::DateTime<chrono::Utc>) -> anyhow::Result<usize> {
-    let mut pending = 0;
-    for kind in [TargetKind::Channel, TargetKind::Video] {
-        let mut offset = 0;
-        loop {
-            let page = store.list_targets(kind, offset, 1000).await?;
-            pending += page.iter().filter(|t| t.state == TargetState::Active && t.next_due_at <= horizon).count();
-            if page.len() < 1000 {
-                break;
-            }
-            offset += 1000;
-        }
-    }
-    Ok(pending)
-}
-
 async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     settings.worker.lease_seconds = args.lease_seconds;
     settings.youtube.timeout_seconds = args.timeout_seconds;
     let opts = HarnessOptions {
-        seed: args.seed,
-        world_channels: args.channels.max(100) * 2,
+        world: tubewatch_sim::WorldParams {
+            seed: args.seed,
+            channels: args.channels.max(100) * 2,
+            ..tubewatch_sim::WorldParams::default()
+        },
         speed: args.speed,
         page_bytes: args.page_bytes,
         faults: if args.faults { fault_config() } else { FaultConfig::default() },
@@ -245,7 +233,9 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
     let wall = Instant::now();
     let mut killed = 0;
     let mut next_kill = args.kill_worker_every.map(|s| Instant::now() + StdDuration::from_secs_f64(s));
+    let progress = Progress::new("eval tracking", u64::from(args.days) * 24, "virtual hours");
     while h.clock.now() < end {
+        progress.set(u64::try_from((h.clock.now() - h.start).num_hours()).unwrap_or(0));
         if let (Some(at), Some(every)) = (next_kill, args.kill_worker_every)
             && Instant::now() >= at
         {
@@ -266,6 +256,7 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     let finished_at = horizon + Duration::hours(1);
+    progress.finish();
     workers.stop();
     let pipeline = h.app.pipeline_config()?;
     let report = EvalReport {

@@ -40,6 +40,7 @@ use tubewatch_youtube::{
     OAuthConfig, RetryPolicy, SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY, YoutubeClient, YoutubeConfig,
 };
 
+use crate::progress::Progress;
 use crate::settings::Settings;
 
 /// True lifts of the better variant's click-through rate (its views gain less: only their
@@ -349,7 +350,9 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     let videos = pick_videos(&sim.sim, &store, &args, now).await?;
     let mut planned = Vec::with_capacity(args.tests);
     let mut in_band = [0usize; BANDS.len()];
+    let creating = Progress::new("eval abtest: creating tests", videos.len() as u64, "tests");
     for (i, (channel, video, band)) in videos.iter().enumerate() {
+        creating.inc(1);
         // Within a band: every effect, then every method, then which variant is truly better.
         let j = in_band[*band];
         in_band[*band] += 1;
@@ -394,13 +397,19 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
     // Hour by hour, 30 s past the hour, until every test has ended (one a day on Pacific days
     // starts at the next Pacific midnight, up to a day later).
     let hours = args.days * 24 + 27;
+    creating.finish();
+    let running = Progress::new("eval abtest: running", u64::try_from(hours).unwrap_or(0), "virtual hours");
     for _ in 0..hours {
+        running.inc(1);
         let at = Slot::hour_of(clock.now()).start() + Duration::hours(1) + Duration::seconds(30);
         clock.set(at);
         pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
     }
 
+    running.finish();
+    let scoring = Progress::spinner("eval abtest: scoring the verdicts and their sequential replays");
     let mut report = score_tests(&store, &sim.sim, &planned, &args, &ab.services.analysis).await?;
+    scoring.finish();
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -51,6 +51,7 @@ use tubewatch_worker::outliers_job::{channel_profile, judge_video_change, video_
 use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
+use crate::progress::Progress;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -433,7 +434,10 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     let mut next_run = outliers.next_run_after(start - Duration::seconds(1));
     let mut channel_candidates: BTreeMap<String, ChannelCandidate> = BTreeMap::new();
     let mut change_candidates: BTreeMap<(String, &'static str), ChangeCandidate> = BTreeMap::new();
+    let progress =
+        Progress::new("eval outliers", u64::try_from((end - start).num_hours()).unwrap_or(0), "virtual hours");
     while clock.now() < end {
+        progress.set(u64::try_from((clock.now() - start).num_hours()).unwrap_or(0));
         let next_hour = Slot::hour_of(clock.now()).start() + Duration::hours(1);
         for at in [next_hour - Duration::minutes(5), next_hour + Duration::seconds(30)] {
             if at > clock.now() {
@@ -452,6 +456,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
         }
     }
+    progress.finish();
     // Our findings over all runs.
     let mut ours_channel = BTreeSet::new();
     let mut ours_change = BTreeSet::new();

@@ -11,6 +11,7 @@ mod eval;
 mod eval_abtest;
 mod eval_outliers;
 mod inspect;
+mod progress;
 mod settings;
 mod sim_cmd;
 mod user_cmd;
