@@ -24,7 +24,7 @@ use chrono::Duration;
 use clap::Args;
 use serde::Serialize;
 use tubewatch_core::abtest::{
-    AbPeriod, AnalysisConfig, Verdict, analyse_with_fallback, ctr_standard_error, detection_probability,
+    AbPeriod, AnalysisConfig, Signal, Verdict, analyse_with_fallback, ctr_standard_error, detection_probability,
     naive_analysis, oracle_verdict, sequential_verdict,
 };
 use tubewatch_core::outliers::ViewsPoint;
@@ -34,6 +34,7 @@ use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
 use tubewatch_store::{AbDesign, AbTestState, NewUser, Plan, Store, StoreOptions};
 use tubewatch_worker::abtest::{AbTestServices, AbTests, CreateAbTest, StoredPower, reach_plan_from_views};
 use tubewatch_worker::abtest_job::{analysis_periods, first_look};
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_worker::token_crypto::TokenKeyring;
 use tubewatch_worker::{Blobs, Mailer, Metrics, Pipeline, PipelineConfig};
 use tubewatch_youtube::{
@@ -536,7 +537,7 @@ async fn load(store: &Arc<dyn Store>, p: &Planned) -> anyhow::Result<(TestData, 
     );
     let swaps_failed = detail.periods.iter().filter(|x| x.swapped_at.is_none()).count();
     let power: StoredPower = serde_json::from_str(&detail.test.power_json)?;
-    let result: serde_json::Value = serde_json::from_str(detail.test.result_json.as_deref().unwrap_or("{}"))?;
+    let result = AbResult::stored(&detail.test)?.with_context(|| format!("test {} has no result", p.test_id))?;
     let points: Vec<ViewsPoint> = store
         .abtest_views(p.test_id)
         .await?
@@ -545,20 +546,15 @@ async fn load(store: &Arc<dyn Store>, p: &Planned) -> anyhow::Result<(TestData, 
         .collect();
     let periods = analysis_periods(&detail.periods, points.last().map_or(detail.test.ends_at, |x| x.at));
     let mut reach = Vec::new();
-    for day in result["reach_days"].as_array().into_iter().flatten() {
-        let date: chrono::NaiveDate = serde_json::from_value(day["date"].clone())?;
-        let index = (date - chrono::NaiveDate::default()).num_days();
+    for day in &result.reach_days {
+        let index = (day.date - chrono::NaiveDate::default()).num_days();
         let ends = chrono::DateTime::from_timestamp(tubewatch_core::pacific::midnight(index + 1), 0).context("day")?;
         reach.push((
             ends,
-            ReachObs {
-                impressions: day["impressions"].as_f64().unwrap_or(0.0),
-                ctr: day["ctr"].as_f64().unwrap_or(0.0),
-                shares: serde_json::from_value(day["variant_share"].clone())?,
-            },
+            ReachObs { impressions: day.impressions as f64, ctr: day.ctr, shares: day.variant_share.clone() },
         ));
     }
-    let analysis = &result["analysis"];
+    let analysis = result.analysis.as_ref();
     let data = TestData {
         points,
         periods,
@@ -566,9 +562,9 @@ async fn load(store: &Arc<dyn Store>, p: &Planned) -> anyhow::Result<(TestData, 
         reach,
         first_look: first_look(&detail),
         power,
-        stored: serde_json::from_value(analysis["verdict"].clone()).ok(),
-        used_reach: analysis["signal"].as_str().is_some_and(|s| s != "views"),
-        extra_noise_cv: analysis["extra_noise_cv"].as_f64().unwrap_or(f64::NAN),
+        stored: analysis.map(|a| a.verdict),
+        used_reach: analysis.is_some_and(|a| a.signal != Signal::Views),
+        extra_noise_cv: analysis.map_or(f64::NAN, |a| a.extra_noise_cv),
     };
     Ok((data, swaps_failed))
 }

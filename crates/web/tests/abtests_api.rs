@@ -16,7 +16,8 @@ use common::*;
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use tubewatch_core::{ChannelId, Clock, Email, VideoId};
-use tubewatch_store::{ReachReport, ReachState, SwapRecord};
+use tubewatch_store::{AbTestState, ReachReport, ReachState, SwapRecord};
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_youtube::{SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY};
 use ui_common::{make_premium, picture, spawn_ab_app, spawn_ab_app_asking};
 
@@ -386,4 +387,52 @@ async fn without_the_reach_scope_a_test_reads_public_views_and_offers_to_reconne
     assert!(html.contains("state-not_granted"), "{html}");
     assert!(html.contains(&format!("/oauth/google/start?channel={owned}")), "{html}");
     assert!(!html.contains("and the channel's daily reach"), "{html}");
+}
+
+#[tokio::test]
+async fn a_finished_test_shows_its_result_and_an_unreadable_one_says_so() {
+    let (app, owned) = spawn_ab_app(6).await;
+    let alice = premium(&app, "alice@example.com").await;
+    connect_account(&alice, &owned).await;
+    let video = busiest_video(&app, &owned);
+    let created = send_form(&alice, "/api/v1/abtests", two_pictures(&video)).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    assert!(created.body["result"].is_null() && created.body["result_error"].is_null(), "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+
+    // The wrap-up's result, as the job writes it.
+    let result = AbResult {
+        analysis: None,
+        analysis_error: Some("the test ended before its first swap".into()),
+        stopped_early: true,
+        decided_early: false,
+        applied_variant: None,
+        applied: "the original is live".into(),
+        verified: true,
+        verification: "thumbnail matches".into(),
+        periods_excluded: 0,
+        quota_used: 151,
+        outside_change: None,
+        reach_state: ReachState::NotGranted,
+        reach_days: Vec::new(),
+    };
+    let now = app.clock.now();
+    app.store.finish_abtest(id, AbTestState::Stopped, &result.to_json().unwrap(), now).await.unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!(read.body["result"]["applied"], "the original is live", "{}", read.body);
+    assert_eq!(read.body["result"]["stopped_early"], true);
+    assert!(read.body["result_error"].is_null());
+    let back: AbResult = serde_json::from_value(read.body["result"].clone()).unwrap();
+    assert_eq!(back, result, "the API serves the stored result as the job wrote it");
+    let page = String::from_utf8_lossy(&alice.get(&format!("/abtests/{id}")).await.bytes).into_owned();
+    assert!(page.contains("Result: No analysis") && page.contains("the original is live"), "{page}");
+
+    // A result that cannot be read is said to be so, on the page and in the API.
+    app.store.finish_abtest(id, AbTestState::Stopped, "{\"analysis\": 3", now).await.unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert!(read.body["result"].is_null(), "{}", read.body);
+    assert!(read.body["result_error"].as_str().unwrap().contains("cannot be read"), "{}", read.body);
+    let page = String::from_utf8_lossy(&alice.get(&format!("/abtests/{id}")).await.bytes).into_owned();
+    assert!(page.contains("id=\"result-error\"") && page.contains("cannot be read"), "{page}");
 }

@@ -682,6 +682,11 @@ impl AbTests {
     }
 }
 
+/// The next whole hour after `now`: when a test's (and its reach's) next hourly run is due.
+pub(crate) fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
+    Slot::hour_of(now).start() + Duration::hours(1)
+}
+
 /// The power estimate's basis when read from the video's tracked views.
 const TRACKED_BASIS: &str = "tracked views over the last day";
 /// … and when re-estimated from the test's own first day.

@@ -5,6 +5,7 @@
 
 pub mod abtest;
 pub mod abtest_job;
+pub mod abtest_result;
 pub mod blobs;
 mod digest_job;
 pub mod mail;

@@ -24,6 +24,7 @@ use tubewatch_core::abtest::variant_label;
 use tubewatch_core::{ChannelId, UserId, VideoId};
 use tubewatch_store::{AbDesign, AbTest, AbTestDetail, AbTestState, FinalAction, ReachState};
 use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_worker::reach::{TestReach, reach_of};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -460,12 +461,18 @@ pub struct AbTestView {
     pub power: serde_json::Value,
     /// The analysis and the wrap-up's outcome, once finished.
     #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<AbResult>,
+    /// Set when the test has a stored result that cannot be read (`result` is null then).
+    pub result_error: Option<String>,
 }
 
 impl AbTestView {
     pub fn new(d: &AbTestDetail, reach: &TestReach) -> Self {
         let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+        let (result, result_error) = match AbResult::stored(&d.test) {
+            Ok(result) => (result, None),
+            Err(unreadable) => (None, Some(unreadable.to_string())),
+        };
         Self {
             test: AbTestSummary::from(&d.test),
             signals: signals(reach),
@@ -494,7 +501,8 @@ impl AbTestView {
                 })
                 .collect(),
             power: parse(&d.test.power_json),
-            result: d.test.result_json.as_deref().map(parse),
+            result,
+            result_error,
         }
     }
 }

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use serde::Deserialize;
 use tubewatch_core::abtest::{
-    AbAnalysis, AbError, AbPeriod, ScheduleRequest, Verdict, balanced_schedule, exposure, pacific_day_schedule,
-    power_estimate, variant_label,
+    AbError, AbPeriod, ScheduleRequest, Verdict, balanced_schedule, exposure, pacific_day_schedule, power_estimate,
+    variant_label,
 };
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{AbDesign, AbTestDetail, AbTestState, FinalAction, ReachState};
@@ -24,6 +24,7 @@ use tubewatch_worker::abtest::{
     CreateAbTest, DesignForecast, FORECAST_CTR_LIFT, expected_traffic, forecast, reach_plan,
 };
 use tubewatch_worker::abtest_job::first_look;
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_worker::reach::{TestReach, has_reach_scope, reach_of};
 
 use super::views::{TimeView, compact_number, exact_number};
@@ -622,36 +623,12 @@ pub struct ResultView {
     pub verification: String,
 }
 
-/// The wrap-up's stored result, as far as the page shows it.
-#[derive(Debug, Deserialize)]
-struct StoredResult {
-    #[serde(default)]
-    analysis: Option<AbAnalysis>,
-    #[serde(default)]
-    analysis_error: Option<String>,
-    #[serde(default)]
-    applied: String,
-    #[serde(default)]
-    verified: bool,
-    #[serde(default)]
-    verification: String,
-    #[serde(default)]
-    decided_early: bool,
-}
-
 fn percent_vs_a(ratio: f64) -> String {
     let p = ((ratio - 1.0) * 100.0).round();
     if p > 0.0 { format!("+{p:.0} %") } else { format!("{p:.0} %") }
 }
 
-fn result_view(json: &str) -> Option<ResultView> {
-    let stored: StoredResult = match serde_json::from_str(json) {
-        Ok(stored) => stored,
-        Err(e) => {
-            tracing::warn!(error = %e, "unreadable A/B test result");
-            return None;
-        }
-    };
+fn result_view(stored: AbResult) -> ResultView {
     let signal = stored.analysis.as_ref().map_or_else(String::new, |a| a.signal.describe().to_owned());
     let reach = stored.analysis.as_ref().and_then(|a| a.reach.as_ref()).map(|r| {
         let ratios: Vec<String> = r
@@ -706,7 +683,7 @@ fn result_view(json: &str) -> Option<ResultView> {
         }
         None => ("No analysis".to_owned(), String::new(), Vec::new(), "—".to_owned(), "0".to_owned()),
     };
-    Some(ResultView {
+    ResultView {
         verdict,
         summary,
         signal,
@@ -719,7 +696,7 @@ fn result_view(json: &str) -> Option<ResultView> {
         applied: stored.applied,
         verified: stored.verified,
         verification: stored.verification,
-    })
+    }
 }
 
 pub struct ReachDayRow {
@@ -806,6 +783,8 @@ struct DetailTemplate {
     /// What the power estimate's traffic was read from.
     power_basis: Option<String>,
     result: Option<ResultView>,
+    /// Why the stored result cannot be shown, when it cannot be read.
+    result_error: Option<String>,
     reach: ReachSection,
     can_stop: bool,
     error: Option<String>,
@@ -850,6 +829,10 @@ async fn detail_template(
     let power: serde_json::Value = serde_json::from_str(&t.power_json).unwrap_or_default();
     let channel = state.store.youtube_connection(t.user_id).await?.map(|c| c.channel_id.to_string());
     let reach = ReachSection::new(&reach_of(&*state.store, &d).await?, channel);
+    let (result, result_error) = match AbResult::stored(t) {
+        Ok(result) => (result.map(result_view), None),
+        Err(unreadable) => (None, Some(unreadable.to_string())),
+    };
     Ok(DetailTemplate {
         id: t.id,
         video_id: t.video_id.to_string(),
@@ -885,7 +868,8 @@ async fn detail_template(
         next_swap,
         power_summary: power["estimate"]["summary"].as_str().map(str::to_owned),
         power_basis: power["basis"].as_str().map(str::to_owned),
-        result: t.result_json.as_deref().and_then(result_view),
+        result,
+        result_error,
         reach,
         can_stop: running && state.abtests.is_some(),
         error,
