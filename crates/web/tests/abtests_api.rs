@@ -436,3 +436,36 @@ async fn a_finished_test_shows_its_result_and_an_unreadable_one_says_so() {
     let page = String::from_utf8_lossy(&alice.get(&format!("/abtests/{id}")).await.bytes).into_owned();
     assert!(page.contains("id=\"result-error\"") && page.contains("cannot be read"), "{page}");
 }
+
+#[tokio::test]
+async fn the_create_page_and_the_api_read_the_same_form() {
+    let (app, owned) = spawn_ab_app(6).await;
+    let alice = premium(&app, "alice@example.com").await;
+    connect_account(&alice, &owned).await;
+    let video = busiest_video(&app, &owned);
+    let Auth::Cookie { csrf, .. } = &alice.auth else { panic!("a session") };
+    // The page's form: its CSRF token first, the preview's variant count, and a file input and
+    // a title left empty, which are left out.
+    let page_form = Form::new()
+        .text("csrf_token", csrf.clone())
+        .text("video", video.to_string())
+        .text("variants", "2")
+        .part("thumbnail", Part::bytes(picture(1, image::ImageFormat::Png)).file_name("a.png"))
+        .part("thumbnail", Part::bytes(picture(2, image::ImageFormat::Jpeg)).file_name("b.jpg"))
+        .part("thumbnail", Part::bytes(Vec::new()).file_name(""))
+        .text("title", " ")
+        .text("sequential", "on");
+    let page = send_form(&alice, "/abtests/new", page_form).await;
+    assert_eq!(page.status.as_u16(), 303, "{}", String::from_utf8_lossy(&page.bytes));
+    let id: i64 = location(&page).strip_prefix("/abtests/").unwrap().parse().unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!((read.body["kind"].as_str(), read.body["sequential"].as_bool()), (Some("thumbnail"), Some(true)));
+    assert_eq!(read.body["variants"].as_array().unwrap().len(), 2);
+
+    // The API takes only its documented fields, and an empty part is a variant it refuses.
+    let extra = send_form(&alice, "/api/v1/abtests", two_pictures(&video).text("variants", "2")).await;
+    assert_eq!((extra.status.as_u16(), extra.code()), (400, "bad_input"), "{}", extra.body);
+    let empty =
+        send_form(&alice, "/api/v1/abtests", two_pictures(&video).part("thumbnail", Part::bytes(Vec::new()))).await;
+    assert_eq!((empty.status.as_u16(), empty.code()), (422, "bad_image"), "{}", empty.body);
+}

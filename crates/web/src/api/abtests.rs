@@ -30,6 +30,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::abtest_form::{CreateFormFields, Poster, read_create_form};
 use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiQuery, AppState};
@@ -524,6 +525,46 @@ fn small_number(field: &str, text: &str) -> Result<u32, ApiError> {
         .ok_or_else(|| bad_form(format!("{field}: a positive whole number")))
 }
 
+/// The API's create request from the form's fields: `video` required, the rest defaulted.
+fn create_request(fields: CreateFormFields) -> Result<CreateAbTest, ApiError> {
+    let video = fields
+        .video
+        .map(|text| VideoId::parse(text.trim()).map_err(|e| bad_form(format!("video: {e}"))))
+        .transpose()?;
+    let number =
+        |field: &str, text: Option<String>, default: u32| text.map_or(Ok(default), |text| small_number(field, &text));
+    let duration_days = number("duration_days", fields.duration_days, 14)?;
+    let rotation_hours = number("rotation_hours", fields.rotation_hours, 12)?;
+    let design = match fields.design {
+        None => AbDesign::Balanced,
+        Some(text) => text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|d| *d != AbDesign::DailyAlternation)
+            .ok_or_else(|| bad_form("design: balanced or pacific_days"))?,
+    };
+    let sequential = match fields.sequential {
+        None => false,
+        Some(text) => text.trim().parse().map_err(|_| bad_form("sequential: true or false"))?,
+    };
+    let final_action = match fields.final_action {
+        None => FinalAction::ApplyWinner,
+        Some(text) => text.trim().parse().map_err(|_| bad_form("final_action: apply_winner or restore_original"))?,
+    };
+    let video = video.ok_or_else(|| bad_form("video is required"))?;
+    Ok(CreateAbTest {
+        thumbnails: fields.thumbnails,
+        titles: fields.titles,
+        duration: Duration::days(i64::from(duration_days)),
+        rotation: Duration::hours(i64::from(rotation_hours)),
+        final_action,
+        design,
+        sequential,
+        ..CreateAbTest::new(video)
+    })
+}
+
 /// Creates a test on a video of the connected channel.
 #[utoipa::path(post, path = "/api/v1/abtests", tag = "abtests",
     request_body(content = CreateAbTestForm, content_type = "multipart/form-data"),
@@ -543,65 +584,7 @@ pub async fn create_abtest(
 ) -> Result<(StatusCode, Json<AbTestView>), ApiError> {
     let web = engine(&state, &caller)?;
     let mut form = form.map_err(|e| ApiError::new(e.status(), "bad_input", e.body_text()))?;
-    let mut video = None;
-    let mut thumbnails = Vec::new();
-    let mut titles = Vec::new();
-    let mut duration_days = 14;
-    let mut rotation_hours = 12;
-    let mut final_action = FinalAction::ApplyWinner;
-    let mut design = AbDesign::Balanced;
-    let mut sequential = false;
-    let multipart_error = |e: axum::extract::multipart::MultipartError| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_input" };
-        ApiError::new(status, code, e.body_text())
-    };
-    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
-        let name = field.name().unwrap_or("").to_owned();
-        match name.as_str() {
-            "thumbnail" => thumbnails.push(field.bytes().await.map_err(multipart_error)?.to_vec()),
-            "video" | "title" | "duration_days" | "rotation_hours" | "final_action" | "design" | "sequential" => {
-                let text = field.text().await.map_err(multipart_error)?;
-                match name.as_str() {
-                    "video" => {
-                        video = Some(VideoId::parse(text.trim()).map_err(|e| bad_form(format!("video: {e}")))?);
-                    }
-                    "title" => titles.push(text),
-                    "duration_days" => duration_days = small_number("duration_days", &text)?,
-                    "rotation_hours" => rotation_hours = small_number("rotation_hours", &text)?,
-                    "design" => {
-                        design = text
-                            .trim()
-                            .parse()
-                            .ok()
-                            .filter(|d| *d != AbDesign::DailyAlternation)
-                            .ok_or_else(|| bad_form("design: balanced or pacific_days"))?;
-                    }
-                    "sequential" => {
-                        sequential = text.trim().parse().map_err(|_| bad_form("sequential: true or false"))?;
-                    }
-                    _ => {
-                        final_action = text
-                            .trim()
-                            .parse()
-                            .map_err(|_| bad_form("final_action: apply_winner or restore_original"))?;
-                    }
-                }
-            }
-            other => return Err(bad_form(format!("unknown field {other:?}"))),
-        }
-    }
-    let video = video.ok_or_else(|| bad_form("video is required"))?;
-    let request = CreateAbTest {
-        thumbnails,
-        titles,
-        duration: Duration::days(i64::from(duration_days)),
-        rotation: Duration::hours(i64::from(rotation_hours)),
-        final_action,
-        design,
-        sequential,
-        ..CreateAbTest::new(video)
-    };
+    let request = create_request(read_create_form(&mut form, Poster::Api).await?)?;
     let detail = web.engine.create(caller.user.id, request).await?;
     let reach = reach_of(&*state.store, &detail).await?;
     Ok((StatusCode::CREATED, Json(AbTestView::new(&detail, &reach))))

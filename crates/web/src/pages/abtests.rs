@@ -7,7 +7,6 @@
 //! account: each page says which is missing and links to where it is fixed. A test is its
 //! creator's: anyone else gets the same 404 as for a test that does not exist.
 
-use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -29,6 +28,7 @@ use tubewatch_worker::reach::{TestReach, has_reach_scope, reach_of};
 
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
+use crate::abtest_form::{CreateFormFields, Poster, read_create_form};
 use crate::api::abtests::AbTestsWeb;
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
@@ -121,6 +121,20 @@ pub struct PlanQuery {
     rotation_hours: Option<String>,
     design: Option<String>,
     sequential: Option<String>,
+}
+
+impl PlanQuery {
+    /// The plan of a posted create form.
+    fn of_form(form: &CreateFormFields) -> Self {
+        Self {
+            video: form.video.clone(),
+            variants: form.variants.clone(),
+            duration_days: form.duration_days.clone(),
+            rotation_hours: form.rotation_hours.clone(),
+            design: form.design.clone(),
+            sequential: form.sequential.clone(),
+        }
+    }
 }
 
 /// A validated plan (defaults: 2 variants, 14 days, a swap every 12 hours, balanced, not
@@ -406,43 +420,6 @@ fn unreachable_plan() -> Plan {
     }
 }
 
-/// The create form, as posted (multipart: files and text).
-#[derive(Debug, Default)]
-struct CreateForm {
-    plan: PlanQuery,
-    thumbnails: Vec<Vec<u8>>,
-    titles: Vec<String>,
-    final_action: Option<String>,
-}
-
-async fn read_form(mut form: Multipart) -> Result<CreateForm, String> {
-    let mut out = CreateForm::default();
-    while let Some(field) = form.next_field().await.map_err(|e| e.body_text())? {
-        let name = field.name().unwrap_or("").to_owned();
-        if name == "thumbnail" {
-            let bytes: Bytes = field.bytes().await.map_err(|e| e.body_text())?;
-            // A file input left empty still sends an empty part.
-            if !bytes.is_empty() {
-                out.thumbnails.push(bytes.to_vec());
-            }
-            continue;
-        }
-        let text = field.text().await.map_err(|e| e.body_text())?;
-        match name.as_str() {
-            "video" => out.plan.video = Some(text),
-            "variants" => out.plan.variants = Some(text),
-            "duration_days" => out.plan.duration_days = Some(text),
-            "rotation_hours" => out.plan.rotation_hours = Some(text),
-            "design" => out.plan.design = Some(text),
-            "sequential" => out.plan.sequential = Some(text),
-            "final_action" => out.final_action = Some(text),
-            "title" if !text.trim().is_empty() => out.titles.push(text),
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
 /// The form's first field, which must be its CSRF token (the template puts it first), read
 /// before any upload so that the caller is known before megabytes are.
 async fn csrf_field(form: &mut Multipart) -> Result<String, ApiError> {
@@ -503,11 +480,11 @@ pub async fn create_submit(
             };
         }
     };
-    let form = match read_form(form).await {
+    let form = match read_create_form(&mut form, Poster::Page).await {
         Ok(form) => form,
-        Err(message) => return error_page(&ApiError::bad_request("bad_input", message)),
+        Err(e) => return error_page(&e),
     };
-    let plan = Plan::parse(&form.plan);
+    let plan = Plan::parse(&PlanQuery::of_form(&form));
     let outcome = match &plan {
         Err(message) => Err(ApiError::bad_request("bad_input", message.clone())),
         Ok(plan) => create(web, &user, plan, form.thumbnails, form.titles, form.final_action).await,
