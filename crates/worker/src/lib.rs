@@ -24,5 +24,5 @@ pub use metrics::Metrics;
 pub use outliers_job::OutliersConfig;
 pub use pipeline::{Pipeline, PipelineConfig};
 pub use runner::{RunnerConfig, run_worker};
-pub use track::{TrackError, Tracker};
+pub use track::{Limited, TrackError, Tracked, Tracker, month_start};
 pub use webhook::Webhooks;

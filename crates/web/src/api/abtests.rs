@@ -95,8 +95,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(OpenApiRouter::new().routes(routes!(create_abtest)).layer(DefaultBodyLimit::max(CREATE_BODY_LIMIT)))
 }
 
-/// The caller, allowed A/B tests, and the engine (or why not).
-fn engine<'a>(state: &'a AppState, caller: &CurrentUser) -> Result<&'a AbTestsWeb, ApiError> {
+/// The A/B test engine for a caller whose plan has A/B tests: 402 `plan_feature_unavailable`
+/// otherwise, 503 `abtests_not_configured` on a server without `[abtests]`.
+pub(crate) fn engine<'a>(state: &'a AppState, caller: &CurrentUser) -> Result<&'a AbTestsWeb, ApiError> {
     caller.require_ab_tests(state)?;
     state.abtests.as_ref().ok_or_else(|| {
         ApiError::new(

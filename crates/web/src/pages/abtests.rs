@@ -29,7 +29,7 @@ use tubewatch_worker::reach::{TestReach, has_reach_scope, reach_of};
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
 use crate::abtest_form::{CreateFormFields, Poster, read_create_form};
-use crate::api::abtests::AbTestsWeb;
+use crate::api::abtests::{AbTestsWeb, engine};
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::{ApiQuery, AppState};
@@ -460,18 +460,7 @@ pub async fn create_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let refusal = match access(&state, &user.caller) {
-        Access::Ready(web) => Ok(web),
-        Access::NeedsPremium => {
-            Err(user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan")))
-        }
-        Access::NotConfigured => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "abtests_not_configured",
-            "A/B tests are not configured on this server",
-        )),
-    };
-    let web = match refusal {
+    let web = match engine(&state, &user.caller) {
         Ok(web) => web,
         Err(e) => {
             return match new_template(&state, &user, unreachable_plan(), Some(e.message.clone())).await {
@@ -879,14 +868,9 @@ pub async fn stop_submit(
         Ok(detail) => detail,
         Err(e) => return error_page(&e),
     };
-    let outcome = match access(&state, &user.caller) {
-        Access::Ready(web) => web.engine.stop(user.caller.user.id, detail.test.id).await.map_err(ApiError::from),
-        Access::NeedsPremium => user.caller.require_ab_tests(&state),
-        Access::NotConfigured => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "abtests_not_configured",
-            "A/B tests are not configured on this server",
-        )),
+    let outcome = match engine(&state, &user.caller) {
+        Ok(web) => web.engine.stop(user.caller.user.id, detail.test.id).await.map_err(ApiError::from),
+        Err(refused) => Err(refused),
     };
     match outcome {
         Ok(()) => Redirect::to(&format!("/abtests/{}", detail.test.id)).into_response(),
