@@ -78,7 +78,7 @@ pub async fn untrack(app: &App, args: TrackArgs) -> anyhow::Result<()> {
         TrackWhat::Channel { input } => {
             let id = app.tracker()?.resolve_channel(input).await?;
             let changed = match user {
-                Some(user) => app.store.remove_user_channel(user, &id).await?,
+                Some(user) => app.tracker()?.untrack_channel_for(user, &id).await?,
                 None => app.store.stop_target(TargetKind::Channel, id.as_str()).await?,
             };
             (TargetKind::Channel, id.to_string(), changed)
@@ -86,7 +86,7 @@ pub async fn untrack(app: &App, args: TrackArgs) -> anyhow::Result<()> {
         TrackWhat::Video { input } => {
             let id = YoutubeRef::parse_video(input)?;
             let changed = match user {
-                Some(user) => app.store.remove_user_video(user, &id).await?,
+                Some(user) => app.tracker()?.untrack_video_for(user, &id).await?,
                 None => app.store.stop_target(TargetKind::Video, id.as_str()).await?,
             };
             (TargetKind::Video, id.to_string(), changed)

@@ -24,7 +24,7 @@ use chrono::Duration;
 use clap::Args;
 use serde::Serialize;
 use tubewatch_core::abtest::{
-    AbPeriod, AnalysisConfig, Verdict, analyse_with_fallback, ctr_standard_error, detection_probability,
+    AbPeriod, AnalysisConfig, Signal, Verdict, analyse_with_fallback, ctr_standard_error, detection_probability,
     naive_analysis, oracle_verdict, sequential_verdict,
 };
 use tubewatch_core::outliers::ViewsPoint;
@@ -34,6 +34,7 @@ use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
 use tubewatch_store::{AbDesign, AbTestState, NewUser, Plan, Store, StoreOptions};
 use tubewatch_worker::abtest::{AbTestServices, AbTests, CreateAbTest, StoredPower, reach_plan_from_views};
 use tubewatch_worker::abtest_job::{analysis_periods, first_look};
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_worker::token_crypto::TokenKeyring;
 use tubewatch_worker::{Blobs, Mailer, Metrics, Pipeline, PipelineConfig};
 use tubewatch_youtube::{
@@ -305,55 +306,104 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
         args.tests > 0 && args.tests.is_multiple_of(per_round),
         "--tests must be a multiple of {per_round}"
     );
-    // Busy videos are rare in a calibrated world: a big one finds enough for every band.
-    let (mut config, clock) = SimConfig::for_tests(args.seed, u32::try_from(args.tests * 80).unwrap_or(u32::MAX));
-    // Creators leave their videos alone during the eval: any change is a swap of ours.
-    config.world.creator_thumbnail_change_rate = 0.0;
-    config.world.creator_title_change_rate = 0.0;
-    config.quota_per_day = u64::MAX / 4;
-    config.page_bytes = 16 * 1024;
-    let sim = Simulator::start(config, "127.0.0.1:0".parse()?).await?;
-    let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> =
-        tubewatch_store::connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default()).await?;
-    store.migrate().await?;
-    let mut yt = YoutubeConfig::single_base(&sim.base_url)?;
-    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    let youtube = YoutubeClient::new(yt)?;
-    let oauth = youtube.oauth(&OAuthConfig {
-        client_id: "tubewatch-eval".into(),
-        client_secret: None,
-        redirect_uri: "http://127.0.0.1:9/oauth/google/callback".into(),
-        scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into(), SCOPE_YT_ANALYTICS_READONLY.into()],
-    })?;
-    let key = format!("{:064x}", u128::from(args.seed) | (1 << 100));
-    let keyring = TokenKeyring::from_hex("eval", &[("eval".into(), key)])?;
-    let services = AbTestServices::new(oauth, keyring);
-    let clock_dyn: Arc<dyn Clock> = clock.clone();
-    let blobs = Blobs::local(&dir.path().join("blobs"))?;
-    let pipeline = Pipeline {
-        store: store.clone(),
-        youtube: youtube.clone(),
-        blobs: blobs.clone(),
-        clock: clock_dyn.clone(),
-        metrics: Arc::new(Metrics::default()),
-        config: PipelineConfig {
-            abtests: Some(services.clone()),
-            mailer: Mailer::outbox("tubewatch <eval@localhost>", &dir.path().join("outbox"))?,
-            ..PipelineConfig::default()
-        },
-    };
-    let ab = AbTests { store: store.clone(), youtube, blobs, clock: clock_dyn, services };
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let bench = Bench::start(&args).await?;
+    let planned = create_tests(&bench, &args).await?;
+    // Hour by hour, 30 s past the hour, until every test has ended (one a day on Pacific days
+    // starts at the next Pacific midnight, up to a day later).
+    let hours = args.days * 24 + 27;
+    let running = Progress::new("eval abtest: running", u64::try_from(hours).unwrap_or(0), "virtual hours");
+    for _ in 0..hours {
+        running.inc(1);
+        let at = Slot::hour_of(bench.clock.now()).start() + Duration::hours(1) + Duration::seconds(30);
+        bench.clock.set(at);
+        bench.pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
+    }
+    running.finish();
+    let scoring = Progress::spinner("eval abtest: scoring the verdicts and their sequential replays");
+    let mut report = score_tests(&bench.store, &bench.sim.sim, &planned, &args, &bench.ab.services.analysis).await?;
+    scoring.finish();
+    report.wall_seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    bench.sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
 
-    let now = clock.now();
-    let videos = pick_videos(&sim.sim, &store, &args, now).await?;
+/// What the eval runs on: the simulator (its clock stepped by the eval), a fresh SQLite store in
+/// a temporary folder, and the real A/B engine and job pipeline over HTTP against the simulator.
+struct Bench {
+    sim: tubewatch_sim::RunningSim,
+    clock: Arc<tubewatch_core::ManualClock>,
+    store: Arc<dyn Store>,
+    pipeline: Pipeline,
+    ab: AbTests,
+    http: reqwest::Client,
+    /// Holds the store, the blobs and the outbox until the eval ends.
+    _dir: tempfile::TempDir,
+}
+
+impl Bench {
+    async fn start(args: &AbtestArgs) -> anyhow::Result<Self> {
+        // Busy videos are rare in a calibrated world: a big one finds enough for every band.
+        let (mut config, clock) = SimConfig::for_tests(args.seed, u32::try_from(args.tests * 80).unwrap_or(u32::MAX));
+        // Creators leave their videos alone during the eval: any change is a swap of ours.
+        config.world.creator_thumbnail_change_rate = 0.0;
+        config.world.creator_title_change_rate = 0.0;
+        config.quota_per_day = u64::MAX / 4;
+        config.page_bytes = 16 * 1024;
+        let sim = Simulator::start(config, "127.0.0.1:0".parse()?).await?;
+        let dir = tempfile::tempdir()?;
+        let store: Arc<dyn Store> =
+            tubewatch_store::connect(&format!("sqlite://{}/tw.db", dir.path().display()), &StoreOptions::default())
+                .await?;
+        store.migrate().await?;
+        let mut yt = YoutubeConfig::single_base(&sim.base_url)?;
+        yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+        let youtube = YoutubeClient::new(yt)?;
+        let oauth = youtube.oauth(&OAuthConfig {
+            client_id: "tubewatch-eval".into(),
+            client_secret: None,
+            redirect_uri: "http://127.0.0.1:9/oauth/google/callback".into(),
+            scopes: vec![SCOPE_YOUTUBE_FORCE_SSL.into(), SCOPE_YT_ANALYTICS_READONLY.into()],
+        })?;
+        let key = format!("{:064x}", u128::from(args.seed) | (1 << 100));
+        let keyring = TokenKeyring::from_hex("eval", &[("eval".into(), key)])?;
+        let services = AbTestServices::new(oauth, keyring);
+        let clock_dyn: Arc<dyn Clock> = clock.clone();
+        let blobs = Blobs::local(&dir.path().join("blobs"))?;
+        let pipeline = Pipeline {
+            store: store.clone(),
+            youtube: youtube.clone(),
+            blobs: blobs.clone(),
+            clock: clock_dyn.clone(),
+            metrics: Arc::new(Metrics::default()),
+            config: PipelineConfig {
+                abtests: Some(services.clone()),
+                mailer: Mailer::outbox("tubewatch <eval@localhost>", &dir.path().join("outbox"))?,
+                ..PipelineConfig::default()
+            },
+        };
+        let ab = AbTests { store: store.clone(), youtube, blobs, clock: clock_dyn, services };
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        Ok(Self { sim, clock, store, pipeline, ab, http, _dir: dir })
+    }
+}
+
+/// Creates every test: one creator per picked video, connected, with two thumbnails whose true
+/// multipliers are set in the simulator. Within a band the tests take every effect, then every
+/// method, then which variant is truly better.
+async fn create_tests(bench: &Bench, args: &AbtestArgs) -> anyhow::Result<Vec<Planned>> {
+    let (store, ab, sim) = (&bench.store, &bench.ab, &bench.sim.sim);
+    let now = bench.clock.now();
+    let videos = pick_videos(sim, store, args, now).await?;
     let mut planned = Vec::with_capacity(args.tests);
     let mut in_band = [0usize; BANDS.len()];
     let creating = Progress::new("eval abtest: creating tests", videos.len() as u64, "tests");
     for (i, (channel, video, band)) in videos.iter().enumerate() {
         creating.inc(1);
-        // Within a band: every effect, then every method, then which variant is truly better.
         let j = in_band[*band];
         in_band[*band] += 1;
         let effect = EFFECTS[j % EFFECTS.len()];
@@ -372,7 +422,7 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
             )
             .await?
             .id;
-        connect(&ab, &http, user, channel).await?;
+        connect(ab, &bench.http, user, channel).await?;
         let mut request = CreateAbTest::new(video.clone());
         request.thumbnails = vec![picture(2 * i as u64)?, picture(2 * i as u64 + 1)?];
         request.duration = Duration::days(args.days);
@@ -384,40 +434,12 @@ pub async fn run(args: AbtestArgs, _settings: Settings) -> anyhow::Result<ExitCo
             let key = variant.thumb_blob_key.as_deref().context("thumbnail variant")?;
             let bytes = ab.blobs.get(key).await?.context("variant blob")?;
             let multiplier = if v == best { 1.0 + effect } else { 1.0 };
-            sim.sim.set_multiplier(
-                video.as_str(),
-                VariantKind::Thumbnail,
-                &thumbnail_variant_id(&bytes),
-                multiplier,
-            )?;
+            sim.set_multiplier(video.as_str(), VariantKind::Thumbnail, &thumbnail_variant_id(&bytes), multiplier)?;
         }
         planned.push(Planned { test_id: created.test.id, video: video.clone(), band: *band, effect, best, method });
     }
-
-    // Hour by hour, 30 s past the hour, until every test has ended (one a day on Pacific days
-    // starts at the next Pacific midnight, up to a day later).
-    let hours = args.days * 24 + 27;
     creating.finish();
-    let running = Progress::new("eval abtest: running", u64::try_from(hours).unwrap_or(0), "virtual hours");
-    for _ in 0..hours {
-        running.inc(1);
-        let at = Slot::hour_of(clock.now()).start() + Duration::hours(1) + Duration::seconds(30);
-        clock.set(at);
-        pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
-    }
-
-    running.finish();
-    let scoring = Progress::spinner("eval abtest: scoring the verdicts and their sequential replays");
-    let mut report = score_tests(&store, &sim.sim, &planned, &args, &ab.services.analysis).await?;
-    scoring.finish();
-    report.wall_seconds = started.elapsed().as_secs_f64();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-    }
-    sim.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(planned)
 }
 
 /// The most recent long-form video of channels published `--min-age-days` to `--max-age-days`
@@ -545,7 +567,7 @@ async fn load(store: &Arc<dyn Store>, p: &Planned) -> anyhow::Result<(TestData, 
     );
     let swaps_failed = detail.periods.iter().filter(|x| x.swapped_at.is_none()).count();
     let power: StoredPower = serde_json::from_str(&detail.test.power_json)?;
-    let result: serde_json::Value = serde_json::from_str(detail.test.result_json.as_deref().unwrap_or("{}"))?;
+    let result = AbResult::stored(&detail.test)?.with_context(|| format!("test {} has no result", p.test_id))?;
     let points: Vec<ViewsPoint> = store
         .abtest_views(p.test_id)
         .await?
@@ -554,20 +576,15 @@ async fn load(store: &Arc<dyn Store>, p: &Planned) -> anyhow::Result<(TestData, 
         .collect();
     let periods = analysis_periods(&detail.periods, points.last().map_or(detail.test.ends_at, |x| x.at));
     let mut reach = Vec::new();
-    for day in result["reach_days"].as_array().into_iter().flatten() {
-        let date: chrono::NaiveDate = serde_json::from_value(day["date"].clone())?;
-        let index = (date - chrono::NaiveDate::default()).num_days();
+    for day in &result.reach_days {
+        let index = (day.date - chrono::NaiveDate::default()).num_days();
         let ends = chrono::DateTime::from_timestamp(tubewatch_core::pacific::midnight(index + 1), 0).context("day")?;
         reach.push((
             ends,
-            ReachObs {
-                impressions: day["impressions"].as_f64().unwrap_or(0.0),
-                ctr: day["ctr"].as_f64().unwrap_or(0.0),
-                shares: serde_json::from_value(day["variant_share"].clone())?,
-            },
+            ReachObs { impressions: day.impressions as f64, ctr: day.ctr, shares: day.variant_share.clone() },
         ));
     }
-    let analysis = &result["analysis"];
+    let analysis = result.analysis.as_ref();
     let data = TestData {
         points,
         periods,
@@ -575,9 +592,9 @@ async fn load(store: &Arc<dyn Store>, p: &Planned) -> anyhow::Result<(TestData, 
         reach,
         first_look: first_look(&detail),
         power,
-        stored: serde_json::from_value(analysis["verdict"].clone()).ok(),
-        used_reach: analysis["signal"].as_str().is_some_and(|s| s != "views"),
-        extra_noise_cv: analysis["extra_noise_cv"].as_f64().unwrap_or(f64::NAN),
+        stored: analysis.map(|a| a.verdict),
+        used_reach: analysis.is_some_and(|a| a.signal != Signal::Views),
+        extra_noise_cv: analysis.map_or(f64::NAN, |a| a.extra_noise_cv),
     };
     Ok((data, swaps_failed))
 }

@@ -121,6 +121,11 @@ impl From<TrackError> for ApiError {
                 tracing::warn!(error = %e, "tracking: YouTube unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, code, "YouTube could not be read just now; try again")
             }
+            // Without the caller's plan the upgrade that would help is unknown: see
+            // `api::track_refused`, which the handlers use.
+            TrackError::LimitReached { limit, used, .. } => {
+                Self::new(StatusCode::FORBIDDEN, code, e.to_string()).with("limit", limit).with("used", used)
+            }
             TrackError::Store(inner) => inner.into(),
         }
     }

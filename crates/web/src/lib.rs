@@ -8,6 +8,7 @@
 //! (handlers), `billing` (Stripe checkout and webhooks).
 #![forbid(unsafe_code)]
 
+mod abtest_form;
 pub mod api;
 pub mod auth;
 pub mod billing;

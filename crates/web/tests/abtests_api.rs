@@ -16,7 +16,8 @@ use common::*;
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use tubewatch_core::{ChannelId, Clock, Email, VideoId};
-use tubewatch_store::{ReachReport, ReachState, SwapRecord};
+use tubewatch_store::{AbTestState, ReachReport, ReachState, SwapRecord};
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_youtube::{SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY};
 use ui_common::{make_premium, picture, spawn_ab_app, spawn_ab_app_asking};
 
@@ -386,4 +387,85 @@ async fn without_the_reach_scope_a_test_reads_public_views_and_offers_to_reconne
     assert!(html.contains("state-not_granted"), "{html}");
     assert!(html.contains(&format!("/oauth/google/start?channel={owned}")), "{html}");
     assert!(!html.contains("and the channel's daily reach"), "{html}");
+}
+
+#[tokio::test]
+async fn a_finished_test_shows_its_result_and_an_unreadable_one_says_so() {
+    let (app, owned) = spawn_ab_app(6).await;
+    let alice = premium(&app, "alice@example.com").await;
+    connect_account(&alice, &owned).await;
+    let video = busiest_video(&app, &owned);
+    let created = send_form(&alice, "/api/v1/abtests", two_pictures(&video)).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    assert!(created.body["result"].is_null() && created.body["result_error"].is_null(), "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+
+    // The wrap-up's result, as the job writes it.
+    let result = AbResult {
+        analysis: None,
+        analysis_error: Some("the test ended before its first swap".into()),
+        stopped_early: true,
+        decided_early: false,
+        applied_variant: None,
+        applied: "the original is live".into(),
+        verified: true,
+        verification: "thumbnail matches".into(),
+        periods_excluded: 0,
+        quota_used: 151,
+        outside_change: None,
+        reach_state: ReachState::NotGranted,
+        reach_days: Vec::new(),
+    };
+    let now = app.clock.now();
+    app.store.finish_abtest(id, AbTestState::Stopped, &result.to_json().unwrap(), now).await.unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!(read.body["result"]["applied"], "the original is live", "{}", read.body);
+    assert_eq!(read.body["result"]["stopped_early"], true);
+    assert!(read.body["result_error"].is_null());
+    let back: AbResult = serde_json::from_value(read.body["result"].clone()).unwrap();
+    assert_eq!(back, result, "the API serves the stored result as the job wrote it");
+    let page = String::from_utf8_lossy(&alice.get(&format!("/abtests/{id}")).await.bytes).into_owned();
+    assert!(page.contains("Result: No analysis") && page.contains("the original is live"), "{page}");
+
+    // A result that cannot be read is said to be so, on the page and in the API.
+    app.store.finish_abtest(id, AbTestState::Stopped, "{\"analysis\": 3", now).await.unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert!(read.body["result"].is_null(), "{}", read.body);
+    assert!(read.body["result_error"].as_str().unwrap().contains("cannot be read"), "{}", read.body);
+    let page = String::from_utf8_lossy(&alice.get(&format!("/abtests/{id}")).await.bytes).into_owned();
+    assert!(page.contains("id=\"result-error\"") && page.contains("cannot be read"), "{page}");
+}
+
+#[tokio::test]
+async fn the_create_page_and_the_api_read_the_same_form() {
+    let (app, owned) = spawn_ab_app(6).await;
+    let alice = premium(&app, "alice@example.com").await;
+    connect_account(&alice, &owned).await;
+    let video = busiest_video(&app, &owned);
+    let Auth::Cookie { csrf, .. } = &alice.auth else { panic!("a session") };
+    // The page's form: its CSRF token first, the preview's variant count, and a file input and
+    // a title left empty, which are left out.
+    let page_form = Form::new()
+        .text("csrf_token", csrf.clone())
+        .text("video", video.to_string())
+        .text("variants", "2")
+        .part("thumbnail", Part::bytes(picture(1, image::ImageFormat::Png)).file_name("a.png"))
+        .part("thumbnail", Part::bytes(picture(2, image::ImageFormat::Jpeg)).file_name("b.jpg"))
+        .part("thumbnail", Part::bytes(Vec::new()).file_name(""))
+        .text("title", " ")
+        .text("sequential", "on");
+    let page = send_form(&alice, "/abtests/new", page_form).await;
+    assert_eq!(page.status.as_u16(), 303, "{}", String::from_utf8_lossy(&page.bytes));
+    let id: i64 = location(&page).strip_prefix("/abtests/").unwrap().parse().unwrap();
+    let read = alice.get(&format!("/api/v1/abtests/{id}")).await;
+    assert_eq!((read.body["kind"].as_str(), read.body["sequential"].as_bool()), (Some("thumbnail"), Some(true)));
+    assert_eq!(read.body["variants"].as_array().unwrap().len(), 2);
+
+    // The API takes only its documented fields, and an empty part is a variant it refuses.
+    let extra = send_form(&alice, "/api/v1/abtests", two_pictures(&video).text("variants", "2")).await;
+    assert_eq!((extra.status.as_u16(), extra.code()), (400, "bad_input"), "{}", extra.body);
+    let empty =
+        send_form(&alice, "/api/v1/abtests", two_pictures(&video).part("thumbnail", Part::bytes(Vec::new()))).await;
+    assert_eq!((empty.status.as_u16(), empty.code()), (422, "bad_image"), "{}", empty.body);
 }

@@ -270,6 +270,65 @@ fn validate_title(index: usize, title: &str) -> Result<String, AbTestError> {
     Ok(title.to_owned())
 }
 
+/// What a request tests (thumbnails, titles or both) and how many variants, once its counts
+/// and its rotation period are valid.
+fn variant_shape(request: &CreateAbTest) -> Result<(AbTestKind, usize), AbTestError> {
+    let (kind, variants_n) = match (request.thumbnails.len(), request.titles.len()) {
+        (0, 0) => return Err(AbTestError::BadInput("give 2–4 thumbnails and/or 2–4 titles".into())),
+        (t, 0) => (AbTestKind::Thumbnail, t),
+        (0, n) => (AbTestKind::Title, n),
+        (t, n) if t == n => (AbTestKind::Both, t),
+        (t, n) => {
+            return Err(AbTestError::BadInput(format!("{t} thumbnails and {n} titles: give as many of each")));
+        }
+    };
+    if !(MIN_VARIANTS..=MAX_VARIANTS).contains(&variants_n) {
+        return Err(AbTestError::BadInput(format!("{variants_n} variants: a test compares 2 to 4")));
+    }
+    let rotation_minutes = request.rotation.num_minutes();
+    if rotation_minutes < 60 || rotation_minutes % 60 != 0 || request.rotation != Duration::minutes(rotation_minutes) {
+        return Err(AbTestError::BadInput("the rotation period must be a whole number of hours".into()));
+    }
+    Ok((kind, variants_n))
+}
+
+/// The rotation schedule the request's design makes from `start` (the next whole hour).
+fn planned_schedule(
+    request: &CreateAbTest,
+    variants_n: usize,
+    start: DateTime<Utc>,
+) -> Result<Vec<AbPeriod>, AbTestError> {
+    let schedule = ScheduleRequest {
+        variants: variants_n,
+        start,
+        duration: request.duration,
+        rotation: request.rotation,
+        seed: request.seed.unwrap_or_else(rand::random),
+    };
+    if request.design == AbDesign::PacificDays && request.duration != Duration::days(request.duration.num_days()) {
+        return Err(AbTestError::BadInput("a test of whole Pacific days lasts a whole number of days".into()));
+    }
+    match request.design {
+        AbDesign::Balanced => balanced_schedule(&schedule),
+        AbDesign::PacificDays => pacific_day_schedule(variants_n, start, request.duration.num_days(), schedule.seed),
+        AbDesign::DailyAlternation => naive_daily_schedule(variants_n, start, request.duration),
+    }
+    .map_err(|e| AbTestError::BadInput(e.to_string()))
+}
+
+/// What the owner's snippet says of a video a test is created on.
+struct OwnedVideo {
+    published: DateTime<Utc>,
+    /// The title to restore (`None` when the snippet has none).
+    title: Option<String>,
+}
+
+/// The original thumbnail as archived for restoring.
+struct ArchivedThumbnail {
+    key: String,
+    phash: String,
+}
+
 /// The A/B test operations. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AbTests {
@@ -400,132 +459,35 @@ impl AbTests {
     #[tracing::instrument(skip_all, fields(user_id = user.0, video_id = %request.video))]
     pub async fn create(&self, user: UserId, request: CreateAbTest) -> Result<AbTestDetail, AbTestError> {
         let video = request.video.clone();
-        let (kind, variants_n) = match (request.thumbnails.len(), request.titles.len()) {
-            (0, 0) => return Err(AbTestError::BadInput("give 2–4 thumbnails and/or 2–4 titles".into())),
-            (t, 0) => (AbTestKind::Thumbnail, t),
-            (0, n) => (AbTestKind::Title, n),
-            (t, n) if t == n => (AbTestKind::Both, t),
-            (t, n) => {
-                return Err(AbTestError::BadInput(format!("{t} thumbnails and {n} titles: give as many of each")));
-            }
-        };
-        if !(MIN_VARIANTS..=MAX_VARIANTS).contains(&variants_n) {
-            return Err(AbTestError::BadInput(format!("{variants_n} variants: a test compares 2 to 4")));
-        }
-        let rotation_minutes = request.rotation.num_minutes();
-        if rotation_minutes < 60
-            || rotation_minutes % 60 != 0
-            || request.rotation != Duration::minutes(rotation_minutes)
-        {
-            return Err(AbTestError::BadInput("the rotation period must be a whole number of hours".into()));
-        }
+        let (kind, variants_n) = variant_shape(&request)?;
         let titles =
             request.titles.iter().enumerate().map(|(i, t)| validate_title(i, t)).collect::<Result<Vec<_>, _>>()?;
-        let limits = self.services.upload_limits;
-        let uploads = request.thumbnails.clone();
-        // Decoding and encoding are CPU work: off the async threads, under the image bound.
-        let prepared = image_work(move || {
-            uploads
-                .iter()
-                .enumerate()
-                .map(|(i, b)| prepare_thumbnail(b, &limits).map_err(|r| (i, r)))
-                .collect::<Vec<_>>()
-        })
-        .await?
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|(index, reason)| AbTestError::BadImage { index, reason })?;
-
+        let prepared = self.prepare_uploads(request.thumbnails.clone()).await?;
         let conn = self.store.youtube_connection(user).await?.ok_or(AbTestError::NotConnected)?;
-        let token = self.access_token(user, false).await?;
-        let snippet =
-            self.youtube.video_snippet(&token, &video).await.map_err(|e| AbTestError::from_youtube(e, &video))?;
-        let owner = snippet.get("channelId").and_then(|v| v.as_str()).and_then(|s| ChannelId::parse(s).ok());
-        if owner.as_ref() != Some(&conn.channel_id) {
-            return Err(AbTestError::NotOwner(video, conn.channel_id));
-        }
-        // Proof of edit rights before anything is stored: the snippet written back unchanged.
-        match self.youtube.update_video_snippet(&token, &video, |_| {}).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Forbidden => return Err(AbTestError::NotOwner(video, conn.channel_id)),
-            // YouTube refuses to take back a snippet it once accepted (an old title with '<',
-            // say): the probe says nothing about ownership then; the channel check stands and
-            // the first swap would fail for good if the grant could not edit the video.
-            Err(YoutubeError::Http { status: Some(400), message }) => {
-                tracing::warn!(video_id = %video, %message, "ownership probe inconclusive for video {video}");
-            }
-            Err(e) => return Err(AbTestError::from_youtube(e, &video)),
-        }
-        let published = snippet
-            .get("publishedAt")
-            .and_then(|v| v.as_str())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(|| {
-                AbTestError::Youtube(YoutubeError::Http { status: None, message: "snippet without publishedAt".into() })
-            })?;
-        let original_title = snippet.get("title").and_then(|v| v.as_str()).map(str::to_owned);
-
+        let owned = self.owned_video(user, &video, &conn).await?;
         let now = self.clock.now();
-        let folder = format!("abtests/{video}/{:016x}", rand::random::<u64>());
-        let mut variants: Vec<AbVariant> =
-            (0..variants_n).map(|_| AbVariant { thumb_blob_key: None, thumb_phash: None, title: None }).collect();
-        let (mut original_thumb_key, mut original_thumb_phash) = (None, None);
-        if !prepared.is_empty() {
-            for (i, p) in prepared.iter().enumerate() {
-                let key = format!("{folder}/variant-{i}.jpg");
-                self.blobs.put(&key, p.jpeg.clone()).await?;
-                variants[i].thumb_blob_key = Some(key);
-                variants[i].thumb_phash = Some(p.phash.to_hex());
-            }
-            let original = self.original_thumbnail(&video).await?;
-            let key = format!("{folder}/original.jpg");
-            self.blobs.put(&key, original.jpeg).await?;
-            original_thumb_key = Some(key);
-            original_thumb_phash = Some(original.phash.to_hex());
-        }
-        for (i, t) in titles.into_iter().enumerate() {
-            variants[i].title = Some(t);
-        }
-
+        let (variants, original) = self.store_variants(&video, variants_n, &prepared, titles).await?;
         let start = Slot::hour_of(now).start() + Duration::hours(1);
-        let schedule = ScheduleRequest {
-            variants: variants_n,
-            start,
-            duration: request.duration,
-            rotation: request.rotation,
-            seed: request.seed.unwrap_or_else(rand::random),
-        };
-        if request.design == AbDesign::PacificDays && request.duration != Duration::days(request.duration.num_days()) {
-            return Err(AbTestError::BadInput("a test of whole Pacific days lasts a whole number of days".into()));
-        }
-        let periods = match request.design {
-            AbDesign::Balanced => balanced_schedule(&schedule),
-            AbDesign::PacificDays => {
-                pacific_day_schedule(variants_n, start, request.duration.num_days(), schedule.seed)
-            }
-            AbDesign::DailyAlternation => naive_daily_schedule(variants_n, start, request.duration),
-        }
-        .map_err(|e| AbTestError::BadInput(e.to_string()))?;
+        let periods = planned_schedule(&request, variants_n, start)?;
         let start = periods.first().map_or(start, |p| p.start);
-        let power = self.power(&video, published, now, &periods, variants_n).await?;
+        let power = self.power(&video, owned.published, now, &periods, variants_n).await?;
         let new = NewAbTest {
             user_id: user,
             video_id: video.clone(),
-            video_published_at: published,
+            video_published_at: owned.published,
             kind,
             starts_at: start,
             ends_at: periods.last().map_or(start, |p| p.end),
             rotation_minutes: match request.design {
                 AbDesign::PacificDays => 24 * 60,
-                _ => i32::try_from(rotation_minutes).unwrap_or(i32::MAX),
+                _ => i32::try_from(request.rotation.num_minutes()).unwrap_or(i32::MAX),
             },
             design: request.design,
             sequential: request.sequential,
             final_action: request.final_action,
-            original_title,
-            original_thumb_key,
-            original_thumb_phash,
+            original_title: owned.title,
+            original_thumb_key: original.as_ref().map(|o| o.key.clone()),
+            original_thumb_phash: original.map(|o| o.phash),
             power_json: serde_json::to_string(&power).map_err(anyhow::Error::from)?,
             variants,
             periods: periods
@@ -542,12 +504,113 @@ impl AbTests {
                 })
                 .collect(),
         };
-        let test = self.store.create_abtest(&new, now).await?;
+        self.start_test(&new, &conn, now).await
+    }
+
+    /// Validates and normalises the uploads off the async threads (decoding and encoding are
+    /// CPU work), under the image bound.
+    async fn prepare_uploads(&self, uploads: Vec<Vec<u8>>) -> Result<Vec<PreparedThumbnail>, AbTestError> {
+        let limits = self.services.upload_limits;
+        image_work(move || {
+            uploads
+                .iter()
+                .enumerate()
+                .map(|(i, b)| prepare_thumbnail(b, &limits).map_err(|r| (i, r)))
+                .collect::<Vec<_>>()
+        })
+        .await?
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|(index, reason)| AbTestError::BadImage { index, reason })
+    }
+
+    /// The video as YouTube describes it to its owner, once the connected channel is shown to
+    /// own it and the grant to be allowed to edit it.
+    async fn owned_video(
+        &self,
+        user: UserId,
+        video: &VideoId,
+        conn: &YoutubeConnection,
+    ) -> Result<OwnedVideo, AbTestError> {
+        let token = self.access_token(user, false).await?;
+        let snippet =
+            self.youtube.video_snippet(&token, video).await.map_err(|e| AbTestError::from_youtube(e, video))?;
+        let owner = snippet.get("channelId").and_then(|v| v.as_str()).and_then(|s| ChannelId::parse(s).ok());
+        if owner.as_ref() != Some(&conn.channel_id) {
+            return Err(AbTestError::NotOwner(video.clone(), conn.channel_id.clone()));
+        }
+        // Proof of edit rights before anything is stored: the snippet written back unchanged.
+        match self.youtube.update_video_snippet(&token, video, |_| {}).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Forbidden => {
+                return Err(AbTestError::NotOwner(video.clone(), conn.channel_id.clone()));
+            }
+            // YouTube refuses to take back a snippet it once accepted (an old title with '<',
+            // say): the probe says nothing about ownership then; the channel check stands and
+            // the first swap would fail for good if the grant could not edit the video.
+            Err(YoutubeError::Http { status: Some(400), message }) => {
+                tracing::warn!(video_id = %video, %message, "ownership probe inconclusive for video {video}");
+            }
+            Err(e) => return Err(AbTestError::from_youtube(e, video)),
+        }
+        let published = snippet
+            .get("publishedAt")
+            .and_then(|v| v.as_str())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| {
+                AbTestError::Youtube(YoutubeError::Http { status: None, message: "snippet without publishedAt".into() })
+            })?;
+        let title = snippet.get("title").and_then(|v| v.as_str()).map(str::to_owned);
+        Ok(OwnedVideo { published, title })
+    }
+
+    /// The variants with their thumbnails archived (in a folder of the test's own) and their
+    /// titles, and, for a thumbnail test, the original thumbnail archived for restoring.
+    async fn store_variants(
+        &self,
+        video: &VideoId,
+        variants_n: usize,
+        prepared: &[PreparedThumbnail],
+        titles: Vec<String>,
+    ) -> Result<(Vec<AbVariant>, Option<ArchivedThumbnail>), AbTestError> {
+        let folder = format!("abtests/{video}/{:016x}", rand::random::<u64>());
+        let mut variants: Vec<AbVariant> =
+            (0..variants_n).map(|_| AbVariant { thumb_blob_key: None, thumb_phash: None, title: None }).collect();
+        let mut original = None;
+        if !prepared.is_empty() {
+            for (i, p) in prepared.iter().enumerate() {
+                let key = format!("{folder}/variant-{i}.jpg");
+                self.blobs.put(&key, p.jpeg.clone()).await?;
+                variants[i].thumb_blob_key = Some(key);
+                variants[i].thumb_phash = Some(p.phash.to_hex());
+            }
+            let thumbnail = self.original_thumbnail(video).await?;
+            let key = format!("{folder}/original.jpg");
+            self.blobs.put(&key, thumbnail.jpeg).await?;
+            original = Some(ArchivedThumbnail { key, phash: thumbnail.phash.to_hex() });
+        }
+        for (i, t) in titles.into_iter().enumerate() {
+            variants[i].title = Some(t);
+        }
+        Ok((variants, original))
+    }
+
+    /// Stores the new test, counts the quota its creation spent, and schedules its job and its
+    /// reach.
+    async fn start_test(
+        &self,
+        new: &NewAbTest,
+        conn: &YoutubeConnection,
+        now: DateTime<Utc>,
+    ) -> Result<AbTestDetail, AbTestError> {
+        let test = self.store.create_abtest(new, now).await?;
         // The snippet read and the ownership probe.
         self.store.add_abtest_quota(test.id, READ_UNITS * 2 + WRITE_UNITS).await?;
-        self.store.ensure_target(TargetKind::AbTest, &test.id.to_string(), start, now).await?;
-        self.start_reach(test.id, &conn, now).await?;
-        tracing::info!(test_id = test.id, video_id = %video, variants = variants_n, %start, "A/B test {} created", test.id);
+        self.store.ensure_target(TargetKind::AbTest, &test.id.to_string(), new.starts_at, now).await?;
+        self.start_reach(test.id, conn, now).await?;
+        let (video, variants, start) = (&new.video_id, new.variants.len(), new.starts_at);
+        tracing::info!(test_id = test.id, video_id = %video, variants, %start, "A/B test {} created", test.id);
         self.store.abtest(test.id).await?.ok_or(AbTestError::NoSuchTest(test.id))
     }
 
@@ -680,6 +743,11 @@ impl AbTests {
     pub async fn get(&self, user: UserId, id: AbTestId) -> Result<AbTestDetail, AbTestError> {
         self.store.abtest(id).await?.filter(|d| d.test.user_id == user).ok_or(AbTestError::NoSuchTest(id))
     }
+}
+
+/// The next whole hour after `now`: when a test's (and its reach's) next hourly run is due.
+pub(crate) fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
+    Slot::hour_of(now).start() + Duration::hours(1)
 }
 
 /// The power estimate's basis when read from the video's tracked views.

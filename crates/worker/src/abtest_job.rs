@@ -10,8 +10,7 @@
 //! Within a run the measurement comes before the swap, and the analysis cuts periods at the
 //! recorded swap times: the hour that just ended counts for the variant live during it.
 
-use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use tubewatch_core::abtest::{
     AbAnalysis, AbPeriod, AnalysisConfig, Verdict, analyse_with_fallback, first_sequential_look, sequential_verdict,
     variant_label,
@@ -20,42 +19,16 @@ use tubewatch_core::outliers::ViewsPoint;
 use tubewatch_core::reach::ReachObs;
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{
-    AbTestDetail, AbTestKind, AbTestPeriod, AbTestState, AbViews, ConnectionState, FinalAction, Lease, ReachState,
-    SwapRecord, Target,
+    AbTestDetail, AbTestKind, AbTestPeriod, AbTestState, AbViews, ConnectionState, FinalAction, Lease, SwapRecord,
+    Target,
 };
 use tubewatch_youtube::{PerceptualHash, ThumbnailSize, YoutubeError};
 
-use crate::abtest::{AbTestError, AbTests, READ_UNITS, WRITE_UNITS};
+use crate::abtest::{AbTestError, AbTests, READ_UNITS, WRITE_UNITS, next_hour};
+use crate::abtest_result::AbResult;
 use crate::mail::Mail;
 use crate::pipeline::{JobError, Pipeline};
 use crate::reach::TestReachDay;
-
-/// What the wrap-up stores as the test's result (JSON).
-#[derive(Debug, Clone, Serialize)]
-pub struct AbResult {
-    pub analysis: Option<AbAnalysis>,
-    /// Why there is no analysis (e.g. a variant never got clean data).
-    pub analysis_error: Option<String>,
-    pub stopped_early: bool,
-    /// The test stopped before its end because the always-valid (sequential) verdict was
-    /// decided at an hourly look.
-    #[serde(default)]
-    pub decided_early: bool,
-    /// `Some(v)`: variant v was applied; `None`: the original was restored (or nothing could be).
-    pub applied_variant: Option<usize>,
-    pub applied: String,
-    /// The final state was read back from YouTube and matched.
-    pub verified: bool,
-    pub verification: String,
-    pub periods_excluded: usize,
-    pub quota_used: i64,
-    pub outside_change: Option<String>,
-    /// The owner's daily reach at the wrap-up (`not_granted` without the analytics scope) and
-    /// the days received that cover the test, with the share of each day each variant was live;
-    /// the analysis uses them beside the hourly views (see its `signal`).
-    pub reach_state: ReachState,
-    pub reach_days: Vec<TestReachDay>,
-}
 
 /// Why a test wraps up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,10 +103,6 @@ impl From<AbTestError> for JobError {
 fn refused(e: &YoutubeError) -> bool {
     e.is_permanent()
         || matches!(e, YoutubeError::Http { status: Some(s), .. } if (400..500).contains(s) && *s != 408 && *s != 429)
-}
-
-pub(crate) fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
-    Slot::hour_of(now).start() + Duration::hours(1)
 }
 
 fn as_usize(v: i32) -> usize {
@@ -529,7 +498,7 @@ impl Pipeline {
             reach_state: fresh.reach_state,
             reach_days: data.reach_days,
         };
-        let json = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
+        let json = result.to_json().map_err(anyhow::Error::from)?;
         let state = if ending == Ending::StoppedByUser { AbTestState::Stopped } else { AbTestState::Finished };
         self.store.finish_abtest(test.id, state, &json, now).await?;
         tracing::info!(test_id = test.id, verified, "A/B test {} wrapped up: {}", test.id, result.applied);
@@ -680,6 +649,8 @@ fn result_mail(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use chrono::Duration;
+
     use super::*;
 
     fn t(h: i64) -> DateTime<Utc> {

@@ -5,6 +5,7 @@
 
 pub mod abtest;
 pub mod abtest_job;
+pub mod abtest_result;
 pub mod blobs;
 mod digest_job;
 pub mod mail;
@@ -23,5 +24,5 @@ pub use metrics::Metrics;
 pub use outliers_job::OutliersConfig;
 pub use pipeline::{Pipeline, PipelineConfig};
 pub use runner::{RunnerConfig, run_worker};
-pub use track::{TrackError, Tracker};
+pub use track::{Limited, TrackError, Tracked, Tracker, month_start};
 pub use webhook::Webhooks;

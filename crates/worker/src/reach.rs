@@ -11,7 +11,7 @@
 //! read again at the next run, and a day read twice replaces itself.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tubewatch_core::UserId;
 use tubewatch_core::abtest::{AbPeriod, live_shares};
 use tubewatch_store::{
@@ -41,7 +41,7 @@ pub fn has_reach_scope(connection: &YoutubeConnection) -> bool {
 /// One day of reach during a test: the video's thumbnail impressions and click-through rate
 /// that Pacific day, and the share of the day each variant was live (by variant index; the rest
 /// of the day no variant was: before the first swap, after the end).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestReachDay {
     pub date: NaiveDate,
     pub impressions: i64,
@@ -331,7 +331,7 @@ impl Pipeline {
         if polled.state == ReachState::Failed {
             tracing::warn!(user_id = user.0, reason = %polled.reason, "reach of user {} not read", user.0);
         }
-        self.store.complete(lease, Some(crate::abtest_job::next_hour(now))).await?;
+        self.store.complete(lease, Some(crate::abtest::next_hour(now))).await?;
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! What users start tracking with: a channel or a video, written any way a user writes it,
 //! resolved and validated against YouTube, turned into one shared target plus the user's mapping.
+//! The use cases the web pages, the JSON API and the CLI share: a user's request checked against
+//! their plan's limits, then tracked and mapped (`track_channel_for`, `track_video_for`).
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 
 use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, UserId, VideoId, YoutubeRef};
 use tubewatch_store::{LimitOutcome, NewChannel, NewVideo, Store, StoreError, TargetKind, TargetState, Video};
@@ -23,8 +25,52 @@ pub enum TrackError {
     TrackingOver(VideoId, i64),
     #[error("YouTube could not be read just now ({0}); try again")]
     Youtube(YoutubeError),
+    #[error("your plan allows {limit} {what}; {used} are used")]
+    LimitReached { what: Limited, limit: u32, used: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a plan limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// Monitored channels.
+    Channels,
+    /// Individually tracked videos, counted per calendar month.
+    Videos,
+}
+
+impl std::fmt::Display for Limited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Channels => "channels",
+            Self::Videos => "individual videos a month",
+        })
+    }
+}
+
+/// Something a user asked to track, once their mapping is in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked<Id> {
+    pub id: Id,
+    /// `false`: the user tracked it already.
+    pub added: bool,
+    /// It used one of the plan's channel slots or the month's video credits.
+    pub charged: bool,
+}
+
+/// A mapping's outcome as the user sees it: tracked (newly or already), or refused at the limit.
+fn tracked<Id>(id: Id, what: Limited, outcome: LimitOutcome) -> Result<Tracked<Id>, TrackError> {
+    match outcome {
+        LimitOutcome::Added { charged } => Ok(Tracked { id, added: true, charged }),
+        LimitOutcome::AlreadyTracked => Ok(Tracked { id, added: false, charged: false }),
+        LimitOutcome::LimitReached { limit, used } => Err(TrackError::LimitReached { what, limit, used }),
+    }
+}
+
+/// The first instant of `now`'s calendar month (UTC): monthly video credits count from here.
+pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now)
 }
 
 impl TrackError {
@@ -36,6 +82,8 @@ impl TrackError {
             Self::VideoUnavailable(..) => "video_unavailable",
             Self::TrackingOver(..) => "tracking_over",
             Self::Youtube(_) => "youtube_unavailable",
+            Self::LimitReached { what: Limited::Channels, .. } => "channel_limit_reached",
+            Self::LimitReached { what: Limited::Videos, .. } => "video_limit_reached",
             Self::Store(_) => "internal",
         }
     }
@@ -50,6 +98,95 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A user starts monitoring a channel, on a plan allowing `limit` channels (`None`: no
+    /// limit). At the limit, a channel the user does not monitor yet is refused before anything
+    /// is fetched from YouTube or created; under it, the mapping is reserved within the limit
+    /// before the channel's target goes live, so racing requests cannot pass it.
+    pub async fn track_channel_for(
+        &self,
+        user: UserId,
+        input: &str,
+        limit: Option<u32>,
+    ) -> Result<Tracked<ChannelId>, TrackError> {
+        let wanted = YoutubeRef::parse_channel(input)?;
+        if let Some(limit) = limit {
+            let tracked = self.store.user_channels(user).await?;
+            let used = tracked.len() as u64;
+            if used >= u64::from(limit) && !self.is_among(&wanted, &tracked).await? {
+                return Err(TrackError::LimitReached { what: Limited::Channels, limit, used });
+            }
+        }
+        let (id, outcome) = self.track_channel_within(Some(user), input, limit).await?;
+        let tracked = tracked(id, Limited::Channels, outcome)?;
+        tracing::info!(user_id = %user, channel_id = %tracked.id, "user {user} monitors channel {}", tracked.id);
+        Ok(tracked)
+    }
+
+    /// A user starts tracking one video, on a plan allowing `monthly_limit` individual videos a
+    /// calendar month (`None`: no limit; videos of monitored channels are free). A video unknown
+    /// to the store can be neither free nor already charged: when the month's credits are gone
+    /// it is refused before its target is created; otherwise the mapping is reserved within the
+    /// limit before the video's target goes live.
+    pub async fn track_video_for(
+        &self,
+        user: UserId,
+        input: &str,
+        monthly_limit: Option<u32>,
+    ) -> Result<Tracked<VideoId>, TrackError> {
+        let month = month_start(self.clock.now());
+        let id = YoutubeRef::parse_video(input)?;
+        if let Some(limit) = monthly_limit
+            && self.store.video(&id).await?.is_none()
+        {
+            let used = self.store.video_credits_used(user, month).await?;
+            if used >= u64::from(limit) {
+                return Err(TrackError::LimitReached { what: Limited::Videos, limit, used });
+            }
+        }
+        let (id, outcome) = self.track_video_within(user, id.as_str(), monthly_limit, month).await?;
+        let tracked = tracked(id, Limited::Videos, outcome)?;
+        let (id, charged) = (&tracked.id, tracked.charged);
+        tracing::info!(user_id = %user, video_id = %id, charged, "user {user} tracks video {id}");
+        Ok(tracked)
+    }
+
+    /// A user stops monitoring a channel; others who monitor it are unaffected. When nobody
+    /// monitors it any more, its checks stop, with those of its videos nobody tracks on their
+    /// own. Returns whether the user monitored it.
+    pub async fn untrack_channel_for(&self, user: UserId, channel: &ChannelId) -> Result<bool, TrackError> {
+        Ok(self.store.remove_user_channel(user, channel).await?)
+    }
+
+    /// A user stops tracking a video individually (the month's credit is not refunded). Returns
+    /// whether the user tracked it.
+    pub async fn untrack_video_for(&self, user: UserId, video: &VideoId) -> Result<bool, TrackError> {
+        Ok(self.store.remove_user_video(user, video).await?)
+    }
+
+    /// Whether `wanted` is one of `tracked`, known without asking YouTube: by id, or by the
+    /// handle a tracked channel was added with.
+    async fn is_among(&self, wanted: &ChannelRef, tracked: &[ChannelId]) -> Result<bool, TrackError> {
+        match wanted {
+            ChannelRef::Id(id) => Ok(tracked.contains(id)),
+            ChannelRef::Handle(handle) => {
+                let handle = handle.to_string();
+                for id in tracked {
+                    if self
+                        .store
+                        .channel(id)
+                        .await?
+                        .and_then(|c| c.handle)
+                        .is_some_and(|h| h.eq_ignore_ascii_case(&handle))
+                    {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            ChannelRef::Custom(_) | ChannelRef::User(_) => Ok(false),
+        }
+    }
+
     /// Resolves a channel reference to its `UC…` id.
     pub async fn resolve_channel(&self, input: &str) -> Result<ChannelId, TrackError> {
         let channel = YoutubeRef::parse_channel(input)?;

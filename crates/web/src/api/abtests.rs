@@ -24,11 +24,13 @@ use tubewatch_core::abtest::variant_label;
 use tubewatch_core::{ChannelId, UserId, VideoId};
 use tubewatch_store::{AbDesign, AbTest, AbTestDetail, AbTestState, FinalAction, ReachState};
 use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_worker::reach::{TestReach, reach_of};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::abtest_form::{CreateFormFields, Poster, read_create_form};
 use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiQuery, AppState};
@@ -93,8 +95,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(OpenApiRouter::new().routes(routes!(create_abtest)).layer(DefaultBodyLimit::max(CREATE_BODY_LIMIT)))
 }
 
-/// The caller, allowed A/B tests, and the engine (or why not).
-fn engine<'a>(state: &'a AppState, caller: &CurrentUser) -> Result<&'a AbTestsWeb, ApiError> {
+/// The A/B test engine for a caller whose plan has A/B tests: 402 `plan_feature_unavailable`
+/// otherwise, 503 `abtests_not_configured` on a server without `[abtests]`.
+pub(crate) fn engine<'a>(state: &'a AppState, caller: &CurrentUser) -> Result<&'a AbTestsWeb, ApiError> {
     caller.require_ab_tests(state)?;
     state.abtests.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -460,12 +463,18 @@ pub struct AbTestView {
     pub power: serde_json::Value,
     /// The analysis and the wrap-up's outcome, once finished.
     #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<AbResult>,
+    /// Set when the test has a stored result that cannot be read (`result` is null then).
+    pub result_error: Option<String>,
 }
 
 impl AbTestView {
     pub fn new(d: &AbTestDetail, reach: &TestReach) -> Self {
         let parse = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+        let (result, result_error) = match AbResult::stored(&d.test) {
+            Ok(result) => (result, None),
+            Err(unreadable) => (None, Some(unreadable.to_string())),
+        };
         Self {
             test: AbTestSummary::from(&d.test),
             signals: signals(reach),
@@ -494,7 +503,8 @@ impl AbTestView {
                 })
                 .collect(),
             power: parse(&d.test.power_json),
-            result: d.test.result_json.as_deref().map(parse),
+            result,
+            result_error,
         }
     }
 }
@@ -516,6 +526,46 @@ fn small_number(field: &str, text: &str) -> Result<u32, ApiError> {
         .ok_or_else(|| bad_form(format!("{field}: a positive whole number")))
 }
 
+/// The API's create request from the form's fields: `video` required, the rest defaulted.
+fn create_request(fields: CreateFormFields) -> Result<CreateAbTest, ApiError> {
+    let video = fields
+        .video
+        .map(|text| VideoId::parse(text.trim()).map_err(|e| bad_form(format!("video: {e}"))))
+        .transpose()?;
+    let number =
+        |field: &str, text: Option<String>, default: u32| text.map_or(Ok(default), |text| small_number(field, &text));
+    let duration_days = number("duration_days", fields.duration_days, 14)?;
+    let rotation_hours = number("rotation_hours", fields.rotation_hours, 12)?;
+    let design = match fields.design {
+        None => AbDesign::Balanced,
+        Some(text) => text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|d| *d != AbDesign::DailyAlternation)
+            .ok_or_else(|| bad_form("design: balanced or pacific_days"))?,
+    };
+    let sequential = match fields.sequential {
+        None => false,
+        Some(text) => text.trim().parse().map_err(|_| bad_form("sequential: true or false"))?,
+    };
+    let final_action = match fields.final_action {
+        None => FinalAction::ApplyWinner,
+        Some(text) => text.trim().parse().map_err(|_| bad_form("final_action: apply_winner or restore_original"))?,
+    };
+    let video = video.ok_or_else(|| bad_form("video is required"))?;
+    Ok(CreateAbTest {
+        thumbnails: fields.thumbnails,
+        titles: fields.titles,
+        duration: Duration::days(i64::from(duration_days)),
+        rotation: Duration::hours(i64::from(rotation_hours)),
+        final_action,
+        design,
+        sequential,
+        ..CreateAbTest::new(video)
+    })
+}
+
 /// Creates a test on a video of the connected channel.
 #[utoipa::path(post, path = "/api/v1/abtests", tag = "abtests",
     request_body(content = CreateAbTestForm, content_type = "multipart/form-data"),
@@ -535,65 +585,7 @@ pub async fn create_abtest(
 ) -> Result<(StatusCode, Json<AbTestView>), ApiError> {
     let web = engine(&state, &caller)?;
     let mut form = form.map_err(|e| ApiError::new(e.status(), "bad_input", e.body_text()))?;
-    let mut video = None;
-    let mut thumbnails = Vec::new();
-    let mut titles = Vec::new();
-    let mut duration_days = 14;
-    let mut rotation_hours = 12;
-    let mut final_action = FinalAction::ApplyWinner;
-    let mut design = AbDesign::Balanced;
-    let mut sequential = false;
-    let multipart_error = |e: axum::extract::multipart::MultipartError| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_input" };
-        ApiError::new(status, code, e.body_text())
-    };
-    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
-        let name = field.name().unwrap_or("").to_owned();
-        match name.as_str() {
-            "thumbnail" => thumbnails.push(field.bytes().await.map_err(multipart_error)?.to_vec()),
-            "video" | "title" | "duration_days" | "rotation_hours" | "final_action" | "design" | "sequential" => {
-                let text = field.text().await.map_err(multipart_error)?;
-                match name.as_str() {
-                    "video" => {
-                        video = Some(VideoId::parse(text.trim()).map_err(|e| bad_form(format!("video: {e}")))?);
-                    }
-                    "title" => titles.push(text),
-                    "duration_days" => duration_days = small_number("duration_days", &text)?,
-                    "rotation_hours" => rotation_hours = small_number("rotation_hours", &text)?,
-                    "design" => {
-                        design = text
-                            .trim()
-                            .parse()
-                            .ok()
-                            .filter(|d| *d != AbDesign::DailyAlternation)
-                            .ok_or_else(|| bad_form("design: balanced or pacific_days"))?;
-                    }
-                    "sequential" => {
-                        sequential = text.trim().parse().map_err(|_| bad_form("sequential: true or false"))?;
-                    }
-                    _ => {
-                        final_action = text
-                            .trim()
-                            .parse()
-                            .map_err(|_| bad_form("final_action: apply_winner or restore_original"))?;
-                    }
-                }
-            }
-            other => return Err(bad_form(format!("unknown field {other:?}"))),
-        }
-    }
-    let video = video.ok_or_else(|| bad_form("video is required"))?;
-    let request = CreateAbTest {
-        thumbnails,
-        titles,
-        duration: Duration::days(i64::from(duration_days)),
-        rotation: Duration::hours(i64::from(rotation_hours)),
-        final_action,
-        design,
-        sequential,
-        ..CreateAbTest::new(video)
-    };
+    let request = create_request(read_create_form(&mut form, Poster::Api).await?)?;
     let detail = web.engine.create(caller.user.id, request).await?;
     let reach = reach_of(&*state.store, &detail).await?;
     Ok((StatusCode::CREATED, Json(AbTestView::new(&detail, &reach))))

@@ -8,9 +8,10 @@ pub mod outliers;
 pub mod tracking;
 pub mod webhook;
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_store::User;
+pub use tubewatch_worker::month_start;
+use tubewatch_worker::{Limited, TrackError};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -67,11 +68,6 @@ impl Modify for SecurityAddon {
     }
 }
 
-/// The first instant of `now`'s calendar month (UTC): monthly video credits count from here.
-pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(now)
-}
-
 /// Use of one limit.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Allowance {
@@ -109,18 +105,18 @@ impl Usage {
 }
 
 /// A refused add: 402 when the premium plan would allow it, 403 when no plan would.
-pub fn limit_reached(state: &AppState, caller: &CurrentUser, what: Resource, limit: u32, used: u64) -> ApiError {
+pub fn limit_reached(state: &AppState, caller: &CurrentUser, what: Limited, limit: u32, used: u64) -> ApiError {
     let premium = &state.config.accounts.plans.premium;
     let premium_limit = match what {
-        Resource::Channels => premium.channels,
-        Resource::Videos => premium.videos_per_month,
+        Limited::Channels => premium.channels,
+        Limited::Videos => premium.videos_per_month,
     };
     let upgrade_helps = !caller.user.is_admin
         && caller.user.plan == tubewatch_store::Plan::Free
         && premium_limit.get().is_none_or(|p| p > limit);
     let (code, message) = match what {
-        Resource::Channels => ("channel_limit_reached", format!("your plan monitors at most {limit} channels")),
-        Resource::Videos => {
+        Limited::Channels => ("channel_limit_reached", format!("your plan monitors at most {limit} channels")),
+        Limited::Videos => {
             ("video_limit_reached", format!("your plan tracks at most {limit} individual videos a month"))
         }
     };
@@ -129,10 +125,13 @@ pub fn limit_reached(state: &AppState, caller: &CurrentUser, what: Resource, lim
     ApiError::new(status, code, message).with("limit", limit).with("used", used).with("plan", caller.user.plan.as_str())
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum Resource {
-    Channels,
-    Videos,
+/// A refused request to track something, as the caller sees it: at their plan's limit, the
+/// refusal with the upgrade that would help (see [`limit_reached`]).
+pub fn track_refused(state: &AppState, caller: &CurrentUser, error: TrackError) -> ApiError {
+    match error {
+        TrackError::LimitReached { what, limit, used } => limit_reached(state, caller, what, limit, used),
+        other => other.into(),
+    }
 }
 
 /// Offset pagination.

@@ -1,12 +1,12 @@
-//! Tracking over the API: start and stop tracking channels and videos (any URL form, resolved and
-//! validated by the worker's `Tracker`), list them with usage against the plan's limits, read a
+//! Tracking over the API: start and stop tracking channels and videos (any URL form, resolved,
+//! validated and checked against the plan's limits by the worker's `Tracker`), list them with usage against the plan's limits, read a
 //! video's series and a channel's videos, and fetch archived thumbnails.
 //!
 //! Access control: a user reads only what the mapping tables say they track (a video directly or
 //! through a monitored channel). Anything else answers 404, exactly like something that does not
 //! exist, so the API reveals nothing about other users. Limits are enforced by the store in the
-//! transaction that adds the mapping; the check made here first only avoids creating targets for
-//! requests that are bound to be refused.
+//! transaction that adds the mapping (the `Tracker` checks first, so that requests bound to be
+//! refused create nothing).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,12 +14,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tubewatch_core::{ChannelId, ChannelRef, VideoId, YoutubeRef};
-use tubewatch_store::{ChangeEvent, LimitOutcome, TargetKind, Video};
-use tubewatch_worker::{TrackError, thumbnail_key};
+use tubewatch_core::{ChannelId, VideoId};
+use tubewatch_store::{ChangeEvent, TargetKind, Video};
+use tubewatch_worker::thumbnail_key;
 use utoipa::ToSchema;
 
-use super::{PageQuery, Resource, Usage, limit_reached, month_start};
+use super::{PageQuery, Usage, track_refused};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiJson, ApiQuery, AppState};
@@ -202,58 +202,19 @@ pub async fn track_channel(
     caller: CurrentUser,
     ApiJson(body): ApiJson<TrackRequest>,
 ) -> Result<Response, ApiError> {
-    let user = caller.user.id;
     let limit = caller.limits(&state).channels.get();
-    let wanted = YoutubeRef::parse_channel(&body.url).map_err(TrackError::from)?;
-    // At the limit, a channel the caller does not monitor yet is refused before anything is
-    // fetched from YouTube or created.
-    if let Some(limit) = limit {
-        let tracked = state.store.user_channels(user).await?;
-        let used = tracked.len() as u64;
-        if used >= u64::from(limit) && !is_among(&state, &wanted, &tracked).await? {
-            return Err(limit_reached(&state, &caller, Resource::Channels, limit, used));
-        }
-    }
-    // Under it, the mapping is reserved within the limit before the channel's target goes live.
-    let (id, outcome) = state.tracker.track_channel_within(Some(user), &body.url, limit).await?;
-    let (status, charged) = match outcome {
-        LimitOutcome::Added { charged } => (StatusCode::CREATED, charged),
-        LimitOutcome::AlreadyTracked => (StatusCode::OK, false),
-        LimitOutcome::LimitReached { limit, used } => {
-            return Err(limit_reached(&state, &caller, Resource::Channels, limit, used));
-        }
-    };
-    tracing::info!(user_id = %user, channel_id = %id, "user {user} monitors channel {id}");
+    let tracked = state
+        .tracker
+        .track_channel_for(caller.user.id, &body.url, limit)
+        .await
+        .map_err(|e| track_refused(&state, &caller, e))?;
+    let status = if tracked.added { StatusCode::CREATED } else { StatusCode::OK };
     let body = TrackedChannel {
-        channel: channel_view(&state, &id).await?,
-        charged,
+        channel: channel_view(&state, &tracked.id).await?,
+        charged: tracked.charged,
         usage: Usage::of(&state, &caller.user).await?,
     };
     Ok((status, Json(body)).into_response())
-}
-
-/// Whether `wanted` is one of `tracked`, known without asking YouTube: by id, or by the handle a
-/// tracked channel was added with.
-async fn is_among(state: &AppState, wanted: &ChannelRef, tracked: &[ChannelId]) -> Result<bool, ApiError> {
-    match wanted {
-        ChannelRef::Id(id) => Ok(tracked.contains(id)),
-        ChannelRef::Handle(handle) => {
-            let handle = handle.to_string();
-            for id in tracked {
-                if state
-                    .store
-                    .channel(id)
-                    .await?
-                    .and_then(|c| c.handle)
-                    .is_some_and(|h| h.eq_ignore_ascii_case(&handle))
-                {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        }
-        ChannelRef::Custom(_) | ChannelRef::User(_) => Ok(false),
-    }
 }
 
 /// Stops monitoring a channel for the caller (others who monitor it are unaffected). When nobody
@@ -268,9 +229,15 @@ pub async fn untrack_channel(
     caller: CurrentUser,
     Path(channel_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = channel_param(&channel_id)?;
-    if state.store.remove_user_channel(caller.user.id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
+    stop_monitoring(&state, &caller, &channel_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller stops monitoring the channel `raw` (`UC…`): 404 when they do not monitor it.
+pub(crate) async fn stop_monitoring(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<(), ApiError> {
+    let id = channel_param(raw)?;
+    if state.tracker.untrack_channel_for(caller.user.id, &id).await? {
+        Ok(())
     } else {
         Err(ApiError::not_found("channel"))
     }
@@ -335,35 +302,17 @@ pub async fn track_video(
     caller: CurrentUser,
     ApiJson(body): ApiJson<TrackRequest>,
 ) -> Result<Response, ApiError> {
-    let user = caller.user.id;
     let limit = caller.limits(&state).videos_per_month.get();
-    let now = state.clock.now();
-    let month = month_start(now);
-    let id = YoutubeRef::parse_video(&body.url).map_err(|e| ApiError::from(tubewatch_worker::TrackError::from(e)))?;
-    // A video unknown to the store can be neither free nor already charged: refuse it before
-    // creating its target when the month's credits are gone.
-    if let Some(limit) = limit
-        && state.store.video(&id).await?.is_none()
-    {
-        let used = state.store.video_credits_used(user, month).await?;
-        if used >= u64::from(limit) {
-            return Err(limit_reached(&state, &caller, Resource::Videos, limit, used));
-        }
-    }
-    // The mapping is reserved within the limit before the video's target goes live.
-    let (id, outcome) = state.tracker.track_video_within(user, id.as_str(), limit, month).await?;
-    let (status, charged) = match outcome {
-        LimitOutcome::Added { charged } => (StatusCode::CREATED, charged),
-        LimitOutcome::AlreadyTracked => (StatusCode::OK, false),
-        LimitOutcome::LimitReached { limit, used } => {
-            return Err(limit_reached(&state, &caller, Resource::Videos, limit, used));
-        }
-    };
-    tracing::info!(user_id = %user, video_id = %id, charged, "user {user} tracks video {id}");
-    let video = state.store.video(&id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    let tracked = state
+        .tracker
+        .track_video_for(caller.user.id, &body.url, limit)
+        .await
+        .map_err(|e| track_refused(&state, &caller, e))?;
+    let status = if tracked.added { StatusCode::CREATED } else { StatusCode::OK };
+    let video = state.store.video(&tracked.id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     let body = TrackedVideo {
         video: video_view(&state, &video).await?,
-        charged,
+        charged: tracked.charged,
         usage: Usage::of(&state, &caller.user).await?,
     };
     Ok((status, Json(body)).into_response())
@@ -380,12 +329,14 @@ pub async fn untrack_video(
     caller: CurrentUser,
     Path(video_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = video_param(&video_id)?;
-    if state.store.remove_user_video(caller.user.id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("video"))
-    }
+    stop_tracking_video(&state, &caller, &video_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller stops tracking the video `raw` individually: 404 when they do not.
+pub(crate) async fn stop_tracking_video(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<(), ApiError> {
+    let id = video_param(raw)?;
+    if state.tracker.untrack_video_for(caller.user.id, &id).await? { Ok(()) } else { Err(ApiError::not_found("video")) }
 }
 
 fn change_mark(c: ChangeEvent) -> ChangeMark {

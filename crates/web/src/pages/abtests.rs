@@ -7,7 +7,6 @@
 //! account: each page says which is missing and links to where it is fixed. A test is its
 //! creator's: anyone else gets the same 404 as for a test that does not exist.
 
-use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -15,8 +14,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use serde::Deserialize;
 use tubewatch_core::abtest::{
-    AbAnalysis, AbError, AbPeriod, ScheduleRequest, Verdict, balanced_schedule, exposure, pacific_day_schedule,
-    power_estimate, variant_label,
+    AbError, AbPeriod, ScheduleRequest, Verdict, balanced_schedule, exposure, pacific_day_schedule, power_estimate,
+    variant_label,
 };
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{AbDesign, AbTestDetail, AbTestState, FinalAction, ReachState};
@@ -24,11 +23,13 @@ use tubewatch_worker::abtest::{
     CreateAbTest, DesignForecast, FORECAST_CTR_LIFT, expected_traffic, forecast, reach_plan,
 };
 use tubewatch_worker::abtest_job::first_look;
+use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_worker::reach::{TestReach, has_reach_scope, reach_of};
 
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
-use crate::api::abtests::AbTestsWeb;
+use crate::abtest_form::{CreateFormFields, Poster, read_create_form};
+use crate::api::abtests::{AbTestsWeb, engine};
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::{ApiQuery, AppState};
@@ -120,6 +121,20 @@ pub struct PlanQuery {
     rotation_hours: Option<String>,
     design: Option<String>,
     sequential: Option<String>,
+}
+
+impl PlanQuery {
+    /// The plan of a posted create form.
+    fn of_form(form: &CreateFormFields) -> Self {
+        Self {
+            video: form.video.clone(),
+            variants: form.variants.clone(),
+            duration_days: form.duration_days.clone(),
+            rotation_hours: form.rotation_hours.clone(),
+            design: form.design.clone(),
+            sequential: form.sequential.clone(),
+        }
+    }
 }
 
 /// A validated plan (defaults: 2 variants, 14 days, a swap every 12 hours, balanced, not
@@ -405,43 +420,6 @@ fn unreachable_plan() -> Plan {
     }
 }
 
-/// The create form, as posted (multipart: files and text).
-#[derive(Debug, Default)]
-struct CreateForm {
-    plan: PlanQuery,
-    thumbnails: Vec<Vec<u8>>,
-    titles: Vec<String>,
-    final_action: Option<String>,
-}
-
-async fn read_form(mut form: Multipart) -> Result<CreateForm, String> {
-    let mut out = CreateForm::default();
-    while let Some(field) = form.next_field().await.map_err(|e| e.body_text())? {
-        let name = field.name().unwrap_or("").to_owned();
-        if name == "thumbnail" {
-            let bytes: Bytes = field.bytes().await.map_err(|e| e.body_text())?;
-            // A file input left empty still sends an empty part.
-            if !bytes.is_empty() {
-                out.thumbnails.push(bytes.to_vec());
-            }
-            continue;
-        }
-        let text = field.text().await.map_err(|e| e.body_text())?;
-        match name.as_str() {
-            "video" => out.plan.video = Some(text),
-            "variants" => out.plan.variants = Some(text),
-            "duration_days" => out.plan.duration_days = Some(text),
-            "rotation_hours" => out.plan.rotation_hours = Some(text),
-            "design" => out.plan.design = Some(text),
-            "sequential" => out.plan.sequential = Some(text),
-            "final_action" => out.final_action = Some(text),
-            "title" if !text.trim().is_empty() => out.titles.push(text),
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
 /// The form's first field, which must be its CSRF token (the template puts it first), read
 /// before any upload so that the caller is known before megabytes are.
 async fn csrf_field(form: &mut Multipart) -> Result<String, ApiError> {
@@ -482,18 +460,7 @@ pub async fn create_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let refusal = match access(&state, &user.caller) {
-        Access::Ready(web) => Ok(web),
-        Access::NeedsPremium => {
-            Err(user.caller.require_ab_tests(&state).err().unwrap_or_else(|| ApiError::internal("plan")))
-        }
-        Access::NotConfigured => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "abtests_not_configured",
-            "A/B tests are not configured on this server",
-        )),
-    };
-    let web = match refusal {
+    let web = match engine(&state, &user.caller) {
         Ok(web) => web,
         Err(e) => {
             return match new_template(&state, &user, unreachable_plan(), Some(e.message.clone())).await {
@@ -502,11 +469,11 @@ pub async fn create_submit(
             };
         }
     };
-    let form = match read_form(form).await {
+    let form = match read_create_form(&mut form, Poster::Page).await {
         Ok(form) => form,
-        Err(message) => return error_page(&ApiError::bad_request("bad_input", message)),
+        Err(e) => return error_page(&e),
     };
-    let plan = Plan::parse(&form.plan);
+    let plan = Plan::parse(&PlanQuery::of_form(&form));
     let outcome = match &plan {
         Err(message) => Err(ApiError::bad_request("bad_input", message.clone())),
         Ok(plan) => create(web, &user, plan, form.thumbnails, form.titles, form.final_action).await,
@@ -622,36 +589,12 @@ pub struct ResultView {
     pub verification: String,
 }
 
-/// The wrap-up's stored result, as far as the page shows it.
-#[derive(Debug, Deserialize)]
-struct StoredResult {
-    #[serde(default)]
-    analysis: Option<AbAnalysis>,
-    #[serde(default)]
-    analysis_error: Option<String>,
-    #[serde(default)]
-    applied: String,
-    #[serde(default)]
-    verified: bool,
-    #[serde(default)]
-    verification: String,
-    #[serde(default)]
-    decided_early: bool,
-}
-
 fn percent_vs_a(ratio: f64) -> String {
     let p = ((ratio - 1.0) * 100.0).round();
     if p > 0.0 { format!("+{p:.0} %") } else { format!("{p:.0} %") }
 }
 
-fn result_view(json: &str) -> Option<ResultView> {
-    let stored: StoredResult = match serde_json::from_str(json) {
-        Ok(stored) => stored,
-        Err(e) => {
-            tracing::warn!(error = %e, "unreadable A/B test result");
-            return None;
-        }
-    };
+fn result_view(stored: AbResult) -> ResultView {
     let signal = stored.analysis.as_ref().map_or_else(String::new, |a| a.signal.describe().to_owned());
     let reach = stored.analysis.as_ref().and_then(|a| a.reach.as_ref()).map(|r| {
         let ratios: Vec<String> = r
@@ -706,7 +649,7 @@ fn result_view(json: &str) -> Option<ResultView> {
         }
         None => ("No analysis".to_owned(), String::new(), Vec::new(), "—".to_owned(), "0".to_owned()),
     };
-    Some(ResultView {
+    ResultView {
         verdict,
         summary,
         signal,
@@ -719,7 +662,7 @@ fn result_view(json: &str) -> Option<ResultView> {
         applied: stored.applied,
         verified: stored.verified,
         verification: stored.verification,
-    })
+    }
 }
 
 pub struct ReachDayRow {
@@ -806,6 +749,8 @@ struct DetailTemplate {
     /// What the power estimate's traffic was read from.
     power_basis: Option<String>,
     result: Option<ResultView>,
+    /// Why the stored result cannot be shown, when it cannot be read.
+    result_error: Option<String>,
     reach: ReachSection,
     can_stop: bool,
     error: Option<String>,
@@ -850,6 +795,10 @@ async fn detail_template(
     let power: serde_json::Value = serde_json::from_str(&t.power_json).unwrap_or_default();
     let channel = state.store.youtube_connection(t.user_id).await?.map(|c| c.channel_id.to_string());
     let reach = ReachSection::new(&reach_of(&*state.store, &d).await?, channel);
+    let (result, result_error) = match AbResult::stored(t) {
+        Ok(result) => (result.map(result_view), None),
+        Err(unreadable) => (None, Some(unreadable.to_string())),
+    };
     Ok(DetailTemplate {
         id: t.id,
         video_id: t.video_id.to_string(),
@@ -885,7 +834,8 @@ async fn detail_template(
         next_swap,
         power_summary: power["estimate"]["summary"].as_str().map(str::to_owned),
         power_basis: power["basis"].as_str().map(str::to_owned),
-        result: t.result_json.as_deref().and_then(result_view),
+        result,
+        result_error,
         reach,
         can_stop: running && state.abtests.is_some(),
         error,
@@ -918,14 +868,9 @@ pub async fn stop_submit(
         Ok(detail) => detail,
         Err(e) => return error_page(&e),
     };
-    let outcome = match access(&state, &user.caller) {
-        Access::Ready(web) => web.engine.stop(user.caller.user.id, detail.test.id).await.map_err(ApiError::from),
-        Access::NeedsPremium => user.caller.require_ab_tests(&state),
-        Access::NotConfigured => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "abtests_not_configured",
-            "A/B tests are not configured on this server",
-        )),
+    let outcome = match engine(&state, &user.caller) {
+        Ok(web) => web.engine.stop(user.caller.user.id, detail.test.id).await.map_err(ApiError::from),
+        Err(refused) => Err(refused),
     };
     match outcome {
         Ok(()) => Redirect::to(&format!("/abtests/{}", detail.test.id)).into_response(),

@@ -100,8 +100,8 @@ pub async fn remove_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match crate::api::tracking::untrack_channel(State(state), user.caller, Path(channel_id)).await {
-        Ok(_) => Redirect::to("/dashboard").into_response(),
+    match crate::api::tracking::stop_monitoring(&state, &user.caller, &channel_id).await {
+        Ok(()) => Redirect::to("/dashboard").into_response(),
         Err(e) => error_page(&e),
     }
 }

@@ -39,7 +39,8 @@ use serde::Deserialize;
 use crate::ApiJson;
 use crate::AppState;
 use crate::api::account::{self, ClientIp, Credentials};
-use crate::api::tracking::{self, TrackRequest};
+use crate::api::track_refused;
+use crate::api::tracking;
 use crate::auth::{self, CSRF_HEADER, CurrentUser};
 use crate::error::ApiError;
 
@@ -605,13 +606,13 @@ async fn track_submit(
         Err(response) => return response,
     };
     let kind = if form.kind == "video" { "video" } else { "channel" };
-    let request = TrackRequest { url: form.url.trim().to_owned() };
+    let (me, url, limits) = (user.caller.user.id, form.url.trim(), user.caller.limits(&state));
     let outcome = if kind == "video" {
-        tracking::track_video(State(state), user.caller.clone(), ApiJson(request)).await
+        state.tracker.track_video_for(me, url, limits.videos_per_month.get()).await.map(drop)
     } else {
-        tracking::track_channel(State(state), user.caller.clone(), ApiJson(request)).await
+        state.tracker.track_channel_for(me, url, limits.channels.get()).await.map(drop)
     };
-    match outcome {
+    match outcome.map_err(|e| track_refused(&state, &user.caller, e)) {
         Ok(_) => Redirect::to("/dashboard").into_response(),
         Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
         Err(e) => {

@@ -491,8 +491,8 @@ pub async fn video_remove_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match crate::api::tracking::untrack_video(State(state), user.caller, Path(video_id)).await {
-        Ok(_) => Redirect::to("/dashboard").into_response(),
+    match crate::api::tracking::stop_tracking_video(&state, &user.caller, &video_id).await {
+        Ok(()) => Redirect::to("/dashboard").into_response(),
         Err(e) => error_page(&e),
     }
 }
