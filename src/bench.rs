@@ -250,7 +250,8 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
         let worker = tokio::spawn(tubewatch_worker::run_worker(pipeline.clone(), runner, shutdown.clone()));
-        let progress = crate::progress::Progress::new(&format!("bench burst: {round}"), videos.len() as u64 + 1, "checks");
+        let progress =
+            crate::progress::Progress::new(&format!("bench burst: {round}"), videos.len() as u64 + 1, "checks");
         // Done when nothing is due or leased any more.
         let finished = loop {
             tokio::time::sleep(StdDuration::from_millis(200)).await;
