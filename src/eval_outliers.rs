@@ -77,7 +77,8 @@ pub struct OutliersArgs {
     /// quadratic).
     #[arg(long)]
     pub decay: Option<String>,
-    /// Override the prior deviation of a video's tilt from its channel's decay shape (0: free).
+    /// Override the prior deviation of a video's tilt from its channel's decay shape (default 0: the
+    /// channel's measured spread, for a change with less than a day of hours before it; 100: free).
     #[arg(long)]
     pub tilt_sd: Option<f64>,
     /// Override the least videos of the channel at an age for a channel judgement.
@@ -1137,7 +1138,7 @@ impl References {
         };
         let z = tubewatch_core::normal_quantile(1.0 - (1.0 - config.confidence) / 2.0);
         let flag = |fit: Option<(f64, f64)>| fit.map(|(step, sd)| (step.exp() - 1.0, (step - z * sd).exp() - 1.0));
-        let known_shape = [(truth.tau_hours, truth.theta, 1.0)];
+        let known_shape = [(truth.tau_hours, truth.theta)];
         let ours = increments(ours_from, ours_to, true)?;
         let all = increments(all_from, all_to, false)?;
         let p = published.timestamp();
@@ -1150,10 +1151,10 @@ impl References {
             let q = tubewatch_core::normal_quantile((f64::from(i) + 0.5) / f64::from(taus));
             for j in 0..thetas {
                 let theta = theta_range.0 + (theta_range.1 - theta_range.0) * (f64::from(j) + 0.5) / f64::from(thetas);
-                shapes.push((tau_median * (DECAY_TAU_SIGMA * q).exp(), theta, 1.0));
+                shapes.push((tau_median * (DECAY_TAU_SIGMA * q).exp(), theta));
             }
         }
-        let step = |incs: &[Increment], shapes: &[(f64, f64, f64)], rho: f64| {
+        let step = |incs: &[Increment], shapes: &[(f64, f64)], rho: f64| {
             step_by_evidence(incs, shapes, (truth.tau_hours, truth.theta), p, rho)
         };
         Ok(Self {
@@ -1164,14 +1165,14 @@ impl References {
     }
 }
 
-/// The change's step in log views and its deviation: for each candidate decay `(τ, θ, prior
-/// weight)`, the increments' expected views are the noise-free ones rescaled from the video's
+/// The change's step in log views and its deviation: for each candidate decay `(τ, θ)`, equally
+/// likely beforehand (strata of equal probability), the increments' expected views are the noise-free ones rescaled from the video's
 /// true decay `truth` to the candidate; a level before and one after are fitted by GLS with the
-/// noise's covariance at the fitted means (three rounds); the candidates are averaged by prior ×
+/// noise's covariance at the fitted means (three rounds); the candidates are averaged by their
 /// evidence (a mixture: its mean and deviation). `rho` 0 takes the hours as independent.
 fn step_by_evidence(
     incs: &[Increment],
-    shapes: &[(f64, f64, f64)],
+    shapes: &[(f64, f64)],
     truth: (f64, f64),
     published: i64,
     rho: f64,
@@ -1182,7 +1183,7 @@ fn step_by_evidence(
     let sigma2 = HOURLY_NOISE_SIGMA * HOURLY_NOISE_SIGMA;
     let n = incs.len();
     let mut fits: Vec<(f64, f64, f64)> = Vec::new();
-    for &(tau, theta, prior) in shapes {
+    for &(tau, theta) in shapes {
         // Each piece's expected views under this shape, before the level.
         let expected: Vec<Vec<(i64, f64)>> = incs
             .iter()
@@ -1241,7 +1242,7 @@ fn step_by_evidence(
             continue;
         }
         let var = f.cov[3] / (after * after) + f.cov[0] / (before * before) - 2.0 * f.cov[1] / (after * before);
-        fits.push(((after / before).ln(), var.max(0.0), prior.ln() + f.log_evidence));
+        fits.push(((after / before).ln(), var.max(0.0), f.log_evidence));
     }
     let top = fits.iter().map(|f| f.2).fold(f64::NEG_INFINITY, f64::max);
     let weights: Vec<f64> = fits.iter().map(|f| (f.2 - top).exp()).collect();
