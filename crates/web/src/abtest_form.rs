@@ -73,11 +73,21 @@ pub async fn read_create_form(form: &mut Multipart, poster: Poster) -> Result<Cr
             "final_action" => &mut out.final_action,
             "variants" if poster == Poster::Page => &mut out.variants,
             other if poster == Poster::Api => {
-                return Err(ApiError::bad_request("bad_input", format!("unknown field {other:?}")));
+                let error = ApiError::bad_request("bad_input", format!("unknown field {other:?}"));
+                discard_rest(form).await;
+                return Err(error);
             }
             _ => continue,
         };
         *slot = Some(field.text().await.map_err(multipart_error)?);
     }
     Ok(out)
+}
+
+/// Reads the rest of a refused form and throws it away (up to the route's body limit), so that
+/// the client, still sending its uploads, reads the refusal instead of a reset connection.
+pub async fn discard_rest(form: &mut Multipart) {
+    while let Ok(Some(mut field)) = form.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
 }

@@ -777,6 +777,11 @@ async fn an_ab_test_is_planned_previewed_created_shown_and_stopped_by_its_owner(
     let post = |b: &Browser, form| b.http.post(format!("{}/abtests/new", app.base)).multipart(form);
     let forged = alice.send(post(&alice, form_with(&"0".repeat(64), 2))).await;
     assert_eq!(forged.status, 403);
+    // A refused form's uploads are read and thrown away, so the browser still sending them
+    // reads the refusal rather than a reset connection.
+    let heavy = form_with(&"0".repeat(64), 0)
+        .part("thumbnail", reqwest::multipart::Part::bytes(vec![7u8; 3 * 1024 * 1024]).file_name("big.png"));
+    assert_eq!(alice.send(post(&alice, heavy)).await.status, 403);
     let one = alice.send(post(&alice, form_with(&csrf, 1))).await;
     assert_eq!(one.status, 422);
     assert!(one.body.contains("role=\"alert\"") && one.body.contains("a test compares 2 to 4"), "{}", one.body);

@@ -28,7 +28,7 @@ use tubewatch_worker::reach::{TestReach, has_reach_scope, reach_of};
 
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
-use crate::abtest_form::{CreateFormFields, Poster, read_create_form};
+use crate::abtest_form::{CreateFormFields, Poster, discard_rest, read_create_form};
 use crate::api::abtests::{AbTestsWeb, engine};
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
@@ -436,10 +436,16 @@ async fn csrf_field(form: &mut Multipart) -> Result<String, ApiError> {
     String::from_utf8(token).map_err(|_| refused())
 }
 
+/// Answers a form refused before its uploads were read: they are read and thrown away first.
+async fn refuse(form: &mut Multipart, response: Response) -> Response {
+    discard_rest(form).await;
+    response
+}
+
 /// Creates the test through the engine (as `POST /api/v1/abtests` does) and opens its page;
 /// errors are shown on the form with the plan kept (files must be chosen again). Nothing of the
 /// body is read before the session is known, and no upload before the CSRF token and the plan's
-/// A/B feature are checked.
+/// A/B feature are checked (a refused form's uploads are read and thrown away, never kept).
 pub async fn create_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -454,19 +460,20 @@ pub async fn create_submit(
     };
     let csrf = match csrf_field(&mut form).await {
         Ok(csrf) => csrf,
-        Err(e) => return error_page(&e),
+        Err(e) => return refuse(&mut form, error_page(&e)).await,
     };
     let user = match form_user(&state, &headers, &csrf).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(response) => return refuse(&mut form, response).await,
     };
     let web = match engine(&state, &user.caller) {
         Ok(web) => web,
         Err(e) => {
-            return match new_template(&state, &user, unreachable_plan(), Some(e.message.clone())).await {
+            let response = match new_template(&state, &user, unreachable_plan(), Some(e.message.clone())).await {
                 Ok(template) => render_with(e.status, &template),
                 Err(e) => error_page(&e),
             };
+            return refuse(&mut form, response).await;
         }
     };
     let form = match read_create_form(&mut form, Poster::Page).await {
