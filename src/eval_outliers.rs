@@ -73,7 +73,7 @@ pub struct OutliersArgs {
     /// Override the confidence of the thumbnail/title rule's interval.
     #[arg(long)]
     pub confidence: Option<f64>,
-    /// Override the decay shape of the thumbnail/title rule (pooled, auto, exponential, gamma,
+    /// Override the decay shape of the thumbnail/title rule (pooled, power_law, auto, exponential, gamma,
     /// quadratic).
     #[arg(long)]
     pub decay: Option<String>,
@@ -232,8 +232,7 @@ pub struct OutliersReport {
     pub change_interval_calibration: Vec<Calibration>,
     /// Changes the rule does not judge, by reason ("several_changes": another change in the
     /// week; "too_few_hours_before" / "too_few_hours_after": too close to upload, to another
-    /// change or to the end of hourly tracking; "no_channel_shape": the channel's decay is not
-    /// known yet; "change_not_detected": tracking missed it), all
+    /// change or to the end of hourly tracking; "change_not_detected": tracking missed it), all
     /// and the true outliers among them (counted as missed).
     pub change_not_judged: BTreeMap<&'static str, NotJudged>,
     /// The true ones the rules judge, and among them those on quiet videos.
@@ -1016,7 +1015,6 @@ fn changes_for_run(
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. }) => "too_few_hours_before",
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { .. }) => "too_few_hours_after",
             ChangeJudgement::Skipped(SkipReason::NoTrend { .. }) => "no_trend",
-            ChangeJudgement::Skipped(SkipReason::NoChannelShape) => "no_channel_shape",
         };
         let day_after = views.points.iter().filter(|p| p.at >= change.at && p.at <= change.at + Duration::days(1));
         let (first, last) = (day_after.clone().min_by_key(|p| p.at), day_after.max_by_key(|p| p.at));
