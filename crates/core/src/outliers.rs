@@ -988,6 +988,18 @@ pub struct ChangeLift {
     /// Significant and at least `min_lift`: reported as an outlier.
     pub flagged: bool,
     pub explanation: String,
+    /// Each increment compared after the change with the views the trend alone predicted for
+    /// it: the counterfactual the video chart draws.
+    #[serde(default)]
+    pub counterfactual: Vec<ExpectedViews>,
+}
+
+/// The views a trend predicts between two measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedViews {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub views: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1040,8 +1052,8 @@ fn power_law_log_share(tau: f64, theta: f64, a0: f64, a1: f64) -> f64 {
 struct StepEstimate {
     step: f64,
     se: f64,
-    /// The views the trend alone predicts after the change.
-    predicted: f64,
+    /// The views the trend alone predicts for each increment after the change.
+    predicted: Vec<f64>,
     /// Degrees of freedom of the interval's t.
     df: f64,
 }
@@ -1140,15 +1152,15 @@ impl ChangeWindow<'_> {
         Ok(StepEstimate { step, se: fit.conservative_var(&unit).sqrt(), predicted, df: fit.df_resid as f64 })
     }
 
-    /// What the fitted rates without the step predict for the hours after the change.
-    fn predicted_without_step(&self, design: &Design, coef: &[f64], offset: &[f64], step: f64) -> f64 {
+    /// What the fitted rates without the step predict for each increment after the change.
+    fn predicted_without_step(&self, design: &Design, coef: &[f64], offset: &[f64], step: f64) -> Vec<f64> {
         (0..self.hours.len())
             .filter(|&i| self.hours[i].1)
             .map(|i| {
                 let eta: f64 = design.row(i).iter().zip(coef).map(|(x, b)| x * b).sum::<f64>() - step;
                 (offset[i] + eta).exp()
             })
-            .sum()
+            .collect()
     }
 
     /// The step under the published decay family ([`POWER_LAW_TAUS`] × [`POWER_LAW_THETAS`]):
@@ -1236,7 +1248,7 @@ impl ChangeWindow<'_> {
         Ok(StepEstimate {
             step,
             se: (second - step * step).max(0.0).sqrt(),
-            predicted: mean(&|i| fits[i].2),
+            predicted: (0..fits[0].2.len()).map(|h| mean(&|i| fits[i].2[h])).collect(),
             df: mean(&|i| fits[i].6),
         })
     }
@@ -1356,7 +1368,12 @@ pub fn judge_change(
     };
     let (step, se) = (fit.step, fit.se);
     let observed: f64 = after.iter().map(|iv| iv.views).sum();
-    let predicted = fit.predicted;
+    let predicted: f64 = fit.predicted.iter().sum();
+    let counterfactual = after
+        .iter()
+        .zip(&fit.predicted)
+        .map(|(iv, &views)| ExpectedViews { start: iv.start, end: iv.end, views })
+        .collect();
     let crit = stats::t_quantile(1.0 - (1.0 - config.confidence) / 2.0, fit.df);
     let lift = step.exp() - 1.0;
     let ci_low = (step - crit * se).exp() - 1.0;
@@ -1390,6 +1407,7 @@ pub fn judge_change(
         significant,
         flagged,
         explanation,
+        counterfactual,
     })
 }
 

@@ -2,7 +2,8 @@
 // title change. Hovering the chart shows the exact figures in the legend; hovering or focusing a
 // marker shows the change's before/after thumbnails and titles (the server-rendered card).
 // Behind the views: the channel's typical band at the same age (grey), and the rotation periods
-// of the video's A/B tests shaded by variant.
+// of the video's A/B tests shaded by variant; after each judged change, the views expected without
+// it (orange, dashed) with the interval of its effect.
 (function () {
   "use strict";
   var dataEl = document.getElementById("series-data");
@@ -37,7 +38,7 @@
   });
   var changes = series.changes.map(function (c, i) { return { x: secs(c.slot), index: i, kind: c.kind }; });
   var overlayEl = document.getElementById("overlay-data");
-  var overlay = overlayEl ? JSON.parse(overlayEl.textContent) : { band: [], periods: [] };
+  var overlay = overlayEl ? JSON.parse(overlayEl.textContent) : { band: [], periods: [], counterfactual: [] };
   var variantFill = ["rgba(37,99,235,0.13)", "rgba(234,88,12,0.13)", "rgba(22,163,74,0.13)", "rgba(147,51,234,0.13)"];
 
   // Keeps change times inside the x range even when a change precedes the first point.
@@ -142,6 +143,19 @@
     bands.push({ series: [5, 3], fill: "rgba(107,114,128,0.16)" });
   } else {
     series_[1].fill = "rgba(37,99,235,0.08)";
+  }
+  // After each judged change: the views expected without it, and the interval of its effect.
+  var counterfactual = overlay.counterfactual || [];
+  if (counterfactual.length) {
+    var first = data.length;
+    var cf = function (i) { return counterfactual.map(function (p) { return p[i]; }); };
+    data = uPlot.join([data, [cf(0), cf(1), cf(2), cf(3)]]);
+    series_.push(
+      { label: "Without the change (low)", stroke: "rgba(234,88,12,0.4)", width: 1, value: fmtExact },
+      { label: "Without the change (expected)", stroke: "#ea580c", width: 2, dash: [8, 4], value: fmtExact },
+      { label: "Without the change (high)", stroke: "rgba(234,88,12,0.4)", width: 1, value: fmtExact }
+    );
+    bands.push({ series: [first + 2, first], fill: "rgba(234,88,12,0.14)" });
   }
 
   var opts = {

@@ -160,23 +160,24 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     }
     let app = spawn_app(Options { channels: 8, ..Options::default() }).await;
     // The simulator's truth: the first creator thumbnail change a few hours ahead, on a video
-    // published long enough before it to be found by an hourly feed read and measured first.
+    // published long enough before it to be found by an hourly feed read and measured first, in
+    // its hourly week, and watched enough for its effect to be judged.
     let now = app.clock.now();
     let change = app
         .sim
         .sim
-        .changes(now + Duration::hours(3), now + Duration::days(7), None)
+        .changes(now + Duration::hours(3), now + Duration::days(8), None)
         .unwrap()
         .into_iter()
         .find(|c| {
             c.kind == VariantKind::Thumbnail
-                && app
-                    .sim
-                    .sim
-                    .video_at(c.video_id.as_str(), c.at)
-                    .is_ok_and(|v| v.published < c.at - Duration::hours(4))
+                && app.sim.sim.video_at(c.video_id.as_str(), c.at).is_ok_and(|v| {
+                    v.published < c.at - Duration::hours(4)
+                        && v.published > c.at - Duration::days(5)
+                        && v.expected_total_views > 5_000.0
+                })
         })
-        .expect("the simulated world has a thumbnail change within a week");
+        .expect("the simulated world has such a thumbnail change within 8 days");
     let channel = app.sim.sim.channels().iter().find(|c| c.id == change.channel_id).unwrap().clone();
 
     let driver = start_driver().await;
@@ -290,6 +291,26 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
     let text = csv["text"].as_str().unwrap();
     assert!(text.starts_with("slot,measured_at,views\n"), "{text}");
     assert_eq!(text.lines().count(), points + 1, "one row per measurement");
+
+    // Three hours after the change its effect is not judged yet, and the page says why; three
+    // days after, it is: the verdict with its interval, and the chart draws the views expected
+    // without the change.
+    let verdict = js(&browser, "return document.querySelector('.changes .verdict').textContent;").await;
+    assert!(verdict.as_str().unwrap().contains("not judged: only"), "{verdict}");
+    run_until(&app, change.at + Duration::hours(75)).await;
+    browser.goto(video_url.as_str()).await.unwrap();
+    browser.wait().for_element(Locator::Css("#chart[data-ready=true] canvas")).await.unwrap();
+    let judged = js(
+        &browser,
+        "return { verdict: document.querySelector('.changes .verdict').textContent,
+                  counterfactual: JSON.parse(document.getElementById('overlay-data').textContent).counterfactual.length,
+                  legend: document.querySelector('#chart .u-legend').textContent };",
+    )
+    .await;
+    assert!(judged["verdict"].as_str().unwrap().contains("what its own trend predicted"), "{judged}");
+    assert!(judged["counterfactual"].as_u64().unwrap() > 24, "{judged}");
+    assert!(judged["legend"].as_str().unwrap().contains("Without the change (expected)"), "{judged}");
+    std::fs::write(screenshots_dir().join("video-judged.png"), browser.screenshot().await.unwrap()).unwrap();
 
     // After a weekly run: the channel page's band chart, the outliers page, the account page.
     let run = store_weekly_run(&app, &channel.id, "2026-W10", 2).await;

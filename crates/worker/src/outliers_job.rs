@@ -193,6 +193,48 @@ pub fn judge_video_change(
     judge_change(views, &events, from, to, profile, template.as_ref(), &config.change)
 }
 
+/// Each of the video's stored changes judged with what is measured up to `now`, as the video
+/// page shows them: its lift with the counterfactual, or why it is not judged (yet). A change
+/// that is part of a quick flip-flop gets its group's judgement. In the order of
+/// `series.changes`.
+pub fn judge_changes_now(
+    config: &OutliersConfig,
+    series: &VideoSeries,
+    channel: &[VideoSeries],
+    now: DateTime<Utc>,
+) -> Vec<ChangeJudgement> {
+    let views = video_views(series, now);
+    let all: Vec<VideoViews> = channel.iter().map(|s| video_views(s, now)).collect();
+    let profile = channel_profile(&all, now);
+    let events = change_events(series, &config.change);
+    let template = match config.change.decay {
+        DecayShape::Pooled => channel_decay(config, series, channel, profile.as_ref(), now),
+        _ => None,
+    };
+    let mut out: Vec<ChangeJudgement> = Vec::with_capacity(series.changes.len());
+    for change in &series.changes {
+        // Where the change starts as a core event: the measurement before it was seen.
+        let seen = change.change.detected_at;
+        let at = series.views.iter().map(|r| r.measured_at).filter(|&at| at < seen).max().unwrap_or(seen);
+        let judged = judge_change(
+            &views,
+            &events,
+            at,
+            at + Duration::seconds(1),
+            profile.as_ref(),
+            template.as_ref(),
+            &config.change,
+        );
+        let judged = match (judged, out.last()) {
+            // Inside a flip-flop started by an earlier change: that group's judgement.
+            (ChangeJudgement::NoChange, Some(previous)) => previous.clone(),
+            (judged, _) => judged,
+        };
+        out.push(judged);
+    }
+    out
+}
+
 /// Everything one run decides, before it is written (also what `eval outliers` inspects).
 #[derive(Debug, Clone)]
 pub struct RunOutcome {

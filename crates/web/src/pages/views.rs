@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tubewatch_core::ChannelId;
 use tubewatch_core::abtest::variant_label;
-use tubewatch_core::outliers::ChannelBandSnapshot;
+use tubewatch_core::outliers::{ChangeJudgement, ChangeLift, ChannelBandSnapshot};
 use tubewatch_store::{ChangeKind, DashboardVisit, TargetKind, TargetState, Video};
+use tubewatch_worker::outliers_job::judge_changes_now;
 
 use super::{CsrfForm, PageUser, error_page, form_user, render, series_of};
 use crate::AppState;
@@ -334,6 +335,11 @@ async fn channel_row(
 pub struct ChangeView {
     pub kind: String,
     pub at: TimeView,
+    /// What the change did to views, as far as the measurements tell: its lift against the
+    /// counterfactual with the interval, or why it is not judged (yet).
+    pub verdict: Option<String>,
+    /// The lift is flagged as a thumbnail/title outlier.
+    pub outlier: bool,
     pub before_title: Option<String>,
     pub after_title: Option<String>,
     pub before_thumbnail_url: Option<String>,
@@ -370,6 +376,9 @@ struct Overlay {
     band: Vec<[f64; 4]>,
     /// `[start_seconds, end_seconds, variant]`.
     periods: Vec<[i64; 3]>,
+    /// After each judged change: the cumulative views the trend alone predicted, with the
+    /// interval the change's lift carries, `[unix_seconds, low, expected, high]`.
+    counterfactual: Vec<[f64; 4]>,
 }
 
 /// A test shown on the chart, for the legend under it.
@@ -424,6 +433,40 @@ async fn overlay(
     Ok((overlay, tests))
 }
 
+/// Each change of the video judged with what is measured now (keyed by when it was detected):
+/// against its channel's decay where the channel's videos teach it, else the published decay.
+async fn change_judgements(
+    state: &AppState,
+    v: &crate::api::tracking::VideoView,
+) -> Result<Vec<(DateTime<Utc>, ChangeJudgement)>, ApiError> {
+    let Ok(channel) = ChannelId::parse(&v.channel_id) else { return Ok(Vec::new()) };
+    let now = state.clock.now();
+    let since = v.published_at.min(now - Duration::days(120));
+    let series = state.store.channel_series(&channel, since).await?;
+    let Some(mine) = series.iter().find(|s| s.video.id.as_str() == v.id) else { return Ok(Vec::new()) };
+    let judged = judge_changes_now(&state.tracker.config.outliers, mine, &series, now);
+    Ok(mine.changes.iter().map(|c| c.change.detected_at).zip(judged).collect())
+}
+
+/// The counterfactual after a judged change as the chart draws it: from the views measured where
+/// the compared hours start, the predicted views added up, and the band the lift's interval gives
+/// them (what views would be at the interval's ends of the lift).
+fn counterfactual_points(lift: &ChangeLift, points: &[crate::api::tracking::SeriesPoint]) -> Vec<[f64; 4]> {
+    let at = |t: DateTime<Utc>| points.iter().find(|p| p.measured_at == t);
+    let Some(first) = lift.counterfactual.first().and_then(|e| at(e.start)) else { return Vec::new() };
+    let base = first.views as f64;
+    let low_ratio = (1.0 + lift.lift) / (1.0 + lift.ci_high);
+    let high_ratio = (1.0 + lift.lift) / (1.0 + lift.ci_low).max(1e-6);
+    let mut out = vec![[first.slot.timestamp() as f64, base, base, base]];
+    let mut expected = 0.0;
+    for e in &lift.counterfactual {
+        expected += e.views;
+        let x = at(e.end).map_or(e.end, |p| p.slot).timestamp() as f64;
+        out.push([x, base + expected * low_ratio, base + expected, base + expected * high_ratio]);
+    }
+    out
+}
+
 /// JSON that cannot close the `<script>` element it is embedded in.
 pub(crate) fn script_safe_json(value: &impl serde::Serialize) -> Result<String, ApiError> {
     let json = serde_json::to_string(value).map_err(ApiError::internal)?;
@@ -437,11 +480,24 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
         Ok(series) => series,
         Err(e) => return error_page(&e),
     };
+    let judgements = match change_judgements(&state, &series.video).await {
+        Ok(judgements) => judgements,
+        Err(e) => return error_page(&e),
+    };
     let (series_json, overlay_json, has_band, tests) = match overlay(&state, &user, &series).await {
-        Ok((overlay, tests)) => match (script_safe_json(&series), script_safe_json(&overlay)) {
-            (Ok(s), Ok(o)) => (s, o, !overlay.band.is_empty(), tests),
-            (Err(e), _) | (_, Err(e)) => return error_page(&e),
-        },
+        Ok((mut overlay, tests)) => {
+            for (_, judged) in &judgements {
+                if let ChangeJudgement::Judged(lift) = judged
+                    && overlay.counterfactual.last().is_none_or(|last| last[0] < lift.changed_at.timestamp() as f64)
+                {
+                    overlay.counterfactual.extend(counterfactual_points(lift, &series.points));
+                }
+            }
+            match (script_safe_json(&series), script_safe_json(&overlay)) {
+                (Ok(s), Ok(o)) => (s, o, !overlay.band.is_empty(), tests),
+                (Err(e), _) | (_, Err(e)) => return error_page(&e),
+            }
+        }
         Err(e) => return error_page(&e),
     };
     let tracked_alone = match state.store.user_videos(user.caller.user.id).await {
@@ -459,9 +515,19 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
         changes: series
             .changes
             .iter()
-            .map(|c| ChangeView {
+            .map(|c| {
+                let judged = judgements.iter().find(|(at, _)| *at == c.detected_at).map(|(_, j)| j);
+                (c, judged)
+            })
+            .map(|(c, judged)| ChangeView {
                 kind: c.kind.clone(),
                 at: TimeView::of(c.slot),
+                verdict: match judged {
+                    Some(ChangeJudgement::Judged(lift)) => Some(lift.explanation.clone()),
+                    Some(ChangeJudgement::Skipped(why)) => Some(why.explanation()),
+                    Some(ChangeJudgement::NoChange) | None => None,
+                },
+                outlier: matches!(judged, Some(ChangeJudgement::Judged(lift)) if lift.flagged),
                 before_title: c.before_title.clone(),
                 after_title: c.after_title.clone(),
                 before_thumbnail_url: c.before_thumbnail_url.clone(),
