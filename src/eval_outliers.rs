@@ -1002,9 +1002,11 @@ fn changes_for_run(
             _ => String::new(),
         };
         if matches!(judged, ChangeJudgement::Judged(_)) {
-            why = match tubewatch_worker::outliers_job::channel_decay(config, s, series, profile.as_ref(), run) {
-                Some(t) => format!("shape of {} videos, {} hours: {:?}", t.videos, t.hours, t.values),
-                None => "no channel shape".to_owned(),
+            let decay = tubewatch_worker::outliers_job::channel_decay(config, s, series, profile.as_ref(), run);
+            why = match (decay.template, decay.speeds) {
+                (Some(t), _) => format!("shape of {} videos, {} hours: {:?}", t.videos, t.hours, t.values),
+                (None, Some(p)) => format!("published decay, speeds from {} videos", p.videos),
+                (None, None) => "published decay, equal speeds".to_owned(),
             };
         }
         let judgement = match judged {

@@ -1037,9 +1037,20 @@ fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 /// Decay speeds of the published family `rate ∝ (1 + age/τ)^−(1+θ)` (Crane & Sornette 2008: a
 /// burst of attention relaxes as a power law; θ about 0.4, and Pew 2019's 64 % of first-week views
 /// on the day of posting gives τ ≈ 6 h at that θ). A video's own τ and θ are not known, nor how
-/// far they spread: τ from 1.5 h to a day and θ from 0.2 to 0.8, each pair equally likely.
-const POWER_LAW_TAUS: [f64; 7] = [1.5, 2.4, 3.8, 6.0, 9.5, 15.0, 24.0];
-const POWER_LAW_THETAS: [f64; 5] = [0.2, 0.35, 0.5, 0.65, 0.8];
+/// far they spread: τ from 1.5 h to a day and θ from 0.2 to 0.8, each pair equally likely
+/// unless the channel's other videos say otherwise ([`SpeedPrior`]).
+/// Every (τ, θ) of τ ∈ {1.5, 2.4, 3.8, 6, 9.5, 15, 24} h × θ ∈ {0.2, 0.35, 0.5, 0.65, 0.8}.
+const POWER_LAW_SPEEDS: [(f64, f64); 35] = {
+    const TAUS: [f64; 7] = [1.5, 2.4, 3.8, 6.0, 9.5, 15.0, 24.0];
+    const THETAS: [f64; 5] = [0.2, 0.35, 0.5, 0.65, 0.8];
+    let mut out = [(0.0, 0.0); 35];
+    let mut i = 0;
+    while i < 35 {
+        out[i] = (TAUS[i / 5], THETAS[i % 5]);
+        i += 1;
+    }
+    out
+};
 
 /// ln of the share of a video's views between ages `a0` and `a1` (hours) under the power-law
 /// decay `F(age) = 1 − (1 + age/τ)^−θ`.
@@ -1163,94 +1174,200 @@ impl ChangeWindow<'_> {
             .collect()
     }
 
-    /// The step under the published decay family ([`POWER_LAW_TAUS`] × [`POWER_LAW_THETAS`]):
-    /// for each decay speed, a level, the day's rhythm and the step are fitted with the speed's
-    /// shape as an offset; the speeds are then averaged by their evidence (a mixture: its mean,
-    /// and its deviation, which carries the spread of the speeds' steps). The evidence is the
-    /// fit's Gaussian log-likelihood under the variance `μ + κμ²` (one κ for all), divided by how
-    /// much the correlated hours inflate the step's variance beyond the model's (so hours whose
-    /// noise moves together do not count as independent evidence).
-    fn step_by_power_law(&self) -> Result<StepEstimate, stats::FitError> {
-        let step_col = 1 + 2 * self.harmonics;
-        let mut design = Design::new(step_col + 1);
+    /// The hours fitted under each speed of the published decay family ([`POWER_LAW_SPEEDS`]):
+    /// a level, the day's rhythm and (with `step`) the change's step, with the speed's shape as
+    /// an offset; and each fit's evidence: its Gaussian log-likelihood under the variance
+    /// `μ + κμ²` (one κ for all), divided by how much the correlated hours inflate the level's
+    /// (or step's) variance beyond the model's, so that hours whose noise moves together do not
+    /// count as independent evidence. A speed whose fit fails is left out.
+    fn speed_fits(&self, step: bool) -> Result<Vec<SpeedFit>, stats::FitError> {
+        let col = 1 + 2 * self.harmonics;
+        let mut design = Design::new(col + usize::from(step));
         for (iv, is_after) in &self.hours {
             let mut row = vec![1.0];
             diurnal_terms(iv.start, iv.end, self.harmonics, &mut row);
-            row.push(if *is_after { 1.0 } else { 0.0 });
+            if step {
+                row.push(if *is_after { 1.0 } else { 0.0 });
+            }
             design.push_row(&row);
         }
         let y = self.views();
         let blocks = self.blocks();
         let clusters = (self.block_hours > 0.0).then_some(stats::Clusters { of_each: &blocks, nested_columns: 1 });
+        // The step's column, or the level's without one.
+        let judged = if step { col } else { 0 };
         let mut unit = vec![0.0; design.cols];
-        unit[step_col] = 1.0;
-        // (step, variance, predicted, fitted means, κ, variance inflation, df) per speed.
+        unit[judged] = 1.0;
+        // (fit, its means, κ, variance inflation) per speed.
         let mut fits = Vec::new();
-        let mut last_error = None;
-        for &tau in &POWER_LAW_TAUS {
-            for &theta in &POWER_LAW_THETAS {
-                let offset: Vec<f64> = self
-                    .hours
-                    .iter()
-                    .map(|(iv, _)| {
-                        let (a0, a1) = (hours_between(self.published, iv.start), hours_between(self.published, iv.end));
-                        self.base_offset(iv) - hours_between(iv.start, iv.end).ln()
-                            + power_law_log_share(tau, theta, a0, a1)
-                    })
-                    .collect();
-                let fit = match stats::fit_counts_clustered(&design, &y, &offset, clusters, None) {
-                    Ok(fit) => fit,
-                    Err(e) => {
-                        last_error = Some(e);
-                        continue;
-                    }
-                };
-                let step = fit.coef[step_col];
-                let var = fit.conservative_var(&unit);
-                let model_var = stats::CountFit::var_of(&fit.cov_model, &unit);
-                let mu: Vec<f64> = (0..y.len())
-                    .map(|i| (offset[i] + design.row(i).iter().zip(&fit.coef).map(|(x, b)| x * b).sum::<f64>()).exp())
-                    .collect();
-                let predicted = self.predicted_without_step(&design, &fit.coef, &offset, step);
-                let inflation = if model_var > 0.0 { (var / model_var).max(1.0) } else { 1.0 };
-                fits.push((step, var, predicted, mu, fit.kappa, inflation, fit.df_resid as f64));
-            }
+        let mut last_error = stats::FitError::NoViews;
+        for (speed, &(tau, theta)) in POWER_LAW_SPEEDS.iter().enumerate() {
+            let offset: Vec<f64> = self
+                .hours
+                .iter()
+                .map(|(iv, _)| {
+                    let (a0, a1) = (hours_between(self.published, iv.start), hours_between(self.published, iv.end));
+                    self.base_offset(iv) - hours_between(iv.start, iv.end).ln()
+                        + power_law_log_share(tau, theta, a0, a1)
+                })
+                .collect();
+            let fit = match stats::fit_counts_clustered(&design, &y, &offset, clusters, None) {
+                Ok(fit) => fit,
+                Err(e) => {
+                    last_error = e;
+                    continue;
+                }
+            };
+            let var = fit.conservative_var(&unit);
+            let model_var = stats::CountFit::var_of(&fit.cov_model, &unit);
+            let mu: Vec<f64> = (0..y.len())
+                .map(|i| (offset[i] + design.row(i).iter().zip(&fit.coef).map(|(x, b)| x * b).sum::<f64>()).exp())
+                .collect();
+            let (step, predicted) = if step {
+                let step = fit.coef[col];
+                (step, self.predicted_without_step(&design, &fit.coef, &offset, step))
+            } else {
+                (0.0, Vec::new())
+            };
+            let inflation = if model_var > 0.0 { (var / model_var).max(1.0) } else { 1.0 };
+            let speed_fit = SpeedFit { speed, step, var, predicted, df: fit.df_resid as f64, log_evidence: 0.0 };
+            fits.push((speed_fit, mu, fit.kappa, inflation));
         }
         if fits.is_empty() {
-            return Err(last_error.unwrap_or(stats::FitError::NoViews));
+            return Err(last_error);
         }
-        let mut kappas: Vec<f64> = fits.iter().map(|f| f.4).collect();
-        kappas.sort_by(f64::total_cmp);
-        let kappa = kappas[kappas.len() / 2];
-        let mut inflations: Vec<f64> = fits.iter().map(|f| f.5).collect();
-        inflations.sort_by(f64::total_cmp);
-        let inflation = inflations[inflations.len() / 2];
-        let log_evidence: Vec<f64> = fits
-            .iter()
-            .map(|f| {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let kappa = median(fits.iter().map(|f| f.2).collect());
+        let inflation = median(fits.iter().map(|f| f.3).collect());
+        Ok(fits
+            .into_iter()
+            .map(|(mut fit, mu, _, _)| {
                 let ll: f64 = y
                     .iter()
-                    .zip(&f.3)
+                    .zip(&mu)
                     .map(|(&yi, &m)| {
                         let v = (m + kappa * m * m).max(1e-9);
                         -0.5 * ((yi - m).powi(2) / v + v.ln())
                     })
                     .sum();
-                ll / inflation
+                fit.log_evidence = ll / inflation;
+                fit
             })
-            .collect();
-        let top = log_evidence.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let weights: Vec<f64> = log_evidence.iter().map(|e| (e - top).exp()).collect();
-        let total: f64 = weights.iter().sum();
-        let mean = |g: &dyn Fn(usize) -> f64| (0..fits.len()).map(|i| weights[i] * g(i)).sum::<f64>() / total;
-        let step = mean(&|i| fits[i].0);
-        let second = mean(&|i| fits[i].1 + fits[i].0 * fits[i].0);
+            .collect())
+    }
+
+    /// The step under the published decay family: the speeds' steps averaged by their evidence
+    /// times their prior weight (the channel's [`SpeedPrior`], else equal): a mixture, whose
+    /// deviation carries the spread of the speeds' steps.
+    fn step_by_power_law(&self, prior: Option<&SpeedPrior>) -> Result<StepEstimate, stats::FitError> {
+        let fits = self.speed_fits(true)?;
+        let weights = posterior(&fits, prior);
+        let mean = |g: &dyn Fn(&SpeedFit) -> f64| fits.iter().zip(&weights).map(|(f, w)| w * g(f)).sum::<f64>();
+        let step = mean(&|f| f.step);
+        let second = mean(&|f| f.var + f.step * f.step);
+        let hours_after = fits[0].predicted.len();
         Ok(StepEstimate {
             step,
             se: (second - step * step).max(0.0).sqrt(),
-            predicted: (0..fits[0].2.len()).map(|h| mean(&|i| fits[i].2[h])).collect(),
-            df: mean(&|i| fits[i].6),
+            predicted: (0..hours_after).map(|h| mean(&|f| f.predicted[h])).collect(),
+            df: mean(&|f| f.df),
         })
+    }
+}
+
+/// One speed's fit of [`ChangeWindow::speed_fits`].
+struct SpeedFit {
+    /// Its index in [`POWER_LAW_SPEEDS`].
+    speed: usize,
+    step: f64,
+    var: f64,
+    predicted: Vec<f64>,
+    df: f64,
+    log_evidence: f64,
+}
+
+/// The fits' posterior weights (summing to 1): evidence times the prior's weight of each speed.
+fn posterior(fits: &[SpeedFit], prior: Option<&SpeedPrior>) -> Vec<f64> {
+    let log_prior = |speed: usize| prior.and_then(|p| p.weights.get(speed)).map_or(0.0, |w| w.max(1e-12).ln());
+    let log_post: Vec<f64> = fits.iter().map(|f| f.log_evidence + log_prior(f.speed)).collect();
+    let top = log_post.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = log_post.iter().map(|l| (l - top).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    weights.iter().map(|w| w / total).collect()
+}
+
+/// How a channel's videos decay within the published family: for each speed of
+/// [`POWER_LAW_SPEEDS`], the share of the channel's videos' evidence on it (each video's
+/// posterior from its own hourly views, averaged over the videos, with one more video's worth
+/// of equal shares so that a few videos do not rule a speed out). Partial pooling of the decay
+/// speed where the channel has too few videos for a [`DecayTemplate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeedPrior {
+    pub weights: Vec<f64>,
+    pub videos: usize,
+}
+
+impl SpeedPrior {
+    /// From `videos`' hourly increments (those of about an hour, at ages from an hour on; at
+    /// least 12 per video). `None` when no video has them.
+    pub fn measure(videos: &[VideoViews], profile: Option<&HourProfile>) -> Option<Self> {
+        let n = POWER_LAW_SPEEDS.len();
+        let mut sum = vec![0.0; n];
+        let mut used = 0;
+        for video in videos {
+            let hours: Vec<(Interval, bool)> = merge_counter_stalls(increments(&video.points))
+                .into_iter()
+                .filter(|iv| (iv.end - iv.start - Duration::hours(1)).abs() <= Duration::minutes(10))
+                .filter(|iv| iv.start >= video.published + Duration::hours(1))
+                .map(|iv| (iv, false))
+                .collect();
+            let (Some(first), Some(last)) = (hours.first(), hours.last()) else { continue };
+            if hours.len() < 12 || hours.iter().all(|h| h.0.views <= 0.0) {
+                continue;
+            }
+            let long = hours_between(first.0.start, last.0.end) >= 48.0;
+            let window = ChangeWindow {
+                published: video.published,
+                changed_at: last.0.end,
+                harmonics: if profile.is_some() {
+                    0
+                } else if long {
+                    2
+                } else {
+                    1
+                },
+                hours,
+                profile,
+                block_hours: TILT_BLOCK_HOURS,
+            };
+            let Ok(fits) = window.speed_fits(false) else { continue };
+            for (fit, w) in fits.iter().zip(posterior(&fits, None)) {
+                sum[fit.speed] += w;
+            }
+            used += 1;
+        }
+        (used > 0).then(|| Self {
+            weights: sum.iter().map(|s| (s + 1.0 / n as f64) / (used as f64 + 1.0)).collect(),
+            videos: used,
+        })
+    }
+}
+
+/// What a change's fit borrows from its channel's other videos (of the same kind).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelDecay {
+    /// The channel's decay shape, from [`MIN_DECAY_VIDEOS`] videos on.
+    pub template: Option<DecayTemplate>,
+    /// Where its videos' speeds lie in the published family, from one video on.
+    pub speeds: Option<SpeedPrior>,
+}
+
+impl ChannelDecay {
+    pub fn measure(videos: &[VideoViews], profile: Option<&HourProfile>) -> Self {
+        Self { template: DecayTemplate::measure(videos, profile), speeds: SpeedPrior::measure(videos, profile) }
     }
 }
 
@@ -1263,7 +1380,7 @@ pub fn judge_change(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     profile: Option<&HourProfile>,
-    template: Option<&DecayTemplate>,
+    channel: &ChannelDecay,
     config: &ChangeOutlierConfig,
 ) -> ChangeJudgement {
     let groups = group_changes(changes, Duration::minutes(config.flip_flop_minutes));
@@ -1328,7 +1445,9 @@ pub fn judge_change(
     // its last knot (extended along its end slope, a change 7 h after publish was read as +300 %
     // from a 3-video shape measured to 64 h): as good as no shape.
     let oldest = window.hours.iter().map(|(iv, _)| window.age(iv)).fold(0.0, f64::max);
-    let template = template
+    let template = channel
+        .template
+        .as_ref()
         .filter(|_| config.decay == DecayShape::Pooled)
         .filter(|t| t.log_ages.last().is_some_and(|&last| oldest.ln() <= last + SHAPE_REACH));
     let decay = match config.decay {
@@ -1347,7 +1466,7 @@ pub fn judge_change(
         shape => shape,
     };
     let estimate = match decay {
-        DecayShape::PowerLaw => window.step_by_power_law(),
+        DecayShape::PowerLaw => window.step_by_power_law(channel.speeds.as_ref()),
         _ => {
             // The channel's measured spread only where the video's own hours cannot fix its
             // tilt: with a day before the change they can, and where videos differ by more than
@@ -1756,14 +1875,16 @@ mod tests {
         // no member of that family follows: the speeds' steps disagree, and the interval is wide
         // (+19 %, −17 % to +70 %) rather than a false claim either way.
         let ChangeJudgement::Judged(lift) =
-            judge_change(&video, &[change], from, to, None, None, &ChangeOutlierConfig::default())
+            judge_change(&video, &[change], from, to, None, &ChannelDecay::default(), &ChangeOutlierConfig::default())
         else {
             panic!("judged")
         };
         assert!(!lift.significant && lift.ci_high - lift.ci_low > 0.6, "{lift:?}");
         // With the video's own trend (`log(age)` + age) it is.
         let config = ChangeOutlierConfig { decay: DecayShape::Gamma, ..ChangeOutlierConfig::default() };
-        let ChangeJudgement::Judged(lift) = judge_change(&video, &[change], from, to, None, None, &config) else {
+        let ChangeJudgement::Judged(lift) =
+            judge_change(&video, &[change], from, to, None, &ChannelDecay::default(), &config)
+        else {
             panic!("judged")
         };
         assert!(lift.flagged && lift.ci_low < 1.0 && 1.0 < lift.ci_high, "{lift:?}");
@@ -1911,7 +2032,8 @@ mod tests {
         for _ in 0..runs {
             let (video, change) = changed_video(g, at, mult, published);
             let week = (change.at - Duration::days(1), change.at + Duration::days(1));
-            match judge_change(&video, &[change], week.0, week.1, profile, template, config) {
+            let channel = ChannelDecay { template: template.cloned(), speeds: None };
+            match judge_change(&video, &[change], week.0, week.1, profile, &channel, config) {
                 ChangeJudgement::Judged(l) => flagged += usize::from(l.flagged),
                 other => panic!("not judged: {other:?}"),
             }
@@ -1970,7 +2092,7 @@ mod tests {
                 let change = ChangeEvent { at, kind: ChangeKind::Thumbnail };
                 let week = (at - Duration::days(1), at + Duration::days(1));
                 let ChangeJudgement::Judged(lift) =
-                    judge_change(&video, &[change], week.0, week.1, None, None, &config)
+                    judge_change(&video, &[change], week.0, week.1, None, &ChannelDecay::default(), &config)
                 else {
                     panic!("judged")
                 };
@@ -1988,6 +2110,34 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_teaches_its_videos_decay_speed() {
+        // Eight videos of one channel decaying at about τ = 6 h, θ = 0.4: the channel's speed
+        // prior puts most of its weight near there, and no speed at 0.
+        let now = t("2026-03-20T00:00:00Z");
+        let mut g = Gen { rng: SplitMix::new(41) };
+        let videos: Vec<VideoViews> = (0..8)
+            .map(|i| {
+                let published = now - Duration::hours(100 + 90 * i);
+                let speed = (6.0 * (0.1 * g.normal()).exp(), 0.4);
+                let points = g.power_law_series(published, 200_000.0, speed, now, None);
+                VideoViews { video_id: vid(i as u64), published, is_short: false, points }
+            })
+            .collect();
+        let prior = SpeedPrior::measure(&videos, None).unwrap();
+        assert_eq!((prior.videos, prior.weights.len()), (8, POWER_LAW_SPEEDS.len()));
+        assert!((prior.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(prior.weights.iter().all(|&w| w >= 1.0 / 9.0 / 35.0 - 1e-12), "{:?}", prior.weights);
+        let near: f64 = POWER_LAW_SPEEDS
+            .iter()
+            .zip(&prior.weights)
+            .filter(|((tau, theta), _)| (3.0..10.0).contains(tau) && (0.3..0.55).contains(theta))
+            .map(|(_, w)| w)
+            .sum();
+        assert!(near > 0.5, "{near}: {:?}", prior.weights);
+        assert!(SpeedPrior::measure(&[], None).is_none());
+    }
+
+    #[test]
     fn several_changes_are_skipped_and_flip_flops_grouped() {
         let published = t("2026-03-01T14:00:00Z");
         let mut g = Gen { rng: SplitMix::new(4) };
@@ -1995,20 +2145,25 @@ mod tests {
         let (from, to) = (change.at - Duration::days(3), change.at + Duration::days(3));
         let config = ChangeOutlierConfig { decay: DecayShape::Gamma, ..ChangeOutlierConfig::default() };
         let back = ChangeEvent { at: change.at + Duration::minutes(40), kind: ChangeKind::Title };
-        let ChangeJudgement::Judged(lift) = judge_change(&video, &[change, back], from, to, None, None, &config) else {
+        let ChangeJudgement::Judged(lift) =
+            judge_change(&video, &[change, back], from, to, None, &ChannelDecay::default(), &config)
+        else {
             panic!("a flip-flop is one event")
         };
         assert_eq!(lift.kinds, vec![ChangeKind::Thumbnail, ChangeKind::Title]);
         assert_eq!(lift.settled_at, back.at);
         let later = ChangeEvent { at: change.at + Duration::hours(30), kind: ChangeKind::Title };
         assert_eq!(
-            judge_change(&video, &[change, later], from, to, None, None, &config),
+            judge_change(&video, &[change, later], from, to, None, &ChannelDecay::default(), &config),
             ChangeJudgement::Skipped(SkipReason::SeveralChanges { count: 2 })
         );
-        assert_eq!(judge_change(&video, &[], from, to, None, None, &config), ChangeJudgement::NoChange);
+        assert_eq!(
+            judge_change(&video, &[], from, to, None, &ChannelDecay::default(), &config),
+            ChangeJudgement::NoChange
+        );
         let early = ChangeEvent { at: published + Duration::hours(2), kind: ChangeKind::Thumbnail };
         assert!(matches!(
-            judge_change(&video, &[early], published, to, None, None, &config),
+            judge_change(&video, &[early], published, to, None, &ChannelDecay::default(), &config),
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. })
         ));
     }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use tubewatch_core::ChannelId;
 use tubewatch_core::outliers::{
     BandConfig, ChangeEvent as CoreChange, ChangeJudgement, ChangeKind as CoreKind, ChangeOutlierConfig,
-    ChannelBandSnapshot, ChannelJudgement, ChannelOutlierConfig, DecayShape, DecayTemplate, HourProfile, VideoViews,
+    ChannelBandSnapshot, ChannelDecay, ChannelJudgement, ChannelOutlierConfig, DecayShape, HourProfile, VideoViews,
     ViewsPoint, judge_change, judge_channel_outlier,
 };
 use tubewatch_store::{
@@ -140,16 +140,19 @@ pub fn channel_profile(all: &[VideoViews], run: DateTime<Utc>) -> Option<HourPro
     HourProfile::measure(&measured_since(all, run - PROFILE_SPAN))
 }
 
-/// The decay shape of `video`'s channel, pooled over its other videos of the same kind (the
-/// latest `max_videos` with hourly measurements up to `run`), each cut at its first change so
-/// that no change's step bends the shape.
+/// What `video`'s change borrows from its channel: the decay shape and speeds pooled over its
+/// other videos of the same kind (the latest `max_videos` with hourly measurements up to `run`),
+/// each cut at its first change so that no change's step bends them.
 pub fn channel_decay(
     config: &OutliersConfig,
     video: &VideoSeries,
     channel: &[VideoSeries],
     profile: Option<&HourProfile>,
     run: DateTime<Utc>,
-) -> Option<DecayTemplate> {
+) -> ChannelDecay {
+    if config.change.decay != DecayShape::Pooled {
+        return ChannelDecay::default();
+    }
     let mut others: Vec<&VideoSeries> = channel
         .iter()
         .filter(|s| s.video.id != video.video.id && s.video.is_short == video.video.is_short)
@@ -168,7 +171,7 @@ pub fn channel_decay(
         .filter(|v| v.points.len() >= 13)
         .take(config.band.max_videos)
         .collect();
-    DecayTemplate::measure(&videos, profile)
+    ChannelDecay::measure(&videos, profile)
 }
 
 /// How a run judges the video's thumbnail/title change in its window (`channel`: the series of
@@ -186,11 +189,8 @@ pub fn judge_video_change(
     if !events.iter().any(|e| e.at >= from && e.at < to) {
         return ChangeJudgement::NoChange;
     }
-    let template = match config.change.decay {
-        DecayShape::Pooled => channel_decay(config, series, channel, profile, run),
-        _ => None,
-    };
-    judge_change(views, &events, from, to, profile, template.as_ref(), &config.change)
+    let decay = channel_decay(config, series, channel, profile, run);
+    judge_change(views, &events, from, to, profile, &decay, &config.change)
 }
 
 /// Each of the video's stored changes judged with what is measured up to `now`, as the video
@@ -207,24 +207,14 @@ pub fn judge_changes_now(
     let all: Vec<VideoViews> = channel.iter().map(|s| video_views(s, now)).collect();
     let profile = channel_profile(&all, now);
     let events = change_events(series, &config.change);
-    let template = match config.change.decay {
-        DecayShape::Pooled => channel_decay(config, series, channel, profile.as_ref(), now),
-        _ => None,
-    };
+    let decay = channel_decay(config, series, channel, profile.as_ref(), now);
     let mut out: Vec<ChangeJudgement> = Vec::with_capacity(series.changes.len());
     for change in &series.changes {
         // Where the change starts as a core event: the measurement before it was seen.
         let seen = change.change.detected_at;
         let at = series.views.iter().map(|r| r.measured_at).filter(|&at| at < seen).max().unwrap_or(seen);
-        let judged = judge_change(
-            &views,
-            &events,
-            at,
-            at + Duration::seconds(1),
-            profile.as_ref(),
-            template.as_ref(),
-            &config.change,
-        );
+        let judged =
+            judge_change(&views, &events, at, at + Duration::seconds(1), profile.as_ref(), &decay, &config.change);
         let judged = match (judged, out.last()) {
             // Inside a flip-flop started by an earlier change: that group's judgement.
             (ChangeJudgement::NoChange, Some(previous)) => previous.clone(),
