@@ -92,6 +92,7 @@ impl App {
             blobs: self.blobs.clone(),
             clock: self.clock.clone(),
             metrics: self.metrics.clone(),
+            writer: Default::default(),
             config: self.pipeline_config()?,
         })
     }

@@ -233,6 +233,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         blobs: Blobs::local(&dir.path().join("blobs"))?,
         clock: clock.clone(),
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: PipelineConfig { policy, ..PipelineConfig::default() },
     };
     let setup_seconds = setup.elapsed().as_secs_f64();
