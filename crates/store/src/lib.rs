@@ -67,6 +67,10 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
     async fn ping(&self) -> Result<()>;
     /// Closes the connection pool: every later call fails.
     async fn close(&self);
+    /// Moves what SQLite's write-ahead log holds into the database file and empties the log, so
+    /// the file's size is the data's (what `bench burst` measures per record); nothing on
+    /// PostgreSQL, whose server manages its log.
+    async fn checkpoint(&self) -> Result<()>;
 
     async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()>;
     async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>>;

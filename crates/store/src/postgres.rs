@@ -102,6 +102,9 @@ const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos v SET title = b.title, \
        OR v.thumb_phash IS DISTINCT FROM COALESCE(b.phash, v.thumb_phash) \
        OR v.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, v.thumb_blob_key))";
 
+/// Empties the write-ahead log into the database file, where the backend has one to empty.
+const CHECKPOINT: Option<&str> = None;
+
 const MIGRATIONS_TABLE_EXISTS: &str =
     "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'";
 

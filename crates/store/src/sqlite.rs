@@ -98,6 +98,9 @@ const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos SET title = b.title, \
        OR videos.thumb_phash IS DISTINCT FROM COALESCE(b.phash, videos.thumb_phash) \
        OR videos.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, videos.thumb_blob_key))";
 
+/// Empties the write-ahead log into the database file, where the backend has one to empty.
+const CHECKPOINT: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
+
 const MIGRATIONS_TABLE_EXISTS: &str =
     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
 

@@ -300,6 +300,7 @@ impl Pipeline {
 
     #[tracing::instrument(skip_all, fields(video_id = %target.subject))]
     async fn check_video(&self, target: &Target, lease: &Lease, video: Option<Video>) -> Result<(), JobError> {
+        let _running = self.writer.running();
         let id = VideoId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
         let video = match video {
             Some(video) => video,

@@ -11,7 +11,7 @@ use tracing::instrument;
 use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
 
 use super::{
-    Backend, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, INSERT_VIEWS_BATCH, MIGRATIONS_TABLE_EXISTS,
+    Backend, CHECKPOINT, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, INSERT_VIEWS_BATCH, MIGRATIONS_TABLE_EXISTS,
     RESCHEDULE_HELD, UPDATE_VIDEOS_BATCH, VIDEOS_BY_IDS, at, at_opt, ts,
 };
 use crate::schema;
@@ -338,6 +338,13 @@ impl Store for Backend {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn checkpoint(&self) -> Result<()> {
+        if let Some(statement) = CHECKPOINT {
+            sqlx::query(statement).execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     #[instrument(skip_all, fields(channel_id = %channel.id))]
