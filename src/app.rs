@@ -126,6 +126,7 @@ impl App {
                 })
             }),
             webhooks: self.settings.webhooks()?,
+            series_cache: Default::default(),
         })
     }
 
