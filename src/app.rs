@@ -92,6 +92,7 @@ impl App {
             blobs: self.blobs.clone(),
             clock: self.clock.clone(),
             metrics: self.metrics.clone(),
+            writer: Default::default(),
             config: self.pipeline_config()?,
         })
     }
@@ -125,6 +126,7 @@ impl App {
                 })
             }),
             webhooks: self.settings.webhooks()?,
+            series_cache: Default::default(),
         })
     }
 

@@ -104,6 +104,9 @@ struct Round {
     simulator_cpu_seconds: f64,
     failed_checks: u64,
     peak_rss_mib: f64,
+    /// Store transactions that wrote video checks, and video checks per such transaction.
+    check_batches: u64,
+    checks_per_batch: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -233,6 +236,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         blobs: Blobs::local(&dir.path().join("blobs"))?,
         clock: clock.clone(),
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: PipelineConfig { policy, ..PipelineConfig::default() },
     };
     let setup_seconds = setup.elapsed().as_secs_f64();
@@ -241,8 +245,10 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     let mut rounds = Vec::new();
     let mut bytes_per_record = f64::NAN;
     for (round, at) in [("baseline", hour), ("steady", hour + Duration::hours(1))] {
+        store.checkpoint().await?;
         let size_before = file_size(&db) + file_size(&db.with_extension("db-wal"));
         let done_before = runs(&pipeline.metrics);
+        let batches_before = check_batches(&pipeline.metrics);
         clock.jump_to(at - Duration::milliseconds(500));
         reset_peak_rss();
         let cpu = cpu_seconds();
@@ -281,8 +287,14 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
             simulator_cpu_seconds: sim_cpu,
             failed_checks: failed,
             peak_rss_mib: peak_rss_mib(),
+            check_batches: check_batches(&pipeline.metrics).0 - batches_before.0,
+            checks_per_batch: (check_batches(&pipeline.metrics).1 - batches_before.1)
+                / (check_batches(&pipeline.metrics).0 - batches_before.0).max(1) as f64,
         });
         if round == "steady" && sqlite {
+            // The log emptied into the file on both sides: the growth is the data's, not how
+            // much of the WAL happened to be in use.
+            store.checkpoint().await?;
             let size_after = file_size(&db) + file_size(&db.with_extension("db-wal"));
             bytes_per_record = size_after.saturating_sub(size_before) as f64 / videos.len().max(1) as f64;
         }
@@ -313,7 +325,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     } else {
         for r in &report.rounds {
             println!(
-                "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s ({:.0} checks per CPU s; simulator {:.1} CPU s), peak RSS {:.0} MiB, {} failed",
+                "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s ({:.0} checks per CPU s; simulator {:.1} CPU s), peak RSS {:.0} MiB, {} failed, {:.0} video checks per store transaction",
                 r.round,
                 r.checks,
                 r.seconds_after_the_hour,
@@ -322,7 +334,8 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
                 r.checks_per_cpu_second,
                 r.simulator_cpu_seconds,
                 r.peak_rss_mib,
-                r.failed_checks
+                r.failed_checks,
+                r.checks_per_batch
             );
         }
         println!("{:.0} bytes per views record", report.bytes_per_views_record);
@@ -368,6 +381,16 @@ async fn run_peer(args: &BurstArgs, ids: &[String], dir: &Path) -> anyhow::Resul
         bail!("{} failed ({})", script.display(), output.status);
     }
     serde_json::from_slice(&output.stdout).context("reading the peer's JSON")
+}
+
+/// Store transactions that wrote video checks so far, and the checks they wrote (from the
+/// batch-size histogram's count and sum in the Prometheus text).
+fn check_batches(metrics: &Metrics) -> (u64, f64) {
+    let text = metrics.render();
+    let value = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    (value("tubewatch_video_check_batch_size_count ") as u64, value("tubewatch_video_check_batch_size_sum "))
 }
 
 /// Claimed and completed runs so far (a claimed run that did not complete failed).

@@ -380,6 +380,7 @@ impl Bench {
             blobs: blobs.clone(),
             clock: clock_dyn.clone(),
             metrics: Arc::new(Metrics::default()),
+            writer: Default::default(),
             config: PipelineConfig {
                 abtests: Some(services.clone()),
                 mailer: Mailer::outbox("tubewatch <eval@localhost>", &dir.path().join("outbox"))?,

@@ -419,6 +419,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         blobs: Blobs::local(&dir.path().join("blobs"))?,
         clock: clock_dyn.clone(),
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: config.clone(),
     };
     let tracker = Tracker { store: store.clone(), youtube, clock: clock_dyn, config };

@@ -43,6 +43,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("invalid schema name {0:?}: use lower-case letters, digits and '_'")]
     InvalidSchema(String),
+    /// A write batched with others failed as a whole; nothing of it was written.
+    #[error("the batch this write was part of failed: {0}")]
+    BatchFailed(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -64,6 +67,10 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
     async fn ping(&self) -> Result<()>;
     /// Closes the connection pool: every later call fails.
     async fn close(&self);
+    /// Moves what SQLite's write-ahead log holds into the database file and empties the log, so
+    /// the file's size is the data's (what `bench burst` measures per record); nothing on
+    /// PostgreSQL, whose server manages its log.
+    async fn checkpoint(&self) -> Result<()>;
 
     async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()>;
     async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>>;
@@ -131,6 +138,17 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
         check: &VideoCheck,
         next_due_at: Option<DateTime<Utc>>,
     ) -> Result<()>;
+    /// Writes a batch of finished video checks in one transaction, in a few statements whatever
+    /// its size. Each check whose lease is still held gets its record (an already measured slot
+    /// keeps its record), its change events, its video's title and thumbnail (the row is written
+    /// only where they differ) and its target's next due time; a check whose lease was lost writes
+    /// nothing. Returns, in the batch's order, whether each lease was held. On an error nothing is
+    /// written and every lease stays as it was: the targets are claimed again when their leases
+    /// expire (or when the caller records the failure), so no slot is lost.
+    async fn complete_video_checks(&self, checks: &[FinishedVideoCheck]) -> Result<Vec<bool>>;
+    /// The stored videos among `ids` (one round trip for a batch of claimed targets), in no
+    /// particular order.
+    async fn videos(&self, ids: &[VideoId]) -> Result<Vec<Video>>;
     /// Inserts new videos with their targets, updates the channel and reschedules its target.
     async fn complete_channel_check(
         &self,

@@ -246,6 +246,15 @@ pub struct VideoCheck {
     pub changes: Vec<NewChange>,
 }
 
+/// A video check ready to be written in a batch (`Store::complete_video_checks`): the lease it
+/// ran under and its target's next due time (`None`: that was its last slot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedVideoCheck {
+    pub lease: Lease,
+    pub check: VideoCheck,
+    pub next_due_at: Option<DateTime<Utc>>,
+}
+
 /// A channel check's outcome: new videos become video targets due at their first slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelCheck {

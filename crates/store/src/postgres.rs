@@ -69,6 +69,42 @@ const CLAIM_DUE: &str = "WITH due AS ( \
 const EXISTING_VIDEOS: &str =
     "SELECT id FROM videos WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY id";
 
+/// The stored videos among a JSON array of video ids.
+const VIDEOS_BY_IDS: &str = "SELECT * FROM videos WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))";
+
+// A batch of video checks arrives as one JSON array per statement (`sql/tracking.rs` writes it):
+// one prepared statement whatever the batch's size, and no limit on bound parameters.
+
+/// Reschedules the targets of a batch whose lease is still held, each to its `next` due time
+/// (finished when null), and returns their ids: the lease check and the reschedule in one.
+const RESCHEDULE_HELD: &str = "UPDATE targets t SET \
+       state = CASE WHEN b.next IS NULL THEN 'finished' ELSE 'active' END, \
+       next_due_at = COALESCE(b.next, t.next_due_at), lease_owner = NULL, lease_until = NULL, \
+       attempts = 0, last_error = NULL, last_error_at = NULL \
+     FROM jsonb_to_recordset($1::jsonb) AS b(id bigint, owner text, until timestamptz, next timestamptz) \
+     WHERE t.id = b.id AND t.lease_owner = b.owner AND t.lease_until = b.until \
+     RETURNING t.id";
+
+/// Inserts a batch's views records; a slot already measured keeps its record.
+const INSERT_VIEWS_BATCH: &str = "INSERT INTO views (video_id, slot, measured_at, views) \
+     SELECT video_id, slot, measured_at, views FROM jsonb_to_recordset($1::jsonb) \
+       AS b(video_id text, slot timestamptz, measured_at timestamptz, views bigint) \
+     ON CONFLICT (video_id, slot) DO NOTHING";
+
+/// Sets a batch's titles and thumbnails (a null thumbnail field keeps the stored one), writing
+/// only the rows where something differs.
+const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos v SET title = b.title, \
+       thumb_sha256 = COALESCE(b.sha256, v.thumb_sha256), thumb_phash = COALESCE(b.phash, v.thumb_phash), \
+       thumb_blob_key = COALESCE(b.blob_key, v.thumb_blob_key) \
+     FROM jsonb_to_recordset($1::jsonb) AS b(id text, title text, sha256 text, phash text, blob_key text) \
+     WHERE v.id = b.id AND (v.title IS DISTINCT FROM b.title \
+       OR v.thumb_sha256 IS DISTINCT FROM COALESCE(b.sha256, v.thumb_sha256) \
+       OR v.thumb_phash IS DISTINCT FROM COALESCE(b.phash, v.thumb_phash) \
+       OR v.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, v.thumb_blob_key))";
+
+/// Empties the write-ahead log into the database file, where the backend has one to empty.
+const CHECKPOINT: Option<&str> = None;
+
 const MIGRATIONS_TABLE_EXISTS: &str =
     "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'";
 

@@ -63,6 +63,44 @@ const CLAIM_DUE: &str = "UPDATE targets SET lease_owner = $1, lease_until = $2 W
 /// The ids among a JSON array of video ids that are stored.
 const EXISTING_VIDEOS: &str = "SELECT id FROM videos WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id";
 
+/// The stored videos among a JSON array of video ids.
+const VIDEOS_BY_IDS: &str = "SELECT * FROM videos WHERE id IN (SELECT value FROM json_each($1))";
+
+// A batch of video checks arrives as one JSON array per statement (`sql/tracking.rs` writes it):
+// one prepared statement whatever the batch's size, and no limit on bound parameters.
+
+/// Reschedules the targets of a batch whose lease is still held, each to its `next` due time
+/// (finished when null), and returns their ids: the lease check and the reschedule in one.
+const RESCHEDULE_HELD: &str = "UPDATE targets SET \
+       state = CASE WHEN b.next IS NULL THEN 'finished' ELSE 'active' END, \
+       next_due_at = COALESCE(b.next, targets.next_due_at), lease_owner = NULL, lease_until = NULL, \
+       attempts = 0, last_error = NULL, last_error_at = NULL \
+     FROM (SELECT value ->> 'id' AS id, value ->> 'owner' AS owner, value ->> 'until' AS until, \
+           value ->> 'next' AS next FROM json_each($1)) AS b \
+     WHERE targets.id = b.id AND targets.lease_owner = b.owner AND targets.lease_until = b.until \
+     RETURNING id";
+
+/// Inserts a batch's views records; a slot already measured keeps its record.
+const INSERT_VIEWS_BATCH: &str = "INSERT INTO views (video_id, slot, measured_at, views) \
+     SELECT value ->> 'video_id', value ->> 'slot', value ->> 'measured_at', value ->> 'views' \
+     FROM json_each($1) WHERE true \
+     ON CONFLICT (video_id, slot) DO NOTHING";
+
+/// Sets a batch's titles and thumbnails (a null thumbnail field keeps the stored one), writing
+/// only the rows where something differs.
+const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos SET title = b.title, \
+       thumb_sha256 = COALESCE(b.sha256, videos.thumb_sha256), thumb_phash = COALESCE(b.phash, videos.thumb_phash), \
+       thumb_blob_key = COALESCE(b.blob_key, videos.thumb_blob_key) \
+     FROM (SELECT value ->> 'id' AS id, value ->> 'title' AS title, value ->> 'sha256' AS sha256, \
+           value ->> 'phash' AS phash, value ->> 'blob_key' AS blob_key FROM json_each($1)) AS b \
+     WHERE videos.id = b.id AND (videos.title IS DISTINCT FROM b.title \
+       OR videos.thumb_sha256 IS DISTINCT FROM COALESCE(b.sha256, videos.thumb_sha256) \
+       OR videos.thumb_phash IS DISTINCT FROM COALESCE(b.phash, videos.thumb_phash) \
+       OR videos.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, videos.thumb_blob_key))";
+
+/// Empties the write-ahead log into the database file, where the backend has one to empty.
+const CHECKPOINT: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
+
 const MIGRATIONS_TABLE_EXISTS: &str =
     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
 

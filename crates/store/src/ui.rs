@@ -1,13 +1,14 @@
 //! Reads and the one piece of state the web UI needs beyond the other traits: when a user last
 //! looked at the dashboard (for "what changed since your last visit"), the changes and outliers
-//! a user can see since a given time, and the weeks that have outliers for a user.
+//! a user can see since a given time, the weeks that have outliers for a user, and the stamp that
+//! tells whether a video's chart series changed.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tubewatch_core::UserId;
+use tubewatch_core::{UserId, VideoId};
 
-use crate::{ChangeEvent, Outlier, Result};
+use crate::{ChangeEvent, Outlier, Result, TargetState};
 
 /// A user's dashboard visits: `seen_at` is the latest load of the dashboard, `since` the start of
 /// the window it shows as "since your last visit" (the web decides when a visit is a new one).
@@ -24,8 +25,28 @@ pub struct VisibleChange {
     pub video_title: String,
 }
 
+/// What a video's series (its record, its changes and the video's own fields as a chart shows
+/// them) depends on. Records and change events are only ever added, never rewritten, so their
+/// counts and latest keys tell whether any was added; two equal stamps mean equal series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SeriesStamp {
+    pub records: u64,
+    pub last_slot: Option<DateTime<Utc>>,
+    pub changes: u64,
+    pub last_change_id: Option<i64>,
+    pub title: String,
+    pub thumb_blob_key: Option<String>,
+    /// The video target's state (`None`: never tracked).
+    pub tracking: Option<TargetState>,
+}
+
 #[async_trait]
 pub trait UiStore: Send + Sync {
+    /// The stamp of a video's series when `user` sees the video (tracked directly or through a
+    /// monitored channel); `None` otherwise or when there is no such video. One query answered
+    /// from indexes, whatever the series' length.
+    async fn visible_series_stamp(&self, user: UserId, video: &VideoId) -> Result<Option<SeriesStamp>>;
+
     async fn dashboard_visit(&self, user: UserId) -> Result<Option<DashboardVisit>>;
     async fn set_dashboard_visit(&self, user: UserId, visit: &DashboardVisit) -> Result<()>;
 

@@ -20,6 +20,8 @@ conformance!(
     failures_retry_or_end,
     views_are_idempotent,
     video_check_is_atomic_and_lease_bound,
+    video_checks_are_written_in_batches_bound_to_their_leases,
+    a_failed_batch_writes_nothing_and_its_slots_are_retried,
     channel_check_adds_videos_and_targets,
     users_and_mappings,
     a_channel_nobody_monitors_stops_with_what_only_it_tracked,
@@ -285,6 +287,155 @@ async fn video_check_is_atomic_and_lease_bound(store: Arc<dyn Store>) {
         TargetState::Finished
     );
     assert_eq!(store.video(&video_id(1)).await.unwrap().unwrap().thumb, check.thumb);
+}
+
+/// A measurement of `video_id(n)` at `slot` under `lease`, titled `title`.
+fn finished(
+    lease: Lease,
+    n: u32,
+    slot: Slot,
+    title: &str,
+    next_due_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> FinishedVideoCheck {
+    let measured_at = slot.start() + Duration::seconds(i64::from(n));
+    FinishedVideoCheck {
+        lease,
+        check: VideoCheck {
+            record: ViewsRecord { video_id: video_id(n), slot, measured_at, views: 1000 * i64::from(n) },
+            title: title.into(),
+            thumb: None,
+            changes: vec![],
+        },
+        next_due_at,
+    }
+}
+
+async fn video_checks_are_written_in_batches_bound_to_their_leases(store: Arc<dyn Store>) {
+    let ch = with_channel(&*store, 1).await;
+    let published = t("2026-03-01T10:00:00Z");
+    for n in 1..=4 {
+        store.insert_video(&new_video(n, &ch, published), published).await.unwrap();
+        store.ensure_target(TargetKind::Video, video_id(n).as_str(), published, published).await.unwrap();
+    }
+    let stored = store.videos(&[video_id(4), video_id(9), video_id(1)]).await.unwrap();
+    let mut ids: Vec<_> = stored.iter().map(|v| v.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, vec![video_id(1), video_id(4)], "the stored ones among those asked");
+    assert_eq!(
+        stored.iter().find(|v| v.id == video_id(1)).unwrap(),
+        &store.video(&video_id(1)).await.unwrap().unwrap()
+    );
+    assert!(store.videos(&[]).await.unwrap().is_empty());
+
+    let now = published + Duration::hours(2) + Duration::seconds(5);
+    let slot = Slot::hour_of(now);
+    let next = slot.start() + Duration::hours(1);
+    let claimed = store.claim_due("w", now, Duration::minutes(5), 10).await.unwrap();
+    let lease = |n: u32| claimed.iter().find(|t| t.subject == video_id(n).as_str()).unwrap().lease().unwrap();
+    // Video 3's lease expired and another worker holds it now: the first worker's check of it
+    // must write nothing, while the rest of its batch is written.
+    let stale3 = lease(3);
+    let later = now + Duration::minutes(6);
+    let reclaimed = store.claim_due("w2", later, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(reclaimed.len(), 4, "every lease has expired");
+    let lease2 = |n: u32| reclaimed.iter().find(|t| t.subject == video_id(n).as_str()).unwrap().lease().unwrap();
+
+    let mut thumbed = finished(lease2(2), 2, slot, "Video 2", Some(next));
+    thumbed.check.thumb =
+        Some(ThumbState { sha256: "bb".into(), phash: "p2".into(), blob_key: Some("thumbs/v2/bb.jpg".into()) });
+    let mut retitled = finished(lease2(1), 1, slot, "Retitled", Some(next));
+    retitled.check.changes.push(NewChange {
+        video_id: video_id(1),
+        kind: ChangeKind::Title,
+        slot,
+        detected_at: retitled.check.record.measured_at,
+        before_title: Some("Video 1".into()),
+        after_title: Some("Retitled".into()),
+        before_thumb_key: None,
+        after_thumb_key: None,
+    });
+    let batch = vec![
+        retitled.clone(),
+        thumbed.clone(),
+        // The same target under its old and its current lease: only the current one writes.
+        finished(stale3, 3, slot, "Stale title", Some(next)),
+        finished(lease2(3), 3, slot, "Video 3", Some(next)),
+        // Its last slot: the target finishes.
+        finished(lease2(4), 4, slot, "Video 4", None),
+    ];
+    let held = store.complete_video_checks(&batch).await.unwrap();
+    assert_eq!(held, vec![true, true, false, true, true]);
+
+    for (n, check) in [(1, &batch[0]), (2, &batch[1]), (3, &batch[3]), (4, &batch[4])] {
+        assert_eq!(store.views(&video_id(n)).await.unwrap(), vec![check.check.record.clone()], "video {n}");
+    }
+    let v1 = store.video(&video_id(1)).await.unwrap().unwrap();
+    assert_eq!((v1.title.as_str(), v1.thumb.as_ref()), ("Retitled", None));
+    assert_eq!(store.changes(&video_id(1)).await.unwrap().len(), 1);
+    let v2 = store.video(&video_id(2)).await.unwrap().unwrap();
+    assert_eq!((v2.title.as_str(), v2.thumb.as_ref()), ("Video 2", thumbed.check.thumb.as_ref()));
+    assert_eq!(store.video(&video_id(3)).await.unwrap().unwrap().title, "Video 3", "the stale check wrote nothing");
+    for n in 1..=3 {
+        let target = store.target(TargetKind::Video, video_id(n).as_str()).await.unwrap().unwrap();
+        assert_eq!(
+            (target.state, target.next_due_at, target.lease_owner.as_deref()),
+            (TargetState::Active, next, None),
+            "video {n}"
+        );
+    }
+    let last = store.target(TargetKind::Video, video_id(4).as_str()).await.unwrap().unwrap();
+    assert_eq!((last.state, last.lease_owner), (TargetState::Finished, None));
+
+    // The next slot's batch: a check without a thumbnail keeps the stored one, and a lease
+    // already used is refused as a whole (every check of it is reported, none written).
+    let slot2 = Slot::hour_of(next);
+    let claimed = store.claim_due("w", next, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let lease3 = |n: u32| claimed.iter().find(|t| t.subject == video_id(n).as_str()).unwrap().lease().unwrap();
+    let again = vec![
+        finished(lease3(2), 2, slot2, "Video 2", Some(next + Duration::hours(1))),
+        finished(lease2(1), 1, slot2, "Old lease", Some(next + Duration::hours(1))),
+    ];
+    assert_eq!(store.complete_video_checks(&again).await.unwrap(), vec![true, false]);
+    assert_eq!(store.video(&video_id(2)).await.unwrap().unwrap().thumb, thumbed.check.thumb);
+    assert_eq!(store.views(&video_id(2)).await.unwrap().len(), 2);
+    assert_eq!(store.views(&video_id(1)).await.unwrap().len(), 1);
+    assert!(store.complete_video_checks(&[]).await.unwrap().is_empty());
+}
+
+async fn a_failed_batch_writes_nothing_and_its_slots_are_retried(store: Arc<dyn Store>) {
+    let ch = with_channel(&*store, 1).await;
+    let published = t("2026-03-01T10:00:00Z");
+    store.insert_video(&new_video(1, &ch, published), published).await.unwrap();
+    // A target whose video is not stored: its record cannot be written, so its batch fails.
+    for n in [1, 2] {
+        store.ensure_target(TargetKind::Video, video_id(n).as_str(), published, published).await.unwrap();
+    }
+    let now = published + Duration::hours(1) + Duration::seconds(5);
+    let slot = Slot::hour_of(now);
+    let next = slot.start() + Duration::hours(1);
+    let claimed = store.claim_due("dies", now, Duration::minutes(5), 10).await.unwrap();
+    let lease = |n: u32| claimed.iter().find(|t| t.subject == video_id(n).as_str()).unwrap().lease().unwrap();
+    let batch =
+        vec![finished(lease(1), 1, slot, "Retitled", Some(next)), finished(lease(2), 2, slot, "Video 2", Some(next))];
+    assert!(store.complete_video_checks(&batch).await.is_err());
+
+    // Nothing of the batch was written: no record, no title, the target still due in its slot
+    // under the same lease.
+    assert!(store.views(&video_id(1)).await.unwrap().is_empty());
+    assert_eq!(store.video(&video_id(1)).await.unwrap().unwrap().title, "Video 1");
+    let target = store.target(TargetKind::Video, video_id(1).as_str()).await.unwrap().unwrap();
+    assert_eq!((target.next_due_at, target.lease_until), (published, Some(lease(1).until)));
+
+    // The same worker can still write it alone under its lease...
+    let alone = finished(lease(1), 1, slot, "Retitled", Some(next));
+    assert_eq!(store.complete_video_checks(std::slice::from_ref(&alone)).await.unwrap(), vec![true]);
+    assert_eq!(store.views(&video_id(1)).await.unwrap(), vec![alone.check.record.clone()]);
+    // ...and a slot whose worker died with its batch is claimed again once the lease expires.
+    assert!(store.claim_due("w2", now + Duration::minutes(4), Duration::minutes(5), 10).await.unwrap().is_empty());
+    let retried = store.claim_due("w2", now + Duration::minutes(6), Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(retried.iter().map(|t| t.subject.as_str()).collect::<Vec<_>>(), vec![video_id(2).as_str()]);
+    assert_eq!(retried[0].next_due_at, published, "still due in the slot it missed");
 }
 
 async fn channel_check_adds_videos_and_targets(store: Arc<dyn Store>) {

@@ -5,7 +5,8 @@
 //! cannot be served without being documented; a test checks the document against the router.
 //! Modules: `auth` (who is calling, CSRF, throttling), `guard` (concurrency, deadlines, the
 //! same-origin check), `error` (the one error type), `config` (plans, limits, Stripe), `api`
-//! (handlers), `billing` (Stripe checkout and webhooks).
+//! (handlers), `series_cache` (the chart API's answers and ETags), `billing` (Stripe checkout and
+//! webhooks).
 #![forbid(unsafe_code)]
 
 mod abtest_form;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod pages;
+pub mod series_cache;
 
 use std::sync::{Arc, OnceLock};
 
@@ -58,6 +60,8 @@ pub struct AppState {
     pub abtests: Option<api::abtests::AbTestsWeb>,
     /// Outgoing webhooks; `None`: the operator allows no webhook hosts.
     pub webhooks: Option<tubewatch_worker::Webhooks>,
+    /// The chart API's answers per video and series version (`SeriesCache::default()`).
+    pub series_cache: series_cache::SeriesCache,
 }
 
 #[derive(OpenApi)]

@@ -1,7 +1,7 @@
 //! The JSON API end to end: the real server on 127.0.0.1:0, a real SQLite store, the real
 //! simulator over HTTP. Accounts, CSRF, throttling, tokens, secrets at rest, plan limits (also
-//! under concurrency), the authorization matrix over every documented route, the OpenAPI
-//! document against the router, and Stripe (a local stand-in API and signed webhooks).
+//! under concurrency), the authorization matrix over every documented route, the chart series'
+//! revalidation and cache, the OpenAPI document against the router, and Stripe (a local stand-in API and signed webhooks).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -643,6 +643,53 @@ async fn authorization_matrix_covers_every_route() {
     assert_eq!(alice.delete(&format!("/api/v1/tokens/{token_id}")).await.status, 204);
     assert_eq!(alice.delete(&format!("/api/v1/channels/{channel}")).await.status, 204);
     assert_eq!(alice.get(&format!("/api/v1/videos/{channel_video}/series")).await.status, 404, "gone with the channel");
+}
+
+#[tokio::test]
+async fn the_series_is_revalidated_by_its_etag_and_never_stale_or_shared() {
+    let app = spawn_app(Options::default()).await;
+    let alice = Client::signup(&app, "alice@example.com").await.bearer().await;
+    let bob = Client::signup(&app, "bob@example.com").await.bearer().await;
+    let video = recent_videos(&app, &sim_channels(&app)[1])[0].clone();
+    assert_eq!(alice.post("/api/v1/videos", json!({ "url": video.to_string() })).await.status, 201);
+    let path = format!("/api/v1/videos/{video}/series");
+    let Auth::Bearer(token) = &alice.auth else { unreachable!("a bearer client") };
+    let get_if_none_match = |etag: String| {
+        let request = alice.http.get(format!("{}{path}", alice.base)).bearer_auth(token);
+        async move { request.header("if-none-match", etag).send().await.unwrap() }
+    };
+    let points = |r: &Reply| r.body["points"].as_array().unwrap().len();
+
+    let first = alice.get(&path).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let etag = first.headers.get("etag").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(first.headers.get("cache-control").unwrap(), "private, no-cache");
+    // Kept for Alice now, and still not Bob's to read.
+    assert_eq!(bob.get(&path).await.status, 404);
+    let again = alice.get(&path).await;
+    assert_eq!((again.bytes == first.bytes, again.headers.get("etag")), (true, first.headers.get("etag")));
+    let unchanged = get_if_none_match(etag.clone()).await;
+    assert_eq!(unchanged.status(), 304);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+
+    // A new measurement: the old tag no longer matches and the answer has it.
+    let slot = tubewatch_core::Slot::hour_of(app.clock.now());
+    let record =
+        tubewatch_store::ViewsRecord { video_id: video.clone(), slot, measured_at: app.clock.now(), views: 4321 };
+    assert!(app.store.record_views(&record).await.unwrap());
+    let changed = get_if_none_match(etag.clone()).await;
+    assert_eq!(changed.status(), 200);
+    let new_etag = changed.headers().get("etag").unwrap().to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    let body: Value = changed.json().await.unwrap();
+    assert_eq!(body["points"].as_array().unwrap().len(), points(&first) + 1);
+    assert_eq!(body["points"].as_array().unwrap().last().unwrap()["views"], 4321);
+    assert_eq!(get_if_none_match(format!("W/{new_etag}")).await.status(), 304, "weak comparison");
+
+    // Once Alice stops tracking it, the kept answer is hers no more either.
+    assert_eq!(alice.delete(&format!("/api/v1/videos/{video}")).await.status, 204);
+    assert_eq!(alice.get(&path).await.status, 404);
+    assert_eq!(get_if_none_match(new_etag).await.status(), 404);
 }
 
 /// Every (method, path template) of the served OpenAPI document.

@@ -114,6 +114,7 @@ async fn run_until(app: &TestApp, until: chrono::DateTime<chrono::Utc>) {
         blobs: app.blobs.clone(),
         clock,
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: PipelineConfig::default(),
     };
     while app.clock.now() < until {

@@ -131,6 +131,7 @@ async fn run_hours(app: &TestApp, hours: i64) {
         blobs: app.blobs.clone(),
         clock,
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: PipelineConfig::default(),
     };
     for _ in 0..hours {

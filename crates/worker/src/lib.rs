@@ -7,6 +7,7 @@ pub mod abtest;
 pub mod abtest_job;
 pub mod abtest_result;
 pub mod blobs;
+mod check_writer;
 mod digest_job;
 pub mod mail;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod track;
 pub mod webhook;
 
 pub use blobs::{BlobError, Blobs, S3Config, S3ConfigError, S3Credentials, thumbnail_key};
+pub use check_writer::CheckWriter;
 pub use mail::{Delivery, InlineImage, Mail, MailConfig, Mailer, SmtpConfig, SmtpServer, SmtpTls};
 pub use metrics::Metrics;
 pub use outliers_job::OutliersConfig;

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the tracking pipeline: claims, completions and failures by kind and
 //! error class, slot lag (completion time − slot time), queue depth, YouTube request latency,
-//! webhook attempts by outcome.
+//! video checks per store write, webhook attempts by outcome.
 
 use std::sync::Mutex;
 
@@ -42,6 +42,8 @@ pub struct Metrics {
     pub failed: Family<FailureLabels, Counter>,
     pub slot_lag_seconds: Family<KindLabel, Histogram>,
     pub youtube_seconds: Family<EndpointLabel, Histogram>,
+    /// Video checks written per store transaction (group commit).
+    pub check_batch_size: Histogram,
     pub webhook_attempts: Family<OutcomeLabel, Counter>,
     pub queue_due: Gauge,
     pub queue_leased: Gauge,
@@ -69,6 +71,7 @@ impl Default for Metrics {
             failed: Family::default(),
             slot_lag_seconds: Family::new_with_constructor(lag_histogram),
             youtube_seconds: Family::new_with_constructor(latency_histogram),
+            check_batch_size: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]),
             webhook_attempts: Family::default(),
             queue_due: Gauge::default(),
             queue_leased: Gauge::default(),
@@ -85,6 +88,11 @@ impl Default for Metrics {
             m.slot_lag_seconds.clone(),
         );
         registry.register("youtube_request_seconds", "YouTube request latency by endpoint", m.youtube_seconds.clone());
+        registry.register(
+            "video_check_batch_size",
+            "Video checks written per store transaction",
+            m.check_batch_size.clone(),
+        );
         registry.register("webhook_attempts", "Outgoing webhook attempts by outcome", m.webhook_attempts.clone());
         registry.register("queue_due", "Active targets due now and not leased", m.queue_due.clone());
         registry.register("queue_leased", "Targets leased by a worker", m.queue_leased.clone());

@@ -1,9 +1,11 @@
 //! The jobs: a channel check (read the feed, turn unknown videos into video targets due in the
 //! current slot) and a video check (views, title and thumbnail at the target's slot; changes
 //! detected against the stored state and archived). Each writes its result and the target's next
-//! due time in one store transaction, only while it still holds the lease.
+//! due time in one store transaction, only while it still holds the lease; video checks share
+//! their transaction with the others finished at the same moment (`CheckWriter`'s group commit),
+//! and the videos of a claim are read in one query (`with_videos`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,14 +14,15 @@ use futures::StreamExt;
 use tubewatch_core::schedule::next_channel_check;
 use tubewatch_core::{ChannelId, Clock, SchedulePolicy, VideoId};
 use tubewatch_store::{
-    ChangeKind, ChannelCheck, Lease, NewChange, NewVideo, Store, StoreError, Target, TargetKind, ThumbState, Video,
-    VideoCheck, ViewsRecord,
+    ChangeKind, ChannelCheck, FinishedVideoCheck, Lease, NewChange, NewVideo, Store, StoreError, Target, TargetKind,
+    ThumbState, Video, VideoCheck, ViewsRecord,
 };
 use tubewatch_youtube::{
     ApiVideo, PerceptualHash, ThumbnailCheck, ThumbnailSize, ViewsEndpoint, YoutubeClient, YoutubeError,
 };
 
 use crate::blobs::{Blobs, thumbnail_key};
+use crate::check_writer::CheckWriter;
 use crate::metrics::{EndpointLabel, FailureLabels, Metrics};
 
 #[derive(Debug, Clone)]
@@ -67,6 +70,8 @@ pub struct Pipeline {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub config: PipelineConfig,
+    /// Writes finished video checks in batches (`CheckWriter::default()` starts one on first use).
+    pub writer: CheckWriter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,21 +124,54 @@ impl Pipeline {
                 return Ok(runs);
             }
             runs += claimed.len();
-            futures::stream::iter(claimed)
-                .for_each_concurrent(concurrency.max(1), |target| self.run_target(target))
+            futures::stream::iter(self.with_videos(claimed).await)
+                .for_each_concurrent(concurrency.max(1), |(target, video)| self.run_target_with(target, video))
                 .await;
         }
     }
 
+    /// Pairs claimed targets with their stored videos, read in one round trip for the whole claim
+    /// (a video target's check needs its row); a failed read leaves each check to read its own.
+    pub async fn with_videos(&self, claimed: Vec<Target>) -> Vec<(Target, Option<Video>)> {
+        let ids: Vec<VideoId> = claimed
+            .iter()
+            .filter(|t| t.kind == TargetKind::Video)
+            .filter_map(|t| VideoId::parse(&t.subject).ok())
+            .collect();
+        let mut videos: HashMap<VideoId, Video> = match self.store.videos(&ids).await {
+            Ok(videos) => videos.into_iter().map(|v| (v.id.clone(), v)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the claimed videos failed; each check reads its own");
+                HashMap::new()
+            }
+        };
+        claimed
+            .into_iter()
+            .map(|t| {
+                let video = if t.kind == TargetKind::Video {
+                    VideoId::parse(&t.subject).ok().and_then(|id| videos.remove(&id))
+                } else {
+                    None
+                };
+                (t, video)
+            })
+            .collect()
+    }
+
     /// Runs one claimed target to its end: success, retry later, slot given up, or stopped for good.
     pub async fn run_target(&self, target: Target) {
+        self.run_target_with(target, None).await;
+    }
+
+    /// `run_target` for a video target whose stored row was read already (`with_videos`).
+    pub async fn run_target_with(&self, target: Target, video: Option<Video>) {
         let Some(lease) = target.lease() else {
             tracing::error!(target_id = target.id, "run_target called with an unleased target");
             return;
         };
         let kind = target.kind.as_str();
         let result = match target.kind {
-            TargetKind::Video => self.check_video(&target, &lease).await,
+            TargetKind::Video => self.check_video(&target, &lease, video).await,
             TargetKind::Channel => self.check_channel(&target, &lease).await,
             TargetKind::Outliers => self.run_outliers(&target, &lease).await,
             TargetKind::Digest => self.run_digest(&target, &lease).await,
@@ -261,13 +299,17 @@ impl Pipeline {
     }
 
     #[tracing::instrument(skip_all, fields(video_id = %target.subject))]
-    async fn check_video(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
+    async fn check_video(&self, target: &Target, lease: &Lease, video: Option<Video>) -> Result<(), JobError> {
+        let _running = self.writer.running();
         let id = VideoId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let video = self
-            .store
-            .video(&id)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("video {id} is not in the store")))?;
+        let video = match video {
+            Some(video) => video,
+            None => self
+                .store
+                .video(&id)
+                .await?
+                .ok_or_else(|| JobError::Permanent(format!("video {id} is not in the store")))?,
+        };
         let policy = &self.config.policy;
         // The slot this run was scheduled for: a late run (expired lease, retries) still fills it.
         let Some(slot) = policy.slot_at(video.published_at, target.next_due_at) else {
@@ -317,8 +359,9 @@ impl Pipeline {
             thumb: thumb_state,
             changes,
         };
-        let next = policy.next_slot(video.published_at, slot).map(|s| s.start());
-        self.store.complete_video_check(lease, &check, next).await?;
+        let next_due_at = policy.next_slot(video.published_at, slot).map(|s| s.start());
+        let finished = FinishedVideoCheck { lease: lease.clone(), check, next_due_at };
+        self.writer.write(&self.store, &self.metrics, finished).await?;
         // A new video's first slot is due when the video is found, not at the slot's start.
         if video.thumb.is_some() {
             let lag = (measured_at - slot.start()).num_milliseconds() as f64 / 1000.0;

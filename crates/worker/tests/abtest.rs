@@ -99,6 +99,7 @@ async fn world_asking(seed: u64, quota_per_day: u64, scopes: &[&str]) -> World {
         blobs: blobs.clone(),
         clock: clock_dyn.clone(),
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config,
     };
     let ab = AbTests { store, youtube, blobs, clock: clock_dyn, services };

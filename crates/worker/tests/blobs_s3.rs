@@ -156,6 +156,7 @@ async fn the_pipeline_archives_thumbnails_in_the_bucket() {
         blobs: blobs(&config),
         clock: clock_dyn.clone(),
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: PipelineConfig::default(),
     };
     let tracker = Tracker { store: store.clone(), youtube, clock: clock_dyn, config: PipelineConfig::default() };

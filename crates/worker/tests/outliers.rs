@@ -244,6 +244,7 @@ fn pipeline(w: &World, mailer: Mailer) -> Pipeline {
         blobs: w.blobs.clone(),
         clock,
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: PipelineConfig { mailer, ..PipelineConfig::default() },
     }
 }

@@ -48,6 +48,7 @@ async fn world_with(seed: u64, channels: u32, api_key: Option<&str>, adjust: imp
         blobs: Blobs::local(&dir.path().join("blobs")).unwrap(),
         clock: clock_dyn.clone(),
         metrics: Arc::new(Metrics::default()),
+        writer: Default::default(),
         config: PipelineConfig::default(),
     };
     let tracker = Tracker { store, youtube, clock: clock_dyn, config: PipelineConfig::default() };

@@ -1,17 +1,24 @@
 //! The `Store` trait (tracking, the queue, users), written once for both backends (see
 //! `crate::sql`).
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use sqlx::{Row, Transaction};
 use tracing::instrument;
 use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
 
-use super::{Backend, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, MIGRATIONS_TABLE_EXISTS, at, at_opt, ts};
+use super::{
+    Backend, CHECKPOINT, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, INSERT_VIEWS_BATCH, MIGRATIONS_TABLE_EXISTS,
+    RESCHEDULE_HELD, UPDATE_VIDEOS_BATCH, VIDEOS_BY_IDS, at, at_opt, ts,
+};
 use crate::schema;
 use crate::{
-    ChangeEvent, Channel, ChannelCheck, Lease, NewChange, NewChannel, NewUser, NewVideo, Plan, QueueStats, Result,
-    Store, StoreError, Target, TargetKind, ThumbState, User, UserVideo, Video, VideoCheck, ViewsRecord, decode,
+    ChangeEvent, Channel, ChannelCheck, FinishedVideoCheck, Lease, NewChange, NewChannel, NewUser, NewVideo, Plan,
+    QueueStats, Result, Store, StoreError, Target, TargetId, TargetKind, ThumbState, User, UserVideo, Video,
+    VideoCheck, ViewsRecord, decode,
 };
 
 fn target_from_row(row: &DbRow) -> Result<Target> {
@@ -181,6 +188,124 @@ async fn ensure_target(
     target_from_row(&row)
 }
 
+/// A batch's lease and next due time, as `RESCHEDULE_HELD` reads it (`T`: a time as stored).
+#[derive(Serialize)]
+struct HeldLeaseRow<'a, T> {
+    id: TargetId,
+    owner: &'a str,
+    until: T,
+    next: Option<T>,
+}
+
+/// A batch's views record, as `INSERT_VIEWS_BATCH` reads it.
+#[derive(Serialize)]
+struct ViewsRow<'a, T> {
+    video_id: &'a str,
+    slot: T,
+    measured_at: T,
+    views: i64,
+}
+
+/// A batch's title and thumbnail, as `UPDATE_VIDEOS_BATCH` reads it.
+#[derive(Serialize)]
+struct VideoStateRow<'a> {
+    id: &'a str,
+    title: &'a str,
+    sha256: Option<&'a str>,
+    phash: Option<&'a str>,
+    blob_key: Option<&'a str>,
+}
+
+fn json_param(what: &str, rows: &impl Serialize) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Splits a batch's indexes into groups in which no target appears twice (a target whose lease
+/// expired while its check waited can be in a batch under its old and its new lease: which of the
+/// two holds is decided per group). Almost always one group.
+fn distinct_target_groups(checks: &[FinishedVideoCheck]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(HashSet<TargetId>, Vec<usize>)> = Vec::new();
+    for (i, c) in checks.iter().enumerate() {
+        let target = c.lease.target_id;
+        match groups.iter_mut().find(|(ids, _)| !ids.contains(&target)) {
+            Some((ids, members)) => {
+                ids.insert(target);
+                members.push(i);
+            }
+            None => groups.push((HashSet::from([target]), vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Writes one group of `complete_video_checks` (no target twice) inside `tx`: the reschedule
+/// that checks the leases first, then what the held ones measured. Marks the held ones in `held`.
+async fn write_video_checks(
+    tx: &mut Transaction<'_, Db>,
+    checks: &[FinishedVideoCheck],
+    group: &[usize],
+    held: &mut [bool],
+) -> Result<()> {
+    let leases: Vec<_> = group
+        .iter()
+        .map(|&i| {
+            let c = &checks[i];
+            HeldLeaseRow {
+                id: c.lease.target_id,
+                owner: &c.lease.owner,
+                until: ts(c.lease.until),
+                next: c.next_due_at.map(ts),
+            }
+        })
+        .collect();
+    let rescheduled: HashSet<TargetId> = sqlx::query_scalar::<_, TargetId>(RESCHEDULE_HELD)
+        .bind(json_param("leases", &leases)?)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
+    let mut written: Vec<&VideoCheck> = Vec::with_capacity(group.len());
+    for &i in group {
+        if rescheduled.contains(&checks[i].lease.target_id) {
+            held[i] = true;
+            written.push(&checks[i].check);
+        }
+    }
+    if written.is_empty() {
+        return Ok(());
+    }
+    // In the views table's key order: each insert lands next to the previous one's page.
+    written.sort_unstable_by(|a, b| a.record.video_id.as_str().cmp(b.record.video_id.as_str()));
+    let views: Vec<_> = written
+        .iter()
+        .map(|c| ViewsRow {
+            video_id: c.record.video_id.as_str(),
+            slot: ts(c.record.slot.start()),
+            measured_at: ts(c.record.measured_at),
+            views: c.record.views,
+        })
+        .collect();
+    sqlx::query(INSERT_VIEWS_BATCH).bind(json_param("views", &views)?).execute(&mut **tx).await?;
+    let states: Vec<_> = written
+        .iter()
+        .map(|c| {
+            let thumb = c.thumb.as_ref();
+            VideoStateRow {
+                id: c.record.video_id.as_str(),
+                title: &c.title,
+                sha256: thumb.map(|t| t.sha256.as_str()),
+                phash: thumb.map(|t| t.phash.as_str()),
+                blob_key: thumb.and_then(|t| t.blob_key.as_deref()),
+            }
+        })
+        .collect();
+    sqlx::query(UPDATE_VIDEOS_BATCH).bind(json_param("videos", &states)?).execute(&mut **tx).await?;
+    for change in written.iter().flat_map(|c| &c.changes) {
+        insert_change(tx, change).await?;
+    }
+    Ok(())
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -213,6 +338,13 @@ impl Store for Backend {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn checkpoint(&self) -> Result<()> {
+        if let Some(statement) = CHECKPOINT {
+            sqlx::query(statement).execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     #[instrument(skip_all, fields(channel_id = %channel.id))]
@@ -485,27 +617,34 @@ impl Store for Backend {
         check: &VideoCheck,
         next_due_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        hold(&mut tx, lease).await?;
-        insert_views(&mut tx, &check.record).await?;
-        for change in &check.changes {
-            insert_change(&mut tx, change).await?;
+        let one = FinishedVideoCheck { lease: lease.clone(), check: check.clone(), next_due_at };
+        match self.complete_video_checks(std::slice::from_ref(&one)).await?.first() {
+            Some(true) => Ok(()),
+            _ => Err(StoreError::LeaseLost(lease.target_id)),
         }
-        let thumb = check.thumb.as_ref();
-        sqlx::query(
-            "UPDATE videos SET title = $1, thumb_sha256 = COALESCE($2, thumb_sha256), \
-             thumb_phash = COALESCE($3, thumb_phash), thumb_blob_key = COALESCE($4, thumb_blob_key) WHERE id = $5",
-        )
-        .bind(&check.title)
-        .bind(thumb.map(|t| &t.sha256))
-        .bind(thumb.map(|t| &t.phash))
-        .bind(thumb.and_then(|t| t.blob_key.as_ref()))
-        .bind(check.record.video_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        reschedule(&mut tx, lease, next_due_at).await?;
+    }
+
+    #[instrument(skip_all, fields(checks = checks.len()))]
+    async fn complete_video_checks(&self, checks: &[FinishedVideoCheck]) -> Result<Vec<bool>> {
+        let mut held = vec![false; checks.len()];
+        if checks.is_empty() {
+            return Ok(held);
+        }
+        let mut tx = self.begin().await?;
+        for group in distinct_target_groups(checks) {
+            write_video_checks(&mut tx, checks, &group, &mut held).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(held)
+    }
+
+    async fn videos(&self, ids: &[VideoId]) -> Result<Vec<Video>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = json_param("video ids", &ids.iter().map(VideoId::as_str).collect::<Vec<_>>())?;
+        let rows = sqlx::query(VIDEOS_BY_IDS).bind(ids).fetch_all(&self.pool).await?;
+        rows.iter().map(video_from_row).collect()
     }
 
     #[instrument(skip_all, fields(channel_id = %check.channel_id, new_videos = check.new_videos.len()))]

@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use tracing::instrument;
-use tubewatch_core::UserId;
+use tubewatch_core::{UserId, VideoId};
 
 use super::outliers::{OUTLIER_SELECT, outlier_from_row};
 use super::tracking::change_from_row;
-use super::{Backend, at, ts};
-use crate::{DashboardVisit, Outlier, Result, UiStore, VisibleChange};
+use super::{Backend, at, at_opt, ts};
+use crate::{DashboardVisit, Outlier, Result, SeriesStamp, UiStore, VisibleChange, decode};
 
 /// Videos a user sees: tracked directly or through a monitored channel.
 const VISIBLE_VIDEOS: &str = "SELECT video_id FROM user_videos WHERE user_id = $1 UNION \
@@ -17,6 +17,39 @@ const VISIBLE_VIDEOS: &str = "SELECT video_id FROM user_videos WHERE user_id = $
 
 #[async_trait]
 impl UiStore for Backend {
+    #[instrument(skip_all, fields(user_id = user.0, video_id = %video))]
+    async fn visible_series_stamp(&self, user: UserId, video: &VideoId) -> Result<Option<SeriesStamp>> {
+        let row = sqlx::query(
+            "SELECT v.title, v.thumb_blob_key, \
+               (SELECT state FROM targets WHERE kind = 'video' AND subject = v.id) AS tracking, \
+               (SELECT COUNT(*) FROM views WHERE video_id = v.id) AS records, \
+               (SELECT MAX(slot) FROM views WHERE video_id = v.id) AS last_slot, \
+               (SELECT COUNT(*) FROM changes WHERE video_id = v.id) AS changes, \
+               (SELECT MAX(id) FROM changes WHERE video_id = v.id) AS last_change_id \
+             FROM videos v WHERE v.id = $1 \
+               AND (EXISTS (SELECT 1 FROM user_videos WHERE user_id = $2 AND video_id = v.id) \
+                 OR EXISTS (SELECT 1 FROM user_channels WHERE user_id = $2 AND channel_id = v.channel_id))",
+        )
+        .bind(video.as_str())
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let count = |c: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
+        Ok(Some(SeriesStamp {
+            records: count("records")?,
+            last_slot: at_opt(&row, "last_slot")?,
+            changes: count("changes")?,
+            last_change_id: row.try_get("last_change_id")?,
+            title: row.try_get("title")?,
+            thumb_blob_key: row.try_get("thumb_blob_key")?,
+            tracking: row
+                .try_get::<Option<String>, _>("tracking")?
+                .map(|s| decode("targets.state", s.parse()))
+                .transpose()?,
+        }))
+    }
+
     #[instrument(skip_all, fields(user_id = user.0))]
     async fn dashboard_visit(&self, user: UserId) -> Result<Option<DashboardVisit>> {
         let row = sqlx::query("SELECT seen_at, since FROM dashboard_visits WHERE user_id = $1")

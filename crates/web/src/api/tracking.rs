@@ -9,8 +9,9 @@
 //! refused create nothing).
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ use utoipa::ToSchema;
 use super::{PageQuery, Usage, track_refused};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::{ApiJson, ApiQuery, AppState};
+use crate::{ApiJson, ApiQuery, AppState, series_cache};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TrackRequest {
@@ -352,18 +353,56 @@ fn change_mark(c: ChangeEvent) -> ChangeMark {
     }
 }
 
-/// A video's views series and its thumbnail and title changes, ready for a chart.
+/// A video's views series and its thumbnail and title changes, ready for a chart. This is the
+/// video's views endpoint: every measurement (slot, time measured, cumulative views) in slot
+/// order, with the changes to mark on the chart. The answer carries an `ETag`; sent back in
+/// `If-None-Match`, it is answered 304 until a new measurement or change arrives.
 #[utoipa::path(get, path = "/api/v1/videos/{video_id}/series", tag = "tracking",
-    params(("video_id" = String, Path, description = "The video's id")),
+    params(("video_id" = String, Path, description = "The video's id"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of this series received before")),
     security(("session" = []), ("bearer" = [])),
-    responses((status = 200, body = Series), (status = 401, body = ErrorBody),
+    responses(
+        (status = 200, body = Series, headers(("ETag" = String, description = "The series' version"))),
+        (status = 304, description = "Unchanged since the `ETag` in `If-None-Match`"),
+        (status = 401, body = ErrorBody),
         (status = 404, description = "The caller does not track it", body = ErrorBody)))]
 pub async fn video_series(
     State(state): State<AppState>,
     caller: CurrentUser,
     Path(video_id): Path<String>,
-) -> Result<Json<Series>, ApiError> {
-    let video = visible_video(&state, &caller, &video_id).await?;
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = video_param(&video_id)?;
+    // The access check and the series' version in one index-only query.
+    let stamp =
+        state.store.visible_series_stamp(caller.user.id, &id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    let etag = series_cache::etag(&id, &stamp);
+    let validators =
+        [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"))];
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|sent| series_cache::none_match(sent, &etag)) {
+        return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
+    }
+    let body = match state.series_cache.get(&id, &stamp) {
+        Some(body) => body,
+        None => {
+            let video = state.store.video(&id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+            let series = series_of_video(&state, &video).await?;
+            let body = Bytes::from(serde_json::to_vec(&series).map_err(ApiError::internal)?);
+            // Read after the stamp, the series is at least as new as it: never older than its key.
+            state.series_cache.insert(id, stamp, body.clone());
+            body
+        }
+    };
+    Ok((validators, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// A visible video's series, read in full (the web pages' chart and downloads).
+pub(crate) async fn visible_series(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<Series, ApiError> {
+    let video = visible_video(state, caller, raw).await?;
+    series_of_video(state, &video).await
+}
+
+async fn series_of_video(state: &AppState, video: &Video) -> Result<Series, ApiError> {
     let points = state
         .store
         .views(&video.id)
@@ -372,7 +411,7 @@ pub async fn video_series(
         .map(|r| SeriesPoint { slot: r.slot.start(), measured_at: r.measured_at, views: r.views })
         .collect();
     let changes = state.store.changes(&video.id).await?.into_iter().map(change_mark).collect();
-    Ok(Json(Series { video: video_view(&state, &video).await?, points, changes }))
+    Ok(Series { video: video_view(state, video).await?, points, changes })
 }
 
 /// An archived thumbnail of a video the caller tracks.

@@ -29,7 +29,7 @@ mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -629,7 +629,5 @@ pub(crate) async fn series_of(
     caller: &CurrentUser,
     video_id: &str,
 ) -> Result<tracking::Series, ApiError> {
-    let axum::Json(series) =
-        tracking::video_series(State(state.clone()), caller.clone(), Path(video_id.to_owned())).await?;
-    Ok(series)
+    tracking::visible_series(state, caller, video_id).await
 }

@@ -76,6 +76,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
             let keyring = TokenKeyring::from_hex("test", &[("test".into(), "7e".repeat(32))]).unwrap();
             Webhooks::new(&options.webhook_hosts, keyring, std::time::Duration::from_secs(5)).unwrap()
         }),
+        series_cache: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

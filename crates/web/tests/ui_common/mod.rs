@@ -83,6 +83,7 @@ pub async fn spawn_ab_app_asking(channels: u32, webhook_hosts: &[String], scopes
         abtests: Some(AbTestsWeb::new(engine)),
         webhooks: (!webhook_hosts.is_empty())
             .then(|| Webhooks::new(webhook_hosts, keyring, std::time::Duration::from_secs(5)).unwrap()),
+        series_cache: Default::default(),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -1,0 +1,117 @@
+//! Group commit for video checks. A finished check queues here and waits; one task takes
+//! whatever has queued (up to `MAX_BATCH`) and writes it in one store transaction
+//! (`Store::complete_video_checks`), so an hourly burst costs a few statements per batch instead of
+//! several per check. The task waits up to `LINGER` for checks still running to join a batch, and
+//! writes at once when every running check has queued (a lone check, a test's last one). A check
+//! counts as done only once its batch committed; a failed batch fails each of its checks, which
+//! then take the usual retry path (their leases were left untouched), so nothing is lost.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tubewatch_store::{FinishedVideoCheck, Store, StoreError};
+
+use crate::metrics::Metrics;
+
+/// Checks written in one transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// How long a batch waits for running checks to join it: short beside a check's own round trips
+/// to YouTube, long enough for a burst's checks to share transactions by the dozen.
+const LINGER: Duration = Duration::from_millis(50);
+
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// A handle on the writer task, started on first use; cheap to clone. The task ends when the last
+/// handle is dropped.
+#[derive(Debug, Clone, Default)]
+pub struct CheckWriter {
+    queue: Arc<OnceLock<mpsc::UnboundedSender<(FinishedVideoCheck, Reply)>>>,
+    running: Arc<AtomicUsize>,
+}
+
+/// A video check under way (from its start until its write returned): the writer waits for those.
+#[derive(Debug)]
+pub struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl CheckWriter {
+    /// Counts a check as running until the guard is dropped.
+    pub fn running(&self) -> Running {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Running(self.running.clone())
+    }
+
+    /// Writes `check` with whatever else is queued; `LeaseLost` when its lease was no longer held
+    /// (nothing of it written), `BatchFailed` when its batch could not be written.
+    pub async fn write(
+        &self,
+        store: &Arc<dyn Store>,
+        metrics: &Arc<Metrics>,
+        check: FinishedVideoCheck,
+    ) -> Result<(), StoreError> {
+        let queue = self.queue.get_or_init(|| {
+            let (queue, pending) = mpsc::unbounded_channel();
+            tokio::spawn(write_batches(store.clone(), metrics.clone(), self.running.clone(), pending));
+            queue
+        });
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError((check, _))) = queue.send((check, reply)) {
+            // The writer task is gone (its runtime ended): write this one alone.
+            return write_alone(&**store, check).await;
+        }
+        answer.await.unwrap_or_else(|_| Err(StoreError::BatchFailed("the check writer stopped".into())))
+    }
+}
+
+async fn write_alone(store: &dyn Store, check: FinishedVideoCheck) -> Result<(), StoreError> {
+    match store.complete_video_checks(std::slice::from_ref(&check)).await?.first() {
+        Some(true) => Ok(()),
+        _ => Err(StoreError::LeaseLost(check.lease.target_id)),
+    }
+}
+
+async fn write_batches(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    running: Arc<AtomicUsize>,
+    mut pending: mpsc::UnboundedReceiver<(FinishedVideoCheck, Reply)>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        // Queued checks are still running (they wait for this write): more are coming only while
+        // the running ones outnumber the batch.
+        while batch.len() < MAX_BATCH && batch.len() < running.load(Ordering::Relaxed) {
+            let room = MAX_BATCH - batch.len();
+            tokio::select! {
+                received = pending.recv_many(&mut batch, room) => if received == 0 { break },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let (checks, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        metrics.check_batch_size.observe(checks.len() as f64);
+        match store.complete_video_checks(&checks).await {
+            Ok(held) => {
+                for ((check, reply), held) in checks.iter().zip(replies).zip(held) {
+                    let outcome = if held { Ok(()) } else { Err(StoreError::LeaseLost(check.lease.target_id)) };
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(checks = checks.len(), error = %e, "a batch of video checks could not be written; they will be retried");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::BatchFailed(message.clone())));
+                }
+            }
+        }
+    }
+}
