@@ -232,7 +232,8 @@ pub struct OutliersReport {
     pub change_interval_calibration: Vec<Calibration>,
     /// Changes the rule does not judge, by reason ("several_changes": another change in the
     /// week; "too_few_hours_before" / "too_few_hours_after": too close to upload, to another
-    /// change or to the end of hourly tracking; "change_not_detected": tracking missed it), all
+    /// change or to the end of hourly tracking; "no_channel_decay": no other video of the channel's to
+    /// learn its decay from; "change_not_detected": tracking missed it), all
     /// and the true outliers among them (counted as missed).
     pub change_not_judged: BTreeMap<&'static str, NotJudged>,
     /// The true ones the rules judge, and among them those on quiet videos.
@@ -1018,6 +1019,7 @@ fn changes_for_run(
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. }) => "too_few_hours_before",
             ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { .. }) => "too_few_hours_after",
             ChangeJudgement::Skipped(SkipReason::NoTrend { .. }) => "no_trend",
+            ChangeJudgement::Skipped(SkipReason::NoChannelDecay) => "no_channel_decay",
         };
         let day_after = views.points.iter().filter(|p| p.at >= change.at && p.at <= change.at + Duration::days(1));
         let (first, last) = (day_after.clone().min_by_key(|p| p.at), day_after.max_by_key(|p| p.at));

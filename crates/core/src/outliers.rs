@@ -951,6 +951,8 @@ pub enum SkipReason {
     NoTrend {
         why: String,
     },
+    /// None of the channel's other videos of this kind has hourly views to learn its decay from.
+    NoChannelDecay,
 }
 
 impl SkipReason {
@@ -967,6 +969,7 @@ impl SkipReason {
                 "not judged: only {hours:.0} hours of hourly views after the change (too close to the next change or to the end of hourly tracking at 7 days)"
             ),
             Self::NoTrend { why } => format!("not judged: the video's trend could not be fitted ({why})"),
+            Self::NoChannelDecay => "not judged: none of the channel's other videos of this kind has half a day of hourly views yet to learn how its views decay from".to_owned(),
         }
     }
 }
@@ -1456,7 +1459,10 @@ pub fn judge_change(
         // the calibrated world its estimates strayed 1.5× further from the truth than its
         // intervals said (seed 1: none of the 7 true lifts found, 1 false flag): the published
         // decay family instead, its speed averaged over by the video's own evidence.
-        DecayShape::Pooled => DecayShape::PowerLaw,
+        DecayShape::Pooled if channel.speeds.is_some() => DecayShape::PowerLaw,
+        // Nothing from the channel at all: the family's whole spread of speeds read changes as
+        // +87 % and +227 % where views rose 25 % and 51 % (seeds 4 and 5), intervals excluding 0.
+        DecayShape::Pooled => return ChangeJudgement::Skipped(SkipReason::NoChannelDecay),
         DecayShape::Auto if changed_at - video.published < Duration::hours(48) => DecayShape::Exponential,
         // Same 400 synthetic videos each (`measure_change_flag_rates`): a ×1.35 change at 100 h
         // is flagged 239 times with Quadratic, 204 with Gamma (false flags 3 and 1); at 140 h,
@@ -1870,12 +1876,20 @@ mod tests {
         let mut g = Gen { rng: SplitMix::new(3) };
         let (video, change) = changed_video(&mut g, 60, 2.0, published);
         let (from, to) = (change.at - Duration::days(3), change.at + Duration::days(3));
-        // By default a change is judged against its channel's decay shape, and without it
-        // against the published power-law family. This generator decays exponentially, which
-        // no member of that family follows: the speeds' steps disagree, and the interval is wide
-        // (+19 %, −17 % to +70 %) rather than a false claim either way.
+        // By default a change is judged against its channel's decay shape, without it against
+        // the published power-law family at the speeds the channel's videos show, and not at all
+        // with neither.
+        let config = ChangeOutlierConfig::default();
+        assert_eq!(
+            judge_change(&video, &[change], from, to, None, &ChannelDecay::default(), &config),
+            ChangeJudgement::Skipped(SkipReason::NoChannelDecay)
+        );
+        // This generator decays exponentially, which no member of that family follows: the
+        // speeds' steps disagree, and the interval is wide (+19 %, −17 % to +70 %) rather than a
+        // false claim either way.
+        let config = ChangeOutlierConfig { decay: DecayShape::PowerLaw, ..config };
         let ChangeJudgement::Judged(lift) =
-            judge_change(&video, &[change], from, to, None, &ChannelDecay::default(), &ChangeOutlierConfig::default())
+            judge_change(&video, &[change], from, to, None, &ChannelDecay::default(), &config)
         else {
             panic!("judged")
         };
@@ -2076,11 +2090,12 @@ mod tests {
 
     #[test]
     fn without_a_channel_shape_changes_follow_the_published_decay() {
-        // Videos decaying by the published family at speeds the rule does not know, 30 %
-        // independent hourly noise, no channel shape or rhythm: changes at 30 h and 80 h.
+        // Videos decaying by the published family at speeds the rule does not know (all speeds
+        // equally likely), 30 % independent hourly noise, no channel shape or rhythm: changes at
+        // 30 h and 80 h.
         let published = t("2026-03-01T14:00:00Z");
         let mut g = Gen { rng: SplitMix::new(40) };
-        let config = ChangeOutlierConfig::default();
+        let config = ChangeOutlierConfig { decay: DecayShape::PowerLaw, ..ChangeOutlierConfig::default() };
         let mut flags = [[0; 2]; 2];
         let mut covered = 0;
         for run in 0..100 {
