@@ -127,7 +127,9 @@ struct BurstReport {
 }
 
 pub fn parse() -> anyhow::Result<()> {
+    let working = crate::progress::Progress::spinner("bench parse: parsing the recorded pages");
     let report = tubewatch_youtube::bench::bench_parse();
+    working.finish();
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
