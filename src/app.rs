@@ -220,3 +220,17 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+/// Serves the web edge with `state` on `listener` until `shutdown` completes (in-flight requests
+/// finish). Connect info gives log-in throttling the client's address.
+pub async fn serve_web(
+    state: tubewatch_web::AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let web = tubewatch_web::router(state);
+    axum::serve(listener, web.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

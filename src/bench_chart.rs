@@ -58,16 +58,11 @@ pub async fn run(args: ChartArgs, mut settings: Settings) -> anyhow::Result<()> 
     let app = App::open(&settings).await?;
     let (token, ids, points) = populate(&app, args.videos).await?;
 
-    let web = tubewatch_web::router(app.web_state()?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, web.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let server = tokio::spawn(crate::app::serve_web(app.web_state()?, listener, async move { stop.cancelled().await }));
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let auth = format!("Bearer {token}");

@@ -540,14 +540,10 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     for id in &plan.tracked {
         tracker.track_channel(Some(user.id), id.as_str()).await?;
     }
-    let web = tubewatch_web::router(app.web_state()?);
     let shutdown = CancellationToken::new();
     let web_token = shutdown.clone();
-    let web_task = tokio::spawn(async move {
-        axum::serve(listener, web.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move { web_token.cancelled().await })
-            .await
-    });
+    let web = app.web_state()?;
+    let web_task = tokio::spawn(crate::app::serve_web(web, listener, async move { web_token.cancelled().await }));
     let worker_app = app.clone();
     let worker_token = shutdown.clone();
     let worker = tokio::spawn(async move { worker_app.run_worker(worker_token).await });

@@ -388,19 +388,17 @@ async fn serve(settings: &Settings, role: Role) -> anyhow::Result<()> {
     if let Some(warning) = settings.signup_warning() {
         tracing::warn!("{warning}");
     }
-    let web = tubewatch_web::router(app.web_state()?);
+    let web = app.web_state()?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "tubewatch serving on http://{}", listener.local_addr()?);
     let token = shutdown.clone();
-    // Connect info gives log-in throttling the client's address.
-    axum::serve(listener, web.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            token.cancel();
-        })
-        .await?;
+    app::serve_web(web, listener, async move {
+        shutdown_signal().await;
+        token.cancel();
+    })
+    .await?;
     if let Some(worker) = worker {
         worker.await??;
     }

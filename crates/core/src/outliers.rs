@@ -1096,9 +1096,9 @@ impl ChangeWindow<'_> {
         self.hours.iter().map(|(iv, _)| iv.views).collect()
     }
 
-    /// The offset every fit shares: the increment's length and the channel's rhythm of the day.
-    fn base_offset(&self, iv: &Interval) -> f64 {
-        hours_between(iv.start, iv.end).ln() + self.profile.map_or(0.0, |p| p.log_factor(iv.start, iv.end))
+    /// The channel's rhythm of the day over the increment (log factor; 0 without a profile).
+    fn rhythm(&self, iv: &Interval) -> f64 {
+        self.profile.map_or(0.0, |p| p.log_factor(iv.start, iv.end))
     }
 
     /// Hour-to-hour noise is correlated (a slow hour is followed by slow ones), so hours are also
@@ -1147,7 +1147,9 @@ impl ChangeWindow<'_> {
         let offset: Vec<f64> = self
             .hours
             .iter()
-            .map(|(iv, _)| self.base_offset(iv) + template.map_or(0.0, |t| t.at(self.age(iv))))
+            .map(|(iv, _)| {
+                hours_between(iv.start, iv.end).ln() + self.rhythm(iv) + template.map_or(0.0, |t| t.at(self.age(iv)))
+            })
             .collect();
         // With the channel's shape, the video's own tilt away from it is known to be small: a
         // prior of `tilt_sd` on it (partial pooling) keeps a few hours before an early change
@@ -1210,8 +1212,7 @@ impl ChangeWindow<'_> {
                 .iter()
                 .map(|(iv, _)| {
                     let (a0, a1) = (hours_between(self.published, iv.start), hours_between(self.published, iv.end));
-                    self.base_offset(iv) - hours_between(iv.start, iv.end).ln()
-                        + power_law_log_share(tau, theta, a0, a1)
+                    self.rhythm(iv) + power_law_log_share(tau, theta, a0, a1)
                 })
                 .collect();
             let fit = match stats::fit_counts_clustered(&design, &y, &offset, clusters, None) {

@@ -486,6 +486,7 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
     };
     let (series_json, overlay_json, has_band, tests) = match overlay(&state, &user, &series).await {
         Ok((mut overlay, tests)) => {
+            // The changes of one quick flip-flop share a judgement: drawn once.
             for (_, judged) in &judgements {
                 if let ChangeJudgement::Judged(lift) = judged
                     && overlay.counterfactual.last().is_none_or(|last| last[0] < lift.changed_at.timestamp() as f64)
