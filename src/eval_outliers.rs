@@ -212,6 +212,9 @@ pub struct OutliersReport {
     pub change_outliers_shorts: Comparison,
     /// By the change's age: early changes leave the video's own decay speed to be guessed.
     pub change_outliers_by_age: Vec<AgeBand>,
+    /// On the changes with no noise jump (≥ ±28 %) nor counter freeze around them: what the
+    /// rules find where the simulated world's rare disturbances do not mimic (or hide) a lift.
+    pub change_outliers_undisturbed: Comparison,
     /// What a rule that knew each changed video's trajectory and rhythm exactly (the simulator's
     /// noise-free views) could flag from the same measurements, at the rule's confidence and
     /// minimum lift, with every measurement the run has (from publish or the previous change to
@@ -315,7 +318,14 @@ struct ChangeCandidate {
     naive: bool,
     /// What rules that know more than ours find.
     references: References,
+    /// The simulator's noise jumps (of at least [`DISTURBING_JUMP`] in log views) and counter
+    /// freezes around the change (from the rule's earliest hour before it to its last after),
+    /// described; empty when none.
+    disturbed: String,
 }
+
+/// A jump of the hour-to-hour noise this large (in log views, ±28 %) counts as a disturbance.
+const DISTURBING_JUMP: f64 = 0.25;
 
 const QUIET_VIEWS_PER_HOUR: f64 = 5.0;
 
@@ -664,6 +674,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         change_outliers_long: comparison(&|c| !c.is_short),
         change_outliers_shorts: comparison(&|c| c.is_short),
         change_outliers_by_age,
+        change_outliers_undisturbed: comparison(&|c| c.disturbed.is_empty()),
         change_known_trajectory_all_hours: Score::of(
             &change_set(&|c| reference_flags(&c.references.known[1], min_lift)),
             &truth_change,
@@ -693,7 +704,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         let pair = |v: &Option<(f64, f64)>| v.map_or("-".to_owned(), |(l, low)| format!("{l:+.2} (low {low:+.2})"));
         for ((id, kind), c) in &change_candidates {
             eprintln!(
-                "change {id}/{kind}: short {} at {:.0} h true lift {:+.2} | {} ours {} {} | known {} | independent {} | shape unknown {} | quiet {}",
+                "change {id}/{kind}: short {} at {:.0} h true lift {:+.2} | {} ours {} {} | known {} | independent {} | shape unknown {} | quiet {} | disturbed: {}",
                 c.is_short,
                 c.age_hours,
                 c.lift,
@@ -703,7 +714,8 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
                 pair(&c.references.known[0]),
                 pair(&c.references.known_independent),
                 pair(&c.references.shape_unknown),
-                c.quiet
+                c.quiet,
+                if c.disturbed.is_empty() { "no" } else { &c.disturbed }
             );
         }
     }
@@ -797,6 +809,7 @@ fn print_report(report: &OutliersReport) {
         let to = band.to_hours.map_or("on".to_owned(), |to| format!("{to:.0} h"));
         show(&format!("  changed {:.0} h–{to} after publish", band.from_hours), &band.comparison);
     }
+    show("  no noise jump nor counter freeze around the change", &report.change_outliers_undisturbed);
     let k = &report.change_known_trajectory_all_hours;
     println!(
         "  known-trajectory reference, all hours: precision {} recall {} ({} flagged)",
@@ -845,6 +858,11 @@ fn print_report(report: &OutliersReport) {
         "  true ones judged: found {} of {} (reference {}); on quiet videos (< {QUIET_VIEWS_PER_HOUR} views an hour after the change): found {} of {} (reference {})",
         j.found, j.truth, j.reference_found, q.found, q.truth, q.reference_found
     );
+}
+
+/// Hours from `a` to `b`.
+fn hours_from(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (b - a).num_seconds() as f64 / 3600.0
 }
 
 fn latest_views(s: &VideoSeries, until: DateTime<Utc>) -> Option<i64> {
@@ -1030,6 +1048,22 @@ fn changes_for_run(
             _ => true,
         };
         let references = References::measure(sim, &config.change, s, change.at, run)?;
+        let span = |h: f64| Duration::seconds((h * 3600.0) as i64);
+        let around = sim.disturbances(
+            &id,
+            change.at - span(config.change.max_hours_before),
+            (change.at + span(config.change.hours_after)).min(run),
+        )?;
+        let disturbed = around
+            .jumps
+            .iter()
+            .filter(|j| j.log_size.abs() >= DISTURBING_JUMP)
+            .map(|j| format!("jump {:+.2} for {} h at {:+.0} h", j.log_size, j.hours, hours_from(change.at, j.at)))
+            .chain(around.freezes.iter().map(|(a, b)| {
+                format!("counter frozen {:+.0} h to {:+.0} h", hours_from(change.at, *a), hours_from(change.at, *b))
+            }))
+            .collect::<Vec<_>>()
+            .join(", ");
         let naive = latest_views(s, run)
             .and_then(|v| naive_outlier_score(v, &all))
             .is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD);
@@ -1045,6 +1079,7 @@ fn changes_for_run(
                 quiet,
                 naive,
                 references,
+                disturbed,
             },
         );
     }

@@ -60,8 +60,8 @@
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::outliers::{ViewsPoint, increments};
 use crate::reach::{ReachAnalysis, ReachObs, analyse_reach};
+use crate::series::{STALL_MIN_RATE, ViewsPoint, diurnal_terms, hours_between, increments};
 use crate::stats::{self, CountFit, Design, SplitMix};
 
 pub const MIN_VARIANTS: usize = 2;
@@ -428,10 +428,6 @@ fn period_covering(periods: &[AbPeriod], start: DateTime<Utc>, end: DateTime<Utc
     (p.end >= end && !p.excluded).then_some(p)
 }
 
-fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
-    (b - a).num_milliseconds() as f64 / 3_600_000.0
-}
-
 /// The model's columns for a set of observations (see the module docs).
 struct ModelLayout {
     design: Design,
@@ -440,23 +436,6 @@ struct ModelLayout {
     variant_cols: Vec<usize>,
     /// How many window columns come first (each constant within a rotation period).
     windows: usize,
-}
-
-/// The mean of `cos`/`sin(2πk·hour/24)` over an interval, for harmonics `1..=harmonics`.
-pub(crate) fn diurnal_terms(start: DateTime<Utc>, end: DateTime<Utc>, harmonics: usize, out: &mut Vec<f64>) {
-    let day_start = start.duration_trunc(Duration::days(1)).unwrap_or(start);
-    let s = hours_between(day_start, start);
-    let e = hours_between(day_start, end);
-    for k in 1..=harmonics {
-        let w = std::f64::consts::TAU * k as f64 / 24.0;
-        if e - s < 1e-9 {
-            out.push((w * s).cos());
-            out.push((w * s).sin());
-        } else {
-            out.push(((w * e).sin() - (w * s).sin()) / (w * (e - s)));
-            out.push(((w * s).cos() - (w * e).cos()) / (w * (e - s)));
-        }
-    }
 }
 
 /// The window (fixed-effect level) of an observation: whole days, as many as one block of
@@ -856,9 +835,6 @@ fn assign(points: &[ViewsPoint], published: DateTime<Utc>, periods: &[AbPeriod])
     }
     (used, dropped)
 }
-
-/// Below this many views per hour (the test's median), an hour without views is plausible.
-const STALL_MIN_RATE: f64 = 20.0;
 
 /// Leaves out the hours where YouTube's public counter stood still on a busy video (it freezes
 /// for hours now and then, and after a downward correction it stays below its old high for a

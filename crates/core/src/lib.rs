@@ -1,5 +1,7 @@
 //! tubewatch's domain core: validated identifiers, the ways users write YouTube references,
-//! time slots, the tracking schedule policy and clocks. Pure logic: no I/O, no crate of ours.
+//! time slots, the tracking schedule policy and clocks; a video's views as a series
+//! ([`series`]), the A/B tests' schedules and analysis ([`abtest`], with the owner's reach data
+//! in [`reach`]) and the weekly outlier rules ([`outliers`]). Pure logic: no I/O, no crate of ours.
 #![forbid(unsafe_code)]
 
 pub mod abtest;
@@ -10,6 +12,7 @@ pub mod pacific;
 pub mod reach;
 pub mod reference;
 pub mod schedule;
+pub mod series;
 pub mod slot;
 mod stats;
 

@@ -58,72 +58,10 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::abtest::diurnal_terms;
 use crate::ids::VideoId;
+pub use crate::series::ViewsPoint;
+use crate::series::{Interval, diurnal_terms, hours_between, increments, merge_counter_stalls};
 use crate::stats::{self, Design};
-
-/// One measurement of a video's cumulative views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ViewsPoint {
-    pub at: DateTime<Utc>,
-    pub views: i64,
-}
-
-/// Views gained between two consecutive measurements.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Interval {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub views: f64,
-}
-
-/// Consecutive increments of a cumulative series (sorted by time; repeated instants keep the
-/// first). YouTube sometimes corrects counts downwards; an increment is measured from the highest
-/// count seen so far, so a correction is never counted twice.
-pub(crate) fn increments(points: &[ViewsPoint]) -> Vec<Interval> {
-    let mut sorted: Vec<ViewsPoint> = points.to_vec();
-    sorted.sort_by_key(|p| p.at);
-    sorted.dedup_by_key(|p| p.at);
-    let mut out = Vec::with_capacity(sorted.len());
-    let Some(first) = sorted.first() else { return out };
-    let mut high = first.views;
-    for w in sorted.windows(2) {
-        let gained = (w[1].views - high).max(0);
-        high = high.max(w[1].views);
-        out.push(Interval { start: w[0].at, end: w[1].at, views: gained as f64 });
-    }
-    out
-}
-
-/// Below this many views an hour (the median over the intervals), an interval without views is
-/// plausible; above it, one is YouTube's public counter standing still.
-const STALL_MIN_RATE: f64 = 20.0;
-
-/// Joins the intervals where the public counter of a busy video stood still (it freezes for
-/// hours now and then, and after a downward correction stays below its old high for a while)
-/// with the interval that catches up: the views of the whole span are right, its hours are not.
-/// A stall still running at the end is left out.
-pub(crate) fn merge_counter_stalls(intervals: Vec<Interval>) -> Vec<Interval> {
-    let mut rates: Vec<f64> = intervals.iter().map(|iv| iv.views / hours_between(iv.start, iv.end).max(1e-9)).collect();
-    rates.sort_by(f64::total_cmp);
-    if rates.get(rates.len() / 2).is_none_or(|median| *median < STALL_MIN_RATE) {
-        return intervals;
-    }
-    let mut out = Vec::with_capacity(intervals.len());
-    let mut stall_start: Option<DateTime<Utc>> = None;
-    for iv in intervals {
-        match (iv.views <= 0.0, stall_start) {
-            (true, None) => stall_start = Some(iv.start),
-            (true, Some(_)) => {}
-            (false, Some(start)) => {
-                out.push(Interval { start, ..iv });
-                stall_start = None;
-            }
-            (false, None) => out.push(iv),
-        }
-    }
-    out
-}
 
 /// A video's measured series and what the outlier rules need to know about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1031,10 +969,6 @@ fn group_changes(changes: &[ChangeEvent], window: Duration) -> Vec<(DateTime<Utc
         }
     }
     groups
-}
-
-fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
-    (b - a).num_milliseconds() as f64 / 3_600_000.0
 }
 
 /// Decay speeds of the published family `rate ∝ (1 + age/τ)^−(1+θ)` (Crane & Sornette 2008: a

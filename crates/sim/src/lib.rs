@@ -30,6 +30,7 @@ pub mod world;
 pub use faults::{Endpoint, Fault, FaultConfig, FaultSpec};
 pub use sim::{OAuthConfig, RunningSim, SimClock, SimConfig, SimError, Simulator};
 pub use world::{
-    ChangeSource, ChangeTruth, Channel, HOURLY_NOISE_SIGMA, MultiplierOverride, ReachDay, VariantKind, VideoTruth,
-    WorldParams, pacific_date, pacific_day, pacific_midnight, thumbnail_variant_id, title_variant_id,
+    ChangeSource, ChangeTruth, Channel, Disturbances, HOURLY_NOISE_SIGMA, MultiplierOverride, NoiseJump, ReachDay,
+    VariantKind, VideoTruth, WorldParams, pacific_date, pacific_day, pacific_midnight, thumbnail_variant_id,
+    title_variant_id,
 };

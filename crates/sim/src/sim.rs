@@ -18,7 +18,9 @@ use crate::faults::{FaultConfig, FaultDice};
 use crate::pages::Padding;
 use crate::reporting::ReportingBook;
 use crate::thumbs::{self, ThumbCache};
-use crate::world::{ChangeTruth, Channel, Mutations, ReachDay, VariantKind, Video, VideoTruth, World, WorldParams};
+use crate::world::{
+    ChangeTruth, Channel, Disturbances, Mutations, ReachDay, VariantKind, Video, VideoTruth, World, WorldParams,
+};
 
 /// Where the simulator's "now" comes from.
 #[derive(Debug, Clone)]
@@ -258,6 +260,12 @@ impl Simulator {
     /// A published video's truth now.
     pub fn video(&self, id: &str) -> Result<VideoTruth, SimError> {
         self.video_at(id, self.now())
+    }
+
+    /// What disturbed a video's views and its counter between `from` and `to` (for evals).
+    pub fn disturbances(&self, id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Disturbances, SimError> {
+        let video = self.video_or_err(id, to)?;
+        Ok(self.inner.world.disturbances(&video, from, to))
     }
 
     /// True views of a video at `at` (what the endpoints serve at that virtual time).

@@ -297,6 +297,23 @@ pub struct VideoTruth {
     pub overrides: Vec<MultiplierOverride>,
 }
 
+/// A multi-hour jump of a video's hour-to-hour noise.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoiseJump {
+    pub at: DateTime<Utc>,
+    pub hours: u64,
+    /// Its deviation in log views.
+    pub log_size: f64,
+}
+
+/// What disturbed a video's views and its public counter in a span (see [`World::disturbances`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Disturbances {
+    pub jumps: Vec<NoiseJump>,
+    /// The counter's freezes: it showed the count of their start until their end.
+    pub freezes: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
 /// The live state of a video at an instant, as the endpoints serve it.
 #[derive(Debug, Clone)]
 pub struct LiveState {
@@ -1148,27 +1165,67 @@ impl World {
             (60.0 * rng::uniform(h("counter-period"), COUNTER_REFRESH_MINUTES.0, COUNTER_REFRESH_MINUTES.1)) as i64;
         let phase = (h("counter-phase") % period as u64) as i64;
         let mut u = (t - phase).div_euclid(period) * period + phase;
-        let p = video.published.timestamp();
-        let hours = |h: u64, range: (f64, f64)| (rng::uniform(h, range.0, range.1) * 3600.0) as i64;
-        if rng::unit(h("early-freeze")) < EARLY_FREEZE_SHARE {
-            let from = p + hours(h("early-freeze-at"), (2.0, 30.0));
-            let to = from + hours(h("early-freeze-hours"), EARLY_FREEZE_HOURS);
-            if (from..to).contains(&u) && video.expected_total * Self::decay_share(video, p, from) >= 300.0 {
+        let day = u.div_euclid(86_400);
+        for (from, to) in self.counter_freezes(video, day - 1, day) {
+            if (from..to).contains(&u) {
                 u = from;
             }
         }
+        u.min(t)
+    }
+
+    /// The counter's freezes (start and end, Unix seconds) that start on UTC days `first` to
+    /// `last`: the early one, and the random later ones.
+    fn counter_freezes(&self, video: &Video, first: i64, last: i64) -> Vec<(i64, i64)> {
+        let seed = self.params.seed;
+        let h = |purpose: &str| video.key.h(seed, purpose);
+        let p = video.published.timestamp();
+        let hours = |h: u64, range: (f64, f64)| (rng::uniform(h, range.0, range.1) * 3600.0) as i64;
+        let mut out = Vec::new();
+        if rng::unit(h("early-freeze")) < EARLY_FREEZE_SHARE {
+            let from = p + hours(h("early-freeze-at"), (2.0, 30.0));
+            let to = from + hours(h("early-freeze-hours"), EARLY_FREEZE_HOURS);
+            if video.expected_total * Self::decay_share(video, p, from) >= 300.0 {
+                out.push((from, to));
+            }
+        }
         let freeze_key = h("freeze");
-        for day in [u.div_euclid(86_400) - 1, u.div_euclid(86_400)] {
+        for day in first..=last {
             let hd = hash(freeze_key, &[day as u64]);
             if rng::unit(hd) < FREEZE_PER_DAY {
                 let from = day * 86_400 + (rng::unit(rng::mix64(hd)) * 86_400.0) as i64;
-                let to = from + hours(rng::mix64(hd ^ 1), FREEZE_HOURS);
-                if from > p && (from..to).contains(&u) {
-                    u = from;
+                if from > p {
+                    out.push((from, from + hours(rng::mix64(hd ^ 1), FREEZE_HOURS)));
                 }
             }
         }
-        u.min(t)
+        out
+    }
+
+    /// What disturbed a video's views or its public counter between `from` and `to`: the
+    /// noise's multi-hour jumps and the counter's freezes overlapping it (for evals, to tell a
+    /// rule's false findings by their cause).
+    pub fn disturbances(&self, video: &Video, from: DateTime<Utc>, to: DateTime<Utc>) -> Disturbances {
+        let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or(video.published);
+        let (from_s, to_s) = (from.timestamp(), to.timestamp());
+        let p = video.published.timestamp();
+        let mut jumps = Vec::new();
+        let mut noise = HourlyNoise::start(video.key.h(self.params.seed, "noise"), video.noise_rho, p.div_euclid(3600));
+        let mut left = 0;
+        for hour in p.div_euclid(3600)..=to_s.div_euclid(3600).min((p + HOURLY_DAYS * 86_400).div_euclid(3600)) {
+            noise.factor(hour);
+            if noise.jump_hours_left > left && (hour + noise.jump_hours_left as i64) * 3600 > from_s {
+                jumps.push(NoiseJump { at: at(hour * 3600), hours: noise.jump_hours_left, log_size: noise.jump });
+            }
+            left = noise.jump_hours_left;
+        }
+        let freezes = self
+            .counter_freezes(video, from_s.div_euclid(86_400) - 1, to_s.div_euclid(86_400))
+            .into_iter()
+            .filter(|&(a, b)| b > from_s && a < to_s)
+            .map(|(a, b)| (at(a), at(b)))
+            .collect();
+        Disturbances { jumps, freezes }
     }
 
     /// The views YouTube's public counter shows at `t`: the true count at its last refresh,
@@ -1409,6 +1466,35 @@ mod tests {
             }
         }
         assert!(checked > 1000);
+    }
+
+    #[test]
+    fn the_disturbances_listed_are_the_counters_freezes_and_the_noises_jumps() {
+        let w = world(80);
+        let muts = Mutations::default();
+        let (mut freezes, mut jumps) = (0, 0);
+        for ch in w.channels() {
+            for v in w.newest_videos(ch, w.params.epoch, 2) {
+                let until = v.published + Duration::days(12);
+                let d = w.disturbances(&v, v.published, until);
+                for &(from, to) in &d.freezes {
+                    // Past the last refresh before it (every 5–20 minutes).
+                    let (a, b) = (from + Duration::minutes(21), to - Duration::minutes(1));
+                    if b > a && b < until {
+                        let (shown_a, shown_b) = (w.live_state(&v, &muts, a).views, w.live_state(&v, &muts, b).views);
+                        assert_eq!(shown_a, shown_b, "{}: the counter moved during the freeze {from}–{to}", v.id);
+                        freezes += 1;
+                    }
+                }
+                for j in &d.jumps {
+                    assert!((3..=12).contains(&j.hours) && j.log_size != 0.0, "{}: {j:?}", v.id);
+                    assert!(j.at >= v.published.duration_trunc(Duration::hours(1)).unwrap() && j.at <= until);
+                    jumps += 1;
+                }
+            }
+        }
+        // 0.3 % of hours start a jump; 3 % of days and 30 % of videos early have a freeze.
+        assert!(jumps > 10 && freezes > 10, "{jumps} jumps, {freezes} freezes");
     }
 
     #[test]
