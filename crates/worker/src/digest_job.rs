@@ -25,7 +25,7 @@ use tubewatch_youtube::sha256_hex;
 
 use crate::mail::{InlineImage, Mail};
 use crate::metrics::OutcomeLabel;
-use crate::outliers_job::OutliersConfig;
+use crate::outliers_config::OutliersConfig;
 use crate::pipeline::{JobError, Pipeline};
 use crate::webhook::{SendError, Webhooks};
 

@@ -11,6 +11,7 @@ mod check_writer;
 mod digest_job;
 pub mod mail;
 pub mod metrics;
+pub mod outliers_config;
 pub mod outliers_job;
 mod pipeline;
 pub mod reach;
@@ -23,7 +24,7 @@ pub use blobs::{BlobError, Blobs, S3Config, S3ConfigError, S3Credentials, thumbn
 pub use check_writer::CheckWriter;
 pub use mail::{Delivery, InlineImage, Mail, MailConfig, Mailer, SmtpConfig, SmtpServer, SmtpTls};
 pub use metrics::Metrics;
-pub use outliers_job::OutliersConfig;
+pub use outliers_config::OutliersConfig;
 pub use pipeline::{Pipeline, PipelineConfig};
 pub use runner::{RunnerConfig, run_worker};
 pub use track::{Limited, TrackError, Tracked, Tracker, month_start};

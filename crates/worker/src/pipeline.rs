@@ -38,7 +38,7 @@ pub struct PipelineConfig {
     pub retry_base: Duration,
     pub retry_max: Duration,
     /// Weekly outlier runs and digests.
-    pub outliers: crate::outliers_job::OutliersConfig,
+    pub outliers: crate::outliers_config::OutliersConfig,
     /// Where digests (and other mail) go.
     pub mailer: crate::mail::Mailer,
     /// Outgoing webhooks (`None`: the operator allows no webhook hosts).
@@ -54,7 +54,7 @@ impl Default for PipelineConfig {
             max_attempts: 8,
             retry_base: Duration::seconds(30),
             retry_max: Duration::minutes(5),
-            outliers: crate::outliers_job::OutliersConfig::default(),
+            outliers: crate::outliers_config::OutliersConfig::default(),
             mailer: crate::mail::Mailer::default_outbox(),
             webhooks: None,
         }
