@@ -229,7 +229,10 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     let videos = populate(&*store, &world, &policy, args.videos, hour).await?;
     let clock = Arc::new(OffsetClock::default());
     let mut youtube = YoutubeConfig::single_base(&format!("http://127.0.0.1:{}", args.sim_port))?;
-    youtube.max_concurrent_per_host = args.concurrency;
+    // A check asks www.youtube.com (views) and i.ytimg.com (thumbnail) at once, each host behind
+    // its own gate of `concurrency`; the simulator serves both on one host, whose gate then takes
+    // two requests per check (with one gate of `concurrency`, half as many checks were in flight).
+    youtube.max_concurrent_per_host = args.concurrency * 2;
     youtube.gzip = args.gzip == "on";
     youtube.views_from = ViewsEndpoint::parse(&args.views_from).unwrap_or_default();
     let pipeline = Pipeline {
