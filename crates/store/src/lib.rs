@@ -126,6 +126,9 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
     /// Gives a lease back without running (graceful shutdown): due again at once.
     async fn release(&self, lease: &Lease) -> Result<()>;
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
+    /// Whether any target is due at `now` or leased (`queue_stats`' `due + leased > 0`), read
+    /// from the due-time index without counting: cheap enough to poll while a burst runs.
+    async fn queue_busy(&self, now: DateTime<Utc>) -> Result<bool>;
     /// Active targets whose last run failed, and failed targets, most recent error first.
     async fn failing_targets(&self, limit: u32) -> Result<Vec<Target>>;
 
@@ -156,6 +159,12 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
         check: &ChannelCheck,
         next_due_at: DateTime<Utc>,
     ) -> Result<()>;
+    /// `complete_channel_check` for a batch, in one transaction and a few statements besides the
+    /// new videos: each check whose lease is still held gets its new videos and their targets,
+    /// its channel's check time and latest video, and its target's next check; a check whose
+    /// lease was lost writes nothing. Returns, in the batch's order, whether each lease was held.
+    /// On an error nothing is written and every lease stays as it was.
+    async fn complete_channel_checks(&self, checks: &[FinishedChannelCheck]) -> Result<Vec<bool>>;
 
     /// Inserts a views record; `false` when the slot already had one (which is kept).
     async fn record_views(&self, record: &ViewsRecord) -> Result<bool>;

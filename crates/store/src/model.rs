@@ -255,6 +255,15 @@ pub struct FinishedVideoCheck {
     pub next_due_at: Option<DateTime<Utc>>,
 }
 
+/// A channel check ready to be written in a batch (`Store::complete_channel_checks`): the lease
+/// it ran under and the channel's next check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedChannelCheck {
+    pub lease: Lease,
+    pub check: ChannelCheck,
+    pub next_due_at: DateTime<Utc>,
+}
+
 /// A channel check's outcome: new videos become video targets due at their first slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelCheck {

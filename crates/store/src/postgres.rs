@@ -102,6 +102,12 @@ const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos v SET title = b.title, \
        OR v.thumb_phash IS DISTINCT FROM COALESCE(b.phash, v.thumb_phash) \
        OR v.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, v.thumb_blob_key))";
 
+/// Sets a batch's channel check times and latest videos (a null latest video keeps the stored one).
+const UPDATE_CHANNELS_BATCH: &str = "UPDATE channels c SET checked_at = b.checked_at, \
+       latest_video_id = COALESCE(b.latest, c.latest_video_id) \
+     FROM jsonb_to_recordset($1::jsonb) AS b(id text, checked_at timestamptz, latest text) \
+     WHERE c.id = b.id";
+
 /// Empties the write-ahead log into the database file, where the backend has one to empty.
 const CHECKPOINT: Option<&str> = None;
 

@@ -98,6 +98,13 @@ const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos SET title = b.title, \
        OR videos.thumb_phash IS DISTINCT FROM COALESCE(b.phash, videos.thumb_phash) \
        OR videos.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, videos.thumb_blob_key))";
 
+/// Sets a batch's channel check times and latest videos (a null latest video keeps the stored one).
+const UPDATE_CHANNELS_BATCH: &str = "UPDATE channels SET checked_at = b.checked_at, \
+       latest_video_id = COALESCE(b.latest, channels.latest_video_id) \
+     FROM (SELECT value ->> 'id' AS id, value ->> 'checked_at' AS checked_at, value ->> 'latest' AS latest \
+           FROM json_each($1)) AS b \
+     WHERE channels.id = b.id";
+
 /// Empties the write-ahead log into the database file, where the backend has one to empty.
 const CHECKPOINT: Option<&str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use common::*;
-use tubewatch_core::{Email, Slot, UserId};
+use tubewatch_core::{ChannelId, Email, Slot, UserId};
 use tubewatch_store::*;
 
 conformance!(
@@ -23,6 +23,7 @@ conformance!(
     video_checks_are_written_in_batches_bound_to_their_leases,
     a_failed_batch_writes_nothing_and_its_slots_are_retried,
     channel_check_adds_videos_and_targets,
+    channel_checks_are_written_in_batches_bound_to_their_leases,
     users_and_mappings,
     a_channel_nobody_monitors_stops_with_what_only_it_tracked,
     concurrent_claimers_process_every_target_once,
@@ -85,6 +86,8 @@ async fn targets_are_shared_and_leased(store: Arc<dyn Store>) {
 
     let stats = store.queue_stats(due).await.unwrap();
     assert_eq!((stats.active, stats.due, stats.leased), (2, 0, 2));
+    assert!(store.queue_busy(due).await.unwrap(), "leased targets keep the queue busy");
+    assert!(!store.queue_busy(due - Duration::seconds(1)).await.unwrap(), "nothing due before the due time");
 
     let lease = claimed[0].lease().unwrap();
     store.complete(&lease, Some(due + Duration::hours(1))).await.unwrap();
@@ -107,6 +110,8 @@ async fn targets_are_shared_and_leased(store: Arc<dyn Store>) {
     );
     let stats = store.queue_stats(due + Duration::days(9)).await.unwrap();
     assert_eq!((stats.finished, stats.active), (1, 1));
+    assert!(store.queue_busy(due + Duration::days(9)).await.unwrap(), "the rescheduled one is due again");
+    assert!(!store.queue_busy(due + Duration::minutes(30)).await.unwrap(), "one due next hour, one finished");
 
     // Listing pages through one kind; stopping ends a target for everyone.
     store.ensure_target(TargetKind::Video, "abd", due, due).await.unwrap();
@@ -200,6 +205,7 @@ async fn failures_retry_or_end(store: Arc<dyn Store>) {
     assert_eq!(names, HashSet::from(["flaky", "deleted", "gave-up"]));
     let stats = store.queue_stats(due + Duration::minutes(1)).await.unwrap();
     assert_eq!((stats.active, stats.due, stats.failed, stats.erroring), (3, 2, 1, 2));
+    assert!(store.queue_busy(due + Duration::seconds(10)).await.unwrap(), "the released one is due");
 
     // The retry succeeds: the error is cleared.
     let again = store.claim_due("w", due + Duration::minutes(1), Duration::minutes(5), 10).await.unwrap();
@@ -465,6 +471,46 @@ async fn channel_check_adds_videos_and_targets(store: Arc<dyn Store>) {
     );
     let ch_target = store.target(TargetKind::Channel, ch.as_str()).await.unwrap().unwrap();
     assert_eq!(ch_target.next_due_at, now + Duration::hours(1));
+}
+
+async fn channel_checks_are_written_in_batches_bound_to_their_leases(store: Arc<dyn Store>) {
+    let (one, two) = (with_channel(&*store, 1).await, with_channel(&*store, 2).await);
+    let now = t("2026-03-01T09:55:00Z");
+    for ch in [&one, &two] {
+        store.ensure_target(TargetKind::Channel, ch.as_str(), now, now).await.unwrap();
+    }
+    let claimed = store.claim_due("w", now, Duration::minutes(5), 10).await.unwrap();
+    let lease = |ch: &ChannelId| claimed.iter().find(|t| t.subject == ch.as_str()).unwrap().lease().unwrap();
+    // Channel two's lease is not the one its target holds (it expired and was taken over).
+    let stale = Lease { until: lease(&two).until - Duration::minutes(1), ..lease(&two) };
+    let check = |ch: &ChannelId, video: u32| ChannelCheck {
+        channel_id: ch.clone(),
+        checked_at: now,
+        latest_video_id: Some(video_id(video)),
+        new_videos: vec![(new_video(video, ch, t("2026-03-01T09:30:00Z")), t("2026-03-01T09:00:00Z"))],
+    };
+    let next = now + Duration::hours(1);
+    let batch = vec![
+        FinishedChannelCheck { lease: lease(&one), check: check(&one, 1), next_due_at: next },
+        FinishedChannelCheck { lease: stale, check: check(&two, 2), next_due_at: next },
+    ];
+    assert_eq!(store.complete_channel_checks(&batch).await.unwrap(), vec![true, false]);
+
+    // The held check wrote everything...
+    let channel = store.channel(&one).await.unwrap().unwrap();
+    assert_eq!((channel.latest_video_id, channel.checked_at), (Some(video_id(1)), Some(now)));
+    let video = store.target(TargetKind::Video, video_id(1).as_str()).await.unwrap().unwrap();
+    assert_eq!(video.next_due_at, t("2026-03-01T09:00:00Z"));
+    let target = store.target(TargetKind::Channel, one.as_str()).await.unwrap().unwrap();
+    assert_eq!((target.next_due_at, target.lease_owner), (next, None));
+    // ...the other nothing: no video, no check time, its target still leased and due.
+    let channel = store.channel(&two).await.unwrap().unwrap();
+    assert_eq!((channel.latest_video_id, channel.checked_at), (None, None));
+    assert!(store.video(&video_id(2)).await.unwrap().is_none());
+    assert!(store.target(TargetKind::Video, video_id(2).as_str()).await.unwrap().is_none());
+    let target = store.target(TargetKind::Channel, two.as_str()).await.unwrap().unwrap();
+    assert_eq!((target.next_due_at, target.lease_owner.as_deref()), (now, Some("w")));
+    assert_eq!(store.complete_channel_checks(&[]).await.unwrap(), Vec::<bool>::new());
 }
 
 async fn users_and_mappings(store: Arc<dyn Store>) {

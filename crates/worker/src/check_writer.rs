@@ -1,7 +1,7 @@
-//! Group commit for video checks. A finished check queues here and waits; one task takes
-//! whatever has queued (up to `MAX_BATCH`) and writes it in one store transaction
-//! (`Store::complete_video_checks`), so an hourly burst costs a few statements per batch instead of
-//! several per check. The task waits up to `LINGER` for checks still running to join a batch, and
+//! Group commit for video and channel checks. A finished check queues here and waits; one task
+//! takes whatever has queued (up to `MAX_BATCH`) and writes it in one store transaction per kind
+//! (`Store::complete_video_checks`, `Store::complete_channel_checks`), so an hourly burst costs a
+//! few statements per batch instead of several per check. The task waits up to `LINGER` for checks still running to join a batch, and
 //! writes at once when every running check has queued (a lone check, a test's last one). A check
 //! counts as done only once its batch committed; a failed batch fails each of its checks, which
 //! then take the usual retry path (their leases were left untouched), so nothing is lost.
@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tubewatch_store::{FinishedVideoCheck, Store, StoreError};
+use tubewatch_store::{FinishedChannelCheck, FinishedVideoCheck, Store, StoreError, TargetId};
 
 use crate::metrics::Metrics;
 
@@ -24,15 +24,22 @@ const LINGER: Duration = Duration::from_millis(50);
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+/// A check waiting for its batch.
+#[derive(Debug)]
+enum Finished {
+    Video(FinishedVideoCheck),
+    Channel(FinishedChannelCheck),
+}
+
 /// A handle on the writer task, started on first use; cheap to clone. The task ends when the last
 /// handle is dropped.
 #[derive(Debug, Clone, Default)]
 pub struct CheckWriter {
-    queue: Arc<OnceLock<mpsc::UnboundedSender<(FinishedVideoCheck, Reply)>>>,
+    queue: Arc<OnceLock<mpsc::UnboundedSender<(Finished, Reply)>>>,
     running: Arc<AtomicUsize>,
 }
 
-/// A video check under way (from its start until its write returned): the writer waits for those.
+/// A check under way (from its start until its write returned): the writer waits for those.
 #[derive(Debug)]
 pub struct Running(Arc<AtomicUsize>);
 
@@ -57,6 +64,20 @@ impl CheckWriter {
         metrics: &Arc<Metrics>,
         check: FinishedVideoCheck,
     ) -> Result<(), StoreError> {
+        self.submit(store, metrics, Finished::Video(check)).await
+    }
+
+    /// `write` for a channel check.
+    pub async fn write_channel(
+        &self,
+        store: &Arc<dyn Store>,
+        metrics: &Arc<Metrics>,
+        check: FinishedChannelCheck,
+    ) -> Result<(), StoreError> {
+        self.submit(store, metrics, Finished::Channel(check)).await
+    }
+
+    async fn submit(&self, store: &Arc<dyn Store>, metrics: &Arc<Metrics>, check: Finished) -> Result<(), StoreError> {
         let queue = self.queue.get_or_init(|| {
             let (queue, pending) = mpsc::unbounded_channel();
             tokio::spawn(write_batches(store.clone(), metrics.clone(), self.running.clone(), pending));
@@ -71,10 +92,42 @@ impl CheckWriter {
     }
 }
 
-async fn write_alone(store: &dyn Store, check: FinishedVideoCheck) -> Result<(), StoreError> {
-    match store.complete_video_checks(std::slice::from_ref(&check)).await?.first() {
+async fn write_alone(store: &dyn Store, check: Finished) -> Result<(), StoreError> {
+    let (held, target) = match check {
+        Finished::Video(check) => {
+            (store.complete_video_checks(std::slice::from_ref(&check)).await?, check.lease.target_id)
+        }
+        Finished::Channel(check) => {
+            (store.complete_channel_checks(std::slice::from_ref(&check)).await?, check.lease.target_id)
+        }
+    };
+    match held.first() {
         Some(true) => Ok(()),
-        _ => Err(StoreError::LeaseLost(check.lease.target_id)),
+        _ => Err(StoreError::LeaseLost(target)),
+    }
+}
+
+/// Answers the checks of one kind in a batch with what their write did.
+fn answer(
+    written: Result<Vec<bool>, StoreError>,
+    targets: impl Iterator<Item = TargetId>,
+    replies: Vec<Reply>,
+    kind: &str,
+) {
+    match written {
+        Ok(held) => {
+            for ((target, reply), held) in targets.zip(replies).zip(held) {
+                let outcome = if held { Ok(()) } else { Err(StoreError::LeaseLost(target)) };
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(checks = replies.len(), kind, error = %e, "a batch of checks could not be written; they will be retried");
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::BatchFailed(message.clone())));
+            }
+        }
     }
 }
 
@@ -82,7 +135,7 @@ async fn write_batches(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     running: Arc<AtomicUsize>,
-    mut pending: mpsc::UnboundedReceiver<(FinishedVideoCheck, Reply)>,
+    mut pending: mpsc::UnboundedReceiver<(Finished, Reply)>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -96,22 +149,28 @@ async fn write_batches(
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let (checks, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        metrics.check_batch_size.observe(checks.len() as f64);
-        match store.complete_video_checks(&checks).await {
-            Ok(held) => {
-                for ((check, reply), held) in checks.iter().zip(replies).zip(held) {
-                    let outcome = if held { Ok(()) } else { Err(StoreError::LeaseLost(check.lease.target_id)) };
-                    let _ = reply.send(outcome);
+        let (mut videos, mut video_replies) = (Vec::new(), Vec::new());
+        let (mut channels, mut channel_replies) = (Vec::new(), Vec::new());
+        for (check, reply) in batch.drain(..) {
+            match check {
+                Finished::Video(check) => {
+                    videos.push(check);
+                    video_replies.push(reply);
+                }
+                Finished::Channel(check) => {
+                    channels.push(check);
+                    channel_replies.push(reply);
                 }
             }
-            Err(e) => {
-                tracing::warn!(checks = checks.len(), error = %e, "a batch of video checks could not be written; they will be retried");
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(message.clone())));
-                }
-            }
+        }
+        if !channels.is_empty() {
+            let written = store.complete_channel_checks(&channels).await;
+            answer(written, channels.iter().map(|c| c.lease.target_id), channel_replies, "channel");
+        }
+        if !videos.is_empty() {
+            metrics.check_batch_size.observe(videos.len() as f64);
+            let written = store.complete_video_checks(&videos).await;
+            answer(written, videos.iter().map(|c| c.lease.target_id), video_replies, "video");
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The jobs: a channel check (read the feed, turn unknown videos into video targets due in the
 //! current slot) and a video check (views, title and thumbnail at the target's slot; changes
 //! detected against the stored state and archived). Each writes its result and the target's next
-//! due time in one store transaction, only while it still holds the lease; video checks share
-//! their transaction with the others finished at the same moment (`CheckWriter`'s group commit),
-//! and the videos of a claim are read in one query (`with_videos`).
+//! due time in one store transaction, only while it still holds the lease; checks share their
+//! transaction with the others of their kind finished at the same moment (`CheckWriter`'s group
+//! commit), and the videos of a claim are read in one query (`with_videos`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use futures::StreamExt;
 use tubewatch_core::schedule::next_channel_check;
 use tubewatch_core::{ChannelId, Clock, SchedulePolicy, VideoId};
 use tubewatch_store::{
-    ChangeKind, ChannelCheck, FinishedVideoCheck, Lease, NewChange, NewVideo, Store, StoreError, Target, TargetKind,
-    ThumbState, Video, VideoCheck, ViewsRecord,
+    ChangeKind, ChannelCheck, FinishedChannelCheck, FinishedVideoCheck, Lease, NewChange, NewVideo, Store, StoreError,
+    Target, TargetKind, ThumbState, Video, VideoCheck, ViewsRecord,
 };
 use tubewatch_youtube::{
     ApiVideo, PerceptualHash, ThumbnailCheck, ThumbnailSize, ViewsEndpoint, YoutubeClient, YoutubeError,
@@ -262,6 +262,7 @@ impl Pipeline {
 
     #[tracing::instrument(skip_all, fields(channel_id = %target.subject))]
     async fn check_channel(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
+        let _running = self.writer.running();
         let id = ChannelId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
         let feed = self.timed("feed", self.youtube.channel_feed(&id)).await?;
         let now = self.clock.now();
@@ -294,7 +295,8 @@ impl Pipeline {
         let latest = feed.entries.iter().max_by_key(|e| e.published).map(|e| e.video_id.clone());
         let check = ChannelCheck { channel_id: id, checked_at: now, latest_video_id: latest, new_videos };
         let next = next_channel_check(now, self.config.channel_check_offset);
-        self.store.complete_channel_check(lease, &check, next).await?;
+        let finished = FinishedChannelCheck { lease: lease.clone(), check, next_due_at: next };
+        self.writer.write_channel(&self.store, &self.metrics, finished).await?;
         Ok(())
     }
 

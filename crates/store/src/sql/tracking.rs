@@ -12,13 +12,13 @@ use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
 
 use super::{
     Backend, CHECKPOINT, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, INSERT_VIEWS_BATCH, MIGRATIONS_TABLE_EXISTS,
-    RESCHEDULE_HELD, UPDATE_VIDEOS_BATCH, VIDEOS_BY_IDS, at, at_opt, ts,
+    RESCHEDULE_HELD, UPDATE_CHANNELS_BATCH, UPDATE_VIDEOS_BATCH, VIDEOS_BY_IDS, at, at_opt, ts,
 };
 use crate::schema;
 use crate::{
-    ChangeEvent, Channel, ChannelCheck, FinishedVideoCheck, Lease, NewChange, NewChannel, NewUser, NewVideo, Plan,
-    QueueStats, Result, Store, StoreError, Target, TargetId, TargetKind, ThumbState, User, UserVideo, Video,
-    VideoCheck, ViewsRecord, decode,
+    ChangeEvent, Channel, ChannelCheck, FinishedChannelCheck, FinishedVideoCheck, Lease, NewChange, NewChannel,
+    NewUser, NewVideo, Plan, QueueStats, Result, Store, StoreError, Target, TargetId, TargetKind, ThumbState, User,
+    UserVideo, Video, VideoCheck, ViewsRecord, decode,
 };
 
 fn target_from_row(row: &DbRow) -> Result<Target> {
@@ -206,6 +206,14 @@ struct ViewsRow<'a, T> {
     views: i64,
 }
 
+/// A batch's channel check, as `UPDATE_CHANNELS_BATCH` reads it.
+#[derive(Serialize)]
+struct ChannelStateRow<'a, T> {
+    id: &'a str,
+    checked_at: T,
+    latest: Option<&'a str>,
+}
+
 /// A batch's title and thumbnail, as `UPDATE_VIDEOS_BATCH` reads it.
 #[derive(Serialize)]
 struct VideoStateRow<'a> {
@@ -223,10 +231,10 @@ fn json_param(what: &str, rows: &impl Serialize) -> Result<String> {
 /// Splits a batch's indexes into groups in which no target appears twice (a target whose lease
 /// expired while its check waited can be in a batch under its old and its new lease: which of the
 /// two holds is decided per group). Almost always one group.
-fn distinct_target_groups(checks: &[FinishedVideoCheck]) -> Vec<Vec<usize>> {
+fn distinct_target_groups<'a>(leases: impl Iterator<Item = &'a Lease>) -> Vec<Vec<usize>> {
     let mut groups: Vec<(HashSet<TargetId>, Vec<usize>)> = Vec::new();
-    for (i, c) in checks.iter().enumerate() {
-        let target = c.lease.target_id;
+    for (i, lease) in leases.enumerate() {
+        let target = lease.target_id;
         match groups.iter_mut().find(|(ids, _)| !ids.contains(&target)) {
             Some((ids, members)) => {
                 ids.insert(target);
@@ -238,6 +246,28 @@ fn distinct_target_groups(checks: &[FinishedVideoCheck]) -> Vec<Vec<usize>> {
     groups.into_iter().map(|(_, members)| members).collect()
 }
 
+/// Reschedules each of a group of targets (no target twice) to its next due time, only where
+/// its lease is still held; returns the ids of those rescheduled.
+async fn reschedule_held<'a>(
+    tx: &mut Transaction<'_, Db>,
+    leases: impl Iterator<Item = (&'a Lease, Option<DateTime<Utc>>)>,
+) -> Result<HashSet<TargetId>> {
+    let leases: Vec<_> = leases
+        .map(|(lease, next)| HeldLeaseRow {
+            id: lease.target_id,
+            owner: &lease.owner,
+            until: ts(lease.until),
+            next: next.map(ts),
+        })
+        .collect();
+    Ok(sqlx::query_scalar::<_, TargetId>(RESCHEDULE_HELD)
+        .bind(json_param("leases", &leases)?)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Writes one group of `complete_video_checks` (no target twice) inside `tx`: the reschedule
 /// that checks the leases first, then what the held ones measured. Marks the held ones in `held`.
 async fn write_video_checks(
@@ -246,24 +276,8 @@ async fn write_video_checks(
     group: &[usize],
     held: &mut [bool],
 ) -> Result<()> {
-    let leases: Vec<_> = group
-        .iter()
-        .map(|&i| {
-            let c = &checks[i];
-            HeldLeaseRow {
-                id: c.lease.target_id,
-                owner: &c.lease.owner,
-                until: ts(c.lease.until),
-                next: c.next_due_at.map(ts),
-            }
-        })
-        .collect();
-    let rescheduled: HashSet<TargetId> = sqlx::query_scalar::<_, TargetId>(RESCHEDULE_HELD)
-        .bind(json_param("leases", &leases)?)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .collect();
+    let leases = group.iter().map(|&i| (&checks[i].lease, checks[i].next_due_at));
+    let rescheduled = reschedule_held(tx, leases).await?;
     let mut written: Vec<&VideoCheck> = Vec::with_capacity(group.len());
     for &i in group {
         if rescheduled.contains(&checks[i].lease.target_id) {
@@ -302,6 +316,41 @@ async fn write_video_checks(
     sqlx::query(UPDATE_VIDEOS_BATCH).bind(json_param("videos", &states)?).execute(&mut **tx).await?;
     for change in written.iter().flat_map(|c| &c.changes) {
         insert_change(tx, change).await?;
+    }
+    Ok(())
+}
+
+/// Writes one group of `complete_channel_checks` (no target twice) inside `tx`: the reschedule
+/// that checks the leases first, then the held ones' new videos and channel rows. Marks the held
+/// ones in `held`.
+async fn write_channel_checks(
+    tx: &mut Transaction<'_, Db>,
+    checks: &[FinishedChannelCheck],
+    group: &[usize],
+    held: &mut [bool],
+) -> Result<()> {
+    let leases = group.iter().map(|&i| (&checks[i].lease, Some(checks[i].next_due_at)));
+    let rescheduled = reschedule_held(tx, leases).await?;
+    let mut channels = Vec::with_capacity(group.len());
+    for &i in group {
+        if !rescheduled.contains(&checks[i].lease.target_id) {
+            continue;
+        }
+        held[i] = true;
+        let check = &checks[i].check;
+        // New uploads are few (a channel's feed rarely has more than one): one by one.
+        for (video, first_due) in &check.new_videos {
+            insert_video(tx, video, check.checked_at).await?;
+            ensure_target(tx, TargetKind::Video, video.id.as_str(), *first_due, check.checked_at).await?;
+        }
+        channels.push(ChannelStateRow {
+            id: check.channel_id.as_str(),
+            checked_at: ts(check.checked_at),
+            latest: check.latest_video_id.as_ref().map(VideoId::as_str),
+        });
+    }
+    if !channels.is_empty() {
+        sqlx::query(UPDATE_CHANNELS_BATCH).bind(json_param("channels", &channels)?).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -599,6 +648,20 @@ impl Store for Backend {
         })
     }
 
+    async fn queue_busy(&self, now: DateTime<Utc>) -> Result<bool> {
+        // A leased target was due when it was claimed, so due and leased targets are all among
+        // those due by `now`; what is left out is waiting for a retry (no owner, lease in the
+        // future), as in `queue_stats`.
+        let row = sqlx::query(
+            "SELECT 1 FROM targets WHERE state = 'active' AND next_due_at <= $1 \
+             AND (lease_owner IS NOT NULL OR lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        )
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     async fn failing_targets(&self, limit: u32) -> Result<Vec<Target>> {
         let rows = sqlx::query(
             "SELECT * FROM targets WHERE last_error IS NOT NULL AND state <> 'finished' \
@@ -631,7 +694,7 @@ impl Store for Backend {
             return Ok(held);
         }
         let mut tx = self.begin().await?;
-        for group in distinct_target_groups(checks) {
+        for group in distinct_target_groups(checks.iter().map(|c| &c.lease)) {
             write_video_checks(&mut tx, checks, &group, &mut held).await?;
         }
         tx.commit().await?;
@@ -671,6 +734,20 @@ impl Store for Backend {
         reschedule(&mut tx, lease, Some(next_due_at)).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    #[instrument(skip_all, fields(checks = checks.len()))]
+    async fn complete_channel_checks(&self, checks: &[FinishedChannelCheck]) -> Result<Vec<bool>> {
+        let mut held = vec![false; checks.len()];
+        if checks.is_empty() {
+            return Ok(held);
+        }
+        let mut tx = self.begin().await?;
+        for group in distinct_target_groups(checks.iter().map(|c| &c.lease)) {
+            write_channel_checks(&mut tx, checks, &group, &mut held).await?;
+        }
+        tx.commit().await?;
+        Ok(held)
     }
 
     async fn record_views(&self, record: &ViewsRecord) -> Result<bool> {
