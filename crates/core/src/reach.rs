@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
 
-use crate::abtest::{AbError, AbPeriod, PairComparison, live_shares};
+use crate::variants::{AbError, AbPeriod, PairComparison, live_shares};
 use crate::{pacific, stats};
 
 /// A day counts when variants were live for at least this share of it, and one variant for at
