@@ -3,9 +3,8 @@
 //! scaleout` (the burst on several worker processes, in `bench_scaleout`) and `bench chart-api`
 //! (the chart's API under load, in `bench_chart`).
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -14,13 +13,14 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use tubewatch_core::{AcceleratedClock, Clock, Resolution, SchedulePolicy, Slot};
+use tubewatch_core::{AcceleratedClock, Clock, Resolution, SchedulePolicy};
 use tubewatch_sim::WorldParams;
 use tubewatch_sim::world::World;
-use tubewatch_store::{NewChannel, NewVideo, Store, TargetKind};
+use tubewatch_store::TargetKind;
 use tubewatch_worker::{Blobs, Metrics, Pipeline, PipelineConfig, RunnerConfig};
 use tubewatch_youtube::{ViewsEndpoint, YoutubeClient, YoutubeConfig};
 
+use crate::bench_support::{cpu_seconds, populate, proc_cpu, start_sim};
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -143,16 +143,6 @@ pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-/// CPU seconds (user + system) of this process so far, from `/proc/self/stat`.
-pub(crate) fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Starts a new peak-RSS measurement (Linux: writing 5 to `clear_refs` resets `VmHWM`).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -169,44 +159,6 @@ fn peak_rss_mib() -> f64 {
 
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-pub(crate) struct SimProcess(pub(crate) Child);
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `tubewatch sim` as its own process on `port` (a world of `channels` channels on `clock`,
-/// pages of `page_bytes`, latency uniform on 0..2×`latency_ms`) and waits until it answers.
-pub(crate) async fn start_sim(
-    channels: u32,
-    clock: &AcceleratedClock,
-    port: u16,
-    page_bytes: usize,
-    latency_ms: u64,
-) -> anyhow::Result<SimProcess> {
-    let sim = SimProcess(
-        Command::new(std::env::current_exe()?)
-            .args(["sim", "--channels", &channels.to_string(), "--clock", &clock.to_string()])
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--page-bytes", &page_bytes.to_string()])
-            .args(["--latency-ms", &format!("0-{}", latency_ms * 2)])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting the simulator process")?,
-    );
-    let deadline = Instant::now() + StdDuration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("the simulator did not start on port {port}");
-        }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
-    Ok(sim)
 }
 
 async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
@@ -257,7 +209,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         clock.jump_to(at - Duration::milliseconds(500));
         reset_peak_rss();
         let cpu = cpu_seconds();
-        let sim_cpu = crate::bench_scaleout::proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own);
+        let sim_cpu = proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own);
         let shutdown = CancellationToken::new();
         let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
         let worker = tokio::spawn(tubewatch_worker::run_worker(pipeline.clone(), runner, shutdown.clone()));
@@ -282,7 +234,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         let checks = claimed - done_before.0;
         let failed = checks.saturating_sub(completed - done_before.1);
         let cpu = cpu_seconds() - cpu;
-        let sim_cpu = crate::bench_scaleout::proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own) - sim_cpu;
+        let sim_cpu = proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own) - sim_cpu;
         rounds.push(Round {
             round,
             checks,
@@ -408,47 +360,4 @@ fn runs(metrics: &Metrics) -> (u64, u64) {
             completed + metrics.completed.get_or_create(&label).get(),
         )
     })
-}
-
-/// Stores every channel with a target and up to `videos` recent videos (round-robin over the
-/// channels, newest first), all due at `hour`. Returns the stored videos' ids in that order.
-pub(crate) async fn populate(
-    store: &dyn Store,
-    world: &World,
-    policy: &SchedulePolicy,
-    videos: u32,
-    hour: DateTime<Utc>,
-) -> anyhow::Result<Vec<tubewatch_core::VideoId>> {
-    let now = hour - Duration::hours(1);
-    let mut per_channel: Vec<Vec<tubewatch_sim::world::Video>> =
-        world.channels().iter().map(|c| world.videos_between(c, hour - Duration::days(59), now)).collect();
-    for (channel, _) in world.channels().iter().zip(&per_channel) {
-        let new = NewChannel { id: channel.id.clone(), title: channel.title.clone(), handle: None };
-        store.upsert_channel(&new, now).await?;
-        store.ensure_target(TargetKind::Channel, channel.id.as_str(), hour, now).await?;
-    }
-    let mut stored = Vec::new();
-    let mut round = 0;
-    while (stored.len() as u64) < u64::from(videos) && per_channel.iter().any(|v| v.len() > round) {
-        for (channel, list) in world.channels().iter().zip(per_channel.iter_mut()) {
-            let Some(video) = list.get(round) else { continue };
-            if stored.len() as u64 >= u64::from(videos) || policy.slot_at(video.published, hour).is_none() {
-                continue;
-            }
-            let new = NewVideo {
-                id: video.id.clone(),
-                channel_id: channel.id.clone(),
-                published_at: video.published,
-                is_short: video.is_short,
-                title: format!("video {}", video.id),
-            };
-            store.insert_video(&new, now).await?;
-            let due = policy.slot_at(video.published, hour).map_or(hour, Slot::start);
-            store.ensure_target(TargetKind::Video, video.id.as_str(), due.max(hour), now).await?;
-            stored.push(video.id.clone());
-        }
-        round += 1;
-    }
-    per_channel.clear();
-    Ok(stored)
 }

@@ -77,7 +77,7 @@ pub async fn run(args: ChartArgs, mut settings: Settings) -> anyhow::Result<()> 
     let interval = StdDuration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
     let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total as usize)));
     let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let cpu = crate::bench::cpu_seconds();
+    let cpu = crate::bench_support::cpu_seconds();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
@@ -101,7 +101,7 @@ pub async fn run(args: ChartArgs, mut settings: Settings) -> anyhow::Result<()> 
     }
     while tasks.join_next().await.is_some() {}
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = crate::bench::cpu_seconds() - cpu;
+    let cpu = crate::bench_support::cpu_seconds() - cpu;
     shutdown.cancel();
     server.await??;
 

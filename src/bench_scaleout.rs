@@ -24,7 +24,7 @@ use tubewatch_store::pg_server::PgServer;
 use tubewatch_store::{Store, StoreOptions, TargetKind, TargetState};
 use tubewatch_worker::Blobs;
 
-use crate::bench::{populate, start_sim};
+use crate::bench_support::{populate, proc_cpu, start_sim};
 use crate::settings::{S3Settings, Secret, Settings};
 
 #[derive(Debug, Args)]
@@ -138,14 +138,6 @@ fn s3_settings(settings: &Settings) -> anyhow::Result<S3Settings> {
         access_key_id: var("ACCESS_KEY_ID"),
         secret_access_key: var("SECRET_ACCESS_KEY").map(Secret::new),
     })
-}
-
-/// CPU seconds of process `pid` from `/proc/PID/stat`: its own and its reaped children's.
-pub(crate) fn proc_cpu(pid: u32) -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    Some(((ticks(11)? + ticks(12)?) / 100.0, (ticks(13)? + ticks(14)?) / 100.0))
 }
 
 /// The parent pid of process `pid`.

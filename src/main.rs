@@ -5,6 +5,7 @@ mod app;
 mod bench;
 mod bench_chart;
 mod bench_scaleout;
+mod bench_support;
 mod commands;
 mod demo;
 mod eval;
