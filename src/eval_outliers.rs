@@ -42,6 +42,7 @@ use tubewatch_core::outliers::{
     ChangeJudgement, ChangeOutlierConfig, ChannelBandSnapshot, ChannelJudgement, SkipReason, VideoViews,
     judge_channel_outlier, naive_outlier_score,
 };
+use tubewatch_core::series::hours_between;
 use tubewatch_core::{Clock, Slot, VideoId};
 use tubewatch_sim::world::{DECAY_TAU_HOURS, DECAY_TAU_SIGMA, DECAY_THETA};
 use tubewatch_sim::world::{Stream, Video, World};
@@ -860,11 +861,6 @@ fn print_report(report: &OutliersReport) {
     );
 }
 
-/// Hours from `a` to `b`.
-fn hours_from(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
-    (b - a).num_seconds() as f64 / 3600.0
-}
-
 fn latest_views(s: &VideoSeries, until: DateTime<Utc>) -> Option<i64> {
     s.views.iter().filter(|r| r.measured_at <= until).map(|r| r.views).max()
 }
@@ -1043,7 +1039,7 @@ fn changes_for_run(
         let (first, last) = (day_after.clone().min_by_key(|p| p.at), day_after.max_by_key(|p| p.at));
         let quiet = match (first, last) {
             (Some(a), Some(b)) if b.at > a.at => {
-                ((b.views - a.views) as f64) < QUIET_VIEWS_PER_HOUR * (b.at - a.at).num_seconds() as f64 / 3600.0
+                ((b.views - a.views) as f64) < QUIET_VIEWS_PER_HOUR * hours_between(a.at, b.at)
             }
             _ => true,
         };
@@ -1058,9 +1054,13 @@ fn changes_for_run(
             .jumps
             .iter()
             .filter(|j| j.log_size.abs() >= DISTURBING_JUMP)
-            .map(|j| format!("jump {:+.2} for {} h at {:+.0} h", j.log_size, j.hours, hours_from(change.at, j.at)))
+            .map(|j| format!("jump {:+.2} for {} h at {:+.0} h", j.log_size, j.hours, hours_between(change.at, j.at)))
             .chain(around.freezes.iter().map(|(a, b)| {
-                format!("counter frozen {:+.0} h to {:+.0} h", hours_from(change.at, *a), hours_from(change.at, *b))
+                format!(
+                    "counter frozen {:+.0} h to {:+.0} h",
+                    hours_between(change.at, *a),
+                    hours_between(change.at, *b)
+                )
             }))
             .collect::<Vec<_>>()
             .join(", ");
@@ -1075,7 +1075,7 @@ fn changes_for_run(
                 estimate,
                 why,
                 is_short: s.video.is_short,
-                age_hours: (change.at - s.video.published_at).num_seconds() as f64 / 3600.0,
+                age_hours: hours_between(s.video.published_at, change.at),
                 quiet,
                 naive,
                 references,

@@ -68,7 +68,8 @@ pub(crate) fn merge_counter_stalls(intervals: Vec<Interval>) -> Vec<Interval> {
     out
 }
 
-pub(crate) fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+/// Hours from `a` to `b` (negative when `b` is earlier).
+pub fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_milliseconds() as f64 / 3_600_000.0
 }
 

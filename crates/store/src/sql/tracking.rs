@@ -717,23 +717,11 @@ impl Store for Backend {
         check: &ChannelCheck,
         next_due_at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        hold(&mut tx, lease).await?;
-        for (video, first_due) in &check.new_videos {
-            insert_video(&mut tx, video, check.checked_at).await?;
-            ensure_target(&mut tx, TargetKind::Video, video.id.as_str(), *first_due, check.checked_at).await?;
+        let one = FinishedChannelCheck { lease: lease.clone(), check: check.clone(), next_due_at };
+        match self.complete_channel_checks(std::slice::from_ref(&one)).await?.first() {
+            Some(true) => Ok(()),
+            _ => Err(StoreError::LeaseLost(lease.target_id)),
         }
-        sqlx::query(
-            "UPDATE channels SET checked_at = $1, latest_video_id = COALESCE($2, latest_video_id) WHERE id = $3",
-        )
-        .bind(ts(check.checked_at))
-        .bind(check.latest_video_id.as_ref().map(VideoId::as_str))
-        .bind(check.channel_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        reschedule(&mut tx, lease, Some(next_due_at)).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     #[instrument(skip_all, fields(checks = checks.len()))]
