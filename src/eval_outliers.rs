@@ -48,7 +48,7 @@ use tubewatch_sim::world::{DECAY_TAU_HOURS, DECAY_TAU_SIGMA, DECAY_THETA};
 use tubewatch_sim::world::{Stream, Video, World};
 use tubewatch_sim::{ChangeSource, HOURLY_NOISE_SIGMA, SimConfig, Simulator, VariantKind};
 use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
-use tubewatch_worker::outliers_job::{channel_profile, judge_video_change, video_views};
+use tubewatch_worker::outliers_job::{FIRST_RUN_LOOKBACK_DAYS, channel_profile, judge_video_change, video_views};
 use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
@@ -199,6 +199,10 @@ pub struct OutliersReport {
     /// free of noise: how much of the miss is the rule's measurement rather than the few videos
     /// a newly tracked channel shows.
     pub channel_outliers_band_videos: Comparison,
+    /// The best a band can do: flagging by each candidate's true level over the channel's latest
+    /// videos that had reached its age by the run (noise-free; the truth also counts the latest
+    /// videos that had not).
+    pub channel_reached_ceiling: Score,
     /// The same findings against the simulator's breakouts.
     pub channel_outliers_breakouts: Comparison,
     /// The best any rule could do against the breakout truth if it saw each candidate's true
@@ -297,6 +301,8 @@ struct ChannelCandidate {
     true_level: f64,
     /// The same ÷ the typical of the videos our band holds (tracked, old enough), free of noise.
     band_level: f64,
+    /// The same ÷ the typical of the channel's latest videos that had reached the age by the run.
+    reached_level: f64,
     breakout: bool,
     /// The breakout truth's level: expected total views ÷ the channel's typical video.
     total_level: Option<f64>,
@@ -459,7 +465,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             if clock.now() >= next_run {
                 // The baseline sees the same data the run does, just before it.
                 for id in &channels {
-                    let series = store.channel_series(id, next_run - Duration::days(120)).await?;
+                    let series = store.channel_series(id, next_run - Duration::days(FIRST_RUN_LOOKBACK_DAYS)).await?;
                     channel_candidates_for_run(&sim.sim, &outliers, &series, next_run, &mut channel_candidates)?;
                     changes_for_run(&sim.sim, &outliers, &series, next_run, &mut change_candidates)?;
                 }
@@ -659,6 +665,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             reference_independent_hours: None,
             shape_unknown_reference: None,
         },
+        channel_reached_ceiling: Score::of(&channel_set(&|c| c.reached_level >= args.channel_level), &truth_level),
         channel_outliers_breakouts: Comparison {
             candidates: channel_candidates.len(),
             truth: truth_breakout.len(),
@@ -693,10 +700,11 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     if args.details {
         for (id, c) in &channel_candidates {
             eprintln!(
-                "channel {id}: score {} true level {:.2} band level {:.2} band videos {} breakout {} flagged {}",
+                "channel {id}: score {} true level {:.2} band level {:.2} reached level {:.2} band videos {} breakout {} flagged {}",
                 c.score.map_or("-".to_owned(), |s| format!("{s:.2}")),
                 c.true_level,
                 c.band_level,
+                c.reached_level,
                 c.band_videos,
                 c.breakout,
                 ours_channel.contains(id)
@@ -795,6 +803,11 @@ fn print_report(report: &OutliersReport) {
         report.channel_not_judged, report.channel_truth_not_judged
     );
     show("  the same level over the videos our band holds", &report.channel_outliers_band_videos);
+    println!(
+        "  best a band could do (true levels over the channel's latest videos that had reached the age): precision {} recall {}",
+        f3(report.channel_reached_ceiling.precision),
+        f3(report.channel_reached_ceiling.recall)
+    );
     show("channel outliers (truth: the simulator's breakouts)", &report.channel_outliers_breakouts);
     if let Some(c) = &report.channel_breakout_ceiling {
         println!(
@@ -930,38 +943,33 @@ fn channel_candidates_for_run(
         let Some(video) = world.video_key(&id).and_then(|k| world.video(k)) else { continue };
         let Some(channel) = world.channel(video.key.channel) else { continue };
         // The channel's typical at the judged age: the median over its latest other videos of
-        // the same kind (as many as the band keeps), each at the same age.
+        // the same kind (as many as the band keeps), each at the same age; the same over those
+        // that had reached that age by the run (the most a band can hold); and over the videos
+        // the band holds (tracked or seen, of the same kind, old enough, the latest `max_videos`).
         let stream = if video.is_short { Stream::Short } else { Stream::Long };
-        let mut others: Vec<f64> = world
-            .videos_between(channel, run - Duration::days(400), run)
-            .iter()
-            .filter(|v| v.key.stream == stream && v.id != video.id)
-            .take(config.band.max_videos)
-            .map(|v| expected_views(world, v, v.published + judged_age))
-            .collect();
-        others.sort_by(f64::total_cmp);
-        let n = others.len();
-        let typical = if n == 0 { 0.0 } else { (others[(n - 1) / 2] + others[n / 2]) / 2.0 };
         let mine = expected_views(world, &video, video.published + judged_age);
-        let true_level = if typical > 0.0 { mine / typical } else { 0.0 };
-        // The same over the videos the band can hold: tracked, of the same kind, at least the
-        // judged age old, the latest `max_videos`.
-        let mut tracked: Vec<&VideoSeries> = series
+        let level = |others: &mut dyn Iterator<Item = Video>| {
+            let mut views: Vec<f64> = others
+                .take(config.band.max_videos)
+                .map(|v| expected_views(world, &v, v.published + judged_age))
+                .collect();
+            views.sort_by(f64::total_cmp);
+            let n = views.len();
+            let typical = if n == 0 { 0.0 } else { (views[(n - 1) / 2] + views[n / 2]) / 2.0 };
+            if typical > 0.0 { mine / typical } else { 0.0 }
+        };
+        let latest = world.videos_between(channel, run - Duration::days(400), run);
+        let others = || latest.iter().filter(|v| v.key.stream == stream && v.id != video.id).cloned();
+        let true_level = level(&mut others());
+        let reached_level = level(&mut others().filter(|v| v.published + judged_age <= run));
+        let mut held: Vec<&VideoSeries> = series
             .iter()
             .filter(|o| o.video.is_short == video.is_short && o.video.id != s.video.id)
             .filter(|o| o.video.published_at + judged_age <= run)
             .collect();
-        tracked.sort_by_key(|o| std::cmp::Reverse(o.video.published_at));
-        let mut band_others: Vec<f64> = tracked
-            .iter()
-            .take(config.band.max_videos)
-            .filter_map(|o| world.video_key(o.video.id.as_str()).and_then(|k| world.video(k)))
-            .map(|v| expected_views(world, &v, v.published + judged_age))
-            .collect();
-        band_others.sort_by(f64::total_cmp);
-        let n = band_others.len();
-        let band_typical = if n == 0 { 0.0 } else { (band_others[(n - 1) / 2] + band_others[n / 2]) / 2.0 };
-        let band_level = if band_typical > 0.0 { mine / band_typical } else { 0.0 };
+        held.sort_by_key(|o| std::cmp::Reverse(o.video.published_at));
+        let band_level =
+            level(&mut held.iter().filter_map(|o| world.video_key(o.video.id.as_str()).and_then(|k| world.video(k))));
         let typical_total = if video.is_short { channel.typical_short_views } else { channel.typical_long_views };
         candidates.insert(
             id,
@@ -971,6 +979,7 @@ fn channel_candidates_for_run(
                 naive,
                 true_level,
                 band_level,
+                reached_level,
                 breakout: video.breakout.is_some(),
                 total_level: (typical_total > 0.0).then(|| video.expected_total / typical_total),
             },

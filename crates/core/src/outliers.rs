@@ -351,7 +351,10 @@ impl ChannelBandSnapshot {
     /// Values at grid point `i` of one stream, leaving out `exclude`, sorted; and how many of them
     /// are estimated. A video first measured older than `i` (published before tracking began) is
     /// taken back to age `i` through the development factors: its first value ÷ the factors' product
-    /// between the two ages.
+    /// between the two ages. A video measured only once (seen in its channel's history, not
+    /// tracked) counts as measured at the last grid age it had reached: the views it gained since
+    /// (less than a day's, or, past the grid's 60 days, the little a video gains after its second
+    /// month) are not taken off.
     fn values_at(&self, is_short: bool, i: usize, exclude: Option<&VideoId>, factors: &[f64]) -> (Vec<f64>, usize) {
         let mut estimated = 0;
         let mut values: Vec<f64> = self
@@ -359,11 +362,19 @@ impl ChannelBandSnapshot {
             .iter()
             .filter(|c| Some(&c.video_id) != exclude)
             .filter_map(|c| {
-                let first = usize::from(c.first_index);
-                if first <= i {
+                let (first, first_value) = match c.values.first() {
+                    Some(&v) => (usize::from(c.first_index), v),
+                    None => {
+                        let seen = c.last?;
+                        ((0..GRID_LEN).rev().find(|&k| grid_secs(k) <= seen.age_secs)?, seen.views)
+                    }
+                };
+                if first == i {
+                    return Some(first_value as f64);
+                }
+                if first < i {
                     return c.value_at(i).map(|v| v as f64);
                 }
-                let first_value = *c.values.first()?;
                 estimated += 1;
                 Some(first_value as f64 / factors[i..first].iter().product::<f64>())
             })
@@ -1717,6 +1728,37 @@ mod tests {
             ] {
                 assert!((e / x - 1.0).abs() < within, "seed {seed}: {estimated:?} vs {exact:?}");
             }
+        }
+    }
+
+    #[test]
+    fn videos_seen_once_count_at_younger_ages() {
+        // A channel added 8 days ago whose older videos were seen once, when tracking began (its
+        // history's views, not tracked after): each counts from that one measurement.
+        for seed in [3, 7, 11] {
+            let now = t("2026-06-01T00:00:00Z");
+            let added = now - Duration::days(8);
+            let history = channel(seed, 30, now, 100_000.0);
+            let seen: Vec<VideoViews> = history
+                .iter()
+                .map(|v| {
+                    let mut points: Vec<ViewsPoint> = v.points.iter().copied().filter(|p| p.at >= added).collect();
+                    if v.published < added - Duration::days(20) {
+                        points.truncate(1);
+                    }
+                    VideoViews { points, ..v.clone() }
+                })
+                .filter(|v| !v.points.is_empty())
+                .collect();
+            let once = seen.iter().filter(|v| v.points.len() == 1).count();
+            assert!(once >= 5, "seed {seed}: {once} videos seen once");
+            let config = BandConfig::default();
+            let at = |band: TypicalBand| band.points.iter().find(|p| p.age_hours == 72.0).cloned().unwrap();
+            let exact = at(ChannelBandSnapshot::from_history(config, &history).unwrap().band(false));
+            let estimated = at(ChannelBandSnapshot::from_history(config, &seen).unwrap().band(false));
+            assert_eq!(estimated.videos, exact.videos, "seed {seed}: every video counts");
+            assert!((estimated.median / exact.median - 1.0).abs() < 0.1, "seed {seed}: {estimated:?} vs {exact:?}");
+            assert!((estimated.high / exact.high - 1.0).abs() < 0.1, "seed {seed}: {estimated:?} vs {exact:?}");
         }
     }
 

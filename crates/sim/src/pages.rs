@@ -44,16 +44,25 @@ pub fn description(world: &World, v: &VideoView<'_>) -> String {
 }
 
 /// `GET /feeds/videos.xml?channel_id=…`: the 15 newest entries, as the real feed writes them.
-pub fn feed(world: &World, base: &str, channel: &Channel, entries: &[VideoView<'_>]) -> String {
+/// A playlist's feed (`playlist` given) names the playlist and links to itself by it.
+pub fn feed(world: &World, base: &str, channel: &Channel, playlist: Option<&str>, entries: &[VideoView<'_>]) -> String {
     let ucid = channel.id.as_str();
     let bare = &ucid[2..];
     let title = escape(&channel.title);
     let mut out = String::with_capacity(2048 + entries.len() * 1200);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feed xmlns:yt=\"http://www.youtube.com/xml/schemas/2015\" xmlns:media=\"http://search.yahoo.com/mrss/\" xmlns=\"http://www.w3.org/2005/Atom\">\n");
-    out.push_str(&format!(" <link rel=\"self\" href=\"{base}/feeds/videos.xml?channel_id={ucid}\"/>\n"));
-    out.push_str(&format!(
-        " <id>yt:channel:{bare}</id>\n <yt:channelId>{bare}</yt:channelId>\n <title>{title}</title>\n"
-    ));
+    match playlist {
+        None => {
+            out.push_str(&format!(" <link rel=\"self\" href=\"{base}/feeds/videos.xml?channel_id={ucid}\"/>\n"));
+            out.push_str(&format!(" <id>yt:channel:{bare}</id>\n"));
+        }
+        Some(list) => {
+            let list = escape(list);
+            out.push_str(&format!(" <link rel=\"self\" href=\"{base}/feeds/videos.xml?playlist_id={list}\"/>\n"));
+            out.push_str(&format!(" <id>yt:playlist:{list}</id>\n <yt:playlistId>{list}</yt:playlistId>\n"));
+        }
+    }
+    out.push_str(&format!(" <yt:channelId>{bare}</yt:channelId>\n <title>{title}</title>\n"));
     out.push_str(&format!(" <link rel=\"alternate\" href=\"{base}/channel/{ucid}\"/>\n"));
     out.push_str(&format!(" <author>\n  <name>{title}</name>\n  <uri>{base}/channel/{ucid}</uri>\n </author>\n"));
     out.push_str(&format!(" <published>{}</published>\n", atom_time(channel.created)));

@@ -21,7 +21,7 @@ use crate::faults::{Endpoint, Fault};
 use crate::pages::{self, VideoView};
 use crate::sim::SimInner;
 use crate::thumbs::{self, ThumbSize, ThumbSource};
-use crate::world::Video;
+use crate::world::{Stream, Video};
 
 pub(crate) type Shared = Arc<SimInner>;
 
@@ -153,20 +153,36 @@ struct FeedQuery {
     playlist_id: Option<String>,
 }
 
-/// `GET /feeds/videos.xml?channel_id=UC…` (also the uploads playlist `UU…`).
+/// `GET /feeds/videos.xml?channel_id=UC…`, also of the uploads playlist `UU…` and of its two
+/// streams, `UULF…` (long videos) and `UUSH…` (Shorts): the 15 newest entries.
 async fn feed(State(sim): State<Shared>, Query(q): Query<FeedQuery>) -> Response {
-    let channel_id = match (&q.channel_id, &q.playlist_id) {
-        (Some(id), _) => Some(id.clone()),
-        (None, Some(p)) if p.starts_with("UU") && p.len() == 24 => Some(format!("UC{}", &p[2..])),
-        _ => None,
+    let (channel_id, stream) = match (&q.channel_id, &q.playlist_id) {
+        (Some(id), _) => (Some(id.clone()), None),
+        (None, Some(p)) if p.starts_with("UULF") && p.len() == 26 => {
+            (Some(format!("UC{}", &p[4..])), Some(Stream::Long))
+        }
+        (None, Some(p)) if p.starts_with("UUSH") && p.len() == 26 => {
+            (Some(format!("UC{}", &p[4..])), Some(Stream::Short))
+        }
+        (None, Some(p)) if p.starts_with("UU") && p.len() == 24 => (Some(format!("UC{}", &p[2..])), None),
+        _ => (None, None),
     };
     let Some(channel) = channel_id.as_deref().and_then(|id| sim.world.channel_by_id(id)) else {
         return family_error(Endpoint::Feed, StatusCode::NOT_FOUND);
     };
     let now = sim.now();
-    let videos = sim.world.newest_videos(channel, now, 15);
+    let videos = match stream {
+        None => sim.world.newest_videos(channel, now, 15),
+        Some(stream) => sim
+            .world
+            .videos_between(channel, now - chrono::Duration::days(STREAM_FEED_DAYS), now)
+            .into_iter()
+            .filter(|v| v.key.stream == stream)
+            .take(15)
+            .collect(),
+    };
     let entries: Vec<VideoView<'_>> = videos.iter().filter_map(|v| view(&sim, v)).collect();
-    let body = pages::feed(&sim.world, sim.base(), channel, &entries);
+    let body = pages::feed(&sim.world, sim.base(), channel, q.playlist_id.as_deref(), &entries);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/xml; charset=UTF-8"), (header::CACHE_CONTROL, "public, max-age=900")],
@@ -174,6 +190,9 @@ async fn feed(State(sim): State<Shared>, Query(q): Query<FeedQuery>) -> Response
     )
         .into_response()
 }
+
+/// How far back a stream's feed looks for its 15 entries (the simulated channels' history).
+const STREAM_FEED_DAYS: i64 = 3 * 365;
 
 /// The player response for `id` under the request's fault, and the live state it shows.
 fn player_for(sim: &SimInner, id: &str, fault: Option<Fault>) -> (Value, Option<crate::world::LiveState>) {

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Duration;
-use tubewatch_core::ChannelRef;
+use tubewatch_core::{ChannelId, ChannelRef};
 use tubewatch_sim::{Endpoint, FaultConfig, FaultSpec, SimConfig, Simulator};
 use tubewatch_youtube::thumbnail::ThumbnailSize;
 use tubewatch_youtube::{ApiAuth, ErrorKind, OAuthConfig, SCOPE_YOUTUBE_FORCE_SSL, YoutubeClient, YoutubeConfig};
@@ -34,6 +34,23 @@ async fn the_client_parses_every_simulator_endpoint() {
     assert_eq!(newest.title, truth.title);
     assert_eq!(newest.published, truth.published);
     assert_eq!(newest.is_short, truth.is_short);
+
+    // Each upload stream's feed: that kind's newest videos, newest first, whatever the other
+    // kind's pace; a channel that does not exist has none.
+    for shorts in [false, true] {
+        let stream = yt.stream_feed(&channel.id, shorts).await.unwrap();
+        assert_eq!(stream.channel_id.as_ref(), Some(&channel.id));
+        assert!(stream.entries.windows(2).all(|w| w[0].published >= w[1].published));
+        for e in &stream.entries {
+            let truth = sim.video(e.video_id.as_str()).unwrap();
+            assert_eq!((e.is_short, truth.is_short, e.views), (shorts, shorts, Some(truth.views)));
+        }
+        if !shorts {
+            assert_eq!(stream.entries.len(), 15);
+        }
+    }
+    let nobody = ChannelId::parse("UCxxxxxxxxxxxxxxxxxxxxxx").unwrap();
+    assert_eq!(yt.stream_feed(&nobody, false).await.unwrap_err().kind(), ErrorKind::NotFound);
 
     let id = &newest.video_id;
     let watch = yt.watch_page(id).await.unwrap();

@@ -257,6 +257,10 @@ pub fn judge_week(
 /// tracking window, and a few more weeks keep the latest `max_videos` of slow channels.
 const SERIES_LOOKBACK_DAYS: i64 = 120;
 
+/// How far back a channel's first run reads, to start its band from the videos seen in the
+/// channel's history when tracking began (a slow channel's latest `max_videos` span months).
+pub const FIRST_RUN_LOOKBACK_DAYS: i64 = 3 * 365;
+
 impl Pipeline {
     #[tracing::instrument(skip_all, fields(channel_id = %target.subject))]
     pub(crate) async fn run_outliers(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
@@ -274,7 +278,8 @@ impl Pipeline {
             }
             None => None,
         };
-        let series = self.store.channel_series(&channel, run - Duration::days(SERIES_LOOKBACK_DAYS)).await?;
+        let lookback = if previous.is_some() { SERIES_LOOKBACK_DAYS } else { FIRST_RUN_LOOKBACK_DAYS };
+        let series = self.store.channel_series(&channel, run - Duration::days(lookback)).await?;
         let outcome = judge_week(config, &channel, previous, &series, run)
             .map_err(|e| JobError::Permanent(format!("outlier settings: {e}")))?;
         let through = stored.as_ref().map_or(run, |r| r.applied_through.max(run));

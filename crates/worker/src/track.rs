@@ -3,13 +3,16 @@
 //! The use cases the web pages, the JSON API and the CLI share: a user's request checked against
 //! their plan's limits, then tracked and mapped (`track_channel_for`, `track_video_for`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
-use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, UserId, VideoId, YoutubeRef};
-use tubewatch_store::{LimitOutcome, NewChannel, NewVideo, Store, StoreError, TargetKind, TargetState, Video};
-use tubewatch_youtube::{ErrorKind, YoutubeClient, YoutubeError};
+use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, Slot, UserId, VideoId, YoutubeRef};
+use tubewatch_store::{
+    LimitOutcome, NewChannel, NewVideo, Store, StoreError, TargetKind, TargetState, Video, ViewsRecord,
+};
+use tubewatch_youtube::{ErrorKind, Feed, YoutubeClient, YoutubeError};
 
 use crate::pipeline::PipelineConfig;
 
@@ -224,7 +227,7 @@ impl Tracker {
             Ok(ChannelRef::Handle(h)) => Some(h.to_string()),
             _ => None,
         };
-        let title = feed.title.unwrap_or_default();
+        let title = feed.title.clone().unwrap_or_default();
         self.store.upsert_channel(&NewChannel { id: id.clone(), title, handle }, now).await?;
         // The mapping first: from then on, another user letting the channel go cannot stop it.
         let outcome = match user {
@@ -238,8 +241,72 @@ impl Tracker {
             self.resume_channel_videos(&id).await?;
         }
         self.ensure_outliers_target(&id).await?;
+        self.record_stream_history(&id, &feed).await;
         tracing::info!(channel_id = %id, "tracking channel {id}");
         Ok((id, outcome))
+    }
+
+    /// Reads the channel's two upload streams (15 newest long videos, 15 newest Shorts) and keeps,
+    /// for each video they list that tracking will not measure (all but the entries of the
+    /// channel's own feed in their tracking window), its views now: one point each, from
+    /// which the channel's typical band takes its older videos to their early ages. A channel
+    /// whose own feed is mostly Shorts would otherwise start with two or three long videos. The
+    /// history is a head start, not a condition: a stream that cannot be read is logged and
+    /// left, and the band fills as new videos are tracked.
+    async fn record_stream_history(&self, channel: &ChannelId, feed: &Feed) {
+        // The channel check tracks the entries of the channel's feed that are in their tracking
+        // window; every other video of the streams is history.
+        let now = self.clock.now();
+        let tracked: HashSet<&VideoId> = feed
+            .entries
+            .iter()
+            .filter(|e| self.config.policy.slot_at(e.published, now).is_some())
+            .map(|e| &e.video_id)
+            .collect();
+        for shorts in [false, true] {
+            let kept = match self.youtube.stream_feed(channel, shorts).await {
+                Ok(stream) => self.keep_sightings(channel, &tracked, &stream).await,
+                // A channel without videos of a kind may have no such playlist.
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+                Err(e) => Err(TrackError::Youtube(e)),
+            };
+            match kept {
+                Ok(n) => tracing::debug!(channel_id = %channel, shorts, kept = n, "stream history of {channel}"),
+                Err(e) => tracing::warn!(channel_id = %channel, shorts, "stream history of {channel} not read: {e}"),
+            }
+        }
+    }
+
+    /// Stores the stream's videos that are neither in `tracked` nor known, each with its views
+    /// now; returns how many.
+    async fn keep_sightings(
+        &self,
+        channel: &ChannelId,
+        tracked: &HashSet<&VideoId>,
+        stream: &Feed,
+    ) -> Result<usize, TrackError> {
+        let entries: Vec<_> =
+            stream.entries.iter().filter(|e| !tracked.contains(&e.video_id) && e.views.is_some()).collect();
+        let ids: Vec<VideoId> = entries.iter().map(|e| e.video_id.clone()).collect();
+        let known: HashSet<VideoId> = self.store.existing_videos(&ids).await?.into_iter().collect();
+        let now = self.clock.now();
+        let mut kept = 0;
+        for e in entries.into_iter().filter(|e| !known.contains(&e.video_id)) {
+            let video = NewVideo {
+                id: e.video_id.clone(),
+                channel_id: channel.clone(),
+                published_at: e.published,
+                is_short: e.is_short,
+                title: e.title.clone(),
+            };
+            if self.store.insert_video(&video, now).await? {
+                let views = i64::try_from(e.views.unwrap_or(0)).unwrap_or(i64::MAX);
+                let record = ViewsRecord { video_id: video.id, slot: Slot::hour_of(now), measured_at: now, views };
+                self.store.record_views(&record).await?;
+                kept += 1;
+            }
+        }
+        Ok(kept)
     }
 
     /// Starts tracking one video from its current slot. Returns the video id.

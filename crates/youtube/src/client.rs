@@ -476,8 +476,26 @@ impl YoutubeClient {
     /// The channel's RSS feed (15 newest uploads, newest first).
     #[tracing::instrument(skip_all, fields(channel_id = %channel))]
     pub async fn channel_feed(&self, channel: &ChannelId) -> Result<Feed, YoutubeError> {
+        self.feed(channel, "channel_id", channel.as_str().to_owned()).await
+    }
+
+    /// The feed of one of the channel's two upload streams: its 15 newest long videos (the
+    /// `UULF…` playlist) or Shorts (`UUSH…`), newest first. A channel that posts many of one kind
+    /// hides the other from its own feed; these show each kind's history.
+    #[tracing::instrument(skip_all, fields(channel_id = %channel, shorts))]
+    pub async fn stream_feed(&self, channel: &ChannelId, shorts: bool) -> Result<Feed, YoutubeError> {
+        let prefix = if shorts { "UUSH" } else { "UULF" };
+        let mut feed = self.feed(channel, "playlist_id", format!("{prefix}{}", &channel.as_str()[2..])).await?;
+        // The playlist says the kind more surely than each entry's link.
+        for entry in &mut feed.entries {
+            entry.is_short = shorts;
+        }
+        Ok(feed)
+    }
+
+    async fn feed(&self, channel: &ChannelId, key: &str, value: String) -> Result<Feed, YoutubeError> {
         let mut url = endpoint(&self.config.web_base, "/feeds/videos.xml");
-        url.query_pairs_mut().append_pair("channel_id", channel.as_str());
+        url.query_pairs_mut().append_pair(key, &value);
         let mut spec = self.web_request(reqwest::Method::GET, url)?;
         // Valid feeds answer 404 now and then: one extra try before believing it.
         spec.not_found_retries = 1;
@@ -492,6 +510,12 @@ impl YoutubeClient {
                 && got != channel
             {
                 return Err(YoutubeError::malformed(format!("asked for the feed of {channel}, got {got}'s")));
+            }
+            if let Some(entry) = feed.entries.iter().find(|e| &e.channel_id != channel) {
+                return Err(YoutubeError::malformed(format!(
+                    "the feed of {channel} lists {} of {}",
+                    entry.video_id, entry.channel_id
+                )));
             }
             Ok(feed)
         })
