@@ -15,12 +15,13 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::books::{AccessToken, PendingCode, RefreshToken};
 use crate::pages::{self, VideoView, google_json_error};
+use crate::respond::{html, json_response};
 use crate::rng::{self, tag};
-use crate::routes::{Shared, html, json_response};
-use crate::sim::SimInner;
+use crate::sim::{Shared, SimInner};
 use crate::thumbs::{self, ThumbSize};
-use crate::world::{Channel, Video, pacific_offset};
+use crate::world::{Channel, Video};
 use tubewatch_core::ChannelId;
 
 /// Scopes that allow `thumbnails.set` / `videos.update`.
@@ -29,76 +30,6 @@ const WRITE_SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/youtube.force-ssl",
     "https://www.googleapis.com/auth/youtube.upload",
 ];
-
-#[derive(Debug, Clone)]
-struct PendingCode {
-    client_id: String,
-    redirect_uri: String,
-    challenge: Option<(String, String)>,
-    scope: String,
-    /// The channel picked on the account chooser (`None`: the simulated user's default).
-    channel: Option<ChannelId>,
-}
-
-#[derive(Debug, Clone)]
-struct AccessToken {
-    client_id: String,
-    scope: String,
-    channel: Option<ChannelId>,
-    expires: DateTime<Utc>,
-    refresh: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct RefreshToken {
-    client_id: String,
-    scope: String,
-    channel: Option<ChannelId>,
-}
-
-/// Issued codes and tokens.
-#[derive(Debug, Default)]
-pub(crate) struct AuthBook {
-    codes: HashMap<String, PendingCode>,
-    access: HashMap<String, AccessToken>,
-    refresh: HashMap<String, RefreshToken>,
-    counter: u64,
-}
-
-impl AuthBook {
-    fn mint(&mut self, seed: u64, prefix: &str) -> String {
-        self.counter += 1;
-        let a = rng::hash(seed, &[tag(prefix), self.counter, 1]);
-        let b = rng::hash(seed, &[tag(prefix), self.counter, 2]);
-        format!("{prefix}{}{}", rng::encode_id11(a), rng::encode_id11(b))
-    }
-}
-
-/// Units used per project per Pacific day.
-#[derive(Debug, Default)]
-pub(crate) struct QuotaBook {
-    used: HashMap<(String, String), u64>,
-}
-
-fn pacific_day(t: DateTime<Utc>) -> String {
-    t.with_timezone(&pacific_offset(t)).format("%Y-%m-%d").to_string()
-}
-
-impl QuotaBook {
-    pub fn used(&self, project: &str, now: DateTime<Utc>) -> u64 {
-        self.used.get(&(project.to_owned(), pacific_day(now))).copied().unwrap_or(0)
-    }
-
-    /// Charges `cost` units if they fit in today's `limit`.
-    fn charge(&mut self, project: &str, cost: u64, limit: u64, now: DateTime<Utc>) -> bool {
-        let used = self.used.entry((project.to_owned(), pacific_day(now))).or_insert(0);
-        if *used + cost > limit {
-            return false;
-        }
-        *used += cost;
-        true
-    }
-}
 
 /// A Data API error: status and Google's JSON body.
 pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) Value);

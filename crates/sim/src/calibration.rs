@@ -126,13 +126,24 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
     let muts = Mutations::default();
     let end = world.params.epoch;
     let mut b = Builder { statistics: Vec::new() };
-    let pew = "Pew Research Center 2019, channels with >= 250k subscribers";
-
-    // First-week views of popular channels' videos (Pew).
     let videos = long_videos(&world, end - Duration::days(60), end - Duration::days(7));
+    let all: Vec<&Video> = videos.iter().map(|(_, v)| v).collect();
+    first_week_views(&mut b, &world, &muts, &videos);
+    hourly_noise(&mut b, &world, &muts, &all, sample.busy_videos);
+    quiet_hour_counts(&mut b, &world, &muts, &all, sample.quiet_videos);
+    channel_rhythm(&mut b, &world);
+    presentation(&mut b, &world, &all, end);
+    public_counter(&mut b, &world, &muts, &all, sample.counter_videos);
+    shorts_plays(&mut b, &world, &muts, end);
+    WorldReport { seed, channels: sample.channels, statistics: b.statistics }
+}
+
+/// First-week views of popular channels' videos (Pew).
+fn first_week_views(b: &mut Builder, world: &World, muts: &Mutations, videos: &[(u64, Video)]) {
+    let pew = "Pew Research Center 2019, channels with >= 250k subscribers";
     let popular: Vec<&Video> = videos.iter().filter(|(subs, _)| *subs >= 250_000).map(|(_, v)| v).collect();
-    let week = |v: &Video| world.true_views(v, &muts, v.published + Duration::days(7)) as f64;
-    let day = |v: &Video| world.true_views(v, &muts, v.published + Duration::days(1)) as f64;
+    let week = |v: &Video| world.true_views(v, muts, v.published + Duration::days(7)) as f64;
+    let day = |v: &Video| world.true_views(v, muts, v.published + Duration::days(1)) as f64;
     let mut first_week: Vec<f64> = popular.iter().map(|v| week(v)).collect();
     let first_day_total: f64 = popular.iter().map(|v| day(v)).sum();
     let week_total: f64 = first_week.iter().sum();
@@ -157,18 +168,20 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
         (0.55, 0.72),
         n,
     );
+}
 
-    // Hour-to-hour noise of busy videos: log(hourly views ÷ the noise-free expectation) from
-    // day 1 to day 8, where the count noise is negligible.
+/// Hour-to-hour noise of busy videos: log(hourly views ÷ the noise-free expectation) from
+/// day 1 to day 8, where the count noise is negligible.
+fn hourly_noise(b: &mut Builder, world: &World, muts: &Mutations, videos: &[&Video], count: usize) {
     let mut busy: Vec<&Video> = videos
         .iter()
-        .map(|(_, v)| v)
+        .copied()
         .filter(|v| v.creator_changes.is_empty() && v.expected_total * 0.05 / 24.0 > 300.0)
         .collect();
-    busy.truncate(sample.busy_videos);
+    busy.truncate(count);
     let (mut sigmas, mut lags) = (Vec::new(), Vec::new());
     for v in &busy {
-        let logs = hourly_log_ratios(&world, &muts, v, 24, 8 * 24);
+        let logs = hourly_log_ratios(world, muts, v, 24, 8 * 24);
         let m = mean(&logs);
         let centred: Vec<f64> = logs.iter().map(|x| x - m).collect();
         sigmas.push(sd(&centred));
@@ -178,21 +191,23 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
     let miotto = "Miotto et al., Phys. Rev. E 2017 (AR(1) in log space)";
     b.add("hourly_noise_sigma", "about 0.3", miotto, median(&mut sigmas), (0.25, 0.37), busy.len());
     b.add("hourly_noise_lag1_autocorrelation", "0.5-0.7", miotto, median(&mut lags), (0.45, 0.75), busy.len());
+}
 
-    // Quiet videos: whole counts, at least Poisson-dispersed around the expectation.
+/// Quiet videos: whole counts, at least Poisson-dispersed around the expectation.
+fn quiet_hour_counts(b: &mut Builder, world: &World, muts: &Mutations, videos: &[&Video], count: usize) {
     let quiet: Vec<&Video> = videos
         .iter()
-        .map(|(_, v)| v)
+        .copied()
         .filter(|v| v.creator_changes.is_empty() && (20.0..200.0).contains(&(v.expected_total * 0.05 / 24.0)))
-        .take(sample.quiet_videos)
+        .take(count)
         .collect();
     let mut pearson = Vec::new();
     for v in &quiet {
         let start = hour_after(v.published);
         let expected = world.noise_free_views(v, start + Duration::hours(48), start + Duration::hours(14 * 24));
-        let mut prev = world.true_views(v, &muts, start + Duration::hours(48));
+        let mut prev = world.true_views(v, muts, start + Duration::hours(48));
         for (h, lambda) in expected.iter().enumerate() {
-            let now = world.true_views(v, &muts, start + Duration::hours(49 + h as i64));
+            let now = world.true_views(v, muts, start + Duration::hours(49 + h as i64));
             if (1.0..8.0).contains(lambda) {
                 pearson.push((now as f64 - prev as f64 - lambda).powi(2) / lambda);
             }
@@ -207,8 +222,10 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
         (1.0, 2.5),
         pearson.len(),
     );
+}
 
-    // The channel's rhythm.
+/// The channel's rhythm.
+fn channel_rhythm(b: &mut Builder, world: &World) {
     let mut day_night: Vec<f64> = world.channels().iter().map(|c| c.day_night_ratio).collect();
     let mut weekday: Vec<f64> = world.channels().iter().map(|c| c.weekday_ratio).collect();
     let channels = day_night.len();
@@ -228,9 +245,10 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
         (1.04, 1.4),
         channels,
     );
+}
 
-    // Impressions, click-through rate and presentation variants.
-    let all: Vec<&Video> = videos.iter().map(|(_, v)| v).collect();
+/// Impressions, click-through rate and presentation variants.
+fn presentation(b: &mut Builder, world: &World, all: &[&Video], end: DateTime<Utc>) {
     let shares: Vec<f64> = all.iter().map(|v| v.impression_share).collect();
     let tests = "published thumbnail tests (Test & Compare, testers' splits)";
     b.add("impression_share_long_form", "0.6-0.85", tests, mean(&shares), (0.6, 0.85), all.len());
@@ -249,7 +267,7 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
         (0.05, 0.15),
         ctr_day.len(),
     );
-    let probe = long_videos(&world, end - Duration::days(30), end);
+    let probe = long_videos(world, end - Duration::days(30), end);
     let multipliers: Vec<f64> = probe
         .iter()
         .take(20_000)
@@ -269,19 +287,20 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
     );
     let outside = multipliers.iter().filter(|m| !(0.6..=1.6).contains(*m)).count();
     b.add("variant_multiplier_outside_0.6_1.6", "0 (clamped)", tests, outside as f64, (0.0, 0.0), multipliers.len());
+}
 
-    // The public counter over a week, read every 10 minutes.
+/// The public counter over a week, read every 10 minutes.
+fn public_counter(b: &mut Builder, world: &World, muts: &Mutations, all: &[&Video], count: usize) {
     let help = "YouTube Help; YouTube.js #1125";
     let (mut frozen, mut corrected, mut refresh) = (0usize, 0usize, Vec::new());
-    let followed: Vec<&Video> =
-        all.iter().copied().filter(|v| v.expected_total * 0.2 > 300.0).take(sample.counter_videos).collect();
+    let followed: Vec<&Video> = all.iter().copied().filter(|v| v.expected_total * 0.2 > 300.0).take(count).collect();
     for v in &followed {
         // A freeze: the counter past 300 stands still for an hour while the true count grows.
         let (mut still_since, mut was_frozen, mut changes, mut went_down) = (None, false, 0, false);
-        let mut prev = world.live_state(v, &muts, v.published).views;
+        let mut prev = world.live_state(v, muts, v.published).views;
         for step in 1..=(7 * 24 * 6) {
             let at = v.published + Duration::minutes(10 * step);
-            let now = world.live_state(v, &muts, at).views;
+            let now = world.live_state(v, muts, at).views;
             went_down |= now < prev;
             if now != prev {
                 still_since = None;
@@ -289,7 +308,7 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
             } else if now >= 300 {
                 let since = *still_since.get_or_insert(at - Duration::minutes(10));
                 if at - since >= Duration::hours(1) && !was_frozen {
-                    was_frozen = world.true_views(v, &muts, at) >= world.true_views(v, &muts, since) + 20;
+                    was_frozen = world.true_views(v, muts, at) >= world.true_views(v, muts, since) + 20;
                 }
             }
             prev = now;
@@ -316,15 +335,17 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
         f,
     );
     b.add("counter_refresh_minutes_median", "updates in steps", help, median(&mut refresh), (10.0, 30.0), f);
+}
 
-    // Shorts: a second counter of plays.
+/// Shorts: a second counter of plays.
+fn shorts_plays(b: &mut Builder, world: &World, muts: &Mutations, end: DateTime<Utc>) {
     let mut ratios: Vec<f64> = world
         .channels()
         .iter()
         .flat_map(|c| world.videos_between(c, end - Duration::days(30), end - Duration::days(3)))
         .filter(|v| v.key.stream == Stream::Short)
         .filter_map(|v| {
-            let live = world.live_state(&v, &muts, v.published + Duration::days(3));
+            let live = world.live_state(&v, muts, v.published + Duration::days(3));
             (live.views >= 1_000).then(|| live.plays as f64 / live.views as f64)
         })
         .take(500)
@@ -338,8 +359,6 @@ pub fn measure(params: WorldParams, sample: Sample) -> WorldReport {
         (1.2, 3.5),
         shorts,
     );
-
-    WorldReport { seed, channels: sample.channels, statistics: b.statistics }
 }
 
 fn hour_after(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::faults::FaultConfig;
-use crate::routes::{Shared, json_response};
-use crate::sim::{SimError, Simulator};
+use crate::respond::json_response;
+use crate::sim::{Shared, SimError, Simulator};
 use crate::world::VariantKind;
 
 pub(crate) fn routes() -> Router<Shared> {

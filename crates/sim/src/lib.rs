@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod books;
 pub mod calibration;
 mod control;
 pub mod faults;
@@ -21,14 +22,17 @@ pub mod fields;
 pub mod gzip;
 pub mod pages;
 mod reporting;
+mod respond;
 pub mod rng;
 mod routes;
+mod server;
 mod sim;
 pub mod thumbs;
 pub mod world;
 
 pub use faults::{Endpoint, Fault, FaultConfig, FaultSpec};
-pub use sim::{OAuthConfig, RunningSim, SimClock, SimConfig, SimError, Simulator};
+pub use server::RunningSim;
+pub use sim::{OAuthConfig, SimClock, SimConfig, SimError, Simulator};
 pub use world::{
     ChangeSource, ChangeTruth, Channel, Disturbances, HOURLY_NOISE_SIGMA, MultiplierOverride, NoiseJump, ReachDay,
     VariantKind, VideoTruth, WorldParams, pacific_date, pacific_day, pacific_midnight, thumbnail_variant_id,

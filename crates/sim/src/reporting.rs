@@ -20,9 +20,10 @@ use serde_json::{Value, json};
 use tubewatch_core::ChannelId;
 
 use crate::api::{ApiError, Caller, caller};
+use crate::books::{Job, ReportingBook};
+use crate::respond::json_response;
 use crate::rng::{self, tag};
-use crate::routes::{Shared, json_response};
-use crate::sim::SimInner;
+use crate::sim::{Shared, SimInner};
 use crate::world::{Channel, pacific_date, pacific_day, pacific_midnight};
 
 /// The one report type served.
@@ -43,22 +44,6 @@ const KEEP_DAYS: i64 = 60;
 const KEEP_BACKFILL_DAYS: i64 = 30;
 const DEFAULT_PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
-
-/// A reporting job as the simulator keeps it.
-#[derive(Debug, Clone)]
-struct Job {
-    id: String,
-    owner: ChannelId,
-    report_type_id: String,
-    name: String,
-    created: DateTime<Utc>,
-}
-
-/// Every reporting job, all owners.
-#[derive(Debug, Default)]
-pub(crate) struct ReportingBook {
-    jobs: Vec<Job>,
-}
 
 /// One report a job has made by now: the data of Pacific day `day`.
 #[derive(Debug, Clone, Copy)]

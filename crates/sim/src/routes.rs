@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -19,11 +18,10 @@ use serde_json::{Value, json};
 
 use crate::faults::{Endpoint, Fault};
 use crate::pages::{self, VideoView};
-use crate::sim::SimInner;
+use crate::respond::{html, json_response};
+use crate::sim::{Shared, SimInner};
 use crate::thumbs::{self, ThumbSize, ThumbSource};
 use crate::world::{Stream, Video};
-
-pub(crate) type Shared = Arc<SimInner>;
 
 pub(crate) fn router(sim: Shared) -> Router {
     let upload_limit = sim.config.thumbnail_max_bytes.saturating_mul(2).max(1024 * 1024);
@@ -76,14 +74,6 @@ fn family_error(endpoint: Endpoint, code: StatusCode) -> Response {
         }
         _ => json_response(code, &pages::google_json_error(code.as_u16(), status, "global", reason, phrase)),
     }
-}
-
-pub(crate) fn html(code: StatusCode, body: String) -> Response {
-    (code, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
-}
-
-pub(crate) fn json_response(code: StatusCode, value: &Value) -> Response {
-    (code, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], value.to_string()).into_response()
 }
 
 /// Compresses a small document (feed, InnerTube JSON) when the client accepts gzip, as

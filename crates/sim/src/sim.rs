@@ -1,22 +1,17 @@
 //! The simulator as a value: its configuration, its shared state (world, mutations, clock,
-//! faults, OAuth, quota and reporting-job books, caches), the in-process truth accessors, and starting the HTTP
-//! server on an address.
+//! faults, OAuth, quota and reporting-job books, caches) behind every handler, and the
+//! in-process truth accessors. Serving it over HTTP is `server`'s.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tubewatch_core::{ChannelId, Clock, ManualClock};
 
-use crate::api::{AuthBook, QuotaBook};
+use crate::books::{AuthBook, QuotaBook, ReportingBook};
 use crate::faults::{FaultConfig, FaultDice};
 use crate::pages::Padding;
-use crate::reporting::ReportingBook;
 use crate::thumbs::{self, ThumbCache};
 use crate::world::{
     ChangeTruth, Channel, Disturbances, Mutations, ReachDay, VariantKind, Video, VideoTruth, World, WorldParams,
@@ -134,6 +129,9 @@ pub(crate) struct SimInner {
     pub base: OnceLock<String>,
 }
 
+/// What every handler is given: the simulator's shared state.
+pub(crate) type Shared = Arc<SimInner>;
+
 impl SimInner {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -195,39 +193,6 @@ impl Simulator {
             config,
         };
         Self { inner: Arc::new(inner) }
-    }
-
-    /// Builds and serves in one step: binds `addr` (e.g. `127.0.0.1:0`).
-    pub async fn start(config: SimConfig, addr: SocketAddr) -> anyhow::Result<RunningSim> {
-        Self::new(config).serve(addr).await
-    }
-
-    /// Serves this simulator on `addr` until the returned handle is shut down or dropped.
-    pub async fn serve(self, addr: SocketAddr) -> anyhow::Result<RunningSim> {
-        use anyhow::Context as _;
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding the simulator to {addr}"))?;
-        let local = listener.local_addr().context("reading the simulator's bound address")?;
-        let base = self.inner.config.public_base.clone().unwrap_or_else(|| format!("http://{local}"));
-        // The base is set once; a second serve of the same simulator keeps the first.
-        let _ = self.inner.base.set(base.trim_end_matches('/').to_owned());
-        let router = crate::routes::router(self.inner.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serving = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = serving.await {
-                tracing::error!(error = %e, "simulator server stopped with an error");
-            }
-        });
-        tracing::info!(base_url = %format!("http://{local}"), "simulator listening");
-        Ok(RunningSim {
-            base_url: format!("http://{local}"),
-            addr: local,
-            sim: self,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -377,51 +342,5 @@ impl Simulator {
     /// Data API quota units used today (Pacific) by a project (API key, or `oauth:CLIENT_ID`).
     pub fn quota_used(&self, project: &str) -> u64 {
         self.inner.quota.lock().unwrap_or_else(|e| e.into_inner()).used(project, self.now())
-    }
-}
-
-/// A simulator being served. Dropping it stops the server.
-#[derive(Debug)]
-pub struct RunningSim {
-    /// `http://127.0.0.1:PORT`: give it to the client as every YouTube/Google base URL.
-    pub base_url: String,
-    pub addr: SocketAddr,
-    pub sim: Simulator,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl RunningSim {
-    pub fn sim(&self) -> &Simulator {
-        &self.sim
-    }
-
-    /// Stops accepting connections and waits for the server task to end.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            // Graceful shutdown waits for open connections; a request hanging on an injected
-            // fault would hold it for minutes, so give up after a moment.
-            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-
-    /// Waits until the server ends (for the `sim` command: until Ctrl-C).
-    pub async fn wait(mut self) {
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for RunningSim {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }

@@ -3,19 +3,20 @@
 //! asks for one video; a background task gathers the ids asked within a short window (or 50 of
 //! them, whichever comes first) into one request and hands every caller its own answer.
 //!
-//! The task is started by the first call (inside the caller's runtime) and ends when the last
-//! clone of the client is dropped. It holds a clone of the client without the batcher, so the
-//! two never keep each other alive.
+//! The task is started by the first ask (inside the caller's runtime), with what fetches a
+//! batch, and ends when the last sender to it, held in the client's slot, is dropped.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tubewatch_core::VideoId;
 
-use crate::data_api::{ApiAuth, ApiVideo, VIDEOS_LIST_MAX_IDS};
-use crate::{YoutubeClient, YoutubeError};
+use crate::YoutubeError;
+use crate::data_api::{ApiVideo, VIDEOS_LIST_MAX_IDS};
 
 type Answer = Result<Option<ApiVideo>, YoutubeError>;
 
@@ -28,32 +29,33 @@ pub(crate) struct Ask {
 /// The sending side of a client's batching task, created on first use.
 pub(crate) type BatcherSlot = Arc<OnceLock<mpsc::UnboundedSender<Ask>>>;
 
-impl YoutubeClient {
-    /// One video's snippet and statistics through `videos.list` with the configured API key,
-    /// batched with concurrent calls (up to 50 ids per request, gathered for at most the
-    /// configured `batch_window`). `Ok(None)`: the API does not return the video, which is how it
-    /// answers for deleted, private and unknown videos. Without an API key: `Unauthorized`.
-    pub async fn video_batched(&self, id: &VideoId) -> Answer {
-        let Some(auth) = self.api_key_auth() else {
-            return Err(YoutubeError::Unauthorized("no Data API key configured".into()));
-        };
-        let sender = self.batcher.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let worker = self.without_batcher();
-            tokio::spawn(gather(worker, auth, rx));
-            tx
-        });
-        let (reply, answer) = oneshot::channel();
-        let closed = || YoutubeError::Http { status: None, message: "videos.list batching stopped".into() };
-        sender.send(Ask { id: id.clone(), reply }).map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
-    }
+/// Asks for one video through the batching task in `slot`. The first ask starts the task with
+/// what `start` gives: how long to gather a batch, and what fetches one (the videos of the ids
+/// asked; a video it leaves out is answered `None`).
+pub(crate) async fn ask<F, Fut>(slot: &BatcherSlot, id: &VideoId, start: impl FnOnce() -> (Duration, F)) -> Answer
+where
+    F: Fn(Vec<VideoId>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Vec<ApiVideo>, YoutubeError>> + Send + 'static,
+{
+    let sender = slot.get_or_init(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (window, fetch) = start();
+        tokio::spawn(gather(window, fetch, rx));
+        tx
+    });
+    let (reply, answer) = oneshot::channel();
+    let closed = || YoutubeError::Http { status: None, message: "videos.list batching stopped".into() };
+    sender.send(Ask { id: id.clone(), reply }).map_err(|_| closed())?;
+    answer.await.map_err(|_| closed())?
 }
 
 /// Gathers asks into batches and answers each batch on its own task, so a slow request does
 /// not hold up the next batch.
-async fn gather(client: YoutubeClient, auth: ApiAuth, mut asks: mpsc::UnboundedReceiver<Ask>) {
-    let window = client.config.batch_window;
+async fn gather<F, Fut>(window: Duration, fetch: F, mut asks: mpsc::UnboundedReceiver<Ask>)
+where
+    F: Fn(Vec<VideoId>) -> Fut,
+    Fut: Future<Output = Result<Vec<ApiVideo>, YoutubeError>> + Send + 'static,
+{
     while let Some(first) = asks.recv().await {
         let deadline = Instant::now() + window;
         let mut batch = vec![first];
@@ -63,15 +65,15 @@ async fn gather(client: YoutubeClient, auth: ApiAuth, mut asks: mpsc::UnboundedR
                 Ok(None) | Err(_) => break,
             }
         }
-        tokio::spawn(answer(client.clone(), auth.clone(), batch));
+        let mut ids: Vec<VideoId> = batch.iter().map(|a| a.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        tokio::spawn(answer(fetch(ids), batch));
     }
 }
 
-async fn answer(client: YoutubeClient, auth: ApiAuth, batch: Vec<Ask>) {
-    let mut ids: Vec<VideoId> = batch.iter().map(|a| a.id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    match client.videos_list(&auth, &ids).await {
+async fn answer(videos: impl Future<Output = Result<Vec<ApiVideo>, YoutubeError>>, batch: Vec<Ask>) {
+    match videos.await {
         Ok(videos) => {
             let by_id: HashMap<VideoId, ApiVideo> = videos.into_iter().map(|v| (v.id.clone(), v)).collect();
             for ask in batch {

@@ -671,7 +671,7 @@ fn pre_classify(raw: &RawResponse) -> Option<YoutubeError> {
     }
     if raw.status == 429 {
         // A spent daily quota answers 429 too on the newer Google APIs; waiting seconds won't help.
-        if let quota @ YoutubeError::QuotaExceeded(_) = crate::data_api::parse_google_error(429, &raw.body) {
+        if let quota @ YoutubeError::QuotaExceeded(_) = crate::google_error::parse_google_error(429, &raw.body) {
             return Some(quota);
         }
         return Some(YoutubeError::RateLimited {

@@ -1,17 +1,16 @@
-//! YouTube Data API v3: `videos.list`, `channels.list`, `thumbnails.set` and `videos.update`
-//! (read-modify-write of the snippet), and the mapping of Google's error JSON to typed errors
-//! (`quotaExceeded`, `forbidden`, `invalidImage`, 401).
+//! What YouTube Data API v3 answers, as plain functions over bytes: the `videos.list` and
+//! `channels.list` resources and a video's snippet (read, and written back by `videos.update`).
+//! The requests that ask for them are the client's (`data_api_calls`); Google's error bodies are
+//! read by `google_error`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use reqwest::header;
 use serde::{Deserialize, Serialize};
-use tubewatch_core::{ChannelId, Handle, VideoId};
+use tubewatch_core::{ChannelId, VideoId};
 
 use crate::YoutubeError;
-use crate::client::{RequestSpec, YoutubeClient, endpoint};
 
 /// The most ids one `videos.list` request takes.
 pub const VIDEOS_LIST_MAX_IDS: usize = 50;
@@ -191,233 +190,25 @@ pub fn parse_channels_list(body: &[u8]) -> Result<Vec<ApiChannel>, YoutubeError>
         .collect()
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct GoogleErrorBody {
-    error: GoogleError,
-}
+/// A video's snippet, as `videos.list?part=snippet` gives it and `videos.update` takes it back.
+pub(crate) type Snippet = serde_json::Map<String, serde_json::Value>;
 
-/// Google's error body. The Data API lists `errors[].reason` (`quotaExceeded`, …); the newer
-/// APIs (the Reporting API among them) give `status` and `details[].reason`
-/// (`ACCESS_TOKEN_SCOPE_INSUFFICIENT`, `RATE_LIMIT_EXCEEDED`, …) instead.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct GoogleError {
-    code: u16,
-    message: String,
-    errors: Vec<GoogleErrorItem>,
-    details: Vec<GoogleErrorItem>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct GoogleErrorItem {
-    reason: String,
-    metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-impl GoogleErrorItem {
-    /// A `RATE_LIMIT_EXCEEDED` detail whose limit is per day: a spent daily quota, not a burst.
-    fn is_daily_limit(&self) -> bool {
-        self.metadata.get("quota_limit").and_then(serde_json::Value::as_str).is_some_and(|l| l.contains("PerDay"))
+fn snippet_of(value: &serde_json::Value, what: &str) -> Result<Snippet, YoutubeError> {
+    match value.get("snippet") {
+        Some(serde_json::Value::Object(map)) => Ok(map.clone()),
+        _ => Err(YoutubeError::malformed(format!("{what} without a snippet"))),
     }
 }
 
-/// Maps a Google API error response (status + `{"error":{…}}` body) to a typed error.
-/// Insufficient scopes come out as `Forbidden` with the reason `insufficientPermissions`
-/// (see [`YoutubeError::is_insufficient_scope`]), whichever of the two body shapes said so.
-pub fn parse_google_error(status: u16, body: &[u8]) -> YoutubeError {
-    let parsed: GoogleErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let message = if parsed.error.message.is_empty() {
-        String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
-    } else {
-        parsed.error.message.clone()
-    };
-    let items: Vec<&GoogleErrorItem> = parsed.error.errors.iter().chain(&parsed.error.details).collect();
-    let has = |r: &str| items.iter().any(|i| i.reason == r);
-    let daily_limit = items.iter().any(|i| i.reason == "RATE_LIMIT_EXCEEDED" && i.is_daily_limit());
-    if has("quotaExceeded") || has("dailyLimitExceeded") || daily_limit {
-        YoutubeError::QuotaExceeded(message)
-    } else if has("rateLimitExceeded") || has("userRateLimitExceeded") || has("RATE_LIMIT_EXCEEDED") || status == 429 {
-        YoutubeError::RateLimited { detail: message, retry_after: None }
-    } else if has("invalidImage") || has("mediaBodyRequired") || has("uploadLimitExceeded") {
-        YoutubeError::InvalidImage(message)
-    } else if status == 401 || has("authError") || has("unauthorized") {
-        YoutubeError::Unauthorized(message)
-    } else if status == 404 || has("videoNotFound") || has("channelNotFound") || has("notFound") {
-        YoutubeError::not_found(message)
-    } else if status == 403 {
-        let reason = if has("ACCESS_TOKEN_SCOPE_INSUFFICIENT") {
-            INSUFFICIENT_PERMISSIONS
-        } else {
-            items.first().map(|i| i.reason.as_str()).filter(|r| !r.is_empty()).unwrap_or("forbidden")
-        };
-        YoutubeError::Forbidden { reason: reason.to_owned(), message }
-    } else {
-        YoutubeError::Http { status: Some(status), message }
-    }
+/// The snippet of `video` in a `videos.list?part=snippet` body.
+pub(crate) fn parse_video_snippet(body: &[u8], video: &VideoId) -> Result<Snippet, YoutubeError> {
+    let list: ListResponse = serde_json::from_slice(body).map_err(|e| json_error("videos.list", &e))?;
+    let item = list.items.into_iter().next().ok_or_else(|| YoutubeError::not_found(format!("video {video}")))?;
+    snippet_of(&item, "videos.list item")
 }
 
-/// The Data API's reason for a token without the scope the call needs.
-pub(crate) const INSUFFICIENT_PERMISSIONS: &str = "insufficientPermissions";
-
-pub(crate) fn ok_or_google_error(raw: &crate::RawResponse) -> Result<(), YoutubeError> {
-    if (200..300).contains(&raw.status) { Ok(()) } else { Err(parse_google_error(raw.status, &raw.body)) }
-}
-
-impl YoutubeClient {
-    /// The configured API key as [`ApiAuth`], if there is one.
-    pub fn api_key_auth(&self) -> Option<ApiAuth> {
-        self.config.api_key.clone().map(ApiAuth::Key)
-    }
-
-    fn api_request(&self, method: reqwest::Method, path: &str, auth: &ApiAuth) -> Result<RequestSpec, YoutubeError> {
-        let mut url = endpoint(&self.config.api_base, path);
-        match auth {
-            ApiAuth::Key(key) => {
-                url.query_pairs_mut().append_pair("key", key);
-                Ok(RequestSpec::new(method, url))
-            }
-            ApiAuth::Bearer(token) => {
-                RequestSpec::new(method, url).header(header::AUTHORIZATION, &format!("Bearer {token}"))
-            }
-        }
-    }
-
-    /// `videos.list` with `part=snippet,statistics`, in requests of at most 50 ids. Videos that
-    /// are deleted or private are simply absent from the result.
-    pub async fn videos_list(&self, auth: &ApiAuth, ids: &[VideoId]) -> Result<Vec<ApiVideo>, YoutubeError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(VIDEOS_LIST_MAX_IDS) {
-            let joined = chunk.iter().map(VideoId::as_str).collect::<Vec<_>>().join(",");
-            let mut spec = self.api_request(reqwest::Method::GET, "/youtube/v3/videos", auth)?;
-            spec.url.query_pairs_mut().append_pair("part", "snippet,statistics").append_pair("id", &joined);
-            let videos = self
-                .execute(spec, |raw| {
-                    ok_or_google_error(&raw)?;
-                    parse_videos_list(&raw.body)
-                })
-                .await?;
-            out.extend(videos);
-        }
-        Ok(out)
-    }
-
-    /// `channels.list` by id.
-    pub async fn channel_by_id(&self, auth: &ApiAuth, id: &ChannelId) -> Result<ApiChannel, YoutubeError> {
-        self.channels_list(auth, ("id", id.as_str()), &id.to_string()).await
-    }
-
-    /// `channels.list` by handle (`forHandle=@…`).
-    pub async fn channel_by_handle(&self, auth: &ApiAuth, handle: &Handle) -> Result<ApiChannel, YoutubeError> {
-        self.channels_list(auth, ("forHandle", handle.as_str()), &handle.to_string()).await
-    }
-
-    async fn channels_list(&self, auth: &ApiAuth, key: (&str, &str), what: &str) -> Result<ApiChannel, YoutubeError> {
-        let mut spec = self.api_request(reqwest::Method::GET, "/youtube/v3/channels", auth)?;
-        spec.url.query_pairs_mut().append_pair("part", "snippet,contentDetails,statistics").append_pair(key.0, key.1);
-        self.execute(spec, |raw| {
-            ok_or_google_error(&raw)?;
-            parse_channels_list(&raw.body)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| YoutubeError::not_found(format!("channel {what}")))
-        })
-        .await
-    }
-
-    /// `thumbnails.set`: uploads `image` (JPEG or PNG) as the video's custom thumbnail. The image
-    /// is checked locally first so that a bad file costs no quota.
-    pub async fn set_thumbnail(&self, access_token: &str, video: &VideoId, image: &[u8]) -> Result<(), YoutubeError> {
-        if image.len() > self.config.max_upload_bytes {
-            return Err(YoutubeError::InvalidImage(format!(
-                "{} bytes is over the {} byte limit",
-                image.len(),
-                self.config.max_upload_bytes
-            )));
-        }
-        let content_type = match image::guess_format(image) {
-            Ok(image::ImageFormat::Jpeg) => "image/jpeg",
-            Ok(image::ImageFormat::Png) => "image/png",
-            _ => return Err(YoutubeError::InvalidImage("thumbnails must be JPEG or PNG".into())),
-        };
-        crate::thumbnail::hash_image_bytes(image)?;
-        let mut spec = self
-            .api_request(
-                reqwest::Method::POST,
-                "/upload/youtube/v3/thumbnails/set",
-                &ApiAuth::Bearer(access_token.into()),
-            )?
-            .header(header::CONTENT_TYPE, content_type)?;
-        spec.url.query_pairs_mut().append_pair("videoId", video.as_str()).append_pair("uploadType", "media");
-        spec.body = Some(image.to_vec());
-        self.execute(spec, |raw| ok_or_google_error(&raw)).await
-    }
-
-    /// Reads the video's snippet (with the access token, so private fields come back too).
-    pub async fn video_snippet(
-        &self,
-        access_token: &str,
-        video: &VideoId,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, YoutubeError> {
-        let mut spec =
-            self.api_request(reqwest::Method::GET, "/youtube/v3/videos", &ApiAuth::Bearer(access_token.into()))?;
-        spec.url.query_pairs_mut().append_pair("part", "snippet").append_pair("id", video.as_str());
-        self.execute(spec, |raw| {
-            ok_or_google_error(&raw)?;
-            let list: ListResponse = serde_json::from_slice(&raw.body).map_err(|e| json_error("videos.list", &e))?;
-            let item =
-                list.items.into_iter().next().ok_or_else(|| YoutubeError::not_found(format!("video {video}")))?;
-            match item.get("snippet") {
-                Some(serde_json::Value::Object(map)) => Ok(map.clone()),
-                _ => Err(YoutubeError::malformed("videos.list item without a snippet")),
-            }
-        })
-        .await
-    }
-
-    /// `videos.update` of the snippet, read-modify-write: `videos.update` overwrites every
-    /// mutable snippet field, so the current snippet is read and sent back whole with only the
-    /// changes `modify` makes; description, tags and category survive. Returns the new snippet.
-    pub async fn update_video_snippet(
-        &self,
-        access_token: &str,
-        video: &VideoId,
-        modify: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
-    ) -> Result<serde_json::Map<String, serde_json::Value>, YoutubeError> {
-        let mut snippet = self.video_snippet(access_token, video).await?;
-        modify(&mut snippet);
-        if snippet.get("categoryId").and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
-            return Err(YoutubeError::malformed("snippet has no categoryId, which videos.update requires"));
-        }
-        let body = serde_json::json!({"id": video.as_str(), "snippet": snippet});
-        let mut spec = self
-            .api_request(reqwest::Method::PUT, "/youtube/v3/videos", &ApiAuth::Bearer(access_token.into()))?
-            .json_body(&body);
-        spec.url.query_pairs_mut().append_pair("part", "snippet");
-        self.execute(spec, |raw| {
-            ok_or_google_error(&raw)?;
-            let value: serde_json::Value =
-                serde_json::from_slice(&raw.body).map_err(|e| json_error("videos.update", &e))?;
-            match value.get("snippet") {
-                Some(serde_json::Value::Object(map)) => Ok(map.clone()),
-                _ => Err(YoutubeError::malformed("videos.update response without a snippet")),
-            }
-        })
-        .await
-    }
-
-    /// Sets a new title, keeping the rest of the snippet.
-    pub async fn update_video_title(
-        &self,
-        access_token: &str,
-        video: &VideoId,
-        title: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, YoutubeError> {
-        let title = title.to_owned();
-        self.update_video_snippet(access_token, video, move |s| {
-            s.insert("title".into(), serde_json::Value::String(title));
-        })
-        .await
-    }
+/// The snippet a `videos.update` body gives back.
+pub(crate) fn parse_updated_snippet(body: &[u8]) -> Result<Snippet, YoutubeError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_error("videos.update", &e))?;
+    snippet_of(&value, "videos.update response")
 }

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// The Data API's reason for a token without the scope the call needs (what
+/// [`YoutubeError::is_insufficient_scope`] looks for, whichever body shape said so).
+pub(crate) const INSUFFICIENT_PERMISSIONS: &str = "insufficientPermissions";
+
 /// Stable, machine-readable classification of a [`YoutubeError`]. The snake_case names
 /// (`bot_check`, `not_found`, …) are part of the interface: the worker records them and
 /// `tubewatch inspect` prints them.
@@ -156,7 +160,7 @@ impl YoutubeError {
     /// True when Google refused because the access token lacks a scope the call needs: the
     /// account must be connected again with that scope (no retry or refresh can fix it).
     pub fn is_insufficient_scope(&self) -> bool {
-        matches!(self, Self::Forbidden { reason, .. } if reason == crate::data_api::INSUFFICIENT_PERMISSIONS)
+        matches!(self, Self::Forbidden { reason, .. } if reason == INSUFFICIENT_PERMISSIONS)
     }
 
     /// How long the server asked us to wait, if it said.

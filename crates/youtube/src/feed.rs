@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use quick_xml::NsReader;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use serde::Serialize;
 use tubewatch_core::{ChannelId, VideoId};
@@ -87,6 +87,34 @@ struct FeedDraft {
     author_uri: Option<String>,
 }
 
+impl EntryDraft {
+    /// Keeps the text of an element of the entry that the feed entry is made from.
+    fn fill(&mut self, ns: Ns, local: &[u8], value: String) {
+        match (ns, local) {
+            (Ns::Atom, b"id") => self.atom_id = Some(value),
+            (Ns::Yt, b"videoId") => self.video_id = Some(value),
+            (Ns::Yt, b"channelId") => self.channel_id = Some(value),
+            (Ns::Atom, b"title") => self.title = Some(value),
+            (Ns::Atom, b"published") => self.published = Some(value),
+            (Ns::Atom, b"updated") => self.updated = Some(value),
+            _ => {}
+        }
+    }
+}
+
+impl FeedDraft {
+    /// Keeps the text of a feed-level element that the feed is made from.
+    fn fill(&mut self, ns: Ns, local: &[u8], value: String) {
+        match (ns, local) {
+            (Ns::Atom, b"id") => self.atom_id = Some(value),
+            (Ns::Yt, b"channelId") => self.channel_id = Some(value),
+            (Ns::Atom, b"title") => self.title = Some(value),
+            (Ns::Atom, b"published") => self.published = Some(value),
+            _ => {}
+        }
+    }
+}
+
 /// Parses a channel feed body. An HTML page (YouTube's 404 page for an unknown channel, or a
 /// consent page) is classified rather than reported as a parse error.
 pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
@@ -151,18 +179,7 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
                 let decoded = c.decode().map_err(|e| YoutubeError::malformed(format!("feed CDATA: {e}")))?;
                 text.push_str(&decoded);
             }
-            Event::GeneralRef(r) => {
-                if let Some(ch) =
-                    r.resolve_char_ref().map_err(|e| YoutubeError::malformed(format!("feed entity: {e}")))?
-                {
-                    text.push(ch);
-                } else {
-                    let name = r.decode().map_err(|e| YoutubeError::malformed(format!("feed entity: {e}")))?;
-                    let value = quick_xml::escape::resolve_predefined_entity(&name)
-                        .ok_or_else(|| YoutubeError::malformed(format!("unknown XML entity &{name};")))?;
-                    text.push_str(value);
-                }
-            }
+            Event::GeneralRef(r) => push_reference(&r, &mut text)?,
             Event::End(_) => {
                 let Some((ns, local)) = stack.pop() else {
                     return Err(YoutubeError::malformed("feed XML closes an element that was never opened"));
@@ -176,22 +193,8 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
                             entries.push(draft);
                         }
                     }
-                    (Some(e), 2) => match (ns, local.as_slice()) {
-                        (Ns::Atom, b"id") => e.atom_id = Some(value),
-                        (Ns::Yt, b"videoId") => e.video_id = Some(value),
-                        (Ns::Yt, b"channelId") => e.channel_id = Some(value),
-                        (Ns::Atom, b"title") => e.title = Some(value),
-                        (Ns::Atom, b"published") => e.published = Some(value),
-                        (Ns::Atom, b"updated") => e.updated = Some(value),
-                        _ => {}
-                    },
-                    (None, 1) => match (ns, local.as_slice()) {
-                        (Ns::Atom, b"id") => feed.atom_id = Some(value),
-                        (Ns::Yt, b"channelId") => feed.channel_id = Some(value),
-                        (Ns::Atom, b"title") => feed.title = Some(value),
-                        (Ns::Atom, b"published") => feed.published = Some(value),
-                        _ => {}
-                    },
+                    (Some(e), 2) => e.fill(ns, &local, value),
+                    (None, 1) => feed.fill(ns, &local, value),
                     (None, 2) if parent == Some((Ns::Atom, b"author")) && ns == Ns::Atom && local == b"uri" => {
                         feed.author_uri = Some(value);
                     }
@@ -211,6 +214,11 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
         }
     }
 
+    finish_feed(feed, entries)
+}
+
+/// The feed from its drafts, each entry checked and completed.
+fn finish_feed(feed: FeedDraft, entries: Vec<EntryDraft>) -> Result<Feed, YoutubeError> {
     let feed_channel = feed_channel_id(&feed);
     let mut out = Vec::with_capacity(entries.len());
     for (index, draft) in entries.into_iter().enumerate() {
@@ -223,6 +231,19 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
         published: feed.published.as_deref().and_then(|p| parse_time(p).ok()),
         entries: out,
     })
+}
+
+/// Appends what a character or entity reference stands for (`&#233;`, `&amp;`) to `text`.
+fn push_reference(r: &BytesRef<'_>, text: &mut String) -> Result<(), YoutubeError> {
+    if let Some(ch) = r.resolve_char_ref().map_err(|e| YoutubeError::malformed(format!("feed entity: {e}")))? {
+        text.push(ch);
+    } else {
+        let name = r.decode().map_err(|e| YoutubeError::malformed(format!("feed entity: {e}")))?;
+        let value = quick_xml::escape::resolve_predefined_entity(&name)
+            .ok_or_else(|| YoutubeError::malformed(format!("unknown XML entity &{name};")))?;
+        text.push_str(value);
+    }
+    Ok(())
 }
 
 fn check_root(ns: Ns, local: &[u8]) -> Result<(), YoutubeError> {

@@ -12,8 +12,10 @@ mod batch;
 pub mod bench;
 mod client;
 pub mod data_api;
+mod data_api_calls;
 mod error;
 pub mod feed;
+mod google_error;
 pub mod oauth;
 pub mod player;
 pub mod recorded;
@@ -26,9 +28,10 @@ pub use client::{
     CONSENT_COOKIE, PLAYER_CHECK_FIELDS, RawResponse, RetryPolicy, Thumbnail, ThumbnailCheck, ViewsEndpoint,
     YoutubeClient, YoutubeConfig,
 };
-pub use data_api::{ApiAuth, ApiChannel, ApiVideo, VIDEOS_LIST_MAX_IDS, parse_google_error};
+pub use data_api::{ApiAuth, ApiChannel, ApiVideo, VIDEOS_LIST_MAX_IDS};
 pub use error::{ErrorKind, YoutubeError};
 pub use feed::{Feed, FeedEntry, parse_feed};
+pub use google_error::parse_google_error;
 pub use oauth::{
     AB_TEST_SCOPES, AuthorizationRequest, OAuthClient, OAuthConfig, SCOPE_YOUTUBE_FORCE_SSL,
     SCOPE_YT_ANALYTICS_READONLY, TokenSet,

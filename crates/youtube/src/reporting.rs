@@ -19,7 +19,8 @@ use url::Url;
 
 use crate::YoutubeError;
 use crate::client::{RequestSpec, YoutubeClient, endpoint};
-use crate::data_api::{json_error, ok_or_google_error};
+use crate::data_api::json_error;
+use crate::google_error::ok_or_google_error;
 
 /// The reach report: `date,channel_id,video_id,video_thumbnail_impressions,video_thumbnail_impressions_ctr`.
 pub const REACH_REPORT_TYPE: &str = "channel_reach_basic_a1";
@@ -282,7 +283,7 @@ impl YoutubeClient {
             let spec = self.reporting_request(reqwest::Method::GET, url, token)?;
             let page: Page<T> = self
                 .execute(spec, |raw| {
-                    ok_or_google_error(&raw)?;
+                    ok_or_google_error(raw.status, &raw.body)?;
                     serde_json::from_slice(&raw.body).map_err(|e| json_error(what, &e))
                 })
                 .await?;
@@ -322,7 +323,7 @@ impl YoutubeClient {
         let spec = self.reporting_request(reqwest::Method::POST, url, access_token)?.json_body(&body);
         let job: ReportingJob = self
             .execute(spec, |raw| {
-                ok_or_google_error(&raw)?;
+                ok_or_google_error(raw.status, &raw.body)?;
                 serde_json::from_slice(&raw.body).map_err(|e| json_error("jobs.create", &e))
             })
             .await?;
@@ -424,7 +425,7 @@ impl YoutubeClient {
     ) -> Result<T, YoutubeError> {
         let spec = self.reporting_request(reqwest::Method::GET, self.download_url(report)?, access_token)?;
         self.execute(spec, |raw| {
-            ok_or_google_error(&raw)?;
+            ok_or_google_error(raw.status, &raw.body)?;
             read(raw.body)
         })
         .await
