@@ -168,7 +168,8 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
                     return Err(YoutubeError::malformed("feed XML closes an element that was never opened"));
                 };
                 let depth = stack.len();
-                let value = std::mem::take(&mut text).trim().to_owned();
+                // Copied out only for the elements kept: most (descriptions above all) are not.
+                let value = || text.trim().to_owned();
                 let parent = stack.last().map(|(n, l)| (*n, l.as_slice()));
                 match (entry.as_mut(), depth) {
                     (Some(_), 1) if ns == Ns::Atom && local == b"entry" => {
@@ -177,26 +178,27 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
                         }
                     }
                     (Some(e), 2) => match (ns, local.as_slice()) {
-                        (Ns::Atom, b"id") => e.atom_id = Some(value),
-                        (Ns::Yt, b"videoId") => e.video_id = Some(value),
-                        (Ns::Yt, b"channelId") => e.channel_id = Some(value),
-                        (Ns::Atom, b"title") => e.title = Some(value),
-                        (Ns::Atom, b"published") => e.published = Some(value),
-                        (Ns::Atom, b"updated") => e.updated = Some(value),
+                        (Ns::Atom, b"id") => e.atom_id = Some(value()),
+                        (Ns::Yt, b"videoId") => e.video_id = Some(value()),
+                        (Ns::Yt, b"channelId") => e.channel_id = Some(value()),
+                        (Ns::Atom, b"title") => e.title = Some(value()),
+                        (Ns::Atom, b"published") => e.published = Some(value()),
+                        (Ns::Atom, b"updated") => e.updated = Some(value()),
                         _ => {}
                     },
                     (None, 1) => match (ns, local.as_slice()) {
-                        (Ns::Atom, b"id") => feed.atom_id = Some(value),
-                        (Ns::Yt, b"channelId") => feed.channel_id = Some(value),
-                        (Ns::Atom, b"title") => feed.title = Some(value),
-                        (Ns::Atom, b"published") => feed.published = Some(value),
+                        (Ns::Atom, b"id") => feed.atom_id = Some(value()),
+                        (Ns::Yt, b"channelId") => feed.channel_id = Some(value()),
+                        (Ns::Atom, b"title") => feed.title = Some(value()),
+                        (Ns::Atom, b"published") => feed.published = Some(value()),
                         _ => {}
                     },
                     (None, 2) if parent == Some((Ns::Atom, b"author")) && ns == Ns::Atom && local == b"uri" => {
-                        feed.author_uri = Some(value);
+                        feed.author_uri = Some(value());
                     }
                     _ => {}
                 }
+                text.clear();
             }
             Event::Eof => {
                 if !saw_root {
