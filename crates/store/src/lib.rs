@@ -74,6 +74,9 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
 
     async fn upsert_channel(&self, channel: &NewChannel, now: DateTime<Utc>) -> Result<()>;
     async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>>;
+    /// The stored channels among `ids` (one round trip for a claim's channel targets), in no
+    /// particular order.
+    async fn channels(&self, ids: &[ChannelId]) -> Result<Vec<Channel>>;
 
     /// Inserts a video unless it exists; returns whether it was new.
     async fn insert_video(&self, video: &NewVideo, now: DateTime<Utc>) -> Result<bool>;
@@ -152,15 +155,17 @@ pub trait Store: AccountStore + OutlierStore + AbTestStore + UiStore + Send + Sy
     /// The stored videos among `ids` (one round trip for a batch of claimed targets), in no
     /// particular order.
     async fn videos(&self, ids: &[VideoId]) -> Result<Vec<Video>>;
-    /// Inserts new videos with their targets, updates the channel and reschedules its target.
+    /// Inserts the feed's videos not stored yet, each with a target due at its first slot (the
+    /// stored ones and their targets are left as they are), updates the channel and reschedules
+    /// its target.
     async fn complete_channel_check(
         &self,
         lease: &Lease,
         check: &ChannelCheck,
         next_due_at: DateTime<Utc>,
     ) -> Result<()>;
-    /// `complete_channel_check` for a batch, in one transaction and a few statements besides the
-    /// new videos: each check whose lease is still held gets its new videos and their targets,
+    /// `complete_channel_check` for a batch, in one transaction and a few statements whatever its
+    /// size: each check whose lease is still held gets its new videos and their targets,
     /// its channel's check time and latest video, and its target's next check; a check whose
     /// lease was lost writes nothing. Returns, in the batch's order, whether each lease was held.
     /// On an error nothing is written and every lease stays as it was.

@@ -264,13 +264,16 @@ pub struct FinishedChannelCheck {
     pub next_due_at: DateTime<Utc>,
 }
 
-/// A channel check's outcome: new videos become video targets due at their first slot.
+/// A channel check's outcome: the videos its feed shows that are still to be tracked, each with
+/// the start of the first slot it would be measured in. The store adds those it does not know yet,
+/// each with a video target due then, and leaves the known ones (and their targets) as they are:
+/// which are new is decided where they are written, so a check reads nothing before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelCheck {
     pub channel_id: ChannelId,
     pub checked_at: DateTime<Utc>,
     pub latest_video_id: Option<VideoId>,
-    pub new_videos: Vec<(NewVideo, DateTime<Utc>)>,
+    pub feed_videos: Vec<(NewVideo, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -72,6 +72,9 @@ const EXISTING_VIDEOS: &str =
 /// The stored videos among a JSON array of video ids.
 const VIDEOS_BY_IDS: &str = "SELECT * FROM videos WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))";
 
+/// The stored channels among a JSON array of channel ids.
+const CHANNELS_BY_IDS: &str = "SELECT * FROM channels WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))";
+
 // A batch of video checks arrives as one JSON array per statement (`sql/tracking.rs` writes it):
 // one prepared statement whatever the batch's size, and no limit on bound parameters.
 
@@ -101,6 +104,19 @@ const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos v SET title = b.title, \
        OR v.thumb_sha256 IS DISTINCT FROM COALESCE(b.sha256, v.thumb_sha256) \
        OR v.thumb_phash IS DISTINCT FROM COALESCE(b.phash, v.thumb_phash) \
        OR v.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, v.thumb_blob_key))";
+
+/// Inserts a batch of the videos channel feeds show, leaving those already stored as they are;
+/// returns the ids it inserted.
+const INSERT_VIDEOS_BATCH: &str = "INSERT INTO videos (id, channel_id, published_at, is_short, title, created_at) \
+     SELECT id, channel_id, published_at, is_short, title, created_at FROM jsonb_to_recordset($1::jsonb) \
+       AS b(id text, channel_id text, published_at timestamptz, is_short boolean, title text, created_at timestamptz) \
+     ON CONFLICT (id) DO NOTHING RETURNING id";
+
+/// Inserts a batch of video targets, each due at its `due` time; a target that exists is kept.
+const INSERT_VIDEO_TARGETS_BATCH: &str = "INSERT INTO targets (kind, subject, next_due_at, created_at) \
+     SELECT 'video', id, due, created_at FROM jsonb_to_recordset($1::jsonb) \
+       AS b(id text, due timestamptz, created_at timestamptz) \
+     ON CONFLICT (kind, subject) DO NOTHING";
 
 /// Sets a batch's channel check times and latest videos (a null latest video keeps the stored one).
 const UPDATE_CHANNELS_BATCH: &str = "UPDATE channels c SET checked_at = b.checked_at, \

@@ -66,6 +66,9 @@ const EXISTING_VIDEOS: &str = "SELECT id FROM videos WHERE id IN (SELECT value F
 /// The stored videos among a JSON array of video ids.
 const VIDEOS_BY_IDS: &str = "SELECT * FROM videos WHERE id IN (SELECT value FROM json_each($1))";
 
+/// The stored channels among a JSON array of channel ids.
+const CHANNELS_BY_IDS: &str = "SELECT * FROM channels WHERE id IN (SELECT value FROM json_each($1))";
+
 // A batch of video checks arrives as one JSON array per statement (`sql/tracking.rs` writes it):
 // one prepared statement whatever the batch's size, and no limit on bound parameters.
 
@@ -97,6 +100,20 @@ const UPDATE_VIDEOS_BATCH: &str = "UPDATE videos SET title = b.title, \
        OR videos.thumb_sha256 IS DISTINCT FROM COALESCE(b.sha256, videos.thumb_sha256) \
        OR videos.thumb_phash IS DISTINCT FROM COALESCE(b.phash, videos.thumb_phash) \
        OR videos.thumb_blob_key IS DISTINCT FROM COALESCE(b.blob_key, videos.thumb_blob_key))";
+
+/// Inserts a batch of the videos channel feeds show, leaving those already stored as they are;
+/// returns the ids it inserted.
+const INSERT_VIDEOS_BATCH: &str = "INSERT INTO videos (id, channel_id, published_at, is_short, title, created_at) \
+     SELECT value ->> 'id', value ->> 'channel_id', value ->> 'published_at', value ->> 'is_short', \
+       value ->> 'title', value ->> 'created_at' \
+     FROM json_each($1) WHERE true \
+     ON CONFLICT (id) DO NOTHING RETURNING id";
+
+/// Inserts a batch of video targets, each due at its `due` time; a target that exists is kept.
+const INSERT_VIDEO_TARGETS_BATCH: &str = "INSERT INTO targets (kind, subject, next_due_at, created_at) \
+     SELECT 'video', value ->> 'id', value ->> 'due', value ->> 'created_at' \
+     FROM json_each($1) WHERE true \
+     ON CONFLICT (kind, subject) DO NOTHING";
 
 /// Sets a batch's channel check times and latest videos (a null latest video keeps the stored one).
 const UPDATE_CHANNELS_BATCH: &str = "UPDATE channels SET checked_at = b.checked_at, \

@@ -43,6 +43,9 @@ async fn channels_and_videos(store: Arc<dyn Store>) {
     assert_eq!((got.title.as_str(), got.handle.as_deref(), got.created_at), ("First", Some("@first"), now));
     assert_eq!(got.latest_video_id, None);
     assert!(store.channel(&channel_id(2)).await.unwrap().is_none());
+    let read = store.channels(&[channel_id(2), ch.clone()]).await.unwrap();
+    assert_eq!(read, vec![got.clone()], "the stored ones among the asked");
+    assert!(store.channels(&[]).await.unwrap().is_empty());
 
     assert!(store.insert_video(&new_video(1, &ch, t("2026-02-01T00:00:00Z")), now).await.unwrap());
     assert!(store.insert_video(&new_video(2, &ch, t("2026-02-03T00:00:00Z")), now).await.unwrap());
@@ -447,15 +450,24 @@ async fn a_failed_batch_writes_nothing_and_its_slots_are_retried(store: Arc<dyn 
 async fn channel_check_adds_videos_and_targets(store: Arc<dyn Store>) {
     let ch = with_channel(&*store, 1).await;
     let now = t("2026-03-01T09:55:00Z");
+    // A video known before, measured until tomorrow, and one known without a target of its own.
+    let earlier = t("2026-02-28T09:00:00Z");
+    store.insert_video(&new_video(3, &ch, t("2026-02-27T09:30:00Z")), earlier).await.unwrap();
+    store.ensure_target(TargetKind::Video, video_id(3).as_str(), now + Duration::days(1), earlier).await.unwrap();
+    store.insert_video(&new_video(4, &ch, t("2026-02-26T09:30:00Z")), earlier).await.unwrap();
     store.ensure_target(TargetKind::Channel, ch.as_str(), now, now).await.unwrap();
     let claimed = store.claim_due("w", now, Duration::minutes(5), 10).await.unwrap();
+    let mut retitled = new_video(3, &ch, t("2026-02-27T09:30:00Z"));
+    retitled.title = "Retitled since".into();
     let check = ChannelCheck {
         channel_id: ch.clone(),
         checked_at: now,
         latest_video_id: Some(video_id(2)),
-        new_videos: vec![
+        feed_videos: vec![
             (new_video(2, &ch, t("2026-03-01T09:30:00Z")), t("2026-03-01T09:00:00Z")),
+            (retitled, t("2026-03-01T09:00:00Z")),
             (new_video(1, &ch, t("2026-02-20T09:30:00Z")), t("2026-03-01T00:00:00Z")),
+            (new_video(4, &ch, t("2026-02-26T09:30:00Z")), t("2026-03-01T00:00:00Z")),
         ],
     };
     store.complete_channel_check(&claimed[0].lease().unwrap(), &check, now + Duration::hours(1)).await.unwrap();
@@ -463,7 +475,16 @@ async fn channel_check_adds_videos_and_targets(store: Arc<dyn Store>) {
     assert_eq!((channel.latest_video_id, channel.checked_at), (Some(video_id(2)), Some(now)));
     let target = store.target(TargetKind::Video, video_id(2).as_str()).await.unwrap().unwrap();
     assert_eq!(target.next_due_at, t("2026-03-01T09:00:00Z"));
-    assert_eq!(store.channel_videos(&ch).await.unwrap().len(), 2);
+    let new = store.video(&video_id(2)).await.unwrap().unwrap();
+    assert_eq!((new.published_at, new.created_at, new.is_short), (t("2026-03-01T09:30:00Z"), now, true));
+    assert!(!store.video(&video_id(1)).await.unwrap().unwrap().is_short);
+    assert_eq!(store.channel_videos(&ch).await.unwrap().len(), 4);
+    // The known videos are left as they were: row, target and schedule.
+    let known = store.video(&video_id(3)).await.unwrap().unwrap();
+    assert_eq!((known.title.as_str(), known.created_at), ("Video 3", earlier));
+    let target = store.target(TargetKind::Video, video_id(3).as_str()).await.unwrap().unwrap();
+    assert_eq!(target.next_due_at, now + Duration::days(1));
+    assert!(store.target(TargetKind::Video, video_id(4).as_str()).await.unwrap().is_none());
     let due = store.claim_due("w", now, Duration::minutes(5), 10).await.unwrap();
     assert_eq!(
         due.iter().map(|t| t.subject.clone()).collect::<Vec<_>>(),
@@ -487,7 +508,7 @@ async fn channel_checks_are_written_in_batches_bound_to_their_leases(store: Arc<
         channel_id: ch.clone(),
         checked_at: now,
         latest_video_id: Some(video_id(video)),
-        new_videos: vec![(new_video(video, ch, t("2026-03-01T09:30:00Z")), t("2026-03-01T09:00:00Z"))],
+        feed_videos: vec![(new_video(video, ch, t("2026-03-01T09:30:00Z")), t("2026-03-01T09:00:00Z"))],
     };
     let next = now + Duration::hours(1);
     let batch = vec![

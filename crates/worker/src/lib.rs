@@ -25,7 +25,7 @@ pub use check_writer::CheckWriter;
 pub use mail::{Delivery, InlineImage, Mail, MailConfig, Mailer, SmtpConfig, SmtpServer, SmtpTls};
 pub use metrics::Metrics;
 pub use outliers_config::OutliersConfig;
-pub use pipeline::{Pipeline, PipelineConfig};
+pub use pipeline::{Pipeline, PipelineConfig, Prefetched};
 pub use runner::{RunnerConfig, run_worker};
 pub use track::{Limited, TrackError, Tracked, Tracker, month_start};
 pub use webhook::Webhooks;

@@ -3,9 +3,9 @@
 //! detected against the stored state and archived). Each writes its result and the target's next
 //! due time in one store transaction, only while it still holds the lease; checks share their
 //! transaction with the others of their kind finished at the same moment (`CheckWriter`'s group
-//! commit), and the videos of a claim are read in one query (`with_videos`).
+//! commit), and the videos and channels of a claim are read in one query each (`with_subjects`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,8 +14,8 @@ use futures::StreamExt;
 use tubewatch_core::schedule::next_channel_check;
 use tubewatch_core::{ChannelId, Clock, SchedulePolicy, VideoId};
 use tubewatch_store::{
-    ChangeKind, ChannelCheck, FinishedChannelCheck, FinishedVideoCheck, Lease, NewChange, NewVideo, Store, StoreError,
-    Target, TargetKind, ThumbState, Video, VideoCheck, ViewsRecord,
+    ChangeKind, Channel, ChannelCheck, FinishedChannelCheck, FinishedVideoCheck, Lease, NewChange, NewVideo, Store,
+    StoreError, Target, TargetKind, ThumbState, Video, VideoCheck, ViewsRecord,
 };
 use tubewatch_youtube::{
     ApiVideo, PerceptualHash, ThumbnailCheck, ThumbnailSize, ViewsEndpoint, YoutubeClient, YoutubeError,
@@ -74,6 +74,18 @@ pub struct Pipeline {
     pub writer: CheckWriter,
 }
 
+/// A claimed target's stored subject, read with the rest of its claim (`Pipeline::with_subjects`).
+#[derive(Debug, Clone, Default)]
+pub enum Prefetched {
+    /// Not read: the check reads what it needs itself.
+    #[default]
+    Unread,
+    /// A video target's stored video.
+    Video(Video),
+    /// A channel target's stored channel (`None`: not stored).
+    Channel(Option<Channel>),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum JobError {
     #[error(transparent)]
@@ -124,55 +136,68 @@ impl Pipeline {
                 return Ok(runs);
             }
             runs += claimed.len();
-            futures::stream::iter(self.with_videos(claimed).await)
-                .for_each_concurrent(concurrency.max(1), |(target, video)| self.run_target_with(target, video))
+            futures::stream::iter(self.with_subjects(claimed).await)
+                .for_each_concurrent(concurrency.max(1), |(target, read)| self.run_target_with(target, read))
                 .await;
         }
     }
 
-    /// Pairs claimed targets with their stored videos, read in one round trip for the whole claim
-    /// (a video target's check needs its row); a failed read leaves each check to read its own.
-    pub async fn with_videos(&self, claimed: Vec<Target>) -> Vec<(Target, Option<Video>)> {
-        let ids: Vec<VideoId> = claimed
-            .iter()
-            .filter(|t| t.kind == TargetKind::Video)
-            .filter_map(|t| VideoId::parse(&t.subject).ok())
-            .collect();
-        let mut videos: HashMap<VideoId, Video> = match self.store.videos(&ids).await {
+    /// Pairs claimed targets with their stored subjects, read in one round trip per kind for the
+    /// whole claim (a video check needs its video's row, a channel check its channel's last check
+    /// time); a failed read leaves each check to read its own.
+    pub async fn with_subjects(&self, claimed: Vec<Target>) -> Vec<(Target, Prefetched)> {
+        let subjects = |kind| claimed.iter().filter(move |t: &&Target| t.kind == kind).map(|t| t.subject.as_str());
+        let video_ids: Vec<VideoId> = subjects(TargetKind::Video).filter_map(|s| VideoId::parse(s).ok()).collect();
+        let channel_ids: Vec<ChannelId> =
+            subjects(TargetKind::Channel).filter_map(|s| ChannelId::parse(s).ok()).collect();
+        let mut videos: HashMap<VideoId, Video> = match self.store.videos(&video_ids).await {
             Ok(videos) => videos.into_iter().map(|v| (v.id.clone(), v)).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "reading the claimed videos failed; each check reads its own");
                 HashMap::new()
             }
         };
+        let mut channels: Option<HashMap<ChannelId, Channel>> = match self.store.channels(&channel_ids).await {
+            Ok(channels) => Some(channels.into_iter().map(|c| (c.id.clone(), c)).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the claimed channels failed; each check reads its own");
+                None
+            }
+        };
         claimed
             .into_iter()
             .map(|t| {
-                let video = if t.kind == TargetKind::Video {
-                    VideoId::parse(&t.subject).ok().and_then(|id| videos.remove(&id))
-                } else {
-                    None
+                let prefetched = match t.kind {
+                    TargetKind::Video => VideoId::parse(&t.subject)
+                        .ok()
+                        .and_then(|id| videos.remove(&id))
+                        .map_or(Prefetched::Unread, Prefetched::Video),
+                    TargetKind::Channel => match (&mut channels, ChannelId::parse(&t.subject)) {
+                        (Some(channels), Ok(id)) => Prefetched::Channel(channels.remove(&id)),
+                        _ => Prefetched::Unread,
+                    },
+                    _ => Prefetched::Unread,
                 };
-                (t, video)
+                (t, prefetched)
             })
             .collect()
     }
 
     /// Runs one claimed target to its end: success, retry later, slot given up, or stopped for good.
     pub async fn run_target(&self, target: Target) {
-        self.run_target_with(target, None).await;
+        self.run_target_with(target, Prefetched::Unread).await;
     }
 
-    /// `run_target` for a video target whose stored row was read already (`with_videos`).
-    pub async fn run_target_with(&self, target: Target, video: Option<Video>) {
+    /// `run_target` for a target whose stored subject was read already (`with_subjects`).
+    pub async fn run_target_with(&self, target: Target, prefetched: Prefetched) {
         let Some(lease) = target.lease() else {
             tracing::error!(target_id = target.id, "run_target called with an unleased target");
             return;
         };
         let kind = target.kind.as_str();
         let result = match target.kind {
-            TargetKind::Video => self.check_video(&target, &lease, video).await,
-            TargetKind::Channel => self.check_channel(&target, &lease).await,
+            TargetKind::Video => self.check_video(&target, &lease, prefetched).await,
+            TargetKind::Channel => self.check_channel(&target, &lease, prefetched).await,
             TargetKind::Outliers => self.run_outliers(&target, &lease).await,
             TargetKind::Digest => self.run_digest(&target, &lease).await,
             TargetKind::AbTest => self.run_abtest_step(&target, &lease).await,
@@ -261,21 +286,24 @@ impl Pipeline {
     }
 
     #[tracing::instrument(skip_all, fields(channel_id = %target.subject))]
-    async fn check_channel(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
+    async fn check_channel(&self, target: &Target, lease: &Lease, prefetched: Prefetched) -> Result<(), JobError> {
         let _running = self.writer.running();
         let id = ChannelId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let channel = match prefetched {
+            Prefetched::Channel(channel) => channel,
+            _ => self.store.channel(&id).await?,
+        };
         let feed = self.timed("feed", self.youtube.channel_feed(&id)).await?;
         let now = self.clock.now();
         // A video published since the last check starts at the slot of its publish time (filled
         // late if this check is late); on a channel's first check, at the slot tracking began in.
-        let last_check = self.store.channel(&id).await?.and_then(|c| c.checked_at).unwrap_or(target.next_due_at);
-        let ids: Vec<VideoId> = feed.entries.iter().map(|e| e.video_id.clone()).collect();
-        let known: HashSet<VideoId> = self.store.existing_videos(&ids).await?.into_iter().collect();
+        let last_check = channel.and_then(|c| c.checked_at).unwrap_or(target.next_due_at);
         let policy = &self.config.policy;
-        let new_videos = feed
+        // Every entry still in its tracking window: the store adds those it does not know yet
+        // (deciding which while it writes, so the check reads nothing) and leaves the others.
+        let feed_videos = feed
             .entries
             .iter()
-            .filter(|e| !known.contains(&e.video_id))
             .filter_map(|e| {
                 // A video past its tracking window is not tracked at all.
                 let first = policy.slot_at(e.published, e.published.max(last_check.min(now)))?;
@@ -289,11 +317,8 @@ impl Pipeline {
                 Some((video, first.start()))
             })
             .collect::<Vec<_>>();
-        if !new_videos.is_empty() {
-            tracing::info!(channel_id = %id, new = new_videos.len(), "new videos in channel {id}");
-        }
         let latest = feed.entries.iter().max_by_key(|e| e.published).map(|e| e.video_id.clone());
-        let check = ChannelCheck { channel_id: id, checked_at: now, latest_video_id: latest, new_videos };
+        let check = ChannelCheck { channel_id: id, checked_at: now, latest_video_id: latest, feed_videos };
         let next = next_channel_check(now, self.config.channel_check_offset);
         let finished = FinishedChannelCheck { lease: lease.clone(), check, next_due_at: next };
         self.writer.write_channel(&self.store, &self.metrics, finished).await?;
@@ -301,12 +326,12 @@ impl Pipeline {
     }
 
     #[tracing::instrument(skip_all, fields(video_id = %target.subject))]
-    async fn check_video(&self, target: &Target, lease: &Lease, video: Option<Video>) -> Result<(), JobError> {
+    async fn check_video(&self, target: &Target, lease: &Lease, prefetched: Prefetched) -> Result<(), JobError> {
         let _running = self.writer.running();
         let id = VideoId::parse(&target.subject).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let video = match video {
-            Some(video) => video,
-            None => self
+        let video = match prefetched {
+            Prefetched::Video(video) => video,
+            _ => self
                 .store
                 .video(&id)
                 .await?

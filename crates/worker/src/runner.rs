@@ -73,13 +73,13 @@ pub async fn run_worker(pipeline: Pipeline, config: RunnerConfig, shutdown: Canc
             sleep_or_stop(idle.clamp(StdDuration::from_millis(5), StdDuration::from_secs(1)), &shutdown).await;
             continue;
         }
-        for (target, video) in pipeline.with_videos(claimed).await {
+        for (target, prefetched) in pipeline.with_subjects(claimed).await {
             pipeline.metrics.claimed.get_or_create(&Metrics::kind(target.kind.as_str())).inc();
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
             let pipeline = pipeline.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                pipeline.run_target_with(target, video).await;
+                pipeline.run_target_with(target, prefetched).await;
             });
         }
     }

@@ -290,8 +290,75 @@ pub enum ThumbnailCheck {
 pub struct YoutubeClient {
     pub(crate) http: reqwest::Client,
     pub(crate) config: Arc<YoutubeConfig>,
+    prepared: Arc<Prepared>,
     gates: Arc<std::sync::Mutex<HashMap<String, Arc<HostGate>>>>,
     pub(crate) batcher: crate::batch::BatcherSlot,
+}
+
+/// What every check's requests share, built once per client: a check then neither parses its
+/// URLs again nor builds its JSON body and headers piece by piece.
+#[derive(Debug)]
+struct Prepared {
+    /// The player endpoint with [`PLAYER_CHECK_FIELDS`] (the video goes in the body, so this is
+    /// every check's URL), and without a mask.
+    player_check_url: Url,
+    player_url: Url,
+    /// The player request's JSON body before and after the video id.
+    player_body: (String, String),
+    /// InnerTube's request headers (consent cookie, language, client name and version, origin,
+    /// JSON content type).
+    innertube_headers: HeaderMap,
+    /// `image_base` up to its path, without a trailing slash: a thumbnail's URL is this and
+    /// `/vi/ID/NAME.jpg`.
+    image_prefix: String,
+}
+
+impl Prepared {
+    fn new(config: &YoutubeConfig) -> Result<Self, YoutubeError> {
+        let mut player_url = endpoint(&config.web_base, "/youtubei/v1/player");
+        player_url.query_pairs_mut().append_pair("prettyPrint", "false");
+        let mut player_check_url = player_url.clone();
+        // Written as the recorded request writes it (`$` and `,` unescaped).
+        let query = format!("{}&$fields={PLAYER_CHECK_FIELDS}", player_url.query().unwrap_or_default());
+        player_check_url.set_query(Some(&query));
+        let body = player_request_body(&config.innertube_client_version, "").to_string();
+        const ID_AT: &str = "\"videoId\":\"";
+        let split = body.find(ID_AT).map(|at| at + ID_AT.len()).ok_or_else(|| YoutubeError::Http {
+            status: None,
+            message: "the player request body has no video id".into(),
+        })?;
+        let player_body = (body[..split].to_owned(), body[split..].to_owned());
+        let spec = web_request_spec(reqwest::Method::POST, player_url.clone())
+            .header(HeaderName::from_static("x-youtube-client-name"), "1")?
+            .header(HeaderName::from_static("x-youtube-client-version"), &config.innertube_client_version)?
+            .header(header::ORIGIN, &config.web_base.origin().ascii_serialization())?
+            .json_body(&serde_json::Value::Null);
+        let mut image_base = config.image_base.clone();
+        image_base.set_query(None);
+        image_base.set_fragment(None);
+        let image_prefix = image_base.as_str().trim_end_matches('/').to_owned();
+        Ok(Self { player_check_url, player_url, player_body, innertube_headers: spec.headers, image_prefix })
+    }
+}
+
+/// The player request's body for `video`.
+fn player_request_body(client_version: &str, video: &str) -> serde_json::Value {
+    serde_json::json!({
+        "context": {"client": {
+            "clientName": "WEB", "clientVersion": client_version, "hl": "en", "gl": "US"
+        }},
+        "videoId": video,
+        "contentCheckOk": true,
+        "racyCheckOk": true,
+    })
+}
+
+/// A request to www.youtube.com with the consent cookie and the language a browser sends.
+fn web_request_spec(method: reqwest::Method, url: Url) -> RequestSpec {
+    let mut spec = RequestSpec::new(method, url);
+    spec.headers.insert(header::COOKIE, HeaderValue::from_static(CONSENT_COOKIE));
+    spec.headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("en-US,en;q=0.9"));
+    spec
 }
 
 impl fmt::Debug for YoutubeClient {
@@ -330,7 +397,8 @@ impl YoutubeClient {
             .redirect(redirect)
             .build()
             .map_err(|e| YoutubeError::Http { status: None, message: format!("cannot build the HTTP client: {e}") })?;
-        Ok(Self { http, config: Arc::new(config), gates: Arc::default(), batcher: Arc::default() })
+        let prepared = Arc::new(Prepared::new(&config)?);
+        Ok(Self { http, config: Arc::new(config), prepared, gates: Arc::default(), batcher: Arc::default() })
     }
 
     pub fn config(&self) -> &YoutubeConfig {
@@ -342,6 +410,7 @@ impl YoutubeClient {
         Self {
             http: self.http.clone(),
             config: self.config.clone(),
+            prepared: self.prepared.clone(),
             gates: self.gates.clone(),
             batcher: Arc::default(),
         }
@@ -456,21 +525,21 @@ impl YoutubeClient {
     }
 
     fn web_request(&self, method: reqwest::Method, url: Url) -> Result<RequestSpec, YoutubeError> {
-        RequestSpec::new(method, url)
-            .header(header::COOKIE, CONSENT_COOKIE)?
-            .header(header::ACCEPT_LANGUAGE, "en-US,en;q=0.9")
+        Ok(web_request_spec(method, url))
     }
 
     fn innertube_request(&self, path: &str, body: &serde_json::Value) -> Result<RequestSpec, YoutubeError> {
         let mut url = endpoint(&self.config.web_base, path);
         url.query_pairs_mut().append_pair("prettyPrint", "false");
-        let origin = self.config.web_base.origin().ascii_serialization();
-        Ok(self
-            .web_request(reqwest::Method::POST, url)?
-            .header(HeaderName::from_static("x-youtube-client-name"), "1")?
-            .header(HeaderName::from_static("x-youtube-client-version"), &self.config.innertube_client_version)?
-            .header(header::ORIGIN, &origin)?
-            .json_body(body))
+        let mut spec = RequestSpec::new(reqwest::Method::POST, url).json_body(body);
+        spec.headers = self.prepared.innertube_headers.clone();
+        Ok(spec)
+    }
+
+    /// A thumbnail's URL on `image_base`.
+    fn thumbnail_url(&self, video: &VideoId, size: ThumbnailSize) -> Result<Url, YoutubeError> {
+        let url = format!("{}/vi/{video}/{}.jpg", self.prepared.image_prefix, size.name());
+        Url::parse(&url).map_err(|e| YoutubeError::Http { status: None, message: format!("thumbnail URL {url}: {e}") })
     }
 
     /// The channel's RSS feed (15 newest uploads, newest first).
@@ -543,7 +612,7 @@ impl YoutubeClient {
     /// Asks InnerTube's player endpoint (smaller than the watch page, same fields).
     #[tracing::instrument(skip_all, fields(video_id = %video))]
     pub async fn player(&self, video: &VideoId) -> Result<VideoInfo, YoutubeError> {
-        self.player_with_fields(video, None).await
+        self.player_with_fields(video, false).await
     }
 
     /// Views and title for a check, from [`YoutubeConfig::views_from`]: the player endpoint with
@@ -554,7 +623,7 @@ impl YoutubeClient {
         if self.config.views_from == ViewsEndpoint::WatchPage {
             return self.watch_page(video).await;
         }
-        match self.player_with_fields(video, Some(PLAYER_CHECK_FIELDS)).await {
+        match self.player_with_fields(video, true).await {
             // A bot check on the API, a refused mask or a changed shape: the page may still serve.
             Err(e)
                 if matches!(e.kind(), ErrorKind::BotCheck | ErrorKind::Malformed)
@@ -567,22 +636,20 @@ impl YoutubeClient {
         }
     }
 
-    /// The player endpoint, its response cut to `fields` (Google's `$fields` mask) when given.
-    async fn player_with_fields(&self, video: &VideoId, fields: Option<&str>) -> Result<VideoInfo, YoutubeError> {
-        let body = serde_json::json!({
-            "context": {"client": {
-                "clientName": "WEB", "clientVersion": self.config.innertube_client_version, "hl": "en", "gl": "US"
-            }},
-            "videoId": video.as_str(),
-            "contentCheckOk": true,
-            "racyCheckOk": true,
-        });
-        let mut spec = self.innertube_request("/youtubei/v1/player", &body)?;
-        if let Some(fields) = fields {
-            // Written as the recorded request writes it (`$` and `,` unescaped).
-            let query = format!("{}&$fields={fields}", spec.url.query().unwrap_or_default());
-            spec.url.set_query(Some(&query));
-        }
+    /// The player endpoint, its response cut to [`PLAYER_CHECK_FIELDS`] (Google's `$fields` mask)
+    /// when `masked`.
+    async fn player_with_fields(&self, video: &VideoId, masked: bool) -> Result<VideoInfo, YoutubeError> {
+        let prepared = &*self.prepared;
+        let url = if masked { &prepared.player_check_url } else { &prepared.player_url };
+        let (head, tail) = &prepared.player_body;
+        // A video id is 11 of `A-Za-z0-9_-`: nothing in it needs escaping in JSON.
+        let mut body = Vec::with_capacity(head.len() + video.as_str().len() + tail.len());
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(video.as_str().as_bytes());
+        body.extend_from_slice(tail.as_bytes());
+        let mut spec = RequestSpec::new(reqwest::Method::POST, url.clone());
+        spec.headers = prepared.innertube_headers.clone();
+        spec.body = Some(body);
         self.execute(spec, |raw| match raw.status {
             200 => parse_player_response(&raw.body, Some(video)),
             404 => Err(YoutubeError::not_found(format!("player response for {video}"))),
@@ -595,8 +662,7 @@ impl YoutubeClient {
     /// placeholder is recognised by its 404 and never hashed as the video's thumbnail).
     #[tracing::instrument(skip_all, fields(video_id = %video, size = size.name()))]
     pub async fn thumbnail(&self, video: &VideoId, size: ThumbnailSize) -> Result<Thumbnail, YoutubeError> {
-        let url = endpoint(&self.config.image_base, &format!("/vi/{video}/{}.jpg", size.name()));
-        let spec = RequestSpec::new(reqwest::Method::GET, url);
+        let spec = RequestSpec::new(reqwest::Method::GET, self.thumbnail_url(video, size)?);
         self.execute(spec, |raw| {
             let hashes = classify_thumbnail_response(raw.status, raw.content_type.as_deref(), &raw.body)?;
             Ok(Thumbnail { video_id: video.clone(), size, bytes: raw.body, content_type: raw.content_type, hashes })
@@ -614,8 +680,7 @@ impl YoutubeClient {
         size: ThumbnailSize,
         known_sha256: Option<&str>,
     ) -> Result<ThumbnailCheck, YoutubeError> {
-        let url = endpoint(&self.config.image_base, &format!("/vi/{video}/{}.jpg", size.name()));
-        let spec = RequestSpec::new(reqwest::Method::GET, url);
+        let spec = RequestSpec::new(reqwest::Method::GET, self.thumbnail_url(video, size)?);
         self.execute(spec, |raw| {
             if raw.status == 200
                 && let Some(known) = known_sha256

@@ -89,14 +89,14 @@ struct FeedDraft {
 
 impl EntryDraft {
     /// Keeps the text of an element of the entry that the feed entry is made from.
-    fn fill(&mut self, ns: Ns, local: &[u8], value: String) {
+    fn fill(&mut self, ns: Ns, local: &[u8], value: impl FnOnce() -> String) {
         match (ns, local) {
-            (Ns::Atom, b"id") => self.atom_id = Some(value),
-            (Ns::Yt, b"videoId") => self.video_id = Some(value),
-            (Ns::Yt, b"channelId") => self.channel_id = Some(value),
-            (Ns::Atom, b"title") => self.title = Some(value),
-            (Ns::Atom, b"published") => self.published = Some(value),
-            (Ns::Atom, b"updated") => self.updated = Some(value),
+            (Ns::Atom, b"id") => self.atom_id = Some(value()),
+            (Ns::Yt, b"videoId") => self.video_id = Some(value()),
+            (Ns::Yt, b"channelId") => self.channel_id = Some(value()),
+            (Ns::Atom, b"title") => self.title = Some(value()),
+            (Ns::Atom, b"published") => self.published = Some(value()),
+            (Ns::Atom, b"updated") => self.updated = Some(value()),
             _ => {}
         }
     }
@@ -104,12 +104,12 @@ impl EntryDraft {
 
 impl FeedDraft {
     /// Keeps the text of a feed-level element that the feed is made from.
-    fn fill(&mut self, ns: Ns, local: &[u8], value: String) {
+    fn fill(&mut self, ns: Ns, local: &[u8], value: impl FnOnce() -> String) {
         match (ns, local) {
-            (Ns::Atom, b"id") => self.atom_id = Some(value),
-            (Ns::Yt, b"channelId") => self.channel_id = Some(value),
-            (Ns::Atom, b"title") => self.title = Some(value),
-            (Ns::Atom, b"published") => self.published = Some(value),
+            (Ns::Atom, b"id") => self.atom_id = Some(value()),
+            (Ns::Yt, b"channelId") => self.channel_id = Some(value()),
+            (Ns::Atom, b"title") => self.title = Some(value()),
+            (Ns::Atom, b"published") => self.published = Some(value()),
             _ => {}
         }
     }
@@ -185,7 +185,8 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
                     return Err(YoutubeError::malformed("feed XML closes an element that was never opened"));
                 };
                 let depth = stack.len();
-                let value = std::mem::take(&mut text).trim().to_owned();
+                // Copied out only for the elements kept: most (descriptions above all) are not.
+                let value = || text.trim().to_owned();
                 let parent = stack.last().map(|(n, l)| (*n, l.as_slice()));
                 match (entry.as_mut(), depth) {
                     (Some(_), 1) if ns == Ns::Atom && local == b"entry" => {
@@ -196,10 +197,11 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
                     (Some(e), 2) => e.fill(ns, &local, value),
                     (None, 1) => feed.fill(ns, &local, value),
                     (None, 2) if parent == Some((Ns::Atom, b"author")) && ns == Ns::Atom && local == b"uri" => {
-                        feed.author_uri = Some(value);
+                        feed.author_uri = Some(value());
                     }
                     _ => {}
                 }
+                text.clear();
             }
             Event::Eof => {
                 if !saw_root {

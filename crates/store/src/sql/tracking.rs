@@ -11,8 +11,9 @@ use tracing::instrument;
 use tubewatch_core::{ChannelId, Email, Slot, UserId, VideoId};
 
 use super::{
-    Backend, CHECKPOINT, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, INSERT_VIEWS_BATCH, MIGRATIONS_TABLE_EXISTS,
-    RESCHEDULE_HELD, UPDATE_CHANNELS_BATCH, UPDATE_VIDEOS_BATCH, VIDEOS_BY_IDS, at, at_opt, ts,
+    Backend, CHANNELS_BY_IDS, CHECKPOINT, CLAIM_DUE, DIALECT, Db, DbRow, EXISTING_VIDEOS, INSERT_VIDEO_TARGETS_BATCH,
+    INSERT_VIDEOS_BATCH, INSERT_VIEWS_BATCH, MIGRATIONS_TABLE_EXISTS, RESCHEDULE_HELD, UPDATE_CHANNELS_BATCH,
+    UPDATE_VIDEOS_BATCH, VIDEOS_BY_IDS, at, at_opt, ts,
 };
 use crate::schema;
 use crate::{
@@ -50,6 +51,20 @@ pub(super) fn video_from_row(row: &DbRow) -> Result<Video> {
         is_short: row.try_get("is_short")?,
         title: row.try_get("title")?,
         thumb,
+        created_at: at(row, "created_at")?,
+    })
+}
+
+fn channel_from_row(row: &DbRow) -> Result<Channel> {
+    Ok(Channel {
+        id: decode("channels.id", ChannelId::parse(row.try_get("id")?))?,
+        title: row.try_get("title")?,
+        handle: row.try_get("handle")?,
+        latest_video_id: row
+            .try_get::<Option<String>, _>("latest_video_id")?
+            .map(|v| decode("channels.latest_video_id", VideoId::parse(&v)))
+            .transpose()?,
+        checked_at: at_opt(row, "checked_at")?,
         created_at: at(row, "created_at")?,
     })
 }
@@ -214,6 +229,19 @@ struct ChannelStateRow<'a, T> {
     latest: Option<&'a str>,
 }
 
+/// A video a channel's feed shows, as `INSERT_VIDEOS_BATCH` and `INSERT_VIDEO_TARGETS_BATCH` read it.
+#[derive(Serialize)]
+struct FeedVideoRow<'a, T> {
+    id: &'a str,
+    channel_id: &'a str,
+    published_at: T,
+    is_short: bool,
+    title: &'a str,
+    /// Its first slot's start: its target's first due time, should it be new.
+    due: T,
+    created_at: T,
+}
+
 /// A batch's title and thumbnail, as `UPDATE_VIDEOS_BATCH` reads it.
 #[derive(Serialize)]
 struct VideoStateRow<'a> {
@@ -332,22 +360,58 @@ async fn write_channel_checks(
     let leases = group.iter().map(|&i| (&checks[i].lease, Some(checks[i].next_due_at)));
     let rescheduled = reschedule_held(tx, leases).await?;
     let mut channels = Vec::with_capacity(group.len());
+    let mut feed_videos = Vec::new();
+    let mut seen = HashSet::new();
     for &i in group {
         if !rescheduled.contains(&checks[i].lease.target_id) {
             continue;
         }
         held[i] = true;
         let check = &checks[i].check;
-        // New uploads are few (a channel's feed rarely has more than one): one by one.
-        for (video, first_due) in &check.new_videos {
-            insert_video(tx, video, check.checked_at).await?;
-            ensure_target(tx, TargetKind::Video, video.id.as_str(), *first_due, check.checked_at).await?;
+        for (video, first_due) in &check.feed_videos {
+            if seen.insert(video.id.as_str()) {
+                feed_videos.push(FeedVideoRow {
+                    id: video.id.as_str(),
+                    channel_id: video.channel_id.as_str(),
+                    published_at: ts(video.published_at),
+                    is_short: video.is_short,
+                    title: &video.title,
+                    due: ts(*first_due),
+                    created_at: ts(check.checked_at),
+                });
+            }
         }
         channels.push(ChannelStateRow {
             id: check.channel_id.as_str(),
             checked_at: ts(check.checked_at),
             latest: check.latest_video_id.as_ref().map(VideoId::as_str),
         });
+    }
+    if !feed_videos.is_empty() {
+        // Which of the feeds' videos are new is decided here, by the insert itself: the known
+        // ones are left as they are, and only the inserted ones get a target.
+        let inserted: HashSet<String> = sqlx::query_scalar::<_, String>(INSERT_VIDEOS_BATCH)
+            .bind(json_param("feed videos", &feed_videos)?)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+        feed_videos.retain(|v| inserted.contains(v.id));
+        for video in &feed_videos {
+            tracing::info!(
+                video_id = video.id,
+                channel_id = video.channel_id,
+                "new video {} in channel {}",
+                video.id,
+                video.channel_id
+            );
+        }
+        if !feed_videos.is_empty() {
+            sqlx::query(INSERT_VIDEO_TARGETS_BATCH)
+                .bind(json_param("new video targets", &feed_videos)?)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     if !channels.is_empty() {
         sqlx::query(UPDATE_CHANNELS_BATCH).bind(json_param("channels", &channels)?).execute(&mut **tx).await?;
@@ -415,20 +479,16 @@ impl Store for Backend {
     async fn channel(&self, id: &ChannelId) -> Result<Option<Channel>> {
         let row =
             sqlx::query("SELECT * FROM channels WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
-        row.map(|row| {
-            Ok(Channel {
-                id: decode("channels.id", ChannelId::parse(row.try_get("id")?))?,
-                title: row.try_get("title")?,
-                handle: row.try_get("handle")?,
-                latest_video_id: row
-                    .try_get::<Option<String>, _>("latest_video_id")?
-                    .map(|v| decode("channels.latest_video_id", VideoId::parse(&v)))
-                    .transpose()?,
-                checked_at: at_opt(&row, "checked_at")?,
-                created_at: at(&row, "created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    async fn channels(&self, ids: &[ChannelId]) -> Result<Vec<Channel>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = json_param("channel ids", &ids.iter().map(ChannelId::as_str).collect::<Vec<_>>())?;
+        let rows = sqlx::query(CHANNELS_BY_IDS).bind(ids).fetch_all(&self.pool).await?;
+        rows.iter().map(channel_from_row).collect()
     }
 
     #[instrument(skip_all, fields(video_id = %video.id))]
@@ -710,7 +770,7 @@ impl Store for Backend {
         rows.iter().map(video_from_row).collect()
     }
 
-    #[instrument(skip_all, fields(channel_id = %check.channel_id, new_videos = check.new_videos.len()))]
+    #[instrument(skip_all, fields(channel_id = %check.channel_id, feed_videos = check.feed_videos.len()))]
     async fn complete_channel_check(
         &self,
         lease: &Lease,
