@@ -487,8 +487,10 @@ pub fn judge_channel_outlier(
             needed: snapshot.config.min_videos,
         };
     };
+    // The median counts as at least one view: on a channel whose typical video has no views yet
+    // at this age, two views are not an outlier.
     let score = views as f64 / band.median.max(1.0);
-    let outlier = views as f64 >= band.median * (1.0 + config.margin);
+    let outlier = score >= 1.0 + config.margin;
     let kind = if video.is_short { "Shorts views" } else { "views" };
     let explanation = format!("{score:.1}× this channel's typical {kind} at {}", describe_age(band.age_hours));
     ChannelJudgement::Judged(ChannelScore {
@@ -1821,11 +1823,29 @@ mod tests {
             judge_channel_outlier(&young, &breakout, &ChannelOutlierConfig::default()),
             ChannelJudgement::NotEnoughHistory { age_hours: 72.0, videos: 2, needed: 5 }
         );
-        let unmeasured = VideoViews { points: Vec::new(), ..breakout };
+        let unmeasured = VideoViews { points: Vec::new(), ..breakout.clone() };
         assert_eq!(
             judge_channel_outlier(&snap, &unmeasured, &ChannelOutlierConfig::default()),
             ChannelJudgement::NotMeasuredYet
         );
+
+        // A channel whose videos have no views at 3 days: four views are not 5× its typical.
+        let hourly = |published: DateTime<Utc>, views: i64| {
+            (1..=72).map(|h| ViewsPoint { at: published + Duration::hours(h), views }).collect::<Vec<_>>()
+        };
+        let silent: Vec<VideoViews> = (0..6)
+            .map(|k| {
+                let published = now - Duration::hours(100 + 24 * k);
+                VideoViews { video_id: vid(900 + k as u64), published, is_short: false, points: hourly(published, 0) }
+            })
+            .collect();
+        let quiet = ChannelBandSnapshot::from_history(BandConfig::default(), &silent).unwrap();
+        let four = VideoViews { points: hourly(published, 4), ..breakout };
+        let ChannelJudgement::Judged(score) = judge_channel_outlier(&quiet, &four, &ChannelOutlierConfig::default())
+        else {
+            panic!("judged")
+        };
+        assert!(!score.outlier && score.median < 1.0 && score.score == 4.0, "{score:?}");
     }
 
     #[test]
