@@ -188,6 +188,10 @@ pub async fn tracking_report(
         // Channels are tracked one after another: each from its own start.
         let tracked_at = store.channel(channel).await?.map_or(start, |c| c.created_at.max(start));
         for video in store.channel_videos(channel).await? {
+            // Videos of the channel's history, seen once when tracking began, are not tracked.
+            if store.target(TargetKind::Video, video.id.as_str()).await?.is_none() {
+                continue;
+            }
             report.videos_tracked += 1;
             let records = store.views(&video.id).await?;
             // Videos already out when their channel was tracked start at that slot; later ones
