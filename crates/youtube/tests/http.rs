@@ -167,6 +167,27 @@ async fn feed_request_shape_and_result() {
 }
 
 #[tokio::test]
+async fn stream_feeds_name_their_kind_and_refuse_another_channels_videos() {
+    let (mock, base) = start().await;
+    mock.on("GET /feeds/videos.xml", vec![canned(200, "text/xml; charset=UTF-8", fixture("feed_small.xml"))]);
+    let client = YoutubeClient::new(config(&base)).unwrap();
+    let long = client.stream_feed(&channel(), false).await.unwrap();
+    assert_eq!(long.entries.len(), 3);
+    assert!(long.entries.iter().all(|e| !e.is_short), "the playlist sets the kind over each entry's link");
+    assert!(client.stream_feed(&channel(), true).await.unwrap().entries.iter().all(|e| e.is_short));
+    let queries: Vec<String> = mock.hits("/feeds/videos.xml").iter().map(|h| h.query.clone()).collect();
+    assert_eq!(queries, ["playlist_id=UULFabcdefghijklmnopqrstuv", "playlist_id=UUSHabcdefghijklmnopqrstuv"]);
+
+    // One entry of another channel: the whole feed is refused, for a channel's feed too.
+    let body = String::from_utf8(fixture("feed_small.xml")).unwrap();
+    let (head, tail) = body.split_at(body.rfind("<yt:channelId>UCabcdefghijklmnopqrstuv").unwrap());
+    let mixed = format!("{head}{}", tail.replacen("UCabcdefghijklmnopqrstuv", "UCzzzzzzzzzzzzzzzzzzzzzz", 1));
+    mock.on("GET /feeds/videos.xml", vec![canned(200, "text/xml; charset=UTF-8", mixed.into_bytes())]);
+    assert_eq!(client.stream_feed(&channel(), false).await.unwrap_err().kind(), ErrorKind::Malformed);
+    assert_eq!(client.channel_feed(&channel()).await.unwrap_err().kind(), ErrorKind::Malformed);
+}
+
+#[tokio::test]
 async fn base_url_path_prefix_is_kept() {
     let (mock, base) = start().await;
     mock.on("GET /sim/feeds/videos.xml", vec![canned(200, "text/xml", fixture("feed_small.xml"))]);
