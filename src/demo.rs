@@ -257,10 +257,23 @@ struct DemoPlan {
     /// clearest first (the rule flags a lift of +35 % about two times in three: a few of them
     /// make a finding all but certain).
     changed: Vec<(ChannelId, VideoId, VariantKind, f64)>,
+    /// A creator's change whose new variant the demo makes strong, so that one change outlier
+    /// shows whatever the seed.
+    scripted: Option<ScriptedChange>,
     /// The demo user's own channel (connected through OAuth, not tracked) and the two recent
     /// uploads its A/B tests run on.
     owned: ChannelId,
     owned_videos: [VideoId; 2],
+}
+
+#[derive(Debug)]
+struct ScriptedChange {
+    channel: ChannelId,
+    video: VideoId,
+    kind: VariantKind,
+    /// The creator's new variant, and its effect on the video's click-through rate.
+    variant: String,
+    ctr_multiplier: f64,
 }
 
 /// The channel's feed at `at`: its newest uploads.
@@ -309,18 +322,25 @@ fn pick_standout(
     best
 }
 
-/// Creators' changes with a clear true lift on busy long-form videos that tracking sees from
-/// before the change, alone in their week, early enough for the run at `run` to judge them: the
-/// clearest on each channel, the clearest `n` channels first.
-fn pick_changes(
+/// A creator's change the demo can show judged: on a busy long-form video that tracking sees
+/// from before the change, alone on its video up to `run`, early enough for the run at `run` to
+/// judge three days after it within the video's hourly week.
+struct ChangeInView {
+    channel: ChannelId,
+    video: Video,
+    kind: VariantKind,
+    variant: String,
+    views_lift: f64,
+}
+
+fn changes_in_view(
     world: &World,
     start: DateTime<Utc>,
     run: DateTime<Utc>,
     hours_after: Duration,
-    n: usize,
-) -> Vec<(ChannelId, VideoId, VariantKind, f64)> {
+) -> Vec<ChangeInView> {
     let muts = Mutations::default();
-    let mut found: Vec<(ChannelId, VideoId, VariantKind, f64)> = Vec::new();
+    let mut found = Vec::new();
     for channel in world.channels() {
         let feed = feed_at(world, channel, start);
         for video in world.videos_between(channel, start - Duration::days(7), run - hours_after) {
@@ -332,21 +352,56 @@ fn pick_changes(
             let [change] = changes.as_slice() else { continue };
             let in_window = change.at >= start + Duration::hours(6) && change.at + hours_after < run;
             let hourly = change.at + hours_after < video.published + Duration::days(7);
-            if change.source != ChangeSource::Creator || !in_window || !hourly || change.views_lift < 1.3 {
+            if change.source != ChangeSource::Creator || !in_window || !hourly {
                 continue;
             }
             let views = |at| world.live_state(&video, &muts, at).views;
-            let busy = views(change.at + Duration::hours(24)).saturating_sub(views(change.at)) >= 24 * 20;
-            let better = found.iter().all(|c| c.0 != channel.id || c.3 < change.views_lift);
-            if busy && better {
-                found.retain(|c| c.0 != channel.id);
-                found.push((channel.id.clone(), video.id.clone(), change.kind, change.views_lift));
+            if views(change.at + Duration::hours(24)).saturating_sub(views(change.at)) >= 24 * 20 {
+                let (kind, variant, views_lift) = (change.kind, change.variant.clone(), change.views_lift);
+                found.push(ChangeInView { channel: channel.id.clone(), video, kind, variant, views_lift });
             }
+        }
+    }
+    found
+}
+
+/// Creators' changes with a clear true lift (+30 % or more), the clearest on each channel, the
+/// clearest `n` channels first.
+fn pick_changes(candidates: &[ChangeInView], n: usize) -> Vec<(ChannelId, VideoId, VariantKind, f64)> {
+    let mut found: Vec<(ChannelId, VideoId, VariantKind, f64)> = Vec::new();
+    for c in candidates.iter().filter(|c| c.views_lift >= 1.3) {
+        if found.iter().all(|f| f.0 != c.channel || f.3 < c.views_lift) {
+            found.retain(|f| f.0 != c.channel);
+            found.push((c.channel.clone(), c.video.id.clone(), c.kind, c.views_lift));
         }
     }
     found.sort_by(|a, b| b.3.total_cmp(&a.3));
     found.truncate(n);
     found
+}
+
+/// The views lift the demo gives one creator's change: the views of a video whose new thumbnail
+/// or title the audience takes to at once, tripled (a "this change tripled my views" story, as
+/// far above the calibrated world's effects as the demo A/B test's variant B).
+const SCRIPTED_VIEWS_LIFT: f64 = 3.0;
+
+/// The creator's change the demo makes strong: on a video already published when the demo
+/// starts (the simulator sets a variant's effect on a published video), the busiest one's.
+fn pick_scripted(world: &World, candidates: &[ChangeInView], start: DateTime<Utc>) -> Option<ScriptedChange> {
+    let muts = Mutations::default();
+    let c = candidates
+        .iter()
+        .filter(|c| c.video.published < start)
+        .max_by_key(|c| world.live_state(&c.video, &muts, start).views)?;
+    let share = c.video.impression_share;
+    Some(ScriptedChange {
+        channel: c.channel.clone(),
+        video: c.video.id.clone(),
+        kind: c.kind,
+        variant: c.variant.clone(),
+        // The click-through multiplier whose impression-driven share of views gives the lift.
+        ctr_multiplier: (SCRIPTED_VIEWS_LIFT - (1.0 - share)) / share,
+    })
 }
 
 /// Picks the demo's world: the channels with a standout upload and a clear change, the busiest
@@ -360,9 +415,12 @@ fn plan(
 ) -> anyhow::Result<DemoPlan> {
     let standout = pick_standout(world, start, run, Duration::hours(outliers.judge_at_hours));
     let hours_after = Duration::seconds((outliers.change.hours_after * 3600.0) as i64);
-    let changed = pick_changes(world, start, run, hours_after, 3);
+    let candidates = changes_in_view(world, start, run, hours_after);
+    let scripted = pick_scripted(world, &candidates, start);
+    let changed = pick_changes(&candidates, 3);
     let mut tracked: Vec<ChannelId> = Vec::new();
-    for id in standout.iter().map(|s| &s.0).chain(changed.iter().map(|c| &c.0)) {
+    let picked = scripted.iter().map(|s| &s.channel).chain(changed.iter().map(|c| &c.0));
+    for id in standout.iter().map(|s| &s.0).chain(picked) {
         if !tracked.contains(id) {
             tracked.push(id.clone());
         }
@@ -393,6 +451,7 @@ fn plan(
                 tracked,
                 standout,
                 changed,
+                scripted,
                 owned: channel.id.clone(),
                 owned_videos: [a.id.clone(), b.id.clone()],
             });
@@ -531,6 +590,9 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
     };
     let h = Harness::start(settings, opts).await?;
+    if let Some(c) = &plan.scripted {
+        h.sim.sim.set_multiplier(c.video.as_str(), c.kind, &c.variant, c.ctr_multiplier)?;
+    }
     let app = &h.app;
     let user = NewUser {
         email: Email::parse(DEMO_EMAIL)?,
@@ -573,9 +635,22 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     if let Some((channel, video, ratio)) = &plan.standout {
         println!("  in the world: video {video} of channel {channel} draws {ratio:.0}× its channel's typical views");
     }
-    for (_, video, kind, lift) in &plan.changed {
-        let kind = if *kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
-        println!("  in the world: video {video} gets a new {kind} that lifts its views {:+.0} %", (lift - 1.0) * 100.0);
+    let kind_name = |kind: VariantKind| if kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
+    if let Some(c) = &plan.scripted {
+        println!(
+            "  in the world: video {} gets a new {} that triples its views (set by the demo: clicked {:.1}× as often)",
+            c.video,
+            kind_name(c.kind),
+            c.ctr_multiplier
+        );
+    }
+    for (_, video, kind, lift) in plan.changed.iter().filter(|c| plan.scripted.as_ref().is_none_or(|s| s.video != c.1))
+    {
+        println!(
+            "  in the world: video {video} gets a new {} that lifts its views {:+.0} %",
+            kind_name(*kind),
+            (lift - 1.0) * 100.0
+        );
     }
     println!();
 
@@ -628,7 +703,8 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         None => println!("  digest in the outbox:  none yet"),
     }
 
-    let changed = first_changed_video(&*app.store, &plan.tracked).await?;
+    let scripted = plan.scripted.as_ref().map(|c| &c.video);
+    let changed = first_changed_video(&*app.store, scripted, &plan.tracked).await?;
     println!("\nLook at (log in first):");
     println!("  {url}/dashboard            tracked channels and their latest videos");
     println!("  {url}/outliers             this week's channel and thumbnail/title outliers, with their lift");
@@ -734,7 +810,18 @@ async fn counts(store: &dyn Store, channels: &[ChannelId]) -> anyhow::Result<(us
     Ok((videos, records, changes))
 }
 
-async fn first_changed_video(store: &dyn Store, channels: &[ChannelId]) -> anyhow::Result<Option<String>> {
+/// The video whose chart to look at: the scripted change's when it was detected, else the first
+/// tracked video with a detected change.
+async fn first_changed_video(
+    store: &dyn Store,
+    scripted: Option<&VideoId>,
+    channels: &[ChannelId],
+) -> anyhow::Result<Option<String>> {
+    if let Some(video) = scripted
+        && !store.changes(video).await?.is_empty()
+    {
+        return Ok(Some(video.to_string()));
+    }
     for channel in channels {
         for video in store.channel_videos(channel).await? {
             if !store.changes(&video.id).await?.is_empty() {
@@ -780,5 +867,26 @@ mod tests {
         assert!(due_slots(&policy, t("2026-01-11T22:58:00Z"), tracked, found_late, horizon).is_empty());
         // Published after the horizon: nothing.
         assert!(due_slots(&policy, t("2026-01-11T23:30:00Z"), tracked, found_late, horizon).is_empty());
+    }
+
+    #[test]
+    fn the_scripted_change_triples_views_on_a_video_tracked_before_it() {
+        let world = World::new(demo_world(5));
+        let start = world.params.epoch;
+        let run = start + Duration::days(6) + Duration::hours(12);
+        let candidates = changes_in_view(&world, start, run, Duration::hours(72));
+        let scripted = pick_scripted(&world, &candidates, start).unwrap();
+        let pick = candidates.iter().find(|c| c.video.id == scripted.video).unwrap();
+        assert!(pick.video.published < start && !pick.video.is_short);
+        let share = pick.video.impression_share;
+        assert!((share * scripted.ctr_multiplier + 1.0 - share - SCRIPTED_VIEWS_LIFT).abs() < 1e-9);
+
+        // Set through the simulator's mutations, the truth reports the change's tripled views.
+        let mut muts = Mutations::default();
+        world.set_multiplier(&mut muts, &pick.video, scripted.kind, &scripted.variant, scripted.ctr_multiplier, start);
+        let changes = world.changes_of(&pick.video, &muts, run);
+        let [change] = changes.as_slice() else { panic!("{changes:?}") };
+        assert!(change.at >= start + Duration::hours(6), "{change:?}");
+        assert!((change.views_lift - SCRIPTED_VIEWS_LIFT).abs() < 1e-9, "{change:?}");
     }
 }
