@@ -294,6 +294,11 @@ pub struct Found {
 struct ChannelCandidate {
     /// Videos in our band at the judged age, and how many of them estimated.
     band_videos: usize,
+    band_estimated: usize,
+    /// The video's views and the band's median at the judged age, when judged.
+    measured: Option<(i64, f64)>,
+    /// The video's true expected views at the judged age.
+    expected: f64,
     /// Our score (views ÷ the band's median at its age), `None` when not judged.
     score: Option<f64>,
     naive: bool,
@@ -700,12 +705,17 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     if args.details {
         for (id, c) in &channel_candidates {
             eprintln!(
-                "channel {id}: score {} true level {:.2} band level {:.2} reached level {:.2} band videos {} breakout {} flagged {}",
+                "channel {id}: score {} true level {:.2} band level {:.2} reached level {:.2} band videos {} ({} estimated) views {} median {} expected {:.0} typical {:.0} breakout {} flagged {}",
                 c.score.map_or("-".to_owned(), |s| format!("{s:.2}")),
                 c.true_level,
                 c.band_level,
                 c.reached_level,
                 c.band_videos,
+                c.band_estimated,
+                c.measured.map_or("-".to_owned(), |m| m.0.to_string()),
+                c.measured.map_or("-".to_owned(), |m| format!("{:.0}", m.1)),
+                c.expected,
+                if c.true_level > 0.0 { c.expected / c.true_level } else { 0.0 },
                 c.breakout,
                 ours_channel.contains(id)
             );
@@ -925,18 +935,20 @@ fn channel_candidates_for_run(
             continue;
         }
         let id = s.video.id.to_string();
-        let (score, judged_age) = match judge_channel_outlier(&band, views, &config.channel) {
+        let (judged, judged_age) = match judge_channel_outlier(&band, views, &config.channel) {
             ChannelJudgement::Judged(score) => {
-                (Some(score.score), Duration::seconds((score.age_hours * 3600.0) as i64))
+                let age = Duration::seconds((score.age_hours * 3600.0) as i64);
+                (Some(score), age)
             }
             _ => (None, Duration::hours(age.num_hours())),
         };
-        let band_videos = band
+        let score = judged.as_ref().map(|j| j.score);
+        let (band_videos, band_estimated) = band
             .band(s.video.is_short)
             .points
             .iter()
             .find(|p| (p.age_hours * 3600.0) as i64 == judged_age.num_seconds())
-            .map_or(0, |p| p.videos);
+            .map_or((0, 0), |p| (p.videos, p.estimated));
         let naive = latest_views(s, run)
             .and_then(|v| naive_outlier_score(v, &all))
             .is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD);
@@ -970,11 +982,40 @@ fn channel_candidates_for_run(
         held.sort_by_key(|o| std::cmp::Reverse(o.video.published_at));
         let band_level =
             level(&mut held.iter().filter_map(|o| world.video_key(o.video.id.as_str()).and_then(|k| world.video(k))));
+        if std::env::var_os("TW_DEBUG_SETS").is_some() {
+            let held_ids: Vec<String> = held
+                .iter()
+                .take(config.band.max_videos)
+                .map(|o| {
+                    format!(
+                        "{}@{}{}",
+                        o.video.id,
+                        o.video.published_at.format("%m-%d"),
+                        if o.video.is_short { "s" } else { "" }
+                    )
+                })
+                .collect();
+            let reached_ids: Vec<String> = others()
+                .filter(|v| v.published + judged_age <= run)
+                .take(config.band.max_videos)
+                .map(|v| format!("{}@{}{}", v.id, v.published.format("%m-%d"), if v.is_short { "s" } else { "" }))
+                .collect();
+            eprintln!(
+                "sets {id} run {} age {}h: held {} | reached {}",
+                run.format("%m-%d"),
+                judged_age.num_hours(),
+                held_ids.join(","),
+                reached_ids.join(",")
+            );
+        }
         let typical_total = if video.is_short { channel.typical_short_views } else { channel.typical_long_views };
         candidates.insert(
             id,
             ChannelCandidate {
                 band_videos,
+                band_estimated,
+                measured: judged.map(|j| (j.views, j.median)),
+                expected: mine,
                 score,
                 naive,
                 true_level,
