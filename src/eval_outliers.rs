@@ -104,6 +104,10 @@ pub struct OutliersArgs {
     /// world: 0.05).
     #[arg(long, default_value_t = 0.4)]
     pub strong_share: f64,
+    /// Track without a Data API key, as a service without `youtube.api_key` does (a channel's
+    /// history then comes from its streams' feeds, 15 videos each, instead of 50 through the API).
+    #[arg(long)]
+    pub no_api_key: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -405,6 +409,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     store.migrate().await?;
     let mut yt = YoutubeConfig::single_base(&sim.base_url)?;
     yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    yt.api_key = (!args.no_api_key).then(|| "eval-outliers".to_owned());
     let youtube = YoutubeClient::new(yt)?;
     let mut outliers = settings.outliers_config();
     if let Some(margin) = args.margin {

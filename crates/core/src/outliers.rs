@@ -4,8 +4,9 @@
 //! "views ÷ channel median ≥ 2×" baseline for comparison.
 //!
 //! # Typical band
-//! Each of the channel's last `max_videos` (default 20) videos, long-form and Shorts kept apart,
-//! is reduced to its cumulative views on a fixed age grid: every hour to 7 days, then every day to
+//! At each age the band holds the channel's latest `max_videos` (default 20) videos that have
+//! reached that age, long-form and Shorts kept apart. Each video is reduced to its cumulative
+//! views on a fixed age grid: every hour to 7 days, then every day to
 //! 60 days (221 points, the tracking schedule's own resolution). Between two measurements the
 //! value is interpolated linearly in log(views) against log(age) (cumulative views grow roughly
 //! like a power of age, so this follows the curve better than a straight line across a day); the
@@ -25,10 +26,10 @@
 //! values are estimated.
 //!
 //! The snapshot keeps exactly that state: per video its grid values, its last measurement (so the
-//! next week's first point interpolates from it), nothing more: at most 20 × 221 numbers per
-//! stream. A weekly update extends the curves with the week's measurements, adds new videos and
-//! drops the oldest beyond 20, so the incremental snapshot equals one computed from the full
-//! history in one go (tested), provided each week's measurements are newer than the last one
+//! next week's first point interpolates from it), nothing more: ≤ 221 numbers for each video of
+//! the last 60 days and for 20 older ones, per stream. A weekly update extends the curves with
+//! the week's measurements, adds new videos and drops those no age's band needs any more, so the
+//! incremental snapshot equals one computed from the full history in one go (tested), provided each week's measurements are newer than the last one
 //! already applied for that video (older ones are ignored, as they were already accounted for).
 //!
 //! # Channel outlier
@@ -257,7 +258,8 @@ pub struct TypicalBand {
     pub points: Vec<BandPoint>,
 }
 
-/// A channel's typical-views state: bounded (≤ `max_videos` curves of ≤ 221 values per stream),
+/// A channel's typical-views state: bounded (per stream, curves of ≤ 221 values for the videos of
+/// the last 60 days and `max_videos` older ones, or the `max_videos` latest if more),
 /// serialisable, updated weekly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelBandSnapshot {
@@ -284,8 +286,6 @@ impl ChannelBandSnapshot {
                     chosen.push(v);
                 }
             }
-            chosen.sort_by(|a, b| b.published.cmp(&a.published).then_with(|| a.video_id.cmp(&b.video_id)));
-            chosen.truncate(config.max_videos);
             let curves = chosen
                 .iter()
                 .map(|v| {
@@ -299,6 +299,7 @@ impl ChannelBandSnapshot {
                 .collect();
             *snap.stream_mut(is_short) = curves;
         }
+        snap.prune();
         Ok(snap)
     }
 
@@ -311,9 +312,8 @@ impl ChannelBandSnapshot {
     }
 
     /// The weekly update: applies the week's measurements (new videos and new points of known
-    /// ones), then keeps only the latest `max_videos` videos per stream.
+    /// ones), then keeps only the videos a band can still use (see [`Self::prune`]).
     pub fn update(&mut self, week: &[VideoViews]) {
-        let max = self.config.max_videos;
         for v in week {
             let stream = self.stream_mut(v.is_short);
             let index = match stream.iter().position(|c| c.video_id == v.video_id) {
@@ -325,10 +325,32 @@ impl ChannelBandSnapshot {
             };
             stream[index].extend(&age_views(v.published, &v.points));
         }
+        self.prune();
+    }
+
+    /// Sorts each stream newest first and keeps the videos some grid age's band can use: at
+    /// each age the band holds the latest `max_videos` videos that have reached it, so a video
+    /// younger than the grid's last age (60 days) at the latest measurement may still be needed,
+    /// and of the older ones the latest `max_videos`. A video dropped is never needed again (as
+    /// time passes, more and newer videos pass 60 days), so weekly pruning equals pruning once.
+    fn prune(&mut self) {
+        let max = self.config.max_videos;
+        let measured = |c: &VideoCurve| c.last.map(|l| c.published + Duration::seconds(l.age_secs));
+        let now = self.long.iter().chain(&self.shorts).filter_map(measured).max();
+        let grid_end = Duration::seconds(grid_secs(GRID_LEN - 1));
         for is_short in [false, true] {
             let stream = self.stream_mut(is_short);
             stream.sort_by(|a, b| b.published.cmp(&a.published).then_with(|| a.video_id.cmp(&b.video_id)));
-            stream.truncate(max);
+            let mut old = 0;
+            let mut k = 0;
+            stream.retain(|c| {
+                k += 1;
+                let developing = now.is_some_and(|now| now - c.published < grid_end);
+                if !developing {
+                    old += 1;
+                }
+                k <= max || developing || old <= max
+            });
         }
     }
 
@@ -348,8 +370,8 @@ impl ChannelBandSnapshot {
         sums.into_iter().map(|(now, next)| if now > 0.0 && next > 0.0 { next / now } else { 1.0 }).collect()
     }
 
-    /// Values at grid point `i` of one stream, leaving out `exclude`, sorted; and how many of them
-    /// are estimated. A video first measured older than `i` (published before tracking began) is
+    /// Values at grid point `i` of one stream's latest `max_videos` videos that have reached it,
+    /// leaving out `exclude`, sorted; and how many of them are estimated. A video first measured older than `i` (published before tracking began) is
     /// taken back to age `i` through the development factors: its first value ÷ the factors' product
     /// between the two ages. A video measured only once (seen in its channel's history, not
     /// tracked) counts as measured at the last grid age it had reached: the views it gained since
@@ -378,6 +400,7 @@ impl ChannelBandSnapshot {
                 estimated += 1;
                 Some(first_value as f64 / factors[i..first].iter().product::<f64>())
             })
+            .take(self.config.max_videos)
             .collect();
         values.sort_by(f64::total_cmp);
         (values, estimated)
@@ -1672,7 +1695,10 @@ mod tests {
             let full = ChannelBandSnapshot::from_history(config, &history).unwrap();
             assert_eq!(incremental, full, "seed {seed}");
             assert_eq!(incremental.band(false), full.band(false));
-            assert!(incremental.long.len() <= config.max_videos && incremental.shorts.len() <= config.max_videos);
+            // Bounded: the videos of the last 60 days and `max_videos` older ones per stream.
+            let recent = history.iter().filter(|v| v.published > now - Duration::days(60 + 7));
+            let bound = config.max_videos + recent.count();
+            assert!(incremental.long.len() <= bound && incremental.shorts.len() <= bound, "seed {seed}");
             assert!(!full.band(false).points.is_empty(), "seed {seed}: a band exists");
         }
     }
@@ -1687,11 +1713,12 @@ mod tests {
         let week = band.points.iter().find(|p| p.age_hours == 168.0).unwrap();
         assert!(week.low < week.median && week.median < week.high);
         assert!((50_000.0..200_000.0).contains(&week.median), "{week:?}");
-        // Cumulative views: over ages where the same videos count, the band only rises.
+        // Cumulative views: over ages where the same videos count (as many, and fewer than the
+        // 20 latest, so all that reached the age), the band only rises.
         assert!(
             band.points
                 .windows(2)
-                .filter(|w| w[0].videos == w[1].videos)
+                .filter(|w| w[0].videos == w[1].videos && w[0].videos < 20)
                 .all(|w| w[0].median <= w[1].median && w[0].high <= w[1].high)
         );
         assert_eq!(band.points.iter().map(|p| p.videos).max(), Some(20));
@@ -1766,14 +1793,18 @@ mod tests {
 
     #[test]
     fn snapshot_size_is_bounded() {
-        // 40 videos with millions of views: the snapshot keeps 20 per stream, ≤ 221 values each.
+        // 60 videos with millions of views over 40 weeks: the snapshot keeps those of the last
+        // 60 days and the 20 before them per stream, ≤ 221 values each.
         let now = t("2026-09-01T00:00:00Z");
         let history = channel(5, 60, now, 5_000_000.0);
         let mut snap = ChannelBandSnapshot::new(BandConfig::default()).unwrap();
         for week in weekly(&history, now - Duration::weeks(40), 40) {
             snap.update(&week);
         }
-        assert_eq!(snap.long.len(), 20);
+        let latest = snap.long.iter().filter_map(|c| c.last.map(|l| c.published + Duration::seconds(l.age_secs))).max();
+        let old = |c: &&VideoCurve| latest.is_some_and(|at| at - c.published >= Duration::days(60));
+        assert_eq!(snap.long.iter().filter(old).count(), 20);
+        assert!(snap.long.len() > 20 && snap.long.len() < 60, "{}", snap.long.len());
         assert!(snap.long.iter().all(|c| c.values.len() <= GRID_LEN));
         assert!(snap.long.iter().any(|c| c.values.iter().any(|&v| v > 1_000_000)));
         let json = serde_json::to_string(&snap).unwrap();
@@ -1783,8 +1814,8 @@ mod tests {
             snap.shorts.len(),
             json.len()
         );
-        // 20 + 20 videos × 221 values of ≤ 8 digits, plus ids and times: well under 100 KiB.
-        assert!(json.len() < 100 * 1024, "{} bytes", json.len());
+        // Under 60 videos × 221 values of ≤ 8 digits, plus ids and times: well under 256 KiB.
+        assert!(json.len() < 256 * 1024, "{} bytes", json.len());
         let back: ChannelBandSnapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snap);
     }

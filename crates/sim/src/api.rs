@@ -21,7 +21,7 @@ use crate::respond::{html, json_response};
 use crate::rng::{self, tag};
 use crate::sim::{Shared, SimInner};
 use crate::thumbs::{self, ThumbSize};
-use crate::world::{Channel, Video};
+use crate::world::{Channel, Stream, Video};
 use tubewatch_core::ChannelId;
 
 /// Scopes that allow `thumbnails.set` / `videos.update`.
@@ -281,6 +281,131 @@ pub(crate) async fn videos_list(
         Ok(list_response("youtube#videoListResponse", sim.world.seed(), items))
     };
     run().map(|v| json_response(StatusCode::OK, &v)).map_err(IntoResponse::into_response)
+}
+
+/// The channel and stream of an uploads playlist id: `UU…` (every upload), `UULF…` (long
+/// videos), `UUSH…` (Shorts).
+pub(crate) fn uploads_playlist<'a>(sim: &'a SimInner, playlist: &str) -> Option<(&'a Channel, Option<Stream>)> {
+    let (suffix, stream) = match playlist.len() {
+        26 if playlist.starts_with("UULF") => (&playlist[4..], Some(Stream::Long)),
+        26 if playlist.starts_with("UUSH") => (&playlist[4..], Some(Stream::Short)),
+        24 if playlist.starts_with("UU") => (&playlist[2..], None),
+        _ => return None,
+    };
+    Some((sim.world.channel_by_id(&format!("UC{suffix}"))?, stream))
+}
+
+/// How far back an uploads playlist (and its feed) lists (the simulated channels' history).
+const PLAYLIST_DAYS: i64 = 3 * 365;
+
+/// A channel's videos of one stream up to `now`, newest first.
+pub(crate) fn stream_videos(sim: &SimInner, channel: &Channel, stream: Stream, now: DateTime<Utc>) -> Vec<Video> {
+    let mut videos = sim.world.videos_between(channel, now - Duration::days(PLAYLIST_DAYS), now);
+    videos.retain(|v| v.key.stream == stream);
+    videos
+}
+
+/// `GET /youtube/v3/playlistItems?part=contentDetails&playlistId=UU…&maxResults=N[&pageToken=T]`:
+/// an uploads playlist's videos, newest first, `maxResults` (0–50, default 5) a page, with
+/// `contentDetails{videoId,videoPublishedAt}` (and `snippet` when asked); 1 quota unit.
+pub(crate) async fn playlist_items_list(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, Response> {
+    let run = || -> Result<Value, ApiError> {
+        let who = caller(&sim, &headers, q.get("key").map(String::as_str), false)?;
+        let parts = parts_of(&q)?;
+        charge(&sim, &who, 1)?;
+        let Some(playlist) = q.get("playlistId") else {
+            return Err(bad_request(
+                "missingRequiredParameter",
+                "youtube.parameter",
+                "No filter selected. Expected one of: id, playlistId",
+            ));
+        };
+        let per_page = match q.get("maxResults").map(|m| m.parse::<usize>()) {
+            None => 5,
+            Some(Ok(n)) if n <= 50 => n,
+            Some(_) => {
+                return Err(bad_request(
+                    "invalidValue",
+                    "youtube.parameter",
+                    "Invalid value for maxResults: it must be between 0 and 50.",
+                ));
+            }
+        };
+        let offset = match q.get("pageToken") {
+            None => 0,
+            Some(t) => page_offset(t).ok_or_else(|| {
+                bad_request("invalidPageToken", "youtube.parameter", "The request specifies an invalid page token.")
+            })?,
+        };
+        let not_found = || {
+            api_error(
+                404,
+                "NOT_FOUND",
+                "youtube.playlistItem",
+                "playlistNotFound",
+                "The playlist identified with the request's <code>playlistId</code> parameter cannot be found.",
+            )
+        };
+        let (channel, stream) = uploads_playlist(&sim, playlist).ok_or_else(not_found)?;
+        let now = sim.now();
+        let videos = match stream {
+            Some(stream) => stream_videos(&sim, channel, stream, now),
+            None => sim.world.videos_between(channel, now - Duration::days(PLAYLIST_DAYS), now),
+        };
+        let items: Vec<Value> = videos
+            .iter()
+            .skip(offset)
+            .take(per_page)
+            .map(|v| playlist_item(&sim, channel, playlist, v, &parts))
+            .collect();
+        let mut out = json!({
+            "kind": "youtube#playlistItemListResponse",
+            "etag": etag(sim.world.seed(), &[tag("playlist-items"), u64::from(channel.index), offset as u64]),
+            "items": items,
+            "pageInfo": {"totalResults": videos.len(), "resultsPerPage": per_page}
+        });
+        if offset + per_page < videos.len() {
+            out["nextPageToken"] = json!(page_token(offset + per_page));
+        }
+        Ok(out)
+    };
+    run().map(|v| json_response(StatusCode::OK, &v)).map_err(IntoResponse::into_response)
+}
+
+fn playlist_item(sim: &SimInner, channel: &Channel, playlist: &str, video: &Video, parts: &[String]) -> Value {
+    let published = video.published.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let id = base64::engine::general_purpose::STANDARD.encode(format!("{playlist}.{}", video.id));
+    let mut item = json!({
+        "kind": "youtube#playlistItem",
+        "etag": etag(sim.world.seed(), &[tag("playlist-item"), u64::from(video.key.index)]),
+        "id": id,
+    });
+    if parts.iter().any(|p| p == "contentDetails") {
+        item["contentDetails"] = json!({"videoId": video.id.as_str(), "videoPublishedAt": published});
+    }
+    if parts.iter().any(|p| p == "snippet") {
+        item["snippet"] = json!({
+            "publishedAt": published,
+            "channelId": channel.id.as_str(),
+            "playlistId": playlist,
+            "resourceId": {"kind": "youtube#video", "videoId": video.id.as_str()},
+            "videoOwnerChannelId": channel.id.as_str(),
+        });
+    }
+    item
+}
+
+/// Page tokens are opaque to callers; here, the offset behind a fixed prefix.
+fn page_token(offset: usize) -> String {
+    format!("EAAaB1BUOk{offset}")
+}
+
+fn page_offset(token: &str) -> Option<usize> {
+    token.strip_prefix("EAAaB1BUOk")?.parse().ok()
 }
 
 fn channel_resource(sim: &SimInner, channel: &Channel, parts: &[&str]) -> Value {

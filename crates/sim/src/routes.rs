@@ -21,7 +21,7 @@ use crate::pages::{self, VideoView};
 use crate::respond::{html, json_response};
 use crate::sim::{Shared, SimInner};
 use crate::thumbs::{self, ThumbSize, ThumbSource};
-use crate::world::{Stream, Video};
+use crate::world::Video;
 
 pub(crate) fn router(sim: Shared) -> Router {
     let upload_limit = sim.config.thumbnail_max_bytes.saturating_mul(2).max(1024 * 1024);
@@ -34,6 +34,7 @@ pub(crate) fn router(sim: Shared) -> Router {
         .route("/vi/{id}/{name}", get(thumbnail))
         .route("/youtube/v3/videos", get(crate::api::videos_list).put(crate::api::videos_update))
         .route("/youtube/v3/channels", get(crate::api::channels_list))
+        .route("/youtube/v3/playlistItems", get(crate::api::playlist_items_list))
         .route(
             "/upload/youtube/v3/thumbnails/set",
             post(crate::api::thumbnails_set).layer(DefaultBodyLimit::max(upload_limit)),
@@ -146,30 +147,18 @@ struct FeedQuery {
 /// `GET /feeds/videos.xml?channel_id=UC…`, also of the uploads playlist `UU…` and of its two
 /// streams, `UULF…` (long videos) and `UUSH…` (Shorts): the 15 newest entries.
 async fn feed(State(sim): State<Shared>, Query(q): Query<FeedQuery>) -> Response {
-    let (channel_id, stream) = match (&q.channel_id, &q.playlist_id) {
-        (Some(id), _) => (Some(id.clone()), None),
-        (None, Some(p)) if p.starts_with("UULF") && p.len() == 26 => {
-            (Some(format!("UC{}", &p[4..])), Some(Stream::Long))
-        }
-        (None, Some(p)) if p.starts_with("UUSH") && p.len() == 26 => {
-            (Some(format!("UC{}", &p[4..])), Some(Stream::Short))
-        }
-        (None, Some(p)) if p.starts_with("UU") && p.len() == 24 => (Some(format!("UC{}", &p[2..])), None),
-        _ => (None, None),
+    let found = match (&q.channel_id, &q.playlist_id) {
+        (Some(id), _) => sim.world.channel_by_id(id).map(|c| (c, None)),
+        (None, Some(p)) => crate::api::uploads_playlist(&sim, p),
+        (None, None) => None,
     };
-    let Some(channel) = channel_id.as_deref().and_then(|id| sim.world.channel_by_id(id)) else {
+    let Some((channel, stream)) = found else {
         return family_error(Endpoint::Feed, StatusCode::NOT_FOUND);
     };
     let now = sim.now();
     let videos = match stream {
         None => sim.world.newest_videos(channel, now, 15),
-        Some(stream) => sim
-            .world
-            .videos_between(channel, now - chrono::Duration::days(STREAM_FEED_DAYS), now)
-            .into_iter()
-            .filter(|v| v.key.stream == stream)
-            .take(15)
-            .collect(),
+        Some(stream) => crate::api::stream_videos(&sim, channel, stream, now).into_iter().take(15).collect(),
     };
     let entries: Vec<VideoView<'_>> = videos.iter().filter_map(|v| view(&sim, v)).collect();
     let body = pages::feed(&sim.world, sim.base(), channel, q.playlist_id.as_deref(), &entries);
@@ -180,9 +169,6 @@ async fn feed(State(sim): State<Shared>, Query(q): Query<FeedQuery>) -> Response
     )
         .into_response()
 }
-
-/// How far back a stream's feed looks for its 15 entries (the simulated channels' history).
-const STREAM_FEED_DAYS: i64 = 3 * 365;
 
 /// The player response for `id` under the request's fault, and the live state it shows.
 fn player_for(sim: &SimInner, id: &str, fault: Option<Fault>) -> (Value, Option<crate::world::LiveState>) {

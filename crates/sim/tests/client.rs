@@ -69,6 +69,22 @@ async fn the_client_parses_every_simulator_endpoint() {
     assert_eq!(listed[0].views, Some(truth.views));
     let api_channel = yt.channel_by_handle(&key, &channel.handle).await.unwrap();
     assert_eq!(api_channel.uploads_playlist, Some(channel.id.uploads_playlist()));
+    // Each stream's uploads through playlistItems.list: the feed's 15 first, then older ones, up
+    // to 50; a channel that does not exist has no playlist.
+    for shorts in [false, true] {
+        let uploads = yt.stream_uploads(&key, &channel.id, shorts, 50).await.unwrap();
+        let feed = yt.stream_feed(&channel.id, shorts).await.unwrap();
+        let ids: Vec<_> = feed.entries.iter().map(|e| e.video_id.clone()).collect();
+        assert_eq!(uploads[..ids.len()], ids[..]);
+        assert!(uploads.len() <= 50);
+        let truth: Vec<_> = uploads.iter().map(|id| sim.video(id.as_str()).unwrap()).collect();
+        assert!(truth.iter().all(|v| v.is_short == shorts && v.channel_id == channel.id));
+        assert!(truth.windows(2).all(|w| w[0].published >= w[1].published));
+        if !shorts {
+            assert_eq!(uploads.len(), 50);
+        }
+    }
+    assert_eq!(yt.stream_uploads(&key, &nobody, false, 50).await.unwrap_err().kind(), ErrorKind::NotFound);
 
     // OAuth with PKCE, then the two writes an A/B test makes.
     let oauth = yt

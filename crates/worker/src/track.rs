@@ -12,9 +12,13 @@ use tubewatch_core::{ChannelId, ChannelRef, Clock, RefError, Slot, UserId, Video
 use tubewatch_store::{
     LimitOutcome, NewChannel, NewVideo, Store, StoreError, TargetKind, TargetState, Video, ViewsRecord,
 };
-use tubewatch_youtube::{ErrorKind, Feed, YoutubeClient, YoutubeError};
+use tubewatch_youtube::data_api::PLAYLIST_ITEMS_MAX;
+use tubewatch_youtube::{ApiAuth, ErrorKind, Feed, YoutubeClient, YoutubeError};
 
 use crate::pipeline::PipelineConfig;
+
+/// A video seen in a channel's history: id, published, title, views then.
+type Sighting = (VideoId, DateTime<Utc>, String, u64);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
@@ -246,13 +250,14 @@ impl Tracker {
         Ok((id, outcome))
     }
 
-    /// Reads the channel's two upload streams (15 newest long videos, 15 newest Shorts) and keeps,
-    /// for each video they list that tracking will not measure (all but the entries of the
-    /// channel's own feed in their tracking window), its views now: one point each, from
-    /// which the channel's typical band takes its older videos to their early ages. A channel
-    /// whose own feed is mostly Shorts would otherwise start with two or three long videos. The
-    /// history is a head start, not a condition: a stream that cannot be read is logged and
-    /// left, and the band fills as new videos are tracked.
+    /// Reads the channel's two upload streams (long videos, Shorts) and keeps, for each video
+    /// they list that tracking will not measure (all but the entries of the channel's own feed in
+    /// their tracking window), its views now: one point each, from which the channel's typical
+    /// band takes its older videos to their early ages. With a Data API key, each stream's 50
+    /// newest (`playlistItems.list` and `videos.list`: 4 quota units a channel); without, the
+    /// streams' feeds, 15 each. A channel whose own feed is mostly Shorts would otherwise start
+    /// with two or three long videos. The history is a head start, not a condition: a stream
+    /// that cannot be read is logged and left, and the band fills as new videos are tracked.
     async fn record_stream_history(&self, channel: &ChannelId, feed: &Feed) {
         // The channel check tracks the entries of the channel's feed that are in their tracking
         // window; every other video of the streams is history.
@@ -264,8 +269,15 @@ impl Tracker {
             .map(|e| &e.video_id)
             .collect();
         for shorts in [false, true] {
-            let kept = match self.youtube.stream_feed(channel, shorts).await {
-                Ok(stream) => self.keep_sightings(channel, &tracked, &stream).await,
+            let sightings = match self.youtube.api_key_auth() {
+                Some(auth) => self.api_stream(&auth, channel, shorts, &tracked).await,
+                None => self.youtube.stream_feed(channel, shorts).await.map(|stream| {
+                    let seen = stream.entries.into_iter().filter(|e| !tracked.contains(&e.video_id));
+                    seen.filter_map(|e| Some((e.video_id, e.published, e.title, e.views?))).collect()
+                }),
+            };
+            let kept = match sightings {
+                Ok(seen) => self.keep_sightings(channel, shorts, seen).await,
                 // A channel without videos of a kind may have no such playlist.
                 Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
                 Err(e) => Err(TrackError::Youtube(e)),
@@ -277,30 +289,41 @@ impl Tracker {
         }
     }
 
-    /// Stores the stream's videos that are neither in `tracked` nor known, each with its views
-    /// now; returns how many.
+    /// One stream's newest uploads not in `tracked`, with their views, through the Data API.
+    async fn api_stream(
+        &self,
+        auth: &ApiAuth,
+        channel: &ChannelId,
+        shorts: bool,
+        tracked: &HashSet<&VideoId>,
+    ) -> Result<Vec<Sighting>, YoutubeError> {
+        let mut ids = self.youtube.stream_uploads(auth, channel, shorts, PLAYLIST_ITEMS_MAX).await?;
+        ids.retain(|id| !tracked.contains(id));
+        let videos = self.youtube.videos_list(auth, &ids).await?;
+        Ok(videos
+            .into_iter()
+            // The playlist is the channel's; a video of another channel in it is not history.
+            .filter(|v| v.channel_id.as_ref().is_none_or(|c| c == channel))
+            .filter_map(|v| Some((v.id, v.published_at?, v.title, v.views?)))
+            .collect())
+    }
+
+    /// Stores the sighted videos that are not known yet, each with its views now; returns how
+    /// many.
     async fn keep_sightings(
         &self,
         channel: &ChannelId,
-        tracked: &HashSet<&VideoId>,
-        stream: &Feed,
+        shorts: bool,
+        seen: Vec<Sighting>,
     ) -> Result<usize, TrackError> {
-        let entries: Vec<_> =
-            stream.entries.iter().filter(|e| !tracked.contains(&e.video_id) && e.views.is_some()).collect();
-        let ids: Vec<VideoId> = entries.iter().map(|e| e.video_id.clone()).collect();
+        let ids: Vec<VideoId> = seen.iter().map(|s| s.0.clone()).collect();
         let known: HashSet<VideoId> = self.store.existing_videos(&ids).await?.into_iter().collect();
         let now = self.clock.now();
         let mut kept = 0;
-        for e in entries.into_iter().filter(|e| !known.contains(&e.video_id)) {
-            let video = NewVideo {
-                id: e.video_id.clone(),
-                channel_id: channel.clone(),
-                published_at: e.published,
-                is_short: e.is_short,
-                title: e.title.clone(),
-            };
+        for (id, published_at, title, views) in seen.into_iter().filter(|s| !known.contains(&s.0)) {
+            let video = NewVideo { id, channel_id: channel.clone(), published_at, is_short: shorts, title };
             if self.store.insert_video(&video, now).await? {
-                let views = i64::try_from(e.views.unwrap_or(0)).unwrap_or(i64::MAX);
+                let views = i64::try_from(views).unwrap_or(i64::MAX);
                 let record = ViewsRecord { video_id: video.id, slot: Slot::hour_of(now), measured_at: now, views };
                 self.store.record_views(&record).await?;
                 kept += 1;

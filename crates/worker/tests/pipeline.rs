@@ -73,6 +73,36 @@ impl World {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_api_key_a_channels_history_is_each_streams_fifty_newest() {
+    let w = world_with(12, 6, Some("sim-key"), |_| {}).await;
+    let now = w.clock.now();
+    let both = |c: &&tubewatch_sim::Channel| c.long_every_hours.is_some() && c.shorts_every_hours.is_some();
+    let channel = w.sim.sim.channels().iter().find(both).unwrap().clone();
+    w.tracker.track_channel(None, channel.id.as_str()).await.unwrap();
+    let store = &w.pipeline.store;
+    let stored = store.channel_videos(&channel.id).await.unwrap();
+    let all = w.sim.sim.channel_videos(channel.id.as_str(), now - Duration::days(3 * 365), now).unwrap();
+    for shorts in [false, true] {
+        // The stream's 50 newest, every one stored (the feed's in-window ones tracked, the rest
+        // seen once with their views now); no older one.
+        let newest: Vec<_> = all.iter().filter(|v| v.is_short == shorts).take(50).collect();
+        let mine: HashSet<_> = stored.iter().filter(|v| v.is_short == shorts).map(|v| v.id.clone()).collect();
+        assert_eq!(mine.len(), newest.len(), "shorts {shorts}");
+        for truth in newest {
+            assert!(mine.contains(&truth.id), "{} stored", truth.id);
+            let series = store.views(&truth.id).await.unwrap();
+            if store.target(TargetKind::Video, truth.id.as_str()).await.unwrap().is_none() {
+                assert_eq!(series.len(), 1);
+                let views = w.sim.sim.views_at(truth.id.as_str(), series[0].measured_at).unwrap();
+                assert_eq!(series[0].views, i64::try_from(views).unwrap());
+            }
+        }
+    }
+    // Two calls per stream: playlistItems.list and videos.list, a unit each.
+    assert_eq!(w.sim.sim.quota_used("sim-key"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_are_tracked_slot_by_slot_with_exact_change_detection() {
     let w = world(11, 6).await;
     let start = w.clock.now();

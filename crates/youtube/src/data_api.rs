@@ -170,6 +170,35 @@ pub fn parse_videos_list(body: &[u8]) -> Result<Vec<ApiVideo>, YoutubeError> {
         .collect()
 }
 
+/// The most `playlistItems.list` returns in one page.
+pub const PLAYLIST_ITEMS_MAX: usize = 50;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPlaylistItem {
+    content_details: RawPlaylistItemDetails,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPlaylistItemDetails {
+    video_id: String,
+}
+
+/// Parses a `playlistItems.list?part=contentDetails` body: the videos' ids in the playlist's
+/// order. An item without a valid video id makes the whole body malformed.
+pub fn parse_playlist_items(body: &[u8]) -> Result<Vec<VideoId>, YoutubeError> {
+    let list: ListResponse = serde_json::from_slice(body).map_err(|e| json_error("playlistItems.list", &e))?;
+    list.items
+        .into_iter()
+        .map(|item| {
+            let raw: RawPlaylistItem =
+                serde_json::from_value(item).map_err(|e| json_error("playlistItems.list item", &e))?;
+            VideoId::parse(&raw.content_details.video_id).map_err(|e| YoutubeError::malformed(e.to_string()))
+        })
+        .collect()
+}
+
 /// Parses a `channels.list` body.
 pub fn parse_channels_list(body: &[u8]) -> Result<Vec<ApiChannel>, YoutubeError> {
     let list: ListResponse = serde_json::from_slice(body).map_err(|e| json_error("channels.list", &e))?;

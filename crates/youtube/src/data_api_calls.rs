@@ -9,8 +9,8 @@ use crate::YoutubeError;
 use crate::batch;
 use crate::client::{RequestSpec, YoutubeClient, endpoint};
 use crate::data_api::{
-    ApiAuth, ApiChannel, ApiVideo, Snippet, VIDEOS_LIST_MAX_IDS, parse_channels_list, parse_updated_snippet,
-    parse_video_snippet, parse_videos_list,
+    ApiAuth, ApiChannel, ApiVideo, PLAYLIST_ITEMS_MAX, Snippet, VIDEOS_LIST_MAX_IDS, parse_channels_list,
+    parse_playlist_items, parse_updated_snippet, parse_video_snippet, parse_videos_list,
 };
 use crate::google_error::ok_or_google_error;
 
@@ -71,6 +71,30 @@ impl YoutubeClient {
                 async move { worker.videos_list(&auth, &ids).await }
             };
             (window, fetch)
+        })
+        .await
+    }
+
+    /// The `max` (at most 50) newest uploads of one of the channel's two streams, long videos
+    /// (`UULF…`) or Shorts (`UUSH…`), through `playlistItems.list` (1 quota unit), newest first.
+    /// A channel with no video of the kind has no such playlist: `NotFound`.
+    pub async fn stream_uploads(
+        &self,
+        auth: &ApiAuth,
+        channel: &ChannelId,
+        shorts: bool,
+        max: usize,
+    ) -> Result<Vec<VideoId>, YoutubeError> {
+        let playlist = format!("{}{}", if shorts { "UUSH" } else { "UULF" }, &channel.as_str()[2..]);
+        let mut spec = self.api_request(reqwest::Method::GET, "/youtube/v3/playlistItems", auth)?;
+        spec.url
+            .query_pairs_mut()
+            .append_pair("part", "contentDetails")
+            .append_pair("playlistId", &playlist)
+            .append_pair("maxResults", &max.min(PLAYLIST_ITEMS_MAX).to_string());
+        self.execute(spec, |raw| {
+            ok_or_google_error(raw.status, &raw.body)?;
+            parse_playlist_items(&raw.body)
         })
         .await
     }

@@ -143,14 +143,18 @@ fn player_parser_never_panics() {
 
 #[test]
 fn resolve_and_api_parsers_never_panic() {
-    run(&["resolve_ok.json", "resolve_404.json", "api_videos.json", "google_quota.json"], |b| {
-        let _ = parse_resolve_response(200, b, "x");
-        let _ = parse_resolve_response(404, b, "x");
-        let _ = tubewatch_youtube::data_api::parse_videos_list(b);
-        let _ = tubewatch_youtube::data_api::parse_channels_list(b);
-        let _ = parse_google_error(403, b);
-        let _ = parse_recorded(b);
-    });
+    run(
+        &["resolve_ok.json", "resolve_404.json", "api_videos.json", "api_playlist_items.json", "google_quota.json"],
+        |b| {
+            let _ = parse_resolve_response(200, b, "x");
+            let _ = parse_resolve_response(404, b, "x");
+            let _ = tubewatch_youtube::data_api::parse_videos_list(b);
+            let _ = tubewatch_youtube::data_api::parse_channels_list(b);
+            let _ = tubewatch_youtube::data_api::parse_playlist_items(b);
+            let _ = parse_google_error(403, b);
+            let _ = parse_recorded(b);
+        },
+    );
 }
 
 #[test]

@@ -478,6 +478,30 @@ async fn videos_list_batches_fifty_ids_with_the_api_key() {
 }
 
 #[tokio::test]
+async fn stream_uploads_list_a_streams_playlist_with_the_api_key() {
+    let (mock, base) = start().await;
+    mock.on("GET /youtube/v3/playlistItems", vec![canned(200, "application/json", fixture("api_playlist_items.json"))]);
+    let client = YoutubeClient::new(config(&base)).unwrap();
+    let key = ApiAuth::Key("test-key".into());
+    let ids = client.stream_uploads(&key, &channel(), true, 80).await.unwrap();
+    assert_eq!(ids, [VideoId::parse("dQw4w9WgXcQ").unwrap(), VideoId::parse("zg40FHOAqC0").unwrap()]);
+    let hit = &mock.hits("/youtube/v3/playlistItems")[0];
+    let q: HashMap<String, String> = url::form_urlencoded::parse(hit.query.as_bytes()).into_owned().collect();
+    assert_eq!(q["playlistId"], "UUSHabcdefghijklmnopqrstuv");
+    assert_eq!((q["part"].as_str(), q["maxResults"].as_str(), q["key"].as_str()), ("contentDetails", "50", "test-key"));
+
+    // An item without a valid video id: the page is refused; a channel without the stream: 404.
+    let body = String::from_utf8(fixture("api_playlist_items.json")).unwrap().replace("zg40FHOAqC0", "zg40FH/AqC0");
+    mock.on("GET /youtube/v3/playlistItems", vec![canned(200, "application/json", body.into_bytes())]);
+    assert_eq!(client.stream_uploads(&key, &channel(), false, 50).await.unwrap_err().kind(), ErrorKind::Malformed);
+    mock.on(
+        "GET /youtube/v3/playlistItems",
+        vec![canned(404, "application/json", fixture("google_playlist_not_found.json"))],
+    );
+    assert_eq!(client.stream_uploads(&key, &channel(), false, 50).await.unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
 async fn data_api_errors_are_typed_and_not_retried() {
     let (mock, base) = start().await;
     mock.on("GET /youtube/v3/videos", vec![canned(403, "application/json", fixture("google_quota.json"))]);
