@@ -183,16 +183,9 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     let policy = SchedulePolicy::new(Resolution::HOURLY, 59, 60)?;
     let videos = populate(&*store, &world, &policy, args.videos, hour).await?;
     let clock = Arc::new(OffsetClock::default());
-    let mut youtube = YoutubeConfig::single_base(&format!("http://127.0.0.1:{}", args.sim_port))?;
-    // A check asks www.youtube.com (views) and i.ytimg.com (thumbnail) at once, each host behind
-    // its own gate of `concurrency`; the simulator serves both on one host, whose gate then takes
-    // two requests per check (with one gate of `concurrency`, half as many checks were in flight).
-    youtube.max_concurrent_per_host = args.concurrency * 2;
-    youtube.gzip = args.gzip == "on";
-    youtube.views_from = ViewsEndpoint::parse(&args.views_from).unwrap_or_default();
     let pipeline = Pipeline {
         store: store.clone(),
-        youtube: YoutubeClient::new(youtube)?,
+        youtube: YoutubeClient::new(burst_youtube_config(&args)?)?,
         blobs: Blobs::local(&dir.path().join("blobs"))?,
         clock: clock.clone(),
         metrics: Arc::new(Metrics::default()),
@@ -207,51 +200,8 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     for (round, at) in [("baseline", hour), ("steady", hour + Duration::hours(1))] {
         store.checkpoint().await?;
         let size_before = file_size(&db) + file_size(&db.with_extension("db-wal"));
-        let done_before = runs(&pipeline.metrics);
-        let batches_before = check_batches(&pipeline.metrics);
-        clock.jump_to(at - Duration::milliseconds(500));
-        reset_peak_rss();
-        let cpu = cpu_seconds();
-        let sim_cpu = proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own);
-        let shutdown = CancellationToken::new();
-        let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
-        let worker = tokio::spawn(tubewatch_worker::run_worker(pipeline.clone(), runner, shutdown.clone()));
-        let progress =
-            crate::progress::Progress::new(&format!("bench burst: {round}"), videos.len() as u64 + 1, "checks");
-        // Done when nothing is due or leased any more. Asked of the due-time index: counting
-        // every target (`queue_stats`) five times a second cost this process a core's tenth at
-        // full scale, counted as if the worker spent it.
-        let finished = loop {
-            tokio::time::sleep(StdDuration::from_millis(200)).await;
-            progress.set(runs(&pipeline.metrics).0 - done_before.0);
-            let now = clock.now();
-            if now > at && !store.queue_busy(now).await? {
-                break now;
-            }
-        };
-        progress.finish();
-        shutdown.cancel();
-        worker.await?;
-        let seconds = (finished - at).num_milliseconds() as f64 / 1000.0;
-        let (claimed, completed) = runs(&pipeline.metrics);
-        let checks = claimed - done_before.0;
-        let failed = checks.saturating_sub(completed - done_before.1);
-        let cpu = cpu_seconds() - cpu;
-        let sim_cpu = proc_cpu(sim.0.id()).map_or(f64::NAN, |(own, _)| own) - sim_cpu;
-        rounds.push(Round {
-            round,
-            checks,
-            seconds_after_the_hour: seconds,
-            checks_per_second: checks as f64 / seconds.max(0.001),
-            cpu_seconds: cpu,
-            checks_per_cpu_second: checks as f64 / cpu.max(0.001),
-            simulator_cpu_seconds: sim_cpu,
-            failed_checks: failed,
-            peak_rss_mib: peak_rss_mib(),
-            check_batches: check_batches(&pipeline.metrics).0 - batches_before.0,
-            checks_per_batch: (check_batches(&pipeline.metrics).1 - batches_before.1)
-                / (check_batches(&pipeline.metrics).0 - batches_before.0).max(1) as f64,
-        });
+        let burst_round = BurstRound { name: round, at, videos: videos.len(), sim_pid: sim.0.id() };
+        rounds.push(burst_round.run(&args, &pipeline, &clock).await?);
         if round == "steady" && sqlite {
             // The log emptied into the file on both sides: the growth is the data's, not how
             // much of the WAL happened to be in use.
@@ -284,7 +234,90 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for r in &report.rounds {
+        report.print(&args);
+    }
+    Ok(())
+}
+
+/// The client of the burst's simulator.
+fn burst_youtube_config(args: &BurstArgs) -> anyhow::Result<YoutubeConfig> {
+    let mut youtube = YoutubeConfig::single_base(&format!("http://127.0.0.1:{}", args.sim_port))?;
+    // A check asks www.youtube.com (views) and i.ytimg.com (thumbnail) at once, each host behind
+    // its own gate of `concurrency`; the simulator serves both on one host, whose gate then takes
+    // two requests per check (with one gate of `concurrency`, half as many checks were in flight).
+    youtube.max_concurrent_per_host = args.concurrency * 2;
+    youtube.gzip = args.gzip == "on";
+    youtube.views_from = ViewsEndpoint::parse(&args.views_from).unwrap_or_default();
+    Ok(youtube)
+}
+
+/// One round of the burst: the hour `at` begins and a worker checks everything due.
+struct BurstRound {
+    name: &'static str,
+    at: DateTime<Utc>,
+    /// Videos due in the round (the progress bar's length).
+    videos: usize,
+    /// The simulator process, whose CPU is measured apart.
+    sim_pid: u32,
+}
+
+impl BurstRound {
+    /// Jumps the clock to just before the hour, runs a worker until nothing is due or leased, and
+    /// measures the round.
+    async fn run(&self, args: &BurstArgs, pipeline: &Pipeline, clock: &OffsetClock) -> anyhow::Result<Round> {
+        let (round, at) = (self.name, self.at);
+        let done_before = runs(&pipeline.metrics);
+        let batches_before = check_batches(&pipeline.metrics);
+        clock.jump_to(at - Duration::milliseconds(500));
+        reset_peak_rss();
+        let cpu = cpu_seconds();
+        let sim_cpu = proc_cpu(self.sim_pid).map_or(f64::NAN, |(own, _)| own);
+        let shutdown = CancellationToken::new();
+        let runner = RunnerConfig { batch_size: 500, concurrency: args.concurrency, ..RunnerConfig::new("bench") };
+        let worker = tokio::spawn(tubewatch_worker::run_worker(pipeline.clone(), runner, shutdown.clone()));
+        let progress =
+            crate::progress::Progress::new(&format!("bench burst: {round}"), self.videos as u64 + 1, "checks");
+        // Done when nothing is due or leased any more. Asked of the due-time index: counting
+        // every target (`queue_stats`) five times a second cost this process a core's tenth at
+        // full scale, counted as if the worker spent it.
+        let finished = loop {
+            tokio::time::sleep(StdDuration::from_millis(200)).await;
+            progress.set(runs(&pipeline.metrics).0 - done_before.0);
+            let now = clock.now();
+            if now > at && !pipeline.store.queue_busy(now).await? {
+                break now;
+            }
+        };
+        progress.finish();
+        shutdown.cancel();
+        worker.await?;
+        let seconds = (finished - at).num_milliseconds() as f64 / 1000.0;
+        let (claimed, completed) = runs(&pipeline.metrics);
+        let checks = claimed - done_before.0;
+        let failed = checks.saturating_sub(completed - done_before.1);
+        let cpu = cpu_seconds() - cpu;
+        let sim_cpu = proc_cpu(self.sim_pid).map_or(f64::NAN, |(own, _)| own) - sim_cpu;
+        Ok(Round {
+            round,
+            checks,
+            seconds_after_the_hour: seconds,
+            checks_per_second: checks as f64 / seconds.max(0.001),
+            cpu_seconds: cpu,
+            checks_per_cpu_second: checks as f64 / cpu.max(0.001),
+            simulator_cpu_seconds: sim_cpu,
+            failed_checks: failed,
+            peak_rss_mib: peak_rss_mib(),
+            check_batches: check_batches(&pipeline.metrics).0 - batches_before.0,
+            checks_per_batch: (check_batches(&pipeline.metrics).1 - batches_before.1)
+                / (check_batches(&pipeline.metrics).0 - batches_before.0).max(1) as f64,
+        })
+    }
+}
+
+impl BurstReport {
+    /// The report as text, a line per round and one for the peer.
+    fn print(&self, args: &BurstArgs) {
+        for r in &self.rounds {
             println!(
                 "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s ({:.0} checks per CPU s; simulator {:.1} CPU s), peak RSS {:.0} MiB, {} failed, {:.0} video checks per store transaction",
                 r.round,
@@ -299,8 +332,8 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
                 r.checks_per_batch
             );
         }
-        println!("{:.0} bytes per views record", report.bytes_per_views_record);
-        if let Some(peer) = &report.peer {
+        println!("{:.0} bytes per views record", self.bytes_per_views_record);
+        if let Some(peer) = &self.peer {
             let num = |k: &str| peer.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
             println!(
                 "peer (bench/peer_burst.py, {} threads): {:.0} checks in {:.1} s ({:.0}/s), {:.1} CPU s ({:.0} checks per CPU s), peak RSS {:.0} MiB, {:.0} bytes per record, {:.0} failed",
@@ -316,7 +349,6 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
 }
 
 /// Runs the simple peer (`bench/peer_burst.py`) on `ids` against the bench's simulator and

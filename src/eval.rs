@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use tubewatch_core::Clock;
+use tubewatch_core::{ChannelId, Clock};
 use tubewatch_sim::{FaultConfig, FaultSpec};
 
 use crate::demo::{Harness, HarnessOptions, TrackingReport, pending_before, tracking_report};
@@ -206,48 +206,11 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
     let h = Harness::start(settings, opts).await?;
     let config = dir.path().join("tubewatch.toml");
     std::fs::write(&config, toml::to_string(&h.settings)?)?;
-    let channels = {
-        let mut ids: Vec<_> = h.sim.sim.channels().iter().take(args.channels as usize).map(|c| c.id.clone()).collect();
-        ids.sort();
-        ids
-    };
-    let tracker = h.app.tracker()?;
-    for id in &channels {
-        // A feed outage may hit the first read: try again, as a user would.
-        let mut tries = 0;
-        while let Err(e) = tracker.track_channel(None, id.as_str()).await {
-            tries += 1;
-            anyhow::ensure!(tries < 20, "tracking {id}: {e}");
-        }
-    }
-    let mut workers = Workers { config, log: dir.path().join("workers.log"), children: Vec::new() };
-    for _ in 0..args.workers.max(1) {
-        let child = workers.spawn(false)?;
-        workers.children.push(child);
-    }
-    if args.with_serve {
-        let child = workers.spawn(true)?;
-        workers.children.push(child);
-    }
-    let end = h.start + Duration::days(i64::from(args.days));
+    let channels = track_channels(&h, args.channels).await?;
+    let mut workers = Workers::start(config, dir.path().join("workers.log"), &args)?;
     let wall = Instant::now();
-    let mut killed = 0;
-    let mut next_kill = args.kill_worker_every.map(|s| Instant::now() + StdDuration::from_secs_f64(s));
     let progress = Progress::new("eval tracking", u64::from(args.days) * 24, "virtual hours");
-    while h.clock.now() < end {
-        progress.set(u64::try_from((h.clock.now() - h.start).num_hours()).unwrap_or(0));
-        if let (Some(at), Some(every)) = (next_kill, args.kill_worker_every)
-            && Instant::now() >= at
-        {
-            let i = killed % workers.children.len();
-            workers.children[i].kill()?; // SIGKILL: no chance to finish or release anything
-            workers.children[i].wait()?;
-            workers.children[i] = workers.spawn(args.with_serve && i == args.workers.max(1))?;
-            killed += 1;
-            next_kill = Some(Instant::now() + StdDuration::from_secs_f64(every));
-        }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
+    let killed = workers.run_days(&h, &args, &progress).await?;
     // Let the workers catch up with every channel and video check due up to an hour before the
     // end (a slow machine lags; a killed worker's leases must expire first), then stop them.
     let horizon = h.clock.now() - Duration::hours(1);
@@ -279,10 +242,83 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let t = &report.tracking;
+        report.print();
+    }
+    let t = &report.tracking;
+    if t.slots_missing > 0 {
+        // Show what the worker processes said.
+        let log = std::fs::read_to_string(&workers.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        eprintln!("worker log (last lines, newest first):\n{}", tail.join("\n"));
+    }
+    let exact = t.slots_missing == 0 && t.duplicate_records == 0 && t.false_positives == 0 && t.false_negatives == 0;
+    Ok(if exact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Tracks the world's first `count` channels (by id) for the operator; returns their ids.
+async fn track_channels(h: &Harness, count: u32) -> anyhow::Result<Vec<ChannelId>> {
+    let channels = {
+        let mut ids: Vec<_> = h.sim.sim.channels().iter().take(count as usize).map(|c| c.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let tracker = h.app.tracker()?;
+    for id in &channels {
+        // A feed outage may hit the first read: try again, as a user would.
+        let mut tries = 0;
+        while let Err(e) = tracker.track_channel(None, id.as_str()).await {
+            tries += 1;
+            anyhow::ensure!(tries < 20, "tracking {id}: {e}");
+        }
+    }
+    Ok(channels)
+}
+
+impl Workers {
+    /// Starts the eval's worker processes, and its `tubewatch serve` last when asked for.
+    fn start(config: std::path::PathBuf, log: std::path::PathBuf, args: &TrackingArgs) -> anyhow::Result<Self> {
+        let mut workers = Workers { config, log, children: Vec::new() };
+        for _ in 0..args.workers.max(1) {
+            let child = workers.spawn(false)?;
+            workers.children.push(child);
+        }
+        if args.with_serve {
+            let child = workers.spawn(true)?;
+            workers.children.push(child);
+        }
+        Ok(workers)
+    }
+
+    /// Lets the virtual days pass, killing a process (and starting its replacement) every
+    /// `kill_worker_every` real seconds; returns how many were killed.
+    async fn run_days(&mut self, h: &Harness, args: &TrackingArgs, progress: &Progress) -> anyhow::Result<usize> {
+        let end = h.start + Duration::days(i64::from(args.days));
+        let mut killed = 0;
+        let mut next_kill = args.kill_worker_every.map(|s| Instant::now() + StdDuration::from_secs_f64(s));
+        while h.clock.now() < end {
+            progress.set(u64::try_from((h.clock.now() - h.start).num_hours()).unwrap_or(0));
+            if let (Some(at), Some(every)) = (next_kill, args.kill_worker_every)
+                && Instant::now() >= at
+            {
+                let i = killed % self.children.len();
+                self.children[i].kill()?; // SIGKILL: no chance to finish or release anything
+                self.children[i].wait()?;
+                self.children[i] = self.spawn(args.with_serve && i == args.workers.max(1))?;
+                killed += 1;
+                next_kill = Some(Instant::now() + StdDuration::from_secs_f64(every));
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        Ok(killed)
+    }
+}
+
+impl EvalReport {
+    fn print(&self) {
+        let t = &self.tracking;
         println!(
             "{} videos on {} channels over {} virtual days ({:.0} s)",
-            t.videos_tracked, t.channels, args.days, report.wall_seconds
+            t.videos_tracked, t.channels, self.virtual_days, self.wall_seconds
         );
         println!(
             "slots: {} expected, {} recorded, {} missing, {} duplicates",
@@ -295,13 +331,4 @@ async fn tracking(args: TrackingArgs, mut settings: Settings) -> anyhow::Result<
             t.false_positives, t.false_negatives, t.p95_lag_seconds
         );
     }
-    let t = &report.tracking;
-    if t.slots_missing > 0 {
-        // Show what the worker processes said.
-        let log = std::fs::read_to_string(&workers.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        eprintln!("worker log (last lines, newest first):\n{}", tail.join("\n"));
-    }
-    let exact = t.slots_missing == 0 && t.duplicate_records == 0 && t.false_positives == 0 && t.false_negatives == 0;
-    Ok(if exact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

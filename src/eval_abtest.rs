@@ -31,7 +31,7 @@ use tubewatch_core::outliers::ViewsPoint;
 use tubewatch_core::reach::{ReachObs, planned_standard_error};
 use tubewatch_core::{Clock, Email, Slot, UserId, VideoId};
 use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
-use tubewatch_store::{AbDesign, AbTestState, NewUser, Plan, Store, StoreOptions};
+use tubewatch_store::{AbDesign, AbTestId, AbTestState, NewUser, Plan, Store, StoreOptions};
 use tubewatch_worker::abtest::{AbTestServices, AbTests, CreateAbTest, StoredPower, reach_plan_from_views};
 use tubewatch_worker::abtest_job::{analysis_periods, first_look};
 use tubewatch_worker::abtest_result::AbResult;
@@ -176,7 +176,7 @@ const IMPRESSION_BANDS: [(f64, f64, &str); 3] =
     [(0.0, 1_000.0, "<1,000"), (1_000.0, 10_000.0, "1,000-10,000"), (10_000.0, f64::INFINITY, "10,000+")];
 
 struct Planned {
-    test_id: i64,
+    test_id: AbTestId,
     video: VideoId,
     band: usize,
     effect: f64,
@@ -462,9 +462,7 @@ async fn pick_videos(
             now - Duration::days(args.min_age_days),
         )?;
         let Some(v) = recent.iter().filter(|v| !v.is_short).max_by_key(|v| v.published) else { continue };
-        let rate = (sim.views_at(v.id.as_str(), now)? as f64
-            - sim.views_at(v.id.as_str(), now - Duration::hours(24))? as f64)
-            / 24.0;
+        let rate = (sim.views_at(&v.id, now)? as f64 - sim.views_at(&v.id, now - Duration::hours(24))? as f64) / 24.0;
         let Some(band) = BANDS.iter().position(|&(lo, hi, _)| rate >= lo && rate < hi) else { continue };
         if per_band[band] == quota {
             continue;
@@ -627,7 +625,7 @@ fn score_test(sim: &Simulator, p: &Planned, d: &TestData, config: &AnalysisConfi
             .map(|n| n.winner.map_or(Verdict::Inconclusive, |variant| Verdict::Winner { variant }));
         return scored;
     }
-    let expected = |a, b| sim.noise_free_views(p.video.as_str(), a, b).map_or(0.0, |v| v.iter().sum());
+    let expected = |a, b| sim.noise_free_views(&p.video, a, b).map_or(0.0, |v| v.iter().sum());
     let all_reach: Vec<ReachObs> = d.reach.iter().map(|(_, r)| r.clone()).collect();
     let views_se = d.power.estimate.standard_error;
     let reach_se = d
@@ -821,7 +819,7 @@ async fn track_history(
         if at <= video.published || at > now {
             continue;
         }
-        let views = i64::try_from(sim.views_at(video.id.as_str(), at)?).unwrap_or(i64::MAX);
+        let views = i64::try_from(sim.views_at(&video.id, at)?).unwrap_or(i64::MAX);
         let record = tubewatch_store::ViewsRecord {
             video_id: video.id.clone(),
             slot: Slot::hour_of(at),

@@ -1101,7 +1101,7 @@ fn changes_for_run(
         let references = References::measure(sim, &config.change, s, change.at, run)?;
         let span = |h: f64| Duration::seconds((h * 3600.0) as i64);
         let around = sim.disturbances(
-            &id,
+            &change.video_id,
             change.at - span(config.change.max_hours_before),
             (change.at + span(config.change.hours_after)).min(run),
         )?;
@@ -1188,7 +1188,7 @@ impl References {
         changed_at: DateTime<Utc>,
         run: DateTime<Utc>,
     ) -> anyhow::Result<Self> {
-        let id = s.video.id.as_str();
+        let id = &s.video.id;
         let truth = sim.video_at(id, run)?;
         let changes: Vec<DateTime<Utc>> = truth.changes.iter().map(|c| c.at).collect();
         let hours = |h: f64| Duration::seconds((h * 3600.0) as i64);

@@ -146,107 +146,120 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 pub async fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;
     match args.what {
-        InspectWhat::Feed { source } => {
-            let input = load(&source).await?;
-            let feed = match status_error(input.status, "channel feed").map_or_else(|| parse_feed(&input.body), Err) {
-                Ok(feed) => feed,
-                Err(e) => return report_failure(&e, json),
-            };
-            if json {
-                print_json(&feed)?;
-            } else {
-                let shorts = feed.entries.iter().filter(|e| e.is_short).count();
-                println!(
-                    "channel {}  {}\n{} entries ({shorts} Shorts)",
-                    feed.channel_id.as_ref().map_or("?", |c| c.as_str()),
-                    feed.title.as_deref().unwrap_or(""),
-                    feed.entries.len()
-                );
-                for e in &feed.entries {
-                    let views = e.views.map_or_else(|| "-".to_owned(), |v| v.to_string());
-                    let kind = if e.is_short { "short" } else { "video" };
-                    println!(
-                        "  {}  {}  {views:>12} views  {kind:<5}  {}",
-                        e.published.format("%Y-%m-%d %H:%M"),
-                        e.video_id,
-                        e.title
-                    );
-                }
-            }
-        }
+        InspectWhat::Feed { source } => inspect_feed(&source, json).await,
         InspectWhat::Watch { source, video } | InspectWhat::Player { source, video } => {
-            let input = load(&source).await?;
-            let requested = video_from(video.as_deref(), input.url.as_deref())?;
-            // A watch page embeds the player response; given bare player JSON, `watch` reads it as
-            // such rather than failing, so the subcommands differ only in what they expect.
-            let looks_json = input.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-            let parsed = status_error(input.status, "video").map_or_else(
-                || {
-                    if looks_json {
-                        parse_player_response(&input.body, requested.as_ref())
-                    } else {
-                        parse_watch_page(&input.body, requested.as_ref())
-                    }
-                },
-                Err,
+            inspect_video(&source, video.as_deref(), json).await
+        }
+        InspectWhat::Thumbnail { source, compare } => inspect_thumbnail(&source, compare.as_deref(), json).await,
+    }
+}
+
+/// A channel feed: its channel and entries.
+async fn inspect_feed(source: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let input = load(source).await?;
+    let feed = match status_error(input.status, "channel feed").map_or_else(|| parse_feed(&input.body), Err) {
+        Ok(feed) => feed,
+        Err(e) => return report_failure(&e, json),
+    };
+    if json {
+        print_json(&feed)?;
+    } else {
+        let shorts = feed.entries.iter().filter(|e| e.is_short).count();
+        println!(
+            "channel {}  {}\n{} entries ({shorts} Shorts)",
+            feed.channel_id.as_ref().map_or("?", |c| c.as_str()),
+            feed.title.as_deref().unwrap_or(""),
+            feed.entries.len()
+        );
+        for e in &feed.entries {
+            let views = e.views.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            let kind = if e.is_short { "short" } else { "video" };
+            println!(
+                "  {}  {}  {views:>12} views  {kind:<5}  {}",
+                e.published.format("%Y-%m-%d %H:%M"),
+                e.video_id,
+                e.title
             );
-            let info = match parsed {
-                Ok(info) => info,
-                Err(e) => return report_failure(&e, json),
-            };
-            if json {
-                print_json(&info)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A watch page or player response: the video's title, views, channel and publication time.
+async fn inspect_video(source: &str, video: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let input = load(source).await?;
+    let requested = video_from(video, input.url.as_deref())?;
+    // A watch page embeds the player response; given bare player JSON, `watch` reads it as
+    // such rather than failing, so the subcommands differ only in what they expect.
+    let looks_json = input.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let parsed = status_error(input.status, "video").map_or_else(
+        || {
+            if looks_json {
+                parse_player_response(&input.body, requested.as_ref())
             } else {
-                println!("video    {}\ntitle    {}", info.video_id, info.title);
-                println!("views    {} (from {:?})", info.views, info.views_source);
-                println!("channel  {}", info.channel_id.as_ref().map_or("?", |c| c.as_str()));
-                if let Some(p) = info.published {
-                    println!("published {}", p.to_rfc3339());
-                }
-                if requested.is_none() {
-                    println!("(no --video given: not checked against the id asked for)");
-                }
+                parse_watch_page(&input.body, requested.as_ref())
+            }
+        },
+        Err,
+    );
+    let info = match parsed {
+        Ok(info) => info,
+        Err(e) => return report_failure(&e, json),
+    };
+    if json {
+        print_json(&info)?;
+    } else {
+        println!("video    {}\ntitle    {}", info.video_id, info.title);
+        println!("views    {} (from {:?})", info.views, info.views_source);
+        println!("channel  {}", info.channel_id.as_ref().map_or("?", |c| c.as_str()));
+        if let Some(p) = info.published {
+            println!("published {}", p.to_rfc3339());
+        }
+        if requested.is_none() {
+            println!("(no --video given: not checked against the id asked for)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A thumbnail: its format, size and hashes, and whether it shows the same picture as `compare`.
+async fn inspect_thumbnail(source: &str, compare: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let input = load(source).await?;
+    let hashes = match classify_thumbnail_response(input.status, input.content_type.as_deref(), &input.body) {
+        Ok(h) => h,
+        Err(e) => return report_failure(&e, json),
+    };
+    let other: Option<ThumbnailHashes> = match compare {
+        Some(path) => {
+            let o = load(path).await?;
+            match classify_thumbnail_response(o.status, o.content_type.as_deref(), &o.body) {
+                Ok(h) => Some(h),
+                Err(e) => return report_failure(&e, json),
             }
         }
-        InspectWhat::Thumbnail { source, compare } => {
-            let input = load(&source).await?;
-            let hashes = match classify_thumbnail_response(input.status, input.content_type.as_deref(), &input.body) {
-                Ok(h) => h,
-                Err(e) => return report_failure(&e, json),
-            };
-            let other: Option<ThumbnailHashes> = match compare {
-                Some(path) => {
-                    let o = load(&path).await?;
-                    match classify_thumbnail_response(o.status, o.content_type.as_deref(), &o.body) {
-                        Ok(h) => Some(h),
-                        Err(e) => return report_failure(&e, json),
-                    }
-                }
-                None => None,
-            };
-            let comparison = other.as_ref().map(|o| {
-                serde_json::json!({
-                    "identical_bytes": o.sha256 == hashes.sha256,
-                    "perceptual_distance": o.phash.distance(&hashes.phash),
-                    "same_picture": o.phash.same_picture(&hashes.phash),
-                })
-            });
-            if json {
-                print_json(&serde_json::json!({"thumbnail": hashes, "comparison": comparison}))?;
-            } else {
-                println!(
-                    "{} {}x{}\nsha256 {}\nphash  {}",
-                    hashes.format, hashes.width, hashes.height, hashes.sha256, hashes.phash
-                );
-                if let (Some(o), Some(c)) = (other, comparison) {
-                    println!(
-                        "compared with {}: distance {} → {}",
-                        o.sha256,
-                        c["perceptual_distance"],
-                        if c["same_picture"] == true { "same picture" } else { "different picture" }
-                    );
-                }
-            }
+        None => None,
+    };
+    let comparison = other.as_ref().map(|o| {
+        serde_json::json!({
+            "identical_bytes": o.sha256 == hashes.sha256,
+            "perceptual_distance": o.phash.distance(&hashes.phash),
+            "same_picture": o.phash.same_picture(&hashes.phash),
+        })
+    });
+    if json {
+        print_json(&serde_json::json!({"thumbnail": hashes, "comparison": comparison}))?;
+    } else {
+        println!(
+            "{} {}x{}\nsha256 {}\nphash  {}",
+            hashes.format, hashes.width, hashes.height, hashes.sha256, hashes.phash
+        );
+        if let (Some(o), Some(c)) = (other, comparison) {
+            println!(
+                "compared with {}: distance {} → {}",
+                o.sha256,
+                c["perceptual_distance"],
+                if c["same_picture"] == true { "same picture" } else { "different picture" }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

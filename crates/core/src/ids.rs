@@ -134,10 +134,21 @@ impl Email {
     }
 }
 
-/// A tubewatch user's id (assigned by the store).
+/// A tubewatch user's id: the store assigns it (its row id), and `new` wraps one read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct UserId(pub i64);
+pub struct UserId(i64);
+
+impl UserId {
+    pub const fn new(id: i64) -> Self {
+        Self(id)
+    }
+
+    /// The row id, for storing and for keys derived from it.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -90,64 +90,12 @@ pub fn analyse_reach(days: &[ReachObs], variants: usize, alpha: f64) -> Result<R
             p + 2
         )));
     }
-    let mut rows = Vec::with_capacity(usable.len());
-    let mut y = Vec::with_capacity(usable.len());
-    let mut noise = Vec::with_capacity(usable.len());
-    for d in &usable {
-        let total: f64 = d.shares.iter().sum();
-        rows.push(design_row(&d.shares, total));
-        let clicks = d.ctr * d.impressions;
-        y.push(((clicks + 0.5) / (d.impressions + 0.5)).ln());
-        noise.push(1.0 / (clicks + 0.5) - 1.0 / (d.impressions + 0.5));
-    }
-    let n = rows.len();
+    let model = DayModel::new(&usable, p);
+    let n = model.rows.len();
     let df = n - p;
-    let fit_at = |tau2: f64| -> Option<(Vec<f64>, Vec<f64>, f64)> {
-        let mut xtwx = vec![0.0; p * p];
-        let mut xtwy = vec![0.0; p];
-        for ((row, yi), vi) in rows.iter().zip(&y).zip(&noise) {
-            let w = 1.0 / (vi + tau2);
-            for a in 0..p {
-                xtwy[a] += w * row[a] * yi;
-                for b in 0..p {
-                    xtwx[a * p + b] += w * row[a] * row[b];
-                }
-            }
-        }
-        let l = stats::cholesky(&xtwx, p)?;
-        let coef = stats::cholesky_solve(&l, p, &xtwy);
-        let q: f64 = rows
-            .iter()
-            .zip(&y)
-            .zip(&noise)
-            .map(|((row, yi), vi)| {
-                let fitted: f64 = row.iter().zip(&coef).map(|(x, c)| x * c).sum();
-                (yi - fitted).powi(2) / (vi + tau2)
-            })
-            .sum();
-        Some((coef, stats::cholesky_inverse(&l, p), q))
-    };
     let separated = || AbError::Model("reach: the days do not separate the variants".into());
-    // Paule–Mandel: Q(τ²) falls as τ² grows; find where it meets its degrees of freedom.
-    let (_, _, q0) = fit_at(0.0).ok_or_else(separated)?;
-    let tau2 = if q0 <= df as f64 {
-        0.0
-    } else {
-        let (mut lo, mut hi) = (0.0, 1.0);
-        while fit_at(hi).is_some_and(|(_, _, q)| q > df as f64) && hi < 1e6 {
-            hi *= 4.0;
-        }
-        for _ in 0..60 {
-            let mid = 0.5 * (lo + hi);
-            if fit_at(mid).is_some_and(|(_, _, q)| q > df as f64) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        hi
-    };
-    let (coef, cov, _) = fit_at(tau2).ok_or_else(separated)?;
+    let tau2 = model.paule_mandel(df).ok_or_else(separated)?;
+    let (coef, cov, _) = model.fit_at(tau2).ok_or_else(separated)?;
     let beta = |v: usize| if v == 0 { 0.0 } else { coef[v] };
     let t = stats::t_quantile(1.0 - alpha / 2.0, df as f64);
     let mut comparisons = Vec::new();
@@ -169,6 +117,86 @@ pub fn analyse_reach(days: &[ReachObs], variants: usize, alpha: f64) -> Result<R
         ctr_ratio_to_a: (0..variants).map(|v| beta(v).exp()).collect(),
         comparisons,
     })
+}
+
+/// The usable days as a weighted regression's data: each day's design row, log CTR and the
+/// binomial noise of that rate (`v_d`).
+struct DayModel {
+    rows: Vec<Vec<f64>>,
+    y: Vec<f64>,
+    noise: Vec<f64>,
+    /// Columns: the level, then variants B, C, ….
+    p: usize,
+}
+
+impl DayModel {
+    fn new(usable: &[&ReachObs], p: usize) -> Self {
+        let mut rows = Vec::with_capacity(usable.len());
+        let mut y = Vec::with_capacity(usable.len());
+        let mut noise = Vec::with_capacity(usable.len());
+        for d in usable {
+            let total: f64 = d.shares.iter().sum();
+            rows.push(design_row(&d.shares, total));
+            let clicks = d.ctr * d.impressions;
+            y.push(((clicks + 0.5) / (d.impressions + 0.5)).ln());
+            noise.push(1.0 / (clicks + 0.5) - 1.0 / (d.impressions + 0.5));
+        }
+        Self { rows, y, noise, p }
+    }
+
+    /// The weighted least-squares fit with each day's variance `v_d + τ²`: the coefficients,
+    /// their covariance and the weighted residual sum of squares `Q(τ²)`; `None` when the days do
+    /// not separate the variants.
+    fn fit_at(&self, tau2: f64) -> Option<(Vec<f64>, Vec<f64>, f64)> {
+        let p = self.p;
+        let mut xtwx = vec![0.0; p * p];
+        let mut xtwy = vec![0.0; p];
+        for ((row, yi), vi) in self.rows.iter().zip(&self.y).zip(&self.noise) {
+            let w = 1.0 / (vi + tau2);
+            for a in 0..p {
+                xtwy[a] += w * row[a] * yi;
+                for b in 0..p {
+                    xtwx[a * p + b] += w * row[a] * row[b];
+                }
+            }
+        }
+        let l = stats::cholesky(&xtwx, p)?;
+        let coef = stats::cholesky_solve(&l, p, &xtwy);
+        let q: f64 = self
+            .rows
+            .iter()
+            .zip(&self.y)
+            .zip(&self.noise)
+            .map(|((row, yi), vi)| {
+                let fitted: f64 = row.iter().zip(&coef).map(|(x, c)| x * c).sum();
+                (yi - fitted).powi(2) / (vi + tau2)
+            })
+            .sum();
+        Some((coef, stats::cholesky_inverse(&l, p), q))
+    }
+
+    /// Paule–Mandel's `τ²`: `Q(τ²)` falls as `τ²` grows; it is where `Q` meets its `df` degrees
+    /// of freedom (0 when it is below them already). `None` when the days do not separate the
+    /// variants.
+    fn paule_mandel(&self, df: usize) -> Option<f64> {
+        let (_, _, q0) = self.fit_at(0.0)?;
+        if q0 <= df as f64 {
+            return Some(0.0);
+        }
+        let (mut lo, mut hi) = (0.0, 1.0);
+        while self.fit_at(hi).is_some_and(|(_, _, q)| q > df as f64) && hi < 1e6 {
+            hi *= 4.0;
+        }
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if self.fit_at(mid).is_some_and(|(_, _, q)| q > df as f64) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(hi)
+    }
 }
 
 /// A day's row of the model: the level, then each variant after A by its share of the test's

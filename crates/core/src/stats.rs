@@ -413,13 +413,6 @@ fn fit_irls(
     prior_precision: Option<&[f64]>,
     estimate: impl Fn(&[f64], f64, VarianceFn) -> VarianceFn,
 ) -> Result<FlexibleFit, FitError> {
-    let penalise = |gram: &mut Vec<f64>| {
-        if let Some(prior) = prior_precision {
-            for (j, p) in prior.iter().enumerate().take(x.cols) {
-                gram[j * x.cols + j] += p;
-            }
-        }
-    };
     let n = x.rows();
     let p = x.cols;
     if n < p + 2 {
@@ -429,17 +422,55 @@ fn fit_irls(
         return Err(FitError::NoViews);
     }
     let df = (n - p) as f64;
+    let gram_of = |w: &[f64]| penalised_gram(x, w, prior_precision);
+    let Converged { coef, mu, variance } = irls_steps(x, y, offset, df, &gram_of, estimate)?;
+    let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
+    let l = cholesky(&gram_of(&w), p).ok_or(FitError::Collinear)?;
+    let bread = cholesky_inverse(&l, p);
+    let (cov_model, cov_robust, cov_clustered) = covariances(x, y, &mu, variance, &w, &bread, clusters);
+    let fit = CountFit { coef, cov_model, cov_robust, cov_clustered, kappa: variance.kappa, df_resid: n - p };
+    Ok(FlexibleFit { fit, variance })
+}
+
+/// `XᵀWX` plus the prior's precision on its diagonal, if there is a prior.
+fn penalised_gram(x: &Design, w: &[f64], prior_precision: Option<&[f64]>) -> Vec<f64> {
+    let mut gram = weighted_gram(x, w);
+    if let Some(prior) = prior_precision {
+        for (j, p) in prior.iter().enumerate().take(x.cols) {
+            gram[j * x.cols + j] += p;
+        }
+    }
+    gram
+}
+
+/// Where the IRLS steps settled.
+struct Converged {
+    coef: Vec<f64>,
+    mu: Vec<f64>,
+    variance: VarianceFn,
+}
+
+/// Weighted least-squares steps (at most 200) until the coefficients and the variance function
+/// stop moving; `gram_of(w)` is the (penalised) `XᵀWX`.
+fn irls_steps(
+    x: &Design,
+    y: &[f64],
+    offset: &[f64],
+    df: f64,
+    gram_of: &dyn Fn(&[f64]) -> Vec<f64>,
+    estimate: impl Fn(&[f64], f64, VarianceFn) -> VarianceFn,
+) -> Result<Converged, FitError> {
+    let n = x.rows();
+    let p = x.cols;
     // Start from log(y + ½), close for counts of this size; the first step is then a weighted
     // least-squares fit of the log counts.
     let mut eta: Vec<f64> = y.iter().map(|&v| (v + 0.5).ln()).collect();
     let mut mu: Vec<f64> = eta.iter().map(|e| e.exp()).collect();
     let mut coef = vec![0.0; p];
     let mut variance = VarianceFn { phi: 1.0, kappa: 0.0 };
-    let mut converged = false;
     for iteration in 0..200 {
         let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
-        let mut gram = weighted_gram(x, &w);
-        penalise(&mut gram);
+        let gram = gram_of(&w);
         let mut rhs = vec![0.0; p];
         for i in 0..n {
             let z = if iteration == 0 { eta[i] - offset[i] } else { eta[i] - offset[i] + (y[i] - mu[i]) / mu[i] };
@@ -470,18 +501,27 @@ fn fit_irls(
         mu = new_mu;
         variance = new_variance;
         if iteration > 0 && change < 1e-9 && variance_change < 1e-6 {
-            converged = true;
-            break;
+            return Ok(Converged { coef, mu, variance });
         }
     }
-    if !converged {
-        return Err(FitError::NoConvergence);
-    }
-    let w: Vec<f64> = mu.iter().map(|&m| variance.weight(m)).collect();
-    let mut gram = weighted_gram(x, &w);
-    penalise(&mut gram);
-    let l = cholesky(&gram, p).ok_or(FitError::Collinear)?;
-    let bread = cholesky_inverse(&l, p);
+    Err(FitError::NoConvergence)
+}
+
+/// A converged fit's covariances from its `bread` (`(XᵀWX)⁻¹`): model-based (scaled by the
+/// Pearson dispersion, floored at 1), HC3, and cluster-robust when there are more clusters than
+/// columns nested in them.
+fn covariances(
+    x: &Design,
+    y: &[f64],
+    mu: &[f64],
+    variance: VarianceFn,
+    w: &[f64],
+    bread: &[f64],
+    clusters: Option<Clusters<'_>>,
+) -> (Vec<f64>, Vec<f64>, Option<Vec<f64>>) {
+    let n = x.rows();
+    let p = x.cols;
+    let df = (n - p) as f64;
     let mut meat = vec![0.0; p * p];
     let mut cluster_scores: std::collections::BTreeMap<usize, Vec<f64>> = std::collections::BTreeMap::new();
     let mut pearson = 0.0;
@@ -491,7 +531,7 @@ fn fit_irls(
         pearson += (y[i] - mu[i]).powi(2) / var;
         // Leverage hᵢ = wᵢ xᵢᵀ (XᵀWX)⁻¹ xᵢ; score contribution of a log-link observation
         // xᵢ·(yᵢ−μᵢ)·μᵢ/Var.
-        let h = w[i] * CountFit::var_of(&bread, row);
+        let h = w[i] * CountFit::var_of(bread, row);
         let u = (y[i] - mu[i]) * mu[i] / var / (1.0 - h.min(0.99));
         for a in 0..p {
             for b in 0..p {
@@ -506,7 +546,7 @@ fn fit_irls(
     }
     let dispersion = (pearson / df).max(1.0);
     let cov_model: Vec<f64> = bread.iter().map(|v| v * dispersion).collect();
-    let cov_robust = sandwich(&bread, &meat, p);
+    let cov_robust = sandwich(bread, &meat, p);
     let groups = cluster_scores.len() as f64;
     let nested = clusters.map_or(1, |c| c.nested_columns.max(1)) as f64;
     let cov_clustered = (groups > nested).then(|| {
@@ -518,10 +558,9 @@ fn fit_irls(
                 }
             }
         }
-        sandwich(&bread, &meat, p)
+        sandwich(bread, &meat, p)
     });
-    let fit = CountFit { coef, cov_model, cov_robust, cov_clustered, kappa: variance.kappa, df_resid: n - p };
-    Ok(FlexibleFit { fit, variance })
+    (cov_model, cov_robust, cov_clustered)
 }
 
 /// A variance function `Var y = φ·μ + κ·μ²` whose two coefficients are estimated from the data.

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use tubewatch_core::VideoId;
 
 use crate::faults::FaultConfig;
 use crate::respond::json_response;
@@ -118,6 +119,8 @@ async fn video(State(s): State<Shared>, Path(id): Path<String>, Query(q): Query<
         Ok(t) => t,
         Err(e) => return *e,
     };
+    // A malformed id names no video of the world: the same 404 as an unknown one.
+    let Ok(id) = VideoId::parse(&id) else { return sim_error(SimError::UnknownVideo(id)) };
     match sim(&s).video_at(&id, at) {
         Ok(v) => json_response(StatusCode::OK, &json!(v)),
         Err(e) => sim_error(e),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tubewatch_core::{ChannelId, Clock, ManualClock};
+use tubewatch_core::{ChannelId, Clock, ManualClock, VideoId};
 
 use crate::books::{AuthBook, QuotaBook, ReportingBook};
 use crate::faults::{FaultConfig, FaultDice};
@@ -217,40 +217,40 @@ impl Simulator {
     }
 
     /// A published video's truth at `at`.
-    pub fn video_at(&self, id: &str, at: DateTime<Utc>) -> Result<VideoTruth, SimError> {
-        let video = self.video_or_err(id, at)?;
+    pub fn video_at(&self, id: &VideoId, at: DateTime<Utc>) -> Result<VideoTruth, SimError> {
+        let video = self.video_or_err(id.as_str(), at)?;
         Ok(self.inner.world.video_truth(&video, &self.inner.read_muts(), at))
     }
 
     /// A published video's truth now.
-    pub fn video(&self, id: &str) -> Result<VideoTruth, SimError> {
+    pub fn video(&self, id: &VideoId) -> Result<VideoTruth, SimError> {
         self.video_at(id, self.now())
     }
 
     /// What disturbed a video's views and its counter between `from` and `to` (for evals).
-    pub fn disturbances(&self, id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Disturbances, SimError> {
-        let video = self.video_or_err(id, to)?;
+    pub fn disturbances(&self, id: &VideoId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Disturbances, SimError> {
+        let video = self.video_or_err(id.as_str(), to)?;
         Ok(self.inner.world.disturbances(&video, from, to))
     }
 
     /// True views of a video at `at` (what the endpoints serve at that virtual time).
-    pub fn views_at(&self, id: &str, at: DateTime<Utc>) -> Result<u64, SimError> {
-        let video = self.video_or_err(id, at)?;
+    pub fn views_at(&self, id: &VideoId, at: DateTime<Utc>) -> Result<u64, SimError> {
+        let video = self.video_or_err(id.as_str(), at)?;
         Ok(self.inner.world.live_state(&video, &self.inner.read_muts(), at).views)
     }
 
     /// What the reach report says of a published video for Pacific day `day` (see
     /// [`crate::pacific_day`]), as known now: `None` for a day not over yet or before publish.
-    pub fn reach_day(&self, id: &str, day: i64) -> Result<Option<ReachDay>, SimError> {
+    pub fn reach_day(&self, id: &VideoId, day: i64) -> Result<Option<ReachDay>, SimError> {
         let now = self.now();
-        let video = self.video_or_err(id, now)?;
+        let video = self.video_or_err(id.as_str(), now)?;
         Ok(self.inner.world.reach_day(&video, &self.inner.read_muts(), day, now))
     }
 
     /// A video's views from `from` to `to` at multiplier 1 without hour-to-hour noise, one piece
     /// per UTC hour (see [`World::noise_free_views`]).
-    pub fn noise_free_views(&self, id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<f64>, SimError> {
-        let video = self.video_or_err(id, to)?;
+    pub fn noise_free_views(&self, id: &VideoId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<f64>, SimError> {
+        let video = self.video_or_err(id.as_str(), to)?;
         Ok(self.inner.world.noise_free_views(&video, from, to))
     }
 

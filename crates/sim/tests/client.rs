@@ -29,7 +29,7 @@ async fn the_client_parses_every_simulator_endpoint() {
     assert_eq!(feed.channel_id.as_ref(), Some(&channel.id));
     assert_eq!(feed.entries.len(), 15);
     let newest = &feed.entries[0];
-    let truth = sim.video(newest.video_id.as_str()).unwrap();
+    let truth = sim.video(&newest.video_id).unwrap();
     assert_eq!(newest.views, Some(truth.views));
     assert_eq!(newest.title, truth.title);
     assert_eq!(newest.published, truth.published);
@@ -42,7 +42,7 @@ async fn the_client_parses_every_simulator_endpoint() {
         assert_eq!(stream.channel_id.as_ref(), Some(&channel.id));
         assert!(stream.entries.windows(2).all(|w| w[0].published >= w[1].published));
         for e in &stream.entries {
-            let truth = sim.video(e.video_id.as_str()).unwrap();
+            let truth = sim.video(&e.video_id).unwrap();
             assert_eq!((e.is_short, truth.is_short, e.views), (shorts, shorts, Some(truth.views)));
         }
         if !shorts {
@@ -122,7 +122,7 @@ async fn the_client_parses_every_simulator_endpoint() {
     assert!(thumb_before.hashes.phash.distance(&thumb_after.hashes.phash) > 0);
     yt.update_video_title(&refreshed.access_token, id, "Simulated A/B title").await.unwrap();
     assert_eq!(yt.player(id).await.unwrap().title, "Simulated A/B title");
-    let truth = sim.video(id.as_str()).unwrap();
+    let truth = sim.video(id).unwrap();
     assert_eq!(truth.changes.len(), 2);
     oauth.revoke(tokens.refresh_token.as_deref().unwrap()).await.unwrap();
 }

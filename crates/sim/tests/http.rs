@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::{Value, json};
-use tubewatch_core::ManualClock;
+use tubewatch_core::{ManualClock, VideoId};
 use tubewatch_sim::{Endpoint, FaultConfig, FaultSpec, RunningSim, SimConfig, Simulator, VariantKind};
 
 async fn start(seed: u64, channels: u32) -> (RunningSim, Arc<ManualClock>) {
@@ -20,12 +20,12 @@ fn client() -> reqwest::Client {
 }
 
 /// The first long-form video of a channel that has one, published at least `min_age` ago.
-fn some_video(sim: &Simulator, min_age: Duration) -> String {
+fn some_video(sim: &Simulator, min_age: Duration) -> VideoId {
     let now = sim.now();
     for c in sim.channels() {
         let videos = sim.channel_videos(c.id.as_str(), now - Duration::days(30), now - min_age).unwrap();
         if let Some(v) = videos.iter().find(|v| !v.is_short) {
-            return v.id.to_string();
+            return v.id.clone();
         }
     }
     panic!("no video in the world");
@@ -58,7 +58,7 @@ async fn player(base: &str, id: &str) -> Value {
 
 #[tokio::test]
 async fn same_seed_serves_byte_identical_responses() {
-    let mut bodies: Vec<(String, String, String, axum::body::Bytes, String)> = Vec::new();
+    let mut bodies: Vec<(VideoId, String, String, axum::body::Bytes, String)> = Vec::new();
     for seed in [11, 11, 12] {
         let (mut config, clock) = SimConfig::for_tests(seed, 40);
         config.public_base = Some("http://sim.test".to_owned());
@@ -87,7 +87,7 @@ async fn views_never_decrease_over_http() {
     let mut previous = 0u64;
     let first = running.sim.views_at(&id, running.sim.now()).unwrap();
     for _ in 0..72 {
-        let p = player(&running.base_url, &id).await;
+        let p = player(&running.base_url, id.as_str()).await;
         let views: u64 = p["videoDetails"]["viewCount"].as_str().unwrap().parse().unwrap();
         assert!(views >= previous, "views went down: {views} < {previous}");
         previous = views;
@@ -158,7 +158,7 @@ async fn creator_changes_change_thumbnail_and_are_in_the_truth() {
     let now = sim.now();
     let changes = sim.changes(now - Duration::days(30), now, None).unwrap();
     let change = changes.iter().find(|c| c.kind == VariantKind::Thumbnail).expect("some creator thumbnail change");
-    let id = change.video_id.to_string();
+    let id = change.video_id.clone();
     clock.set(change.at - Duration::minutes(5));
     let url = format!("{}/vi/{id}/default.jpg", running.base_url);
     let before = client().get(&url).send().await.unwrap().bytes().await.unwrap();
@@ -259,7 +259,7 @@ async fn faults_produce_the_configured_failures() {
     let id = some_video(&running.sim, Duration::zero());
     // Bot check on the player.
     let running = with_fault(one(|s| s.rate_bot_check = 1.0), Endpoint::Player).await;
-    let p = player(&running.base_url, &id).await;
+    let p = player(&running.base_url, id.as_str()).await;
     assert_eq!(p["playabilityStatus"]["status"], "LOGIN_REQUIRED");
     assert_eq!(p["playabilityStatus"]["reason"], "Sign in to confirm you’re not a bot");
     assert!(p.get("videoDetails").is_none());
@@ -267,7 +267,7 @@ async fn faults_produce_the_configured_failures() {
     // Wrong video on the watch page.
     let running = with_fault(one(|s| s.rate_wrong_video = 1.0), Endpoint::Watch).await;
     let p = player_from_page(&text(&format!("{}/watch?v={id}", running.base_url)).await.1);
-    assert_ne!(p["videoDetails"]["videoId"].as_str().unwrap(), id);
+    assert_ne!(p["videoDetails"]["videoId"].as_str().unwrap(), id.as_str());
 
     // Consent redirect.
     let running = with_fault(one(|s| s.rate_consent = 1.0), Endpoint::Watch).await;
@@ -494,7 +494,7 @@ async fn thumbnails_set_validates_and_goes_live_with_its_multiplier() {
     let before = client().get(&url).send().await.unwrap().bytes().await.unwrap();
     let image = png(7);
     let variant = tubewatch_sim::thumbnail_variant_id(&image);
-    running.sim.set_multiplier(&id, VariantKind::Thumbnail, &variant, 1.8).unwrap();
+    running.sim.set_multiplier(id.as_str(), VariantKind::Thumbnail, &variant, 1.8).unwrap();
     let views_before = running.sim.views_at(&id, running.sim.now()).unwrap();
     let (status, body) = set(image, Some(token.clone())).await;
     assert_eq!(status, 200, "{body}");
@@ -643,7 +643,7 @@ async fn pages_feeds_and_player_json_are_gzipped_when_the_client_accepts_it() {
         .unwrap();
     assert_eq!(zipped.headers()["content-encoding"], "gzip");
     let json: Value = serde_json::from_slice(&gunzipped(zipped).await).unwrap();
-    assert_eq!(json, player(base, &id).await);
+    assert_eq!(json, player(base, id.as_str()).await);
 }
 
 #[tokio::test]
@@ -651,7 +651,7 @@ async fn player_fields_mask_keeps_only_the_named_fields() {
     let (running, _clock) = start(12, 20).await;
     let base = &running.base_url;
     let id = some_video(&running.sim, Duration::hours(2));
-    let full = player(base, &id).await;
+    let full = player(base, id.as_str()).await;
     let request =
         json!({"context": {"client": {"clientName": "WEB", "clientVersion": "2.20260123.01.00"}}, "videoId": id});
     let url = format!("{base}/youtubei/v1/player?prettyPrint=false&$fields={}", tubewatch_youtube::PLAYER_CHECK_FIELDS);
@@ -662,7 +662,7 @@ async fn player_fields_mask_keeps_only_the_named_fields() {
     assert!(cut.get("responseContext").is_none() && cut["videoDetails"].get("keywords").is_none());
     assert!(cut.to_string().len() * 4 < full.to_string().len(), "a fraction of the full response");
     // The parser reads the cut response as it reads the full one.
-    let video = tubewatch_core::VideoId::parse(&id).unwrap();
+    let video = id.clone();
     let info = tubewatch_youtube::parse_player_response(cut.to_string().as_bytes(), Some(&video)).unwrap();
     assert_eq!(info.views.to_string(), full["videoDetails"]["viewCount"].as_str().unwrap());
     let bad = client().post(format!("{base}/youtubei/v1/player?$fields=a,,b")).json(&request).send().await.unwrap();

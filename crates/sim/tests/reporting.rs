@@ -70,7 +70,7 @@ fn truth(sim: &Simulator, channel: &ChannelId, day: i64) -> Vec<ReachRow> {
         .unwrap()
         .into_iter()
         .filter_map(|v| {
-            let reach = sim.reach_day(v.id.as_str(), day).unwrap()?;
+            let reach = sim.reach_day(&v.id, day).unwrap()?;
             (reach.impressions > 0).then(|| ReachRow {
                 date: pacific_date(day),
                 channel_id: channel.clone(),

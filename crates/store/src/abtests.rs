@@ -14,7 +14,10 @@ use tubewatch_core::{ChannelId, UserId, VideoId};
 
 use crate::Result;
 
-pub type AbTestId = i64;
+row_id!(
+    /// An A/B test.
+    AbTestId
+);
 
 /// A token sealed with an AEAD: `sealed` is the nonce followed by the ciphertext, `key_id` names
 /// the key that sealed it so that keys can rotate.

@@ -6,6 +6,43 @@
 //! (`tests/conformance.rs`) runs on both.
 #![forbid(unsafe_code)]
 
+/// An id the store assigns (a row's integer key): stored as an integer on both backends, written
+/// as the number in JSON, text and logs. `new` wraps one read back (a path, a target's subject).
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub const fn new(id: i64) -> Self {
+                Self(id)
+            }
+
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+                s.parse().map(Self)
+            }
+        }
+    };
+}
+
 mod abtests;
 mod accounts;
 mod model;

@@ -134,7 +134,10 @@ impl FromStr for TargetState {
     }
 }
 
-pub type TargetId = i64;
+row_id!(
+    /// A target of the work queue.
+    TargetId
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {

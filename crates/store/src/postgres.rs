@@ -168,7 +168,7 @@ impl PgStore {
     async fn begin_for_user(&self, user: UserId) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.begin().await?;
         sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {user}")))?;

@@ -110,7 +110,10 @@ async fn connections_are_sealed_refreshed_and_revoked(store: Arc<dyn Store>) {
     store.update_youtube_tokens(ann, Some(&sealed("k2", &[4])), None, later).await.unwrap();
     let got = store.youtube_connection(ann).await.unwrap().unwrap();
     assert_eq!((got.refresh, got.access, got.updated_at), (sealed("k2", &[4]), None, later));
-    assert!(matches!(store.update_youtube_tokens(UserId(4242), None, None, later).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.update_youtube_tokens(UserId::new(4242), None, None, later).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     // Revocation pauses running tests only, and says why.
     let running = store.create_abtest(&new_test(ann, 1, now), now).await.unwrap();
@@ -154,7 +157,7 @@ async fn tests_keep_schedule_swaps_views_and_results(store: Arc<dyn Store>) {
     assert_eq!(detail.test.original_title.as_deref(), Some("Original"));
     assert_eq!(detail.test.video_published_at, start - Duration::days(3));
     assert_eq!(detail.test.power_json, new.power_json);
-    assert!(store.abtest(created.id + 1000).await.unwrap().is_none());
+    assert!(store.abtest(AbTestId::new(created.id.get() + 1000)).await.unwrap().is_none());
     let listed: Vec<_> = store.user_abtests(ann).await.unwrap().into_iter().map(|t| t.id).collect();
     assert_eq!(listed, vec![created.id], "a user sees only their own tests");
 
@@ -233,7 +236,7 @@ async fn tests_keep_schedule_swaps_views_and_results(store: Arc<dyn Store>) {
         (AbTestState::Failed, Some(end), Some("forbidden"))
     );
     assert!(matches!(
-        store.set_abtest_state(4242, AbTestState::Running, None, end).await,
+        store.set_abtest_state(AbTestId::new(4242), AbTestState::Running, None, end).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -309,7 +312,7 @@ async fn reach_reports_are_stored_once_per_day_and_read_in_order(store: Arc<dyn 
         (ReachState::Failed, Some("reach report: cut off"), Some(later))
     );
     assert!(matches!(
-        store.set_abtest_reach(4242, ReachState::Receiving, None, later).await,
+        store.set_abtest_reach(AbTestId::new(4242), ReachState::Receiving, None, later).await,
         Err(StoreError::NotFound(_))
     ));
 }

@@ -288,10 +288,10 @@ async fn billing_events_apply_once(store: Arc<dyn Store>) {
         ]
     );
     assert!(log.iter().all(|e| e.actor_id.is_none()));
-    let missing = BillingEvent { event_id: "evt_3".into(), user_id: UserId(999_999), ..event };
+    let missing = BillingEvent { event_id: "evt_3".into(), user_id: UserId::new(999_999), ..event };
     assert!(matches!(store.apply_billing_event(&missing, now).await, Err(StoreError::NotFound(_))));
     assert!(matches!(
-        store.change_plan(UserId(999_999), Plan::Free, None, "x", now).await,
+        store.change_plan(UserId::new(999_999), Plan::Free, None, "x", now).await,
         Err(StoreError::NotFound(_))
     ));
 }

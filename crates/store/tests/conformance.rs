@@ -561,10 +561,10 @@ async fn users_and_mappings(store: Arc<dyn Store>) {
     assert!(matches!(store.create_user(&dup, now).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.user_by_email(&email).await.unwrap().unwrap().id, ann.id);
     assert_eq!(store.user(ann.id).await.unwrap().unwrap().email, email);
-    assert!(store.user(UserId(424242)).await.unwrap().is_none());
+    assert!(store.user(UserId::new(424242)).await.unwrap().is_none());
     store.set_user_plan(ann.id, Plan::Premium).await.unwrap();
     assert_eq!(store.user(ann.id).await.unwrap().unwrap().plan, Plan::Premium);
-    assert!(matches!(store.set_user_plan(UserId(424242), Plan::Free).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.set_user_plan(UserId::new(424242), Plan::Free).await, Err(StoreError::NotFound(_))));
 
     let ch = with_channel(&*store, 1).await;
     assert!(store.add_user_channel(ann.id, &ch, now).await.unwrap());

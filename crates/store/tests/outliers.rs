@@ -206,10 +206,10 @@ async fn users_see_their_outliers_once(store: Arc<dyn Store>) {
     // A digest is recorded once per user and week.
     assert_eq!(store.digest_sent(ada, week).await.unwrap(), None);
     let sent = DigestSent { user_id: ada, week: week.into(), outliers: 2, delivery: "outbox".into(), sent_at: now };
-    let lease = leased(&*store, TargetKind::Digest, &ada.0.to_string(), now).await;
+    let lease = leased(&*store, TargetKind::Digest, &ada.get().to_string(), now).await;
     assert!(store.complete_digest(&lease, &sent, now + Duration::weeks(1)).await.unwrap());
     assert_eq!(store.digest_sent(ada, week).await.unwrap(), Some(sent.clone()));
-    let lease = leased(&*store, TargetKind::Digest, &ada.0.to_string(), now + Duration::weeks(1)).await;
+    let lease = leased(&*store, TargetKind::Digest, &ada.get().to_string(), now + Duration::weeks(1)).await;
     let again = DigestSent { outliers: 5, ..sent.clone() };
     assert!(!store.complete_digest(&lease, &again, now + Duration::weeks(2)).await.unwrap());
     assert_eq!(store.digest_sent(ada, week).await.unwrap(), Some(sent), "the first record stays");
@@ -222,11 +222,11 @@ async fn digest_settings_and_unsubscribe_tokens(store: Arc<dyn Store>) {
     let ada = user(&*store, "ada").await;
     let bob = user(&*store, "bob").await;
     assert_eq!(store.digest_enabled(ada).await.unwrap(), Some(true), "on for a new user");
-    assert_eq!(store.digest_enabled(UserId(999_999)).await.unwrap(), None);
+    assert_eq!(store.digest_enabled(UserId::new(999_999)).await.unwrap(), None);
     assert!(store.set_digest_enabled(ada, false).await.unwrap());
     assert_eq!(store.digest_enabled(ada).await.unwrap(), Some(false));
     assert!(store.set_digest_enabled(ada, true).await.unwrap());
-    assert!(!store.set_digest_enabled(UserId(999_999), false).await.unwrap());
+    assert!(!store.set_digest_enabled(UserId::new(999_999), false).await.unwrap());
 
     store.add_unsubscribe_token(bob, "hash-of-bobs-token", now).await.unwrap();
     assert_eq!(store.unsubscribe_by_token("hash-of-another-token").await.unwrap(), None);

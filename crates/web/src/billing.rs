@@ -282,7 +282,7 @@ struct Effect {
 fn effect_of(kind: &str, object: &Value, premium_price: &str) -> Option<Effect> {
     match kind {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-            let user = text(object, "client_reference_id")?.parse::<i64>().ok().map(UserId)?;
+            let user = text(object, "client_reference_id")?.parse::<i64>().ok().map(UserId::new)?;
             // An asynchronous payment (bank debit) completes the session `unpaid`; the plan starts
             // with `async_payment_succeeded`.
             let paid = matches!(text(object, "payment_status").as_deref(), Some("paid" | "no_payment_required"));

@@ -16,7 +16,7 @@ use common::*;
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use tubewatch_core::{ChannelId, Clock, Email, VideoId};
-use tubewatch_store::{AbTestState, ReachReport, ReachState, SwapRecord};
+use tubewatch_store::{AbTestId, AbTestState, ReachReport, ReachState, SwapRecord};
 use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_youtube::{SCOPE_YOUTUBE_FORCE_SSL, SCOPE_YT_ANALYTICS_READONLY};
 use ui_common::{make_premium, picture, spawn_ab_app, spawn_ab_app_asking};
@@ -283,7 +283,7 @@ async fn a_test_shows_its_signals_and_the_reach_state_with_the_days_received() {
     let video = busiest_video(&app, &owned);
     let created = send_form(&alice, "/api/v1/abtests", two_pictures(&video)).await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.body);
-    let id = created.body["id"].as_i64().unwrap();
+    let id = AbTestId::new(created.body["id"].as_i64().unwrap());
 
     // The channel's reporting job was created with the test: its first report is 48 h away.
     let reach = &created.body["reach"];
@@ -381,7 +381,7 @@ async fn without_the_reach_scope_a_test_reads_public_views_and_offers_to_reconne
     assert_eq!(created.body["signals"], serde_json::json!(["public_hourly_views"]));
     assert_eq!(created.body["reach"]["state"], "not_granted", "{}", created.body);
     assert!(created.body["reach"]["job_created_at"].is_null());
-    let id = created.body["id"].as_i64().unwrap();
+    let id = AbTestId::new(created.body["id"].as_i64().unwrap());
     let page = alice.get(&format!("/abtests/{id}")).await;
     let html = String::from_utf8_lossy(&page.bytes);
     assert!(html.contains("state-not_granted"), "{html}");
@@ -398,7 +398,7 @@ async fn a_finished_test_shows_its_result_and_an_unreadable_one_says_so() {
     let created = send_form(&alice, "/api/v1/abtests", two_pictures(&video)).await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.body);
     assert!(created.body["result"].is_null() && created.body["result_error"].is_null(), "{}", created.body);
-    let id = created.body["id"].as_i64().unwrap();
+    let id = AbTestId::new(created.body["id"].as_i64().unwrap());
 
     // The wrap-up's result, as the job writes it.
     let result = AbResult {

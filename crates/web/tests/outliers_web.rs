@@ -134,7 +134,7 @@ async fn post_form(app: &TestApp, client: &Client, path: &str, form: &[(&str, &s
 }
 
 async fn user_id(client: &Client) -> UserId {
-    UserId(client.get("/api/v1/me").await.body["user"]["id"].as_i64().unwrap())
+    UserId::new(client.get("/api/v1/me").await.body["user"]["id"].as_i64().unwrap())
 }
 
 #[tokio::test]

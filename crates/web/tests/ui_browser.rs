@@ -172,7 +172,7 @@ async fn a_user_sees_the_chart_with_a_thumbnail_change_in_chromium() {
         .into_iter()
         .find(|c| {
             c.kind == VariantKind::Thumbnail
-                && app.sim.sim.video_at(c.video_id.as_str(), c.at).is_ok_and(|v| {
+                && app.sim.sim.video_at(&c.video_id, c.at).is_ok_and(|v| {
                     v.published < c.at - Duration::hours(4)
                         && v.published > c.at - Duration::days(5)
                         && v.expected_total_views > 5_000.0

@@ -349,7 +349,7 @@ impl AbTests {
     /// Completes the connection: exchanges the code (with the PKCE verifier), seals both
     /// tokens and stores them for `channel`, the channel the user connects (every test checks
     /// its video against it, and YouTube refuses edits to channels the grant does not cover).
-    #[tracing::instrument(skip_all, fields(user_id = user.0, channel_id = %channel))]
+    #[tracing::instrument(skip_all, fields(user_id = user.get(), channel_id = %channel))]
     pub async fn finish_connect(
         &self,
         user: UserId,
@@ -376,14 +376,14 @@ impl AbTests {
             access_expires_at: Some(expires),
         };
         self.store.upsert_youtube_connection(&connection, now).await?;
-        tracing::info!(user_id = user.0, channel_id = %channel, "YouTube account connected for user {}", user.0);
+        tracing::info!(user_id = user.get(), channel_id = %channel, "YouTube account connected for user {}", user.get());
         self.resume_reach(user).await?;
         self.store.youtube_connection(user).await?.ok_or(AbTestError::NotConnected)
     }
 
     /// Revokes the grant at Google and forgets it; running tests pause (a test cannot swap
     /// without it). Returns whether there was a connection.
-    #[tracing::instrument(skip_all, fields(user_id = user.0))]
+    #[tracing::instrument(skip_all, fields(user_id = user.get()))]
     pub async fn disconnect(&self, user: UserId) -> Result<bool, AbTestError> {
         let Some(conn) = self.store.youtube_connection(user).await? else { return Ok(false) };
         if conn.state == ConnectionState::Active {
@@ -416,7 +416,7 @@ impl AbTests {
             Err(e) if e.kind() == ErrorKind::Unauthorized => {
                 let reason = format!("Google refused to refresh the access token: {e}");
                 let paused = self.store.revoke_youtube_connection(user, &reason, now).await?;
-                tracing::warn!(user_id = user.0, paused, "YouTube grant of user {} revoked or expired", user.0);
+                tracing::warn!(user_id = user.get(), paused, "YouTube grant of user {} revoked or expired", user.get());
                 return Err(AbTestError::Revoked(reason));
             }
             Err(e) => return Err(AbTestError::Youtube(e)),
@@ -456,7 +456,7 @@ impl AbTests {
     /// a video the grant may not edit), keeps the original title and thumbnail for restoring,
     /// fixes the balanced schedule from the next whole hour and the power estimate, and
     /// schedules the test's job.
-    #[tracing::instrument(skip_all, fields(user_id = user.0, video_id = %request.video))]
+    #[tracing::instrument(skip_all, fields(user_id = user.get(), video_id = %request.video))]
     pub async fn create(&self, user: UserId, request: CreateAbTest) -> Result<AbTestDetail, AbTestError> {
         let video = request.video.clone();
         let (kind, variants_n) = variant_shape(&request)?;
@@ -610,7 +610,7 @@ impl AbTests {
         self.store.ensure_target(TargetKind::AbTest, &test.id.to_string(), new.starts_at, now).await?;
         self.start_reach(test.id, conn, now).await?;
         let (video, variants, start) = (&new.video_id, new.variants.len(), new.starts_at);
-        tracing::info!(test_id = test.id, video_id = %video, variants, %start, "A/B test {} created", test.id);
+        tracing::info!(test_id = test.id.get(), video_id = %video, variants, %start, "A/B test {} created", test.id);
         self.store.abtest(test.id).await?.ok_or(AbTestError::NoSuchTest(test.id))
     }
 

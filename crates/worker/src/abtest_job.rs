@@ -19,8 +19,8 @@ use tubewatch_core::outliers::ViewsPoint;
 use tubewatch_core::reach::ReachObs;
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{
-    AbTestDetail, AbTestKind, AbTestPeriod, AbTestState, AbViews, ConnectionState, FinalAction, Lease, SwapRecord,
-    Target,
+    AbTestDetail, AbTestId, AbTestKind, AbTestPeriod, AbTestState, AbViews, ConnectionState, FinalAction, Lease,
+    SwapRecord, Target,
 };
 use tubewatch_youtube::{PerceptualHash, ThumbnailSize, YoutubeError};
 
@@ -167,7 +167,7 @@ impl Pipeline {
 
     #[tracing::instrument(skip_all, fields(test_id = %target.subject))]
     pub(crate) async fn run_abtest_step(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
-        let id: i64 =
+        let id: AbTestId =
             target.subject.parse().map_err(|_| JobError::Permanent(format!("bad test id {:?}", target.subject)))?;
         let ab = self.abtests()?;
         let mut detail =
@@ -200,7 +200,7 @@ impl Pipeline {
                 }
                 self.store.set_abtest_state(id, AbTestState::Running, None, now).await?;
                 detail.test.state = AbTestState::Running;
-                tracing::info!(test_id = id, "A/B test {id} resumed after reconnection");
+                tracing::info!(test_id = id.get(), "A/B test {id} resumed after reconnection");
             }
             AbTestState::Running => {}
         }
@@ -208,23 +208,26 @@ impl Pipeline {
         // A better estimate is a nicety: failing to make one never holds up the test.
         match ab.reestimate_power(&detail, now).await {
             Ok(true) => {
-                tracing::info!(test_id = id, "A/B test {id}: power estimate made again from its first day's views")
+                tracing::info!(
+                    test_id = id.get(),
+                    "A/B test {id}: power estimate made again from its first day's views"
+                )
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(test_id = id, error = %e, "A/B test {id}: power estimate not made again"),
+            Err(e) => tracing::warn!(test_id = id.get(), error = %e, "A/B test {id}: power estimate not made again"),
         }
         if now >= detail.test.ends_at {
             return self.wrap_up(&ab, &detail, lease, Ending::Scheduled).await;
         }
         if self.decided(&ab, &detail, now).await? {
-            tracing::info!(test_id = id, "A/B test {id}: decided at an hourly look, ending early");
+            tracing::info!(test_id = id.get(), "A/B test {id}: decided at an hourly look, ending early");
             return self.wrap_up(&ab, &detail, lease, Ending::Decided).await;
         }
         match self.swap_if_due(&ab, &detail, now).await {
             Ok(()) => {}
             Err(AbTestError::Revoked(reason)) => {
                 // The store paused the test with the reason; look again every hour.
-                tracing::warn!(test_id = id, %reason, "A/B test {id} paused: grant revoked");
+                tracing::warn!(test_id = id.get(), %reason, "A/B test {id} paused: grant revoked");
                 self.store.complete(lease, Some(next_hour(now))).await?;
                 return Ok(());
             }
@@ -237,7 +240,7 @@ impl Pipeline {
             }
             Err(AbTestError::Youtube(e)) if refused(&e) => {
                 let reason = format!("YouTube refused the swap for good: {e}");
-                tracing::warn!(test_id = id, %reason, "A/B test {id} failed");
+                tracing::warn!(test_id = id.get(), %reason, "A/B test {id} failed");
                 self.store.set_abtest_state(id, AbTestState::Failed, Some(&reason), now).await?;
                 self.store.complete(lease, None).await?;
                 return Ok(());
@@ -259,7 +262,7 @@ impl Pipeline {
         let info = match self.youtube.watch_page(&test.video_id).await {
             Ok(info) => info,
             Err(e) => {
-                tracing::warn!(test_id = test.id, error = %e, "A/B test {}: views not measured this hour", test.id);
+                tracing::warn!(test_id = test.id.get(), error = %e, "A/B test {}: views not measured this hour", test.id);
                 return Ok(());
             }
         };
@@ -291,7 +294,7 @@ impl Pipeline {
         if !changed.is_empty() {
             let detail_text = format!("changed outside tubewatch: {}", changed.join("; "));
             if self.store.flag_abtest_outside_change(test.id, &detail_text, now).await? {
-                tracing::warn!(test_id = test.id, video_id = %test.video_id, "A/B test {}: {detail_text}", test.id);
+                tracing::warn!(test_id = test.id.get(), video_id = %test.video_id, "A/B test {}: {detail_text}", test.id);
             }
         }
         Ok(())
@@ -356,7 +359,7 @@ impl Pipeline {
         };
         self.store.record_abtest_swap(test.id, &record).await?;
         tracing::info!(
-            test_id = test.id, period = period.index, variant = period.variant, outcome = %record.outcome,
+            test_id = test.id.get(), period = period.index, variant = period.variant, outcome = %record.outcome,
             "A/B test {} period {}: variant {} {}", test.id, period.index, variant_label(as_usize(period.variant)), record.outcome
         );
         match result {
@@ -501,7 +504,7 @@ impl Pipeline {
         let json = result.to_json().map_err(anyhow::Error::from)?;
         let state = if ending == Ending::StoppedByUser { AbTestState::Stopped } else { AbTestState::Finished };
         self.store.finish_abtest(test.id, state, &json, now).await?;
-        tracing::info!(test_id = test.id, verified, "A/B test {} wrapped up: {}", test.id, result.applied);
+        tracing::info!(test_id = test.id.get(), verified, "A/B test {} wrapped up: {}", test.id, result.applied);
         self.send_result(ab, detail, &result).await;
         self.store.complete(lease, None).await?;
         Ok(())
@@ -531,7 +534,7 @@ impl Pipeline {
                 .with_token(detail.test.user_id, |token| async move { ab.youtube.video_snippet(&token, video).await })
                 .await;
             if self.store.add_abtest_quota(detail.test.id, READ_UNITS).await.is_err() {
-                tracing::warn!(test_id = detail.test.id, "quota not counted");
+                tracing::warn!(test_id = detail.test.id.get(), "quota not counted");
             }
             match read {
                 Ok(snippet) if snippet.get("title").and_then(|t| t.as_str()) == Some(title.as_str()) => {
@@ -558,7 +561,7 @@ impl Pipeline {
         let user = match self.store.user(test.user_id).await {
             Ok(Some(user)) => user,
             other => {
-                tracing::warn!(test_id = test.id, ?other, "A/B result not mailed: user not found");
+                tracing::warn!(test_id = test.id.get(), ?other, "A/B result not mailed: user not found");
                 return;
             }
         };
@@ -573,18 +576,18 @@ impl Pipeline {
         match mailer.send(&mail).await {
             Ok(_) => {
                 if let Err(e) = self.store.mark_abtest_notified(test.id, self.clock.now()).await {
-                    tracing::warn!(test_id = test.id, error = %e, "A/B result mailed but not marked");
+                    tracing::warn!(test_id = test.id.get(), error = %e, "A/B result mailed but not marked");
                 }
             }
             Err(e) => {
-                tracing::warn!(test_id = test.id, error = %format!("{e:#}"), "A/B result mail failed; kept for later")
+                tracing::warn!(test_id = test.id.get(), error = %format!("{e:#}"), "A/B result mail failed; kept for later")
             }
         }
     }
 }
 
 fn result_mail(
-    id: i64,
+    id: AbTestId,
     video: &VideoId,
     to: String,
     detail: &AbTestDetail,

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use tubewatch_core::abtest::AbAnalysis;
-use tubewatch_store::{AbTest, ReachState};
+use tubewatch_store::{AbTest, AbTestId, ReachState};
 
 use crate::reach::TestReachDay;
 
@@ -47,7 +47,7 @@ fn reach_not_granted() -> ReachState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the stored result of A/B test {test_id} cannot be read ({reason})")]
 pub struct UnreadableResult {
-    pub test_id: i64,
+    pub test_id: AbTestId,
     pub reason: String,
 }
 
@@ -61,7 +61,7 @@ impl AbResult {
     pub fn stored(test: &AbTest) -> Result<Option<Self>, UnreadableResult> {
         let Some(json) = test.result_json.as_deref() else { return Ok(None) };
         serde_json::from_str(json).map(Some).map_err(|e| {
-            tracing::warn!(test_id = test.id, error = %e, "stored result of A/B test {} cannot be read", test.id);
+            tracing::warn!(test_id = test.id.get(), error = %e, "stored result of A/B test {} cannot be read", test.id);
             UnreadableResult { test_id: test.id, reason: e.to_string() }
         })
     }

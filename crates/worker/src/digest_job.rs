@@ -145,7 +145,7 @@ impl Pipeline {
         let user_id = target
             .subject
             .parse::<i64>()
-            .map(UserId)
+            .map(UserId::new)
             .map_err(|e| JobError::Permanent(format!("digest subject {:?}: {e}", target.subject)))?;
         let config = &self.config.outliers;
         let now = self.clock.now();
@@ -237,7 +237,7 @@ impl Pipeline {
         outliers: &[Outlier],
     ) -> Result<Option<DateTime<Utc>>, JobError> {
         let user = hook.user_id;
-        let id = format!("digest-{}-{week}", user.0);
+        let id = format!("digest-{}-{week}", user.get());
         let now = self.clock.now();
         let payload = WebhookPayload {
             id: &id,
@@ -329,7 +329,7 @@ impl Pipeline {
             .render()
             .map_err(|e| anyhow::anyhow!("rendering the digest: {e}"))?;
         Ok(Mail {
-            key: format!("digest-{}-{week}", user.0),
+            key: format!("digest-{}-{week}", user.get()),
             to: to.to_owned(),
             subject,
             text,

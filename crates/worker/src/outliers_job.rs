@@ -306,7 +306,7 @@ impl Pipeline {
         // Everyone who sees this channel's outliers gets a digest after the runs.
         let digest_due = run + config.digest_delay;
         for user in self.store.channel_watchers(&channel).await? {
-            self.store.ensure_target(TargetKind::Digest, &user.0.to_string(), digest_due, now).await?;
+            self.store.ensure_target(TargetKind::Digest, &user.get().to_string(), digest_due, now).await?;
         }
         Ok(())
     }

@@ -191,7 +191,7 @@ impl Pipeline {
     /// `run_target` for a target whose stored subject was read already (`with_subjects`).
     pub async fn run_target_with(&self, target: Target, prefetched: Prefetched) {
         let Some(lease) = target.lease() else {
-            tracing::error!(target_id = target.id, "run_target called with an unleased target");
+            tracing::error!(target_id = target.id.get(), "run_target called with an unleased target");
             return;
         };
         let kind = target.kind.as_str();
@@ -212,7 +212,7 @@ impl Pipeline {
         };
         self.metrics.failed.get_or_create(&FailureLabels { kind: kind.into(), class: error.class().into() }).inc();
         if matches!(error, JobError::Store(StoreError::LeaseLost(_))) {
-            tracing::warn!(target_id = target.id, subject = %target.subject, "lease lost; another worker has the target");
+            tracing::warn!(target_id = target.id.get(), subject = %target.subject, "lease lost; another worker has the target");
             return;
         }
         let now = self.clock.now();
@@ -233,18 +233,18 @@ impl Pipeline {
             None
         };
         let outcome = if permanent {
-            tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "target stopped for good");
+            tracing::warn!(target_id = target.id.get(), subject = %target.subject, error = %message, "target stopped for good");
             self.store.fail(&lease, &message, now, None).await
         } else if let Some(next) = give_up {
-            tracing::warn!(target_id = target.id, subject = %target.subject, error = %message, "slot given up after retries");
+            tracing::warn!(target_id = target.id.get(), subject = %target.subject, error = %message, "slot given up after retries");
             self.store.skip_slot(&lease, &message, now, next).await
         } else {
             let retry_at = now + self.backoff(failures);
-            tracing::info!(target_id = target.id, subject = %target.subject, error = %message, %retry_at, "will retry");
+            tracing::info!(target_id = target.id.get(), subject = %target.subject, error = %message, %retry_at, "will retry");
             self.store.fail(&lease, &message, now, Some(retry_at)).await
         };
         if let Err(e) = outcome {
-            tracing::warn!(target_id = target.id, error = %e, "could not record the failure; the lease will expire");
+            tracing::warn!(target_id = target.id.get(), error = %e, "could not record the failure; the lease will expire");
         }
     }
 

@@ -163,7 +163,7 @@ impl AbTests {
 
     /// Puts the user's reach target to work at `now` (created, or resumed after it finished).
     async fn schedule_reach(&self, user: UserId, now: DateTime<Utc>) -> Result<(), AbTestError> {
-        let subject = user.0.to_string();
+        let subject = user.get().to_string();
         self.store.ensure_target(TargetKind::Reach, &subject, now, now).await?;
         self.store.resume_target(TargetKind::Reach, &subject, now).await?;
         Ok(())
@@ -310,7 +310,7 @@ impl Pipeline {
     /// other is retried at the next hour.
     #[tracing::instrument(skip_all, fields(user_id = %target.subject))]
     pub(crate) async fn run_reach(&self, target: &Target, lease: &Lease) -> Result<(), JobError> {
-        let user = UserId(
+        let user = UserId::new(
             target.subject.parse().map_err(|_| JobError::Permanent(format!("bad user id {:?}", target.subject)))?,
         );
         let ab = self.abtests()?;
@@ -325,11 +325,11 @@ impl Pipeline {
             self.store.set_abtest_reach(test.id, polled.state, Some(&polled.reason), now).await?;
         }
         if let Some(e) = polled.retry {
-            tracing::warn!(user_id = user.0, error = %e, "reach of user {} not read: {e}", user.0);
+            tracing::warn!(user_id = user.get(), error = %e, "reach of user {} not read: {e}", user.get());
             return Err(JobError::Youtube(e));
         }
         if polled.state == ReachState::Failed {
-            tracing::warn!(user_id = user.0, reason = %polled.reason, "reach of user {} not read", user.0);
+            tracing::warn!(user_id = user.get(), reason = %polled.reason, "reach of user {} not read", user.get());
         }
         self.store.complete(lease, Some(crate::abtest::next_hour(now))).await?;
         Ok(())

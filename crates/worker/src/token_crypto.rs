@@ -59,7 +59,7 @@ fn associated_data(user: UserId, purpose: TokenPurpose) -> Vec<u8> {
         TokenPurpose::Access => "youtube-oauth/access",
         TokenPurpose::WebhookSecret => "webhook/secret",
     };
-    format!("tubewatch/{purpose}/user/{}", user.0).into_bytes()
+    format!("tubewatch/{purpose}/user/{}", user.get()).into_bytes()
 }
 
 fn parse_hex_key(id: &str, hex: &str) -> Result<[u8; KEY_LEN], TokenCryptoError> {
@@ -157,43 +157,43 @@ mod tests {
     fn seals_without_plaintext_and_opens_only_for_its_user_and_purpose() {
         let r = ring("k1", &[("k1", K1)]);
         let token = "1//sim-refresh-token-abcdef";
-        let sealed = r.seal(UserId(7), TokenPurpose::Refresh, token).unwrap();
+        let sealed = r.seal(UserId::new(7), TokenPurpose::Refresh, token).unwrap();
         assert_eq!(sealed.key_id, "k1");
         assert!(!sealed.sealed.windows(token.len()).any(|w| w == token.as_bytes()), "no plaintext in the ciphertext");
-        assert_eq!(r.open(UserId(7), TokenPurpose::Refresh, &sealed).unwrap(), token);
-        assert_eq!(r.open(UserId(8), TokenPurpose::Refresh, &sealed), Err(TokenCryptoError::Corrupt));
-        assert_eq!(r.open(UserId(7), TokenPurpose::Access, &sealed), Err(TokenCryptoError::Corrupt));
+        assert_eq!(r.open(UserId::new(7), TokenPurpose::Refresh, &sealed).unwrap(), token);
+        assert_eq!(r.open(UserId::new(8), TokenPurpose::Refresh, &sealed), Err(TokenCryptoError::Corrupt));
+        assert_eq!(r.open(UserId::new(7), TokenPurpose::Access, &sealed), Err(TokenCryptoError::Corrupt));
         // Two seals of one token differ (fresh nonces).
-        assert_ne!(r.seal(UserId(7), TokenPurpose::Refresh, token).unwrap().sealed, sealed.sealed);
+        assert_ne!(r.seal(UserId::new(7), TokenPurpose::Refresh, token).unwrap().sealed, sealed.sealed);
         // Any flipped bit is detected.
         let mut tampered = sealed.clone();
         let last = tampered.sealed.len() - 1;
         tampered.sealed[last] ^= 1;
-        assert_eq!(r.open(UserId(7), TokenPurpose::Refresh, &tampered), Err(TokenCryptoError::Corrupt));
+        assert_eq!(r.open(UserId::new(7), TokenPurpose::Refresh, &tampered), Err(TokenCryptoError::Corrupt));
         tampered.sealed.truncate(10);
-        assert_eq!(r.open(UserId(7), TokenPurpose::Refresh, &tampered), Err(TokenCryptoError::Corrupt));
+        assert_eq!(r.open(UserId::new(7), TokenPurpose::Refresh, &tampered), Err(TokenCryptoError::Corrupt));
     }
 
     #[test]
     fn keys_rotate() {
         let old = ring("k1", &[("k1", K1)]);
-        let sealed = old.seal(UserId(1), TokenPurpose::Refresh, "secret").unwrap();
+        let sealed = old.seal(UserId::new(1), TokenPurpose::Refresh, "secret").unwrap();
         let rotated = ring("k2", &[("k1", K1), ("k2", K2)]);
         assert!(rotated.needs_reseal(&sealed));
-        assert_eq!(rotated.open(UserId(1), TokenPurpose::Refresh, &sealed).unwrap(), "secret");
-        let resealed = rotated.seal(UserId(1), TokenPurpose::Refresh, "secret").unwrap();
+        assert_eq!(rotated.open(UserId::new(1), TokenPurpose::Refresh, &sealed).unwrap(), "secret");
+        let resealed = rotated.seal(UserId::new(1), TokenPurpose::Refresh, "secret").unwrap();
         assert_eq!(resealed.key_id, "k2");
         assert!(!rotated.needs_reseal(&resealed));
         // Once k1 is retired, its tokens name a key that is gone.
         let retired = ring("k2", &[("k2", K2)]);
         assert_eq!(
-            retired.open(UserId(1), TokenPurpose::Refresh, &sealed),
+            retired.open(UserId::new(1), TokenPurpose::Refresh, &sealed),
             Err(TokenCryptoError::UnknownKey("k1".into()))
         );
-        assert_eq!(retired.open(UserId(1), TokenPurpose::Refresh, &resealed).unwrap(), "secret");
+        assert_eq!(retired.open(UserId::new(1), TokenPurpose::Refresh, &resealed).unwrap(), "secret");
         // The same id with another key does not open it.
         let wrong = ring("k1", &[("k1", K2)]);
-        assert_eq!(wrong.open(UserId(1), TokenPurpose::Refresh, &sealed), Err(TokenCryptoError::Corrupt));
+        assert_eq!(wrong.open(UserId::new(1), TokenPurpose::Refresh, &sealed), Err(TokenCryptoError::Corrupt));
     }
 
     #[test]

@@ -260,9 +260,9 @@ mod tests {
         let w = webhooks(&["hooks.example.com"]);
         let secret = Webhooks::new_secret();
         assert!(secret.starts_with("whsec_") && secret.len() == 70, "{secret}");
-        let sealed = w.seal_secret(UserId(7), &secret).unwrap();
+        let sealed = w.seal_secret(UserId::new(7), &secret).unwrap();
         assert!(!String::from_utf8_lossy(&sealed.sealed).contains(&secret[6..]));
-        assert_eq!(w.open_secret(UserId(7), &sealed).unwrap(), secret);
-        assert!(w.open_secret(UserId(8), &sealed).is_err(), "bound to its user");
+        assert_eq!(w.open_secret(UserId::new(7), &sealed).unwrap(), secret);
+        assert!(w.open_secret(UserId::new(8), &sealed).is_err(), "bound to its user");
     }
 }

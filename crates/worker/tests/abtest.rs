@@ -20,8 +20,8 @@ use tubewatch_sim::{
     thumbnail_variant_id, title_variant_id,
 };
 use tubewatch_store::{
-    AbDesign, AbTestDetail, AbTestState, ConnectionState, FinalAction, NewChannel, NewUser, NewVideo, Plan, ReachState,
-    Store, StoreOptions, TargetKind, ViewsRecord, connect,
+    AbDesign, AbTestDetail, AbTestId, AbTestState, ConnectionState, FinalAction, NewChannel, NewUser, NewVideo, Plan,
+    ReachState, Store, StoreOptions, TargetKind, ViewsRecord, connect,
 };
 use tubewatch_worker::abtest::{AbTestError, AbTestServices, AbTests, CreateAbTest, UploadLimits};
 use tubewatch_worker::token_crypto::{TokenKeyring, TokenPurpose};
@@ -167,7 +167,7 @@ impl World {
         }
     }
 
-    async fn detail(&self, id: i64) -> AbTestDetail {
+    async fn detail(&self, id: AbTestId) -> AbTestDetail {
         self.ab.store.abtest(id).await.unwrap().unwrap()
     }
 
@@ -275,7 +275,7 @@ async fn connect_create_swap_on_schedule_and_apply_the_winner() {
         assert!(!p.excluded, "period {} excluded: {:?}", p.index, p.outcome);
         let at = p.swapped_at.unwrap();
         assert!(at >= p.start && at - p.start < Duration::minutes(1));
-        let live = w.sim.sim.video_at(video.as_str(), p.start + Duration::hours(1)).unwrap();
+        let live = w.sim.sim.video_at(&video, p.start + Duration::hours(1)).unwrap();
         assert_eq!(live.thumbnail_variant, ids[p.variant as usize], "variant live in period {}", p.index);
         if p.outcome.as_deref() == Some("ok") {
             swaps += 1;
@@ -289,7 +289,7 @@ async fn connect_create_swap_on_schedule_and_apply_the_winner() {
     assert_eq!(result["analysis"]["verdict"]["verdict"], "winner", "{result}");
     assert_eq!(result["analysis"]["verdict"]["variant"], 1);
     assert_eq!((result["applied_variant"].as_u64(), result["verified"].as_bool()), (Some(1), Some(true)), "{result}");
-    let truth = w.sim.sim.video(video.as_str()).unwrap();
+    let truth = w.sim.sim.video(&video).unwrap();
     assert_eq!(truth.thumbnail_variant, ids[1], "the winner is live");
     assert!(w.ab.store.views(&video).await.unwrap().is_empty(), "the test measured on its own");
     assert!(w.ab.store.abtest_views(id).await.unwrap().len() >= 96, "hourly views during the test");
@@ -318,7 +318,7 @@ async fn access_tokens_refresh_and_a_revoked_grant_pauses_until_reconnected() {
     request.final_action = FinalAction::RestoreOriginal;
     let created = w.ab.create(ann, request).await.unwrap();
     let original = created.test.original_title.clone().unwrap();
-    let original_variant = w.sim.sim.video(video.as_str()).unwrap().title_variant;
+    let original_variant = w.sim.sim.video(&video).unwrap().title_variant;
     let id = created.test.id;
     let before = w.ab.store.youtube_connection(ann).await.unwrap().unwrap();
 
@@ -368,9 +368,9 @@ async fn access_tokens_refresh_and_a_revoked_grant_pauses_until_reconnected() {
     // RestoreOriginal: the original title is back and verified.
     let result: serde_json::Value = serde_json::from_str(d.test.result_json.as_ref().unwrap()).unwrap();
     assert_eq!(result["verified"], true, "{result}");
-    assert_eq!(w.sim.sim.video(video.as_str()).unwrap().title, original);
-    assert_eq!(w.sim.sim.video(video.as_str()).unwrap().title_variant, original_variant);
-    let changes = w.sim.sim.video(video.as_str()).unwrap().changes;
+    assert_eq!(w.sim.sim.video(&video).unwrap().title, original);
+    assert_eq!(w.sim.sim.video(&video).unwrap().title_variant, original_variant);
+    let changes = w.sim.sim.video(&video).unwrap().changes;
     assert!(changes.iter().any(|c| c.variant == title_variant_id("Second title to try")), "variant B went live");
 
     // Disconnecting revokes at Google and forgets the tokens.
@@ -457,7 +457,7 @@ async fn bad_uploads_and_videos_the_user_does_not_own_are_refused() {
     // Nothing was stored or changed by the refusals.
     assert!(w.ab.store.user_abtests(ann).await.unwrap().is_empty());
     assert!(w.ab.store.user_abtests(bob).await.unwrap().is_empty());
-    let truth = w.sim.sim.video(foreign.as_str()).unwrap();
+    let truth = w.sim.sim.video(&foreign).unwrap();
     assert!(truth.changes.is_empty());
 }
 
@@ -489,9 +489,9 @@ async fn a_test_stopped_early_wraps_up_within_the_hour_and_restores_the_original
     w.connect(ann, &w.owned).await;
     let video = w.video_of(&w.owned);
     // The video was tracked once, until two days ago: the power estimate reads its rate since.
-    let truth = w.sim.sim.video(video.as_str()).unwrap();
+    let truth = w.sim.sim.video(&video).unwrap();
     let last_at = w.clock.now() - Duration::days(2);
-    let last_views = i64::try_from(w.sim.sim.views_at(video.as_str(), last_at).unwrap()).unwrap();
+    let last_views = i64::try_from(w.sim.sim.views_at(&video, last_at).unwrap()).unwrap();
     let stored = NewVideo {
         id: video.clone(),
         channel_id: w.owned.clone(),
@@ -511,7 +511,7 @@ async fn a_test_stopped_early_wraps_up_within_the_hour_and_restores_the_original
     let id = created.test.id;
     let power: serde_json::Value = serde_json::from_str(&created.test.power_json).unwrap();
     assert!(power["basis"].as_str().unwrap().starts_with("average views per hour since its last tracked"), "{power}");
-    let views_now = w.sim.sim.views_at(video.as_str(), w.clock.now()).unwrap() as f64;
+    let views_now = w.sim.sim.views_at(&video, w.clock.now()).unwrap() as f64;
     let rate = power["traffic"]["views_per_hour"].as_f64().unwrap();
     assert!((rate - (views_now - last_views as f64) / 48.0).abs() <= 1.0, "{power}");
     let lifetime = views_now / ((w.clock.now() - truth.published).num_seconds() as f64 / 3600.0);
@@ -525,7 +525,7 @@ async fn a_test_stopped_early_wraps_up_within_the_hour_and_restores_the_original
     assert_eq!(d.test.state, AbTestState::Stopped);
     let result: serde_json::Value = serde_json::from_str(d.test.result_json.as_ref().unwrap()).unwrap();
     assert_eq!((result["stopped_early"].as_bool(), result["verified"].as_bool()), (Some(true), Some(true)), "{result}");
-    assert_eq!(w.sim.sim.video(video.as_str()).unwrap().title, original);
+    assert_eq!(w.sim.sim.video(&video).unwrap().title, original);
     assert!(
         d.periods.iter().filter(|p| p.start > w.clock.now()).all(|p| p.swapped_at.is_none()),
         "no swap after the stop"
@@ -545,7 +545,7 @@ impl World {
         self.ab.create(user, request).await.unwrap()
     }
 
-    async fn reach_state(&self, id: i64) -> (ReachState, String) {
+    async fn reach_state(&self, id: AbTestId) -> (ReachState, String) {
         let test = self.detail(id).await.test;
         (test.reach_state, test.reach_reason.unwrap_or_default())
     }
@@ -568,7 +568,7 @@ impl World {
             .collect();
         let truth = (first..=last)
             .filter_map(|day| {
-                let r = self.sim.sim.reach_day(video.as_str(), day).unwrap()?;
+                let r = self.sim.sim.reach_day(video, day).unwrap()?;
                 (r.impressions > 0).then(|| (day, (i64::try_from(r.impressions).unwrap(), r.ctr)))
             })
             .collect();
@@ -747,5 +747,5 @@ async fn a_sequential_test_of_pacific_days_ends_once_decided_with_views_and_reac
     assert_eq!(result["stopped_early"], false, "{result}");
     assert_eq!(result["analysis"]["verdict"]["verdict"], "winner", "{result}");
     assert_eq!(result["analysis"]["verdict"]["variant"], 1, "{result}");
-    assert_eq!(w.sim.sim.video(video.as_str()).unwrap().title, "B title that draws clicks");
+    assert_eq!(w.sim.sim.video(&video).unwrap().title, "B title that draws clicks");
 }

@@ -358,10 +358,13 @@ async fn digests_land_in_the_outbox_without_smtp() {
     let mut files: Vec<String> =
         std::fs::read_dir(&outbox).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     files.sort();
-    assert_eq!(files, vec![format!("digest-{}-2026-W10.eml", w.ada.0), format!("digest-{}-2026-W10.eml", w.bob.0)]);
+    assert_eq!(
+        files,
+        vec![format!("digest-{}-2026-W10.eml", w.ada.get()), format!("digest-{}-2026-W10.eml", w.bob.get())]
+    );
     let (ada, bob) = expected();
     let read = |user: UserId| {
-        readable(&std::fs::read_to_string(outbox.join(format!("digest-{}-2026-W10.eml", user.0))).unwrap())
+        readable(&std::fs::read_to_string(outbox.join(format!("digest-{}-2026-W10.eml", user.get()))).unwrap())
     };
     assert_eq!(listed(&read(w.ada)), ada);
     assert_eq!(listed(&read(w.bob)), bob);
@@ -391,7 +394,7 @@ async fn an_unsubscribed_user_gets_no_digest() {
     run_week(&w, &p).await;
     let files: Vec<String> =
         std::fs::read_dir(&outbox).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(files, vec![format!("digest-{}-2026-W10.eml", w.bob.0)]);
+    assert_eq!(files, vec![format!("digest-{}-2026-W10.eml", w.bob.get())]);
     assert!(w.store.digest_sent(w.ada, "2026-W10").await.unwrap().is_none());
 }
 
@@ -495,7 +498,7 @@ async fn a_webhook_gets_the_users_outliers_signed_and_is_retried_until_delivered
     for r in &requests {
         assert!(signed_by(r, &secret), "{r:?}");
         assert!(!signed_by(r, &tubewatch_worker::Webhooks::new_secret()));
-        assert_eq!(r.delivery, format!("digest-{}-2026-W10", w.ada.0), "the same id on every attempt");
+        assert_eq!(r.delivery, format!("digest-{}-2026-W10", w.ada.get()), "the same id on every attempt");
     }
     let payload: serde_json::Value = serde_json::from_slice(&requests[1].body).unwrap();
     assert_eq!((payload["event"].as_str(), payload["week"].as_str()), (Some("outliers.weekly"), Some("2026-W10")));
@@ -534,6 +537,6 @@ async fn a_webhook_that_keeps_failing_is_given_up_after_six_attempts() {
     let d = w.store.webhook_delivery(w.ada, "2026-W10").await.unwrap().unwrap();
     assert_eq!((d.attempts, d.status_code, d.delivered_at), (6, Some(503), None));
     // The digest target went back to its weekly rhythm.
-    let target = w.store.target(TargetKind::Digest, &w.ada.0.to_string()).await.unwrap().unwrap();
+    let target = w.store.target(TargetKind::Digest, &w.ada.get().to_string()).await.unwrap().unwrap();
     assert!(target.next_due_at > run_time() + Duration::days(6), "{target:?}");
 }

@@ -126,7 +126,7 @@ async fn channels_are_tracked_slot_by_slot_with_exact_change_detection() {
                 // tracking began, and nothing after.
                 assert_eq!(series.len(), 1, "{} seen once", video.id);
                 assert!(series[0].measured_at >= start && series[0].measured_at < start + Duration::minutes(1));
-                let truth = w.sim.sim.views_at(video.id.as_str(), series[0].measured_at).unwrap();
+                let truth = w.sim.sim.views_at(&video.id, series[0].measured_at).unwrap();
                 assert_eq!(series[0].views, i64::try_from(truth).unwrap());
                 seen_once += 1;
                 continue;
@@ -146,7 +146,7 @@ async fn channels_are_tracked_slot_by_slot_with_exact_change_detection() {
             // Views never decrease and match the simulator at the measurement time.
             assert!(series.windows(2).all(|p| p[0].views <= p[1].views));
             let last = series.last().unwrap();
-            let truth = w.sim.sim.views_at(video.id.as_str(), last.measured_at).unwrap();
+            let truth = w.sim.sim.views_at(&video.id, last.measured_at).unwrap();
             assert_eq!(last.views, i64::try_from(truth).unwrap());
             records += series.len();
             for change in store.changes(&video.id).await.unwrap() {
@@ -193,7 +193,7 @@ async fn records_match_truth(w: &World, channels: usize) -> usize {
     for channel in w.sim.sim.channels().iter().take(channels) {
         for video in w.pipeline.store.channel_videos(&channel.id).await.unwrap() {
             for r in w.pipeline.store.views(&video.id).await.unwrap() {
-                let truth = w.sim.sim.views_at(video.id.as_str(), r.measured_at).unwrap();
+                let truth = w.sim.sim.views_at(&video.id, r.measured_at).unwrap();
                 assert_eq!(r.views, i64::try_from(truth).unwrap(), "{} at {}", video.id, r.measured_at);
                 records += 1;
             }

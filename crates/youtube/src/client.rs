@@ -321,7 +321,7 @@ impl Prepared {
         // Written as the recorded request writes it (`$` and `,` unescaped).
         let query = format!("{}&$fields={PLAYER_CHECK_FIELDS}", player_url.query().unwrap_or_default());
         player_check_url.set_query(Some(&query));
-        let body = player_request_body(&config.innertube_client_version, "").to_string();
+        let body = player_request_template(&config.innertube_client_version).to_string();
         const ID_AT: &str = "\"videoId\":\"";
         let split = body.find(ID_AT).map(|at| at + ID_AT.len()).ok_or_else(|| YoutubeError::Http {
             status: None,
@@ -341,13 +341,14 @@ impl Prepared {
     }
 }
 
-/// The player request's body for `video`.
-fn player_request_body(client_version: &str, video: &str) -> serde_json::Value {
+/// The player request's body with an empty video id: cut around the id once, so that each check
+/// only splices its [`VideoId`] in (`player_with_fields`).
+fn player_request_template(client_version: &str) -> serde_json::Value {
     serde_json::json!({
         "context": {"client": {
             "clientName": "WEB", "clientVersion": client_version, "hl": "en", "gl": "US"
         }},
-        "videoId": video,
+        "videoId": "",
         "contentCheckOk": true,
         "racyCheckOk": true,
     })

@@ -184,23 +184,9 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
                 let Some((ns, local)) = stack.pop() else {
                     return Err(YoutubeError::malformed("feed XML closes an element that was never opened"));
                 };
-                let depth = stack.len();
-                // Copied out only for the elements kept: most (descriptions above all) are not.
-                let value = || text.trim().to_owned();
                 let parent = stack.last().map(|(n, l)| (*n, l.as_slice()));
-                match (entry.as_mut(), depth) {
-                    (Some(_), 1) if ns == Ns::Atom && local == b"entry" => {
-                        if let Some(draft) = entry.take() {
-                            entries.push(draft);
-                        }
-                    }
-                    (Some(e), 2) => e.fill(ns, &local, value),
-                    (None, 1) => feed.fill(ns, &local, value),
-                    (None, 2) if parent == Some((Ns::Atom, b"author")) && ns == Ns::Atom && local == b"uri" => {
-                        feed.author_uri = Some(value());
-                    }
-                    _ => {}
-                }
+                let closed = Closed { ns, local: &local, depth: stack.len(), parent, text: &text };
+                closed.keep(&mut feed, &mut entry, &mut entries);
                 text.clear();
             }
             Event::Eof => {
@@ -217,6 +203,39 @@ pub fn parse_feed(body: &[u8]) -> Result<Feed, YoutubeError> {
     }
 
     finish_feed(feed, entries)
+}
+
+/// An element just closed, with the text it held.
+struct Closed<'a> {
+    ns: Ns,
+    local: &'a [u8],
+    /// Elements still open around it (1: a child of the root).
+    depth: usize,
+    parent: Option<(Ns, &'a [u8])>,
+    text: &'a str,
+}
+
+impl Closed<'_> {
+    /// Keeps the element's text where the feed is made from it: in the open entry, in the feed
+    /// (its own elements and its author's URI), or closes the entry itself.
+    fn keep(&self, feed: &mut FeedDraft, entry: &mut Option<EntryDraft>, entries: &mut Vec<EntryDraft>) {
+        let (ns, local) = (self.ns, self.local);
+        // Copied out only for the elements kept: most (descriptions above all) are not.
+        let value = || self.text.trim().to_owned();
+        match (entry.as_mut(), self.depth) {
+            (Some(_), 1) if ns == Ns::Atom && local == b"entry" => {
+                if let Some(draft) = entry.take() {
+                    entries.push(draft);
+                }
+            }
+            (Some(e), 2) => e.fill(ns, local, value),
+            (None, 1) => feed.fill(ns, local, value),
+            (None, 2) if self.parent == Some((Ns::Atom, b"author")) && ns == Ns::Atom && local == b"uri" => {
+                feed.author_uri = Some(value());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The feed from its drafts, each entry checked and completed.

@@ -318,17 +318,6 @@ fn extract(
     let details = raw.video_details.unwrap_or_default();
     let pmr = raw.microformat.and_then(|m| m.player_microformat_renderer).unwrap_or_default();
     let playability = raw.playability_status.unwrap_or_default();
-    let status = playability.status.clone();
-    let reason = {
-        let mut r = playability.reason.clone().unwrap_or_default();
-        if let Some(screen) = &playability.error_screen {
-            let extra = error_screen_text(screen, &r);
-            if !extra.is_empty() {
-                r = if r.is_empty() { extra } else { format!("{r} {extra}") };
-            }
-        }
-        r
-    };
     let got_id = details.video_id.clone().or_else(|| pmr.external_video_id.clone());
 
     // Another video's response is a rate-limiting symptom: check it before anything that would
@@ -338,37 +327,9 @@ fn extract(
     {
         return Err(YoutubeError::WrongVideo { requested: want.to_string(), got: got.to_owned() });
     }
+    refuse_unplayable(&playability)?;
 
-    let captcha = playability
-        .error_screen
-        .as_ref()
-        .is_some_and(|s| s.get("playerCaptchaViewModel").is_some() || s.get("playerCaptchaRenderer").is_some());
-    let normalised = sniff::normalise_reason(&reason);
-    match status.as_deref() {
-        None | Some("OK") => {}
-        _ if captcha => return Err(YoutubeError::BotCheck { reason }),
-        Some("LOGIN_REQUIRED") => {
-            // LOGIN_REQUIRED also means "private video" or an age gate; those are about the
-            // video, not about us, and are permanent.
-            if normalised.contains("private") {
-                return Err(YoutubeError::Unavailable { status: "LOGIN_REQUIRED".into(), reason });
-            }
-            if normalised.contains("confirm your age") || normalised.contains("age-restricted") {
-                return Err(YoutubeError::Unavailable { status: "LOGIN_REQUIRED".into(), reason });
-            }
-            return Err(YoutubeError::BotCheck { reason });
-        }
-        Some(s @ ("ERROR" | "UNPLAYABLE")) => {
-            if sniff::is_rate_limit_text(&reason) {
-                return Err(YoutubeError::RateLimited { detail: reason, retry_after: None });
-            }
-            return Err(YoutubeError::Unavailable { status: s.to_owned(), reason });
-        }
-        // Upcoming premieres/streams and content-warning gates still carry videoDetails; let
-        // the extraction below decide whether there is data.
-        Some(_) => {}
-    }
-
+    let status = playability.status;
     let Some(got_id) = got_id else {
         return Err(YoutubeError::malformed(format!(
             "player response has no video id (playability {})",
@@ -382,15 +343,7 @@ fn extract(
         .filter(|t| !t.is_empty())
         .or_else(|| pmr.title.as_ref().and_then(RawText::text))
         .ok_or_else(|| YoutubeError::malformed(format!("no title for {video_id}")))?;
-    let (views, views_source) = if let Some(v) = parse_count(details.view_count.as_deref()) {
-        (v, ViewsSource::VideoDetails)
-    } else if let Some(v) = parse_count(pmr.view_count.as_deref()) {
-        (v, ViewsSource::Microformat)
-    } else if let Some(v) = meta_views() {
-        (v, ViewsSource::MetaInteractionCount)
-    } else {
-        return Err(YoutubeError::malformed(format!("no view count for {video_id}")));
-    };
+    let (views, views_source) = views_of(&details, &pmr, meta_views, &video_id)?;
     let channel_id = details
         .channel_id
         .as_deref()
@@ -413,6 +366,69 @@ fn extract(
         category: pmr.category,
         playability: status,
     })
+}
+
+/// Refuses a response whose playability says it holds nothing for us: a bot check, a video
+/// gone, private or age-gated, or rate limiting. Upcoming premieres and streams and
+/// content-warning gates still carry videoDetails: they pass, and the extraction decides
+/// whether there is data.
+fn refuse_unplayable(playability: &RawPlayability) -> Result<(), YoutubeError> {
+    let reason = {
+        let mut r = playability.reason.clone().unwrap_or_default();
+        if let Some(screen) = &playability.error_screen {
+            let extra = error_screen_text(screen, &r);
+            if !extra.is_empty() {
+                r = if r.is_empty() { extra } else { format!("{r} {extra}") };
+            }
+        }
+        r
+    };
+    let captcha = playability
+        .error_screen
+        .as_ref()
+        .is_some_and(|s| s.get("playerCaptchaViewModel").is_some() || s.get("playerCaptchaRenderer").is_some());
+    let normalised = sniff::normalise_reason(&reason);
+    match playability.status.as_deref() {
+        None | Some("OK") => Ok(()),
+        _ if captcha => Err(YoutubeError::BotCheck { reason }),
+        Some("LOGIN_REQUIRED") => {
+            // LOGIN_REQUIRED also means "private video" or an age gate; those are about the
+            // video, not about us, and are permanent.
+            if normalised.contains("private") {
+                return Err(YoutubeError::Unavailable { status: "LOGIN_REQUIRED".into(), reason });
+            }
+            if normalised.contains("confirm your age") || normalised.contains("age-restricted") {
+                return Err(YoutubeError::Unavailable { status: "LOGIN_REQUIRED".into(), reason });
+            }
+            Err(YoutubeError::BotCheck { reason })
+        }
+        Some(s @ ("ERROR" | "UNPLAYABLE")) => {
+            if sniff::is_rate_limit_text(&reason) {
+                return Err(YoutubeError::RateLimited { detail: reason, retry_after: None });
+            }
+            Err(YoutubeError::Unavailable { status: s.to_owned(), reason })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// The view count and where it was read: videoDetails, else the microformat, else the page's
+/// `interactionCount` meta tag (`meta_views`, read only when needed).
+fn views_of(
+    details: &RawVideoDetails,
+    pmr: &RawPmr,
+    meta_views: &dyn Fn() -> Option<u64>,
+    video_id: &VideoId,
+) -> Result<(u64, ViewsSource), YoutubeError> {
+    if let Some(v) = parse_count(details.view_count.as_deref()) {
+        Ok((v, ViewsSource::VideoDetails))
+    } else if let Some(v) = parse_count(pmr.view_count.as_deref()) {
+        Ok((v, ViewsSource::Microformat))
+    } else if let Some(v) = meta_views() {
+        Ok((v, ViewsSource::MetaInteractionCount))
+    } else {
+        Err(YoutubeError::malformed(format!("no view count for {video_id}")))
+    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ fn connection_from_row(row: &DbRow) -> Result<YoutubeConnection> {
     let access_key: Option<String> = row.try_get("access_key_id")?;
     let access_sealed: Option<Vec<u8>> = row.try_get("access_sealed")?;
     Ok(YoutubeConnection {
-        user_id: UserId(row.try_get("user_id")?),
+        user_id: UserId::new(row.try_get("user_id")?),
         channel_id: decode("youtube_connections.channel_id", ChannelId::parse(row.try_get("channel_id")?))?,
         scopes: row.try_get("scopes")?,
         refresh: SealedToken { key_id: row.try_get("refresh_key_id")?, sealed: row.try_get("refresh_sealed")? },
@@ -54,7 +54,7 @@ fn connection_from_row(row: &DbRow) -> Result<YoutubeConnection> {
 fn test_from_row(row: &DbRow) -> Result<AbTest> {
     Ok(AbTest {
         id: row.try_get("id")?,
-        user_id: UserId(row.try_get("user_id")?),
+        user_id: UserId::new(row.try_get("user_id")?),
         video_id: decode("abtests.video_id", VideoId::parse(row.try_get("video_id")?))?,
         video_published_at: at(row, "video_published_at")?,
         kind: decode("abtests.kind", row.try_get::<String, _>("kind")?.parse())?,
@@ -101,7 +101,7 @@ fn not_found(what: &str, id: impl std::fmt::Display) -> StoreError {
 
 #[async_trait]
 impl AbTestStore for Backend {
-    #[instrument(skip_all, fields(user_id = connection.user_id.0))]
+    #[instrument(skip_all, fields(user_id = connection.user_id.get()))]
     async fn upsert_youtube_connection(&self, connection: &NewYoutubeConnection, now: DateTime<Utc>) -> Result<()> {
         let c = connection;
         sqlx::query(
@@ -114,7 +114,7 @@ impl AbTestStore for Backend {
              access_expires_at = excluded.access_expires_at, state = 'active', state_reason = NULL, \
              connected_at = excluded.connected_at, updated_at = excluded.updated_at",
         )
-        .bind(c.user_id.0)
+        .bind(c.user_id.get())
         .bind(c.channel_id.as_str())
         .bind(&c.scopes)
         .bind(&c.refresh.key_id)
@@ -131,13 +131,13 @@ impl AbTestStore for Backend {
 
     async fn youtube_connection(&self, user: UserId) -> Result<Option<YoutubeConnection>> {
         let row = sqlx::query("SELECT * FROM youtube_connections WHERE user_id = $1")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(connection_from_row).transpose()
     }
 
-    #[instrument(skip_all, fields(user_id = user.0))]
+    #[instrument(skip_all, fields(user_id = user.get()))]
     async fn update_youtube_tokens(
         &self,
         user: UserId,
@@ -156,16 +156,16 @@ impl AbTestStore for Backend {
         .bind(access.map(|(a, _)| a.sealed.clone()))
         .bind(access.map(|(_, e)| ts(e)))
         .bind(ts(now))
-        .bind(user.0)
+        .bind(user.get())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(not_found("YouTube connection of user", user.0));
+            return Err(not_found("YouTube connection of user", user.get()));
         }
         Ok(())
     }
 
-    #[instrument(skip_all, fields(user_id = user.0))]
+    #[instrument(skip_all, fields(user_id = user.get()))]
     async fn revoke_youtube_connection(&self, user: UserId, reason: &str, now: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
@@ -174,17 +174,17 @@ impl AbTestStore for Backend {
         )
         .bind(reason)
         .bind(ts(now))
-        .bind(user.0)
+        .bind(user.get())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(not_found("YouTube connection of user", user.0));
+            return Err(not_found("YouTube connection of user", user.get()));
         }
         let paused = sqlx::query(
             "UPDATE abtests SET state = 'paused', state_reason = $1 WHERE user_id = $2 AND state = 'running'",
         )
         .bind(reason)
-        .bind(user.0)
+        .bind(user.get())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -193,8 +193,10 @@ impl AbTestStore for Backend {
     }
 
     async fn remove_youtube_connection(&self, user: UserId) -> Result<bool> {
-        let done =
-            sqlx::query("DELETE FROM youtube_connections WHERE user_id = $1").bind(user.0).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM youtube_connections WHERE user_id = $1")
+            .bind(user.get())
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -207,7 +209,7 @@ impl AbTestStore for Backend {
              sequential) \
              VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *",
         )
-        .bind(test.user_id.0)
+        .bind(test.user_id.get())
         .bind(test.video_id.as_str())
         .bind(ts(test.video_published_at))
         .bind(test.kind.as_str())
@@ -288,7 +290,7 @@ impl AbTestStore for Backend {
 
     async fn user_abtests(&self, user: UserId) -> Result<Vec<AbTest>> {
         sqlx::query("SELECT * FROM abtests WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -296,7 +298,7 @@ impl AbTestStore for Backend {
             .collect()
     }
 
-    #[instrument(skip_all, fields(test_id = id, period = swap.period))]
+    #[instrument(skip_all, fields(test_id = id.get(), period = swap.period))]
     async fn record_abtest_swap(&self, id: AbTestId, swap: &SwapRecord) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
@@ -359,7 +361,7 @@ impl AbTestStore for Backend {
             .collect()
     }
 
-    #[instrument(skip_all, fields(test_id = id, state = state.as_str()))]
+    #[instrument(skip_all, fields(test_id = id.get(), state = state.as_str()))]
     async fn set_abtest_state(
         &self,
         id: AbTestId,
@@ -397,7 +399,7 @@ impl AbTestStore for Backend {
         Ok(done.rows_affected() == 1)
     }
 
-    #[instrument(skip_all, fields(test_id = id))]
+    #[instrument(skip_all, fields(test_id = id.get()))]
     async fn set_abtest_power(&self, id: AbTestId, power_json: &str) -> Result<()> {
         sqlx::query("UPDATE abtests SET power_json = $1 WHERE id = $2")
             .bind(power_json)
@@ -407,7 +409,7 @@ impl AbTestStore for Backend {
         Ok(())
     }
 
-    #[instrument(skip_all, fields(test_id = id))]
+    #[instrument(skip_all, fields(test_id = id.get()))]
     async fn finish_abtest(
         &self,
         id: AbTestId,
@@ -452,7 +454,7 @@ impl AbTestStore for Backend {
         Ok(())
     }
 
-    #[instrument(skip_all, fields(test_id = id, reach_state = state.as_str()))]
+    #[instrument(skip_all, fields(test_id = id.get(), reach_state = state.as_str()))]
     async fn set_abtest_reach(
         &self,
         id: AbTestId,

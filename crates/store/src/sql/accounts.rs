@@ -22,7 +22,7 @@ const LAST_USED_GRANULARITY: Duration = Duration::seconds(60);
 fn token_from_row(row: &DbRow) -> Result<ApiToken> {
     Ok(ApiToken {
         id: row.try_get("id")?,
-        user_id: UserId(row.try_get("user_id")?),
+        user_id: UserId::new(row.try_get("user_id")?),
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
         scope: {
@@ -47,7 +47,7 @@ async fn set_password(
 ) -> Result<()> {
     let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(password_hash)
-        .bind(user.0)
+        .bind(user.get())
         .execute(&mut **tx)
         .await?;
     if done.rows_affected() == 0 {
@@ -55,13 +55,13 @@ async fn set_password(
     }
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND token_hash <> $3")
         .bind(ts(now))
-        .bind(user.0)
+        .bind(user.get())
         .bind(keep_session.unwrap_or(""))
         .execute(&mut **tx)
         .await?;
     sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(ts(now))
-        .bind(user.0)
+        .bind(user.get())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -71,7 +71,7 @@ async fn set_password(
 async fn mark_email_verified(tx: &mut Transaction<'_, Db>, user: UserId, now: DateTime<Utc>) -> Result<()> {
     sqlx::query("UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL")
         .bind(ts(now))
-        .bind(user.0)
+        .bind(user.get())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -114,7 +114,7 @@ impl MailedToken {
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         let [insert, ..] = self.statements();
-        sqlx::query(insert).bind(token_hash).bind(user.0).bind(ts(now)).bind(ts(expires_at)).execute(pool).await?;
+        sqlx::query(insert).bind(token_hash).bind(user.get()).bind(ts(now)).bind(ts(expires_at)).execute(pool).await?;
         Ok(())
     }
 
@@ -124,8 +124,8 @@ impl MailedToken {
         let [_, take, expire_others] = self.statements();
         let user: Option<i64> =
             sqlx::query_scalar(take).bind(ts(now)).bind(token_hash).fetch_optional(&mut **tx).await?;
-        let Some(user) = user.map(UserId) else { return Ok(None) };
-        sqlx::query(expire_others).bind(ts(now)).bind(user.0).execute(&mut **tx).await?;
+        let Some(user) = user.map(UserId::new) else { return Ok(None) };
+        sqlx::query(expire_others).bind(ts(now)).bind(user.get()).execute(&mut **tx).await?;
         Ok(Some(user))
     }
 }
@@ -139,8 +139,8 @@ async fn audit(
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query("INSERT INTO audit_log (user_id, actor_id, action, detail, at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(user.0)
-        .bind(actor.map(|a| a.0))
+        .bind(user.get())
+        .bind(actor.map(|a| a.get()))
         .bind(action)
         .bind(detail)
         .bind(ts(now))
@@ -155,7 +155,7 @@ async fn count(
     user: UserId,
     since: Option<DateTime<Utc>>,
 ) -> Result<u64> {
-    let mut query = sqlx::query_scalar::<_, i64>(sql).bind(user.0);
+    let mut query = sqlx::query_scalar::<_, i64>(sql).bind(user.get());
     if let Some(since) = since {
         query = query.bind(ts(since));
     }
@@ -173,7 +173,7 @@ impl AccountStore for Backend {
     ) -> Result<()> {
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
-            .bind(user.0)
+            .bind(user.get())
             .bind(ts(now))
             .bind(ts(expires_at))
             .execute(&self.pool)
@@ -273,7 +273,7 @@ impl AccountStore for Backend {
         };
         mark_email_verified(&mut tx, user, now).await?;
         audit(&mut tx, user, Some(user), "email_verified", "by the mailed link", now).await?;
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(user.0).fetch_one(&mut *tx).await?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(user.get()).fetch_one(&mut *tx).await?;
         let verified = user_from_row(&row)?;
         tx.commit().await?;
         Ok(Some(verified))
@@ -286,7 +286,7 @@ impl AccountStore for Backend {
             "INSERT INTO api_tokens (user_id, name, token_hash, prefix, scope, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(new.name)
         .bind(new.token_hash)
         .bind(new.prefix)
@@ -304,7 +304,7 @@ impl AccountStore for Backend {
 
     async fn api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
         let rows = sqlx::query("SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(token_from_row).collect()
@@ -317,7 +317,7 @@ impl AccountStore for Backend {
             sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
                 .bind(ts(now))
                 .bind(token_id)
-                .bind(user.0)
+                .bind(user.get())
                 .execute(&mut *tx)
                 .await?;
         let revoked = done.rows_affected() == 1;
@@ -349,8 +349,10 @@ impl AccountStore for Backend {
                 .await?;
             token.last_used_at = Some(now);
         }
-        let user =
-            sqlx::query("SELECT * FROM users WHERE id = $1").bind(token.user_id.0).fetch_optional(&self.pool).await?;
+        let user = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(token.user_id.get())
+            .fetch_optional(&self.pool)
+            .await?;
         user.map(|row| Ok((token, user_from_row(&row)?))).transpose()
     }
 
@@ -395,7 +397,7 @@ impl AccountStore for Backend {
     ) -> Result<LimitOutcome> {
         let mut tx = self.begin_for_user(user).await?;
         let present = sqlx::query("SELECT 1 FROM user_channels WHERE user_id = $1 AND channel_id = $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(channel.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -409,7 +411,7 @@ impl AccountStore for Backend {
             }
         }
         sqlx::query("INSERT INTO user_channels (user_id, channel_id, added_at) VALUES ($1, $2, $3)")
-            .bind(user.0)
+            .bind(user.get())
             .bind(channel.as_str())
             .bind(ts(now))
             .execute(&mut *tx)
@@ -429,7 +431,7 @@ impl AccountStore for Backend {
     ) -> Result<LimitOutcome> {
         let mut tx = self.begin_for_user(user).await?;
         let present = sqlx::query("SELECT 1 FROM user_videos WHERE user_id = $1 AND video_id = $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(video.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -441,9 +443,9 @@ impl AccountStore for Backend {
              WHERE v.id = $2 \
              UNION ALL SELECT 1 FROM video_credits WHERE user_id = $3 AND video_id = $4 AND charged_at >= $5",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(video.as_str())
-        .bind(user.0)
+        .bind(user.get())
         .bind(video.as_str())
         .bind(ts(month_start))
         .fetch_optional(&mut *tx)
@@ -463,14 +465,14 @@ impl AccountStore for Backend {
                 }
             }
             sqlx::query("INSERT INTO video_credits (user_id, video_id, charged_at) VALUES ($1, $2, $3)")
-                .bind(user.0)
+                .bind(user.get())
                 .bind(video.as_str())
                 .bind(ts(now))
                 .execute(&mut *tx)
                 .await?;
         }
         sqlx::query("INSERT INTO user_videos (user_id, video_id, added_at) VALUES ($1, $2, $3)")
-            .bind(user.0)
+            .bind(user.get())
             .bind(video.as_str())
             .bind(ts(now))
             .execute(&mut *tx)
@@ -481,7 +483,7 @@ impl AccountStore for Backend {
 
     async fn video_credits_used(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM video_credits WHERE user_id = $1 AND charged_at >= $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(ts(since))
             .fetch_one(&self.pool)
             .await?;
@@ -494,9 +496,9 @@ impl AccountStore for Backend {
              UNION ALL SELECT 1 FROM videos v JOIN user_channels uc ON uc.channel_id = v.channel_id \
              WHERE uc.user_id = $3 AND v.id = $4",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(video.as_str())
-        .bind(user.0)
+        .bind(user.get())
         .bind(video.as_str())
         .fetch_optional(&self.pool)
         .await?;
@@ -505,7 +507,7 @@ impl AccountStore for Backend {
 
     async fn user_tracks_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool> {
         let row = sqlx::query("SELECT 1 FROM user_channels WHERE user_id = $1 AND channel_id = $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(channel.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -522,12 +524,14 @@ impl AccountStore for Backend {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let before: Option<String> =
-            sqlx::query_scalar("SELECT plan FROM users WHERE id = $1").bind(user.0).fetch_optional(&mut *tx).await?;
+        let before: Option<String> = sqlx::query_scalar("SELECT plan FROM users WHERE id = $1")
+            .bind(user.get())
+            .fetch_optional(&mut *tx)
+            .await?;
         let before = before.ok_or_else(|| StoreError::NotFound(format!("user {user}")))?;
         sqlx::query("UPDATE users SET plan = $1 WHERE id = $2")
             .bind(plan.as_str())
-            .bind(user.0)
+            .bind(user.get())
             .execute(&mut *tx)
             .await?;
         let detail = format!("{before} -> {}: {reason}", plan.as_str());
@@ -538,7 +542,7 @@ impl AccountStore for Backend {
 
     async fn billing_account(&self, user: UserId) -> Result<BillingAccount> {
         let row = sqlx::query("SELECT stripe_customer_id, stripe_subscription_id FROM users WHERE id = $1")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {user}")))?;
@@ -571,7 +575,7 @@ impl AccountStore for Backend {
             return Ok(false);
         }
         let row = sqlx::query("SELECT plan, stripe_subscription_id, billing_state_at FROM users WHERE id = $1")
-            .bind(event.user_id.0)
+            .bind(event.user_id.get())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {}", event.user_id)))?;
@@ -584,7 +588,7 @@ impl AccountStore for Backend {
         if !(in_order && about_current) {
             sqlx::query("UPDATE users SET stripe_customer_id = COALESCE(stripe_customer_id, $1) WHERE id = $2")
                 .bind(&event.customer_id)
-                .bind(event.user_id.0)
+                .bind(event.user_id.get())
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -599,7 +603,7 @@ impl AccountStore for Backend {
         .bind(&event.subscription_id)
         .bind(event.plan.map(Plan::as_str))
         .bind(ts(event.occurred_at))
-        .bind(event.user_id.0)
+        .bind(event.user_id.get())
         .execute(&mut *tx)
         .await?;
         if let Some(plan) = event.plan.filter(|p| p.as_str() != before) {
@@ -612,7 +616,7 @@ impl AccountStore for Backend {
 
     async fn audit_log(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query("SELECT * FROM audit_log WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -620,8 +624,8 @@ impl AccountStore for Backend {
             .map(|r| {
                 Ok(AuditEntry {
                     id: r.try_get("id")?,
-                    user_id: UserId(r.try_get("user_id")?),
-                    actor_id: r.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
+                    user_id: UserId::new(r.try_get("user_id")?),
+                    actor_id: r.try_get::<Option<i64>, _>("actor_id")?.map(UserId::new),
                     action: r.try_get("action")?,
                     detail: r.try_get("detail")?,
                     at: at(r, "at")?,

@@ -43,7 +43,7 @@ pub(super) fn outlier_from_row(row: &DbRow) -> Result<Outlier> {
 
 fn digest_from_row(row: &DbRow) -> Result<DigestSent> {
     Ok(DigestSent {
-        user_id: UserId(row.try_get("user_id")?),
+        user_id: UserId::new(row.try_get("user_id")?),
         week: row.try_get("week")?,
         outliers: row.try_get("outliers")?,
         delivery: row.try_get("delivery")?,
@@ -53,7 +53,7 @@ fn digest_from_row(row: &DbRow) -> Result<DigestSent> {
 
 fn webhook_delivery_from_row(row: &DbRow) -> Result<WebhookDelivery> {
     Ok(WebhookDelivery {
-        user_id: UserId(row.try_get("user_id")?),
+        user_id: UserId::new(row.try_get("user_id")?),
         week: row.try_get("week")?,
         url: row.try_get("url")?,
         outliers: row.try_get("outliers")?,
@@ -196,8 +196,8 @@ impl OutlierStore for Backend {
              ORDER BY o.channel_id, o.kind, o.video_id"
         )))
         .bind(week)
-        .bind(user.0)
-        .bind(user.0)
+        .bind(user.get())
+        .bind(user.get())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(outlier_from_row).collect()
@@ -213,7 +213,7 @@ impl OutlierStore for Backend {
         .bind(channel.as_str())
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids.into_iter().map(UserId).collect())
+        Ok(ids.into_iter().map(UserId::new).collect())
     }
 
     async fn user_outlier_channels(&self, user: UserId) -> Result<Vec<ChannelId>> {
@@ -222,8 +222,8 @@ impl OutlierStore for Backend {
              SELECT v.channel_id FROM user_videos uv JOIN videos v ON v.id = uv.video_id WHERE uv.user_id = $2 \
              ORDER BY 1",
         )
-        .bind(user.0)
-        .bind(user.0)
+        .bind(user.get())
+        .bind(user.get())
         .fetch_all(&self.pool)
         .await?;
         ids.iter().map(|id| decode("channel_id", ChannelId::parse(id))).collect()
@@ -231,14 +231,14 @@ impl OutlierStore for Backend {
 
     async fn digest_sent(&self, user: UserId, week: &str) -> Result<Option<DigestSent>> {
         let row = sqlx::query("SELECT * FROM digests_sent WHERE user_id = $1 AND week = $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(week)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(digest_from_row).transpose()
     }
 
-    #[instrument(skip_all, fields(user_id = sent.user_id.0, week = %sent.week))]
+    #[instrument(skip_all, fields(user_id = sent.user_id.get(), week = %sent.week))]
     async fn complete_digest(&self, lease: &Lease, sent: &DigestSent, next_due_at: DateTime<Utc>) -> Result<bool> {
         let mut tx = self.begin().await?;
         hold(&mut tx, lease).await?;
@@ -246,7 +246,7 @@ impl OutlierStore for Backend {
             "INSERT INTO digests_sent (user_id, week, outliers, delivery, sent_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id, week) DO NOTHING",
         )
-        .bind(sent.user_id.0)
+        .bind(sent.user_id.get())
         .bind(&sent.week)
         .bind(sent.outliers)
         .bind(&sent.delivery)
@@ -260,7 +260,7 @@ impl OutlierStore for Backend {
 
     async fn digest_enabled(&self, user: UserId) -> Result<Option<bool>> {
         let row: Option<bool> = sqlx::query_scalar("SELECT digest_enabled FROM users WHERE id = $1")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_optional(&self.pool)
             .await?;
         Ok(row)
@@ -269,7 +269,7 @@ impl OutlierStore for Backend {
     async fn set_digest_enabled(&self, user: UserId, enabled: bool) -> Result<bool> {
         let done = sqlx::query("UPDATE users SET digest_enabled = $1 WHERE id = $2")
             .bind(enabled)
-            .bind(user.0)
+            .bind(user.get())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -278,7 +278,7 @@ impl OutlierStore for Backend {
     async fn add_unsubscribe_token(&self, user: UserId, token_hash: &str, now: DateTime<Utc>) -> Result<()> {
         sqlx::query("INSERT INTO digest_unsubscribe_tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(token_hash)
-            .bind(user.0)
+            .bind(user.get())
             .bind(ts(now))
             .execute(&self.pool)
             .await?;
@@ -296,12 +296,12 @@ impl OutlierStore for Backend {
             sqlx::query("UPDATE users SET digest_enabled = FALSE WHERE id = $1").bind(user).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(user.map(UserId))
+        Ok(user.map(UserId::new))
     }
 
     async fn webhook(&self, user: UserId) -> Result<Option<UserWebhook>> {
         let row = sqlx::query("SELECT * FROM user_webhooks WHERE user_id = $1")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| {
@@ -321,7 +321,7 @@ impl OutlierStore for Backend {
              ON CONFLICT (user_id) DO UPDATE SET url = excluded.url, secret_key_id = excluded.secret_key_id, \
              secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",
         )
-        .bind(webhook.user_id.0)
+        .bind(webhook.user_id.get())
         .bind(&webhook.url)
         .bind(&webhook.secret.key_id)
         .bind(&webhook.secret.sealed)
@@ -332,13 +332,14 @@ impl OutlierStore for Backend {
     }
 
     async fn delete_webhook(&self, user: UserId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM user_webhooks WHERE user_id = $1").bind(user.0).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM user_webhooks WHERE user_id = $1").bind(user.get()).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn webhook_delivery(&self, user: UserId, week: &str) -> Result<Option<WebhookDelivery>> {
         let row = sqlx::query("SELECT * FROM webhook_deliveries WHERE user_id = $1 AND week = $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(week)
             .fetch_optional(&self.pool)
             .await?;
@@ -353,7 +354,7 @@ impl OutlierStore for Backend {
              attempts = excluded.attempts, status_code = excluded.status_code, error = excluded.error, \
              last_attempt_at = excluded.last_attempt_at, delivered_at = excluded.delivered_at",
         )
-        .bind(d.user_id.0)
+        .bind(d.user_id.get())
         .bind(&d.week)
         .bind(&d.url)
         .bind(d.outliers)
@@ -371,7 +372,7 @@ impl OutlierStore for Backend {
         let rows = sqlx::query(
             "SELECT * FROM webhook_deliveries WHERE user_id = $1 ORDER BY last_attempt_at DESC, week DESC LIMIT $2",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

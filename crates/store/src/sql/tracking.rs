@@ -71,7 +71,7 @@ fn channel_from_row(row: &DbRow) -> Result<Channel> {
 
 pub(super) fn user_from_row(row: &DbRow) -> Result<User> {
     Ok(User {
-        id: UserId(row.try_get("id")?),
+        id: UserId::new(row.try_get("id")?),
         email: decode("users.email", Email::parse(row.try_get("email")?))?,
         password_hash: row.try_get("password_hash")?,
         plan: decode("users.plan", row.try_get::<String, _>("plan")?.parse::<Plan>())?,
@@ -852,7 +852,7 @@ impl Store for Backend {
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id.0).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id.get()).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -865,7 +865,7 @@ impl Store for Backend {
     async fn set_user_plan(&self, id: UserId, plan: Plan) -> Result<()> {
         let done = sqlx::query("UPDATE users SET plan = $1 WHERE id = $2")
             .bind(plan.as_str())
-            .bind(id.0)
+            .bind(id.get())
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
@@ -879,7 +879,7 @@ impl Store for Backend {
             "INSERT INTO user_channels (user_id, channel_id, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, channel_id) DO NOTHING",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(channel.as_str())
         .bind(ts(now))
         .execute(&self.pool)
@@ -889,7 +889,7 @@ impl Store for Backend {
 
     async fn remove_user_channel(&self, user: UserId, channel: &ChannelId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM user_channels WHERE user_id = $1 AND channel_id = $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(channel.as_str())
             .execute(&self.pool)
             .await?;
@@ -916,7 +916,7 @@ impl Store for Backend {
 
     async fn user_channels(&self, user: UserId) -> Result<Vec<ChannelId>> {
         let rows = sqlx::query("SELECT channel_id FROM user_channels WHERE user_id = $1 ORDER BY added_at, channel_id")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| decode("user_channels.channel_id", ChannelId::parse(r.try_get("channel_id")?))).collect()
@@ -927,7 +927,7 @@ impl Store for Backend {
             "INSERT INTO user_videos (user_id, video_id, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, video_id) DO NOTHING",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(video.as_str())
         .bind(ts(now))
         .execute(&self.pool)
@@ -937,7 +937,7 @@ impl Store for Backend {
 
     async fn remove_user_video(&self, user: UserId, video: &VideoId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM user_videos WHERE user_id = $1 AND video_id = $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(video.as_str())
             .execute(&self.pool)
             .await?;
@@ -960,7 +960,7 @@ impl Store for Backend {
     async fn user_videos(&self, user: UserId) -> Result<Vec<UserVideo>> {
         let rows =
             sqlx::query("SELECT video_id, added_at FROM user_videos WHERE user_id = $1 ORDER BY added_at, video_id")
-                .bind(user.0)
+                .bind(user.get())
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter()
@@ -975,7 +975,7 @@ impl Store for Backend {
 
     async fn count_user_videos_since(&self, user: UserId, since: DateTime<Utc>) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_videos WHERE user_id = $1 AND added_at >= $2")
-            .bind(user.0)
+            .bind(user.get())
             .bind(ts(since))
             .fetch_one(&self.pool)
             .await?;

@@ -17,7 +17,7 @@ const VISIBLE_VIDEOS: &str = "SELECT video_id FROM user_videos WHERE user_id = $
 
 #[async_trait]
 impl UiStore for Backend {
-    #[instrument(skip_all, fields(user_id = user.0, video_id = %video))]
+    #[instrument(skip_all, fields(user_id = user.get(), video_id = %video))]
     async fn visible_series_stamp(&self, user: UserId, video: &VideoId) -> Result<Option<SeriesStamp>> {
         let row = sqlx::query(
             "SELECT v.title, v.thumb_blob_key, \
@@ -31,7 +31,7 @@ impl UiStore for Backend {
                  OR EXISTS (SELECT 1 FROM user_channels WHERE user_id = $2 AND channel_id = v.channel_id))",
         )
         .bind(video.as_str())
-        .bind(user.0)
+        .bind(user.get())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -50,22 +50,22 @@ impl UiStore for Backend {
         }))
     }
 
-    #[instrument(skip_all, fields(user_id = user.0))]
+    #[instrument(skip_all, fields(user_id = user.get()))]
     async fn dashboard_visit(&self, user: UserId) -> Result<Option<DashboardVisit>> {
         let row = sqlx::query("SELECT seen_at, since FROM dashboard_visits WHERE user_id = $1")
-            .bind(user.0)
+            .bind(user.get())
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| Ok(DashboardVisit { seen_at: at(&r, "seen_at")?, since: at(&r, "since")? })).transpose()
     }
 
-    #[instrument(skip_all, fields(user_id = user.0))]
+    #[instrument(skip_all, fields(user_id = user.get()))]
     async fn set_dashboard_visit(&self, user: UserId, visit: &DashboardVisit) -> Result<()> {
         sqlx::query(
             "INSERT INTO dashboard_visits (user_id, seen_at, since) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET seen_at = excluded.seen_at, since = excluded.since",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(ts(visit.seen_at))
         .bind(ts(visit.since))
         .execute(&self.pool)
@@ -73,14 +73,14 @@ impl UiStore for Backend {
         Ok(())
     }
 
-    #[instrument(skip_all, fields(user_id = user.0))]
+    #[instrument(skip_all, fields(user_id = user.get()))]
     async fn user_changes_since(&self, user: UserId, since: DateTime<Utc>, limit: u32) -> Result<Vec<VisibleChange>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT c.*, v.title AS video_title FROM changes c JOIN videos v ON v.id = c.video_id \
              WHERE c.detected_at > $2 AND c.video_id IN ({VISIBLE_VIDEOS}) \
              ORDER BY c.detected_at DESC, c.id DESC LIMIT $3"
         )))
-        .bind(user.0)
+        .bind(user.get())
         .bind(ts(since))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -90,14 +90,14 @@ impl UiStore for Backend {
             .collect()
     }
 
-    #[instrument(skip_all, fields(user_id = user.0))]
+    #[instrument(skip_all, fields(user_id = user.get()))]
     async fn user_outliers_since(&self, user: UserId, since: DateTime<Utc>, limit: u32) -> Result<Vec<Outlier>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{OUTLIER_SELECT} WHERE o.found_at > $2 AND (o.channel_id IN (SELECT channel_id FROM user_channels \
              WHERE user_id = $1) OR o.video_id IN (SELECT video_id FROM user_videos WHERE user_id = $1)) \
              ORDER BY o.found_at DESC, o.id DESC LIMIT $3"
         )))
-        .bind(user.0)
+        .bind(user.get())
         .bind(ts(since))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -105,14 +105,14 @@ impl UiStore for Backend {
         rows.iter().map(outlier_from_row).collect()
     }
 
-    #[instrument(skip_all, fields(user_id = user.0))]
+    #[instrument(skip_all, fields(user_id = user.get()))]
     async fn user_outlier_weeks(&self, user: UserId, limit: u32) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT week FROM outliers WHERE channel_id IN (SELECT channel_id FROM user_channels \
              WHERE user_id = $1) OR video_id IN (SELECT video_id FROM user_videos WHERE user_id = $1) \
              ORDER BY week DESC LIMIT $2",
         )
-        .bind(user.0)
+        .bind(user.get())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)

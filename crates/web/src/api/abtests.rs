@@ -249,7 +249,7 @@ pub async fn connection_status(
         .await?
         .iter()
         .filter(|t| t.state == AbTestState::Paused)
-        .map(|t| PausedTestView { id: t.id, video_id: t.video_id.to_string(), reason: t.state_reason.clone() })
+        .map(|t| PausedTestView { id: t.id.get(), video_id: t.video_id.to_string(), reason: t.state_reason.clone() })
         .collect();
     Ok(Json(ConnectionView {
         channel_id: conn.channel_id.to_string(),
@@ -331,7 +331,7 @@ pub struct AbTestSummary {
 impl From<&AbTest> for AbTestSummary {
     fn from(t: &AbTest) -> Self {
         Self {
-            id: t.id,
+            id: t.id.get(),
             video_id: t.video_id.to_string(),
             kind: t.kind.as_str().to_owned(),
             state: t.state.as_str().to_owned(),

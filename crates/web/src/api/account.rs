@@ -70,7 +70,7 @@ pub struct UserView {
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
         Self {
-            id: u.id.0,
+            id: u.id.get(),
             email: u.email.to_string(),
             plan: u.plan.as_str().to_owned(),
             is_admin: u.is_admin,

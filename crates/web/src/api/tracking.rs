@@ -157,17 +157,16 @@ fn channel_param(raw: &str) -> Result<ChannelId, ApiError> {
     ChannelId::parse(raw).map_err(|_| ApiError::not_found("channel"))
 }
 
-fn video_param(raw: &str) -> Result<VideoId, ApiError> {
+pub(crate) fn video_param(raw: &str) -> Result<VideoId, ApiError> {
     VideoId::parse(raw).map_err(|_| ApiError::not_found("video"))
 }
 
 /// The video, if the caller may see it.
-async fn visible_video(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<Video, ApiError> {
-    let id = video_param(raw)?;
-    if !state.store.user_can_see_video(caller.user.id, &id).await? {
+async fn visible_video(state: &AppState, caller: &CurrentUser, id: &VideoId) -> Result<Video, ApiError> {
+    if !state.store.user_can_see_video(caller.user.id, id).await? {
         return Err(ApiError::not_found("video"));
     }
-    state.store.video(&id).await?.ok_or_else(|| ApiError::not_found("video"))
+    state.store.video(id).await?.ok_or_else(|| ApiError::not_found("video"))
 }
 
 /// The channels the caller monitors, with usage against the plan.
@@ -397,8 +396,8 @@ pub async fn video_series(
 }
 
 /// A visible video's series, read in full (the web pages' chart and downloads).
-pub(crate) async fn visible_series(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<Series, ApiError> {
-    let video = visible_video(state, caller, raw).await?;
+pub(crate) async fn visible_series(state: &AppState, caller: &CurrentUser, id: &VideoId) -> Result<Series, ApiError> {
+    let video = visible_video(state, caller, id).await?;
     series_of_video(state, &video).await
 }
 
@@ -428,7 +427,7 @@ pub async fn thumbnail(
     caller: CurrentUser,
     Path((video_id, sha, size)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let video = visible_video(&state, &caller, &video_id).await?;
+    let video = visible_video(&state, &caller, &video_param(&video_id)?).await?;
     let sha_ok = (16..=128).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit());
     let size_ok = (1..=16).contains(&size.len()) && size.bytes().all(|b| b.is_ascii_alphanumeric());
     if !sha_ok || !size_ok {

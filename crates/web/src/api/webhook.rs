@@ -191,7 +191,7 @@ pub(crate) async fn ping(state: &AppState, webhooks: &Webhooks, caller: &Current
     crate::auth::throttle(state, &format!("webhook-test:user:{user}"), PINGS_PER_WINDOW, chrono::Duration::minutes(10))
         .await?;
     let now = state.clock.now();
-    let id = format!("ping-{}-{}", user.0, now.timestamp());
+    let id = format!("ping-{}-{}", user.get(), now.timestamp());
     let body = serde_json::json!({ "id": id, "event": "ping", "created_at": now }).to_string().into_bytes();
     let secret = webhooks.open_secret(user, &hook.secret).map_err(ApiError::internal)?;
     Ok(match webhooks.deliver(&hook.url, &secret, &id, body, now).await {

@@ -18,7 +18,7 @@ use tubewatch_core::abtest::{
     variant_label,
 };
 use tubewatch_core::{Slot, VideoId};
-use tubewatch_store::{AbDesign, AbTestDetail, AbTestState, FinalAction, ReachState};
+use tubewatch_store::{AbDesign, AbTestDetail, AbTestId, AbTestState, FinalAction, ReachState};
 use tubewatch_worker::abtest::{
     CreateAbTest, DesignForecast, FORECAST_CTR_LIFT, expected_traffic, forecast, reach_plan,
 };
@@ -59,7 +59,7 @@ fn blocked(access: &Access<'_>) -> Option<&'static str> {
 }
 
 pub struct TestRow {
-    pub id: i64,
+    pub id: AbTestId,
     pub video_id: String,
     pub video_title: String,
     pub kind: String,
@@ -505,7 +505,7 @@ async fn create(
     thumbnails: Vec<Vec<u8>>,
     titles: Vec<String>,
     final_action: Option<String>,
-) -> Result<i64, ApiError> {
+) -> Result<AbTestId, ApiError> {
     let video = plan.video.as_deref().ok_or_else(|| ApiError::bad_request("bad_input", "choose a video"))?;
     let video = VideoId::parse(video).map_err(|e| ApiError::bad_request("bad_input", format!("video: {e}")))?;
     let final_action = match final_action.as_deref().map(str::trim) {
@@ -541,7 +541,7 @@ fn sequential_text(d: &AbTestDetail) -> String {
 
 /// The caller's test, or the same 404 as a missing one.
 async fn own_test(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<AbTestDetail, ApiError> {
-    let id: i64 = raw.parse().map_err(|_| ApiError::not_found("A/B test"))?;
+    let id: AbTestId = raw.parse().map_err(|_| ApiError::not_found("A/B test"))?;
     state
         .store
         .abtest(id)
@@ -732,7 +732,7 @@ impl ReachSection {
 #[derive(askama::Template)]
 #[template(path = "abtest.html")]
 struct DetailTemplate {
-    id: i64,
+    id: AbTestId,
     video_id: String,
     video_title: String,
     kind: String,

@@ -5,12 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use tubewatch_core::VideoId;
+
 use super::{PageUser, error_page, series_of};
 use crate::AppState;
-use crate::api::tracking::Series;
+use crate::api::tracking::{Series, video_param};
 
-fn attachment(video_id: &str, extension: &str) -> String {
-    // Video ids are `[A-Za-z0-9_-]{11}` (checked by `series_of`), safe inside the quotes.
+fn attachment(video_id: &VideoId, extension: &str) -> String {
+    // Video ids are `[A-Za-z0-9_-]{11}`, safe inside the quotes.
     format!("attachment; filename=\"tubewatch-{video_id}-series.{extension}\"")
 }
 
@@ -30,11 +32,15 @@ pub fn to_csv(series: &Series) -> String {
 
 #[tracing::instrument(skip_all, fields(video_id = %video_id))]
 pub async fn series_csv(State(state): State<AppState>, user: PageUser, Path(video_id): Path<String>) -> Response {
-    match series_of(&state, &user.caller, &video_id).await {
+    let id = match video_param(&video_id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&e),
+    };
+    match series_of(&state, &user.caller, &id).await {
         Ok(series) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, attachment(&series.video.id, "csv")),
+                (header::CONTENT_DISPOSITION, attachment(&id, "csv")),
             ],
             to_csv(&series),
         )
@@ -45,9 +51,13 @@ pub async fn series_csv(State(state): State<AppState>, user: PageUser, Path(vide
 
 #[tracing::instrument(skip_all, fields(video_id = %video_id))]
 pub async fn series_json(State(state): State<AppState>, user: PageUser, Path(video_id): Path<String>) -> Response {
-    match series_of(&state, &user.caller, &video_id).await {
+    let id = match video_param(&video_id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&e),
+    };
+    match series_of(&state, &user.caller, &id).await {
         Ok(series) => {
-            let disposition = attachment(&series.video.id, "json");
+            let disposition = attachment(&id, "json");
             ([(header::CONTENT_DISPOSITION, disposition)], axum::Json(series)).into_response()
         }
         Err(e) => error_page(&e),

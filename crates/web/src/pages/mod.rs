@@ -35,6 +35,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use tubewatch_core::VideoId;
 
 use crate::ApiJson;
 use crate::AppState;
@@ -627,7 +628,7 @@ async fn track_submit(
 pub(crate) async fn series_of(
     state: &AppState,
     caller: &CurrentUser,
-    video_id: &str,
+    video_id: &VideoId,
 ) -> Result<tracking::Series, ApiError> {
     tracking::visible_series(state, caller, video_id).await
 }

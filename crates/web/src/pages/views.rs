@@ -9,11 +9,12 @@ use serde::Serialize;
 use tubewatch_core::ChannelId;
 use tubewatch_core::abtest::variant_label;
 use tubewatch_core::outliers::{ChangeJudgement, ChangeLift, ChannelBandSnapshot};
-use tubewatch_store::{ChangeKind, DashboardVisit, TargetKind, TargetState, Video};
+use tubewatch_store::{AbTestId, ChangeKind, DashboardVisit, TargetKind, TargetState, Video};
 use tubewatch_worker::outliers_job::judge_changes_now;
 
 use super::{CsrfForm, PageUser, error_page, form_user, render, series_of};
 use crate::AppState;
+use crate::api::tracking::video_param;
 use crate::api::{Allowance, Usage};
 use crate::error::ApiError;
 
@@ -383,7 +384,7 @@ struct Overlay {
 
 /// A test shown on the chart, for the legend under it.
 pub struct TestShading {
-    pub id: i64,
+    pub id: AbTestId,
     pub state: String,
     pub variants: Vec<String>,
 }
@@ -476,7 +477,11 @@ pub(crate) fn script_safe_json(value: &impl serde::Serialize) -> Result<String, 
 /// A video's page: its chart of cumulative views with the thumbnail and title changes marked.
 #[tracing::instrument(skip_all, fields(video_id = %video_id))]
 pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(video_id): Path<String>) -> Response {
-    let series = match series_of(&state, &user.caller, &video_id).await {
+    let id = match video_param(&video_id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&e),
+    };
+    let series = match series_of(&state, &user.caller, &id).await {
         Ok(series) => series,
         Err(e) => return error_page(&e),
     };
