@@ -71,6 +71,10 @@ pub struct BurstArgs {
     /// against the same simulator after the rounds, for comparison; 0 skips it.
     #[arg(long, default_value_t = 5_000)]
     pub peer_videos: u32,
+    /// Threads of the async runtime the worker runs on (default: the `worker.runtime_threads`
+    /// setting, else one per CPU core).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub runtime_threads: Option<usize>,
     /// Threads of the peer's pool.
     #[arg(long, default_value_t = 64)]
     pub peer_threads: u32,
@@ -119,6 +123,8 @@ struct BurstReport {
     median_latency_ms: u64,
     page_bytes: usize,
     concurrency: usize,
+    /// The async runtime's threads (`--runtime-threads`).
+    runtime_threads: usize,
     database: String,
     gzip: bool,
     views_from: String,
@@ -223,6 +229,7 @@ async fn burst(args: BurstArgs, mut settings: Settings) -> anyhow::Result<()> {
         median_latency_ms: args.latency_ms,
         page_bytes: args.page_bytes,
         concurrency: args.concurrency,
+        runtime_threads: tokio::runtime::Handle::current().metrics().num_workers(),
         database: if sqlite { "sqlite".into() } else { crate::app::redact_url(&settings.database_url) },
         gzip: args.gzip == "on",
         views_from: args.views_from.clone(),
@@ -317,6 +324,7 @@ impl BurstRound {
 impl BurstReport {
     /// The report as text, a line per round and one for the peer.
     fn print(&self, args: &BurstArgs) {
+        println!("{} checks in flight, {} runtime threads", self.concurrency, self.runtime_threads);
         for r in &self.rounds {
             println!(
                 "{}: {} checks done {:.1} s after the hour ({:.0}/s), {:.1} CPU s ({:.0} checks per CPU s; simulator {:.1} CPU s), peak RSS {:.0} MiB, {} failed, {:.0} video checks per store transaction",

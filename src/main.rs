@@ -240,14 +240,20 @@ fn init_logging(format: LogFormat, command: &Command) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = match Cli::from_arg_matches(&cli_command().get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     init_logging(cli.log_format, &cli.command);
-    match run(cli).await {
+    let runtime = match runtime(&cli) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -256,12 +262,34 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Commands that do not use the service's state need no valid settings.
-    let Some(flags) = cli.command.settings_flags() else { return run_without_settings(cli.command).await };
+/// The multi-threaded runtime, with `worker.runtime_threads` threads when set (`bench burst
+/// --runtime-threads` for the bench), else tokio's default (one per core, or
+/// `TOKIO_WORKER_THREADS`). Built after the command line is read, since the setting decides it.
+fn runtime(cli: &Cli) -> std::io::Result<tokio::runtime::Runtime> {
+    let from_bench = match &cli.command {
+        Command::Bench { command: bench::BenchCommand::Burst(args), .. } => args.runtime_threads,
+        _ => None,
+    };
+    let threads = from_bench.or_else(|| settings_args(cli).as_ref().and_then(Settings::runtime_threads));
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads.max(1));
+    }
+    builder.enable_all().build()
+}
+
+/// The settings flags as the command line gives them; `None` for a command without settings.
+fn settings_args(cli: &Cli) -> Option<SettingsArgs> {
+    let flags = cli.command.settings_flags()?;
     let mut args = SettingsArgs::default();
     cli.settings.apply(&mut args);
     flags.apply(&mut args);
+    Some(args)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Commands that do not use the service's state need no valid settings.
+    let Some(args) = settings_args(&cli) else { return run_without_settings(cli.command).await };
     if let Command::Config(ConfigCommand::Check { .. }) = cli.command {
         return Ok(config_check(&args));
     }

@@ -204,6 +204,10 @@ pub struct WorkerSettings {
     pub lease_seconds: u32,
     /// Attempts within a slot before the slot is given up (and the error recorded).
     pub max_attempts: u32,
+    /// Threads of the process's async runtime (`None`: one per CPU core, tokio's default, or
+    /// `TOKIO_WORKER_THREADS`). A dedicated worker on a small machine spends less CPU per check on
+    /// one: its tasks no longer wake a second thread.
+    pub runtime_threads: Option<usize>,
 }
 
 impl Default for Settings {
@@ -274,7 +278,7 @@ impl Default for TrackingSettings {
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { batch_size: 200, concurrency: 128, lease_seconds: 300, max_attempts: 8 }
+        Self { batch_size: 200, concurrency: 128, lease_seconds: 300, max_attempts: 8, runtime_threads: None }
     }
 }
 
@@ -613,6 +617,13 @@ impl Settings {
         Self::load_with_env(args, |var| std::env::var(var).ok())
     }
 
+    /// `worker.runtime_threads` from every layer, read before the runtime is built (validating
+    /// the settings may need a runtime); `None` also when the layers do not load, which
+    /// [`Settings::load`] then reports.
+    pub fn runtime_threads(args: &SettingsArgs) -> Option<usize> {
+        Self::layered(args, |var| std::env::var(var).ok()).ok()?.worker.runtime_threads.filter(|&n| n > 0)
+    }
+
     /// Builds the settings from every layer, the environment read through `env`, and validates them.
     pub fn load_with_env(args: &SettingsArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let settings = Self::layered(args, env)?;
@@ -708,6 +719,9 @@ impl Settings {
                 "worker",
                 "batch_size, concurrency, lease_seconds and max_attempts must be at least 1",
             ));
+        }
+        if w.runtime_threads == Some(0) {
+            return Err(invalid("worker.runtime_threads", "must be at least 1 (or unset: one per CPU core)"));
         }
         self.web_config()?;
         self.abtests.validate()?;
@@ -1166,6 +1180,22 @@ mod tests {
     }
 
     #[test]
+    fn the_runtime_threads_come_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tubewatch.toml");
+        std::fs::write(&file, "[worker]\nruntime_threads = 2\n").unwrap();
+        let args = SettingsArgs { config: Some(file), ..Default::default() };
+        assert_eq!(load(SettingsArgs::default()).unwrap().worker.runtime_threads, None, "tokio's default");
+        assert_eq!(load(args.clone()).unwrap().worker.runtime_threads, Some(2));
+        let env = |var: &str| (var == "TUBEWATCH_WORKER_RUNTIME_THREADS").then(|| "1".to_owned());
+        assert_eq!(Settings::load_with_env(&args, env).unwrap().worker.runtime_threads, Some(1));
+        // Read before the runtime is built, from the same layers.
+        if std::env::var_os("TUBEWATCH_WORKER_RUNTIME_THREADS").is_none() {
+            assert_eq!(Settings::runtime_threads(&args), Some(2));
+        }
+    }
+
+    #[test]
     fn defaults_are_the_embedded_setup() {
         let s = load(SettingsArgs::default()).unwrap();
         assert_eq!(s.database_url, "sqlite://./tubewatch-data/tubewatch.db");
@@ -1328,6 +1358,7 @@ mod tests {
             ("[tracking]\nresolution_minutes = 7", "tracking.resolution_minutes"),
             ("[tracking]\nfine_days = 90", "tracking"),
             ("[worker]\nlease_seconds = 0", "worker"),
+            ("[worker]\nruntime_threads = 0", "worker.runtime_threads"),
             ("database_max_connections = 0", "database_max_connections"),
             ("[accounts]\nsession_days = 0", "accounts"),
             ("[accounts.plans.free]\nchannels = \"many\"", "config"),

@@ -15,6 +15,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tubewatch_core::VideoId;
 
 #[derive(Clone)]
@@ -24,7 +25,15 @@ pub struct Blobs {
     location: Arc<str>,
     /// The bucket's name (S3 only), to name it when it is missing.
     bucket: Option<Arc<str>>,
+    /// A local folder only: permits for its file operations (see [`LOCAL_OPERATIONS_AT_ONCE`]).
+    local_permits: Option<Arc<Semaphore>>,
 }
+
+/// File operations on a local blob folder at once. `object_store` runs each on tokio's blocking
+/// pool, one thread each while it lasts and up to 512 threads: in a burst's baseline round, where
+/// every check archives two thumbnails, a slow disk had dozens of threads writing at once, each
+/// with the allocator's memory of its own. A few writers keep a disk as busy as it gets.
+pub const LOCAL_OPERATIONS_AT_ONCE: usize = 4;
 
 impl fmt::Debug for Blobs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -310,7 +319,12 @@ impl Blobs {
         std::fs::create_dir_all(dir).with_context(|| format!("creating blob folder {}", dir.display()))?;
         let fs =
             LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening blob folder {}", dir.display()))?;
-        Ok(Self { inner: Arc::new(fs), location: format!("blob folder {}", dir.display()).into(), bucket: None })
+        Ok(Self {
+            inner: Arc::new(fs),
+            location: format!("blob folder {}", dir.display()).into(),
+            bucket: None,
+            local_permits: Some(Arc::new(Semaphore::new(LOCAL_OPERATIONS_AT_ONCE))),
+        })
     }
 
     /// An S3-compatible bucket, credentials from `config` or else the process's AWS environment.
@@ -357,6 +371,7 @@ impl Blobs {
             inner: Arc::new(store),
             location: config.location().into(),
             bucket: Some(config.bucket.as_str().into()),
+            local_permits: None,
         })
     }
 
@@ -386,8 +401,18 @@ impl Blobs {
         anyhow::Error::new(blob_error)
     }
 
+    /// A permit for one operation on a local folder (`None` for a bucket, whose operations are
+    /// requests, not threads).
+    async fn local_permit(&self) -> Option<SemaphorePermit<'_>> {
+        match &self.local_permits {
+            Some(permits) => permits.acquire().await.ok(),
+            None => None,
+        }
+    }
+
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
         let path = ObjectPath::parse(key).with_context(|| format!("blob key {key:?}"))?;
+        let _permit = self.local_permit().await;
         match self.inner.put(&path, PutPayload::from(bytes)).await {
             Ok(_) => Ok(()),
             Err(e) => Err(self.explain("storing", key, e)),
@@ -412,6 +437,7 @@ impl Blobs {
     /// The blob's bytes, or `None` when there is no such blob (a missing bucket is an error).
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<Bytes>> {
         let path = ObjectPath::parse(key).with_context(|| format!("blob key {key:?}"))?;
+        let _permit = self.local_permit().await;
         let found = match self.inner.get(&path).await {
             Ok(found) => found,
             Err(e @ object_store::Error::NotFound { .. }) if s3_error_code(&e).as_deref() != Some("NoSuchBucket") => {

@@ -470,10 +470,11 @@ impl Pipeline {
     }
 
     /// Archives the small thumbnail already fetched and a large one; returns the small one's key.
+    /// The large one is checked but not decoded: its hashes are never read.
     async fn archive(&self, video: &VideoId, small: &tubewatch_youtube::Thumbnail) -> Result<String, JobError> {
-        let large = self.timed("thumbnail", self.youtube.thumbnail(video, ThumbnailSize::High)).await?;
+        let large = self.timed("thumbnail", self.youtube.thumbnail_bytes(video, ThumbnailSize::High)).await?;
         let sha = &small.hashes.sha256;
-        self.blobs.put(&thumbnail_key(video, sha, ThumbnailSize::High.name()), large.bytes).await?;
+        self.blobs.put(&thumbnail_key(video, sha, ThumbnailSize::High.name()), large).await?;
         let key = thumbnail_key(video, sha, ThumbnailSize::Default.name());
         self.blobs.put(&key, small.bytes.clone()).await?;
         Ok(key)

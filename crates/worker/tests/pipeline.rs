@@ -93,7 +93,7 @@ async fn with_an_api_key_a_channels_history_is_each_streams_fifty_newest() {
             let series = store.views(&truth.id).await.unwrap();
             if store.target(TargetKind::Video, truth.id.as_str()).await.unwrap().is_none() {
                 assert_eq!(series.len(), 1);
-                let views = w.sim.sim.views_at(truth.id.as_str(), series[0].measured_at).unwrap();
+                let views = w.sim.sim.views_at(&truth.id, series[0].measured_at).unwrap();
                 assert_eq!(series[0].views, i64::try_from(views).unwrap());
             }
         }

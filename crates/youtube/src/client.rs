@@ -461,7 +461,11 @@ impl YoutubeClient {
         let location = text_header(header::LOCATION);
         let retry_after =
             text_header(header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
-        let mut body = Vec::new();
+        // A body of known length (a thumbnail's) is received into a buffer of its size: growing
+        // one by doubling copies it up to twice and leaves up to half of it unused.
+        let known_length = response.content_length().filter(|_| !spec.stop_after_player);
+        let mut body =
+            Vec::with_capacity(known_length.map_or(0, |n| n.min(self.config.max_body_bytes as u64) as usize));
         let mut scan = (spec.stop_after_player && status == 200).then(crate::player::PlayerResponseScan::default);
         loop {
             match response.chunk().await {
@@ -667,6 +671,19 @@ impl YoutubeClient {
         self.execute(spec, |raw| {
             let hashes = classify_thumbnail_response(raw.status, raw.content_type.as_deref(), &raw.body)?;
             Ok(Thumbnail { video_id: video.clone(), size, bytes: raw.body, content_type: raw.content_type, hashes })
+        })
+        .await
+    }
+
+    /// One thumbnail size's bytes, checked as [`YoutubeClient::thumbnail`] checks them (a whole
+    /// JPEG or PNG, YouTube's placeholder refused) but not decoded or hashed: for archiving a size
+    /// whose hashes nothing reads.
+    #[tracing::instrument(skip_all, fields(video_id = %video, size = size.name()))]
+    pub async fn thumbnail_bytes(&self, video: &VideoId, size: ThumbnailSize) -> Result<Vec<u8>, YoutubeError> {
+        let spec = RequestSpec::new(reqwest::Method::GET, self.thumbnail_url(video, size)?);
+        self.execute(spec, |raw| {
+            crate::thumbnail::check_thumbnail_bytes(raw.status, raw.content_type.as_deref(), &raw.body)?;
+            Ok(raw.body)
         })
         .await
     }

@@ -43,6 +43,6 @@ pub use reporting::{
 };
 pub use resolve::parse_resolve_response;
 pub use thumbnail::{
-    PerceptualHash, SAME_PICTURE_MAX_DISTANCE, ThumbnailHashes, ThumbnailSize, classify_thumbnail_response,
-    hash_image_bytes, sha256_hex,
+    PerceptualHash, SAME_PICTURE_MAX_DISTANCE, ThumbnailHashes, ThumbnailSize, check_thumbnail_bytes,
+    classify_thumbnail_response, hash_image_bytes, sha256_hex,
 };

@@ -5,7 +5,8 @@
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageEncoder, Rgb, RgbImage};
 use tubewatch_youtube::{
-    ErrorKind, PerceptualHash, SAME_PICTURE_MAX_DISTANCE, ThumbnailSize, classify_thumbnail_response, hash_image_bytes,
+    ErrorKind, PerceptualHash, SAME_PICTURE_MAX_DISTANCE, ThumbnailSize, check_thumbnail_bytes,
+    classify_thumbnail_response, hash_image_bytes,
 };
 
 /// A thumbnail-like picture: a diagonal gradient with a bright disc and a dark bar, placed by
@@ -100,6 +101,32 @@ fn broken_thumbnails_are_classified() {
     assert_eq!(classify_thumbnail_response(200, None, b"GIF89a....").unwrap_err().kind(), ErrorKind::InvalidImage);
     assert_eq!(classify_thumbnail_response(404, Some("text/html"), b"nope").unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(classify_thumbnail_response(503, None, b"").unwrap_err().kind(), ErrorKind::Http);
+}
+
+/// A size fetched only to be archived is not decoded, but it is refused exactly where a hashed one
+/// is: YouTube's placeholder, an HTML page, a cut JPEG, something not a JPEG or PNG.
+#[test]
+fn archived_thumbnails_are_checked_as_hashed_ones_are() {
+    let good = jpeg(&picture(480, 360, 0), 85);
+    let grey = jpeg(&RgbImage::from_pixel(480, 360, Rgb([204, 204, 204])), 80);
+    let html: &[u8] = b"<!DOCTYPE html><html>consent.youtube.com</html>";
+    let cases: [(u16, Option<&str>, &[u8]); 8] = [
+        (200, Some("image/jpeg"), &good),
+        (200, Some("image/png"), &png(&picture(120, 90, 1))),
+        (404, Some("image/jpeg"), &grey),
+        (200, Some("image/jpeg"), &good[..good.len() / 2]),
+        (200, Some("text/html"), html),
+        (200, None, b"GIF89a...."),
+        (200, Some("image/jpeg"), b""),
+        (503, None, b""),
+    ];
+    for (status, content_type, body) in cases {
+        let hashed = classify_thumbnail_response(status, content_type, body).map(|_| ()).map_err(|e| e.kind());
+        let checked = check_thumbnail_bytes(status, content_type, body).map_err(|e| e.kind());
+        assert_eq!(checked, hashed, "HTTP {status} {content_type:?}, {} bytes", body.len());
+    }
+    assert!(check_thumbnail_bytes(200, Some("image/jpeg"), &good).is_ok());
+    assert_eq!(check_thumbnail_bytes(404, Some("image/jpeg"), &grey).unwrap_err().kind(), ErrorKind::NotFound);
 }
 
 #[test]
