@@ -77,7 +77,7 @@ async fn the_client_parses_every_simulator_endpoint() {
         let ids: Vec<_> = feed.entries.iter().map(|e| e.video_id.clone()).collect();
         assert_eq!(uploads[..ids.len()], ids[..]);
         assert!(uploads.len() <= 50);
-        let truth: Vec<_> = uploads.iter().map(|id| sim.video(id.as_str()).unwrap()).collect();
+        let truth: Vec<_> = uploads.iter().map(|id| sim.video(id).unwrap()).collect();
         assert!(truth.iter().all(|v| v.is_short == shorts && v.channel_id == channel.id));
         assert!(truth.windows(2).all(|w| w[0].published >= w[1].published));
         if !shorts {
