@@ -987,32 +987,6 @@ fn channel_candidates_for_run(
         held.sort_by_key(|o| std::cmp::Reverse(o.video.published_at));
         let band_level =
             level(&mut held.iter().filter_map(|o| world.video_key(o.video.id.as_str()).and_then(|k| world.video(k))));
-        if std::env::var_os("TW_DEBUG_SETS").is_some() {
-            let held_ids: Vec<String> = held
-                .iter()
-                .take(config.band.max_videos)
-                .map(|o| {
-                    format!(
-                        "{}@{}{}",
-                        o.video.id,
-                        o.video.published_at.format("%m-%d"),
-                        if o.video.is_short { "s" } else { "" }
-                    )
-                })
-                .collect();
-            let reached_ids: Vec<String> = others()
-                .filter(|v| v.published + judged_age <= run)
-                .take(config.band.max_videos)
-                .map(|v| format!("{}@{}{}", v.id, v.published.format("%m-%d"), if v.is_short { "s" } else { "" }))
-                .collect();
-            eprintln!(
-                "sets {id} run {} age {}h: held {} | reached {}",
-                run.format("%m-%d"),
-                judged_age.num_hours(),
-                held_ids.join(","),
-                reached_ids.join(",")
-            );
-        }
         let typical_total = if video.is_short { channel.typical_short_views } else { channel.typical_long_views };
         candidates.insert(
             id,
