@@ -79,6 +79,10 @@ async fn with_an_api_key_a_channels_history_is_each_streams_fifty_newest() {
     let both = |c: &&tubewatch_sim::Channel| c.long_every_hours.is_some() && c.shorts_every_hours.is_some();
     let channel = w.sim.sim.channels().iter().find(both).unwrap().clone();
     w.tracker.track_channel(None, channel.id.as_str()).await.unwrap();
+    // Two calls per stream: playlistItems.list and videos.list, a unit each.
+    assert_eq!(w.sim.sim.quota_used("sim-key"), 4);
+    // The channel check stores the feed's videos in their window.
+    w.run_hours(1).await;
     let store = &w.pipeline.store;
     let stored = store.channel_videos(&channel.id).await.unwrap();
     let all = w.sim.sim.channel_videos(channel.id.as_str(), now - Duration::days(3 * 365), now).unwrap();
@@ -98,8 +102,6 @@ async fn with_an_api_key_a_channels_history_is_each_streams_fifty_newest() {
             }
         }
     }
-    // Two calls per stream: playlistItems.list and videos.list, a unit each.
-    assert_eq!(w.sim.sim.quota_used("sim-key"), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
