@@ -233,6 +233,15 @@ fn list_response(kind: &str, seed: u64, items: Vec<Value>) -> Value {
     })
 }
 
+/// A read of one quota unit by API key or token: the caller checked, the `part` list read, then
+/// the unit charged.
+fn charged_read(sim: &SimInner, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Vec<String>, ApiError> {
+    let who = caller(sim, headers, q.get("key").map(String::as_str), false)?;
+    let parts = parts_of(q)?;
+    charge(sim, &who, 1)?;
+    Ok(parts)
+}
+
 fn parts_of(q: &HashMap<String, String>) -> Result<Vec<String>, ApiError> {
     let part = q.get("part").filter(|p| !p.is_empty()).ok_or_else(|| {
         bad_request("required", "global", "No filter selected. Expected one of: part")
@@ -256,10 +265,8 @@ pub(crate) async fn videos_list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let run = || -> Result<Value, ApiError> {
-        let who = caller(&sim, &headers, q.get("key").map(String::as_str), false)?;
-        let parts = parts_of(&q)?;
+        let parts = charged_read(&sim, &headers, &q)?;
         let ids: Vec<&str> = q.get("id").map(|s| s.split(',').filter(|i| !i.is_empty()).collect()).unwrap_or_default();
-        charge(&sim, &who, 1)?;
         if ids.len() > 50 {
             return Err(bad_request(
                 "badRequest",
@@ -314,9 +321,7 @@ pub(crate) async fn playlist_items_list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let run = || -> Result<Value, ApiError> {
-        let who = caller(&sim, &headers, q.get("key").map(String::as_str), false)?;
-        let parts = parts_of(&q)?;
-        charge(&sim, &who, 1)?;
+        let parts = charged_read(&sim, &headers, &q)?;
         let Some(playlist) = q.get("playlistId") else {
             return Err(bad_request(
                 "missingRequiredParameter",
@@ -446,10 +451,8 @@ pub(crate) async fn channels_list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let run = || -> Result<Value, ApiError> {
-        let who = caller(&sim, &headers, q.get("key").map(String::as_str), false)?;
-        let parts = parts_of(&q)?;
+        let parts = charged_read(&sim, &headers, &q)?;
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-        charge(&sim, &who, 1)?;
         let channels: Vec<&Channel> = if let Some(ids) = q.get("id") {
             ids.split(',').filter_map(|id| sim.world.channel_by_id(id)).collect()
         } else if let Some(handle) = q.get("forHandle") {
