@@ -305,10 +305,15 @@ pub(crate) fn uploads_playlist<'a>(sim: &'a SimInner, playlist: &str) -> Option<
 /// How far back an uploads playlist (and its feed) lists (the simulated channels' history).
 const PLAYLIST_DAYS: i64 = 3 * 365;
 
-/// A channel's videos of one stream up to `now`, newest first.
-pub(crate) fn stream_videos(sim: &SimInner, channel: &Channel, stream: Stream, now: DateTime<Utc>) -> Vec<Video> {
+/// A channel's uploads up to `now`, of one stream or (`None`) both, newest first.
+pub(crate) fn stream_videos(
+    sim: &SimInner,
+    channel: &Channel,
+    stream: Option<Stream>,
+    now: DateTime<Utc>,
+) -> Vec<Video> {
     let mut videos = sim.world.videos_between(channel, now - Duration::days(PLAYLIST_DAYS), now);
-    videos.retain(|v| v.key.stream == stream);
+    videos.retain(|v| stream.is_none_or(|s| v.key.stream == s));
     videos
 }
 
@@ -357,10 +362,7 @@ pub(crate) async fn playlist_items_list(
         };
         let (channel, stream) = uploads_playlist(&sim, playlist).ok_or_else(not_found)?;
         let now = sim.now();
-        let videos = match stream {
-            Some(stream) => stream_videos(&sim, channel, stream, now),
-            None => sim.world.videos_between(channel, now - Duration::days(PLAYLIST_DAYS), now),
-        };
+        let videos = stream_videos(&sim, channel, stream, now);
         let items: Vec<Value> = videos
             .iter()
             .skip(offset)

@@ -158,7 +158,7 @@ async fn feed(State(sim): State<Shared>, Query(q): Query<FeedQuery>) -> Response
     let now = sim.now();
     let videos = match stream {
         None => sim.world.newest_videos(channel, now, 15),
-        Some(stream) => crate::api::stream_videos(&sim, channel, stream, now).into_iter().take(15).collect(),
+        Some(stream) => crate::api::stream_videos(&sim, channel, Some(stream), now).into_iter().take(15).collect(),
     };
     let entries: Vec<VideoView<'_>> = videos.iter().filter_map(|v| view(&sim, v)).collect();
     let body = pages::feed(&sim.world, sim.base(), channel, q.playlist_id.as_deref(), &entries);
