@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod abtest_form;
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod billing;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod pages;
+mod path_ids;
 pub mod series_cache;
 
 use std::sync::{Arc, OnceLock};
@@ -35,7 +37,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tubewatch_core::Clock;
 use tubewatch_store::Store;
-use tubewatch_worker::{Blobs, Metrics, Tracker};
+use tubewatch_worker::{Blobs, Metrics, Service, Tracker};
 use utoipa::OpenApi;
 
 use crate::api::SecurityAddon;
@@ -62,6 +64,14 @@ pub struct AppState {
     pub webhooks: Option<tubewatch_worker::Webhooks>,
     /// The chart API's answers per video and series version (`SeriesCache::default()`).
     pub series_cache: series_cache::SeriesCache,
+}
+
+impl AppState {
+    /// The application's use cases over this state's store and clock: pages and API handlers go
+    /// through them, and only present their answers.
+    pub fn service(&self) -> Service<'_> {
+        Service::new(&*self.store, &*self.clock)
+    }
 }
 
 #[derive(OpenApi)]
@@ -214,7 +224,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status = 403, description = "`metrics_local_only`", body = ErrorBody)))]
 async fn metrics(
     State(state): State<AppState>,
-    ip: api::account::ClientIp,
+    ip: accounts::ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     match &state.config.http.metrics_token {

@@ -25,7 +25,7 @@ use tubewatch_core::{ChannelId, UserId, VideoId};
 use tubewatch_store::{AbDesign, AbTest, AbTestDetail, AbTestState, FinalAction, ReachState};
 use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
 use tubewatch_worker::abtest_result::AbResult;
-use tubewatch_worker::reach::{TestReach, reach_of};
+use tubewatch_worker::reach::TestReach;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -238,14 +238,11 @@ pub async fn connection_status(
     State(state): State<AppState>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let _ = engine(&state, &caller)?;
-    let conn = state
-        .store
-        .youtube_connection(caller.user.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("YouTube connection"))?;
-    let paused_tests = state
-        .store
-        .user_abtests(caller.user.id)
+    let service = state.service();
+    let conn =
+        service.youtube_connection(caller.user.id).await?.ok_or_else(|| ApiError::not_found("YouTube connection"))?;
+    let paused_tests = service
+        .abtests(caller.user.id)
         .await?
         .iter()
         .filter(|t| t.state == AbTestState::Paused)
@@ -587,7 +584,7 @@ pub async fn create_abtest(
     let mut form = form.map_err(|e| ApiError::new(e.status(), "bad_input", e.body_text()))?;
     let request = create_request(read_create_form(&mut form, Poster::Api).await?)?;
     let detail = web.engine.create(caller.user.id, request).await?;
-    let reach = reach_of(&*state.store, &detail).await?;
+    let reach = state.service().abtest_reach(&detail).await?;
     Ok((StatusCode::CREATED, Json(AbTestView::new(&detail, &reach))))
 }
 
@@ -597,7 +594,7 @@ pub async fn create_abtest(
         (status = 503, body = ErrorBody)))]
 pub async fn list_abtests(caller: CurrentUser, State(state): State<AppState>) -> Result<Json<AbTestList>, ApiError> {
     let _ = engine(&state, &caller)?;
-    let tests = state.store.user_abtests(caller.user.id).await?;
+    let tests = state.service().abtests(caller.user.id).await?;
     Ok(Json(AbTestList { items: tests.iter().map(AbTestSummary::from).collect() }))
 }
 
@@ -616,7 +613,7 @@ pub async fn get_abtest(
     let web = engine(&state, &caller)?;
     let id = test_id.parse().map_err(|_| ApiError::not_found("A/B test"))?;
     let detail = web.engine.get(caller.user.id, id).await?;
-    let reach = reach_of(&*state.store, &detail).await?;
+    let reach = state.service().abtest_reach(&detail).await?;
     Ok(Json(AbTestView::new(&detail, &reach)))
 }
 
