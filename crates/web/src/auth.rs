@@ -113,7 +113,6 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
     /// `Ok(None)` when the request carries no credentials at all; credentials that are present
     /// but wrong (unknown, revoked, expired) are an error, never silently anonymous.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
-        let now = state.clock.now();
         if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
             let token = authorization
                 .to_str()
@@ -122,7 +121,7 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
                 .map(str::trim)
                 .filter(|t| t.starts_with(TOKEN_PREFIX))
                 .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "malformed bearer token"))?;
-            let Some((token, user)) = state.store.api_token_user(&hash_token(token), now).await? else {
+            let Some((token, user)) = state.service().api_token_user(&hash_token(token)).await? else {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_token",
@@ -138,7 +137,7 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
             return Ok(None);
         };
         let token_hash = hash_token(&session_token);
-        let Some((_, user)) = state.store.session_user(&token_hash, now).await? else {
+        let Some((_, user)) = state.service().session_user(&token_hash).await? else {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "log in again"));
         };
         if !is_safe(&parts.method) {

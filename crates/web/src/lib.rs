@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod abtest_form;
+mod abtests_web;
 pub mod accounts;
 pub mod api;
 pub mod auth;

@@ -27,7 +27,7 @@ use tubewatch_worker::reach::{TestReach, has_reach_scope};
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
 use crate::abtest_form::{CreateFormFields, Poster, discard_rest, read_create_form};
-use crate::api::abtests::{AbTestsWeb, engine};
+use crate::abtests_web::{AbTestsWeb, engine};
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::{ApiQuery, AppState};

@@ -13,7 +13,8 @@ use super::views::{AllowanceView, TimeView};
 use super::{CsrfForm, PageUser, error_page, form_user, render_with};
 use tubewatch_worker::service::TokenRequest;
 
-use crate::api::{Usage, abtests};
+use crate::abtests_web::engine;
+use crate::api::Usage;
 use crate::error::ApiError;
 use crate::{AppState, auth, billing};
 
@@ -273,10 +274,8 @@ pub async fn upgrade(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match billing::checkout(State(state.clone()), user.caller.clone()).await {
-        Ok(axum::Json(checkout)) => {
-            super::render(&CheckoutTemplate { url: checkout.url, signed_in: true, csrf: user.csrf })
-        }
+    match billing::start_checkout(&state, &user.caller).await {
+        Ok(checkout) => super::render(&CheckoutTemplate { url: checkout.url, signed_in: true, csrf: user.csrf }),
         Err(e) => failed(&state, &user, Section::Billing, e).await,
     }
 }
@@ -290,8 +289,12 @@ pub async fn youtube_disconnect(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match abtests::disconnect(user.caller.clone(), State(state.clone())).await {
-        Ok(_) => {
+    let disconnected = match engine(&state, &user.caller) {
+        Ok(web) => web.engine.disconnect(user.caller.user.id).await.map_err(ApiError::from),
+        Err(refused) => Err(refused),
+    };
+    match disconnected.and_then(|any| any.then_some(()).ok_or_else(|| ApiError::not_found("YouTube connection"))) {
+        Ok(()) => {
             let notice = "YouTube account disconnected; running A/B tests are paused.".to_owned();
             page(&state, &user, StatusCode::OK, |t| t.notice = Some((Section::Youtube, notice))).await
         }

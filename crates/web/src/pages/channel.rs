@@ -89,8 +89,8 @@ pub async fn channel_page(State(state): State<AppState>, user: PageUser, Path(ch
     }
 }
 
-/// "Stop monitoring": the API's removal (the channel's checks stop when nobody else monitors
-/// it), then back to the dashboard.
+/// "Stop monitoring": the tracker's removal, as over the API (the channel's checks stop when
+/// nobody else monitors it), then back to the dashboard.
 pub async fn remove_submit(
     State(state): State<AppState>,
     headers: HeaderMap,

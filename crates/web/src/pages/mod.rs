@@ -5,7 +5,9 @@
 //! page script and style) are compiled into the binary and served from `/assets/`.
 //!
 //! Pages are HTML, not API: they are merged into the router outside the OpenAPI document. They
-//! reuse the JSON API's handlers and the `CurrentUser` extractor, so access rules are the API's:
+//! go through the same use cases as the JSON API (the worker's `Service` and `Tracker`, the
+//! account flows of `crate::accounts`), never through its handlers, and use its `CurrentUser`
+//! extractor, so access rules are the API's:
 //! a page for a visitor without a session redirects to `/login`, and a video the caller does not
 //! track answers 404 exactly like one that does not exist. HTML forms cannot send the
 //! `X-CSRF-Token` header, so every form carries the session's CSRF token in a hidden field, and

@@ -512,8 +512,8 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
     render(&template)
 }
 
-/// "Stop tracking" a video tracked on its own: the API's removal (its checks stop when nobody
-/// else tracks it and its channel is not tracked), then back to the dashboard.
+/// "Stop tracking" a video tracked on its own: the tracker's removal, as over the API (its checks
+/// stop when nobody else tracks it and its channel is not tracked), then back to the dashboard.
 pub async fn video_remove_submit(
     State(state): State<AppState>,
     headers: HeaderMap,

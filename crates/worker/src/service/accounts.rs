@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use tubewatch_core::{Email, UserId};
-use tubewatch_store::{ApiToken, NewApiToken, NewUser, Plan, StoreError, TokenScope, User};
+use tubewatch_store::{ApiToken, NewApiToken, NewUser, Plan, Session, StoreError, TokenScope, User};
 
 use super::Service;
 
@@ -64,6 +64,18 @@ impl Service<'_> {
         reason: &str,
     ) -> Result<(), StoreError> {
         self.store.change_plan(user, plan, actor, reason, self.clock.now()).await
+    }
+
+    /// The live session (not revoked, not expired) whose token hashes to `token_hash`, with its
+    /// user.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<(Session, User)>, StoreError> {
+        self.store.session_user(token_hash, self.clock.now()).await
+    }
+
+    /// The live API token (not revoked, not expired) that hashes to `token_hash`, with its owner;
+    /// its use is noted.
+    pub async fn api_token_user(&self, token_hash: &str) -> Result<Option<(ApiToken, User)>, StoreError> {
+        self.store.api_token_user(token_hash, self.clock.now()).await
     }
 
     /// Opens a session for `user`, known by its token's hash, for `days`; returns when it expires.

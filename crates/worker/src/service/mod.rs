@@ -2,8 +2,10 @@
 //! what a user tracks and its measured history (`library`), the weekly outliers and typical bands
 //! they read (`outliers`), their dashboard visits and what is new since (`visits`), their A/B
 //! tests as they read them (`abtests`), the digest and webhook they hear from (`notifications`),
-//! a user's API tokens, password and throttled attempts (`accounts`). Tracking itself, checked against the plan's limits then mapped, is the
-//! [`Tracker`](crate::Tracker)'s, which also reaches YouTube; the A/B tests are the
+//! accounts — users, sessions, mailed tokens, API tokens, password and throttled attempts
+//! (`accounts`) — and billing's Stripe ids and events (`billing`). Tracking itself, checked
+//! against the plan's limits then mapped, is the [`Tracker`](crate::Tracker)'s, which also
+//! reaches YouTube; creating, stopping and connecting A/B tests is the
 //! [`AbTests`](crate::abtest::AbTests) engine's.
 //!
 //! Each use case answers in domain types: its callers only present the answer (HTML, JSON, text)
@@ -12,6 +14,7 @@
 
 pub mod abtests;
 pub mod accounts;
+pub mod billing;
 pub mod library;
 pub mod notifications;
 pub mod outliers;
