@@ -5,8 +5,11 @@
 //! cannot be served without being documented; a test checks the document against the router.
 //! Modules: `auth` (who is calling, CSRF, throttling), `guard` (concurrency, deadlines, the
 //! same-origin check), `error` (the one error type), `config` (plans, limits, Stripe), `api`
-//! (handlers), `series_cache` (the chart API's answers and ETags), `billing` (Stripe checkout and
-//! webhooks).
+//! (handlers), `pages` (the HTML UI), `accounts` (the account flows both share), `abtests_web`
+//! (the A/B engine both share), `series_cache` (the chart API's answers and ETags), `billing`
+//! (Stripe checkout and webhooks). Handlers and pages reach the store through the worker's
+//! `Service` (`AppState::service`), never through each other; only the health, readiness and
+//! metrics endpoints ask the store directly.
 #![forbid(unsafe_code)]
 
 mod abtest_form;
