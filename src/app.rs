@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tubewatch_core::Clock;
 use tubewatch_store::{Store, StoreOptions};
-use tubewatch_worker::{Blobs, Metrics, Pipeline, PipelineConfig, RunnerConfig, Tracker};
+use tubewatch_worker::{Blobs, Metrics, Pipeline, PipelineConfig, RunnerConfig, Service, Tracker};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
 use crate::settings::Settings;
@@ -24,6 +24,11 @@ pub struct App {
 }
 
 impl App {
+    /// The use cases the web pages and the API share, over this app's store and clock.
+    pub fn service(&self) -> Service<'_> {
+        Service::new(&*self.store, &*self.clock)
+    }
+
     /// Opens everything and applies the migrations.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let store = open_store(settings).await?;

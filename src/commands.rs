@@ -102,10 +102,11 @@ pub async fn untrack(app: &App, args: TrackArgs) -> anyhow::Result<()> {
 pub async fn list(app: &App, user: Option<String>) -> anyhow::Result<()> {
     let store = &*app.store;
     if let Some(user) = user_id(store, user.as_deref()).await? {
-        for channel in store.user_channels(user).await? {
+        let service = app.service();
+        for channel in service.monitored_channels(user).await? {
             println!("channel {channel}");
         }
-        for video in store.user_videos(user).await? {
+        for video in service.videos_tracked_alone(user).await? {
             println!("video   {} (added {})", video.video_id, video.added_at.format("%Y-%m-%d %H:%M"));
         }
         return Ok(());
@@ -145,13 +146,15 @@ struct Series {
 
 pub async fn views(app: &App, args: ViewsArgs) -> anyhow::Result<()> {
     let id = YoutubeRef::parse_video(&args.video)?;
-    let video = app.store.video(&id).await?.with_context(|| format!("video {id} is not tracked"))?;
+    let service = app.service();
+    let video = service.video(&id).await?.with_context(|| format!("video {id} is not tracked"))?;
+    let history = service.history(&id).await?;
     let series = Series {
         video_id: id.to_string(),
         title: video.title,
         published_at: video.published_at,
-        records: app.store.views(&id).await?,
-        changes: app.store.changes(&id).await?,
+        records: history.views,
+        changes: history.changes,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&series)?);

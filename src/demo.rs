@@ -567,12 +567,41 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     let end = start + Duration::days(i64::from(args.days));
     let run_at = end - Duration::hours(12);
     let settings = demo_settings(settings, &args, &url, run_at);
-    let outliers = settings.outliers_config();
+    let prepared = prepare(&args, &settings, start, run_at).await?;
+    let demo = DemoRun::start(&args, settings, listener, &prepared).await?;
+    let plan = &prepared.plan;
 
-    // Everything slow happens before the accelerated clock starts.
+    print_intro(&demo.h, &args, plan, &url, run_at);
+    let wall = Instant::now();
+    let horizon = wait_for_the_end(&demo.h, plan, end).await?;
+    print_summary(&demo, &args, plan, run_at, horizon, wall).await?;
+    print_where_to_look(&*demo.h.app.store, &args, plan, &url, &prepared.password).await?;
+    if args.keep_running {
+        println!("\nserving at {url}; Ctrl-C to stop");
+        crate::app::shutdown_signal().await;
+    }
+    demo.stop().await
+}
+
+/// What is decided before the accelerated clock starts (everything slow): the world and the
+/// demo's picks in it, and the demo user's password with its hash.
+struct Prepared {
+    world: WorldParams,
+    plan: DemoPlan,
+    password: String,
+    password_hash: String,
+}
+
+async fn prepare(
+    args: &DemoArgs,
+    settings: &Settings,
+    start: DateTime<Utc>,
+    run_at: DateTime<Utc>,
+) -> anyhow::Result<Prepared> {
+    let outliers = settings.outliers_config();
     let picking = crate::progress::Progress::spinner("picking the demo's world");
-    let world_params = demo_world(args.seed);
-    let plan = plan(&World::new(world_params.clone()), &args, start, run_at, &outliers)?;
+    let world = demo_world(args.seed);
+    let plan = plan(&World::new(world.clone()), args, start, run_at, &outliers)?;
     let password = easy_password();
     let password_hash = {
         let password = password.clone();
@@ -581,49 +610,82 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?
     };
     picking.finish();
+    Ok(Prepared { world, plan, password, password_hash })
+}
 
-    let opts = HarnessOptions {
-        world: world_params.clone(),
-        speed: args.speed,
-        page_bytes: args.page_bytes,
-        faults: tubewatch_sim::FaultConfig::default(),
-        data_dir: args.data_dir.clone(),
-    };
-    let h = Harness::start(settings, opts).await?;
-    if let Some(c) = &plan.scripted {
-        h.sim.sim.set_multiplier(c.video.as_str(), c.kind, &c.variant, c.ctr_multiplier)?;
-    }
-    let app = &h.app;
-    let user = NewUser {
-        email: Email::parse(DEMO_EMAIL)?,
-        password_hash,
-        plan: Plan::Premium,
-        is_admin: false,
-        email_verified: true,
-    };
-    let user = app.store.create_user(&user, app.clock.now()).await?;
-    let tracker = app.tracker()?;
-    for id in &plan.tracked {
-        tracker.track_channel(Some(user.id), id.as_str()).await?;
-    }
-    let shutdown = CancellationToken::new();
-    let web_token = shutdown.clone();
-    let web = app.web_state()?;
-    let web_task = tokio::spawn(crate::app::serve_web(web, listener, async move { web_token.cancelled().await }));
-    let worker_app = app.clone();
-    let worker_token = shutdown.clone();
-    let worker = tokio::spawn(async move { worker_app.run_worker(worker_token).await });
-    // The tests' images are prepared while the worker already tracks (they start on the hour).
-    let services = app.abtest_services()?.context("the demo configures A/B tests")?;
-    let ab = AbTests {
-        store: app.store.clone(),
-        youtube: app.youtube.clone(),
-        blobs: app.blobs.clone(),
-        clock: app.clock.clone(),
-        services,
-    };
-    let tests = start_abtests(&h, &ab, user.id, &plan, args.days).await?;
+/// The demo running: the simulator and the service (web and worker) on the accelerated clock,
+/// the demo user tracking the picked channels, and their two A/B tests.
+struct DemoRun {
+    h: Harness,
+    tests: [AbTestId; 2],
+    shutdown: CancellationToken,
+    worker: tokio::task::JoinHandle<anyhow::Result<()>>,
+    web: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
 
+impl DemoRun {
+    async fn start(
+        args: &DemoArgs,
+        settings: Settings,
+        listener: tokio::net::TcpListener,
+        prepared: &Prepared,
+    ) -> anyhow::Result<Self> {
+        let plan = &prepared.plan;
+        let opts = HarnessOptions {
+            world: prepared.world.clone(),
+            speed: args.speed,
+            page_bytes: args.page_bytes,
+            faults: tubewatch_sim::FaultConfig::default(),
+            data_dir: args.data_dir.clone(),
+        };
+        let h = Harness::start(settings, opts).await?;
+        if let Some(c) = &plan.scripted {
+            h.sim.sim.set_multiplier(c.video.as_str(), c.kind, &c.variant, c.ctr_multiplier)?;
+        }
+        let app = &h.app;
+        let user = NewUser {
+            email: Email::parse(DEMO_EMAIL)?,
+            password_hash: prepared.password_hash.clone(),
+            plan: Plan::Premium,
+            is_admin: false,
+            email_verified: true,
+        };
+        let user = app.store.create_user(&user, app.clock.now()).await?;
+        let tracker = app.tracker()?;
+        for id in &plan.tracked {
+            tracker.track_channel(Some(user.id), id.as_str()).await?;
+        }
+        let shutdown = CancellationToken::new();
+        let web_token = shutdown.clone();
+        let web = app.web_state()?;
+        let web = tokio::spawn(crate::app::serve_web(web, listener, async move { web_token.cancelled().await }));
+        let worker_app = app.clone();
+        let worker_token = shutdown.clone();
+        let worker = tokio::spawn(async move { worker_app.run_worker(worker_token).await });
+        // The tests' images are prepared while the worker already tracks (they start on the hour).
+        let services = app.abtest_services()?.context("the demo configures A/B tests")?;
+        let ab = AbTests {
+            store: app.store.clone(),
+            youtube: app.youtube.clone(),
+            blobs: app.blobs.clone(),
+            clock: app.clock.clone(),
+            services,
+        };
+        let tests = start_abtests(&h, &ab, user.id, plan, args.days).await?;
+        Ok(Self { h, tests, shutdown, worker, web })
+    }
+
+    /// Stops the worker and the web server and waits for both.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.worker.await??;
+        self.web.await??;
+        Ok(())
+    }
+}
+
+/// Where everything is, and what the world holds that the service should find.
+fn print_intro(h: &Harness, args: &DemoArgs, plan: &DemoPlan, url: &str, run_at: DateTime<Utc>) {
     println!("tubewatch demo: simulator at {}, service at {url}", h.sim.base_url);
     println!("clock: {} (one virtual day every {:.1} s)", h.clock, 86_400.0 / args.speed);
     println!(
@@ -653,32 +715,49 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         );
     }
     println!();
+}
 
-    let wall = Instant::now();
+/// Shows the run's progress until the virtual clock reaches `end`, then lets the worker catch up
+/// (for at most 30 s) with the checks due by an hour before it; returns that hour, up to which the
+/// run is compared with the truth (on a slow machine the worker is a little behind the clock).
+async fn wait_for_the_end(h: &Harness, plan: &DemoPlan, end: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    let store = &*h.app.store;
     let hours = u64::try_from((end - h.start).num_hours()).unwrap_or(0);
     let progress = crate::progress::Progress::new("demo", hours, "virtual hours");
     let mut counted = Instant::now() - StdDuration::from_secs(10);
     while h.clock.now() < end {
         progress.set(u64::try_from((h.clock.now() - h.start).num_hours()).unwrap_or(0));
         if counted.elapsed() >= StdDuration::from_secs(1) {
-            let (videos, records, changes) = counts(&*app.store, &plan.tracked).await?;
+            let (videos, records, changes) = counts(store, &plan.tracked).await?;
             progress.message(format!("{videos} videos, {records} views records, {changes} changes"));
             counted = Instant::now();
         }
         tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
     progress.set(hours);
-    // The checks due by an hour before the end are done before the run is compared with the truth
-    // (on a slow machine the worker is a little behind the clock).
     let horizon = h.clock.now() - Duration::hours(1);
     let catch_up = Instant::now() + StdDuration::from_secs(30);
-    while Instant::now() < catch_up && pending_before(&*app.store, horizon).await? > 0 {
+    while Instant::now() < catch_up && pending_before(store, horizon).await? > 0 {
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
     progress.finish();
-    let policy = app.pipeline_config()?;
+    Ok(horizon)
+}
+
+/// The run against the simulator's truth, the A/B tests' outcomes, the week's outliers and the
+/// digest mailed.
+async fn print_summary(
+    demo: &DemoRun,
+    args: &DemoArgs,
+    plan: &DemoPlan,
+    run_at: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    wall: Instant,
+) -> anyhow::Result<()> {
+    let (h, store) = (&demo.h, &*demo.h.app.store);
+    let policy = h.app.pipeline_config()?;
     let report =
-        tracking_report(&*app.store, &h.sim.sim, &policy.policy, &plan.tracked, h.start, horizon + Duration::hours(1))
+        tracking_report(store, &h.sim.sim, &policy.policy, &plan.tracked, h.start, horizon + Duration::hours(1))
             .await?;
     println!("after {} virtual days ({:.0} s):", args.days, wall.elapsed().as_secs_f64());
     println!("  videos tracked:        {}", report.videos_tracked);
@@ -695,16 +774,25 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         report.title_changes_detected, report.title_changes_true
     );
     println!("  slot lag p95:          {:.0} s (virtual)", report.p95_lag_seconds);
-    print_abtests(&*app.store, &tests).await?;
-    print_outliers(&*app.store, &OutliersConfig::week_label(run_at)).await?;
-    let digest = digest_file(&args.data_dir.join("outbox"));
-    match &digest {
+    print_abtests(store, &demo.tests).await?;
+    print_outliers(store, &OutliersConfig::week_label(run_at)).await?;
+    match digest_file(&args.data_dir.join("outbox")) {
         Some(path) => println!("  digest in the outbox:  {}", path.display()),
         None => println!("  digest in the outbox:  none yet"),
     }
+    Ok(())
+}
 
+/// The pages worth opening, and how to log in.
+async fn print_where_to_look(
+    store: &dyn Store,
+    args: &DemoArgs,
+    plan: &DemoPlan,
+    url: &str,
+    password: &str,
+) -> anyhow::Result<()> {
     let scripted = plan.scripted.as_ref().map(|c| &c.video);
-    let changed = first_changed_video(&*app.store, scripted, &plan.tracked).await?;
+    let changed = first_changed_video(store, scripted, &plan.tracked).await?;
     println!("\nLook at (log in first):");
     println!("  {url}/dashboard            tracked channels and their latest videos");
     println!("  {url}/outliers             this week's channel and thumbnail/title outliers, with their lift");
@@ -717,13 +805,6 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     let browse = if args.keep_running { "" } else { " (run with --keep-running to browse it)" };
     println!("\nWeb UI: {url}/login   as {DEMO_EMAIL} with password {password}{browse}");
     println!("Data: {}   Health: {url}/healthz   Metrics: {url}/metrics", args.data_dir.display());
-    if args.keep_running {
-        println!("\nserving at {url}; Ctrl-C to stop");
-        crate::app::shutdown_signal().await;
-    }
-    shutdown.cancel();
-    worker.await??;
-    web_task.await??;
     Ok(())
 }
 

@@ -64,7 +64,7 @@ pub async fn run(cmd: UserCommand, app: &App) -> anyhow::Result<()> {
                 .await?
                 .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
             let new = NewUser { email: email.clone(), password_hash, plan, is_admin: admin, email_verified: true };
-            let user = match app.store.create_user(&new, app.clock.now()).await {
+            let user = match app.service().create_user(&new).await {
                 Err(StoreError::Conflict(_)) => bail!("a user with email {email} exists already"),
                 other => other.context("creating the user")?,
             };
@@ -73,9 +73,9 @@ pub async fn run(cmd: UserCommand, app: &App) -> anyhow::Result<()> {
         }
         UserCommand::Plan { email, plan } => {
             let parsed = Email::parse(&email).with_context(|| format!("{email:?} is not an email address"))?;
-            let user =
-                app.store.user_by_email(&parsed).await?.with_context(|| format!("no user with email {email}"))?;
-            app.store.change_plan(user.id, plan, None, "tubewatch user plan", app.clock.now()).await?;
+            let service = app.service();
+            let user = service.user_by_email(&parsed).await?.with_context(|| format!("no user with email {email}"))?;
+            service.change_plan(user.id, plan, None, "tubewatch user plan").await?;
             println!("{} is now on the {} plan (was {})", user.email, plan.as_str(), user.plan.as_str());
         }
     }

@@ -113,7 +113,6 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
     /// `Ok(None)` when the request carries no credentials at all; credentials that are present
     /// but wrong (unknown, revoked, expired) are an error, never silently anonymous.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
-        let now = state.clock.now();
         if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
             let token = authorization
                 .to_str()
@@ -122,7 +121,7 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
                 .map(str::trim)
                 .filter(|t| t.starts_with(TOKEN_PREFIX))
                 .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "malformed bearer token"))?;
-            let Some((token, user)) = state.store.api_token_user(&hash_token(token), now).await? else {
+            let Some((token, user)) = state.service().api_token_user(&hash_token(token)).await? else {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_token",
@@ -138,7 +137,7 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
             return Ok(None);
         };
         let token_hash = hash_token(&session_token);
-        let Some((_, user)) = state.store.session_user(&token_hash, now).await? else {
+        let Some((_, user)) = state.service().session_user(&token_hash).await? else {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "log in again"));
         };
         if !is_safe(&parts.method) {
@@ -224,13 +223,12 @@ pub fn throttle_key(ip: IpAddr) -> String {
 /// within `window`. The attempt is recorded before it is counted, so parallel attempts cannot all
 /// pass: whatever their interleaving, at most `limit` of them do.
 pub async fn throttle(state: &AppState, key: &str, limit: u32, window: chrono::Duration) -> Result<(), ApiError> {
-    let now = state.clock.now();
-    state.store.record_login_failure(&[key], now).await?;
-    if state.store.login_failures_since(key, now - window).await? > u64::from(limit) {
+    if state.service().note_attempt(key, limit, window).await? {
+        Ok(())
+    } else {
         tracing::warn!(key, "throttled: {key}");
-        return Err(too_many_attempts(window));
+        Err(too_many_attempts(window))
     }
-    Ok(())
 }
 
 /// 429 `too_many_attempts` with `Retry-After` the window.
@@ -254,6 +252,54 @@ pub fn random_secret() -> String {
 /// A new API token as shown (once) to its owner.
 pub fn new_api_token() -> String {
     format!("{TOKEN_PREFIX}{}", random_secret())
+}
+
+/// A freshly minted API token: its value (shown once to its owner), and the hash and first
+/// characters the store keeps.
+#[derive(Debug)]
+pub struct MintedApiToken {
+    pub token: String,
+    pub hash: String,
+    pub prefix: String,
+}
+
+impl MintedApiToken {
+    pub fn new() -> Self {
+        let token = new_api_token();
+        let prefix = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
+        Self { hash: hash_token(&token), token, prefix }
+    }
+
+    /// What the store keeps of it.
+    pub fn minted(&self) -> tubewatch_worker::service::MintedToken<'_> {
+        tubewatch_worker::service::MintedToken { hash: &self.hash, prefix: &self.prefix }
+    }
+}
+
+impl Default for MintedApiToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Changes the caller's password after checking the current one; every other session of theirs
+/// and every API token is revoked (the session making the change stays).
+pub async fn change_password(
+    state: &AppState,
+    caller: &CurrentUser,
+    current_password: String,
+    new_password: String,
+) -> Result<(), ApiError> {
+    validate_password(&new_password)?;
+    if !verify_password(current_password, Some(caller.user.password_hash.clone())).await? {
+        return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
+    }
+    let hash = hash_password(new_password).await?;
+    let keep = match &caller.via {
+        AuthMethod::Session { token_hash } => Some(token_hash.as_str()),
+        AuthMethod::ApiToken { .. } => None,
+    };
+    Ok(state.service().change_password(caller.user.id, &hash, keep).await?)
 }
 
 /// How sessions and API tokens are stored: SHA-256 is right for high-entropy random tokens

@@ -73,11 +73,17 @@ struct StripeSession {
         (status = 409, description = "`already_premium`", body = ErrorBody),
         (status = 502, description = "`stripe_unavailable`", body = ErrorBody)))]
 pub async fn checkout(State(state): State<AppState>, caller: CurrentUser) -> Result<Json<CheckoutView>, ApiError> {
-    let stripe = stripe(&state)?;
+    start_checkout(&state, &caller).await.map(Json)
+}
+
+/// A Stripe Checkout Session for the caller's premium subscription (the API's answer and the
+/// account page's upgrade button).
+pub(crate) async fn start_checkout(state: &AppState, caller: &CurrentUser) -> Result<CheckoutView, ApiError> {
+    let stripe = stripe(state)?;
     if caller.user.plan == Plan::Premium {
         return Err(ApiError::new(StatusCode::CONFLICT, "already_premium", "you are on the premium plan already"));
     }
-    let account = state.store.billing_account(caller.user.id).await?;
+    let account = state.service().billing_account(caller.user.id).await?;
     let user_id = caller.user.id.to_string();
     let public = stripe.public_url.trim_end_matches('/');
     let mut form: Vec<(&str, String)> = vec![
@@ -116,7 +122,7 @@ pub async fn checkout(State(state): State<AppState>, caller: CurrentUser) -> Res
     let session: StripeSession = response.json().await.map_err(|e| unavailable(&e))?;
     let url = session.url.ok_or_else(|| unavailable(&"no url in the checkout session"))?;
     tracing::info!(user_id = %caller.user.id, session = %session.id, "checkout session created");
-    Ok(Json(CheckoutView { url, session_id: session.id }))
+    Ok(CheckoutView { url, session_id: session.id })
 }
 
 /// Why a `Stripe-Signature` was refused.
@@ -237,8 +243,8 @@ pub async fn stripe_webhook(
         return ignored("not an event tubewatch acts on, or not for the premium price");
     };
     let user = match &effect.user {
-        UserRef::Id(id) => state.store.user(*id).await?,
-        UserRef::Customer(customer) => state.store.user_by_stripe_customer(customer).await?,
+        UserRef::Id(id) => state.service().user(*id).await?,
+        UserRef::Customer(customer) => state.service().user_by_stripe_customer(customer).await?,
     };
     let Some(user) = user else {
         return ignored("it names no known user");
@@ -253,7 +259,7 @@ pub async fn stripe_webhook(
         occurred_at,
         opens_subscription: effect.opens_subscription,
     };
-    let applied = state.store.apply_billing_event(&billing, state.clock.now()).await?;
+    let applied = state.service().apply_billing_event(&billing).await?;
     tracing::info!(event_id = %event.id, user_id = %user.id, applied, "stripe event {} ({})", event.id, event.kind);
     Ok(Json(WebhookAck { received: true, applied }))
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tubewatch_store::StoreError;
 use tubewatch_worker::TrackError;
+use tubewatch_worker::service::AccountError;
 use utoipa::ToSchema;
 
 /// An API failure: status, stable code, human message and optional details (e.g. a plan limit).
@@ -127,6 +128,15 @@ impl From<TrackError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, code, e.to_string()).with("limit", limit).with("used", used)
             }
             TrackError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::BadInput(message) => Self::bad_request("bad_input", message),
+            AccountError::Store(inner) => inner.into(),
         }
     }
 }

@@ -5,11 +5,16 @@
 //! cannot be served without being documented; a test checks the document against the router.
 //! Modules: `auth` (who is calling, CSRF, throttling), `guard` (concurrency, deadlines, the
 //! same-origin check), `error` (the one error type), `config` (plans, limits, Stripe), `api`
-//! (handlers), `series_cache` (the chart API's answers and ETags), `billing` (Stripe checkout and
-//! webhooks).
+//! (handlers), `pages` (the HTML UI), `accounts` (the account flows both share), `abtests_web`
+//! (the A/B engine both share), `series_cache` (the chart API's answers and ETags), `billing`
+//! (Stripe checkout and webhooks). Handlers and pages reach the store through the worker's
+//! `Service` (`AppState::service`), never through each other; only the health, readiness and
+//! metrics endpoints ask the store directly.
 #![forbid(unsafe_code)]
 
 mod abtest_form;
+mod abtests_web;
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod billing;
@@ -17,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod pages;
+mod path_ids;
 pub mod series_cache;
 
 use std::sync::{Arc, OnceLock};
@@ -35,7 +41,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tubewatch_core::Clock;
 use tubewatch_store::Store;
-use tubewatch_worker::{Blobs, Metrics, Tracker};
+use tubewatch_worker::{Blobs, Metrics, Service, Tracker};
 use utoipa::OpenApi;
 
 use crate::api::SecurityAddon;
@@ -62,6 +68,14 @@ pub struct AppState {
     pub webhooks: Option<tubewatch_worker::Webhooks>,
     /// The chart API's answers per video and series version (`SeriesCache::default()`).
     pub series_cache: series_cache::SeriesCache,
+}
+
+impl AppState {
+    /// The application's use cases over this state's store and clock: pages and API handlers go
+    /// through them, and only present their answers.
+    pub fn service(&self) -> Service<'_> {
+        Service::new(&*self.store, &*self.clock)
+    }
 }
 
 #[derive(OpenApi)]
@@ -214,7 +228,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status = 403, description = "`metrics_local_only`", body = ErrorBody)))]
 async fn metrics(
     State(state): State<AppState>,
-    ip: api::account::ClientIp,
+    ip: accounts::ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     match &state.config.http.metrics_token {

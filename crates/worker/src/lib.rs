@@ -1,6 +1,7 @@
 //! tubewatch workers: the leased claim loop and the jobs it runs (channel checks, video checks
 //! with change detection and thumbnail archive), the tracking operations users start them with,
-//! the blob store and the pipeline's metrics.
+//! the use cases the web pages, the JSON API and the CLI share (`service`), the blob store and the
+//! pipeline's metrics.
 #![forbid(unsafe_code)]
 
 pub mod abtest;
@@ -16,6 +17,7 @@ pub mod outliers_job;
 mod pipeline;
 pub mod reach;
 mod runner;
+pub mod service;
 pub mod token_crypto;
 pub mod track;
 pub mod webhook;
@@ -27,5 +29,6 @@ pub use metrics::Metrics;
 pub use outliers_config::OutliersConfig;
 pub use pipeline::{Pipeline, PipelineConfig, Prefetched};
 pub use runner::{RunnerConfig, run_worker};
+pub use service::Service;
 pub use track::{Limited, TrackError, Tracked, Tracker, month_start};
 pub use webhook::Webhooks;

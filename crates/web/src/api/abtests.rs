@@ -1,17 +1,11 @@
 //! A/B tests over HTTP: connecting a YouTube account (OAuth 2.0 with PKCE), creating tests from
 //! uploaded thumbnails and/or titles, listing, reading and stopping them. The engine is the
-//! worker's `AbTests`; this module only checks who asks and translates.
-//!
-//! The OAuth `state` and PKCE verifier are kept server-side, in memory, bound to the user and to
-//! the channel being connected, for ten minutes: the callback must come back to the same process
-//! (a single web process, or sticky sessions), otherwise the user simply starts again.
+//! worker's `AbTests` (held with the pending connections in `crate::abtests_web`), the reads the
+//! worker's `Service`; this module only checks who asks and translates.
 //!
 //! Access: every route needs a logged-in user on a plan with A/B tests (402 otherwise); when
 //! `[abtests]` is not configured they answer 503 `abtests_not_configured`. A test belongs to its
 //! creator: anyone else gets 404, as for a test that does not exist.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
@@ -21,22 +15,21 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_core::abtest::variant_label;
-use tubewatch_core::{ChannelId, UserId, VideoId};
+use tubewatch_core::{ChannelId, VideoId};
 use tubewatch_store::{AbDesign, AbTest, AbTestDetail, AbTestState, FinalAction, ReachState};
-use tubewatch_worker::abtest::{AbTestError, AbTests, CreateAbTest};
+use tubewatch_worker::abtest::CreateAbTest;
 use tubewatch_worker::abtest_result::AbResult;
-use tubewatch_worker::reach::{TestReach, reach_of};
+use tubewatch_worker::reach::TestReach;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::abtest_form::{CreateFormFields, Poster, read_create_form};
+use crate::abtests_web::{PendingConnect, engine};
 use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiQuery, AppState};
 
-/// How long a started connection may take to come back through the callback.
-const CONNECT_TTL_MINUTES: i64 = 10;
 /// Connection starts a user may make per window: each one mints a `state` and a PKCE verifier
 /// kept in memory, so a script must not be able to mint them without bound.
 const CONNECT_STARTS_PER_WINDOW: u32 = 5;
@@ -44,45 +37,7 @@ const CONNECT_START_WINDOW_MINUTES: i64 = 10;
 /// The create request's body limit: four 2 MB images, titles and form overhead.
 pub const CREATE_BODY_LIMIT: usize = 4 * 2 * 1024 * 1024 + 256 * 1024;
 
-/// The A/B test engine and the connections started but not yet completed.
-#[derive(Debug, Clone)]
-pub struct AbTestsWeb {
-    pub engine: AbTests,
-    pending: Arc<Mutex<HashMap<String, PendingConnect>>>,
-}
-
-#[derive(Debug)]
-struct PendingConnect {
-    user: UserId,
-    channel: ChannelId,
-    verifier: String,
-    started: DateTime<Utc>,
-}
-
-impl AbTestsWeb {
-    pub fn new(engine: AbTests) -> Self {
-        Self { engine, pending: Arc::default() }
-    }
-
-    /// Remembers a started connection; a user has at most one pending (the newest), and expired
-    /// ones are dropped, so the map stays small.
-    fn remember(&self, state: String, pending: PendingConnect) {
-        let mut map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = pending.started;
-        map.retain(|_, p| p.user != pending.user && now - p.started < Duration::minutes(CONNECT_TTL_MINUTES));
-        map.insert(state, pending);
-    }
-
-    /// Takes the pending connection for `state` if it is the caller's and still fresh.
-    fn take(&self, state: &str, user: UserId, now: DateTime<Utc>) -> Option<PendingConnect> {
-        let mut map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.get(state).is_some_and(|p| p.user == user) {
-            map.remove(state).filter(|p| now - p.started < Duration::minutes(CONNECT_TTL_MINUTES))
-        } else {
-            None
-        }
-    }
-}
+pub use crate::abtests_web::AbTestsWeb;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -93,43 +48,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_abtest))
         .routes(routes!(stop_abtest))
         .merge(OpenApiRouter::new().routes(routes!(create_abtest)).layer(DefaultBodyLimit::max(CREATE_BODY_LIMIT)))
-}
-
-/// The A/B test engine for a caller whose plan has A/B tests: 402 `plan_feature_unavailable`
-/// otherwise, 503 `abtests_not_configured` on a server without `[abtests]`.
-pub(crate) fn engine<'a>(state: &'a AppState, caller: &CurrentUser) -> Result<&'a AbTestsWeb, ApiError> {
-    caller.require_ab_tests(state)?;
-    state.abtests.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "abtests_not_configured",
-            "A/B tests are not configured on this server",
-        )
-    })
-}
-
-impl From<AbTestError> for ApiError {
-    fn from(e: AbTestError) -> Self {
-        let code = e.code();
-        match e {
-            AbTestError::BadInput(_) | AbTestError::BadImage { .. } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
-            }
-            AbTestError::NotConnected | AbTestError::Revoked(_) | AbTestError::AlreadyEnded => {
-                Self::new(StatusCode::CONFLICT, code, e.to_string())
-            }
-            AbTestError::NotOwner(..) => Self::new(StatusCode::FORBIDDEN, code, e.to_string()),
-            AbTestError::NoSuchVideo(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string()),
-            AbTestError::NoSuchTest(_) => Self::not_found("A/B test"),
-            AbTestError::QuotaExceeded => Self::new(StatusCode::TOO_MANY_REQUESTS, code, e.to_string()),
-            AbTestError::Youtube(_) => {
-                tracing::warn!(error = %e, "A/B tests: YouTube unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, code, "YouTube could not be reached just now; try again")
-            }
-            AbTestError::Store(inner) => inner.into(),
-            AbTestError::Crypto(_) | AbTestError::Other(_) => Self::internal(e),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -238,14 +156,11 @@ pub async fn connection_status(
     State(state): State<AppState>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let _ = engine(&state, &caller)?;
-    let conn = state
-        .store
-        .youtube_connection(caller.user.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("YouTube connection"))?;
-    let paused_tests = state
-        .store
-        .user_abtests(caller.user.id)
+    let service = state.service();
+    let conn =
+        service.youtube_connection(caller.user.id).await?.ok_or_else(|| ApiError::not_found("YouTube connection"))?;
+    let paused_tests = service
+        .abtests(caller.user.id)
         .await?
         .iter()
         .filter(|t| t.state == AbTestState::Paused)
@@ -587,7 +502,7 @@ pub async fn create_abtest(
     let mut form = form.map_err(|e| ApiError::new(e.status(), "bad_input", e.body_text()))?;
     let request = create_request(read_create_form(&mut form, Poster::Api).await?)?;
     let detail = web.engine.create(caller.user.id, request).await?;
-    let reach = reach_of(&*state.store, &detail).await?;
+    let reach = state.service().abtest_reach(&detail).await?;
     Ok((StatusCode::CREATED, Json(AbTestView::new(&detail, &reach))))
 }
 
@@ -597,7 +512,7 @@ pub async fn create_abtest(
         (status = 503, body = ErrorBody)))]
 pub async fn list_abtests(caller: CurrentUser, State(state): State<AppState>) -> Result<Json<AbTestList>, ApiError> {
     let _ = engine(&state, &caller)?;
-    let tests = state.store.user_abtests(caller.user.id).await?;
+    let tests = state.service().abtests(caller.user.id).await?;
     Ok(Json(AbTestList { items: tests.iter().map(AbTestSummary::from).collect() }))
 }
 
@@ -616,7 +531,7 @@ pub async fn get_abtest(
     let web = engine(&state, &caller)?;
     let id = test_id.parse().map_err(|_| ApiError::not_found("A/B test"))?;
     let detail = web.engine.get(caller.user.id, id).await?;
-    let reach = reach_of(&*state.store, &detail).await?;
+    let reach = state.service().abtest_reach(&detail).await?;
     Ok(Json(AbTestView::new(&detail, &reach)))
 }
 

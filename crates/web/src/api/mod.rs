@@ -92,13 +92,12 @@ pub struct Usage {
 impl Usage {
     pub async fn of(state: &AppState, user: &User) -> Result<Self, ApiError> {
         let limits = state.config.accounts.plans.for_user(user);
-        let channels = state.store.user_channels(user.id).await?.len() as u64;
-        let videos = state.store.video_credits_used(user.id, month_start(state.clock.now())).await?;
+        let used = state.service().plan_use(user.id).await?;
         Ok(Self {
             plan: user.plan.as_str().to_owned(),
             is_admin: user.is_admin,
-            channels: Allowance { used: channels, limit: limits.channels.get() },
-            videos_this_month: Allowance { used: videos, limit: limits.videos_per_month.get() },
+            channels: Allowance { used: used.channels, limit: limits.channels.get() },
+            videos_this_month: Allowance { used: used.videos_this_month, limit: limits.videos_per_month.get() },
             ab_tests: limits.ab_tests,
         })
     }

@@ -101,18 +101,12 @@ pub async fn list_outliers(
     caller: CurrentUser,
     ApiQuery(query): ApiQuery<WeekQuery>,
 ) -> Result<Json<OutlierList>, ApiError> {
-    let user = caller.user.id;
-    let weeks = state.store.user_outlier_weeks(user, WEEKS_LISTED).await?;
-    let week = match query.week {
-        Some(w) if valid_week(&w) => Some(w),
-        Some(w) => return Err(ApiError::bad_request("bad_input", format!("week must look like 2026-W10, not {w:?}"))),
-        None => weeks.first().cloned(),
-    };
-    let items = match &week {
-        Some(w) => state.store.user_week_outliers(user, w).await?.into_iter().map(OutlierView::from).collect(),
-        None => Vec::new(),
-    };
-    Ok(Json(OutlierList { week, weeks, items }))
+    if let Some(w) = query.week.as_ref().filter(|w| !valid_week(w)) {
+        return Err(ApiError::bad_request("bad_input", format!("week must look like 2026-W10, not {w:?}")));
+    }
+    let found = state.service().weekly_outliers(caller.user.id, query.week, WEEKS_LISTED).await?;
+    let items = found.outliers.into_iter().map(OutlierView::from).collect();
+    Ok(Json(OutlierList { week: found.week, weeks: found.weeks, items }))
 }
 
 #[cfg(test)]

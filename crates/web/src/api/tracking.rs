@@ -1,6 +1,8 @@
 //! Tracking over the API: start and stop tracking channels and videos (any URL form, resolved,
 //! validated and checked against the plan's limits by the worker's `Tracker`), list them with usage against the plan's limits, read a
-//! video's series and a channel's videos, and fetch archived thumbnails.
+//! video's series and a channel's videos (the worker's `Service`), and fetch archived thumbnails.
+//! The views here (`ChannelView`, `VideoView`, `Series`) are also what the pages' charts and
+//! downloads read.
 //!
 //! Access control: a user reads only what the mapping tables say they track (a video directly or
 //! through a monitored channel). Anything else answers 404, exactly like something that does not
@@ -16,13 +18,15 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tubewatch_core::{ChannelId, VideoId};
-use tubewatch_store::{ChangeEvent, TargetKind, Video};
+use tubewatch_store::{ChangeEvent, Target, Video};
+use tubewatch_worker::service::{ChannelEntry, VisibleVideo};
 use tubewatch_worker::thumbnail_key;
 use utoipa::ToSchema;
 
 use super::{PageQuery, Usage, track_refused};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::path_ids::{channel_param, video_param};
 use crate::{ApiJson, ApiQuery, AppState, series_cache};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -127,46 +131,46 @@ pub(crate) fn thumbnail_url(key: &str) -> Option<String> {
     parts.next().is_none().then(|| format!("/api/v1/videos/{video}/thumbnails/{sha}/{size}"))
 }
 
+impl VideoView {
+    fn of(v: &Video, target: Option<&Target>) -> Self {
+        Self {
+            id: v.id.to_string(),
+            channel_id: v.channel_id.to_string(),
+            title: v.title.clone(),
+            published_at: v.published_at,
+            is_short: v.is_short,
+            thumbnail_url: v.thumb.as_ref().and_then(|t| t.blob_key.as_deref()).and_then(thumbnail_url),
+            tracking: target.map(|t| t.state.as_str().to_owned()),
+        }
+    }
+}
+
 async fn video_view(state: &AppState, v: &Video) -> Result<VideoView, ApiError> {
-    let target = state.store.target(TargetKind::Video, v.id.as_str()).await?;
-    Ok(VideoView {
-        id: v.id.to_string(),
-        channel_id: v.channel_id.to_string(),
-        title: v.title.clone(),
-        published_at: v.published_at,
-        is_short: v.is_short,
-        thumbnail_url: v.thumb.as_ref().and_then(|t| t.blob_key.as_deref()).and_then(thumbnail_url),
-        tracking: target.map(|t| t.state.as_str().to_owned()),
-    })
+    let target = state.service().video_target(&v.id).await?;
+    Ok(VideoView::of(v, target.as_ref()))
+}
+
+impl ChannelView {
+    /// The view of a channel the store knows; `None` for one it does not.
+    fn of(entry: ChannelEntry) -> Option<Self> {
+        let channel = entry.channel?;
+        Some(Self {
+            id: channel.id.to_string(),
+            title: channel.title,
+            handle: channel.handle,
+            checked_at: channel.checked_at,
+            tracking: entry.target.map(|t| t.state.as_str().to_owned()),
+        })
+    }
 }
 
 async fn channel_view(state: &AppState, id: &ChannelId) -> Result<ChannelView, ApiError> {
-    let channel = state.store.channel(id).await?.ok_or_else(|| ApiError::not_found("channel"))?;
-    let target = state.store.target(TargetKind::Channel, id.as_str()).await?;
-    Ok(ChannelView {
-        id: channel.id.to_string(),
-        title: channel.title,
-        handle: channel.handle,
-        checked_at: channel.checked_at,
-        tracking: target.map(|t| t.state.as_str().to_owned()),
-    })
-}
-
-/// Parses a path id; a malformed one is simply not found.
-fn channel_param(raw: &str) -> Result<ChannelId, ApiError> {
-    ChannelId::parse(raw).map_err(|_| ApiError::not_found("channel"))
-}
-
-pub(crate) fn video_param(raw: &str) -> Result<VideoId, ApiError> {
-    VideoId::parse(raw).map_err(|_| ApiError::not_found("video"))
+    ChannelView::of(state.service().channel_entry(id).await?).ok_or_else(|| ApiError::not_found("channel"))
 }
 
 /// The video, if the caller may see it.
 async fn visible_video(state: &AppState, caller: &CurrentUser, id: &VideoId) -> Result<Video, ApiError> {
-    if !state.store.user_can_see_video(caller.user.id, id).await? {
-        return Err(ApiError::not_found("video"));
-    }
-    state.store.video(id).await?.ok_or_else(|| ApiError::not_found("video"))
+    state.service().visible_video(caller.user.id, id).await?.ok_or_else(|| ApiError::not_found("video"))
 }
 
 /// The channels the caller monitors, with usage against the plan.
@@ -178,7 +182,7 @@ pub async fn list_channels(
     caller: CurrentUser,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ChannelList>, ApiError> {
-    let (ids, next_offset) = page.page(state.store.user_channels(caller.user.id).await?)?;
+    let (ids, next_offset) = page.page(state.service().monitored_channels(caller.user.id).await?)?;
     let mut items = Vec::with_capacity(ids.len());
     for id in &ids {
         items.push(channel_view(&state, id).await?);
@@ -229,15 +233,9 @@ pub async fn untrack_channel(
     caller: CurrentUser,
     Path(channel_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    stop_monitoring(&state, &caller, &channel_id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The caller stops monitoring the channel `raw` (`UC…`): 404 when they do not monitor it.
-pub(crate) async fn stop_monitoring(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<(), ApiError> {
-    let id = channel_param(raw)?;
+    let id = channel_param(&channel_id)?;
     if state.tracker.untrack_channel_for(caller.user.id, &id).await? {
-        Ok(())
+        Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("channel"))
     }
@@ -256,10 +254,8 @@ pub async fn channel_videos(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ChannelVideos>, ApiError> {
     let id = channel_param(&channel_id)?;
-    if !state.store.user_tracks_channel(caller.user.id, &id).await? {
-        return Err(ApiError::not_found("channel"));
-    }
-    let (videos, next_offset) = page.page(state.store.channel_videos(&id).await?)?;
+    let videos = state.service().monitored_channel_videos(caller.user.id, &id).await?;
+    let (videos, next_offset) = page.page(videos.ok_or_else(|| ApiError::not_found("channel"))?)?;
     let mut items = Vec::with_capacity(videos.len());
     for v in &videos {
         items.push(video_view(&state, v).await?);
@@ -276,10 +272,11 @@ pub async fn list_videos(
     caller: CurrentUser,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<VideoList>, ApiError> {
-    let (mapped, next_offset) = page.page(state.store.user_videos(caller.user.id).await?)?;
+    let service = state.service();
+    let (mapped, next_offset) = page.page(service.videos_tracked_alone(caller.user.id).await?)?;
     let mut items = Vec::with_capacity(mapped.len());
     for m in &mapped {
-        if let Some(v) = state.store.video(&m.video_id).await? {
+        if let Some(v) = service.video(&m.video_id).await? {
             items.push(video_view(&state, &v).await?);
         }
     }
@@ -309,7 +306,7 @@ pub async fn track_video(
         .await
         .map_err(|e| track_refused(&state, &caller, e))?;
     let status = if tracked.added { StatusCode::CREATED } else { StatusCode::OK };
-    let video = state.store.video(&tracked.id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    let video = state.service().video(&tracked.id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     let body = TrackedVideo {
         video: video_view(&state, &video).await?,
         charged: tracked.charged,
@@ -329,14 +326,12 @@ pub async fn untrack_video(
     caller: CurrentUser,
     Path(video_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    stop_tracking_video(&state, &caller, &video_id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The caller stops tracking the video `raw` individually: 404 when they do not.
-pub(crate) async fn stop_tracking_video(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<(), ApiError> {
-    let id = video_param(raw)?;
-    if state.tracker.untrack_video_for(caller.user.id, &id).await? { Ok(()) } else { Err(ApiError::not_found("video")) }
+    let id = video_param(&video_id)?;
+    if state.tracker.untrack_video_for(caller.user.id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("video"))
+    }
 }
 
 fn change_mark(c: ChangeEvent) -> ChangeMark {
@@ -374,7 +369,7 @@ pub async fn video_series(
     let id = video_param(&video_id)?;
     // The access check and the series' version in one index-only query.
     let stamp =
-        state.store.visible_series_stamp(caller.user.id, &id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+        state.service().visible_series_stamp(caller.user.id, &id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     let etag = series_cache::etag(&id, &stamp);
     let validators =
         [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"))];
@@ -384,8 +379,8 @@ pub async fn video_series(
     let body = match state.series_cache.get(&id, &stamp) {
         Some(body) => body,
         None => {
-            let video = state.store.video(&id).await?.ok_or_else(|| ApiError::not_found("video"))?;
-            let series = series_of_video(&state, &video).await?;
+            let video = state.service().video(&id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+            let series = Series::of(state.service().history_of(video).await?);
             let body = Bytes::from(serde_json::to_vec(&series).map_err(ApiError::internal)?);
             // Read after the stamp, the series is at least as new as it: never older than its key.
             state.series_cache.insert(id, stamp, body.clone());
@@ -395,22 +390,18 @@ pub async fn video_series(
     Ok((validators, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
-/// A visible video's series, read in full (the web pages' chart and downloads).
-pub(crate) async fn visible_series(state: &AppState, caller: &CurrentUser, id: &VideoId) -> Result<Series, ApiError> {
-    let video = visible_video(state, caller, id).await?;
-    series_of_video(state, &video).await
-}
-
-async fn series_of_video(state: &AppState, video: &Video) -> Result<Series, ApiError> {
-    let points = state
-        .store
-        .views(&video.id)
-        .await?
-        .into_iter()
-        .map(|r| SeriesPoint { slot: r.slot.start(), measured_at: r.measured_at, views: r.views })
-        .collect();
-    let changes = state.store.changes(&video.id).await?.into_iter().map(change_mark).collect();
-    Ok(Series { video: video_view(state, video).await?, points, changes })
+impl Series {
+    /// A video's series document: its view, every measurement and every change mark.
+    pub fn of(visible: VisibleVideo) -> Self {
+        let VisibleVideo { video, target, history } = visible;
+        let points = history
+            .views
+            .into_iter()
+            .map(|r| SeriesPoint { slot: r.slot.start(), measured_at: r.measured_at, views: r.views })
+            .collect();
+        let changes = history.changes.into_iter().map(change_mark).collect();
+        Series { video: VideoView::of(&video, target.as_ref()), points, changes }
+    }
 }
 
 /// An archived thumbnail of a video the caller tracks.

@@ -9,8 +9,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tubewatch_store::{UserWebhook, WebhookDelivery};
+use tubewatch_store::WebhookDelivery;
 use tubewatch_worker::Webhooks;
+use tubewatch_worker::service::{NewWebhook, WebhookError, WebhookSettings};
+use tubewatch_worker::webhook::SendError;
 use utoipa::ToSchema;
 
 use crate::auth::CurrentUser;
@@ -18,7 +20,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::{ApiJson, AppState};
 
 /// Deliveries listed with the webhook.
-const DELIVERIES_LISTED: u32 = 20;
+pub(crate) const DELIVERIES_LISTED: u32 = 20;
 
 pub(crate) fn webhooks(state: &AppState) -> Result<&Webhooks, ApiError> {
     state.webhooks.as_ref().ok_or_else(|| {
@@ -93,23 +95,32 @@ pub struct CreatedWebhook {
         (status = 503, description = "`webhooks_not_configured`", body = ErrorBody)))]
 pub async fn get_webhook(State(state): State<AppState>, caller: CurrentUser) -> Result<Json<WebhookView>, ApiError> {
     let webhooks = webhooks(&state)?;
-    Ok(Json(webhook_view(&state, webhooks, &caller).await?))
+    let settings = state.service().webhook_settings(caller.user.id, DELIVERIES_LISTED).await?;
+    Ok(Json(WebhookView::of(settings, webhooks)))
 }
 
-pub(crate) async fn webhook_view(
-    state: &AppState,
-    webhooks: &Webhooks,
-    caller: &CurrentUser,
-) -> Result<WebhookView, ApiError> {
-    let user = caller.user.id;
-    let hook = state.store.webhook(user).await?;
-    let deliveries = state.store.webhook_deliveries(user, DELIVERIES_LISTED).await?;
-    Ok(WebhookView {
-        url: hook.as_ref().map(|h| h.url.clone()),
-        created_at: hook.map(|h| h.created_at),
-        allowed_hosts: webhooks.allowed_hosts(),
-        deliveries: deliveries.into_iter().map(DeliveryView::from).collect(),
-    })
+impl WebhookView {
+    pub(crate) fn of(settings: WebhookSettings, webhooks: &Webhooks) -> Self {
+        let WebhookSettings { webhook, deliveries } = settings;
+        Self {
+            url: webhook.as_ref().map(|h| h.url.clone()),
+            created_at: webhook.map(|h| h.created_at),
+            allowed_hosts: webhooks.allowed_hosts(),
+            deliveries: deliveries.into_iter().map(DeliveryView::from).collect(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::InvalidUrl(e) => ApiError::bad_request("invalid_webhook_url", e.to_string()),
+            WebhookError::NotSet => ApiError::not_found("webhook"),
+            WebhookError::TooManyPings { window } => crate::auth::too_many_attempts(window),
+            WebhookError::Crypto(e) => ApiError::internal(e),
+            WebhookError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// Sets (or replaces) the caller's webhook, with a new signing secret returned once.
@@ -125,24 +136,9 @@ pub async fn set_webhook(
     ApiJson(body): ApiJson<WebhookInput>,
 ) -> Result<Json<CreatedWebhook>, ApiError> {
     let webhooks = webhooks(&state)?;
-    Ok(Json(set(&state, webhooks, &caller, &body.url).await?))
-}
-
-pub(crate) async fn set(
-    state: &AppState,
-    webhooks: &Webhooks,
-    caller: &CurrentUser,
-    url: &str,
-) -> Result<CreatedWebhook, ApiError> {
-    let user = caller.user.id;
-    let url = webhooks.check_url(url).map_err(|e| ApiError::bad_request("invalid_webhook_url", e.to_string()))?;
-    let secret = Webhooks::new_secret();
-    let sealed = webhooks.seal_secret(user, &secret).map_err(ApiError::internal)?;
-    let created_at = state.clock.now();
-    let hook = UserWebhook { user_id: user, url: url.to_string(), secret: sealed, created_at };
-    state.store.set_webhook(&hook).await?;
-    tracing::info!(user_id = %user, host = url.host_str().unwrap_or_default(), "user {user} set a webhook");
-    Ok(CreatedWebhook { url: hook.url, secret, created_at })
+    let NewWebhook { url, secret, created_at } =
+        state.service().set_webhook(webhooks, caller.user.id, &body.url).await?;
+    Ok(Json(CreatedWebhook { url, secret, created_at }))
 }
 
 /// Removes the caller's webhook.
@@ -152,7 +148,7 @@ pub(crate) async fn set(
         (status = 404, description = "no webhook is set", body = ErrorBody)))]
 pub async fn delete_webhook(State(state): State<AppState>, caller: CurrentUser) -> Result<StatusCode, ApiError> {
     // Works with webhooks off too: it only removes the caller's own setting.
-    if state.store.delete_webhook(caller.user.id).await? {
+    if state.service().delete_webhook(caller.user.id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("webhook"))
@@ -180,22 +176,15 @@ pub struct PingResult {
         (status = 503, description = "`webhooks_not_configured`", body = ErrorBody)))]
 pub async fn test_webhook(State(state): State<AppState>, caller: CurrentUser) -> Result<Json<PingResult>, ApiError> {
     let webhooks = webhooks(&state)?;
-    Ok(Json(ping(&state, webhooks, &caller).await?))
+    let delivered = state.service().ping_webhook(webhooks, caller.user.id).await?;
+    Ok(Json(PingResult::of(delivered)))
 }
 
-const PINGS_PER_WINDOW: u32 = 5;
-
-pub(crate) async fn ping(state: &AppState, webhooks: &Webhooks, caller: &CurrentUser) -> Result<PingResult, ApiError> {
-    let user = caller.user.id;
-    let hook = state.store.webhook(user).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
-    crate::auth::throttle(state, &format!("webhook-test:user:{user}"), PINGS_PER_WINDOW, chrono::Duration::minutes(10))
-        .await?;
-    let now = state.clock.now();
-    let id = format!("ping-{}-{}", user.get(), now.timestamp());
-    let body = serde_json::json!({ "id": id, "event": "ping", "created_at": now }).to_string().into_bytes();
-    let secret = webhooks.open_secret(user, &hook.secret).map_err(ApiError::internal)?;
-    Ok(match webhooks.deliver(&hook.url, &secret, &id, body, now).await {
-        Ok(status) => PingResult { delivered: true, status_code: Some(status), error: None },
-        Err(e) => PingResult { delivered: false, status_code: e.status, error: Some(e.message) },
-    })
+impl PingResult {
+    pub(crate) fn of(delivered: Result<u16, SendError>) -> Self {
+        match delivered {
+            Ok(status) => Self { delivered: true, status_code: Some(status), error: None },
+            Err(e) => Self { delivered: false, status_code: e.status, error: Some(e.message) },
+        }
+    }
 }

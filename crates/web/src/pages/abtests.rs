@@ -19,17 +19,15 @@ use tubewatch_core::abtest::{
 };
 use tubewatch_core::{Slot, VideoId};
 use tubewatch_store::{AbDesign, AbTestDetail, AbTestId, AbTestState, FinalAction, ReachState};
-use tubewatch_worker::abtest::{
-    CreateAbTest, DesignForecast, FORECAST_CTR_LIFT, expected_traffic, forecast, reach_plan,
-};
+use tubewatch_worker::abtest::{CreateAbTest, DesignForecast, FORECAST_CTR_LIFT, expected_traffic, forecast};
 use tubewatch_worker::abtest_job::first_look;
 use tubewatch_worker::abtest_result::AbResult;
-use tubewatch_worker::reach::{TestReach, has_reach_scope, reach_of};
+use tubewatch_worker::reach::{TestReach, has_reach_scope};
 
 use super::views::{TimeView, compact_number, exact_number};
 use super::{CsrfForm, PageUser, error_page, form_user, render, render_with};
 use crate::abtest_form::{CreateFormFields, Poster, discard_rest, read_create_form};
-use crate::api::abtests::{AbTestsWeb, engine};
+use crate::abtests_web::{AbTestsWeb, engine};
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::{ApiQuery, AppState};
@@ -79,22 +77,19 @@ struct ListTemplate {
     csrf: String,
 }
 
-async fn video_title(state: &AppState, id: &VideoId) -> Result<String, ApiError> {
-    Ok(state.store.video(id).await?.map_or_else(|| id.to_string(), |v| v.title))
-}
-
 /// The caller's A/B tests, newest first.
 #[tracing::instrument(skip_all, fields(user_id = %user.caller.user.id))]
 pub async fn list_page(State(state): State<AppState>, user: PageUser) -> Response {
     let me = user.caller.user.id;
     let gate = access(&state, &user.caller);
+    let service = state.service();
     let result: Result<ListTemplate, ApiError> = async {
         let mut tests = Vec::new();
-        for t in state.store.user_abtests(me).await? {
+        for t in service.abtests(me).await? {
             tests.push(TestRow {
                 id: t.id,
                 video_id: t.video_id.to_string(),
-                video_title: video_title(&state, &t.video_id).await?,
+                video_title: service.video_title(&t.video_id).await?,
                 kind: t.kind.as_str().to_owned(),
                 state: t.state.as_str().to_owned(),
                 starts: TimeView::of(t.starts_at),
@@ -102,7 +97,7 @@ pub async fn list_page(State(state): State<AppState>, user: PageUser) -> Respons
                 quota_used: t.quota_used,
             });
         }
-        let connected = state.store.youtube_connection(me).await?.is_some();
+        let connected = service.youtube_connection(me).await?.is_some();
         Ok(ListTemplate { blocked: blocked(&gate), connected, tests, signed_in: true, csrf: user.csrf.clone() })
     }
     .await;
@@ -287,23 +282,11 @@ async fn new_template(
         csrf: user.csrf.clone(),
     };
     let Access::Ready(web) = gate else { return Ok(template) };
-    let Some(conn) = state.store.youtube_connection(me).await? else { return Ok(template) };
-    let channel_title =
-        state.store.channel(&conn.channel_id).await?.map_or_else(|| conn.channel_id.to_string(), |c| c.title);
+    let service = state.service();
+    let Some(conn) = service.youtube_connection(me).await? else { return Ok(template) };
+    let channel_title = service.channel_title(&conn.channel_id).await?;
     template.connected_channel = Some((conn.channel_id.to_string(), channel_title));
-    // The caller's videos on the connected channel: through the channel, or tracked one by one.
-    let mut videos = Vec::new();
-    if state.store.user_tracks_channel(me, &conn.channel_id).await? {
-        videos.extend(state.store.channel_videos(&conn.channel_id).await?);
-    }
-    for mapped in state.store.user_videos(me).await? {
-        if let Some(v) = state.store.video(&mapped.video_id).await?
-            && v.channel_id == conn.channel_id
-            && !videos.iter().any(|known| known.id == v.id)
-        {
-            videos.push(v);
-        }
-    }
+    let videos = service.testable_videos(me, &conn.channel_id).await?;
     template.videos = videos.iter().map(|v| VideoChoice { id: v.id.to_string(), title: v.title.clone() }).collect();
     let chosen = template.plan.video.as_deref().and_then(|id| videos.iter().find(|v| v.id.as_str() == id));
     if let Some(video) = chosen {
@@ -325,7 +308,8 @@ async fn preview(
     let now = state.clock.now();
     let start = Slot::hour_of(now).start() + Duration::hours(1);
     let periods = plan.schedule(plan.design, start).map_err(|e| e.to_string())?;
-    let series = state.store.views(&video.id).await.map_err(|e| ApiError::from(e).message)?;
+    let service = state.service();
+    let series = service.views(&video.id).await.map_err(|e| ApiError::from(e).message)?;
     let traffic = expected_traffic(&series, now);
     let config = &web.engine.services.analysis;
     let power_summary = match &traffic {
@@ -334,13 +318,12 @@ async fn preview(
         ),
         None => None,
     };
-    let connection =
-        state.store.youtube_connection(user.caller.user.id).await.map_err(|e| ApiError::from(e).message)?;
+    let connection = service.youtube_connection(user.caller.user.id).await.map_err(|e| ApiError::from(e).message)?;
     let reach_granted = connection.as_ref().is_some_and(has_reach_scope);
     let mut forecasts: Vec<DesignForecast> = Vec::new();
     if let Some(t) = &traffic {
         let reach = match reach_granted {
-            true => Some(reach_plan(&*state.store, &video.id, t, now).await.map_err(|e| ApiError::from(e).message)?),
+            true => Some(service.reach_plan(&video.id, t, now).await.map_err(|e| ApiError::from(e).message)?),
             false => None,
         };
         for design in [AbDesign::Balanced, AbDesign::PacificDays] {
@@ -542,12 +525,7 @@ fn sequential_text(d: &AbTestDetail) -> String {
 /// The caller's test, or the same 404 as a missing one.
 async fn own_test(state: &AppState, caller: &CurrentUser, raw: &str) -> Result<AbTestDetail, ApiError> {
     let id: AbTestId = raw.parse().map_err(|_| ApiError::not_found("A/B test"))?;
-    state
-        .store
-        .abtest(id)
-        .await?
-        .filter(|d| d.test.user_id == caller.user.id)
-        .ok_or_else(|| ApiError::not_found("A/B test"))
+    state.service().own_abtest(caller.user.id, id).await?.ok_or_else(|| ApiError::not_found("A/B test"))
 }
 
 pub struct VariantView {
@@ -800,8 +778,9 @@ async fn detail_template(
     let live_variant = d.periods.iter().find(|p| running && p.start <= now && now < p.end).map(|p| label(p.variant));
     let next_swap = d.periods.iter().find(|p| running && p.start > now).map(|p| TimeView::of(p.start));
     let power: serde_json::Value = serde_json::from_str(&t.power_json).unwrap_or_default();
-    let channel = state.store.youtube_connection(t.user_id).await?.map(|c| c.channel_id.to_string());
-    let reach = ReachSection::new(&reach_of(&*state.store, &d).await?, channel);
+    let service = state.service();
+    let channel = service.youtube_connection(t.user_id).await?.map(|c| c.channel_id.to_string());
+    let reach = ReachSection::new(&service.abtest_reach(&d).await?, channel);
     let (result, result_error) = match AbResult::stored(t) {
         Ok(result) => (result.map(result_view), None),
         Err(unreadable) => (None, Some(unreadable.to_string())),
@@ -809,7 +788,7 @@ async fn detail_template(
     Ok(DetailTemplate {
         id: t.id,
         video_id: t.video_id.to_string(),
-        video_title: video_title(state, &t.video_id).await?,
+        video_title: service.video_title(&t.video_id).await?,
         kind: t.kind.as_str().to_owned(),
         state: t.state.as_str().to_owned(),
         state_reason: t.state_reason.clone(),

@@ -1,7 +1,8 @@
 //! The account page: plan and usage against its limits, billing (Stripe checkout), API tokens
 //! (created — shown once —, listed, revoked), the YouTube connection used by A/B tests, and the
-//! password. Every form posts to a small handler here that calls the JSON API's own handler, so
-//! the rules (limits, CSRF, validation, audit) are the API's; errors are shown inline.
+//! password. Every form posts to a small handler here that goes through the same use cases as the
+//! JSON API (the worker's `Service`, `auth::change_password`), so the rules (limits, CSRF,
+//! validation, audit) are the API's; errors are shown inline.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,10 +11,12 @@ use serde::Deserialize;
 
 use super::views::{AllowanceView, TimeView};
 use super::{CsrfForm, PageUser, error_page, form_user, render_with};
-use crate::api::account::{self, NewToken, PasswordChange};
-use crate::api::{Usage, abtests};
+use tubewatch_worker::service::TokenRequest;
+
+use crate::abtests_web::engine;
+use crate::api::Usage;
 use crate::error::ApiError;
-use crate::{ApiJson, AppState, billing};
+use crate::{AppState, auth, billing};
 
 pub struct TokenRow {
     pub id: i64,
@@ -79,9 +82,9 @@ impl AccountTemplate {
 
 async fn load(state: &AppState, user: &PageUser) -> Result<AccountTemplate, ApiError> {
     let me = &user.caller.user;
+    let service = state.service();
     let usage = Usage::of(state, me).await?;
-    let tokens = state
-        .store
+    let tokens = service
         .api_tokens(me.id)
         .await?
         .into_iter()
@@ -96,10 +99,9 @@ async fn load(state: &AppState, user: &PageUser) -> Result<AccountTemplate, ApiE
             revoked: t.revoked_at.map(TimeView::of),
         })
         .collect();
-    let youtube = match state.store.youtube_connection(me.id).await? {
+    let youtube = match service.youtube_connection(me.id).await? {
         Some(c) => {
-            let title =
-                state.store.channel(&c.channel_id).await?.map_or_else(|| c.channel_id.to_string(), |ch| ch.title);
+            let title = service.channel_title(&c.channel_id).await?;
             Some(ConnectionView {
                 channel_id: c.channel_id.to_string(),
                 channel_title: title,
@@ -111,8 +113,8 @@ async fn load(state: &AppState, user: &PageUser) -> Result<AccountTemplate, ApiE
         None => None,
     };
     let mut channels = Vec::new();
-    for id in state.store.user_channels(me.id).await? {
-        let title = state.store.channel(&id).await?.map_or_else(|| id.to_string(), |c| c.title);
+    for id in service.monitored_channels(me.id).await? {
+        let title = service.channel_title(&id).await?;
         channels.push((id.to_string(), title));
     }
     Ok(AccountTemplate {
@@ -189,17 +191,14 @@ pub async fn token_create(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match account::create_token(
-        State(state.clone()),
-        user.caller.clone(),
-        ApiJson(NewToken { name: form.name, scope: form.scope, expires_in_days: form.expires_in_days }),
-    )
-    .await
-    {
-        Ok((_, axum::Json(created))) => {
-            page(&state, &user, StatusCode::CREATED, |t| t.new_token = Some((created.info.name, created.token))).await
+    let request =
+        TokenRequest { name: &form.name, scope: form.scope.as_deref(), expires_in_days: form.expires_in_days };
+    let secret = auth::MintedApiToken::new();
+    match state.service().create_api_token(user.caller.user.id, request, secret.minted()).await {
+        Ok(created) => {
+            page(&state, &user, StatusCode::CREATED, |t| t.new_token = Some((created.name, secret.token))).await
         }
-        Err(e) => failed(&state, &user, Section::Tokens, e).await,
+        Err(e) => failed(&state, &user, Section::Tokens, e.into()).await,
     }
 }
 
@@ -213,10 +212,17 @@ pub async fn token_revoke(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match account::revoke_token(State(state.clone()), user.caller.clone(), Path(token_id)).await {
-        Ok(_) => Redirect::to("/account#tokens").into_response(),
-        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(&e),
-        Err(e) => failed(&state, &user, Section::Tokens, e).await,
+    let Ok(token_id) = token_id.parse::<i64>() else { return error_page(&ApiError::not_found("token")) };
+    match state.service().revoke_api_token(user.caller.user.id, token_id).await {
+        Ok(true) => Redirect::to("/account#tokens").into_response(),
+        Ok(false) => error_page(&ApiError::not_found("token")),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status == StatusCode::NOT_FOUND {
+                return error_page(&e);
+            }
+            failed(&state, &user, Section::Tokens, e).await
+        }
     }
 }
 
@@ -239,8 +245,7 @@ pub async fn password_change(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let change = PasswordChange { current_password: form.current_password, new_password: form.new_password };
-    match account::change_password(State(state.clone()), user.caller.clone(), ApiJson(change)).await {
+    match auth::change_password(&state, &user.caller, form.current_password, form.new_password).await {
         Ok(_) => {
             let notice = "Password changed. Your other sessions were logged out.".to_owned();
             page(&state, &user, StatusCode::OK, |t| t.notice = Some((Section::Password, notice))).await
@@ -269,10 +274,8 @@ pub async fn upgrade(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match billing::checkout(State(state.clone()), user.caller.clone()).await {
-        Ok(axum::Json(checkout)) => {
-            super::render(&CheckoutTemplate { url: checkout.url, signed_in: true, csrf: user.csrf })
-        }
+    match billing::start_checkout(&state, &user.caller).await {
+        Ok(checkout) => super::render(&CheckoutTemplate { url: checkout.url, signed_in: true, csrf: user.csrf }),
         Err(e) => failed(&state, &user, Section::Billing, e).await,
     }
 }
@@ -286,8 +289,12 @@ pub async fn youtube_disconnect(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match abtests::disconnect(user.caller.clone(), State(state.clone())).await {
-        Ok(_) => {
+    let disconnected = match engine(&state, &user.caller) {
+        Ok(web) => web.engine.disconnect(user.caller.user.id).await.map_err(ApiError::from),
+        Err(refused) => Err(refused),
+    };
+    match disconnected.and_then(|any| any.then_some(()).ok_or_else(|| ApiError::not_found("YouTube connection"))) {
+        Ok(()) => {
             let notice = "YouTube account disconnected; running A/B tests are paused.".to_owned();
             page(&state, &user, StatusCode::OK, |t| t.notice = Some((Section::Youtube, notice))).await
         }

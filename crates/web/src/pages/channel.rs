@@ -7,14 +7,15 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tubewatch_core::ChannelId;
-use tubewatch_core::outliers::{ChannelBandSnapshot, TypicalBand};
-use tubewatch_store::{TargetKind, Video};
+use tubewatch_core::outliers::TypicalBand;
+use tubewatch_store::Video;
+use tubewatch_worker::service::ChannelEntry;
 
 use super::views::{TimeView, compact_number, exact_number, script_safe_json};
 use super::{CsrfForm, PageUser, error_page, form_user, render};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::path_ids::channel_param;
 
 /// The channel's videos listed (newest first).
 const VIDEOS_LISTED: usize = 50;
@@ -88,8 +89,8 @@ pub async fn channel_page(State(state): State<AppState>, user: PageUser, Path(ch
     }
 }
 
-/// "Stop monitoring": the API's removal (the channel's checks stop when nobody else monitors
-/// it), then back to the dashboard.
+/// "Stop monitoring": the tracker's removal, as over the API (the channel's checks stop when
+/// nobody else monitors it), then back to the dashboard.
 pub async fn remove_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -100,35 +101,30 @@ pub async fn remove_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match crate::api::tracking::stop_monitoring(&state, &user.caller, &channel_id).await {
-        Ok(()) => Redirect::to("/dashboard").into_response(),
-        Err(e) => error_page(&e),
+    let id = match channel_param(&channel_id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&e),
+    };
+    match state.tracker.untrack_channel_for(user.caller.user.id, &id).await {
+        Ok(true) => Redirect::to("/dashboard").into_response(),
+        Ok(false) => error_page(&ApiError::not_found("channel")),
+        Err(e) => error_page(&e.into()),
     }
 }
 
 async fn channel_template(state: &AppState, user: PageUser, raw: &str) -> Result<ChannelTemplate, ApiError> {
-    let id = ChannelId::parse(raw).map_err(|_| ApiError::not_found("channel"))?;
-    if !state.store.user_tracks_channel(user.caller.user.id, &id).await? {
-        return Err(ApiError::not_found("channel"));
-    }
-    let channel = state.store.channel(&id).await?.ok_or_else(|| ApiError::not_found("channel"))?;
-    let target = state.store.target(TargetKind::Channel, id.as_str()).await?;
+    let id = channel_param(raw)?;
+    let service = state.service();
+    let all = service.monitored_channel_videos(user.caller.user.id, &id).await?;
+    let all = all.ok_or_else(|| ApiError::not_found("channel"))?;
+    let ChannelEntry { channel, target, .. } = service.channel_entry(&id).await?;
+    let channel = channel.ok_or_else(|| ApiError::not_found("channel"))?;
     let now = state.clock.now();
-    let all = state.store.channel_videos(&id).await?;
     let mut videos = Vec::new();
     for v in all.iter().take(VIDEOS_LISTED) {
         videos.push(video_row(state, v, now).await?);
     }
-    let snapshot = match state.store.band_snapshot(&id).await? {
-        Some(record) => match serde_json::from_str::<ChannelBandSnapshot>(&record.snapshot_json) {
-            Ok(snapshot) => Some((snapshot, record.updated_at)),
-            Err(e) => {
-                tracing::warn!(channel_id = %id, error = %e, "unreadable band snapshot of channel {id}");
-                None
-            }
-        },
-        None => None,
-    };
+    let snapshot = service.typical_band(&id).await?;
     let mut charts = Vec::new();
     let mut bands = Vec::new();
     if let Some((snapshot, _)) = &snapshot {
@@ -177,14 +173,15 @@ fn summary(label: &'static str, band: &TypicalBand, videos: usize) -> BandSummar
 }
 
 async fn video_row(state: &AppState, v: &Video, now: DateTime<Utc>) -> Result<ChannelVideoRow, ApiError> {
-    let views = state.store.views(&v.id).await?.last().map(|r| (compact_number(r.views), exact_number(r.views)));
+    let history = state.service().history(&v.id).await?;
+    let views = history.views.last().map(|r| (compact_number(r.views), exact_number(r.views)));
     Ok(ChannelVideoRow {
         id: v.id.to_string(),
         title: v.title.clone(),
         published: TimeView::of(v.published_at),
         age: age_text(now, v.published_at),
         views,
-        changes: state.store.changes(&v.id).await?.len(),
+        changes: history.changes.len(),
         is_short: v.is_short,
     })
 }
@@ -192,7 +189,7 @@ async fn video_row(state: &AppState, v: &Video, now: DateTime<Utc>) -> Result<Ch
 /// A video's views by age (hours since publish), up to the band's 60 days.
 async fn trajectory(state: &AppState, v: &Video) -> Result<Trajectory, ApiError> {
     let points = state
-        .store
+        .service()
         .views(&v.id)
         .await?
         .iter()

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::{CsrfForm, PageUser, error_page, form_user, render};
 use crate::AppState;
-use crate::api::webhook::{self, WebhookView};
+use crate::api::webhook::{DELIVERIES_LISTED, PingResult, WebhookView, webhooks};
 use crate::auth::hash_token;
 use crate::error::ApiError;
 
@@ -52,14 +52,15 @@ struct Flash {
 
 /// The settings page, with what a webhook form just did.
 async fn settings(state: &AppState, user: &PageUser, flash: Flash) -> Response {
-    let enabled = match state.store.digest_enabled(user.caller.user.id).await {
-        Ok(enabled) => enabled.unwrap_or(false),
+    let service = state.service();
+    let enabled = match service.digest_enabled(user.caller.user.id).await {
+        Ok(enabled) => enabled,
         Err(e) => return error_page(&ApiError::from(e)),
     };
     let webhook = match &state.webhooks {
-        Some(webhooks) => match webhook::webhook_view(state, webhooks, &user.caller).await {
-            Ok(view) => Some(view),
-            Err(e) => return error_page(&e),
+        Some(webhooks) => match service.webhook_settings(user.caller.user.id, DELIVERIES_LISTED).await {
+            Ok(settings) => Some(WebhookView::of(settings, webhooks)),
+            Err(e) => return error_page(&e.into()),
         },
         None => None,
     };
@@ -87,11 +88,11 @@ async fn webhook_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let webhooks = match webhook::webhooks(&state) {
+    let webhooks = match webhooks(&state) {
         Ok(webhooks) => webhooks,
         Err(e) => return error_page(&e),
     };
-    match webhook::set(&state, webhooks, &user.caller, &form.url).await {
+    match state.service().set_webhook(webhooks, user.caller.user.id, &form.url).await.map_err(ApiError::from) {
         Ok(created) => settings(&state, &user, Flash { new_secret: Some(created.secret), ..Flash::default() }).await,
         Err(e) if e.code == "invalid_webhook_url" => {
             let mut page = settings(&state, &user, Flash { error: Some(e.message.clone()), ..Flash::default() }).await;
@@ -111,9 +112,9 @@ async fn webhook_test(
         Ok(user) => user,
         Err(response) => return response,
     };
-    let result = match webhook::webhooks(&state) {
-        Ok(webhooks) => webhook::ping(&state, webhooks, &user.caller).await,
-        Err(e) => Err(e),
+    let result = match webhooks(&state) {
+        Ok(webhooks) => state.service().ping_webhook(webhooks, user.caller.user.id).await.map(PingResult::of),
+        Err(e) => return error_page(&e),
     };
     let flash = match result {
         Ok(r) if r.delivered => Flash {
@@ -123,7 +124,7 @@ async fn webhook_test(
         Ok(r) => {
             Flash { error: Some(format!("Test delivery failed: {}", r.error.unwrap_or_default())), ..Flash::default() }
         }
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&e.into()),
     };
     settings(&state, &user, flash).await
 }
@@ -137,7 +138,7 @@ async fn webhook_delete(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match state.store.delete_webhook(user.caller.user.id).await {
+    match state.service().delete_webhook(user.caller.user.id).await {
         Ok(_) => Redirect::to("/settings/digest").into_response(),
         Err(e) => error_page(&ApiError::from(e)),
     }
@@ -171,7 +172,7 @@ async fn settings_submit(
             ));
         }
     };
-    match state.store.set_digest_enabled(user.caller.user.id, enabled).await {
+    match state.service().set_digest_enabled(user.caller.user.id, enabled).await {
         Ok(_) => Redirect::to("/settings/digest").into_response(),
         Err(e) => error_page(&ApiError::from(e)),
     }
@@ -212,11 +213,8 @@ async fn unsubscribe_submit(State(state): State<AppState>, Query(query): Query<T
     if !valid_token(&query.token) {
         return invalid_link();
     }
-    match state.store.unsubscribe_by_token(&hash_token(&query.token)).await {
-        Ok(Some(user)) => {
-            tracing::info!(user_id = %user, "user {user} unsubscribed from the digest");
-            render(&UnsubscribeTemplate { token: None, signed_in: false, csrf: "" })
-        }
+    match state.service().unsubscribe_digest(&hash_token(&query.token)).await {
+        Ok(Some(_)) => render(&UnsubscribeTemplate { token: None, signed_in: false, csrf: "" }),
         Ok(None) => invalid_link(),
         Err(e) => error_page(&ApiError::from(e)),
     }

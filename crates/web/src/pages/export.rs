@@ -9,7 +9,8 @@ use tubewatch_core::VideoId;
 
 use super::{PageUser, error_page, series_of};
 use crate::AppState;
-use crate::api::tracking::{Series, video_param};
+use crate::api::tracking::Series;
+use crate::path_ids::video_param;
 
 fn attachment(video_id: &VideoId, extension: &str) -> String {
     // Video ids are `[A-Za-z0-9_-]{11}`, safe inside the quotes.

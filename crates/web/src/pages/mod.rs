@@ -5,7 +5,9 @@
 //! page script and style) are compiled into the binary and served from `/assets/`.
 //!
 //! Pages are HTML, not API: they are merged into the router outside the OpenAPI document. They
-//! reuse the JSON API's handlers and the `CurrentUser` extractor, so access rules are the API's:
+//! go through the same use cases as the JSON API (the worker's `Service` and `Tracker`, the
+//! account flows of `crate::accounts`), never through its handlers, and use its `CurrentUser`
+//! extractor, so access rules are the API's:
 //! a page for a visitor without a session redirects to `/login`, and a video the caller does not
 //! track answers 404 exactly like one that does not exist. HTML forms cannot send the
 //! `X-CSRF-Token` header, so every form carries the session's CSRF token in a hidden field, and
@@ -36,10 +38,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tubewatch_core::VideoId;
+use tubewatch_store::User;
+use tubewatch_worker::service::VisibleVideo;
 
-use crate::ApiJson;
 use crate::AppState;
-use crate::api::account::{self, ClientIp, Credentials};
+use crate::accounts::{self, ClientIp};
 use crate::api::track_refused;
 use crate::api::tracking;
 use crate::auth::{self, CSRF_HEADER, CurrentUser};
@@ -275,13 +278,19 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
     auth_page(&state, &headers, "login", "", None, StatusCode::OK)
 }
 
-/// Turns the API's session answer into a redirect that keeps its cookies.
-fn redirect_keeping_cookies(api_response: &Response, to: &str) -> Response {
+/// A redirect that sets `cookies` (a new session's, or the ones clearing it).
+fn redirect_setting_cookies(cookies: impl IntoIterator<Item = HeaderValue>, to: &str) -> Response {
     let mut response = Redirect::to(to).into_response();
-    for value in api_response.headers().get_all(header::SET_COOKIE) {
-        response.headers_mut().append(header::SET_COOKIE, value.clone());
+    for value in cookies {
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// Opens a session for `user` and sends the browser on to `to` with it.
+async fn signed_in(state: &AppState, user: User, to: &str) -> Result<Response, ApiError> {
+    let session = accounts::open_session(state, user).await?;
+    Ok(redirect_setting_cookies(session.cookies(state)?, to))
 }
 
 async fn signup_submit(
@@ -302,7 +311,7 @@ async fn login_submit(
     credentials_submit(state, headers, ip, form, "login").await
 }
 
-/// A posted log-in or sign-up form: its form token is checked, then the API's handler runs.
+/// A posted log-in or sign-up form: its form token is checked, then the account use case runs.
 async fn credentials_submit(
     state: AppState,
     headers: HeaderMap,
@@ -313,15 +322,17 @@ async fn credentials_submit(
     if !form_token_ok(&state, &headers, &form.form_token) {
         return auth_page(&state, &headers, mode, &form.email, Some(FORM_EXPIRED), StatusCode::FORBIDDEN);
     }
-    let email = form.email.clone();
-    let credentials = ApiJson(Credentials { email: form.email, password: form.password });
+    let email = form.email;
     let outcome = if mode == "signup" {
-        account::signup(State(state.clone()), ip, credentials).await.map(|_| None)
+        accounts::signup(&state, ip, &email, form.password).await.map(|()| None)
     } else {
-        account::login(State(state.clone()), ip, credentials).await.map(Some)
+        match accounts::login(&state, ip, &email, form.password).await {
+            Ok(user) => signed_in(&state, user, "/dashboard").await.map(Some),
+            Err(e) => Err(e),
+        }
     };
     match outcome {
-        Ok(Some(session)) => redirect_keeping_cookies(&session, "/dashboard"),
+        Ok(Some(session)) => session,
         // The same page for a new and a taken email: what happens next is in the mail.
         Ok(None) if state.config.accounts.verify_email => verify_page_with(
             &state,
@@ -403,8 +414,12 @@ async fn verify_submit(
         let template = VerifyTemplate { token: &token, error: Some(FORM_EXPIRED), ..VerifyTemplate::blank() };
         return verify_page_with(&state, &headers, template, StatusCode::FORBIDDEN);
     }
-    match account::verify_email(State(state.clone()), ApiJson(account::VerifyEmail { token })).await {
-        Ok(session) => redirect_keeping_cookies(&session, "/dashboard"),
+    let outcome = match accounts::verify_email(&state, &token).await {
+        Ok(user) => signed_in(&state, user, "/dashboard").await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(session) => session,
         Err(e) if e.status.is_server_error() && e.status != StatusCode::SERVICE_UNAVAILABLE => error_page(&e),
         Err(e) => {
             let message = format!("{}. Ask for a new link below.", e.message);
@@ -429,8 +444,7 @@ async fn resend_submit(
             VerifyTemplate { mode: "resend", email: &form.email, error: Some(FORM_EXPIRED), ..VerifyTemplate::blank() };
         return verify_page_with(&state, &headers, template, StatusCode::FORBIDDEN);
     }
-    let request = account::ResendVerification { email: form.email.clone() };
-    match account::resend_verification(State(state.clone()), ip, ApiJson(request)).await {
+    match accounts::resend_verification(&state, ip, &form.email).await {
         Ok(_) => verify_page_with(
             &state,
             &headers,
@@ -506,8 +520,7 @@ async fn forgot_submit(
     if !form_token_ok(&state, &headers, &form.form_token) {
         return reset_page_with(&state, &headers, "request", "", Err(FORM_EXPIRED), StatusCode::FORBIDDEN);
     }
-    let request = account::ResetRequest { email: form.email };
-    match account::request_reset(State(state.clone()), ip, ApiJson(request)).await {
+    match accounts::request_reset(&state, ip, &form.email).await {
         Ok(_) => {
             let sent = "If this email has an account, a link to choose a new password is on its way.";
             reset_page_with(&state, &headers, "done", "", Ok(Some(sent)), StatusCode::OK)
@@ -540,8 +553,7 @@ async fn reset_submit(
     if !form_token_ok(&state, &headers, &form.form_token) {
         return reset_page_with(&state, &headers, "confirm", "", Err(FORM_EXPIRED), StatusCode::FORBIDDEN);
     }
-    let confirm = account::ResetConfirm { token: form.token.clone(), new_password: form.password };
-    match account::confirm_reset(State(state.clone()), ApiJson(confirm)).await {
+    match accounts::confirm_reset(&state, &form.token, form.password).await {
         Ok(_) => {
             let done = "Your password is changed. Log in with it.";
             reset_page_with(&state, &headers, "done", "", Ok(Some(done)), StatusCode::OK)
@@ -566,8 +578,8 @@ async fn logout_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match account::logout(State(state), user.caller).await {
-        Ok(response) => redirect_keeping_cookies(&response, "/login"),
+    match accounts::logout(&state, &user.caller).await {
+        Ok(cleared) => redirect_setting_cookies(cleared, "/login"),
         Err(e) => error_page(&e),
     }
 }
@@ -624,11 +636,21 @@ async fn track_submit(
     }
 }
 
-/// The API's series of a visible video (points and change marks).
+/// A video the caller may see, with its history; the same 404 as a missing one otherwise.
+pub(crate) async fn visible_video(
+    state: &AppState,
+    caller: &CurrentUser,
+    video_id: &VideoId,
+) -> Result<VisibleVideo, ApiError> {
+    let visible = state.service().visible_history(caller.user.id, video_id).await?;
+    visible.ok_or_else(|| ApiError::not_found("video"))
+}
+
+/// The series document of a visible video (points and change marks), as the API answers it.
 pub(crate) async fn series_of(
     state: &AppState,
     caller: &CurrentUser,
     video_id: &VideoId,
 ) -> Result<tracking::Series, ApiError> {
-    tracking::visible_series(state, caller, video_id).await
+    Ok(tracking::Series::of(visible_video(state, caller, video_id).await?))
 }

@@ -111,24 +111,20 @@ pub async fn outliers_page(State(state): State<AppState>, user: PageUser, query:
 }
 
 async fn outliers_template(state: &AppState, user: PageUser, query: WeekQuery) -> Result<OutliersTemplate, ApiError> {
-    let me = user.caller.user.id;
-    let weeks = state.store.user_outlier_weeks(me, WEEKS_LISTED).await?;
+    let service = state.service();
     let asked = query.week.filter(|w| !w.is_empty());
     let bad_week = asked.as_deref().is_some_and(|w| !valid_week(w));
-    let week = asked.filter(|w| valid_week(w)).or_else(|| weeks.first().cloned());
+    let found = service.weekly_outliers(user.caller.user.id, asked.filter(|w| valid_week(w)), WEEKS_LISTED).await?;
     let mut outliers = Vec::new();
-    if let Some(week) = &week {
-        let mut titles: HashMap<ChannelId, String> = HashMap::new();
-        for o in state.store.user_week_outliers(me, week).await? {
-            let channel = &o.outlier.channel_id;
-            if !titles.contains_key(channel) {
-                let title = state.store.channel(channel).await?.map_or_else(|| channel.to_string(), |c| c.title);
-                titles.insert(channel.clone(), title);
-            }
-            outliers.push(OutlierView::of(&o, &titles[channel]));
+    let mut titles: HashMap<ChannelId, String> = HashMap::new();
+    for o in &found.outliers {
+        let channel = &o.outlier.channel_id;
+        if !titles.contains_key(channel) {
+            titles.insert(channel.clone(), service.channel_title(channel).await?);
         }
+        outliers.push(OutlierView::of(o, &titles[channel]));
     }
-    Ok(OutliersTemplate { weeks, week, outliers, bad_week, signed_in: true, csrf: user.csrf })
+    Ok(OutliersTemplate { weeks: found.weeks, week: found.week, outliers, bad_week, signed_in: true, csrf: user.csrf })
 }
 
 #[cfg(test)]

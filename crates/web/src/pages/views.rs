@@ -4,25 +4,23 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tubewatch_core::ChannelId;
 use tubewatch_core::abtest::variant_label;
-use tubewatch_core::outliers::{ChangeJudgement, ChangeLift, ChannelBandSnapshot};
-use tubewatch_store::{AbTestId, ChangeKind, DashboardVisit, TargetKind, TargetState, Video};
-use tubewatch_worker::outliers_job::judge_changes_now;
+use tubewatch_core::outliers::{ChangeJudgement, ChangeLift};
+use tubewatch_core::{ChannelId, VideoId};
+use tubewatch_store::{AbTestId, ChangeKind, TargetState, Video};
+use tubewatch_worker::service::ChannelEntry;
 
-use super::{CsrfForm, PageUser, error_page, form_user, render, series_of};
+use super::{CsrfForm, PageUser, error_page, form_user, render, visible_video};
 use crate::AppState;
-use crate::api::tracking::video_param;
+use crate::api::tracking::Series;
 use crate::api::{Allowance, Usage};
 use crate::error::ApiError;
+use crate::path_ids::video_param;
 
 /// At most this many of a channel's videos are listed on the dashboard (newest first).
 const VIDEOS_PER_CHANNEL: usize = 12;
-/// A dashboard load this long after the previous one starts a new visit: "since your last
-/// visit" then moves on to the previous load; reloads within a visit keep showing the same news.
-const NEW_VISIT_AFTER_MINUTES: i64 = 30;
 /// At most this many items per kind under "since your last visit".
 const NEWS_LIMIT: u32 = 20;
 
@@ -161,18 +159,6 @@ pub struct NewsOutlier {
     pub week: String,
 }
 
-/// The visit this dashboard load belongs to: a new one after a pause, otherwise the current one
-/// (whose window stays put, so a reload does not make the news disappear).
-pub fn next_visit(previous: Option<DashboardVisit>, now: DateTime<Utc>) -> DashboardVisit {
-    match previous {
-        None => DashboardVisit { seen_at: now, since: now },
-        Some(v) if now - v.seen_at >= Duration::minutes(NEW_VISIT_AFTER_MINUTES) => {
-            DashboardVisit { seen_at: now, since: v.seen_at }
-        }
-        Some(v) => DashboardVisit { seen_at: now, since: v.since },
-    }
-}
-
 impl DashboardTemplate {
     fn is_empty(&self) -> bool {
         self.channels.is_empty() && self.videos.is_empty()
@@ -180,9 +166,11 @@ impl DashboardTemplate {
 }
 
 async fn video_row(state: &AppState, video: &Video) -> Result<VideoRow, ApiError> {
-    let views = state.store.views(&video.id).await?.last().map(|r| (compact_number(r.views), exact_number(r.views)));
-    let changes = state.store.changes(&video.id).await?.len();
-    let target = state.store.target(TargetKind::Video, video.id.as_str()).await?;
+    let service = state.service();
+    let history = service.history(&video.id).await?;
+    let views = history.views.last().map(|r| (compact_number(r.views), exact_number(r.views)));
+    let changes = history.changes.len();
+    let target = service.video_target(&video.id).await?;
     Ok(VideoRow {
         id: video.id.to_string(),
         title: video.title.clone(),
@@ -214,21 +202,19 @@ pub async fn dashboard(State(state): State<AppState>, user: PageUser) -> Respons
 
 async fn dashboard_template(state: &AppState, user: PageUser) -> Result<DashboardTemplate, ApiError> {
     let me = &user.caller.user;
+    let service = state.service();
     let usage = Usage::of(state, me).await?;
-    let previous = state.store.dashboard_visit(me.id).await?;
-    let visit = next_visit(previous, state.clock.now());
-    state.store.set_dashboard_visit(me.id, &visit).await?;
-    let since = previous.map(|_| visit.since);
+    let since = service.visit_dashboard(me.id).await?;
     let mut failing_rows = Vec::new();
     let mut channels = Vec::new();
     let mut new_videos = Vec::new();
-    for id in state.store.user_channels(me.id).await? {
+    for id in service.monitored_channels(me.id).await? {
         channels.push(channel_row(state, &id, &mut failing_rows, since, &mut new_videos).await?);
     }
     let mut videos = Vec::new();
-    for mapped in state.store.user_videos(me.id).await? {
-        if let Some(video) = state.store.video(&mapped.video_id).await? {
-            if let Some(target) = state.store.target(TargetKind::Video, video.id.as_str()).await?
+    for mapped in service.videos_tracked_alone(me.id).await? {
+        if let Some(video) = service.video(&mapped.video_id).await? {
+            if let Some(target) = service.video_target(&video.id).await?
                 && let Some(row) = failing("Video", &video.title, &target)
             {
                 failing_rows.push(row);
@@ -261,10 +247,9 @@ async fn news(
 ) -> Result<News, ApiError> {
     new_videos.sort_by(|a, b| b.published.iso.cmp(&a.published.iso));
     new_videos.truncate(NEWS_LIMIT as usize);
-    let changes = state
-        .store
-        .user_changes_since(user, since, NEWS_LIMIT)
-        .await?
+    let news = state.service().news_since(user, since, NEWS_LIMIT).await?;
+    let changes = news
+        .changes
         .into_iter()
         .map(|c| {
             let what = match (c.event.change.kind, &c.event.change.after_title) {
@@ -280,10 +265,8 @@ async fn news(
             }
         })
         .collect();
-    let outliers = state
-        .store
-        .user_outliers_since(user, since, NEWS_LIMIT)
-        .await?
+    let outliers = news
+        .outliers
         .into_iter()
         .map(|o| NewsOutlier {
             video_id: o.outlier.video_id.to_string(),
@@ -302,13 +285,13 @@ async fn channel_row(
     since: Option<DateTime<Utc>>,
     new_videos: &mut Vec<NewsVideo>,
 ) -> Result<ChannelRow, ApiError> {
-    let channel = state.store.channel(id).await?;
+    let service = state.service();
+    let ChannelEntry { channel, target, .. } = service.channel_entry(id).await?;
     let title = channel.as_ref().map_or_else(|| id.to_string(), |c| c.title.clone());
-    let target = state.store.target(TargetKind::Channel, id.as_str()).await?;
     if let Some(row) = target.as_ref().and_then(|t| failing("Channel", &title, t)) {
         failing_rows.push(row);
     }
-    let all = state.store.channel_videos(id).await?;
+    let all = service.channel_videos(id).await?;
     if let Some(since) = since {
         // New to tubewatch and published since: found in the feed since the last visit.
         for v in all.iter().filter(|v| v.created_at > since && v.published_at > since) {
@@ -398,30 +381,21 @@ async fn overlay(
     let mut overlay = Overlay::default();
     let last_age_hours = series.points.last().map_or(0.0, |p| (p.slot - v.published_at).num_seconds() as f64 / 3600.0);
     if let Ok(channel) = ChannelId::parse(&v.channel_id)
-        && let Some(record) = state.store.band_snapshot(&channel).await?
+        && let Some((snapshot, _)) = state.service().typical_band(&channel).await?
     {
-        match serde_json::from_str::<ChannelBandSnapshot>(&record.snapshot_json) {
-            Ok(snapshot) => {
-                let published = v.published_at.timestamp() as f64;
-                overlay.band = snapshot
-                    .band(v.is_short)
-                    .points
-                    .iter()
-                    .filter(|p| p.age_hours <= last_age_hours + 24.0)
-                    .map(|p| [published + p.age_hours * 3600.0, p.low, p.median, p.high])
-                    .collect();
-            }
-            Err(e) => {
-                tracing::warn!(channel_id = %channel, error = %e, "unreadable band snapshot of channel {channel}")
-            }
-        }
+        let published = v.published_at.timestamp() as f64;
+        overlay.band = snapshot
+            .band(v.is_short)
+            .points
+            .iter()
+            .filter(|p| p.age_hours <= last_age_hours + 24.0)
+            .map(|p| [published + p.age_hours * 3600.0, p.low, p.median, p.high])
+            .collect();
     }
     let mut tests = Vec::new();
-    for test in state.store.user_abtests(user.caller.user.id).await? {
-        if test.video_id.as_str() != v.id {
-            continue;
-        }
-        let Some(detail) = state.store.abtest(test.id).await? else { continue };
+    let Ok(video) = VideoId::parse(&v.id) else { return Ok((overlay, tests)) };
+    for detail in state.service().video_abtests(user.caller.user.id, &video).await? {
+        let test = &detail.test;
         overlay
             .periods
             .extend(detail.periods.iter().map(|p| [p.start.timestamp(), p.end.timestamp(), i64::from(p.variant)]));
@@ -432,21 +406,6 @@ async fn overlay(
         });
     }
     Ok((overlay, tests))
-}
-
-/// Each change of the video judged with what is measured now (keyed by when it was detected):
-/// against its channel's decay where the channel's videos teach it, else the published decay.
-async fn change_judgements(
-    state: &AppState,
-    v: &crate::api::tracking::VideoView,
-) -> Result<Vec<(DateTime<Utc>, ChangeJudgement)>, ApiError> {
-    let Ok(channel) = ChannelId::parse(&v.channel_id) else { return Ok(Vec::new()) };
-    let now = state.clock.now();
-    let since = v.published_at.min(now - Duration::days(120));
-    let series = state.store.channel_series(&channel, since).await?;
-    let Some(mine) = series.iter().find(|s| s.video.id.as_str() == v.id) else { return Ok(Vec::new()) };
-    let judged = judge_changes_now(&state.tracker.config.outliers, mine, &series, now);
-    Ok(mine.changes.iter().map(|c| c.change.detected_at).zip(judged).collect())
 }
 
 /// The counterfactual after a judged change as the chart draws it: from the views measured where
@@ -481,14 +440,16 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
         Ok(id) => id,
         Err(e) => return error_page(&e),
     };
-    let series = match series_of(&state, &user.caller, &id).await {
-        Ok(series) => series,
+    let visible = match visible_video(&state, &user.caller, &id).await {
+        Ok(visible) => visible,
         Err(e) => return error_page(&e),
     };
-    let judgements = match change_judgements(&state, &series.video).await {
+    // Each change judged with what is measured now (keyed by when it was detected).
+    let judgements = match state.service().judge_changes(&state.tracker.config.outliers, &visible.video).await {
         Ok(judgements) => judgements,
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&e.into()),
     };
+    let series = Series::of(visible);
     let (series_json, overlay_json, has_band, tests) = match overlay(&state, &user, &series).await {
         Ok((mut overlay, tests)) => {
             // The changes of one quick flip-flop share a judgement: drawn once.
@@ -506,8 +467,8 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
         }
         Err(e) => return error_page(&e),
     };
-    let tracked_alone = match state.store.user_videos(user.caller.user.id).await {
-        Ok(mine) => mine.iter().any(|m| m.video_id.as_str() == series.video.id),
+    let tracked_alone = match state.service().tracks_video_alone(user.caller.user.id, &id).await {
+        Ok(alone) => alone,
         Err(e) => return error_page(&e.into()),
     };
     let v = &series.video;
@@ -551,8 +512,8 @@ pub async fn video_page(State(state): State<AppState>, user: PageUser, Path(vide
     render(&template)
 }
 
-/// "Stop tracking" a video tracked on its own: the API's removal (its checks stop when nobody
-/// else tracks it and its channel is not tracked), then back to the dashboard.
+/// "Stop tracking" a video tracked on its own: the tracker's removal, as over the API (its checks
+/// stop when nobody else tracks it and its channel is not tracked), then back to the dashboard.
 pub async fn video_remove_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -563,9 +524,14 @@ pub async fn video_remove_submit(
         Ok(user) => user,
         Err(response) => return response,
     };
-    match crate::api::tracking::stop_tracking_video(&state, &user.caller, &video_id).await {
-        Ok(()) => Redirect::to("/dashboard").into_response(),
-        Err(e) => error_page(&e),
+    let id = match video_param(&video_id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&e),
+    };
+    match state.tracker.untrack_video_for(user.caller.user.id, &id).await {
+        Ok(true) => Redirect::to("/dashboard").into_response(),
+        Ok(false) => error_page(&ApiError::not_found("video")),
+        Err(e) => error_page(&e.into()),
     }
 }
 
