@@ -777,6 +777,34 @@ fn print_report(report: &Report) {
             r.ours.no_verdict,
         );
     }
+    print_forecast_calibration(&report.rows);
+}
+
+/// The forecast beside what happened, per group of tests with a real difference (the lifts
+/// pooled), with the realised share's sampling error: a cell of 10 tests moves by ±15 points on
+/// its own, so only a gap beyond about two errors says the forecast is off.
+fn print_forecast_calibration(rows: &[Row]) {
+    let mut pooled: BTreeMap<(&str, &str, &str, &str), (f64, usize, usize)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.true_lift > 0.0) {
+        let Some(predicted) = r.predicted_power else { continue };
+        let design = if r.design == Method::Balanced { "balanced" } else { "pacific days" };
+        let signal = if r.signal == SignalUsed::Views { "views" } else { "views + reach" };
+        let e = pooled.entry((r.grouping, r.band, design, signal)).or_default();
+        e.0 += predicted * r.ours.tests as f64;
+        e.1 += r.ours.correct;
+        e.2 += r.ours.tests;
+    }
+    println!("\nforecast vs realised (lifts 5-20 % pooled): predicted / realised ± sampling error (tests)");
+    for ((grouping, band, design, signal), (predicted, correct, tests)) in pooled {
+        let n = tests.max(1) as f64;
+        let realised = correct as f64 / n;
+        println!(
+            "{grouping:<19} | {band:<13} | {design:<12} | {signal:<13} | {:>3.0}% / {:>3.0}% ± {:>2.0} ({tests})",
+            predicted / n * 100.0,
+            realised * 100.0,
+            (realised * (1.0 - realised) / n).sqrt().max(0.5 / n) * 100.0,
+        );
+    }
 }
 
 /// Records the video's hourly views over the `hours` before `now` from the simulator's truth,
