@@ -43,10 +43,10 @@ use tubewatch_core::outliers::{
     judge_channel_outlier, naive_outlier_score,
 };
 use tubewatch_core::series::hours_between;
-use tubewatch_core::{Clock, Slot, VideoId};
+use tubewatch_core::{ChannelId, Clock, ManualClock, Slot, VideoId};
 use tubewatch_sim::world::{DECAY_TAU_HOURS, DECAY_TAU_SIGMA, DECAY_THETA};
 use tubewatch_sim::world::{Stream, Video, World};
-use tubewatch_sim::{ChangeSource, HOURLY_NOISE_SIGMA, SimConfig, Simulator, VariantKind};
+use tubewatch_sim::{ChangeSource, HOURLY_NOISE_SIGMA, RunningSim, SimConfig, Simulator, VariantKind};
 use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
 use tubewatch_worker::outliers_job::{FIRST_RUN_LOOKBACK_DAYS, channel_profile, judge_video_change, video_views};
 use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
@@ -195,6 +195,15 @@ pub struct OutliersReport {
     pub strong_share: f64,
     pub videos_tracked: usize,
     pub wall_seconds: f64,
+    #[serde(flatten)]
+    pub channel: ChannelFindings,
+    #[serde(flatten)]
+    pub change: ChangeFindings,
+}
+
+/// Channel outliers against each truth.
+#[derive(Debug, Serialize)]
+pub struct ChannelFindings {
     /// Against "true expected views ≥ `channel_level`× the channel's typical at the same age".
     pub channel_outliers: Comparison,
     /// Precision and recall if the rule flagged at other multiples of the band's median.
@@ -216,6 +225,11 @@ pub struct OutliersReport {
     /// age), and the true outliers among them (counted as missed).
     pub channel_not_judged: usize,
     pub channel_truth_not_judged: usize,
+}
+
+/// Thumbnail/title outliers against the truth.
+#[derive(Debug, Serialize)]
+pub struct ChangeFindings {
     pub change_outliers: Comparison,
     pub change_outliers_long: Comparison,
     pub change_outliers_shorts: Comparison,
@@ -396,6 +410,7 @@ pub struct LiftBucket {
 
 pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let wall = std::time::Instant::now();
+    let outliers = outliers_config(&args, &settings)?;
     let (mut sim_config, clock) = SimConfig::for_tests(args.seed, args.channels.max(1));
     sim_config.page_bytes = 8 * 1024;
     sim_config.world.creator_thumbnail_change_rate = args.thumbnail_change_rate;
@@ -407,10 +422,44 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         tubewatch_store::connect(&format!("sqlite://{}", dir.path().join("tw.db").display()), &StoreOptions::default())
             .await?;
     store.migrate().await?;
-    let mut yt = YoutubeConfig::single_base(&sim.base_url)?;
-    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    yt.api_key = (!args.no_api_key).then(|| "eval-outliers".to_owned());
-    let youtube = YoutubeClient::new(yt)?;
+    let channels: Vec<_> = sim.sim.channels().iter().take(args.channels as usize).map(|c| c.id.clone()).collect();
+    let seen = track_and_run(&args, &settings, &outliers, &sim, &clock, &store, dir.path(), &channels).await?;
+    let (ours_channel, ours_change) = our_findings(&store, &seen).await?;
+    let mut videos_tracked = 0;
+    for id in &channels {
+        videos_tracked += store.channel_videos(id).await?.len();
+    }
+    let report = OutliersReport {
+        seed: args.seed,
+        channels: args.channels,
+        weeks: args.weeks,
+        margin: outliers.channel.margin,
+        min_lift: outliers.change.min_lift,
+        confidence: outliers.change.confidence,
+        channel_level: args.channel_level,
+        true_lift: args.true_lift,
+        thumbnail_change_rate: args.thumbnail_change_rate,
+        title_change_rate: args.title_change_rate,
+        strong_share: args.strong_share,
+        videos_tracked,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        channel: channel_findings(&seen.channel, &ours_channel, args.channel_level),
+        change: change_findings(&seen.change, &ours_change, &outliers, args.true_lift),
+    };
+    if args.details {
+        print_details(&seen, &ours_channel);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The settings' outlier rules with the command line's overrides.
+fn outliers_config(args: &OutliersArgs, settings: &Settings) -> anyhow::Result<OutliersConfig> {
     let mut outliers = settings.outliers_config();
     if let Some(margin) = args.margin {
         outliers.channel.margin = margin;
@@ -434,17 +483,44 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     if let Some(hours) = args.block_hours {
         outliers.change.noise_block_hours = hours;
     }
+    Ok(outliers)
+}
+
+/// What the weekly runs of the period judged, each candidate with its truth, and when they ran.
+struct Seen {
+    runs: Vec<DateTime<Utc>>,
+    channel: BTreeMap<String, ChannelCandidate>,
+    change: BTreeMap<(String, &'static str), ChangeCandidate>,
+}
+
+/// Tracks `channels` for the period through the real pipeline, hour by hour of virtual time,
+/// and gathers every weekly run's candidates from the data that run sees, just before it.
+#[allow(clippy::too_many_arguments)]
+async fn track_and_run(
+    args: &OutliersArgs,
+    settings: &Settings,
+    outliers: &OutliersConfig,
+    sim: &RunningSim,
+    clock: &Arc<ManualClock>,
+    store: &Arc<dyn Store>,
+    dir: &std::path::Path,
+    channels: &[ChannelId],
+) -> anyhow::Result<Seen> {
+    let mut yt = YoutubeConfig::single_base(&sim.base_url)?;
+    yt.retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    yt.api_key = (!args.no_api_key).then(|| "eval-outliers".to_owned());
+    let youtube = YoutubeClient::new(yt)?;
     let config = PipelineConfig {
         policy: settings.schedule_policy()?,
         outliers: outliers.clone(),
-        mailer: Mailer::outbox("eval@tubewatch.test", &dir.path().join("outbox"))?,
+        mailer: Mailer::outbox("eval@tubewatch.test", &dir.join("outbox"))?,
         ..PipelineConfig::default()
     };
     let clock_dyn: Arc<dyn Clock> = clock.clone();
     let pipeline = Pipeline {
         store: store.clone(),
         youtube: youtube.clone(),
-        blobs: Blobs::local(&dir.path().join("blobs"))?,
+        blobs: Blobs::local(&dir.join("blobs"))?,
         clock: clock_dyn.clone(),
         metrics: Arc::new(Metrics::default()),
         writer: Default::default(),
@@ -452,17 +528,14 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     };
     let tracker = Tracker { store: store.clone(), youtube, clock: clock_dyn, config };
     let start = clock.now();
-    let channels: Vec<_> = sim.sim.channels().iter().take(args.channels as usize).map(|c| c.id.clone()).collect();
-    for id in &channels {
+    for id in channels {
         tracker.track_channel(None, id.as_str()).await.with_context(|| format!("tracking {id}"))?;
     }
     // Every weekly run in the period, and the series as each run saw them (for the baseline).
     let end =
         start + Duration::weeks(i64::from(args.weeks)) + Duration::hours(outliers.hour.into()) + Duration::hours(1);
-    let mut runs: Vec<DateTime<Utc>> = Vec::new();
+    let mut seen = Seen { runs: Vec::new(), channel: BTreeMap::new(), change: BTreeMap::new() };
     let mut next_run = outliers.next_run_after(start - Duration::seconds(1));
-    let mut channel_candidates: BTreeMap<String, ChannelCandidate> = BTreeMap::new();
-    let mut change_candidates: BTreeMap<(String, &'static str), ChangeCandidate> = BTreeMap::new();
     let progress =
         Progress::new("eval outliers", u64::try_from((end - start).num_hours()).unwrap_or(0), "virtual hours");
     while clock.now() < end {
@@ -474,22 +547,28 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             }
             if clock.now() >= next_run {
                 // The baseline sees the same data the run does, just before it.
-                for id in &channels {
+                for id in channels {
                     let series = store.channel_series(id, next_run - Duration::days(FIRST_RUN_LOOKBACK_DAYS)).await?;
-                    channel_candidates_for_run(&sim.sim, &outliers, &series, next_run, &mut channel_candidates)?;
-                    changes_for_run(&sim.sim, &outliers, &series, next_run, &mut change_candidates)?;
+                    channel_candidates_for_run(&sim.sim, outliers, &series, next_run, &mut seen.channel)?;
+                    changes_for_run(&sim.sim, outliers, &series, next_run, &mut seen.change)?;
                 }
-                runs.push(next_run);
+                seen.runs.push(next_run);
                 next_run += Duration::weeks(1);
             }
             pipeline.drain("eval", StdDuration::from_secs(60), 32).await?;
         }
     }
     progress.finish();
-    // Our findings over all runs.
+    Ok(seen)
+}
+
+/// Our findings over all runs: channel outliers by video id, change outliers as `id/kind`, each
+/// among the candidates (findings outside them cannot happen with the same rule; intersected to
+/// be safe).
+async fn our_findings(store: &Arc<dyn Store>, seen: &Seen) -> anyhow::Result<(BTreeSet<String>, BTreeSet<String>)> {
     let mut ours_channel = BTreeSet::new();
     let mut ours_change = BTreeSet::new();
-    for run in &runs {
+    for run in &seen.runs {
         for o in store.week_outliers(&OutliersConfig::week_label(*run)).await? {
             let id = o.outlier.video_id.to_string();
             match o.outlier.kind {
@@ -505,15 +584,22 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             }
         }
     }
-    // Findings outside the candidates cannot happen (same rule); intersect to be safe.
-    let channel_ids: BTreeSet<String> = channel_candidates.keys().cloned().collect();
-    let ours_channel: BTreeSet<String> = ours_channel.intersection(&channel_ids).cloned().collect();
+    let channel_ids: BTreeSet<String> = seen.channel.keys().cloned().collect();
+    Ok((ours_channel.intersection(&channel_ids).cloned().collect(), ours_change))
+}
+
+/// Channel outliers scored against each truth, with the curve over the multiple and the ceilings.
+fn channel_findings(
+    candidates: &BTreeMap<String, ChannelCandidate>,
+    ours_channel: &BTreeSet<String>,
+    channel_level: f64,
+) -> ChannelFindings {
     let channel_set = |keep: &dyn Fn(&ChannelCandidate) -> bool| -> BTreeSet<String> {
-        channel_candidates.iter().filter(|(_, c)| keep(c)).map(|(id, _)| id.clone()).collect()
+        candidates.iter().filter(|(_, c)| keep(c)).map(|(id, _)| id.clone()).collect()
     };
-    let truth_level = channel_set(&|c| c.true_level >= args.channel_level);
+    let truth_level = channel_set(&|c| c.true_level >= channel_level);
     let truth_breakout = channel_set(&|c| c.breakout);
-    let truth_band = channel_set(&|c| c.band_level >= args.channel_level);
+    let truth_band = channel_set(&|c| c.band_level >= channel_level);
     let naive_channel = channel_set(&|c| c.naive);
     let channel_not_judged = channel_set(&|c| c.score.is_none());
     let channel_curve = [3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0]
@@ -524,22 +610,44 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         })
         .collect();
     let true_levels: Vec<(f64, bool)> =
-        channel_candidates.values().filter_map(|c| c.total_level.map(|l| (l, c.breakout))).collect();
-
-    // Thumbnail/title outliers.
-    let true_lift = args.true_lift;
-    let change_set = |keep: &dyn Fn(&ChangeCandidate) -> bool| -> BTreeSet<String> {
-        change_candidates.iter().filter(|(_, c)| keep(c)).map(|((id, kind), _)| format!("{id}/{kind}")).collect()
+        candidates.values().filter_map(|c| c.total_level.map(|l| (l, c.breakout))).collect();
+    let against = |truth: &BTreeSet<String>| Comparison {
+        candidates: candidates.len(),
+        truth: truth.len(),
+        ours: Score::of(ours_channel, truth),
+        naive: Score::of(&naive_channel, truth),
+        reference: None,
+        reference_independent_hours: None,
+        shape_unknown_reference: None,
     };
+    ChannelFindings {
+        channel_outliers: against(&truth_level),
+        channel_curve,
+        channel_outliers_band_videos: against(&truth_band),
+        channel_reached_ceiling: Score::of(&channel_set(&|c| c.reached_level >= channel_level), &truth_level),
+        channel_outliers_breakouts: against(&truth_breakout),
+        channel_breakout_ceiling: Ceiling::best(true_levels),
+        channel_not_judged: channel_not_judged.len(),
+        channel_truth_not_judged: channel_not_judged.intersection(&truth_level).count(),
+    }
+}
+
+/// Thumbnail/title outliers scored against the truth, beside the naive rule and the references,
+/// by stream, age and true lift, with the curves, the intervals' calibration and what was not judged.
+fn change_findings(
+    candidates: &BTreeMap<(String, &'static str), ChangeCandidate>,
+    ours_change: &BTreeSet<String>,
+    outliers: &OutliersConfig,
+    true_lift: f64,
+) -> ChangeFindings {
+    let change_set = |keep: &dyn Fn(&ChangeCandidate) -> bool| change_set(candidates, keep);
     let (min_lift, confidence) = (outliers.change.min_lift, outliers.change.confidence);
-    let reference_flags =
-        |k: &Option<(f64, f64)>, margin: f64| k.is_some_and(|(lift, low)| low > 0.0 && lift >= margin);
     let comparison = |stream: &dyn Fn(&ChangeCandidate) -> bool| {
-        let candidates = change_set(stream);
+        let candidates_in = change_set(stream);
         let truth = change_set(&|c| stream(c) && c.lift >= true_lift);
-        let ours: BTreeSet<String> = ours_change.intersection(&candidates).cloned().collect();
+        let ours: BTreeSet<String> = ours_change.intersection(&candidates_in).cloned().collect();
         Comparison {
-            candidates: candidates.len(),
+            candidates: candidates_in.len(),
             truth: truth.len(),
             ours: Score::of(&ours, &truth),
             naive: Score::of(&change_set(&|c| stream(c) && c.naive), &truth),
@@ -568,7 +676,7 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
     let truth_change = change_set(&|c| c.lift >= true_lift);
     let found = |truth: &BTreeSet<String>, reference: &BTreeSet<String>| Found {
         truth: truth.len(),
-        found: truth.intersection(&ours_change).count(),
+        found: truth.intersection(ours_change).count(),
         reference_found: truth.intersection(reference).count(),
     };
     let reference_same_hours = change_set(&|c| reference_flags(&c.references.known[0], min_lift));
@@ -581,19 +689,94 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
             found: found(&change_set(&|c| (from.max(true_lift)..to).contains(&c.lift)), &reference_same_hours),
         })
         .collect();
+    let curves = change_curves(candidates, &truth_change, min_lift, confidence);
+    let calibration = |rule, pick: &dyn Fn(&ChangeCandidate) -> Option<(f64, f64)>| {
+        let estimates: Vec<(f64, (f64, f64))> =
+            candidates.values().filter_map(|c| pick(c).map(|e| (c.lift, e))).collect();
+        Calibration::of(rule, &estimates, confidence)
+    };
+    let change_interval_calibration = vec![
+        calibration("ours", &|c| c.estimate),
+        calibration("known trajectory", &|c| c.references.known[0]),
+        calibration("the same, hours independent", &|c| c.references.known_independent),
+        calibration("decay speed unknown", &|c| c.references.shape_unknown),
+    ];
+    let mut change_not_judged: BTreeMap<&'static str, NotJudged> = BTreeMap::new();
+    for c in candidates.values().filter(|c| c.judgement != "judged") {
+        let entry = change_not_judged.entry(c.judgement).or_default();
+        entry.all += 1;
+        entry.truth += usize::from(c.lift >= true_lift);
+    }
+    let change_truth_judged =
+        found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged"), &reference_same_hours);
+    let change_truth_judged_quiet =
+        found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged" && c.quiet), &reference_same_hours);
+    ChangeFindings {
+        change_outliers: comparison(&|_| true),
+        change_outliers_long: comparison(&|c| !c.is_short),
+        change_outliers_shorts: comparison(&|c| c.is_short),
+        change_outliers_by_age,
+        change_outliers_undisturbed: comparison(&|c| c.disturbed.is_empty()),
+        change_known_trajectory_all_hours: Score::of(
+            &change_set(&|c| reference_flags(&c.references.known[1], min_lift)),
+            &truth_change,
+        ),
+        change_curve: curves.margin,
+        change_reference_curve: curves.reference_margin,
+        change_confidence_curve: curves.confidence,
+        change_reference_confidence_curve: curves.reference_confidence,
+        change_recall_by_true_lift,
+        change_interval_calibration,
+        change_not_judged,
+        change_truth_judged,
+        change_truth_judged_quiet,
+    }
+}
+
+/// The candidates a filter keeps, as `id/kind`.
+fn change_set(
+    candidates: &BTreeMap<(String, &'static str), ChangeCandidate>,
+    keep: &dyn Fn(&ChangeCandidate) -> bool,
+) -> BTreeSet<String> {
+    candidates.iter().filter(|(_, c)| keep(c)).map(|((id, kind), _)| format!("{id}/{kind}")).collect()
+}
+
+/// Whether an estimate `(lift, interval's low end)` is flagged at `margin`.
+fn reference_flags(k: &Option<(f64, f64)>, margin: f64) -> bool {
+    k.is_some_and(|(lift, low)| low > 0.0 && lift >= margin)
+}
+
+/// Precision and recall over the margin and over the interval's confidence, ours and the
+/// known-trajectory reference's.
+struct ChangeCurves {
+    margin: Vec<CurvePoint>,
+    reference_margin: Vec<CurvePoint>,
+    confidence: Vec<CurvePoint>,
+    reference_confidence: Vec<CurvePoint>,
+}
+
+fn change_curves(
+    candidates: &BTreeMap<(String, &'static str), ChangeCandidate>,
+    truth: &BTreeSet<String>,
+    min_lift: f64,
+    confidence: f64,
+) -> ChangeCurves {
     let margins = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4];
-    let change_curve = margins
+    let margin = margins
         .iter()
         .map(|&at| CurvePoint {
             at,
-            score: Score::of(&change_set(&|c| c.estimate.is_some_and(|(l, low)| low > 0.0 && l >= at)), &truth_change),
+            score: Score::of(
+                &change_set(candidates, &|c| c.estimate.is_some_and(|(l, low)| low > 0.0 && l >= at)),
+                truth,
+            ),
         })
         .collect();
-    let change_reference_curve = margins
+    let reference_margin = margins
         .iter()
         .map(|&at| CurvePoint {
             at,
-            score: Score::of(&change_set(&|c| reference_flags(&c.references.known[0], at)), &truth_change),
+            score: Score::of(&change_set(candidates, &|c| reference_flags(&c.references.known[0], at)), truth),
         })
         .collect();
     // Flagged at confidence `at`: the interval's lower end, moved from the rule's confidence.
@@ -606,150 +789,56 @@ pub async fn run(args: OutliersArgs, settings: Settings) -> anyhow::Result<ExitC
         })
     };
     let confidences = [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
-    let change_confidence_curve = confidences
+    let confidence_curve = confidences
         .iter()
-        .map(|&at| CurvePoint { at, score: Score::of(&change_set(&|c| flags_at(&c.estimate, at)), &truth_change) })
+        .map(|&at| CurvePoint { at, score: Score::of(&change_set(candidates, &|c| flags_at(&c.estimate, at)), truth) })
         .collect();
-    let change_reference_confidence_curve = confidences
+    let reference_confidence = confidences
         .iter()
         .map(|&at| CurvePoint {
             at,
-            score: Score::of(&change_set(&|c| flags_at(&c.references.known[0], at)), &truth_change),
+            score: Score::of(&change_set(candidates, &|c| flags_at(&c.references.known[0], at)), truth),
         })
         .collect();
-    let calibration = |rule, pick: &dyn Fn(&ChangeCandidate) -> Option<(f64, f64)>| {
-        let estimates: Vec<(f64, (f64, f64))> =
-            change_candidates.values().filter_map(|c| pick(c).map(|e| (c.lift, e))).collect();
-        Calibration::of(rule, &estimates, confidence)
-    };
-    let change_interval_calibration = vec![
-        calibration("ours", &|c| c.estimate),
-        calibration("known trajectory", &|c| c.references.known[0]),
-        calibration("the same, hours independent", &|c| c.references.known_independent),
-        calibration("decay speed unknown", &|c| c.references.shape_unknown),
-    ];
-    let mut change_not_judged: BTreeMap<&'static str, NotJudged> = BTreeMap::new();
-    for c in change_candidates.values().filter(|c| c.judgement != "judged") {
-        let entry = change_not_judged.entry(c.judgement).or_default();
-        entry.all += 1;
-        entry.truth += usize::from(c.lift >= true_lift);
+    ChangeCurves { margin, reference_margin, confidence: confidence_curve, reference_confidence }
+}
+
+/// Every candidate on stderr: what the rule measured and the truth, for reading a seed's flags.
+fn print_details(seen: &Seen, ours_channel: &BTreeSet<String>) {
+    for (id, c) in &seen.channel {
+        eprintln!(
+            "channel {id}: score {} true level {:.2} band level {:.2} reached level {:.2} band videos {} ({} estimated) views {} median {} expected {:.0} typical {:.0} breakout {} flagged {}",
+            c.score.map_or("-".to_owned(), |s| format!("{s:.2}")),
+            c.true_level,
+            c.band_level,
+            c.reached_level,
+            c.band_videos,
+            c.band_estimated,
+            c.measured.map_or("-".to_owned(), |m| m.0.to_string()),
+            c.measured.map_or("-".to_owned(), |m| format!("{:.0}", m.1)),
+            c.expected,
+            if c.true_level > 0.0 { c.expected / c.true_level } else { 0.0 },
+            c.breakout,
+            ours_channel.contains(id)
+        );
     }
-    let change_truth_judged =
-        found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged"), &reference_same_hours);
-    let change_truth_judged_quiet =
-        found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged" && c.quiet), &reference_same_hours);
-    let mut videos_tracked = 0;
-    for id in &channels {
-        videos_tracked += store.channel_videos(id).await?.len();
+    let pair = |v: &Option<(f64, f64)>| v.map_or("-".to_owned(), |(l, low)| format!("{l:+.2} (low {low:+.2})"));
+    for ((id, kind), c) in &seen.change {
+        eprintln!(
+            "change {id}/{kind}: short {} at {:.0} h true lift {:+.2} | {} ours {} {} | known {} | independent {} | shape unknown {} | quiet {} | disturbed: {}",
+            c.is_short,
+            c.age_hours,
+            c.lift,
+            c.judgement,
+            pair(&c.estimate),
+            c.why,
+            pair(&c.references.known[0]),
+            pair(&c.references.known_independent),
+            pair(&c.references.shape_unknown),
+            c.quiet,
+            if c.disturbed.is_empty() { "no" } else { &c.disturbed }
+        );
     }
-    let report = OutliersReport {
-        seed: args.seed,
-        channels: args.channels,
-        weeks: args.weeks,
-        margin: outliers.channel.margin,
-        min_lift,
-        confidence,
-        channel_level: args.channel_level,
-        true_lift,
-        thumbnail_change_rate: args.thumbnail_change_rate,
-        title_change_rate: args.title_change_rate,
-        strong_share: args.strong_share,
-        videos_tracked,
-        wall_seconds: wall.elapsed().as_secs_f64(),
-        channel_outliers: Comparison {
-            candidates: channel_candidates.len(),
-            truth: truth_level.len(),
-            ours: Score::of(&ours_channel, &truth_level),
-            naive: Score::of(&naive_channel, &truth_level),
-            reference: None,
-            reference_independent_hours: None,
-            shape_unknown_reference: None,
-        },
-        channel_curve,
-        channel_outliers_band_videos: Comparison {
-            candidates: channel_candidates.len(),
-            truth: truth_band.len(),
-            ours: Score::of(&ours_channel, &truth_band),
-            naive: Score::of(&naive_channel, &truth_band),
-            reference: None,
-            reference_independent_hours: None,
-            shape_unknown_reference: None,
-        },
-        channel_reached_ceiling: Score::of(&channel_set(&|c| c.reached_level >= args.channel_level), &truth_level),
-        channel_outliers_breakouts: Comparison {
-            candidates: channel_candidates.len(),
-            truth: truth_breakout.len(),
-            ours: Score::of(&ours_channel, &truth_breakout),
-            naive: Score::of(&naive_channel, &truth_breakout),
-            reference: None,
-            reference_independent_hours: None,
-            shape_unknown_reference: None,
-        },
-        channel_breakout_ceiling: Ceiling::best(true_levels),
-        channel_not_judged: channel_not_judged.len(),
-        channel_truth_not_judged: channel_not_judged.intersection(&truth_level).count(),
-        change_outliers: comparison(&|_| true),
-        change_outliers_long: comparison(&|c| !c.is_short),
-        change_outliers_shorts: comparison(&|c| c.is_short),
-        change_outliers_by_age,
-        change_outliers_undisturbed: comparison(&|c| c.disturbed.is_empty()),
-        change_known_trajectory_all_hours: Score::of(
-            &change_set(&|c| reference_flags(&c.references.known[1], min_lift)),
-            &truth_change,
-        ),
-        change_curve,
-        change_reference_curve,
-        change_confidence_curve,
-        change_reference_confidence_curve,
-        change_recall_by_true_lift,
-        change_interval_calibration,
-        change_not_judged,
-        change_truth_judged,
-        change_truth_judged_quiet,
-    };
-    if args.details {
-        for (id, c) in &channel_candidates {
-            eprintln!(
-                "channel {id}: score {} true level {:.2} band level {:.2} reached level {:.2} band videos {} ({} estimated) views {} median {} expected {:.0} typical {:.0} breakout {} flagged {}",
-                c.score.map_or("-".to_owned(), |s| format!("{s:.2}")),
-                c.true_level,
-                c.band_level,
-                c.reached_level,
-                c.band_videos,
-                c.band_estimated,
-                c.measured.map_or("-".to_owned(), |m| m.0.to_string()),
-                c.measured.map_or("-".to_owned(), |m| format!("{:.0}", m.1)),
-                c.expected,
-                if c.true_level > 0.0 { c.expected / c.true_level } else { 0.0 },
-                c.breakout,
-                ours_channel.contains(id)
-            );
-        }
-        let pair = |v: &Option<(f64, f64)>| v.map_or("-".to_owned(), |(l, low)| format!("{l:+.2} (low {low:+.2})"));
-        for ((id, kind), c) in &change_candidates {
-            eprintln!(
-                "change {id}/{kind}: short {} at {:.0} h true lift {:+.2} | {} ours {} {} | known {} | independent {} | shape unknown {} | quiet {} | disturbed: {}",
-                c.is_short,
-                c.age_hours,
-                c.lift,
-                c.judgement,
-                pair(&c.estimate),
-                c.why,
-                pair(&c.references.known[0]),
-                pair(&c.references.known_independent),
-                pair(&c.references.shape_unknown),
-                c.quiet,
-                if c.disturbed.is_empty() { "no" } else { &c.disturbed }
-            );
-        }
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-    }
-    sim.shutdown().await;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn f3(v: Option<f64>) -> String {
@@ -757,46 +846,6 @@ fn f3(v: Option<f64>) -> String {
 }
 
 fn print_report(report: &OutliersReport) {
-    let show = |name: &str, c: &Comparison| {
-        let reference = |label: &str, r: &Option<Score>| {
-            r.as_ref().map_or(String::new(), |r| {
-                let share = match (c.ours.recall, r.recall) {
-                    (Some(o), Some(r)) if r > 0.0 => format!(", ours ÷ its recall {:.2}", o / r),
-                    _ => String::new(),
-                };
-                format!(
-                    "\n    {label}: precision {} recall {} ({} flagged{share})",
-                    f3(r.precision),
-                    f3(r.recall),
-                    r.flagged
-                )
-            })
-        };
-        let reference = [
-            reference("known-trajectory reference, our hours", &c.reference),
-            reference("the same, hours taken as independent", &c.reference_independent_hours),
-            reference("decay speed unknown (the world's spread), our hours", &c.shape_unknown_reference),
-        ]
-        .concat();
-        println!(
-            "{name}: {} candidates, {} true | ours precision {} recall {} ({} flagged) | naive precision {} recall {} ({} flagged){reference}",
-            c.candidates,
-            c.truth,
-            f3(c.ours.precision),
-            f3(c.ours.recall),
-            c.ours.flagged,
-            f3(c.naive.precision),
-            f3(c.naive.recall),
-            c.naive.flagged
-        );
-    };
-    let curve = |name: &str, points: &[CurvePoint], unit: &dyn Fn(f64) -> String| {
-        let row: Vec<String> = points
-            .iter()
-            .map(|p| format!("{}: {} / {}", unit(p.at), f3(p.score.precision), f3(p.score.recall)))
-            .collect();
-        println!("  {name} (precision / recall): {}", row.join(" · "));
-    };
     println!(
         "seed {}, {} channels, {} weeks, {} videos tracked ({:.0} s); creator changes: thumbnails {:.0} %, titles {:.0} % of videos, strong variants {:.0} %",
         report.seed,
@@ -808,38 +857,88 @@ fn print_report(report: &OutliersReport) {
         report.title_change_rate * 100.0,
         report.strong_share * 100.0
     );
+    print_channel_report(report);
+    print_change_report(report);
+}
+
+/// One candidate group's scores: ours, the naive rule's and the references', where measured.
+fn show(name: &str, c: &Comparison) {
+    let reference = |label: &str, r: &Option<Score>| {
+        r.as_ref().map_or(String::new(), |r| {
+            let share = match (c.ours.recall, r.recall) {
+                (Some(o), Some(r)) if r > 0.0 => format!(", ours ÷ its recall {:.2}", o / r),
+                _ => String::new(),
+            };
+            format!(
+                "\n    {label}: precision {} recall {} ({} flagged{share})",
+                f3(r.precision),
+                f3(r.recall),
+                r.flagged
+            )
+        })
+    };
+    let reference = [
+        reference("known-trajectory reference, our hours", &c.reference),
+        reference("the same, hours taken as independent", &c.reference_independent_hours),
+        reference("decay speed unknown (the world's spread), our hours", &c.shape_unknown_reference),
+    ]
+    .concat();
+    println!(
+        "{name}: {} candidates, {} true | ours precision {} recall {} ({} flagged) | naive precision {} recall {} ({} flagged){reference}",
+        c.candidates,
+        c.truth,
+        f3(c.ours.precision),
+        f3(c.ours.recall),
+        c.ours.flagged,
+        f3(c.naive.precision),
+        f3(c.naive.recall),
+        c.naive.flagged
+    );
+}
+
+/// Precision and recall at each point of a curve.
+fn curve(name: &str, points: &[CurvePoint], unit: &dyn Fn(f64) -> String) {
+    let row: Vec<String> =
+        points.iter().map(|p| format!("{}: {} / {}", unit(p.at), f3(p.score.precision), f3(p.score.recall))).collect();
+    println!("  {name} (precision / recall): {}", row.join(" · "));
+}
+
+fn print_channel_report(report: &OutliersReport) {
     show(
         &format!("channel outliers (truth: ≥ {}× the channel's typical at the same age)", report.channel_level),
-        &report.channel_outliers,
+        &report.channel.channel_outliers,
     );
-    curve("flagged at views ≥ k × the band's median", &report.channel_curve, &|k| format!("{k}×"));
+    curve("flagged at views ≥ k × the band's median", &report.channel.channel_curve, &|k| format!("{k}×"));
     println!(
         "  not judged (too little history): {} candidates, {} of them true",
-        report.channel_not_judged, report.channel_truth_not_judged
+        report.channel.channel_not_judged, report.channel.channel_truth_not_judged
     );
-    show("  the same level over the videos our band holds", &report.channel_outliers_band_videos);
+    show("  the same level over the videos our band holds", &report.channel.channel_outliers_band_videos);
     println!(
         "  best a band could do (true levels over the channel's latest videos that had reached the age): precision {} recall {}",
-        f3(report.channel_reached_ceiling.precision),
-        f3(report.channel_reached_ceiling.recall)
+        f3(report.channel.channel_reached_ceiling.precision),
+        f3(report.channel.channel_reached_ceiling.recall)
     );
-    show("channel outliers (truth: the simulator's breakouts)", &report.channel_outliers_breakouts);
-    if let Some(c) = &report.channel_breakout_ceiling {
+    show("channel outliers (truth: the simulator's breakouts)", &report.channel.channel_outliers_breakouts);
+    if let Some(c) = &report.channel.channel_breakout_ceiling {
         println!(
             "  best any rule could do seeing true levels: precision {:.3} recall {:.3} (level ≥ {:.1}× typical)",
             c.precision, c.recall, c.level
         );
     }
+}
+
+fn print_change_report(report: &OutliersReport) {
     let truth = format!("true lift ≥ {:.0} %", report.true_lift * 100.0);
-    show(&format!("thumbnail/title outliers ({truth})"), &report.change_outliers);
-    show("  long videos", &report.change_outliers_long);
-    show("  Shorts", &report.change_outliers_shorts);
-    for band in &report.change_outliers_by_age {
+    show(&format!("thumbnail/title outliers ({truth})"), &report.change.change_outliers);
+    show("  long videos", &report.change.change_outliers_long);
+    show("  Shorts", &report.change.change_outliers_shorts);
+    for band in &report.change.change_outliers_by_age {
         let to = band.to_hours.map_or("on".to_owned(), |to| format!("{to:.0} h"));
         show(&format!("  changed {:.0} h–{to} after publish", band.from_hours), &band.comparison);
     }
-    show("  no noise jump nor counter freeze around the change", &report.change_outliers_undisturbed);
-    let k = &report.change_known_trajectory_all_hours;
+    show("  no noise jump nor counter freeze around the change", &report.change.change_outliers_undisturbed);
+    let k = &report.change.change_known_trajectory_all_hours;
     println!(
         "  known-trajectory reference, all hours: precision {} recall {} ({} flagged)",
         f3(k.precision),
@@ -849,18 +948,18 @@ fn print_report(report: &OutliersReport) {
     let pct = |m: f64| format!("≥ {:.0} %", m * 100.0);
     curve(
         &format!("ours flagged at estimated lift (interval at {:.0} % above 0)", report.confidence * 100.0),
-        &report.change_curve,
+        &report.change.change_curve,
         &pct,
     );
-    curve("reference flagged at estimated lift", &report.change_reference_curve, &pct);
+    curve("reference flagged at estimated lift", &report.change.change_reference_curve, &pct);
     let conf = |c: f64| format!("{:.0} %", c * 100.0);
     curve(
         &format!("ours flagged at interval confidence (lift ≥ {:.0} %)", report.min_lift * 100.0),
-        &report.change_confidence_curve,
+        &report.change.change_confidence_curve,
         &conf,
     );
-    curve("reference flagged at interval confidence", &report.change_reference_confidence_curve, &conf);
-    for b in &report.change_recall_by_true_lift {
+    curve("reference flagged at interval confidence", &report.change.change_reference_confidence_curve, &conf);
+    for b in &report.change.change_recall_by_true_lift {
         let to = b.to.map_or("∞".to_owned(), |to| format!("{:.0} %", to * 100.0));
         println!(
             "  true lift {:.0} %–{to}: ours found {} of {}, reference {}",
@@ -871,6 +970,7 @@ fn print_report(report: &OutliersReport) {
         );
     }
     let calibration: Vec<String> = report
+        .change
         .change_interval_calibration
         .iter()
         .map(|c| format!("{} {} ({}, {} changes)", c.rule, f3(c.z_sd), f3(c.median_standard_error), c.changes))
@@ -880,9 +980,9 @@ fn print_report(report: &OutliersReport) {
         calibration.join(" · ")
     );
     let skipped: Vec<String> =
-        report.change_not_judged.iter().map(|(why, n)| format!("{why} {} ({} true)", n.all, n.truth)).collect();
+        report.change.change_not_judged.iter().map(|(why, n)| format!("{why} {} ({} true)", n.all, n.truth)).collect();
     println!("  not judged: {}", if skipped.is_empty() { "none".into() } else { skipped.join(", ") });
-    let (j, q) = (&report.change_truth_judged, &report.change_truth_judged_quiet);
+    let (j, q) = (&report.change.change_truth_judged, &report.change.change_truth_judged_quiet);
     println!(
         "  true ones judged: found {} of {} (reference {}); on quiet videos (< {QUIET_VIEWS_PER_HOUR} views an hour after the change): found {} of {} (reference {})",
         j.found, j.truth, j.reference_found, q.found, q.truth, q.reference_found
