@@ -784,7 +784,9 @@ fn print_report(report: &Report) {
 /// pooled), with the realised share's sampling error: a cell of 10 tests moves by ±15 points on
 /// its own, so only a gap beyond about two errors says the forecast is off.
 fn print_forecast_calibration(rows: &[Row]) {
-    let mut pooled: BTreeMap<(&str, &str, &str, &str), (f64, usize, usize)> = BTreeMap::new();
+    // (grouping, band, schedule, signal) → (Σ forecast × tests, right, tests)
+    type Group<'a> = (&'a str, &'a str, &'a str, &'a str);
+    let mut pooled: BTreeMap<Group, (f64, usize, usize)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.true_lift > 0.0) {
         let Some(predicted) = r.predicted_power else { continue };
         let design = if r.design == Method::Balanced { "balanced" } else { "pacific days" };
