@@ -457,7 +457,7 @@ async fn pick_videos(
     let mut videos = Vec::with_capacity(args.tests);
     for channel in sim.channels() {
         let recent = sim.channel_videos(
-            channel.id.as_str(),
+            &channel.id,
             now - Duration::days(args.max_age_days),
             now - Duration::days(args.min_age_days),
         )?;

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use tubewatch_core::VideoId;
+use tubewatch_core::{ChannelId, VideoId};
 
 use crate::faults::FaultConfig;
 use crate::respond::json_response;
@@ -107,6 +107,8 @@ async fn channel_videos(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return *e,
     };
+    // A malformed id names no channel of the world: the same 404 as an unknown one.
+    let Ok(id) = ChannelId::parse(&id) else { return sim_error(SimError::UnknownChannel(id)) };
     match sim(&s).channel_videos(&id, since, until) {
         Ok(videos) => json_response(StatusCode::OK, &json!({"channel_id": id, "videos": videos})),
         Err(e) => sim_error(e),

@@ -257,12 +257,13 @@ impl Simulator {
     /// A channel's videos published in `[since, until]`, newest first, with their truth at `until`.
     pub fn channel_videos(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<VideoTruth>, SimError> {
         let world = &self.inner.world;
-        let channel = world.channel_by_id(channel_id).ok_or_else(|| SimError::UnknownChannel(channel_id.to_owned()))?;
+        let channel =
+            world.channel_by_id(channel_id.as_str()).ok_or_else(|| SimError::UnknownChannel(channel_id.to_string()))?;
         let muts = self.inner.read_muts();
         Ok(world.videos_between(channel, since, until).iter().map(|v| world.video_truth(v, &muts, until)).collect())
     }

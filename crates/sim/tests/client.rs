@@ -140,7 +140,7 @@ async fn the_client_recognises_injected_failures() {
     let yt = client(&running.base_url);
     let now = running.sim.now();
     let c = &running.sim.channels()[0];
-    let id = running.sim.channel_videos(c.id.as_str(), now - Duration::days(90), now).unwrap()[0].id.clone();
+    let id = running.sim.channel_videos(&c.id, now - Duration::days(90), now).unwrap()[0].id.clone();
     assert_eq!(yt.player(&id).await.unwrap_err().kind(), ErrorKind::BotCheck);
     assert_eq!(yt.watch_page(&id).await.unwrap_err().kind(), ErrorKind::WrongVideo);
 }

@@ -23,7 +23,7 @@ fn client() -> reqwest::Client {
 fn some_video(sim: &Simulator, min_age: Duration) -> VideoId {
     let now = sim.now();
     for c in sim.channels() {
-        let videos = sim.channel_videos(c.id.as_str(), now - Duration::days(30), now - min_age).unwrap();
+        let videos = sim.channel_videos(&c.id, now - Duration::days(30), now - min_age).unwrap();
         if let Some(v) = videos.iter().find(|v| !v.is_short) {
             return v.id.clone();
         }
@@ -182,11 +182,8 @@ async fn shorts_links_and_missing_maxres_placeholder() {
     assert!(feed.contains(&format!("{}/shorts/", running.base_url)));
     let mut missing = None;
     for c in sim.channels() {
-        if let Some(v) = sim
-            .channel_videos(c.id.as_str(), now - Duration::days(60), now)
-            .unwrap()
-            .into_iter()
-            .find(|v| !v.has_maxres)
+        if let Some(v) =
+            sim.channel_videos(&c.id, now - Duration::days(60), now).unwrap().into_iter().find(|v| !v.has_maxres)
         {
             missing = Some(v.id.to_string());
             break;

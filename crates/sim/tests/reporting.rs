@@ -66,7 +66,7 @@ async fn connect(yt: &YoutubeClient, scope: &str) -> (OAuthClient, TokenSet) {
 fn truth(sim: &Simulator, channel: &ChannelId, day: i64) -> Vec<ReachRow> {
     let day_end = DateTime::from_timestamp(pacific_midnight(day + 1), 0).unwrap();
     let mut rows: Vec<ReachRow> = sim
-        .channel_videos(channel.as_str(), DateTime::<Utc>::MIN_UTC, sim.now().min(day_end))
+        .channel_videos(channel, DateTime::<Utc>::MIN_UTC, sim.now().min(day_end))
         .unwrap()
         .into_iter()
         .filter_map(|v| {

@@ -128,7 +128,7 @@ async fn player_has_every_field_of_the_real_player_responses() {
     let running = sim().await;
     let now = running.sim.now();
     let c = &running.sim.channels()[0];
-    let id = running.sim.channel_videos(c.id.as_str(), now - chrono::Duration::days(90), now).unwrap()[0].id.clone();
+    let id = running.sim.channel_videos(&c.id, now - chrono::Duration::days(90), now).unwrap()[0].id.clone();
     let from_api: Value = reqwest::Client::new()
         .post(format!("{}/youtubei/v1/player", running.base_url))
         .json(&json!({"videoId": id}))

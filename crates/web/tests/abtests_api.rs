@@ -87,8 +87,7 @@ async fn connect_create_read_stop_and_disconnect_over_http() {
 
     // Create a test from a PNG and a JPEG.
     let now = app.clock.now();
-    let mut videos =
-        app.sim.sim.channel_videos(owned.as_str(), now - Duration::days(60), now - Duration::days(2)).unwrap();
+    let mut videos = app.sim.sim.channel_videos(&owned, now - Duration::days(60), now - Duration::days(2)).unwrap();
     videos.sort_by_key(|v| (v.is_short, std::cmp::Reverse(v.views)));
     let video = videos.first().expect("a video").id.clone();
     let files = vec![("a.png", picture(1, image::ImageFormat::Png)), ("b.jpg", picture(2, image::ImageFormat::Jpeg))];
@@ -189,8 +188,7 @@ async fn connection_status_shows_the_channel_and_a_revoked_grant_without_tokens(
 
     // A test, then Google refuses the grant: the status says so and lists the paused test.
     let now = app.clock.now();
-    let mut videos =
-        app.sim.sim.channel_videos(owned.as_str(), now - Duration::days(60), now - Duration::days(2)).unwrap();
+    let mut videos = app.sim.sim.channel_videos(&owned, now - Duration::days(60), now - Duration::days(2)).unwrap();
     videos.sort_by_key(|v| (v.is_short, std::cmp::Reverse(v.views)));
     let video = videos.first().expect("a video").id.clone();
     let files = vec![("a.png", picture(1, image::ImageFormat::Png)), ("b.png", picture(2, image::ImageFormat::Png))];
@@ -263,8 +261,7 @@ async fn free_users_get_402_and_an_unconfigured_server_503() {
 /// The owned channel's busiest video published 2–60 days ago.
 fn busiest_video(app: &TestApp, owned: &ChannelId) -> VideoId {
     let now = app.clock.now();
-    let mut videos =
-        app.sim.sim.channel_videos(owned.as_str(), now - Duration::days(60), now - Duration::days(2)).unwrap();
+    let mut videos = app.sim.sim.channel_videos(owned, now - Duration::days(60), now - Duration::days(2)).unwrap();
     videos.sort_by_key(|v| (v.is_short, std::cmp::Reverse(v.views)));
     videos.first().expect("a video").id.clone()
 }

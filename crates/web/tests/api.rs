@@ -14,7 +14,7 @@ use chrono::{Duration, Utc};
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tubewatch_core::{Clock, Email, VideoId};
+use tubewatch_core::{ChannelId, Clock, Email, VideoId};
 use tubewatch_store::{Plan, TargetKind, TargetState};
 use tubewatch_web::config::{AccountsConfig, HttpConfig, StripeConfig};
 
@@ -25,7 +25,8 @@ fn sim_channels(app: &TestApp) -> Vec<String> {
 
 fn recent_videos(app: &TestApp, channel: &str) -> Vec<VideoId> {
     let now = app.clock.now();
-    app.sim.sim.channel_videos(channel, now - Duration::days(50), now).unwrap().into_iter().map(|v| v.id).collect()
+    let channel = ChannelId::parse(channel).unwrap();
+    app.sim.sim.channel_videos(&channel, now - Duration::days(50), now).unwrap().into_iter().map(|v| v.id).collect()
 }
 
 #[tokio::test]

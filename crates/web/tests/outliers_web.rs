@@ -13,11 +13,12 @@ use tubewatch_store::{BandSnapshotRecord, NewOutlier, NewVideo, OutlierKind, Tar
 /// A video of `channel` as the worker's channel check would have recorded it.
 async fn video_of(app: &TestApp, channel: &str) -> VideoId {
     let now = app.clock.now();
-    let truth = app.sim.sim.channel_videos(channel, now - Duration::days(30), now).unwrap();
+    let channel_id = ChannelId::parse(channel).unwrap();
+    let truth = app.sim.sim.channel_videos(&channel_id, now - Duration::days(30), now).unwrap();
     let id = truth[0].id.clone();
     let video = NewVideo {
         id: id.clone(),
-        channel_id: ChannelId::parse(channel).unwrap(),
+        channel_id,
         published_at: truth[0].published,
         is_short: truth[0].is_short,
         title: format!("video of {channel}"),

@@ -435,10 +435,9 @@ async fn tracked_videos_are_shown_to_their_owner_only() {
     let remove = |id: &str| format!("action=\"/videos/{id}/remove\"");
     assert!(!alice.get(&format!("/videos/{}", video.id)).await.body.contains(&remove(video.id.as_str())));
     let other = app.sim.sim.channels()[1].id.clone();
-    let alone =
-        app.sim.sim.channel_videos(other.as_str(), app.clock.now() - Duration::days(20), app.clock.now()).unwrap()[0]
-            .id
-            .clone();
+    let alone = app.sim.sim.channel_videos(&other, app.clock.now() - Duration::days(20), app.clock.now()).unwrap()[0]
+        .id
+        .clone();
     let added = alice.post("/track", &[("csrf_token", &csrf), ("kind", "video"), ("url", alone.as_str())]).await;
     assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
     let path = format!("/videos/{alone}");

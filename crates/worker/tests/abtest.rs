@@ -153,7 +153,7 @@ impl World {
     fn video_of(&self, channel: &ChannelId) -> VideoId {
         let now = self.clock.now();
         let mut videos =
-            self.sim.sim.channel_videos(channel.as_str(), now - Duration::days(60), now - Duration::days(2)).unwrap();
+            self.sim.sim.channel_videos(channel, now - Duration::days(60), now - Duration::days(2)).unwrap();
         videos.sort_by_key(|v| (v.is_short, std::cmp::Reverse(v.views)));
         videos.first().expect("a video").id.clone()
     }

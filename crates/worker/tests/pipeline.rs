@@ -85,7 +85,7 @@ async fn with_an_api_key_a_channels_history_is_each_streams_fifty_newest() {
     w.run_hours(1).await;
     let store = &w.pipeline.store;
     let stored = store.channel_videos(&channel.id).await.unwrap();
-    let all = w.sim.sim.channel_videos(channel.id.as_str(), now - Duration::days(3 * 365), now).unwrap();
+    let all = w.sim.sim.channel_videos(&channel.id, now - Duration::days(3 * 365), now).unwrap();
     for shorts in [false, true] {
         // The stream's 50 newest, every one stored (the feed's in-window ones tracked, the rest
         // seen once with their views now); no older one.
@@ -240,8 +240,7 @@ async fn tracking_a_video_by_url_and_bad_input() {
     let w = world(5, 3).await;
     w.clock.advance(Duration::days(2));
     let channel = &w.sim.sim.channels()[0];
-    let recent =
-        w.sim.sim.channel_videos(channel.id.as_str(), w.clock.now() - Duration::days(20), w.clock.now()).unwrap();
+    let recent = w.sim.sim.channel_videos(&channel.id, w.clock.now() - Duration::days(20), w.clock.now()).unwrap();
     let video = recent.first().expect("a recent video");
     let url = format!("https://www.youtube.com/watch?v={}", video.id);
     let id = w.tracker.track_video(None, &url).await.unwrap();
@@ -273,9 +272,7 @@ async fn tracking_again_resumes_a_stopped_channel_and_video() {
     let store = &w.pipeline.store;
     let channel = &w.sim.sim.channels()[0];
     let video =
-        w.sim.sim.channel_videos(channel.id.as_str(), w.clock.now() - Duration::days(20), w.clock.now()).unwrap()[0]
-            .id
-            .clone();
+        w.sim.sim.channel_videos(&channel.id, w.clock.now() - Duration::days(20), w.clock.now()).unwrap()[0].id.clone();
     w.tracker.track_channel(None, channel.id.as_str()).await.unwrap();
     w.tracker.track_video(None, video.as_str()).await.unwrap();
     w.run_hours(1).await;
