@@ -97,6 +97,14 @@ impl Method {
             Self::Naive => AbDesign::DailyAlternation,
         }
     }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Balanced => "balanced",
+            Self::PacificDays => "pacific days",
+            Self::Naive => "naive",
+        }
+    }
 }
 
 /// What our verdict is made from.
@@ -105,6 +113,15 @@ impl Method {
 enum SignalUsed {
     Views,
     ViewsAndReach,
+}
+
+impl SignalUsed {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Views => "views",
+            Self::ViewsAndReach => "views + reach",
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -758,15 +775,8 @@ fn print_report(report: &Report) {
             "{:<13} | {:>3.0}% | {:<12} | {:<13} | {} | {} | {:>11} | {} | {:>4.1} | {:>9} | {} | {:>3}",
             r.band,
             r.true_lift * 100.0,
-            match r.design {
-                Method::Balanced => "balanced",
-                Method::PacificDays => "pacific days",
-                Method::Naive => "naive",
-            },
-            match r.signal {
-                SignalUsed::Views => "views",
-                SignalUsed::ViewsAndReach => "views + reach",
-            },
+            r.design.label(),
+            r.signal.label(),
             cell(&r.ours),
             cell(&r.oracle),
             percent(r.ours_over_oracle, 100.0),
@@ -789,9 +799,7 @@ fn print_forecast_calibration(rows: &[Row]) {
     let mut pooled: BTreeMap<Group, (f64, usize, usize)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.true_lift > 0.0) {
         let Some(predicted) = r.predicted_power else { continue };
-        let design = if r.design == Method::Balanced { "balanced" } else { "pacific days" };
-        let signal = if r.signal == SignalUsed::Views { "views" } else { "views + reach" };
-        let e = pooled.entry((r.grouping, r.band, design, signal)).or_default();
+        let e = pooled.entry((r.grouping, r.band, r.design.label(), r.signal.label())).or_default();
         e.0 += predicted * r.ours.tests as f64;
         e.1 += r.ours.correct;
         e.2 += r.ours.tests;
