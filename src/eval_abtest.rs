@@ -28,7 +28,7 @@ use tubewatch_core::abtest::{
     naive_analysis, oracle_verdict, sequential_verdict,
 };
 use tubewatch_core::outliers::ViewsPoint;
-use tubewatch_core::reach::{ReachObs, planned_standard_error};
+use tubewatch_core::reach::{ReachObs, planned_precision};
 use tubewatch_core::{Clock, Email, Slot, UserId, VideoId};
 use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
 use tubewatch_store::{AbDesign, AbTestId, AbTestState, NewUser, Plan, Store, StoreOptions};
@@ -645,10 +645,10 @@ fn score_test(sim: &Simulator, p: &Planned, d: &TestData, config: &AnalysisConfi
     let expected = |a, b| sim.noise_free_views(&p.video, a, b).map_or(0.0, |v| v.iter().sum());
     let all_reach: Vec<ReachObs> = d.reach.iter().map(|(_, r)| r.clone()).collect();
     let views_se = d.power.estimate.standard_error;
-    let reach_se = d
+    let reach_precision = d
         .periods
         .first()
-        .and_then(|_| planned_standard_error(&d.periods, 2, &reach_plan_from_views(&d.power.traffic), config.alpha));
+        .and_then(|_| planned_precision(&d.periods, 2, &reach_plan_from_views(&d.power.traffic), config.alpha));
     for signal in [SignalUsed::Views, SignalUsed::ViewsAndReach] {
         let reach: &[ReachObs] = if signal == SignalUsed::Views { &[] } else { &all_reach };
         let ours = match signal {
@@ -660,7 +660,7 @@ fn score_test(sim: &Simulator, p: &Planned, d: &TestData, config: &AnalysisConfi
         let oracle = oracle_verdict(&d.points, d.published, &d.periods, 2, reach, config, expected)
             .unwrap_or(Verdict::Inconclusive);
         let (sequential, sequential_days) = replay(d, signal, ours, config);
-        let se = ctr_standard_error(views_se, if signal == SignalUsed::Views { None } else { reach_se });
+        let se = ctr_standard_error(views_se, if signal == SignalUsed::Views { None } else { reach_precision });
         scored.judged.push((
             signal,
             Judged { ours, oracle, sequential, sequential_days, forecast: detection_probability(p.effect, se) },

@@ -59,6 +59,11 @@ pub struct ReachAnalysis {
     pub day_to_day_cv: f64,
     /// Degrees of freedom of the intervals (days used − parameters).
     pub degrees_of_freedom: usize,
+    /// The share of the comparisons' variance that is the CTR's own day-to-day movement (`τ²`,
+    /// the rest being the days' binomial noise). A day's views move with its CTR, so this part
+    /// is shared with the views' estimate on the same days (see `abtest::combine_evidence`).
+    #[serde(default)]
+    pub day_shock_share: f64,
     /// Each variant's CTR ÷ variant A's, with its interval (t, 1 − α).
     pub ctr_ratio_to_a: Vec<f64>,
     /// Pairwise CTR ratios: `log_ratio` and `standard_error` on the log scale; the interval and
@@ -96,14 +101,19 @@ pub fn analyse_reach(days: &[ReachObs], variants: usize, alpha: f64) -> Result<R
     let separated = || AbError::Model("reach: the days do not separate the variants".into());
     let tau2 = model.paule_mandel(df).ok_or_else(separated)?;
     let (coef, cov, _) = model.fit_at(tau2).ok_or_else(separated)?;
+    let shock = model.day_shock_covariance(&cov, tau2);
     let beta = |v: usize| if v == 0 { 0.0 } else { coef[v] };
     let t = stats::t_quantile(1.0 - alpha / 2.0, df as f64);
     let mut comparisons = Vec::new();
+    let mut shock_shares = Vec::new();
     for a in 0..variants {
         for b in a + 1..variants {
             let d = beta(a) - beta(b);
-            let se = pair_variance(&cov, p, a, b).sqrt();
-            comparisons.push(PairComparison::from_log(a, b, d, se, t));
+            let var = pair_variance(&cov, p, a, b);
+            comparisons.push(PairComparison::from_log(a, b, d, var.sqrt(), t));
+            if var > 0.0 {
+                shock_shares.push((pair_variance(&shock, p, a, b) / var).clamp(0.0, 1.0));
+            }
         }
     }
     let mut impressions: Vec<f64> = usable.iter().map(|d| d.impressions).collect();
@@ -114,6 +124,7 @@ pub fn analyse_reach(days: &[ReachObs], variants: usize, alpha: f64) -> Result<R
         impressions_per_day: impressions[n / 2],
         day_to_day_cv: tau2.sqrt(),
         degrees_of_freedom: df,
+        day_shock_share: shock_shares.iter().copied().fold(0.0, f64::max),
         ctr_ratio_to_a: (0..variants).map(|v| beta(v).exp()).collect(),
         comparisons,
     })
@@ -175,6 +186,26 @@ impl DayModel {
         Some((coef, stats::cholesky_inverse(&l, p), q))
     }
 
+    /// The part of the coefficients' covariance `cov` that comes from the days' own movement
+    /// `τ²`: `C Xᵀ W τ² W X C` with `C = cov = (Xᵀ W X)⁻¹` and `W` the days' weights at `τ²`.
+    fn day_shock_covariance(&self, cov: &[f64], tau2: f64) -> Vec<f64> {
+        let p = self.p;
+        // G = Xᵀ W² X τ², then C G C.
+        let mut g = vec![0.0; p * p];
+        for (row, vi) in self.rows.iter().zip(&self.noise) {
+            let w = 1.0 / (vi + tau2);
+            for a in 0..p {
+                for b in 0..p {
+                    g[a * p + b] += w * w * tau2 * row[a] * row[b];
+                }
+            }
+        }
+        let product = |x: &[f64], y: &[f64]| -> Vec<f64> {
+            (0..p * p).map(|ij| (0..p).map(|k| x[ij / p * p + k] * y[k * p + ij % p]).sum()).collect()
+        };
+        product(&product(cov, &g), cov)
+    }
+
     /// Paule–Mandel's `τ²`: `Q(τ²)` falls as `τ²` grows; it is where `Q` meets its `df` degrees
     /// of freedom (0 when it is below them already). `None` when the days do not separate the
     /// variants.
@@ -225,16 +256,32 @@ pub struct ReachPlan {
     pub ctr: f64,
 }
 
-/// The standard error of the worst pair's CTR log ratio that [`analyse_reach`] would have on a
-/// planned schedule's days (Pacific days mostly under the test), widened by `t/z` for its
-/// degrees of freedom; `None` when the schedule's days could not separate the variants.
-pub fn planned_standard_error(periods: &[AbPeriod], variants: usize, plan: &ReachPlan, alpha: f64) -> Option<f64> {
+/// How precise a planned test's reach is expected to be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReachPrecision {
+    /// The worst pair's CTR log ratio's standard error, widened by `t/z` for its degrees of freedom.
+    pub standard_error: f64,
+    /// The share of its variance that is the CTR's day-to-day movement (see
+    /// [`ReachAnalysis::day_shock_share`]).
+    pub day_shock_share: f64,
+}
+
+/// The precision [`analyse_reach`] would have on a planned schedule's days (Pacific days mostly
+/// under the test), at [`TYPICAL_DAY_TO_DAY_CV`]; `None` when the schedule's days could not
+/// separate the variants.
+pub fn planned_precision(
+    periods: &[AbPeriod],
+    variants: usize,
+    plan: &ReachPlan,
+    alpha: f64,
+) -> Option<ReachPrecision> {
     let (first, last) = (periods.first()?.start, periods.last()?.end);
     let clicks = plan.impressions_per_day * plan.ctr;
     if !(clicks > 0.0 && plan.impressions_per_day > clicks) {
         return None;
     }
-    let var_day = 1.0 / clicks - 1.0 / plan.impressions_per_day + TYPICAL_DAY_TO_DAY_CV * TYPICAL_DAY_TO_DAY_CV;
+    let tau2 = TYPICAL_DAY_TO_DAY_CV * TYPICAL_DAY_TO_DAY_CV;
+    let var_day = 1.0 / clicks - 1.0 / plan.impressions_per_day + tau2;
     let p = variants;
     let mut xtx = vec![0.0; p * p];
     let mut n = 0usize;
@@ -269,7 +316,8 @@ pub fn planned_standard_error(periods: &[AbPeriod], variants: usize, plan: &Reac
         }
     }
     let widen = stats::t_quantile(1.0 - alpha / 2.0, (n - p) as f64) / stats::normal_quantile(1.0 - alpha / 2.0);
-    Some(worst.sqrt() * widen)
+    // Every day has the same variance here, so the day-to-day share is the same for every pair.
+    Some(ReachPrecision { standard_error: worst.sqrt() * widen, day_shock_share: tau2 / var_day })
 }
 
 #[cfg(test)]
@@ -303,6 +351,11 @@ mod tests {
         assert!(a.day_to_day_cv > 0.02 && a.day_to_day_cv < 0.15, "{}", a.day_to_day_cv);
         let c = &a.comparisons[0];
         assert!(c.ci_high < 1.0, "A ÷ B clearly below 1: {c:?}");
+        // 900 clicks a day: binomial noise (0.0011) is small beside τ² (0.0049), so most of the
+        // comparison's variance is the days' own movement, which the views share.
+        assert!(a.day_shock_share > 0.6 && a.day_shock_share <= 1.0, "{}", a.day_shock_share);
+        let steady = analyse_reach(&days(14, 20_000.0, 0.3, 0.0, 1), 2, 0.05).unwrap();
+        assert!(steady.day_shock_share < 0.3, "{}", steady.day_shock_share);
     }
 
     #[test]

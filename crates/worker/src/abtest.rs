@@ -16,7 +16,7 @@ use tubewatch_core::abtest::{
     PowerEstimate, ScheduleRequest, balanced_schedule, ctr_standard_error, detection_probability, naive_daily_schedule,
     pacific_day_schedule, power_estimate,
 };
-use tubewatch_core::reach::{ReachPlan, planned_standard_error};
+use tubewatch_core::reach::{ReachPlan, planned_precision};
 use tubewatch_core::{ChannelId, Clock, Slot, UserId, VideoId};
 use tubewatch_store::{
     AbDesign, AbTestDetail, AbTestId, AbTestKind, AbTestPeriod, AbTestState, AbVariant, ConnectionState, FinalAction,
@@ -786,12 +786,12 @@ pub fn forecast(
     config: &AnalysisConfig,
 ) -> Result<DesignForecast, AbError> {
     let views_se = power_estimate(periods, variants, published, traffic, config)?.standard_error;
-    let reach_se = reach.and_then(|plan| planned_standard_error(periods, variants, plan, config.alpha));
+    let reach_precision = reach.and_then(|plan| planned_precision(periods, variants, plan, config.alpha));
     let chance = |se: f64| detection_probability(FORECAST_CTR_LIFT, se);
     Ok(DesignForecast {
         design,
         views_only: chance(ctr_standard_error(views_se, None)),
-        with_reach: reach.map(|_| chance(ctr_standard_error(views_se, reach_se))),
+        with_reach: reach.map(|_| chance(ctr_standard_error(views_se, reach_precision))),
     })
 }
 
