@@ -1137,7 +1137,7 @@ fn changes_for_run(
         let lift = change.views_lift - 1.0;
         let id = change.video_id.to_string();
         let profile = profile.get_or_init(|| channel_profile(&views_all, run));
-        let judged = judge_video_change(config, s, views, profile.as_ref(), series, run);
+        let judged = judge_video_change(config, s, views, profile.as_ref(), series, &[], run);
         let estimate = match &judged {
             ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
             _ => None,

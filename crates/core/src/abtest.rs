@@ -551,7 +551,7 @@ pub fn ctr_standard_error(views_se: f64, reach: Option<ReachPrecision>) -> f64 {
 /// reach, combined by generalised least squares: a day's CTR shock moves that day's views too,
 /// so the two share `shared` × the reach's variance (at most the smaller variance, so neither
 /// weight is negative). Returns the combined estimate and its standard error.
-fn combine_two((dv, sev): (f64, f64), (dr, ser): (f64, f64), shared: f64) -> (f64, f64) {
+pub(crate) fn combine_two((dv, sev): (f64, f64), (dr, ser): (f64, f64), shared: f64) -> (f64, f64) {
     let (vv, vr) = (sev * sev, ser * ser);
     let c = (shared.clamp(0.0, 1.0) * vr).min(vv);
     let total = vv + vr - 2.0 * c;

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abtest;
+pub mod change_reach;
 pub mod clock;
 pub mod ids;
 pub mod outliers;

@@ -8,15 +8,19 @@
 //! happens to execute, so a retried or late run judges the same week with the same data cut-off
 //! and the `(video, kind, week)` uniqueness makes it idempotent.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
-use tubewatch_core::ChannelId;
+use tubewatch_core::change_reach::{ReachDayAt, reach_around, with_owner_reach};
 use tubewatch_core::outliers::{
     ChangeEvent as CoreChange, ChangeJudgement, ChangeKind as CoreKind, ChangeOutlierConfig, ChannelBandSnapshot,
     ChannelDecay, ChannelJudgement, DecayShape, HourProfile, VideoViews, ViewsPoint, judge_change,
     judge_channel_outlier,
 };
+use tubewatch_core::{ChannelId, VideoId};
 use tubewatch_store::{
-    BandSnapshotRecord, ChangeKind, Lease, NewOutlier, OutlierKind, Target, TargetKind, VideoSeries,
+    BandSnapshotRecord, ChangeKind, Lease, NewOutlier, OutlierKind, ReachDay, Store, StoreError, Target, TargetKind,
+    VideoSeries,
 };
 
 use crate::outliers_config::OutliersConfig;
@@ -113,13 +117,15 @@ pub fn channel_decay(
 }
 
 /// How a run judges the video's thumbnail/title change in its window (`channel`: the series of
-/// the channel's videos, whose decay shape is pooled).
+/// the channel's videos, whose decay shape is pooled; `reach`: the owner's reach days of the
+/// video, empty where the owner did not grant them).
 pub fn judge_video_change(
     config: &OutliersConfig,
     series: &VideoSeries,
     views: &VideoViews,
     profile: Option<&HourProfile>,
     channel: &[VideoSeries],
+    reach: &[ReachDayAt],
     run: DateTime<Utc>,
 ) -> ChangeJudgement {
     let (from, to) = config.change_window(run);
@@ -128,7 +134,47 @@ pub fn judge_video_change(
         return ChangeJudgement::NoChange;
     }
     let decay = channel_decay(config, series, channel, profile, run);
-    judge_change(views, &events, from, to, profile, &decay, &config.change)
+    add_owner_reach(judge_change(views, &events, from, to, profile, &decay, &config.change), reach, &config.change)
+}
+
+/// A judged change with the owner's reach around it added ([`with_owner_reach`]) where there
+/// are reach days on both sides; otherwise the views' judgement as it is.
+fn add_owner_reach(judged: ChangeJudgement, reach: &[ReachDayAt], config: &ChangeOutlierConfig) -> ChangeJudgement {
+    let ChangeJudgement::Judged(lift) = judged else { return judged };
+    if reach.is_empty() {
+        return ChangeJudgement::Judged(lift);
+    }
+    let until = lift.settled_at + Duration::seconds((config.hours_after * 3600.0) as i64);
+    match reach_around(reach, lift.changed_at, lift.settled_at, until, config.confidence) {
+        Ok(around) => ChangeJudgement::Judged(with_owner_reach(lift, &around, config)),
+        Err(why) => {
+            tracing::debug!(changed_at = %lift.changed_at, %why, "owner's reach not used: {why}");
+            ChangeJudgement::Judged(lift)
+        }
+    }
+}
+
+/// How far around a change its reach days are read: a week before it, and after it the views'
+/// comparison window with a day to spare for the Pacific day it ends in.
+const REACH_DAYS_BEFORE: i64 = 8;
+const REACH_DAYS_AFTER: i64 = 5;
+
+/// The owner's reach days of `video` around `[from, to)` as core reads them (none where the
+/// owner did not grant the reach report).
+pub async fn reach_days_around(
+    store: &dyn Store,
+    video: &VideoId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<ReachDayAt>, StoreError> {
+    let days = store
+        .reach_days(video, from - Duration::days(REACH_DAYS_BEFORE), to + Duration::days(REACH_DAYS_AFTER))
+        .await?;
+    Ok(days.iter().map(reach_day_at).collect())
+}
+
+fn reach_day_at(d: &ReachDay) -> ReachDayAt {
+    ReachDayAt { start: d.day_start, end: d.day_end, impressions: d.impressions as f64, ctr: d.ctr }
 }
 
 /// Each of the video's stored changes judged with what is measured up to `now`, as the video
@@ -139,6 +185,7 @@ pub fn judge_changes_now(
     config: &OutliersConfig,
     series: &VideoSeries,
     channel: &[VideoSeries],
+    reach: &[ReachDayAt],
     now: DateTime<Utc>,
 ) -> Vec<ChangeJudgement> {
     let views = video_views(series, now);
@@ -153,7 +200,7 @@ pub fn judge_changes_now(
         let at = series.views.iter().map(|r| r.measured_at).filter(|&at| at < seen).max().unwrap_or(seen);
         let judged =
             judge_change(&views, &events, at, at + Duration::seconds(1), profile.as_ref(), &decay, &config.change);
-        let judged = match (judged, out.last()) {
+        let judged = match (add_owner_reach(judged, reach, &config.change), out.last()) {
             // Inside a flip-flop started by an earlier change: that group's judgement.
             (ChangeJudgement::NoChange, Some(previous)) => previous.clone(),
             (judged, _) => judged,
@@ -177,6 +224,7 @@ pub fn judge_week(
     channel: &ChannelId,
     previous: Option<(ChannelBandSnapshot, DateTime<Utc>)>,
     series: &[VideoSeries],
+    reach: &HashMap<VideoId, Vec<ReachDayAt>>,
     run: DateTime<Utc>,
 ) -> Result<RunOutcome, tubewatch_core::outliers::OutlierError> {
     let week = OutliersConfig::week_label(run);
@@ -221,7 +269,9 @@ pub fn judge_week(
         if s.changes.is_empty() {
             continue;
         }
-        if let ChangeJudgement::Judged(lift) = judge_video_change(config, s, views, profile.as_ref(), series, run)
+        let video_reach = reach.get(&s.video.id).map_or(&[][..], Vec::as_slice);
+        if let ChangeJudgement::Judged(lift) =
+            judge_video_change(config, s, views, profile.as_ref(), series, video_reach, run)
             && lift.flagged
         {
             let kind =
@@ -280,7 +330,16 @@ impl Pipeline {
         };
         let lookback = if previous.is_some() { SERIES_LOOKBACK_DAYS } else { FIRST_RUN_LOOKBACK_DAYS };
         let series = self.store.channel_series(&channel, run - Duration::days(lookback)).await?;
-        let outcome = judge_week(config, &channel, previous, &series, run)
+        // The owner's reach of the videos with a change in the window (none without a grant).
+        let (from, to) = config.change_window(run);
+        let mut reach = HashMap::new();
+        for s in series.iter().filter(|s| s.changes.iter().any(|c| c.change.detected_at >= from)) {
+            let days = reach_days_around(&*self.store, &s.video.id, from, to).await?;
+            if !days.is_empty() {
+                reach.insert(s.video.id.clone(), days);
+            }
+        }
+        let outcome = judge_week(config, &channel, previous, &series, &reach, run)
             .map_err(|e| JobError::Permanent(format!("outlier settings: {e}")))?;
         let through = stored.as_ref().map_or(run, |r| r.applied_through.max(run));
         let record = BandSnapshotRecord {

@@ -1,10 +1,12 @@
-//! The channel owner's daily reach for A/B tests: thumbnail impressions and their click-through
-//! rate per video and Pacific day, from the YouTube Reporting API on a grant with
-//! `yt-analytics.readonly`. One leased target per connected user (subject: the user id) runs
-//! hourly while a test of theirs can still use data (until three days after its end, as a day's
-//! report comes about a day after the day): it ensures the channel's reporting job, reads the
-//! reports created since the last one read, stores every row of the channel, and records each
-//! test's reach state. Reach never holds up a test: without it the test runs on public views.
+//! The channel owner's daily reach: thumbnail impressions and their click-through rate per video
+//! and Pacific day, from the YouTube Reporting API on a grant with `yt-analytics.readonly`, for
+//! A/B tests and for judging the owner's own thumbnail and title changes (`change_reach` in
+//! core). One leased target per connected user (subject: the user id) runs hourly while the
+//! grant includes reach, or, without it, while a test of theirs can still use data (until three
+//! days after its end, as a day's report comes about a day after the day) to record why it gets
+//! none: it ensures the channel's reporting job, reads the reports created since the last one
+//! read, stores every row of the channel, and records each test's reach state. Reach never holds
+//! up a test: without it the test runs on public views.
 //!
 //! Nothing is lost: the read position (`reports_through`) only moves past a creation time once
 //! every report made then is stored, so a report that fails (a cut download, a bad CSV) is
@@ -169,14 +171,25 @@ impl AbTests {
         Ok(())
     }
 
-    /// After a (re)connection: tests that can still use reach data get it from now on (or are
-    /// told why not).
+    /// After a (re)connection: a grant with reach is read from now on (for the owner's changes
+    /// and tests); tests that can still use reach data get it (or are told why not).
     pub(crate) async fn resume_reach(&self, user: UserId) -> Result<(), AbTestError> {
         let now = self.clock.now();
-        if !self.collecting_tests(user, now).await?.is_empty() {
+        if self.wants_reach(user, now).await? {
             self.schedule_reach(user, now).await?;
         }
         Ok(())
+    }
+
+    /// Whether the user's reach target has work: a connection whose grant includes reach, or a
+    /// test that can still use reach data (to record its state).
+    async fn wants_reach(&self, user: UserId, now: DateTime<Utc>) -> Result<bool, AbTestError> {
+        let granted = self
+            .store
+            .youtube_connection(user)
+            .await?
+            .is_some_and(|c| c.state == ConnectionState::Active && has_reach_scope(&c));
+        Ok(granted || !self.collecting_tests(user, now).await?.is_empty())
     }
 
     /// A new test's reach: on a grant with the scope, the channel's reporting job is ensured at
@@ -315,11 +328,11 @@ impl Pipeline {
         );
         let ab = self.abtests()?;
         let now = self.clock.now();
-        let tests = ab.collecting_tests(user, now).await?;
-        if tests.is_empty() {
+        if !ab.wants_reach(user, now).await? {
             self.store.complete(lease, None).await?;
             return Ok(());
         }
+        let tests = ab.collecting_tests(user, now).await?;
         let polled = ab.poll_reach(user, now).await?;
         for test in &tests {
             self.store.set_abtest_reach(test.id, polled.state, Some(&polled.reason), now).await?;

@@ -631,6 +631,26 @@ async fn reach_waits_for_the_first_report_then_matches_the_truth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_with_reach_is_read_without_any_test_for_the_owners_own_changes() {
+    let w = world(30, 10_000).await;
+    let ann = w.user("ann").await;
+    w.connect(ann, &w.owned).await;
+    // Connecting with the scope starts the reading: the job at once, its first reports 48 h later.
+    w.run_hours(1).await;
+    let job = w.ab.store.reach_job(&w.owned).await.unwrap().expect("the job is created on connection");
+    assert!(job.last_day.is_none(), "{job:?}");
+    w.run_hours(49).await;
+    let video = w.video_of(&w.owned);
+    let (stored, truth) = w.stored_and_true_reach(&video).await;
+    assert!(truth.len() >= 3, "{}", truth.len());
+    assert_eq!(stored, truth);
+    // A day later, the next day's report, still without any test.
+    w.run_hours(24).await;
+    let (later, truth_later) = w.stored_and_true_reach(&video).await;
+    assert_eq!((later.len(), &later), (stored.len() + 1, &truth_later));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_reach_scope_the_test_runs_on_public_views_until_reconnected() {
     let mut w = world_asking(27, 10_000, &[SCOPE_YOUTUBE_FORCE_SSL]).await;
     let ann = w.user("ann").await;

@@ -16,8 +16,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tubewatch_core::{ChannelId, Clock, Email, ManualClock, Slot, UserId, VideoId};
 use tubewatch_store::{
-    ChangeKind, NewChange, NewChannel, NewUser, NewVideo, OutlierKind, Plan, Store, StoreOptions, TargetKind,
-    ThumbState, VideoCheck, ViewsRecord, connect,
+    ChangeKind, NewChange, NewChannel, NewUser, NewVideo, OutlierKind, Plan, ReachReport, Store, StoreOptions,
+    TargetKind, ThumbState, VideoCheck, ViewsRecord, connect,
 };
 use tubewatch_worker::{Blobs, Mailer, Metrics, Pipeline, PipelineConfig, SmtpConfig, SmtpServer, SmtpTls};
 use tubewatch_youtube::{YoutubeClient, YoutubeConfig};
@@ -347,6 +347,41 @@ async fn one_digest_per_user_over_smtp_with_exactly_their_outliers() {
     rerun_week(&w, &p).await;
     assert_eq!(w.store.week_outliers("2026-W10").await.unwrap().len(), found.len());
     assert_eq!(got.lock().unwrap().len(), 2, "a retried digest never sends twice");
+}
+
+/// Where the owner's reach report has the video's days, the thumbnail outlier is judged with them
+/// too: its explanation says what the click-through rate did around the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_reach_joins_the_views_on_a_changed_thumbnail() {
+    let w = world().await;
+    let changed = video(3, 3);
+    let published = run_time() - Duration::hours(30 + 48 * 3);
+    let change_at = published + Duration::hours(60);
+    w.store.set_reach_job(&channel(3), "job-3", published, published).await.unwrap();
+    let first = tubewatch_core::pacific::day(published.timestamp());
+    let last = tubewatch_core::pacific::day(run_time().timestamp());
+    for day in first..last {
+        let at = |d: i64| DateTime::from_timestamp(tubewatch_core::pacific::midnight(d), 0).unwrap();
+        let (day_start, day_end) = (at(day), at(day + 1));
+        // 4 % before the change, 7 % on the days after it (the day of the change in between).
+        let ctr = if day_end <= change_at { 0.04 } else { 0.07 } * (1.0 + 0.02 * ((day % 3) as f64 - 1.0));
+        let report = ReachReport {
+            channel_id: channel(3),
+            date: day_start.date_naive(),
+            day_start,
+            day_end,
+            rows: vec![(changed.clone(), 20_000, ctr)],
+        };
+        w.store.record_reach_report(&report, None, run_time()).await.unwrap();
+    }
+    let p = pipeline(&w, Mailer::outbox("digest@tubewatch.test", &w._dir.path().join("outbox")).unwrap());
+    run_week(&w, &p).await;
+    let found = w.store.week_outliers("2026-W10").await.unwrap();
+    let thumb = found.iter().find(|o| o.outlier.kind == OutlierKind::Thumbnail).expect("the thumbnail outlier");
+    assert_eq!(thumb.outlier.video_id, changed);
+    let explanation = &thumb.outlier.explanation;
+    assert!(explanation.contains("with the owner's reach, its click-through rate was +"), "{explanation}");
+    assert!(thumb.outlier.lift.unwrap() > 0.3 && thumb.outlier.ci_low.unwrap() > 0.0, "{thumb:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use tubewatch_store::{Outlier, StoreError, Video};
 
 use super::Service;
 use crate::OutliersConfig;
-use crate::outliers_job::judge_changes_now;
+use crate::outliers_job::{judge_changes_now, reach_days_around};
 
 /// A user's weekly outliers: the weeks that have some and one week's.
 #[derive(Debug, Clone)]
@@ -50,7 +50,8 @@ impl Service<'_> {
         let since = video.published_at.min(now - Duration::days(120));
         let series = self.store.channel_series(&video.channel_id, since).await?;
         let Some(mine) = series.iter().find(|s| s.video.id == video.id) else { return Ok(Vec::new()) };
-        let judged = judge_changes_now(config, mine, &series, now);
+        let reach = reach_days_around(&*self.store, &video.id, video.published_at, now).await?;
+        let judged = judge_changes_now(config, mine, &series, &reach, now);
         Ok(mine.changes.iter().map(|c| c.change.detected_at).zip(judged).collect())
     }
 
