@@ -38,6 +38,7 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use serde::Serialize;
+use tubewatch_core::change_reach::ReachDayAt;
 use tubewatch_core::outliers::{
     ChangeJudgement, ChangeOutlierConfig, ChannelBandSnapshot, ChannelJudgement, SkipReason, VideoViews,
     judge_channel_outlier, naive_outlier_score,
@@ -161,6 +162,10 @@ pub struct Comparison {
     /// The reference that knows all but the video's own decay speed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shape_unknown_reference: Option<Score>,
+    /// Ours with the owner's reach report added, as if every channel's owner had granted it
+    /// (thumbnail/title outliers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ours_with_reach: Option<Score>,
 }
 
 /// Thumbnail/title outliers among changes made at `[from_hours, to_hours)` after publish.
@@ -339,6 +344,9 @@ struct ChangeCandidate {
     judgement: &'static str,
     /// Our estimated lift and its interval's lower end, when judged.
     estimate: Option<(f64, f64)>,
+    /// The same with the owner's reach report added (the simulator's, as the Reporting API
+    /// serves it, the days whose report has come by the run).
+    with_reach: Option<(f64, f64)>,
     /// What the rule said when it did not judge.
     why: String,
     is_short: bool,
@@ -619,6 +627,7 @@ fn channel_findings(
         reference: None,
         reference_independent_hours: None,
         shape_unknown_reference: None,
+        ours_with_reach: None,
     };
     ChannelFindings {
         channel_outliers: against(&truth_level),
@@ -663,6 +672,10 @@ fn change_findings(
                 &change_set(&|c| stream(c) && reference_flags(&c.references.shape_unknown, min_lift)),
                 &truth,
             )),
+            ours_with_reach: Some(Score::of(
+                &change_set(&|c| stream(c) && reference_flags(&c.with_reach, min_lift)),
+                &truth,
+            )),
         }
     };
     let change_outliers_by_age = [(0.0, 24.0), (24.0, 72.0), (72.0, f64::INFINITY)]
@@ -697,6 +710,7 @@ fn change_findings(
     };
     let change_interval_calibration = vec![
         calibration("ours", &|c| c.estimate),
+        calibration("ours with the owner's reach", &|c| c.with_reach),
         calibration("known trajectory", &|c| c.references.known[0]),
         calibration("the same, hours independent", &|c| c.references.known_independent),
         calibration("decay speed unknown", &|c| c.references.shape_unknown),
@@ -878,6 +892,7 @@ fn show(name: &str, c: &Comparison) {
         })
     };
     let reference = [
+        reference("ours with the owner's reach (every owner granting it)", &c.ours_with_reach),
         reference("known-trajectory reference, our hours", &c.reference),
         reference("the same, hours taken as independent", &c.reference_independent_hours),
         reference("decay speed unknown (the world's spread), our hours", &c.shape_unknown_reference),
@@ -1142,6 +1157,11 @@ fn changes_for_run(
             ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
             _ => None,
         };
+        let with_reach =
+            match judge_video_change(config, s, views, profile.as_ref(), series, &owner_reach(sim, s, run)?, run) {
+                ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
+                _ => None,
+            };
         let mut why = match &judged {
             ChangeJudgement::Skipped(reason) => reason.explanation(),
             _ => String::new(),
@@ -1202,6 +1222,7 @@ fn changes_for_run(
                 lift,
                 judgement,
                 estimate,
+                with_reach,
                 why,
                 is_short: s.video.is_short,
                 age_hours: hours_between(s.video.published_at, change.at),
@@ -1213,6 +1234,28 @@ fn changes_for_run(
         );
     }
     Ok(())
+}
+
+/// A day's reach report comes about a day after the Pacific day ends.
+const REACH_REPORT_AFTER_HOURS: i64 = 24;
+
+/// The video's reach days as its owner's reporting job has them at `run`: the simulator's (what
+/// its Reporting API serves) from publish to the last day whose report has come.
+fn owner_reach(sim: &Simulator, s: &VideoSeries, run: DateTime<Utc>) -> anyhow::Result<Vec<ReachDayAt>> {
+    let at = |d: i64| DateTime::from_timestamp(tubewatch_core::pacific::midnight(d), 0).unwrap_or(run);
+    let first = tubewatch_core::pacific::day(s.video.published_at.timestamp());
+    let last = tubewatch_core::pacific::day(run.timestamp());
+    let mut days = Vec::new();
+    for day in first..=last {
+        let (start, end) = (at(day), at(day + 1));
+        if end + Duration::hours(REACH_REPORT_AFTER_HOURS) > run {
+            break;
+        }
+        if let Some(r) = sim.reach_day(&s.video.id, day)?.filter(|r| r.impressions > 0) {
+            days.push(ReachDayAt { start, end, impressions: r.impressions as f64, ctr: r.ctr });
+        }
+    }
+    Ok(days)
 }
 
 /// The references a change is judged against, each an estimated lift and the lower end of its
