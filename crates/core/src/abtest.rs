@@ -1457,6 +1457,23 @@ mod tests {
         );
     }
 
+    /// One sequential look at `at`: the test as it stood then (its views so far, its periods cut
+    /// at `at`, the reach days it had).
+    fn look(
+        points: &[ViewsPoint],
+        periods: &[AbPeriod],
+        published: DateTime<Utc>,
+        at: DateTime<Utc>,
+        reach: &[ReachObs],
+        config: &AnalysisConfig,
+    ) -> Option<Verdict> {
+        let seen: Vec<ViewsPoint> = points.iter().copied().filter(|q| q.at <= at).collect();
+        let cut: Vec<AbPeriod> =
+            periods.iter().filter(|x| x.start < at).map(|x| AbPeriod { end: x.end.min(at), ..*x }).collect();
+        let (a, _) = analyse_with_fallback(&seen, published, &cut, 2, reach, config);
+        sequential_verdict(&a, 2, config)
+    }
+
     #[test]
     fn hourly_looks_with_always_valid_intervals_rarely_name_a_false_winner() {
         let video = Video { noise_sigma: 0.3, noise_rho: 0.6, start_rate: 60.0, ..Video::typical() };
@@ -1470,16 +1487,11 @@ mod tests {
                 let mut rng = Rng(SplitMix::new(seed * 7 + u64::from(is_aa)));
                 let points = video.run(&periods, &[1.0, lift], &mut rng);
                 // Every sixth hour stands in for every hour here, to keep the test quick.
-                let decided = points.iter().filter(|p| p.at >= first).step_by(6).find_map(|p| {
-                    let seen: Vec<ViewsPoint> = points.iter().copied().filter(|q| q.at <= p.at).collect();
-                    let cut: Vec<AbPeriod> = periods
-                        .iter()
-                        .filter(|x| x.start < p.at)
-                        .map(|x| AbPeriod { end: x.end.min(p.at), ..*x })
-                        .collect();
-                    let (a, _) = analyse_with_fallback(&seen, video.published, &cut, 2, &[], &config);
-                    sequential_verdict(&a, 2, &config)
-                });
+                let decided = points
+                    .iter()
+                    .filter(|p| p.at >= first)
+                    .step_by(6)
+                    .find_map(|p| look(&points, &periods, video.published, p.at, &[], &config));
                 if is_aa {
                     false_calls += usize::from(matches!(decided, Some(Verdict::Winner { .. })));
                 } else {
@@ -1882,16 +1894,11 @@ mod tests {
                     &config,
                 );
                 tally[0] += usize::from(matches!(fixed.verdict, Verdict::Winner { .. }));
-                let decided = points.iter().filter(|p| p.at >= first && p.at < end).step_by(step).find_map(|p| {
-                    let seen: Vec<ViewsPoint> = points.iter().copied().filter(|q| q.at <= p.at).collect();
-                    let cut: Vec<AbPeriod> = periods
-                        .iter()
-                        .filter(|x| x.start < p.at)
-                        .map(|x| AbPeriod { end: x.end.min(p.at), ..*x })
-                        .collect();
-                    let (a, _) = analyse_with_fallback(&seen, video.published, &cut, 2, &reach_at(p.at), &config);
-                    sequential_verdict(&a, 2, &config)
-                });
+                let decided = points
+                    .iter()
+                    .filter(|p| p.at >= first && p.at < end)
+                    .step_by(step)
+                    .find_map(|p| look(&points, &periods, video.published, p.at, &reach_at(p.at), &config));
                 tally[1] += usize::from(matches!(decided, Some(Verdict::Winner { .. })));
             }
         }
