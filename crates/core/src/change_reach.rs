@@ -9,9 +9,9 @@
 //! share the CTR's day-to-day movement), and the change is flagged on the combined lift.
 //!
 //! The click-through rate of a real video also drifts with age (its impressions reach wider
-//! audiences); the days compared are therefore the last week before the change and the days
-//! after it within the views' own comparison window, and the drift left in them is part of what
-//! the interval does not cover.
+//! audiences); the days compared are therefore the last week before the change and at most a
+//! week after it (the caller's `until`), and the drift left in them is part of what the interval
+//! does not cover.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -134,17 +134,31 @@ pub fn judge_video_change(
         return ChangeJudgement::NoChange;
     }
     let decay = channel_decay(config, series, channel, profile, run);
-    add_owner_reach(judge_change(views, &events, from, to, profile, &decay, &config.change), reach, &config.change)
+    let judged = judge_change(views, &events, from, to, profile, &decay, &config.change);
+    add_owner_reach(judged, reach, &events, &config.change)
 }
 
+/// Reach days after a change compared at most: the click-through rate does not decay as views
+/// do, so days after the views' own window still speak for the change.
+const REACH_DAYS_AFTER_CHANGE: i64 = 7;
+
 /// A judged change with the owner's reach around it added ([`with_owner_reach`]) where there
-/// are reach days on both sides; otherwise the views' judgement as it is.
-fn add_owner_reach(judged: ChangeJudgement, reach: &[ReachDayAt], config: &ChangeOutlierConfig) -> ChangeJudgement {
+/// are reach days on both sides (after it: up to [`REACH_DAYS_AFTER_CHANGE`] days, and not past
+/// the video's next change in `events`); otherwise the views' judgement as it is.
+fn add_owner_reach(
+    judged: ChangeJudgement,
+    reach: &[ReachDayAt],
+    events: &[CoreChange],
+    config: &ChangeOutlierConfig,
+) -> ChangeJudgement {
     let ChangeJudgement::Judged(lift) = judged else { return judged };
     if reach.is_empty() {
         return ChangeJudgement::Judged(lift);
     }
-    let until = lift.settled_at + Duration::seconds((config.hours_after * 3600.0) as i64);
+    let next_change = events.iter().map(|e| e.at).filter(|&at| at > lift.settled_at).min();
+    let until = next_change.map_or(lift.settled_at + Duration::days(REACH_DAYS_AFTER_CHANGE), |at| {
+        at.min(lift.settled_at + Duration::days(REACH_DAYS_AFTER_CHANGE))
+    });
     match reach_around(reach, lift.changed_at, lift.settled_at, until, config.confidence) {
         Ok(around) => ChangeJudgement::Judged(with_owner_reach(lift, &around, config)),
         Err(why) => {
@@ -154,10 +168,11 @@ fn add_owner_reach(judged: ChangeJudgement, reach: &[ReachDayAt], config: &Chang
     }
 }
 
-/// How far around a change its reach days are read: a week before it, and after it the views'
-/// comparison window with a day to spare for the Pacific day it ends in.
+/// How far around the changes' window their reach days are read: a week before it, and the
+/// days a change's reach is compared over after it, with a day to spare for the Pacific day each
+/// ends in.
 const REACH_DAYS_BEFORE: i64 = 8;
-const REACH_DAYS_AFTER: i64 = 5;
+const REACH_DAYS_AFTER: i64 = REACH_DAYS_AFTER_CHANGE + 1;
 
 /// The owner's reach days of `video` around `[from, to)` as core reads them (none where the
 /// owner did not grant the reach report).
@@ -200,7 +215,7 @@ pub fn judge_changes_now(
         let at = series.views.iter().map(|r| r.measured_at).filter(|&at| at < seen).max().unwrap_or(seen);
         let judged =
             judge_change(&views, &events, at, at + Duration::seconds(1), profile.as_ref(), &decay, &config.change);
-        let judged = match (add_owner_reach(judged, reach, &config.change), out.last()) {
+        let judged = match (add_owner_reach(judged, reach, &events, &config.change), out.last()) {
             // Inside a flip-flop started by an earlier change: that group's judgement.
             (ChangeJudgement::NoChange, Some(previous)) => previous.clone(),
             (judged, _) => judged,
