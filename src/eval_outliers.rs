@@ -40,7 +40,7 @@ use clap::Args;
 use serde::Serialize;
 use tubewatch_core::change_reach::ReachDayAt;
 use tubewatch_core::outliers::{
-    ChangeJudgement, ChangeOutlierConfig, ChannelBandSnapshot, ChannelJudgement, SkipReason, VideoViews,
+    ChangeJudgement, ChangeOutlierConfig, ChannelBandSnapshot, ChannelJudgement, HourProfile, SkipReason, VideoViews,
     judge_channel_outlier, naive_outlier_score,
 };
 use tubewatch_core::series::hours_between;
@@ -310,6 +310,17 @@ pub struct Found {
     pub truth: usize,
     pub found: usize,
     pub reference_found: usize,
+}
+
+impl Found {
+    /// The `truth`, and how many of it `ours` and `reference` flag.
+    fn of(truth: &BTreeSet<String>, ours: &BTreeSet<String>, reference: &BTreeSet<String>) -> Self {
+        Self {
+            truth: truth.len(),
+            found: truth.intersection(ours).count(),
+            reference_found: truth.intersection(reference).count(),
+        }
+    }
 }
 
 /// A video a run judges against its channel.
@@ -652,31 +663,7 @@ fn change_findings(
     let change_set = |keep: &dyn Fn(&ChangeCandidate) -> bool| change_set(candidates, keep);
     let (min_lift, confidence) = (outliers.change.min_lift, outliers.change.confidence);
     let comparison = |stream: &dyn Fn(&ChangeCandidate) -> bool| {
-        let candidates_in = change_set(stream);
-        let truth = change_set(&|c| stream(c) && c.lift >= true_lift);
-        let ours: BTreeSet<String> = ours_change.intersection(&candidates_in).cloned().collect();
-        Comparison {
-            candidates: candidates_in.len(),
-            truth: truth.len(),
-            ours: Score::of(&ours, &truth),
-            naive: Score::of(&change_set(&|c| stream(c) && c.naive), &truth),
-            reference: Some(Score::of(
-                &change_set(&|c| stream(c) && reference_flags(&c.references.known[0], min_lift)),
-                &truth,
-            )),
-            reference_independent_hours: Some(Score::of(
-                &change_set(&|c| stream(c) && reference_flags(&c.references.known_independent, min_lift)),
-                &truth,
-            )),
-            shape_unknown_reference: Some(Score::of(
-                &change_set(&|c| stream(c) && reference_flags(&c.references.shape_unknown, min_lift)),
-                &truth,
-            )),
-            ours_with_reach: Some(Score::of(
-                &change_set(&|c| stream(c) && reference_flags(&c.with_reach, min_lift)),
-                &truth,
-            )),
-        }
+        change_comparison(candidates, ours_change, stream, true_lift, min_lift)
     };
     let change_outliers_by_age = [(0.0, 24.0), (24.0, 72.0), (72.0, f64::INFINITY)]
         .into_iter()
@@ -687,44 +674,9 @@ fn change_findings(
         })
         .collect();
     let truth_change = change_set(&|c| c.lift >= true_lift);
-    let found = |truth: &BTreeSet<String>, reference: &BTreeSet<String>| Found {
-        truth: truth.len(),
-        found: truth.intersection(ours_change).count(),
-        reference_found: truth.intersection(reference).count(),
-    };
     let reference_same_hours = change_set(&|c| reference_flags(&c.references.known[0], min_lift));
-    let change_recall_by_true_lift = [(true_lift, 0.3), (0.3, 0.4), (0.4, f64::INFINITY)]
-        .into_iter()
-        .filter(|(from, to)| from < to)
-        .map(|(from, to)| LiftBucket {
-            from,
-            to: to.is_finite().then_some(to),
-            found: found(&change_set(&|c| (from.max(true_lift)..to).contains(&c.lift)), &reference_same_hours),
-        })
-        .collect();
+    let found = |truth: &BTreeSet<String>| Found::of(truth, ours_change, &reference_same_hours);
     let curves = change_curves(candidates, &truth_change, min_lift, confidence);
-    let calibration = |rule, pick: &dyn Fn(&ChangeCandidate) -> Option<(f64, f64)>| {
-        let estimates: Vec<(f64, (f64, f64))> =
-            candidates.values().filter_map(|c| pick(c).map(|e| (c.lift, e))).collect();
-        Calibration::of(rule, &estimates, confidence)
-    };
-    let change_interval_calibration = vec![
-        calibration("ours", &|c| c.estimate),
-        calibration("ours with the owner's reach", &|c| c.with_reach),
-        calibration("known trajectory", &|c| c.references.known[0]),
-        calibration("the same, hours independent", &|c| c.references.known_independent),
-        calibration("decay speed unknown", &|c| c.references.shape_unknown),
-    ];
-    let mut change_not_judged: BTreeMap<&'static str, NotJudged> = BTreeMap::new();
-    for c in candidates.values().filter(|c| c.judgement != "judged") {
-        let entry = change_not_judged.entry(c.judgement).or_default();
-        entry.all += 1;
-        entry.truth += usize::from(c.lift >= true_lift);
-    }
-    let change_truth_judged =
-        found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged"), &reference_same_hours);
-    let change_truth_judged_quiet =
-        found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged" && c.quiet), &reference_same_hours);
     ChangeFindings {
         change_outliers: comparison(&|_| true),
         change_outliers_long: comparison(&|c| !c.is_short),
@@ -739,12 +691,93 @@ fn change_findings(
         change_reference_curve: curves.reference_margin,
         change_confidence_curve: curves.confidence,
         change_reference_confidence_curve: curves.reference_confidence,
-        change_recall_by_true_lift,
-        change_interval_calibration,
-        change_not_judged,
-        change_truth_judged,
-        change_truth_judged_quiet,
+        change_recall_by_true_lift: recall_by_true_lift(candidates, true_lift, &found),
+        change_interval_calibration: interval_calibration(candidates, confidence),
+        change_not_judged: not_judged(candidates, true_lift),
+        change_truth_judged: found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged")),
+        change_truth_judged_quiet: found(&change_set(&|c| c.lift >= true_lift && c.judgement == "judged" && c.quiet)),
     }
+}
+
+/// Ours, the naive rule's and the references' scores over the changes `stream` keeps, against
+/// those of them whose true lift reaches `true_lift`.
+fn change_comparison(
+    candidates: &BTreeMap<(String, &'static str), ChangeCandidate>,
+    ours_change: &BTreeSet<String>,
+    stream: &dyn Fn(&ChangeCandidate) -> bool,
+    true_lift: f64,
+    min_lift: f64,
+) -> Comparison {
+    let change_set = |keep: &dyn Fn(&ChangeCandidate) -> bool| change_set(candidates, keep);
+    let candidates_in = change_set(stream);
+    let truth = change_set(&|c| stream(c) && c.lift >= true_lift);
+    let ours: BTreeSet<String> = ours_change.intersection(&candidates_in).cloned().collect();
+    let reference = |pick: &dyn Fn(&References) -> &Option<(f64, f64)>| {
+        Some(Score::of(&change_set(&|c| stream(c) && reference_flags(pick(&c.references), min_lift)), &truth))
+    };
+    Comparison {
+        candidates: candidates_in.len(),
+        truth: truth.len(),
+        ours: Score::of(&ours, &truth),
+        naive: Score::of(&change_set(&|c| stream(c) && c.naive), &truth),
+        reference: reference(&|r| &r.known[0]),
+        reference_independent_hours: reference(&|r| &r.known_independent),
+        shape_unknown_reference: reference(&|r| &r.shape_unknown),
+        ours_with_reach: Some(Score::of(
+            &change_set(&|c| stream(c) && reference_flags(&c.with_reach, min_lift)),
+            &truth,
+        )),
+    }
+}
+
+/// How many of the true changes we found, by bands of their true lift from `true_lift` on.
+fn recall_by_true_lift(
+    candidates: &BTreeMap<(String, &'static str), ChangeCandidate>,
+    true_lift: f64,
+    found: &dyn Fn(&BTreeSet<String>) -> Found,
+) -> Vec<LiftBucket> {
+    [(true_lift, 0.3), (0.3, 0.4), (0.4, f64::INFINITY)]
+        .into_iter()
+        .filter(|(from, to)| from < to)
+        .map(|(from, to)| LiftBucket {
+            from,
+            to: to.is_finite().then_some(to),
+            found: found(&change_set(candidates, &|c| (from.max(true_lift)..to).contains(&c.lift))),
+        })
+        .collect()
+}
+
+/// How often each rule's interval at `confidence` holds the true lift.
+fn interval_calibration(
+    candidates: &BTreeMap<(String, &'static str), ChangeCandidate>,
+    confidence: f64,
+) -> Vec<Calibration> {
+    let calibration = |rule, pick: &dyn Fn(&ChangeCandidate) -> Option<(f64, f64)>| {
+        let estimates: Vec<(f64, (f64, f64))> =
+            candidates.values().filter_map(|c| pick(c).map(|e| (c.lift, e))).collect();
+        Calibration::of(rule, &estimates, confidence)
+    };
+    vec![
+        calibration("ours", &|c| c.estimate),
+        calibration("ours with the owner's reach", &|c| c.with_reach),
+        calibration("known trajectory", &|c| c.references.known[0]),
+        calibration("the same, hours independent", &|c| c.references.known_independent),
+        calibration("decay speed unknown", &|c| c.references.shape_unknown),
+    ]
+}
+
+/// The changes our rule did not judge, by why, and the true ones among them.
+fn not_judged(
+    candidates: &BTreeMap<(String, &'static str), ChangeCandidate>,
+    true_lift: f64,
+) -> BTreeMap<&'static str, NotJudged> {
+    let mut out: BTreeMap<&'static str, NotJudged> = BTreeMap::new();
+    for c in candidates.values().filter(|c| c.judgement != "judged") {
+        let entry = out.entry(c.judgement).or_default();
+        entry.all += 1;
+        entry.truth += usize::from(c.lift >= true_lift);
+    }
+    out
 }
 
 /// The candidates a filter keeps, as `id/kind`.
@@ -1004,6 +1037,13 @@ fn print_change_report(report: &OutliersReport) {
     );
 }
 
+/// Whether the naive rule (latest views ÷ the channel's median) flags the video at `run`.
+fn naive_flags(s: &VideoSeries, run: DateTime<Utc>, channel_views: &[i64]) -> bool {
+    latest_views(s, run)
+        .and_then(|v| naive_outlier_score(v, channel_views))
+        .is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD)
+}
+
 fn latest_views(s: &VideoSeries, until: DateTime<Utc>) -> Option<i64> {
     s.views.iter().filter(|r| r.measured_at <= until).map(|r| r.views).max()
 }
@@ -1069,9 +1109,7 @@ fn channel_candidates_for_run(
             .iter()
             .find(|p| (p.age_hours * 3600.0) as i64 == judged_age.num_seconds())
             .map_or((0, 0), |p| (p.videos, p.estimated));
-        let naive = latest_views(s, run)
-            .and_then(|v| naive_outlier_score(v, &all))
-            .is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD);
+        let naive = naive_flags(s, run, &all);
         let Some(video) = world.video_key(&id).and_then(|k| world.video(k)) else { continue };
         let Some(channel) = world.channel(video.key.channel) else { continue };
         // The channel's typical at the judged age: the median over its latest other videos of
@@ -1149,85 +1187,28 @@ fn changes_for_run(
             continue;
         }
         let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
-        let lift = change.views_lift - 1.0;
-        let id = change.video_id.to_string();
         let profile = profile.get_or_init(|| channel_profile(&views_all, run));
-        let judged = judge_video_change(config, s, views, profile.as_ref(), series, &[], run);
-        let estimate = match &judged {
+        let verdict = OurVerdict::of(config, s, views, profile.as_ref(), series, run);
+        let reach = owner_reach(sim, s, run)?;
+        let with_reach = match judge_video_change(config, s, views, profile.as_ref(), series, &reach, run) {
             ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
             _ => None,
         };
-        let with_reach =
-            match judge_video_change(config, s, views, profile.as_ref(), series, &owner_reach(sim, s, run)?, run) {
-                ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
-                _ => None,
-            };
-        let mut why = match &judged {
-            ChangeJudgement::Skipped(reason) => reason.explanation(),
-            _ => String::new(),
-        };
-        if matches!(judged, ChangeJudgement::Judged(_)) {
-            let decay = tubewatch_worker::outliers_job::channel_decay(config, s, series, profile.as_ref(), run);
-            why = match (decay.template, decay.speeds) {
-                (Some(t), _) => format!("shape of {} videos, {} hours: {:?}", t.videos, t.hours, t.values),
-                (None, Some(p)) => format!("published decay, speeds from {} videos", p.videos),
-                (None, None) => "published decay, equal speeds".to_owned(),
-            };
-        }
-        let judgement = match judged {
-            ChangeJudgement::Judged(_) => "judged",
-            // The tracker recorded no change in the window: a detection miss, not a judgement.
-            ChangeJudgement::NoChange => "change_not_detected",
-            ChangeJudgement::Skipped(SkipReason::SeveralChanges { .. }) => "several_changes",
-            ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. }) => "too_few_hours_before",
-            ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { .. }) => "too_few_hours_after",
-            ChangeJudgement::Skipped(SkipReason::NoTrend { .. }) => "no_trend",
-            ChangeJudgement::Skipped(SkipReason::NoChannelDecay) => "no_channel_decay",
-        };
-        let day_after = views.points.iter().filter(|p| p.at >= change.at && p.at <= change.at + Duration::days(1));
-        let (first, last) = (day_after.clone().min_by_key(|p| p.at), day_after.max_by_key(|p| p.at));
-        let quiet = match (first, last) {
-            (Some(a), Some(b)) if b.at > a.at => {
-                ((b.views - a.views) as f64) < QUIET_VIEWS_PER_HOUR * hours_between(a.at, b.at)
-            }
-            _ => true,
-        };
+        let quiet = quiet_day_after(views, change.at);
         let references = References::measure(sim, &config.change, s, change.at, run)?;
-        let span = |h: f64| Duration::seconds((h * 3600.0) as i64);
-        let around = sim.disturbances(
-            &change.video_id,
-            change.at - span(config.change.max_hours_before),
-            (change.at + span(config.change.hours_after)).min(run),
-        )?;
-        let disturbed = around
-            .jumps
-            .iter()
-            .filter(|j| j.log_size.abs() >= DISTURBING_JUMP)
-            .map(|j| format!("jump {:+.2} for {} h at {:+.0} h", j.log_size, j.hours, hours_between(change.at, j.at)))
-            .chain(around.freezes.iter().map(|(a, b)| {
-                format!(
-                    "counter frozen {:+.0} h to {:+.0} h",
-                    hours_between(change.at, *a),
-                    hours_between(change.at, *b)
-                )
-            }))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let naive = latest_views(s, run)
-            .and_then(|v| naive_outlier_score(v, &all))
-            .is_some_and(|x| x >= tubewatch_core::outliers::NAIVE_OUTLIER_THRESHOLD);
+        let disturbed = disturbances_around(sim, &config.change, &change.video_id, change.at, run)?;
         candidates.insert(
-            (id, kind),
+            (change.video_id.to_string(), kind),
             ChangeCandidate {
-                lift,
-                judgement,
-                estimate,
+                lift: change.views_lift - 1.0,
+                judgement: verdict.judgement,
+                estimate: verdict.estimate,
                 with_reach,
-                why,
+                why: verdict.why,
                 is_short: s.video.is_short,
                 age_hours: hours_between(s.video.published_at, change.at),
                 quiet,
-                naive,
+                naive: naive_flags(s, run, &all),
                 references,
                 disturbed,
             },
@@ -1256,6 +1237,98 @@ fn owner_reach(sim: &Simulator, s: &VideoSeries, run: DateTime<Utc>) -> anyhow::
         }
     }
     Ok(days)
+}
+
+/// How our rule judged a change: the name the report counts it under, its estimate when judged,
+/// and what it said (why it did not judge, or what decay it borrowed from the channel).
+struct OurVerdict {
+    judgement: &'static str,
+    /// The estimated lift and its interval's lower end, when judged.
+    estimate: Option<(f64, f64)>,
+    why: String,
+}
+
+impl OurVerdict {
+    fn of(
+        config: &OutliersConfig,
+        s: &VideoSeries,
+        views: &VideoViews,
+        profile: Option<&HourProfile>,
+        series: &[VideoSeries],
+        run: DateTime<Utc>,
+    ) -> Self {
+        let judged = judge_video_change(config, s, views, profile, series, &[], run);
+        let estimate = match &judged {
+            ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
+            _ => None,
+        };
+        let why = match &judged {
+            ChangeJudgement::Skipped(reason) => reason.explanation(),
+            ChangeJudgement::Judged(_) => {
+                let decay = tubewatch_worker::outliers_job::channel_decay(config, s, series, profile, run);
+                match (decay.template, decay.speeds) {
+                    (Some(t), _) => format!("shape of {} videos, {} hours: {:?}", t.videos, t.hours, t.values),
+                    (None, Some(p)) => format!("published decay, speeds from {} videos", p.videos),
+                    (None, None) => "published decay, equal speeds".to_owned(),
+                }
+            }
+            ChangeJudgement::NoChange => String::new(),
+        };
+        Self { judgement: judgement_name(&judged), estimate, why }
+    }
+}
+
+/// The name the report counts a judgement under.
+fn judgement_name(judged: &ChangeJudgement) -> &'static str {
+    match judged {
+        ChangeJudgement::Judged(_) => "judged",
+        // The tracker recorded no change in the window: a detection miss, not a judgement.
+        ChangeJudgement::NoChange => "change_not_detected",
+        ChangeJudgement::Skipped(SkipReason::SeveralChanges { .. }) => "several_changes",
+        ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { .. }) => "too_few_hours_before",
+        ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { .. }) => "too_few_hours_after",
+        ChangeJudgement::Skipped(SkipReason::NoTrend { .. }) => "no_trend",
+        ChangeJudgement::Skipped(SkipReason::NoChannelDecay) => "no_channel_decay",
+    }
+}
+
+/// Whether the video gained fewer than [`QUIET_VIEWS_PER_HOUR`] views an hour over its
+/// measurements in the day after `at` (quiet too when there are fewer than two of them).
+fn quiet_day_after(views: &VideoViews, at: DateTime<Utc>) -> bool {
+    let day_after = views.points.iter().filter(|p| p.at >= at && p.at <= at + Duration::days(1));
+    let (first, last) = (day_after.clone().min_by_key(|p| p.at), day_after.max_by_key(|p| p.at));
+    match (first, last) {
+        (Some(a), Some(b)) if b.at > a.at => {
+            ((b.views - a.views) as f64) < QUIET_VIEWS_PER_HOUR * hours_between(a.at, b.at)
+        }
+        _ => true,
+    }
+}
+
+/// The simulator's noise jumps of at least [`DISTURBING_JUMP`] and counter freezes from the
+/// rule's earliest hour before the change at `at` to its last after it (or the run), described.
+fn disturbances_around(
+    sim: &Simulator,
+    config: &ChangeOutlierConfig,
+    video_id: &VideoId,
+    at: DateTime<Utc>,
+    run: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let span = |h: f64| Duration::seconds((h * 3600.0) as i64);
+    let around =
+        sim.disturbances(video_id, at - span(config.max_hours_before), (at + span(config.hours_after)).min(run))?;
+    Ok(around
+        .jumps
+        .iter()
+        .filter(|j| j.log_size.abs() >= DISTURBING_JUMP)
+        .map(|j| format!("jump {:+.2} for {} h at {:+.0} h", j.log_size, j.hours, hours_between(at, j.at)))
+        .chain(
+            around.freezes.iter().map(|(a, b)| {
+                format!("counter frozen {:+.0} h to {:+.0} h", hours_between(at, *a), hours_between(at, *b))
+            }),
+        )
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 /// The references a change is judged against, each an estimated lift and the lower end of its

@@ -987,11 +987,14 @@ pub enum ChangeJudgement {
     Judged(ChangeLift),
 }
 
+/// A grouped change: when it started, when it ended, and what changed.
+type ChangeGroup = (DateTime<Utc>, DateTime<Utc>, Vec<ChangeKind>);
+
 /// Groups time-ordered changes closer than `window` into events: (first, last, kinds).
-fn group_changes(changes: &[ChangeEvent], window: Duration) -> Vec<(DateTime<Utc>, DateTime<Utc>, Vec<ChangeKind>)> {
+fn group_changes(changes: &[ChangeEvent], window: Duration) -> Vec<ChangeGroup> {
     let mut sorted = changes.to_vec();
     sorted.sort_by_key(|c| c.at);
-    let mut groups: Vec<(DateTime<Utc>, DateTime<Utc>, Vec<ChangeKind>)> = Vec::new();
+    let mut groups: Vec<ChangeGroup> = Vec::new();
     for c in sorted {
         match groups.last_mut() {
             Some(g) if c.at - g.1 <= window => {
@@ -1364,57 +1367,120 @@ pub fn judge_change(
         [one] => *one,
         several => return ChangeJudgement::Skipped(SkipReason::SeveralChanges { count: several.len() }),
     };
+    match judge_group(video, &groups, index, profile, channel, config) {
+        Ok(lift) => ChangeJudgement::Judged(lift),
+        Err(reason) => ChangeJudgement::Skipped(reason),
+    }
+}
+
+/// Judges the grouped change `groups[index]`: its hours on either side, the step a trend through
+/// them measures, and that step as a lift.
+fn judge_group(
+    video: &VideoViews,
+    groups: &[ChangeGroup],
+    index: usize,
+    profile: Option<&HourProfile>,
+    channel: &ChannelDecay,
+    config: &ChangeOutlierConfig,
+) -> Result<ChangeLift, SkipReason> {
+    let sides = ChangeSides::around(video, groups, index, config)?;
     let (changed_at, settled_at, kinds) = groups[index].clone();
-    let earliest = [
-        Some(video.published + Duration::hours(1)),
-        index.checked_sub(1).map(|i| groups[i].1),
-        Some(changed_at - Duration::seconds((config.max_hours_before * 3600.0) as i64)),
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(video.published);
-    let mut after_end = settled_at + Duration::seconds((config.hours_after * 3600.0) as i64);
-    if let Some(next) = groups.get(index + 1) {
-        after_end = after_end.min(next.0);
-    }
-    // Only the hourly phase of tracking: over daily measurements the slow long tail bends the
-    // decay away from the fitted shape, which would read as a lift.
-    // Stalls of the public counter are joined with their catch-up first (up to 8 hours).
-    let intervals: Vec<Interval> = merge_counter_stalls(
-        increments(&video.points).into_iter().filter(|iv| iv.end - iv.start <= Duration::hours(2)).collect(),
-    )
-    .into_iter()
-    .filter(|iv| iv.end - iv.start <= Duration::hours(8))
-    .collect();
-    let before: Vec<Interval> =
-        intervals.iter().copied().filter(|iv| iv.start >= earliest && iv.end <= changed_at).collect();
-    let after: Vec<Interval> =
-        intervals.iter().copied().filter(|iv| iv.start >= settled_at && iv.end <= after_end).collect();
-    let span = |ivs: &[Interval]| ivs.iter().map(|iv| hours_between(iv.start, iv.end)).sum::<f64>();
-    let (hours_before, hours_after) = (span(&before), span(&after));
-    if hours_before < config.min_hours_before {
-        return ChangeJudgement::Skipped(SkipReason::NotEnoughDataBefore { hours: hours_before });
-    }
-    if hours_after < config.min_hours_after {
-        return ChangeJudgement::Skipped(SkipReason::NotEnoughDataAfter { hours: hours_after });
+    let window = sides.window(video.published, changed_at, profile, config);
+    let fit = fit_step(&window, channel, config, sides.hours_before, sides.hours_after)?;
+    Ok(lift_from_step(&fit, &sides.after, sides.hours_after, (changed_at, settled_at, kinds), config))
+}
+
+/// The hourly increments compared on either side of a change, and the hours each side spans.
+struct ChangeSides {
+    before: Vec<Interval>,
+    after: Vec<Interval>,
+    hours_before: f64,
+    hours_after: f64,
+}
+
+impl ChangeSides {
+    /// The increments before `groups[index]` (from an hour after publish, the previous change's
+    /// end and `max_hours_before`, whichever is latest) and after it (to `hours_after` or the
+    /// next change); skipped when either side has too few hours.
+    fn around(
+        video: &VideoViews,
+        groups: &[ChangeGroup],
+        index: usize,
+        config: &ChangeOutlierConfig,
+    ) -> Result<Self, SkipReason> {
+        let (changed_at, settled_at) = (groups[index].0, groups[index].1);
+        let earliest = [
+            Some(video.published + Duration::hours(1)),
+            index.checked_sub(1).map(|i| groups[i].1),
+            Some(changed_at - Duration::seconds((config.max_hours_before * 3600.0) as i64)),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(video.published);
+        let mut after_end = settled_at + Duration::seconds((config.hours_after * 3600.0) as i64);
+        if let Some(next) = groups.get(index + 1) {
+            after_end = after_end.min(next.0);
+        }
+        // Only the hourly phase of tracking: over daily measurements the slow long tail bends the
+        // decay away from the fitted shape, which would read as a lift.
+        // Stalls of the public counter are joined with their catch-up first (up to 8 hours).
+        let intervals: Vec<Interval> = merge_counter_stalls(
+            increments(&video.points).into_iter().filter(|iv| iv.end - iv.start <= Duration::hours(2)).collect(),
+        )
+        .into_iter()
+        .filter(|iv| iv.end - iv.start <= Duration::hours(8))
+        .collect();
+        let before: Vec<Interval> =
+            intervals.iter().copied().filter(|iv| iv.start >= earliest && iv.end <= changed_at).collect();
+        let after: Vec<Interval> =
+            intervals.iter().copied().filter(|iv| iv.start >= settled_at && iv.end <= after_end).collect();
+        let span = |ivs: &[Interval]| ivs.iter().map(|iv| hours_between(iv.start, iv.end)).sum::<f64>();
+        let (hours_before, hours_after) = (span(&before), span(&after));
+        if hours_before < config.min_hours_before {
+            return Err(SkipReason::NotEnoughDataBefore { hours: hours_before });
+        }
+        if hours_after < config.min_hours_after {
+            return Err(SkipReason::NotEnoughDataAfter { hours: hours_after });
+        }
+        Ok(Self { before, after, hours_before, hours_after })
     }
 
-    // The channel's measured rhythm when there is one; else Fourier terms learn it from this
-    // video (fewer when the window has less than two days to learn it from).
-    let harmonics = match profile {
-        Some(_) => 0,
-        None if hours_before + hours_after < 48.0 => config.diurnal_harmonics.min(1),
-        None => config.diurnal_harmonics,
-    };
-    let window = ChangeWindow {
-        published: video.published,
-        changed_at,
-        hours: before.iter().map(|iv| (*iv, false)).chain(after.iter().map(|iv| (*iv, true))).collect(),
-        harmonics,
-        profile,
-        block_hours: config.noise_block_hours,
-    };
+    /// Both sides as one window to fit, with the day's rhythm from `profile` or learnt.
+    fn window<'a>(
+        &self,
+        published: DateTime<Utc>,
+        changed_at: DateTime<Utc>,
+        profile: Option<&'a HourProfile>,
+        config: &ChangeOutlierConfig,
+    ) -> ChangeWindow<'a> {
+        // The channel's measured rhythm when there is one; else Fourier terms learn it from this
+        // video (fewer when the window has less than two days to learn it from).
+        let harmonics = match profile {
+            Some(_) => 0,
+            None if self.hours_before + self.hours_after < 48.0 => config.diurnal_harmonics.min(1),
+            None => config.diurnal_harmonics,
+        };
+        ChangeWindow {
+            published,
+            changed_at,
+            hours: self.before.iter().map(|iv| (*iv, false)).chain(self.after.iter().map(|iv| (*iv, true))).collect(),
+            harmonics,
+            profile,
+            block_hours: config.noise_block_hours,
+        }
+    }
+}
+
+/// Fits the change's step in `window` with the decay shape [`choose_decay`] picks from what the
+/// channel lends.
+fn fit_step(
+    window: &ChangeWindow<'_>,
+    channel: &ChannelDecay,
+    config: &ChangeOutlierConfig,
+    hours_before: f64,
+    hours_after: f64,
+) -> Result<StepEstimate, SkipReason> {
     // A shape learnt from younger videos than the window reaches says nothing of the ages past
     // its last knot (extended along its end slope, a change 7 h after publish was read as +300 %
     // from a 3-video shape measured to 64 h): as good as no shape.
@@ -1424,24 +1490,8 @@ pub fn judge_change(
         .as_ref()
         .filter(|_| config.decay == DecayShape::Pooled)
         .filter(|t| t.log_ages.last().is_some_and(|&last| oldest.ln() <= last + SHAPE_REACH));
-    let decay = match config.decay {
-        DecayShape::Pooled if template.is_some() => DecayShape::Pooled,
-        // Without the channel's shape, the video's own `log(age)` + age was fitted here, but on
-        // the calibrated world its estimates strayed 1.5× further from the truth than its
-        // intervals said (seed 1: none of the 7 true lifts found, 1 false flag): the published
-        // decay family instead, its speed averaged over by the video's own evidence.
-        DecayShape::Pooled if channel.speeds.is_some() => DecayShape::PowerLaw,
-        // Nothing from the channel at all: the family's whole spread of speeds read changes as
-        // +87 % and +227 % where views rose 25 % and 51 % (seeds 4 and 5), intervals excluding 0.
-        DecayShape::Pooled => return ChangeJudgement::Skipped(SkipReason::NoChannelDecay),
-        DecayShape::Auto if changed_at - video.published < Duration::hours(48) => DecayShape::Exponential,
-        // Same 400 synthetic videos each (`measure_change_flag_rates`): a ×1.35 change at 100 h
-        // is flagged 239 times with Quadratic, 204 with Gamma (false flags 3 and 1); at 140 h,
-        // with only a day of views after, Quadratic does worse (57 against 74).
-        DecayShape::Auto if hours_after >= 48.0 => DecayShape::Quadratic,
-        DecayShape::Auto => DecayShape::Gamma,
-        shape => shape,
-    };
+    let age_at_change = window.changed_at - window.published;
+    let decay = choose_decay(config.decay, template.is_some(), channel.speeds.is_some(), age_at_change, hours_after)?;
     let estimate = match decay {
         DecayShape::PowerLaw => window.step_by_power_law(channel.speeds.as_ref()),
         _ => {
@@ -1458,10 +1508,48 @@ pub fn judge_change(
             window.step_by_trend(decay, template, tilt_sd)
         }
     };
-    let fit = match estimate {
-        Ok(fit) => fit,
-        Err(e) => return ChangeJudgement::Skipped(SkipReason::NoTrend { why: e.to_string() }),
-    };
+    estimate.map_err(|e| SkipReason::NoTrend { why: e.to_string() })
+}
+
+/// The decay shape to fit: `configured` itself, or what `Pooled` and `Auto` resolve to given
+/// whether the channel lends a usable shape (`has_template`) or speeds (`has_speeds`), the
+/// video's age at the change and the hours after it.
+fn choose_decay(
+    configured: DecayShape,
+    has_template: bool,
+    has_speeds: bool,
+    age_at_change: Duration,
+    hours_after: f64,
+) -> Result<DecayShape, SkipReason> {
+    Ok(match configured {
+        DecayShape::Pooled if has_template => DecayShape::Pooled,
+        // Without the channel's shape, the video's own `log(age)` + age was fitted here, but on
+        // the calibrated world its estimates strayed 1.5× further from the truth than its
+        // intervals said (seed 1: none of the 7 true lifts found, 1 false flag): the published
+        // decay family instead, its speed averaged over by the video's own evidence.
+        DecayShape::Pooled if has_speeds => DecayShape::PowerLaw,
+        // Nothing from the channel at all: the family's whole spread of speeds read changes as
+        // +87 % and +227 % where views rose 25 % and 51 % (seeds 4 and 5), intervals excluding 0.
+        DecayShape::Pooled => return Err(SkipReason::NoChannelDecay),
+        DecayShape::Auto if age_at_change < Duration::hours(48) => DecayShape::Exponential,
+        // Same 400 synthetic videos each (`measure_change_flag_rates`): a ×1.35 change at 100 h
+        // is flagged 239 times with Quadratic, 204 with Gamma (false flags 3 and 1); at 140 h,
+        // with only a day of views after, Quadratic does worse (57 against 74).
+        DecayShape::Auto if hours_after >= 48.0 => DecayShape::Quadratic,
+        DecayShape::Auto => DecayShape::Gamma,
+        shape => shape,
+    })
+}
+
+/// The fitted step as a lift over the `after` increments: its interval, whether it is flagged,
+/// the counterfactual views and the sentence a user reads.
+fn lift_from_step(
+    fit: &StepEstimate,
+    after: &[Interval],
+    hours_after: f64,
+    (changed_at, settled_at, kinds): ChangeGroup,
+    config: &ChangeOutlierConfig,
+) -> ChangeLift {
     let (step, se) = (fit.step, fit.se);
     let observed: f64 = after.iter().map(|iv| iv.views).sum();
     let predicted: f64 = fit.predicted.iter().sum();
@@ -1490,7 +1578,7 @@ pub fn judge_change(
         ci_low * 100.0,
         ci_high * 100.0
     );
-    ChangeJudgement::Judged(ChangeLift {
+    ChangeLift {
         changed_at,
         settled_at,
         kinds,
@@ -1504,7 +1592,7 @@ pub fn judge_change(
         flagged,
         explanation,
         counterfactual,
-    })
+    }
 }
 
 #[cfg(test)]
