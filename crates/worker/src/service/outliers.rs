@@ -50,7 +50,7 @@ impl Service<'_> {
         let since = video.published_at.min(now - Duration::days(120));
         let series = self.store.channel_series(&video.channel_id, since).await?;
         let Some(mine) = series.iter().find(|s| s.video.id == video.id) else { return Ok(Vec::new()) };
-        let reach = reach_days_around(&*self.store, &video.id, video.published_at, now).await?;
+        let reach = reach_days_around(self.store, &video.id, video.published_at, now).await?;
         let judged = judge_changes_now(config, mine, &series, &reach, now);
         Ok(mine.changes.iter().map(|c| c.change.detected_at).zip(judged).collect())
     }
