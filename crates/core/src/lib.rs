@@ -23,4 +23,4 @@ pub use ids::{ChannelId, Email, Handle, IdError, UserId, VideoId};
 pub use reference::{ChannelRef, RefError, YoutubeRef};
 pub use schedule::{PolicyError, Resolution, SchedulePolicy, next_channel_check};
 pub use slot::Slot;
-pub use stats::{GlsFit, gls, normal_quantile};
+pub use stats::{GlsFit, gls, mix64, normal_quantile};
