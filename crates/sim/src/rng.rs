@@ -3,13 +3,8 @@
 //! things were asked for. That is what lets the simulator compute any video's views at any time
 //! on demand, and two simulators with one seed serve byte-identical responses.
 
-/// splitmix64's finaliser: a bijective, well-mixing 64-bit hash.
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+/// splitmix64's finaliser, the same one core's seeded generator steps with.
+pub use tubewatch_core::mix64;
 
 /// Hashes a seed and a list of parts (purpose tags, indices) into one 64-bit value.
 pub fn hash(seed: u64, parts: &[u64]) -> u64 {
