@@ -535,7 +535,7 @@ pub fn detection_probability(lift: f64, standard_error: f64) -> f64 {
 
 /// The standard error of a CTR log ratio from the views' (`views_se`, a views log ratio's,
 /// divided by [`IMPRESSION_SHARE_OF_VIEWS`]) and, where reach is expected, the reach's, combined
-/// as the analysis combines them ([`combine_two`]).
+/// as the analysis combines them (`combine_two`).
 pub fn ctr_standard_error(views_se: f64, reach: Option<ReachPrecision>) -> f64 {
     let views = views_se / IMPRESSION_SHARE_OF_VIEWS;
     match reach.filter(|r| r.standard_error.is_finite() && r.standard_error > 0.0) {
