@@ -28,11 +28,13 @@ use tubewatch_core::abtest::{
     naive_analysis, oracle_verdict, sequential_verdict,
 };
 use tubewatch_core::outliers::ViewsPoint;
-use tubewatch_core::reach::{ReachObs, planned_precision};
+use tubewatch_core::reach::ReachObs;
 use tubewatch_core::{Clock, Email, Slot, UserId, VideoId};
 use tubewatch_sim::{SimConfig, Simulator, VariantKind, thumbnail_variant_id};
 use tubewatch_store::{AbDesign, AbTestId, AbTestState, NewUser, Plan, Store, StoreOptions};
-use tubewatch_worker::abtest::{AbTestServices, AbTests, CreateAbTest, StoredPower, reach_plan_from_views};
+use tubewatch_worker::abtest::{
+    AbTestServices, AbTests, CreateAbTest, StoredPower, reach_plan_from_views, reach_precision_over,
+};
 use tubewatch_worker::abtest_job::{analysis_periods, first_look};
 use tubewatch_worker::abtest_result::AbResult;
 use tubewatch_worker::token_crypto::TokenKeyring;
@@ -645,10 +647,10 @@ fn score_test(sim: &Simulator, p: &Planned, d: &TestData, config: &AnalysisConfi
     let expected = |a, b| sim.noise_free_views(&p.video, a, b).map_or(0.0, |v| v.iter().sum());
     let all_reach: Vec<ReachObs> = d.reach.iter().map(|(_, r)| r.clone()).collect();
     let views_se = d.power.estimate.standard_error;
-    let reach_precision = d
-        .periods
-        .first()
-        .and_then(|_| planned_precision(&d.periods, 2, &reach_plan_from_views(&d.power.traffic), config.alpha));
+    let reach_precision = d.periods.first().and_then(|_| {
+        let traffic = &d.power.traffic;
+        reach_precision_over(&d.periods, 2, &reach_plan_from_views(traffic), traffic, config.alpha)
+    });
     for signal in [SignalUsed::Views, SignalUsed::ViewsAndReach] {
         let reach: &[ReachObs] = if signal == SignalUsed::Views { &[] } else { &all_reach };
         let ours = match signal {

@@ -16,7 +16,7 @@ use tubewatch_core::abtest::{
     PowerEstimate, ScheduleRequest, balanced_schedule, ctr_standard_error, detection_probability, naive_daily_schedule,
     pacific_day_schedule, power_estimate,
 };
-use tubewatch_core::reach::{ReachPlan, planned_precision};
+use tubewatch_core::reach::{ReachPlan, ReachPrecision, planned_precision};
 use tubewatch_core::{ChannelId, Clock, Slot, UserId, VideoId};
 use tubewatch_store::{
     AbDesign, AbTestDetail, AbTestId, AbTestKind, AbTestPeriod, AbTestState, AbVariant, ConnectionState, FinalAction,
@@ -786,7 +786,7 @@ pub fn forecast(
     config: &AnalysisConfig,
 ) -> Result<DesignForecast, AbError> {
     let views_se = power_estimate(periods, variants, published, traffic, config)?.standard_error;
-    let reach_precision = reach.and_then(|plan| planned_precision(periods, variants, plan, config.alpha));
+    let reach_precision = reach.and_then(|plan| reach_precision_over(periods, variants, plan, traffic, config.alpha));
     let chance = |se: f64| detection_probability(FORECAST_CTR_LIFT, se);
     Ok(DesignForecast {
         design,
@@ -795,9 +795,10 @@ pub fn forecast(
     })
 }
 
-/// The reach a planned test on `video` can expect per day: the median of the owner's last seven
-/// days received for it, or else impressions estimated from the expected views (the
-/// impression-driven share of views at a typical 4.5 % click-through rate).
+/// The reach a planned test on `video` can expect per day at its start: the median of the
+/// owner's last seven days received for it, or else impressions estimated from the expected
+/// views (the impression-driven share of views at a typical 4.5 % click-through rate);
+/// [`reach_precision_over`] lets it decay with the views over the test.
 pub async fn reach_plan(
     store: &dyn Store,
     video: &VideoId,
@@ -819,12 +820,31 @@ pub async fn reach_plan(
     })
 }
 
-/// Reach estimated from the expected views: their impression-driven share at a typical 4.5 %
-/// click-through rate, over the test's first days.
+/// Reach estimated from the expected views at the test's start: their impression-driven share
+/// at a typical 4.5 % click-through rate.
 pub fn reach_plan_from_views(traffic: &ExpectedTraffic) -> ReachPlan {
     const TYPICAL_CTR: f64 = 0.045;
-    let views_per_day = traffic.rate_at(72.0) * 24.0;
+    let views_per_day = traffic.rate_at(0.0) * 24.0;
     ReachPlan { impressions_per_day: views_per_day * IMPRESSION_SHARE_OF_VIEWS / TYPICAL_CTR, ctr: TYPICAL_CTR }
+}
+
+/// The precision the reach of a planned schedule is expected to have, its impressions at the
+/// test's start (`plan`) decaying with the expected views over the test's days: a day's binomial
+/// noise goes as one over its clicks, so a decaying video's precision is set by its quieter
+/// later days, and the plan uses the day rate whose reciprocal is the days' average reciprocal.
+pub fn reach_precision_over(
+    periods: &[AbPeriod],
+    variants: usize,
+    plan: &ReachPlan,
+    traffic: &ExpectedTraffic,
+    alpha: f64,
+) -> Option<ReachPrecision> {
+    let (first, last) = (periods.first()?.start, periods.last()?.end);
+    let days = ((last - first).num_hours() as f64 / 24.0).ceil().max(1.0) as usize;
+    let reciprocal: f64 = (0..days).map(|d| 1.0 / traffic.rate_at(24.0 * d as f64 + 12.0).max(1e-9)).sum::<f64>();
+    let scale = (days as f64 / reciprocal / traffic.rate_at(0.0).max(1e-9)).min(1.0);
+    let over_test = ReachPlan { impressions_per_day: plan.impressions_per_day * scale, ..*plan };
+    planned_precision(periods, variants, &over_test, alpha)
 }
 
 /// The views per hour the test can expect, from the video's tracked series: the rate over the
@@ -936,5 +956,24 @@ mod tests {
         let t = expected_traffic(&series, now).unwrap();
         assert!((t.views_per_hour - 100.0).abs() < 1e-9, "{t:?}");
         assert!((t.half_life_hours.unwrap() - 24.0).abs() < 1e-9, "{t:?}");
+    }
+
+    #[test]
+    fn a_decaying_videos_reach_is_planned_from_its_quieter_days() {
+        let start: DateTime<Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
+        let periods = pacific_day_schedule(2, start, 14, 1).unwrap();
+        let steady = ExpectedTraffic::steady(100.0);
+        let decaying = ExpectedTraffic {
+            half_life_hours: Some(48.0),
+            floor_views_per_hour: 10.0,
+            ..ExpectedTraffic::steady(100.0)
+        };
+        let plan = reach_plan_from_views(&steady);
+        assert_eq!(plan, reach_plan_from_views(&decaying), "both start at 100 views an hour");
+        let se = |t: &ExpectedTraffic| reach_precision_over(&periods, 2, &plan, t, 0.05).unwrap().standard_error;
+        let (flat, falling) = (se(&steady), se(&decaying));
+        assert_eq!(flat, planned_precision(&periods, 2, &plan, 0.05).unwrap().standard_error);
+        // 38,900 impressions a day at the start; 7,200 is the day rate that sets the precision.
+        assert!(falling > flat * 1.05 && falling < flat * 1.6, "{flat} {falling}");
     }
 }
