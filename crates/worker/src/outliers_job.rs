@@ -155,10 +155,8 @@ fn add_owner_reach(
     if reach.is_empty() {
         return ChangeJudgement::Judged(lift);
     }
-    let next_change = events.iter().map(|e| e.at).filter(|&at| at > lift.settled_at).min();
-    let until = next_change.map_or(lift.settled_at + Duration::days(REACH_DAYS_AFTER_CHANGE), |at| {
-        at.min(lift.settled_at + Duration::days(REACH_DAYS_AFTER_CHANGE))
-    });
+    let cap = lift.settled_at + Duration::days(REACH_DAYS_AFTER_CHANGE);
+    let until = events.iter().map(|e| e.at).filter(|&at| at > lift.settled_at).fold(cap, DateTime::min);
     match reach_around(reach, lift.changed_at, lift.settled_at, until, config.confidence) {
         Ok(around) => ChangeJudgement::Judged(with_owner_reach(lift, &around, config)),
         Err(why) => {
