@@ -49,7 +49,9 @@ use tubewatch_sim::world::{DECAY_TAU_HOURS, DECAY_TAU_SIGMA, DECAY_THETA};
 use tubewatch_sim::world::{Stream, Video, World};
 use tubewatch_sim::{ChangeSource, HOURLY_NOISE_SIGMA, RunningSim, SimConfig, Simulator, VariantKind};
 use tubewatch_store::{OutlierKind, Store, StoreOptions, VideoSeries};
-use tubewatch_worker::outliers_job::{FIRST_RUN_LOOKBACK_DAYS, channel_profile, judge_video_change, video_views};
+use tubewatch_worker::outliers_job::{
+    FIRST_RUN_LOOKBACK_DAYS, add_owner_reach, change_events, channel_profile, judge_video_change, video_views,
+};
 use tubewatch_worker::{Blobs, Mailer, Metrics, OutliersConfig, Pipeline, PipelineConfig, Tracker};
 use tubewatch_youtube::{RetryPolicy, YoutubeClient, YoutubeConfig};
 
@@ -1188,12 +1190,7 @@ fn changes_for_run(
         }
         let kind = if change.kind == VariantKind::Thumbnail { "thumbnail" } else { "title" };
         let profile = profile.get_or_init(|| channel_profile(&views_all, run));
-        let verdict = OurVerdict::of(config, s, views, profile.as_ref(), series, run);
-        let reach = owner_reach(sim, s, run)?;
-        let with_reach = match judge_video_change(config, s, views, profile.as_ref(), series, &reach, run) {
-            ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
-            _ => None,
-        };
+        let verdict = OurVerdict::of(config, s, views, profile.as_ref(), series, &owner_reach(sim, s, run)?, run);
         let quiet = quiet_day_after(views, change.at);
         let references = References::measure(sim, &config.change, s, change.at, run)?;
         let disturbed = disturbances_around(sim, &config.change, &change.video_id, change.at, run)?;
@@ -1203,7 +1200,7 @@ fn changes_for_run(
                 lift: change.views_lift - 1.0,
                 judgement: verdict.judgement,
                 estimate: verdict.estimate,
-                with_reach,
+                with_reach: verdict.with_reach,
                 why: verdict.why,
                 is_short: s.video.is_short,
                 age_hours: hours_between(s.video.published_at, change.at),
@@ -1246,6 +1243,8 @@ struct OurVerdict {
     /// The estimated lift and its interval's lower end, when judged.
     estimate: Option<(f64, f64)>,
     why: String,
+    /// The same estimate with the owner's reach days added.
+    with_reach: Option<(f64, f64)>,
 }
 
 impl OurVerdict {
@@ -1255,13 +1254,17 @@ impl OurVerdict {
         views: &VideoViews,
         profile: Option<&HourProfile>,
         series: &[VideoSeries],
+        reach: &[ReachDayAt],
         run: DateTime<Utc>,
     ) -> Self {
         let judged = judge_video_change(config, s, views, profile, series, &[], run);
-        let estimate = match &judged {
+        let estimate_of = |judged: &ChangeJudgement| match judged {
             ChangeJudgement::Judged(l) => Some((l.lift, l.ci_low)),
             _ => None,
         };
+        let estimate = estimate_of(&judged);
+        let events = change_events(s, &config.change);
+        let with_reach = estimate_of(&add_owner_reach(judged.clone(), reach, &events, &config.change));
         let why = match &judged {
             ChangeJudgement::Skipped(reason) => reason.explanation(),
             ChangeJudgement::Judged(_) => {
@@ -1274,7 +1277,7 @@ impl OurVerdict {
             }
             ChangeJudgement::NoChange => String::new(),
         };
-        Self { judgement: judgement_name(&judged), estimate, why }
+        Self { judgement: judgement_name(&judged), estimate, why, with_reach }
     }
 }
 

@@ -144,8 +144,9 @@ const REACH_DAYS_AFTER_CHANGE: i64 = 7;
 
 /// A judged change with the owner's reach around it added ([`with_owner_reach`]) where there
 /// are reach days on both sides (after it: up to [`REACH_DAYS_AFTER_CHANGE`] days, and not past
-/// the video's next change in `events`); otherwise the views' judgement as it is.
-fn add_owner_reach(
+/// the video's next change in `events`, its [`change_events`]); otherwise the views' judgement
+/// as it is.
+pub fn add_owner_reach(
     judged: ChangeJudgement,
     reach: &[ReachDayAt],
     events: &[CoreChange],
